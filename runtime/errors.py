@@ -1,0 +1,86 @@
+"""Errors a Shape program can cause, shared by every engine.
+
+A ShapeError is always reported to the user as `Error: file:line:col: Kind: message`; the kind
+and phase are part of the conformance contract (see spec/errors.md), so both engines must raise
+the same kind for the same fault.
+"""
+from __future__ import annotations
+
+# The closed set of error kinds. Conformance cases name these, so adding one is a spec change.
+KINDS = {
+    "SyntaxError",      # parse: lexer or parser rejected the source
+    "NameError",        # compile: a name that no scope declares
+    "AssignmentError",  # compile: assignment to an immutable binding (message says "immutable")
+    "TypeError",        # runtime: operation on values of the wrong type, bad call, unknown method
+    "ArithmeticError",  # runtime: "Division by zero"
+    "IndexError",       # runtime: assignment to an index outside an array
+    "MatchError",       # runtime: no arm of a match matched
+    "ValueError",       # runtime: a well-typed argument with a bad value (e.g. "abc".toInt())
+    "UnwrapError",      # runtime: `?` on Err/None at top level
+    "StackOverflow",    # runtime: call depth beyond the engine's limit ("stack overflow")
+    "RuntimeError",     # runtime: anything else
+    "ResumeError",      # resume: snapshot cannot be resumed (missing, corrupt, bad mapping)
+    "StoreError",       # resume/runtime: the snapshot store failed
+    "IOError",          # the CLI could not read a file
+}
+
+PHASES = {"parse", "compile", "runtime", "resume"}
+
+_DEFAULT_PHASE = {
+    "SyntaxError": "parse",
+    "NameError": "compile",
+    "AssignmentError": "compile",
+    "ResumeError": "resume",
+}
+
+
+class ShapeError(Exception):
+    """An error the user caused; carries kind, phase and source position."""
+
+    def __init__(self, kind: str, message: str, line: int | None = None, col: int | None = None,
+                 phase: str | None = None, file: str | None = None) -> None:
+        assert kind in KINDS, kind
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.line = line
+        self.col = col
+        self.phase = phase or _DEFAULT_PHASE.get(kind, "runtime")
+        self.file = file
+
+    def at(self, line: int | None, col: int | None) -> "ShapeError":
+        """Fill in a position if none is known yet (inner helpers raise without one)."""
+        if self.line is None and line is not None:
+            self.line, self.col = line, col
+        return self
+
+    def location(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        return ":".join(parts)
+
+    def render(self) -> str:
+        return f"Error: {self.location()}: {self.kind}: {self.message}"
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "phase": self.phase, "message": self.message,
+                "line": self.line, "col": self.col}
+
+
+class ShapeExit(Exception):
+    """`exit(code)`: unwinds everything and ends the process with `code`."""
+
+    def __init__(self, code: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def type_error(message: str) -> ShapeError:
+    return ShapeError("TypeError", message)
+
+
+def division_by_zero() -> ShapeError:
+    return ShapeError("ArithmeticError", "Division by zero")
