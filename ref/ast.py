@@ -1,0 +1,368 @@
+"""The Shape abstract syntax tree: plain dataclasses shared by every engine.
+
+Source positions (`line`, `col`) are excluded from equality so that an AST printed back to source
+and re-parsed compares equal to the original (the fuzzer depends on this round trip).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+
+def _pos() -> Any:
+    return field(default=0, compare=False, repr=False, kw_only=True)
+
+
+@dataclass
+class Node:
+    line: int = _pos()
+    col: int = _pos()
+
+
+# ---------------------------------------------------------------- patterns
+
+@dataclass
+class PWild(Node):
+    pass
+
+
+@dataclass
+class PLit(Node):
+    value: Any            # int, float, str, bool, None
+
+
+@dataclass
+class PBind(Node):
+    name: str
+
+
+@dataclass
+class PArray(Node):
+    items: list["Pattern"]
+    rest: Optional[str] = None          # `...rest` binds the remaining elements; "_" ignores them
+    has_rest: bool = False
+
+
+@dataclass
+class PObject(Node):
+    fields: list[tuple[str, "Pattern"]]  # `{x}` is ("x", PBind("x"))
+
+
+@dataclass
+class PVariant(Node):
+    path: list[str]                        # ["Some"], ["Ok"], ["Color", "Red"]
+    args: Optional[list["Pattern"]] = None  # tuple variant payload patterns
+    fields: Optional[list[tuple[str, "Pattern"]]] = None  # struct variant payload patterns
+
+
+Pattern = Union[PWild, PLit, PBind, PArray, PObject, PVariant]
+
+
+# ---------------------------------------------------------------- expressions
+
+@dataclass
+class Literal(Node):
+    value: Any            # int, float, str, bool, None
+
+
+@dataclass
+class UnitLit(Node):
+    pass
+
+
+@dataclass
+class FPart(Node):
+    expr: "Expr"
+    spec: Optional[str] = None   # ".2f" or "fixed(2)"
+
+
+@dataclass
+class FString(Node):
+    parts: list[Union[str, FPart]]
+
+
+@dataclass
+class Name(Node):
+    name: str
+
+
+@dataclass
+class Path(Node):
+    parts: list[str]       # Color::Red -> ["Color", "Red"]
+
+
+@dataclass
+class Spread(Node):
+    expr: "Expr"
+
+
+@dataclass
+class ArrayLit(Node):
+    items: list["Expr"]    # may contain Spread
+
+
+@dataclass
+class ObjectLit(Node):
+    entries: list[Union[tuple[str, "Expr"], Spread]]
+
+
+@dataclass
+class StructLit(Node):
+    path: list[str]        # ["Point"] or ["Shape", "Rect"]
+    fields: list[tuple[str, "Expr"]]
+
+
+@dataclass
+class Unary(Node):
+    op: str                # "-" or "!"
+    operand: "Expr"
+
+
+@dataclass
+class Binary(Node):
+    op: str                # + - * / % ** == != < <= > >= && || ?? !!
+    left: "Expr"
+    right: "Expr"
+
+
+@dataclass
+class Pipe(Node):
+    left: "Expr"
+    right: "Expr"
+
+
+@dataclass
+class Ternary(Node):
+    cond: "Expr"
+    then: "Expr"
+    other: "Expr"
+
+
+@dataclass
+class Assign(Node):
+    target: "Expr"         # Name, Member or Index
+    op: str                # "=", "+=", ...
+    value: "Expr"
+
+
+@dataclass
+class RefArg(Node):
+    name: str              # `&x` / `&mut x` in a call
+
+
+@dataclass
+class Call(Node):
+    callee: "Expr"
+    args: list["Expr"]
+
+
+@dataclass
+class Member(Node):
+    obj: "Expr"
+    name: str
+    optional: bool = False  # `o?.f`
+
+
+@dataclass
+class Index(Node):
+    obj: "Expr"
+    index: "Expr"
+
+
+@dataclass
+class Try(Node):
+    expr: "Expr"
+
+
+@dataclass
+class Param(Node):
+    pattern: Pattern
+    type: Optional[str] = None
+    default: Optional["Expr"] = None
+    by_ref: bool = False
+
+
+@dataclass
+class Lambda(Node):
+    params: list[Param]
+    body: "Expr"
+
+
+@dataclass
+class Block(Node):
+    stmts: list["Stmt"]
+
+
+@dataclass
+class If(Node):
+    cond: "Expr"
+    then: Block
+    other: Optional[Union[Block, "If"]] = None
+
+
+@dataclass
+class MatchArm(Node):
+    pattern: Pattern
+    guard: Optional["Expr"]
+    body: "Expr"
+
+
+@dataclass
+class Match(Node):
+    subject: "Expr"
+    arms: list[MatchArm]
+
+
+@dataclass
+class While(Node):
+    cond: "Expr"
+    body: Block
+
+
+@dataclass
+class For(Node):
+    pattern: Pattern
+    iterable: "Expr"
+    body: Block
+
+
+@dataclass
+class Loop(Node):
+    body: Block
+
+
+@dataclass
+class RangeExpr(Node):
+    start: "Expr"
+    end: "Expr"
+    inclusive: bool = False
+
+
+@dataclass
+class CompFor(Node):
+    pattern: Pattern
+    iterable: "Expr"
+
+
+@dataclass
+class CompIf(Node):
+    cond: "Expr"
+
+
+@dataclass
+class Comprehension(Node):
+    expr: "Expr"
+    clauses: list[Union[CompFor, CompIf]]
+
+
+@dataclass
+class Await(Node):
+    expr: "Expr"
+    annotations: list["AnnotationUse"] = field(default_factory=list)
+
+
+Expr = Any  # any expression node above
+
+
+# ---------------------------------------------------------------- statements
+
+@dataclass
+class ExprStmt(Node):
+    expr: Expr
+    semi: bool = False     # a block's value is its last expression statement without `;`
+
+
+@dataclass
+class Let(Node):
+    pattern: Pattern
+    value: Optional[Expr]
+    kind: str = "let"      # "let", "var" or "const"
+    mutable: bool = False
+    type: Optional[str] = None
+
+
+@dataclass
+class Return(Node):
+    value: Optional[Expr] = None
+
+
+@dataclass
+class Break(Node):
+    value: Optional[Expr] = None
+
+
+@dataclass
+class Continue(Node):
+    pass
+
+
+@dataclass
+class AnnotationUse(Node):
+    name: str
+    args: list[Expr] = field(default_factory=list)
+
+
+@dataclass
+class FnDecl(Node):
+    name: str
+    params: list[Param]
+    body: Block
+    ret_type: Optional[str] = None
+    is_async: bool = False
+    annotations: list[AnnotationUse] = field(default_factory=list)
+
+
+@dataclass
+class Variant(Node):
+    name: str
+    kind: str = "unit"                   # "unit", "tuple" or "struct"
+    types: list[str] = field(default_factory=list)   # tuple payload types
+    fields: list[str] = field(default_factory=list)  # struct payload field names
+
+
+@dataclass
+class EnumDecl(Node):
+    name: str
+    variants: list[Variant]
+
+
+@dataclass
+class FieldDecl(Node):
+    name: str
+    type: Optional[str] = None
+    default: Optional[Expr] = None
+
+
+@dataclass
+class TypeDecl(Node):
+    name: str
+    fields: list[FieldDecl]
+
+
+@dataclass
+class ExtendDecl(Node):
+    type_name: str
+    methods: list[FnDecl]
+
+
+@dataclass
+class AnnotationDecl(Node):
+    name: str
+    params: list[Param]
+    targets: list[str]
+    before: Optional[FnDecl] = None
+    after: Optional[FnDecl] = None
+
+
+@dataclass
+class Import(Node):
+    path: list[str]
+    names: list[str] = field(default_factory=list)
+
+
+Stmt = Any
+
+
+@dataclass
+class Program(Node):
+    body: list[Stmt]

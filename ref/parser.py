@@ -1,0 +1,1025 @@
+"""The Shape grammar (PLY LALR parser) producing `shapelang.ref.ast` nodes.
+
+Parse tables are generated once and kept in `parsetab.py` next to this file (committed, and
+regenerated only when the grammar changes), so no `parser.out` or table files ever land in the
+user's working directory and start-up stays fast.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import ply.yacc as yacc
+
+from shapelang.ref import ast as A
+from shapelang.ref import lexer as L
+from shapelang.runtime.errors import ShapeError
+
+tokens = L.tokens
+
+precedence = (
+    ("nonassoc", "LAMBDA_BODY", "RETURN_VALUE"),
+    ("right", "ASSIGN", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ", "PERCENTEQ", "POWEQ"),
+    ("left", "PIPEGT"),
+    ("right", "QUESTION", "COLON"),
+    ("left", "QQ"),
+    ("left", "BANGBANG"),
+    ("left", "OROR", "OR"),
+    ("left", "ANDAND", "AND"),
+    ("left", "EQ", "NE", "LT", "LE", "GT", "GE"),
+    ("nonassoc", "DOTDOT", "DOTDOTEQ"),
+    ("left", "PLUS", "MINUS"),
+    ("left", "STAR", "SLASH", "PERCENT"),
+    ("right", "POW"),
+    ("right", "UMINUS", "NOT", "AWAIT"),
+    ("left", "DOT", "QDOT", "LBRACKET", "LPAREN", "TRY"),
+)
+
+
+def _pos(p, i: int = 1) -> dict:
+    sym = p.slice[i]
+    if not isinstance(sym, yacc.YaccSymbol):
+        return {"line": sym.line, "col": sym.col}
+    val = p[i]
+    if isinstance(val, A.Node):
+        return {"line": val.line, "col": val.col}
+    if isinstance(val, list) and val and isinstance(val[0], A.Node):
+        return {"line": val[0].line, "col": val[0].col}
+    return {"line": getattr(sym, "line", 0), "col": getattr(sym, "col", 0)}
+
+
+# ================================================================ program and statements
+
+def p_program(p):
+    "program : stmts"
+    p[0] = A.Program(p[1], line=1, col=1)
+
+
+def p_stmts(p):
+    """stmts : stmts stmt
+             | empty"""
+    if len(p) == 2:
+        p[0] = []
+    else:
+        p[0] = p[1]
+        if p[2] is not None:
+            p[0].append(p[2])
+
+
+def p_empty(p):
+    "empty :"
+    p[0] = None
+
+
+# Block-like expressions at the start of a statement end the statement (as in Rust), so that
+# `if c { … }` followed by `[1, 2].map(…)` on the next line is two statements. These rules come
+# before the expression rules so PLY resolves the reduce/reduce conflict in their favour.
+def p_stmt_blocklike(p):
+    """stmt : if_expr
+            | match_expr
+            | while_expr
+            | for_expr
+            | loop_expr
+            | block_expr"""
+    p[0] = A.ExprStmt(p[1], False, **_pos(p))
+
+
+def p_stmt_blocklike_semi(p):
+    """stmt : if_expr SEMI
+            | match_expr SEMI
+            | while_expr SEMI
+            | for_expr SEMI
+            | loop_expr SEMI
+            | block_expr SEMI"""
+    p[0] = A.ExprStmt(p[1], True, **_pos(p))
+
+
+def p_stmt_expr(p):
+    """stmt : expr
+            | expr SEMI"""
+    p[0] = A.ExprStmt(p[1], len(p) == 3, **_pos(p))
+
+
+def p_stmt_semi(p):
+    "stmt : SEMI"
+    p[0] = None
+
+
+def p_stmt_decl(p):
+    """stmt : let_stmt opt_semi
+            | fn_decl opt_semi
+            | enum_decl opt_semi
+            | type_decl opt_semi
+            | extend_decl opt_semi
+            | import_stmt opt_semi
+            | annotation_decl opt_semi
+            | return_stmt opt_semi
+            | break_stmt opt_semi
+            | continue_stmt opt_semi"""
+    p[0] = p[1]
+
+
+def p_opt_semi(p):
+    """opt_semi : SEMI
+                | empty"""
+
+
+def p_let(p):
+    """let_stmt : LET pattern opt_type ASSIGN expr
+                | LET MUT pattern opt_type ASSIGN expr
+                | VAR pattern opt_type ASSIGN expr
+                | CONST pattern opt_type ASSIGN expr
+                | LET pattern opt_type
+                | LET MUT pattern opt_type
+                | VAR pattern opt_type"""
+    kw = p[1]
+    mutable = kw == "var" or p[2] == "mut"
+    i = 3 if p[2] == "mut" else 2
+    value = p[i + 3] if len(p) > i + 2 else None
+    p[0] = A.Let(p[i], value, kw, mutable, p[i + 1], **_pos(p))
+
+
+def p_opt_type(p):
+    """opt_type : COLON type_expr
+                | empty"""
+    p[0] = p[2] if len(p) == 3 else None
+
+
+def p_type_expr(p):
+    """type_expr : IDENT
+                 | NONE
+                 | FN
+                 | IDENT LT type_list GT
+                 | LBRACKET type_expr RBRACKET
+                 | LPAREN RPAREN
+                 | LPAREN type_list RPAREN
+                 | type_expr QUESTION
+                 | type_expr TRY"""
+    if len(p) == 2:
+        p[0] = p[1]
+    elif p[1] == "[":
+        p[0] = f"[{p[2]}]"
+    elif p[1] == "(":
+        p[0] = "()" if len(p) == 3 else f"({p[2]})"
+    elif len(p) == 3:
+        p[0] = p[1] + "?"
+    else:
+        p[0] = f"{p[1]}<{p[3]}>"
+
+
+def p_type_list(p):
+    """type_list : type_expr
+                 | type_list COMMA type_expr"""
+    p[0] = p[1] if len(p) == 2 else f"{p[1]}, {p[3]}"
+
+
+def p_return(p):
+    """return_stmt : RETURN %prec RETURN_VALUE
+                   | RETURN expr"""
+    p[0] = A.Return(p[2] if len(p) == 3 else None, **_pos(p))
+
+
+def p_break(p):
+    """break_stmt : BREAK %prec RETURN_VALUE
+                  | BREAK expr"""
+    p[0] = A.Break(p[2] if len(p) == 3 else None, **_pos(p))
+
+
+def p_continue(p):
+    "continue_stmt : CONTINUE"
+    p[0] = A.Continue(**_pos(p))
+
+
+def p_import(p):
+    """import_stmt : FROM module_path USE any_lbrace name_list RBRACE
+                   | FROM module_path USE any_lbrace name_list COMMA RBRACE
+                   | USE module_path"""
+    if p[1] == "use":
+        p[0] = A.Import(p[2], [], **_pos(p))
+    else:
+        p[0] = A.Import(p[2], p[5], **_pos(p))
+
+
+def p_module_path(p):
+    """module_path : IDENT
+                   | module_path COLONCOLON IDENT"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_name_list(p):
+    """name_list : any_name
+                 | name_list COMMA any_name"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_any_name(p):
+    """any_name : IDENT
+                | STRUCTNAME"""
+    p[0] = p[1]
+
+
+def p_any_lbrace(p):
+    """any_lbrace : LBRACE
+                  | LBRACE_OBJ"""
+    p[0] = p[1]
+
+
+# ================================================================ declarations
+
+def p_fn_decl(p):
+    """fn_decl : annotation_uses fn_head IDENT LPAREN params RPAREN opt_ret block"""
+    is_async, pos = p[2]
+    p[0] = A.FnDecl(p[3], p[5], p[8], p[7], is_async, p[1], **pos)
+
+
+def p_fn_head(p):
+    """fn_head : FN
+               | ASYNC FN"""
+    p[0] = (len(p) == 3, _pos(p))
+
+
+def p_annotation_uses(p):
+    """annotation_uses : annotation_uses annotation_use
+                       | empty"""
+    p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_annotation_use(p):
+    """annotation_use : AT IDENT
+                      | AT IDENT LPAREN args RPAREN"""
+    p[0] = A.AnnotationUse(p[2], p[4] if len(p) == 6 else [], **_pos(p))
+
+
+def p_opt_ret(p):
+    """opt_ret : ARROW type_expr
+               | empty"""
+    p[0] = p[2] if len(p) == 3 else None
+
+
+def p_params(p):
+    """params : param_list
+              | param_list COMMA
+              | empty"""
+    p[0] = p[1] or []
+
+
+def p_param_list(p):
+    """param_list : param
+                  | param_list COMMA param"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_param(p):
+    """param : pattern opt_type
+             | pattern opt_type ASSIGN expr
+             | AMP IDENT opt_type
+             | AMP MUT IDENT opt_type"""
+    if p[1] == "&":
+        name = p[3] if p[2] == "mut" else p[2]
+        ty = p[4] if p[2] == "mut" else p[3]
+        p[0] = A.Param(A.PBind(name, **_pos(p)), ty, None, True, **_pos(p))
+    else:
+        p[0] = A.Param(p[1], p[2], p[4] if len(p) == 5 else None, False, **_pos(p))
+
+
+def p_enum_decl(p):
+    """enum_decl : ENUM any_name any_lbrace variants RBRACE
+                 | ENUM any_name any_lbrace variants COMMA RBRACE
+                 | ENUM any_name any_lbrace RBRACE"""
+    p[0] = A.EnumDecl(p[2], p[4] if len(p) > 5 else [], **_pos(p))
+
+
+def p_variants(p):
+    """variants : variant
+                | variants COMMA variant"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_variant(p):
+    """variant : IDENT
+               | IDENT LPAREN type_list RPAREN
+               | STRUCTNAME any_lbrace field_decls RBRACE
+               | STRUCTNAME any_lbrace RBRACE"""
+    if len(p) == 2:
+        p[0] = A.Variant(p[1], "unit", **_pos(p))
+    elif p[2] == "(":
+        p[0] = A.Variant(p[1], "tuple", [t.strip() for t in p[3].split(",")], **_pos(p))
+    else:
+        fields = p[3] if len(p) == 5 else []
+        # For struct variants `types` holds each field's declared type, parallel to `fields`.
+        p[0] = A.Variant(p[1], "struct", [f.type or "" for f in fields], [f.name for f in fields],
+                         **_pos(p))
+
+
+def p_type_decl(p):
+    """type_decl : TYPE any_name any_lbrace field_decls RBRACE
+                 | TYPE any_name any_lbrace RBRACE"""
+    p[0] = A.TypeDecl(p[2], p[4] if len(p) == 6 else [], **_pos(p))
+
+
+def p_field_decls(p):
+    """field_decls : field_decl_list
+                   | field_decl_list COMMA"""
+    p[0] = p[1]
+
+
+def p_field_decl_list(p):
+    """field_decl_list : field_decl
+                       | field_decl_list COMMA field_decl"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_field_decl(p):
+    """field_decl : IDENT
+                  | IDENT COLON type_expr
+                  | IDENT COLON type_expr ASSIGN expr"""
+    ty = p[3] if len(p) >= 4 else None
+    default = p[5] if len(p) == 6 else None
+    p[0] = A.FieldDecl(p[1], ty, default, **_pos(p))
+
+
+def p_extend_decl(p):
+    """extend_decl : EXTEND any_name any_lbrace methods RBRACE"""
+    p[0] = A.ExtendDecl(p[2], p[4], **_pos(p))
+
+
+def p_methods(p):
+    """methods : methods method
+               | empty"""
+    p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_method(p):
+    """method : METHOD IDENT LPAREN params RPAREN opt_ret block opt_semi
+              | fn_decl opt_semi"""
+    if len(p) == 3:
+        p[0] = p[1]
+    else:
+        p[0] = A.FnDecl(p[2], p[4], p[7], p[6], **_pos(p))
+
+
+def p_annotation_decl(p):
+    """annotation_decl : ANNOTATION IDENT LPAREN params RPAREN LBRACE annotation_items RBRACE
+                       | ANNOTATION IDENT LBRACE annotation_items RBRACE"""
+    if len(p) == 9:
+        params, items = p[4], p[7]
+    else:
+        params, items = [], p[4]
+    decl = A.AnnotationDecl(p[2], params, [], **_pos(p))
+    for kind, value in items:
+        if kind == "targets":
+            decl.targets = value
+        elif value.name in ("before", "after"):
+            setattr(decl, value.name, value)
+        else:
+            raise ShapeError("SyntaxError", f"Unknown annotation handler '{value.name}' "
+                             "(expected before or after)", value.line, value.col)
+    p[0] = decl
+
+
+def p_annotation_items(p):
+    """annotation_items : annotation_items annotation_item
+                        | empty"""
+    p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_annotation_item(p):
+    """annotation_item : IDENT COLON LBRACKET target_list RBRACKET opt_semi
+                       | IDENT COLON LBRACKET target_list COMMA RBRACKET opt_semi
+                       | IDENT LPAREN params RPAREN block opt_semi
+                       | COMMA"""
+    if len(p) == 2:
+        p[0] = ("skip", None)
+        return
+    if p[2] == ":":
+        if p[1] != "targets":
+            raise ShapeError("SyntaxError", f"Unknown annotation field '{p[1]}' (expected targets)",
+                             **_pos(p))
+        p[0] = ("targets", p[4])
+    else:
+        p[0] = ("handler", A.FnDecl(p[1], p[3], p[5], **_pos(p)))
+
+
+def p_target_list(p):
+    """target_list : target
+                   | target_list COMMA target"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_target(p):
+    """target : IDENT
+              | FN"""
+    p[0] = "function" if p[1] == "fn" else p[1]
+
+
+# ================================================================ blocks and control flow
+
+def p_block(p):
+    """block : LBRACE stmts RBRACE
+             | LBRACE_OBJ RBRACE"""
+    p[0] = A.Block(p[2] if len(p) == 4 else [], **_pos(p))
+
+
+def p_block_expr(p):
+    "block_expr : LBRACE stmts RBRACE"
+    p[0] = A.Block(p[2], **_pos(p))
+
+
+def p_if(p):
+    """if_expr : IF expr block
+               | IF expr block ELSE block
+               | IF expr block ELSE if_expr"""
+    p[0] = A.If(p[2], p[3], p[5] if len(p) == 6 else None, **_pos(p))
+
+
+def p_while(p):
+    "while_expr : WHILE expr block"
+    p[0] = A.While(p[2], p[3], **_pos(p))
+
+
+def p_for(p):
+    "for_expr : FOR pattern IN expr block"
+    p[0] = A.For(p[2], p[4], p[5], **_pos(p))
+
+
+def p_loop(p):
+    "loop_expr : LOOP block"
+    p[0] = A.Loop(p[2], **_pos(p))
+
+
+def p_match(p):
+    """match_expr : MATCH expr any_lbrace arms RBRACE
+                  | MATCH expr any_lbrace RBRACE"""
+    p[0] = A.Match(p[2], p[4] if len(p) == 6 else [], **_pos(p))
+
+
+def p_arms(p):
+    """arms : arm
+            | arms arm"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_arm(p):
+    """arm : pattern FATARROW expr opt_comma
+           | pattern WHERE expr FATARROW expr opt_comma"""
+    if len(p) == 5:
+        p[0] = A.MatchArm(p[1], None, p[3], **_pos(p))
+    else:
+        p[0] = A.MatchArm(p[1], p[3], p[5], **_pos(p))
+
+
+def p_opt_comma(p):
+    """opt_comma : COMMA
+                 | empty"""
+
+
+# ================================================================ patterns
+
+def p_pattern_name(p):
+    "pattern : IDENT"
+    p[0] = A.PWild(**_pos(p)) if p[1] == "_" else A.PBind(p[1], **_pos(p))
+
+
+def p_pattern_literal(p):
+    """pattern : INT
+               | FLOAT
+               | STRING
+               | TRUE
+               | FALSE
+               | NONE"""
+    tok = p.slice[1]
+    value = {"TRUE": True, "FALSE": False, "NONE": None}.get(tok.type, p[1])
+    if isinstance(value, L.StrTok):
+        value = value.value
+    p[0] = A.PLit(value, **_pos(p))
+
+
+def p_pattern_negative(p):
+    """pattern : MINUS INT
+               | MINUS FLOAT"""
+    p[0] = A.PLit(-p[2], **_pos(p))
+
+
+def p_pattern_call(p):
+    """pattern : IDENT LPAREN pattern_items RPAREN
+               | path LPAREN pattern_items RPAREN"""
+    path = p[1] if isinstance(p[1], list) else [p[1]]
+    p[0] = A.PVariant(path, p[3], None, **_pos(p))
+
+
+def p_pattern_path(p):
+    "pattern : path"
+    p[0] = A.PVariant(p[1], None, None, **_pos(p))
+
+
+def p_pattern_struct(p):
+    """pattern : struct_path any_lbrace field_patterns RBRACE"""
+    p[0] = A.PVariant(p[1], None, p[3], **_pos(p))
+
+
+def p_pattern_array(p):
+    """pattern : LBRACKET pattern_items RBRACKET
+               | LBRACKET pattern_items COMMA ELLIPSIS IDENT RBRACKET
+               | LBRACKET ELLIPSIS IDENT RBRACKET"""
+    if len(p) == 4:
+        p[0] = A.PArray(p[2], None, False, **_pos(p))
+    elif len(p) == 5:
+        p[0] = A.PArray([], p[3], True, **_pos(p))
+    else:
+        p[0] = A.PArray(p[2], p[5], True, **_pos(p))
+
+
+def p_pattern_object(p):
+    "pattern : any_lbrace field_patterns RBRACE"
+    p[0] = A.PObject(p[2], **_pos(p))
+
+
+def p_pattern_items(p):
+    """pattern_items : pattern_list
+                     | pattern_list COMMA
+                     | empty"""
+    p[0] = p[1] or []
+
+
+def p_pattern_list(p):
+    """pattern_list : pattern
+                    | pattern_list COMMA pattern"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_field_patterns(p):
+    """field_patterns : field_pattern_list
+                      | field_pattern_list COMMA
+                      | empty"""
+    p[0] = p[1] or []
+
+
+def p_field_pattern_list(p):
+    """field_pattern_list : field_pattern
+                          | field_pattern_list COMMA field_pattern"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_field_pattern(p):
+    """field_pattern : IDENT
+                     | IDENT COLON pattern"""
+    if len(p) == 2:
+        p[0] = (p[1], A.PBind(p[1], **_pos(p)))
+    else:
+        p[0] = (p[1], p[3])
+
+
+def p_path(p):
+    """path : IDENT COLONCOLON IDENT
+            | path COLONCOLON IDENT"""
+    p[0] = ([p[1]] if isinstance(p[1], str) else p[1]) + [p[3]]
+
+
+def p_struct_path(p):
+    """struct_path : STRUCTNAME
+                   | IDENT COLONCOLON STRUCTNAME
+                   | path COLONCOLON STRUCTNAME"""
+    if len(p) == 2:
+        p[0] = [p[1]]
+    else:
+        p[0] = ([p[1]] if isinstance(p[1], str) else p[1]) + [p[3]]
+
+
+# ================================================================ expressions
+
+def p_expr_assign(p):
+    """expr : expr ASSIGN expr
+            | expr PLUSEQ expr
+            | expr MINUSEQ expr
+            | expr STAREQ expr
+            | expr SLASHEQ expr
+            | expr PERCENTEQ expr
+            | expr POWEQ expr"""
+    if not isinstance(p[1], (A.Name, A.Member, A.Index)):
+        raise ShapeError("SyntaxError", "Invalid assignment target", p[1].line, p[1].col)
+    p[0] = A.Assign(p[1], p[2], p[3], **_pos(p))
+
+
+def p_expr_pipe(p):
+    "expr : expr PIPEGT expr"
+    p[0] = A.Pipe(p[1], p[3], **_pos(p))
+
+
+def p_expr_ternary(p):
+    "expr : expr QUESTION expr COLON expr"
+    p[0] = A.Ternary(p[1], p[3], p[5], **_pos(p))
+
+
+def p_expr_binary(p):
+    """expr : expr QQ expr
+            | expr BANGBANG expr
+            | expr OROR expr
+            | expr OR expr
+            | expr ANDAND expr
+            | expr AND expr
+            | expr EQ expr
+            | expr NE expr
+            | expr LT expr
+            | expr LE expr
+            | expr GT expr
+            | expr GE expr
+            | expr PLUS expr
+            | expr MINUS expr
+            | expr STAR expr
+            | expr SLASH expr
+            | expr PERCENT expr
+            | expr POW expr"""
+    op = {"or": "||", "and": "&&"}.get(p[2], p[2])
+    p[0] = A.Binary(op, p[1], p[3], **_pos(p))
+
+
+def p_expr_range(p):
+    """expr : expr DOTDOT expr
+            | expr DOTDOTEQ expr"""
+    p[0] = A.RangeExpr(p[1], p[3], p[2] == "..=", **_pos(p))
+
+
+def p_expr_unary(p):
+    """expr : MINUS expr %prec UMINUS
+            | NOT expr"""
+    operand = p[2]
+    # Fold `-literal` so that the printer's `-5` re-parses to the same tree and so that
+    # -9223372036854775808 style literals are not needed to write negative constants.
+    if p[1] == "-" and isinstance(operand, A.Literal) and type(operand.value) in (int, float) \
+            and not getattr(operand, "_paren", False):
+        p[0] = A.Literal(-operand.value, **_pos(p))
+        p[0]._negated = True
+    else:
+        p[0] = A.Unary(p[1], operand, **_pos(p))
+
+
+def p_expr_await(p):
+    """expr : AWAIT expr
+            | AWAIT annotation_uses_nonempty expr %prec AWAIT"""
+    if len(p) == 3:
+        p[0] = A.Await(p[2], [], **_pos(p))
+    else:
+        p[0] = A.Await(p[3], p[2], **_pos(p))
+
+
+def p_annotation_uses_nonempty(p):
+    """annotation_uses_nonempty : annotation_use
+                                | annotation_uses_nonempty annotation_use"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_expr_lambda(p):
+    """expr : PIPE params PIPE expr %prec LAMBDA_BODY
+            | LAMBDA0 expr %prec LAMBDA_BODY
+            | OROR expr %prec LAMBDA_BODY"""
+    if len(p) == 3:
+        p[0] = A.Lambda([], p[2], **_pos(p))
+    else:
+        p[0] = A.Lambda(p[2], p[4], **_pos(p))
+
+
+def p_expr_postfix(p):
+    "expr : postfix"
+    p[0] = p[1]
+
+
+def p_postfix_primary(p):
+    "postfix : primary"
+    p[0] = p[1]
+
+
+def p_postfix_member(p):
+    """postfix : postfix DOT member_name
+               | postfix QDOT member_name"""
+    p[0] = A.Member(p[1], p[3], p[2] == "?.", **_pos(p))
+
+
+def p_member_name(p):
+    """member_name : IDENT
+                   | STRUCTNAME
+                   | TYPE
+                   | MATCH
+                   | IN
+                   | FROM
+                   | AS
+                   | USE"""
+    p[0] = p[1]
+
+
+def p_postfix_index(p):
+    "postfix : postfix LBRACKET expr RBRACKET"
+    p[0] = A.Index(p[1], p[3], **_pos(p))
+
+
+def p_postfix_try(p):
+    "postfix : postfix TRY"
+    p[0] = A.Try(p[1], **_pos(p))
+
+
+def p_postfix_call(p):
+    "postfix : postfix LPAREN args RPAREN"
+    args = p[3]
+    if isinstance(p[1], A.Name) and p[1].name == "print":
+        # Upstream quirk: a plain string literal passed straight to print interpolates `{expr}`.
+        args = [_interpolated(a) for a in args]
+    p[0] = A.Call(p[1], args, **_pos(p))
+
+
+def _interpolated(arg):
+    holes = getattr(arg, "_holes", None)
+    if isinstance(arg, A.Literal) and holes:
+        return A.FString(holes, line=arg.line, col=arg.col)
+    return arg
+
+
+def p_args(p):
+    """args : arg_list
+            | arg_list COMMA
+            | empty"""
+    p[0] = p[1] or []
+
+
+def p_arg_list(p):
+    """arg_list : arg
+                | arg_list COMMA arg"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_arg(p):
+    """arg : expr
+           | AMP IDENT
+           | AMP MUT IDENT"""
+    if len(p) == 2:
+        p[0] = p[1]
+    else:
+        p[0] = A.RefArg(p[len(p) - 1], **_pos(p))
+
+
+def p_primary_int(p):
+    """primary : INT
+               | FLOAT"""
+    p[0] = A.Literal(p[1], **_pos(p))
+
+
+def p_primary_string(p):
+    "primary : STRING"
+    tok = p[1]
+    p[0] = A.Literal(tok.value, **_pos(p))
+    if tok.holes:
+        p[0]._holes = tok.holes
+
+
+def p_primary_fstring(p):
+    "primary : FSTRING"
+    p[0] = A.FString(p[1].parts, **_pos(p))
+
+
+def p_primary_const(p):
+    """primary : TRUE
+               | FALSE
+               | NONE"""
+    p[0] = A.Literal({"true": True, "false": False, "None": None}[p[1]], **_pos(p))
+
+
+def p_primary_unit(p):
+    "primary : LPAREN RPAREN"
+    p[0] = A.UnitLit(**_pos(p))
+
+
+def p_primary_paren(p):
+    "primary : LPAREN expr RPAREN"
+    p[0] = p[2]
+    p[0]._paren = True
+
+
+def p_primary_name(p):
+    "primary : IDENT"
+    p[0] = A.Name(p[1], **_pos(p))
+
+
+def p_primary_path(p):
+    "primary : path"
+    p[0] = A.Path(p[1], **_pos(p))
+
+
+def p_primary_blocklike(p):
+    """primary : if_expr
+               | match_expr
+               | while_expr
+               | for_expr
+               | loop_expr
+               | block_expr"""
+    p[0] = p[1]
+
+
+def p_primary_array(p):
+    """primary : LBRACKET array_items RBRACKET"""
+    p[0] = A.ArrayLit(p[2], **_pos(p))
+
+
+def p_array_items(p):
+    """array_items : array_item_list
+                   | array_item_list COMMA
+                   | empty"""
+    p[0] = p[1] or []
+
+
+def p_array_item_list(p):
+    """array_item_list : array_item
+                       | array_item_list COMMA array_item"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_array_item(p):
+    """array_item : expr
+                  | ELLIPSIS expr"""
+    p[0] = p[1] if len(p) == 2 else A.Spread(p[2], **_pos(p))
+
+
+def p_primary_comprehension(p):
+    "primary : LBRACKET expr comp_for comp_clauses RBRACKET"
+    p[0] = A.Comprehension(p[2], [p[3]] + p[4], **_pos(p))
+
+
+def p_comp_for(p):
+    "comp_for : FOR pattern IN expr"
+    p[0] = A.CompFor(p[2], p[4], **_pos(p))
+
+
+def p_comp_clauses(p):
+    """comp_clauses : comp_clauses comp_for
+                    | comp_clauses IF expr
+                    | empty"""
+    if len(p) == 2:
+        p[0] = []
+    elif len(p) == 3:
+        p[0] = p[1] + [p[2]]
+    else:
+        p[0] = p[1] + [A.CompIf(p[3], **_pos(p, 2))]
+
+
+def p_primary_object(p):
+    """primary : LBRACE_OBJ object_entries RBRACE"""
+    p[0] = A.ObjectLit(p[2], **_pos(p))
+
+
+def p_object_entries(p):
+    """object_entries : object_entry_list
+                      | object_entry_list COMMA
+                      | empty"""
+    p[0] = p[1] or []
+
+
+def p_object_entry_list(p):
+    """object_entry_list : object_entry
+                         | object_entry_list COMMA object_entry"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_object_entry(p):
+    """object_entry : member_name COLON expr
+                    | STRING COLON expr
+                    | ELLIPSIS expr"""
+    if len(p) == 3:
+        p[0] = A.Spread(p[2], **_pos(p))
+    else:
+        key = p[1].value if isinstance(p[1], L.StrTok) else p[1]
+        p[0] = (key, p[3])
+
+
+def p_primary_struct(p):
+    "primary : struct_path any_lbrace struct_fields RBRACE"
+    p[0] = A.StructLit(p[1], p[3], **_pos(p))
+
+
+def p_struct_fields(p):
+    """struct_fields : struct_field_list
+                     | struct_field_list COMMA
+                     | empty"""
+    p[0] = p[1] or []
+
+
+def p_struct_field_list(p):
+    """struct_field_list : struct_field
+                         | struct_field_list COMMA struct_field"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_struct_field(p):
+    """struct_field : IDENT
+                    | IDENT COLON expr"""
+    p[0] = (p[1], A.Name(p[1], **_pos(p)) if len(p) == 2 else p[3])
+
+
+def p_error(tok):
+    if tok is None:
+        raise ShapeError("SyntaxError", "Unexpected end of input" + _expected(), *_eof_pos())
+    text = tok.value if isinstance(tok.value, str) else tok.type
+    raise ShapeError("SyntaxError", f"Unexpected {_describe(tok.type, text)}" + _expected(),
+                     tok.line, tok.col)
+
+
+_FRIENDLY = {
+    "RBRACE": "'}'", "LBRACE": "'{'", "LBRACE_OBJ": "'{'", "RPAREN": "')'", "LPAREN": "'('",
+    "RBRACKET": "']'", "LBRACKET": "'['", "COMMA": "','", "SEMI": "';'", "COLON": "':'",
+    "ASSIGN": "'='", "FATARROW": "'=>'", "IDENT": "a name", "STRUCTNAME": "a name",
+    "INT": "a number", "FLOAT": "a number", "STRING": "a string", "FSTRING": "a string",
+    "PIPE": "'|'", "IN": "'in'", "ARROW": "'->'", "DOT": "'.'", "$end": "end of input",
+    "TRY": "'?'", "QUESTION": "'?'", "EXPR": "an expression",
+}
+
+_EXPR_TOKENS = {"INT", "FLOAT", "STRING", "FSTRING", "IDENT", "LPAREN", "LBRACKET", "MINUS", "NOT"}
+
+
+def _describe(ttype: str, text: str) -> str:
+    if ttype in ("IDENT", "STRUCTNAME"):
+        return f"name '{text}'"
+    if ttype in ("INT", "FLOAT", "STRING", "FSTRING"):
+        return _FRIENDLY[ttype]
+    return f"'{text}'" if text != ttype else ttype.lower()
+
+
+def _expected() -> str:
+    try:
+        state = _PARSER.statestack[-1]
+        keys = set(_PARSER.action[state].keys())
+    except Exception:  # pragma: no cover - PLY internals changed
+        return ""
+    names = []
+    if _EXPR_TOKENS <= keys:
+        names.append("an expression")
+        keys -= _EXPR_TOKENS | {"TRUE", "FALSE", "NONE", "PIPE", "LAMBDA0", "OROR", "IF",
+                                "MATCH", "WHILE", "FOR", "LOOP", "LBRACE", "LBRACE_OBJ",
+                                "AWAIT", "STRUCTNAME"}
+    for k in sorted(keys):
+        if k in _FRIENDLY and _FRIENDLY[k] not in names:
+            names.append(_FRIENDLY[k])
+    if not names or len(names) > 6:
+        return ""
+    return "; expected " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1])
+
+
+def _eof_pos() -> tuple[int, int]:
+    return _LAST_POS
+
+
+_LAST_POS = (1, 1)
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PARSER = yacc.yacc(debug=False, write_tables=True, outputdir=_HERE,
+                    tabmodule="shapelang.ref.parsetab", errorlog=yacc.NullLogger())
+
+
+class _TokenStream:
+    def __init__(self, toks: list) -> None:
+        self._it = iter(toks)
+
+    def token(self):
+        return next(self._it, None)
+
+
+def _parse_tokens(toks: list) -> A.Program:
+    global _LAST_POS
+    if toks:
+        last = toks[-1]
+        _LAST_POS = (last.line, last.col + 1)
+    else:
+        _LAST_POS = (1, 1)
+    return _PARSER.parse(lexer=_TokenStream(toks))
+
+
+def _located_tokens(source: str, line: int = 1, col: int = 1) -> list:
+    toks = L.tokenize(source)
+    if line != 1 or col != 1:
+        for t in toks:
+            if t.line == 1:
+                t.col += col - 1
+            t.line += line - 1
+    return toks
+
+
+def parse(source: str, path: Optional[str] = None) -> A.Program:
+    """Parse a whole program; raises ShapeError(SyntaxError) with file, line and column."""
+    try:
+        return _parse_tokens(_located_tokens(source))
+    except ShapeError as e:
+        if e.file is None:
+            e.file = path
+        raise
+    except RecursionError:
+        raise ShapeError("SyntaxError", "Program is nested too deeply to parse", 1, 1, file=path)
+
+
+def parse_expression(source: str, line: int = 1, col: int = 1) -> Any:
+    """Parse `source` as one expression (an f-string hole), positions relative to line/col."""
+    prog = _parse_tokens(_located_tokens(source, line, col))
+    if len(prog.body) != 1 or not isinstance(prog.body[0], A.ExprStmt) or prog.body[0].semi:
+        raise ShapeError("SyntaxError", "Expected a single expression in interpolation", line, col)
+    return prog.body[0].expr
+
+
+def try_parse_expression(source: str, line: int = 1, col: int = 1) -> Any:
+    try:
+        return parse_expression(source, line, col)
+    except ShapeError:
+        return None

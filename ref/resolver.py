@@ -1,0 +1,417 @@
+"""Static name resolution, shared by both engines.
+
+Every use of a name is tied to exactly one declaration (a `Binding`) before the program runs, so
+the reference evaluator and the VM cannot disagree about scoping. The rules (spec/language.md,
+"Names and scopes"):
+
+- Scopes: the builtins, the module, each function or lambda (its parameters), each block, each
+  `for` iteration (its pattern), each match arm (its pattern, guard and body), each comprehension
+  clause. `fn`, `enum` and `type` declarations are hoisted to the start of their block.
+- Each `let`/`var`/`const` declares a new variable, also when it shadows an earlier one in the same
+  scope; code after it sees the new one, closures made before it keep the old one.
+- Code that runs directly (not inside a nested function) sees only declarations that come before
+  it; a use with no such declaration anywhere outward is a NameError found before execution.
+  Code inside a nested function runs later, so it may also refer to a variable declared further
+  down an enclosing scope (a module function using a module variable defined after it); reading
+  such a variable before its `let` has run is a runtime NameError.
+- Assigning to (or passing by `&`) a binding that is not mutable is an AssignmentError found before
+  execution. Mutable: `let mut`, `var`, parameters. Not: `let`, `const`, functions, enums, types,
+  loop and pattern variables, builtins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from shapelang.ref import ast as A
+from shapelang.runtime.errors import ShapeError
+
+
+@dataclass(eq=False)
+class Binding:
+    name: str
+    kind: str                 # let var const param fn enum type pattern builtin
+    mutable: bool
+    owner: Any                # the FnDecl / Lambda / Program / AnnotationDecl whose frame holds it
+    scope: "Scope"
+    node: Any = None          # the declaring node (PBind, Param, FnDecl, EnumDecl, ...)
+    captured: bool = False    # used from a nested function: needs a shared cell
+    by_ref: bool = False      # passed as `&x` somewhere: needs a shared cell
+    uid: str = ""             # unique, readable id ("x", "x#2", ...) for module bindings by name
+
+    def __repr__(self) -> str:
+        return f"<Binding {self.uid} {self.kind}{' mut' if self.mutable else ''}>"
+
+    @property
+    def needs_cell(self) -> bool:
+        return self.captured or self.by_ref
+
+
+@dataclass(eq=False)
+class Scope:
+    kind: str                 # builtins module function block for arm comp
+    parent: Optional["Scope"]
+    owner: Any
+    node: Any = None
+    bindings: list[Binding] = field(default_factory=list)
+    _by_name: dict = field(default_factory=dict)   # name -> [(index, Binding)]
+    cur: int = 0              # index of the statement being resolved in this scope
+
+    def declare(self, binding: Binding, index: int) -> None:
+        self.bindings.append(binding)
+        self._by_name.setdefault(binding.name, []).append((index, binding))
+
+
+@dataclass
+class Resolution:
+    uses: dict            # id(node) -> Binding for Name, RefArg, Assign target Name, Path/struct heads
+    decls: dict           # id(node) -> Binding for PBind / Param / FnDecl / EnumDecl / TypeDecl / Let-less decls
+    scopes: dict          # id(node) -> Scope for Program, Block, For, MatchArm, Lambda, FnDecl, CompFor
+    module: Scope
+    builtins: Scope
+
+    def use(self, node) -> Binding:
+        return self.uses[id(node)]
+
+    def decl(self, node) -> Binding:
+        return self.decls[id(node)]
+
+    def scope(self, node) -> Scope:
+        return self.scopes[id(node)]
+
+
+BUILTIN_PATTERNS = {"Some", "Ok", "Err"}
+
+
+class Resolver:
+    def __init__(self, builtin_names: Iterable[str], path: Optional[str] = None) -> None:
+        self.path = path
+        self.uses: dict = {}
+        self.decls: dict = {}
+        self.scopes: dict = {}
+        self.uid_counts: dict[str, int] = {}
+        self.builtins = Scope("builtins", None, None)
+        for name in builtin_names:
+            b = Binding(name, "builtin", False, None, self.builtins, uid=name)
+            self.builtins.declare(b, -1)
+        self.builtins.cur = 1 << 30
+        self.scope = self.builtins
+        self.owner: Any = None
+        self.keep: list = []   # keep nodes alive so id() keys stay unique
+
+    # ------------------------------------------------------------ helpers
+
+    def error(self, kind: str, message: str, node) -> ShapeError:
+        return ShapeError(kind, message, node.line or None, node.col or None, file=self.path)
+
+    def push(self, kind: str, node, owner=None) -> Scope:
+        s = Scope(kind, self.scope, owner if owner is not None else self.owner, node)
+        self.scope = s
+        if node is not None:
+            self.scopes[id(node)] = s
+            self.keep.append(node)
+        return s
+
+    def pop(self) -> None:
+        self.scope = self.scope.parent
+
+    def declare(self, name: str, kind: str, mutable: bool, node, index: Optional[int] = None) -> Binding:
+        n = self.uid_counts.get(name, 0) + 1
+        self.uid_counts[name] = n
+        uid = name if n == 1 else f"{name}#{n}"
+        b = Binding(name, kind, mutable, self.scope.owner, self.scope, node, uid=uid)
+        self.scope.declare(b, self.scope.cur if index is None else index)
+        if node is not None:
+            self.decls[id(node)] = b
+            self.keep.append(node)
+        return b
+
+    def lookup(self, name: str, node) -> Binding:
+        scope, deferred = self.scope, False
+        while scope is not None:
+            entries = scope._by_name.get(name)
+            if entries:
+                visible = [b for i, b in entries if i < scope.cur]
+                if visible:
+                    return self._note_use(visible[-1], node)
+                if deferred:
+                    return self._note_use(entries[0][1], node)
+            if scope.kind == "function":
+                deferred = True
+            scope = scope.parent
+        raise self.error("NameError", f"Undefined variable '{name}'", node)
+
+    def _note_use(self, b: Binding, node) -> Binding:
+        if b.kind != "builtin" and b.owner is not self.owner:
+            b.captured = True
+        self.uses[id(node)] = b
+        self.keep.append(node)
+        return b
+
+    # ------------------------------------------------------------ program structure
+
+    def program(self, prog: A.Program) -> Resolution:
+        self.owner = prog
+        module = self.push("module", prog, prog)
+        self.stmts(prog.body)
+        self.pop()
+        return Resolution(self.uses, self.decls, self.scopes, module, self.builtins)
+
+    def hoist(self, stmts: list) -> None:
+        for st in stmts:
+            if isinstance(st, A.FnDecl):
+                self.declare(st.name, "fn", False, st, -1)
+            elif isinstance(st, A.EnumDecl):
+                self.declare(st.name, "enum", False, st, -1)
+            elif isinstance(st, A.TypeDecl):
+                self.declare(st.name, "type", False, st, -1)
+            elif isinstance(st, A.AnnotationDecl):
+                self.declare("@" + st.name, "annotation", False, st, -1)
+
+    def stmts(self, stmts: list) -> None:
+        self.hoist(stmts)
+        for i, st in enumerate(stmts):
+            self.scope.cur = i
+            self.stmt(st)
+        self.scope.cur = len(stmts)
+
+    def block(self, block: A.Block, kind: str = "block") -> None:
+        self.push(kind, block)
+        self.stmts(block.stmts)
+        self.pop()
+
+    def stmt(self, st) -> None:
+        if isinstance(st, A.ExprStmt):
+            self.expr(st.expr)
+        elif isinstance(st, A.Let):
+            if st.value is not None:
+                self.expr(st.value)
+            kind = st.kind
+            mutable = st.mutable or kind == "var"
+            # The new variable is visible from the next statement on.
+            self.pattern(st.pattern, kind, mutable)
+        elif isinstance(st, A.FnDecl):
+            self.function(st, st.params, st.body)
+        elif isinstance(st, A.Return):
+            if st.value is not None:
+                self.expr(st.value)
+        elif isinstance(st, A.Break):
+            if st.value is not None:
+                self.expr(st.value)
+        elif isinstance(st, (A.Continue, A.Import)):
+            pass
+        elif isinstance(st, A.EnumDecl):
+            pass
+        elif isinstance(st, A.TypeDecl):
+            for f in st.fields:
+                if f.default is not None:
+                    self.expr(f.default)
+        elif isinstance(st, A.ExtendDecl):
+            for m in st.methods:
+                self.function(m, m.params, m.body, implicit=("self",))
+        elif isinstance(st, A.AnnotationDecl):
+            self.annotation(st)
+        else:
+            self.expr(st)
+
+    def annotation(self, decl: A.AnnotationDecl) -> None:
+        outer = self.owner
+        self.owner = decl
+        self.push("function", decl, decl)
+        for p in decl.params:
+            self.param(p)
+        self.scope.cur = 1 << 30
+        for handler in (decl.before, decl.after):
+            if handler is not None:
+                self.function(handler, handler.params, handler.body)
+        self.pop()
+        self.owner = outer
+
+    def function(self, node, params: list, body, implicit: tuple = ()) -> None:
+        for ann in getattr(node, "annotations", []) or []:
+            self.lookup("@" + ann.name, ann)
+            for a in ann.args:
+                self.expr(a)
+        for p in params:
+            if p.default is not None:
+                self.expr(p.default)
+        outer = self.owner
+        self.owner = node
+        self.push("function", node, node)
+        for name in implicit:
+            self.declare(name, "param", True, None)
+        for p in params:
+            self.param(p)
+        self.scope.cur = 1 << 30
+        if isinstance(body, A.Block):
+            self.block(body)
+        else:
+            self.expr(body)
+        self.pop()
+        self.owner = outer
+
+    def param(self, p: A.Param) -> None:
+        if isinstance(p.pattern, A.PBind):
+            b = self.declare(p.pattern.name, "param", True, p.pattern)
+            self.decls[id(p)] = b
+            if p.by_ref:
+                b.by_ref = True
+        else:
+            self.pattern(p.pattern, "param", True)
+
+    def pattern(self, pat, kind: str, mutable: bool) -> None:
+        if isinstance(pat, A.PBind):
+            self.declare(pat.name, kind, mutable, pat)
+        elif isinstance(pat, (A.PWild, A.PLit)):
+            pass
+        elif isinstance(pat, A.PArray):
+            for item in pat.items:
+                self.pattern(item, kind, mutable)
+            if pat.has_rest and pat.rest and pat.rest != "_":
+                self.declare(pat.rest, kind, mutable, pat)
+        elif isinstance(pat, A.PObject):
+            for _, sub in pat.fields:
+                self.pattern(sub, kind, mutable)
+        elif isinstance(pat, A.PVariant):
+            if not (len(pat.path) == 1 and pat.path[0] in BUILTIN_PATTERNS):
+                self.lookup(pat.path[0], pat)
+            for sub in pat.args or []:
+                self.pattern(sub, kind, mutable)
+            for _, sub in pat.fields or []:
+                self.pattern(sub, kind, mutable)
+        else:  # pragma: no cover - parser produces no other pattern
+            raise self.error("SyntaxError", f"Unknown pattern {type(pat).__name__}", pat)
+
+    # ------------------------------------------------------------ expressions
+
+    def assign_target(self, target, node) -> None:
+        if isinstance(target, A.Name):
+            b = self.lookup(target.name, target)
+            if not b.mutable:
+                raise self.error("AssignmentError",
+                                 f"Cannot assign to immutable {self._what(b)} '{target.name}'", node)
+        else:
+            self.expr(target)
+
+    @staticmethod
+    def _what(b: Binding) -> str:
+        return {"fn": "function", "enum": "enum", "type": "type", "builtin": "builtin",
+                "const": "constant"}.get(b.kind, "variable")
+
+    def expr(self, e) -> None:
+        t = type(e)
+        if t is A.Name:
+            self.lookup(e.name, e)
+        elif t in (A.Literal, A.UnitLit):
+            pass
+        elif t is A.FString:
+            for part in e.parts:
+                if isinstance(part, A.FPart):
+                    self.expr(part.expr)
+        elif t is A.Path:
+            self.lookup(e.parts[0], e)
+        elif t is A.ArrayLit:
+            for item in e.items:
+                self.expr(item)
+        elif t is A.Spread:
+            self.expr(e.expr)
+        elif t is A.ObjectLit:
+            for entry in e.entries:
+                self.expr(entry if isinstance(entry, A.Spread) else entry[1])
+        elif t is A.StructLit:
+            self.lookup(e.path[0], e)
+            for _, v in e.fields:
+                self.expr(v)
+        elif t is A.Unary:
+            self.expr(e.operand)
+        elif t in (A.Binary, A.Pipe):
+            self.expr(e.left)
+            self.expr(e.right)
+        elif t is A.Ternary:
+            self.expr(e.cond)
+            self.expr(e.then)
+            self.expr(e.other)
+        elif t is A.Assign:
+            self.expr(e.value)
+            self.assign_target(e.target, e)
+        elif t is A.RefArg:
+            b = self.lookup(e.name, e)
+            if not b.mutable:
+                raise self.error("AssignmentError",
+                                 f"Cannot pass immutable {self._what(b)} '{e.name}' by reference", e)
+            b.by_ref = True
+        elif t is A.Call:
+            self.expr(e.callee)
+            for a in e.args:
+                self.expr(a)
+        elif t is A.Member:
+            self.expr(e.obj)
+        elif t is A.Index:
+            self.expr(e.obj)
+            self.expr(e.index)
+        elif t is A.Try:
+            self.expr(e.expr)
+        elif t is A.Lambda:
+            self.function(e, e.params, e.body)
+        elif t is A.Block:
+            self.block(e)
+        elif t is A.If:
+            self.expr(e.cond)
+            self.block(e.then)
+            if e.other is not None:
+                self.expr(e.other)
+        elif t is A.Match:
+            self.expr(e.subject)
+            for arm in e.arms:
+                self.push("arm", arm)
+                self.pattern(arm.pattern, "pattern", False)
+                self.scope.cur = 1 << 30
+                if arm.guard is not None:
+                    self.expr(arm.guard)
+                self.expr(arm.body)
+                self.pop()
+        elif t is A.While:
+            self.expr(e.cond)
+            self.block(e.body)
+        elif t is A.For:
+            self.expr(e.iterable)
+            self.push("for", e)
+            self.pattern(e.pattern, "pattern", False)
+            self.scope.cur = 1 << 30
+            self.block(e.body)
+            self.pop()
+        elif t is A.Loop:
+            self.block(e.body)
+        elif t is A.RangeExpr:
+            self.expr(e.start)
+            self.expr(e.end)
+        elif t is A.Comprehension:
+            depth = 0
+            for clause in e.clauses:
+                if isinstance(clause, A.CompFor):
+                    self.expr(clause.iterable)
+                    self.push("comp", clause)
+                    self.pattern(clause.pattern, "pattern", False)
+                    self.scope.cur = 1 << 30
+                    depth += 1
+                else:
+                    self.expr(clause.cond)
+            self.expr(e.expr)
+            for _ in range(depth):
+                self.pop()
+        elif t is A.Await:
+            for ann in e.annotations:
+                self.lookup("@" + ann.name, ann)
+                for a in ann.args:
+                    self.expr(a)
+            self.expr(e.expr)
+        elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
+                   A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import):
+            self.stmt(e)
+        else:  # pragma: no cover
+            raise self.error("SyntaxError", f"Unknown expression {t.__name__}", e)
+
+
+def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str] = None) -> Resolution:
+    """Resolve every name in `program`; raises NameError / AssignmentError (phase compile)."""
+    return Resolver(builtin_names, path).program(program)
