@@ -1,0 +1,982 @@
+"""The reference evaluator: a direct tree walk over the AST that defines what Shape core means.
+
+It is written to be read, not to be fast. Names are tied to declarations by the shared resolver
+(`ref/resolver.py`); each scope activation is an `Env` mapping those `Binding`s to `Cell`s, so a
+closure shares the cells of the scopes it was created in, and `&x` passes the cell itself.
+All value semantics (arithmetic, display, equality, methods) come from `runtime/values.py`,
+which the VM uses too; array methods that call back into Shape run the Shape prelude.
+
+Snapshot oracle: with `resume_at=k` the evaluator replays the program deterministically with
+output suppressed until the k-th `snapshot()` event, which then returns `Snapshot::Resumed`; the
+output from there on is what resuming the k-th snapshot must print.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+from shapelang.ref import ast as A
+from shapelang.ref.parser import parse
+from shapelang.ref.resolver import Binding, Resolution, resolve
+from shapelang.runtime import values as V
+from shapelang.runtime.errors import ShapeError, ShapeExit
+
+DEFAULT_MAX_DEPTH = 12_000
+
+PRELUDE_PATH = os.path.join(os.path.dirname(V.__file__), "prelude.shape")
+
+# Array methods implemented by the prelude (`arr.map(f)` runs `__array_map(arr, f)`).
+PRELUDE_METHODS = {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
+                   "flatMap", "groupBy"}
+# Methods that go to the prelude only when given a callback (`sort()` and `count()` do not).
+PRELUDE_IF_ARG = {"sort", "count"}
+
+ENGINE_BUILTINS = ["print", "exit", "snapshot", "Snapshot", "__arity", "__is_array",
+                   "__is_number", "__type_error"]
+
+
+def builtin_names() -> list[str]:
+    return sorted(set(V.BUILTINS) | set(ENGINE_BUILTINS))
+
+
+# ---------------------------------------------------------------- runtime objects
+
+class Cell:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Env:
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Optional["Env"]) -> None:
+        self.vars: dict[Binding, Cell] = {}
+        self.parent = parent
+
+    def cell(self, b: Binding) -> Optional[Cell]:
+        env = self
+        while env is not None:
+            c = env.vars.get(b)
+            if c is not None:
+                return c
+            env = env.parent
+        return None
+
+
+class Closure(V.FunctionValue):
+    """A Shape function or lambda together with the scopes it was created in."""
+
+    def __init__(self, node: Any, env: Env, name: Optional[str], interp: "Interpreter",
+                 self_value: Any = None, has_self: bool = False) -> None:
+        self.node = node
+        self.env = env
+        self.name = name
+        self.interp = interp
+        self.self_value = self_value
+        self.has_self = has_self
+
+    @property
+    def params(self) -> list[A.Param]:
+        return self.node.params
+
+    def bind_self(self, value: Any) -> "Closure":
+        bound = Closure(self.node, self.env, self.name, self.interp, value, True)
+        bound.res = self.res
+        return bound
+
+
+class EnumType:
+    """The value an `enum` name is bound to: it constructs and names variants."""
+
+    def __init__(self, decl: A.EnumDecl) -> None:
+        self.name = decl.name
+        self.variants = {v.name: v for v in decl.variants}
+
+
+class StructType:
+    def __init__(self, decl: A.TypeDecl, env: Env) -> None:
+        self.name = decl.name
+        self.decl = decl
+        self.env = env
+
+
+class VariantConstructor(V.FunctionValue):
+    def __init__(self, enum: str, variant: A.Variant) -> None:
+        self.name = variant.name
+        self.enum = enum
+        self.variant = variant
+
+
+class Task:
+    """An `async fn` call: runs when awaited (deterministic, source order)."""
+
+    def __init__(self, fn: Closure, args: list) -> None:
+        self.fn = fn
+        self.args = args
+        self.done = False
+        self.result: Any = None
+
+
+# ---------------------------------------------------------------- control-flow signals
+
+class ReturnSignal(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class BreakSignal(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class ContinueSignal(Exception):
+    pass
+
+
+def _coerce_field(type_name: Optional[str], value: Any) -> Any:
+    # Fields declared `number` hold floats, so `Point { x: 1 }` displays `{ x: 1.0 }`.
+    if type_name in ("number", "float") and type(value) is int:
+        return float(value)
+    return value
+
+
+def snapshot_id_for(event: int) -> str:
+    """The id the reference engine reports for its k-th snapshot event (not a content hash:
+    the runner masks ids, and only the VM stores real snapshots)."""
+    return hashlib.sha256(f"shape-ref-snapshot-{event}".encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the interpreter
+
+class Interpreter:
+    def __init__(self, write: Callable[[str], None], path: Optional[str] = None,
+                 max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> None:
+        self._write = write
+        self.path = path
+        self.max_depth = max_depth
+        self.depth = 0
+        self.methods: dict[str, dict[str, Closure]] = {}   # type name -> method name -> closure
+        self.resume_at = resume_at
+        self.snapshot_events = 0
+        self.suppress = resume_at is not None
+        self.builtins = self._make_builtins()
+        self.prelude = self._load_prelude()
+
+    # ------------------------------------------------------------ output and builtins
+
+    def write(self, text: str) -> None:
+        if not self.suppress:
+            self._write(text)
+
+    def _make_builtins(self) -> dict[str, Any]:
+        b: dict[str, Any] = dict(V.BUILTINS)
+
+        def _print(args):
+            self.write(" ".join(V.display(a) for a in args) + "\n")
+            return None
+
+        def _exit(args):
+            code = args[0] if args else 0
+            if type(code) is not int:
+                raise ShapeError("TypeError", "exit() expects an int exit code")
+            raise ShapeExit(code)
+
+        def _arity(args):
+            f = args[0]
+            if isinstance(f, Closure):
+                return len(f.params)
+            return 1
+
+        def _type_error(args):
+            raise ShapeError("TypeError", V.display(args[0]) if args else "type error")
+
+        b["print"] = V.BuiltinFunction("print", _print)
+        b["exit"] = V.BuiltinFunction("exit", _exit)
+        b["snapshot"] = V.BuiltinFunction("snapshot", self._snapshot)
+        b["Snapshot"] = EnumType(A.EnumDecl("Snapshot", [A.Variant("Hash", "tuple", ["string"]),
+                                                         A.Variant("Resumed")]))
+        b["__arity"] = V.BuiltinFunction("__arity", _arity)
+        b["__is_array"] = V.BuiltinFunction("__is_array", lambda a: type(a[0]) is list)
+        b["__is_number"] = V.BuiltinFunction(
+            "__is_number", lambda a: type(a[0]) in (int, float))
+        b["__type_error"] = V.BuiltinFunction("__type_error", _type_error)
+        return b
+
+    def _snapshot(self, args: list) -> Any:
+        k = self.snapshot_events
+        self.snapshot_events += 1
+        if self.resume_at is not None and k == self.resume_at:
+            self.suppress = False
+            return V.SNAPSHOT_RESUMED
+        return V.snapshot_hash(snapshot_id_for(k))
+
+    def _load_prelude(self) -> dict[str, Closure]:
+        prog, res = _prelude_program()
+        env = Env(None)
+        saved = self.res if hasattr(self, "res") else None
+        self.res = res
+        self.enter_block(prog.body, env)
+        self.res = saved
+        out = {}
+        for st in prog.body:
+            if isinstance(st, A.FnDecl):
+                c = env.vars[res.decl(st)].value
+                c.res = res
+                out[st.name] = c
+        return out
+
+    # ------------------------------------------------------------ entry point
+
+    def run(self, program: A.Program, res: Resolution) -> Any:
+        self.res = res
+        env = Env(None)
+        body = program.body
+        self.enter_block(body, env)
+        value = None
+        try:
+            for st in body:
+                value = self.exec_stmt(st, env)
+        except ReturnSignal as r:
+            return r.value
+        except BreakSignal as b:
+            raise ShapeError("RuntimeError", "'break' outside of a loop")
+        except ContinueSignal:
+            raise ShapeError("RuntimeError", "'continue' outside of a loop")
+        if body and isinstance(body[-1], A.ExprStmt):
+            return value
+        return None
+
+    # ------------------------------------------------------------ names
+
+    def lookup(self, node, env: Env) -> Cell:
+        b = self.res.use(node)
+        if b.kind == "builtin":
+            return Cell(self.builtins[b.name])
+        c = env.cell(b)
+        if c is None or c.value is _UNINIT:
+            raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+        return c
+
+    # ------------------------------------------------------------ statements and blocks
+
+    def enter_block(self, stmts: list, env: Env) -> None:
+        """Hoist the block's declarations: functions, enums, types and extend methods."""
+        for st in stmts:
+            if isinstance(st, A.FnDecl):
+                env.vars[self.res.decl(st)] = Cell(self.make_function(st, env))
+            elif isinstance(st, A.EnumDecl):
+                env.vars[self.res.decl(st)] = Cell(EnumType(st))
+            elif isinstance(st, A.TypeDecl):
+                env.vars[self.res.decl(st)] = Cell(StructType(st, env))
+            elif isinstance(st, A.AnnotationDecl):
+                env.vars[self.res.decl(st)] = Cell(AnnotationValue(st, env))
+        for st in stmts:
+            if isinstance(st, A.ExtendDecl):
+                table = self.methods.setdefault(st.type_name, {})
+                for m in st.methods:
+                    table[m.name] = self.make_function(m, env, has_self=True)
+
+    def make_function(self, decl: A.FnDecl, env: Env, has_self: bool = False) -> Any:
+        fn = Closure(decl, env, decl.name, self, has_self=has_self)
+        fn.res = self.res
+        if decl.annotations:
+            return AnnotatedFunction(fn, decl.annotations, env, self)
+        return fn
+
+    def exec_block(self, block: A.Block, env: Env) -> Any:
+        inner = Env(env)
+        stmts = block.stmts
+        self.enter_block(stmts, inner)
+        value = V.UNIT
+        last = len(stmts) - 1
+        for i, st in enumerate(stmts):
+            v = self.exec_stmt(st, inner)
+            if i == last and isinstance(st, A.ExprStmt) and not st.semi:
+                value = v
+        return value
+
+    def exec_stmt(self, st, env: Env) -> Any:
+        t = type(st)
+        if t is A.ExprStmt:
+            return self.eval(st.expr, env)
+        if t is A.Let:
+            value = self.eval(st.value, env) if st.value is not None else None
+            self.bind_pattern(st.pattern, value, env, strict=False, node=st)
+            return None
+        if t is A.Return:
+            raise ReturnSignal(self.eval(st.value, env) if st.value is not None else V.UNIT)
+        if t is A.Break:
+            raise BreakSignal(self.eval(st.value, env) if st.value is not None else V.UNIT)
+        if t is A.Continue:
+            raise ContinueSignal()
+        if t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl):
+            return None   # hoisted by enter_block, or nothing to do at run time
+        return self.eval(st, env)
+
+    # ------------------------------------------------------------ patterns
+
+    def bind_pattern(self, pat, value: Any, env: Env, strict: bool, node=None) -> bool:
+        """Bind `pat` to `value` in `env`. With strict=False (let, parameters) destructuring is
+        lenient: missing elements and fields bind None. Returns False when a strict match fails."""
+        if not strict:
+            return self._bind_loose(pat, value, env)
+        bindings: list = []
+        if not self.match_pattern(pat, value, bindings):
+            return False
+        for b, v in bindings:
+            env.vars[b] = Cell(v)
+        return True
+
+    def _bind_loose(self, pat, value: Any, env: Env) -> bool:
+        if isinstance(pat, A.PBind):
+            env.vars[self.res.decl(pat)] = Cell(value)
+        elif isinstance(pat, A.PWild):
+            pass
+        elif isinstance(pat, A.PArray):
+            if type(value) is not list:
+                raise ShapeError("TypeError", f"Cannot destructure {V.type_name(value)} as an array")
+            for i, item in enumerate(pat.items):
+                self._bind_loose(item, value[i] if i < len(value) else None, env)
+            if pat.has_rest and pat.rest and pat.rest != "_":
+                env.vars[self.res.decl(pat)] = Cell(list(value[len(pat.items):]))
+        elif isinstance(pat, A.PObject):
+            for key, sub in pat.fields:
+                self._bind_loose(sub, self._field_or_none(value, key), env)
+        else:
+            bindings: list = []
+            if not self.match_pattern(pat, value, bindings):
+                raise ShapeError("MatchError",
+                                 f"Value {V.display(value)} does not match the pattern")
+            for b, v in bindings:
+                env.vars[b] = Cell(v)
+        return True
+
+    @staticmethod
+    def _field_or_none(value: Any, key: str) -> Any:
+        if type(value) is dict:
+            return value.get(key)
+        if isinstance(value, V.StructValue):
+            return value.fields.get(key)
+        if isinstance(value, V.EnumValue) and isinstance(value.payload, dict):
+            return value.payload.get(key)
+        if isinstance(value, V.HashMapValue):
+            return value.entries.get(key)
+        raise ShapeError("TypeError", f"Cannot destructure {V.type_name(value)} as an object")
+
+    def match_pattern(self, pat, value: Any, out: list) -> bool:
+        t = type(pat)
+        if t is A.PWild:
+            return True
+        if t is A.PBind:
+            out.append((self.res.decl(pat), value))
+            return True
+        if t is A.PLit:
+            if pat.value is None:
+                return value is None
+            if value is None or type(value) in (list, dict):
+                return False
+            if (type(pat.value) is bool) != (type(value) is bool):
+                return False
+            return type(value) in (int, float, str, bool) and V.equals(value, pat.value)
+        if t is A.PArray:
+            if type(value) is not list:
+                return False
+            n = len(pat.items)
+            if len(value) < n or (not pat.has_rest and len(value) != n):
+                return False
+            for sub, v in zip(pat.items, value):
+                if not self.match_pattern(sub, v, out):
+                    return False
+            if pat.has_rest and pat.rest and pat.rest != "_":
+                out.append((self.res.decl(pat), list(value[n:])))
+            return True
+        if t is A.PObject:
+            if type(value) is dict:
+                fields = value
+            elif isinstance(value, V.StructValue):
+                fields = value.fields
+            else:
+                return False
+            for key, sub in pat.fields:
+                if key not in fields or not self.match_pattern(sub, fields[key], out):
+                    return False
+            return True
+        if t is A.PVariant:
+            return self._match_variant(pat, value, out)
+        raise ShapeError("RuntimeError", f"Unknown pattern {t.__name__}")  # pragma: no cover
+
+    def _match_variant(self, pat: A.PVariant, value: Any, out: list) -> bool:
+        path = pat.path
+        if len(path) == 1 and path[0] in ("Some", "Ok", "Err") and not pat.fields:
+            args = pat.args or []
+            if len(args) != 1:
+                raise ShapeError("TypeError", f"{path[0]}(…) pattern takes exactly one pattern")
+            if path[0] == "Some":
+                return value is not None and self.match_pattern(args[0], value, out)
+            wrapper = V.Ok if path[0] == "Ok" else V.Err
+            return isinstance(value, wrapper) and self.match_pattern(args[0], value.value, out)
+        if len(path) == 1:
+            # `Point { x, y }`: a struct instance of that type.
+            if not isinstance(value, V.StructValue) or value.type_name != path[0]:
+                return False
+            for key, sub in pat.fields or []:
+                if key not in value.fields or not self.match_pattern(sub, value.fields[key], out):
+                    return False
+            return True
+        enum, variant = path[0], path[-1]
+        if not isinstance(value, V.EnumValue) or value.enum != enum or value.variant != variant:
+            return False
+        if pat.args is not None:
+            payload = value.payload if isinstance(value.payload, tuple) else ()
+            if len(payload) != len(pat.args):
+                return False
+            return all(self.match_pattern(s, v, out) for s, v in zip(pat.args, payload))
+        if pat.fields is not None:
+            payload = value.payload if isinstance(value.payload, dict) else {}
+            for key, sub in pat.fields:
+                if key not in payload or not self.match_pattern(sub, payload[key], out):
+                    return False
+        return True
+
+    # ------------------------------------------------------------ expressions
+
+    def eval(self, e, env: Env) -> Any:
+        try:
+            return _DISPATCH[type(e)](self, e, env)
+        except ShapeError as err:
+            raise err.at(e.line or None, e.col or None)
+        except RecursionError:
+            raise ShapeError("StackOverflow", "stack overflow", e.line or None, e.col or None)
+
+    def ev_literal(self, e, env):
+        return e.value
+
+    def ev_unit(self, e, env):
+        return V.UNIT
+
+    def ev_fstring(self, e, env):
+        out = []
+        for part in e.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                v = self.eval(part.expr, env)
+                out.append(V.format_spec(v, part.spec) if part.spec else V.display(v))
+        return "".join(out)
+
+    def ev_name(self, e, env):
+        return self.lookup(e, env).value
+
+    def ev_path(self, e, env):
+        head = self.lookup(e, env).value
+        if isinstance(head, EnumType) and len(e.parts) == 2:
+            variant = head.variants.get(e.parts[1])
+            if variant is None:
+                raise ShapeError("TypeError", f"Enum {head.name} has no variant {e.parts[1]}")
+            if variant.kind == "unit":
+                return V.EnumValue(head.name, variant.name, None)
+            return VariantConstructor(head.name, variant)
+        raise ShapeError("TypeError", f"Cannot resolve path {'::'.join(e.parts)}")
+
+    def ev_array(self, e, env):
+        out = []
+        for item in e.items:
+            if type(item) is A.Spread:
+                out.extend(self.spread_items(self.eval(item.expr, env)))
+            else:
+                out.append(self.eval(item, env))
+        return out
+
+    @staticmethod
+    def spread_items(v: Any) -> list:
+        if type(v) is list:
+            return v
+        if type(v) is str or isinstance(v, V.RangeValue):
+            return list(V.iterate(v))
+        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
+
+    def ev_object(self, e, env):
+        out: dict = {}
+        for entry in e.entries:
+            if type(entry) is A.Spread:
+                v = self.eval(entry.expr, env)
+                if type(v) is dict:
+                    out.update(v)
+                elif isinstance(v, V.StructValue):
+                    out.update(v.fields)
+                elif v is not None:
+                    raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
+            else:
+                out[entry[0]] = self.eval(entry[1], env)
+        return out
+
+    def ev_struct(self, e, env):
+        head = self.lookup(e, env).value
+        given = {name: self.eval(v, env) for name, v in e.fields}
+        if isinstance(head, StructType) and len(e.path) == 1:
+            return self.construct_struct(head, given)
+        if isinstance(head, EnumType) and len(e.path) == 2:
+            variant = head.variants.get(e.path[1])
+            if variant is None or variant.kind != "struct":
+                raise ShapeError("TypeError", f"{'::'.join(e.path)} is not a struct variant")
+            payload = {}
+            for fname, ftype in zip(variant.fields, variant.types):
+                if fname not in given:
+                    raise ShapeError("TypeError", f"Missing field '{fname}' for {'::'.join(e.path)}")
+                payload[fname] = _coerce_field(ftype, given.pop(fname))
+            if given:
+                raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {'::'.join(e.path)}")
+            return V.EnumValue(head.name, variant.name, payload)
+        raise ShapeError("TypeError", f"{'::'.join(e.path)} is not a type")
+
+    def construct_struct(self, st: StructType, given: dict) -> V.StructValue:
+        fields = {}
+        for f in st.decl.fields:
+            if f.name in given:
+                v = given.pop(f.name)
+            elif f.default is not None:
+                v = self.eval(f.default, st.env)
+            else:
+                raise ShapeError("TypeError", f"Missing field '{f.name}' for {st.name}")
+            fields[f.name] = _coerce_field(f.type, v)
+        if given:
+            raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {st.name}")
+        return V.StructValue(st.name, fields)
+
+    def ev_unary(self, e, env):
+        return V.unary_op(e.op, self.eval(e.operand, env))
+
+    def ev_binary(self, e, env):
+        op = e.op
+        if op == "&&":
+            return V.truthy(self.eval(e.left, env)) and V.truthy(self.eval(e.right, env))
+        if op == "||":
+            return V.truthy(self.eval(e.left, env)) or V.truthy(self.eval(e.right, env))
+        if op == "??":
+            left = self.eval(e.left, env)
+            return left if left is not None else self.eval(e.right, env)
+        if op == "!!":
+            left = self.eval(e.left, env)
+            if isinstance(left, V.Err):
+                ctx = V.display(self.eval(e.right, env))
+                return V.Err(f"{ctx}: {V.display(left.value)}")
+            if left is None:
+                return V.Err(V.display(self.eval(e.right, env)))
+            return left
+        return V.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
+
+    def ev_pipe(self, e, env):
+        value = self.eval(e.left, env)
+        right = e.right
+        if type(right) is A.Call:
+            return self.call_expr(right, env, first=[value])
+        return self.call(self.eval(right, env), [value])
+
+    def ev_ternary(self, e, env):
+        return self.eval(e.then if V.truthy(self.eval(e.cond, env)) else e.other, env)
+
+    def ev_assign(self, e, env):
+        target, op = e.target, e.op
+        t = type(target)
+        if t is A.Name:
+            b = self.res.use(target)
+            cell = env.cell(b)
+            if cell is None:
+                raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+            if op == "=":
+                value = self.eval(e.value, env)
+            else:
+                if cell.value is _UNINIT:
+                    raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+                value = V.binary_op(op[:-1], cell.value, self.eval(e.value, env))
+            cell.value = value
+            return value
+        if t is A.Member:
+            obj = self.eval(target.obj, env)
+            if op == "=":
+                value = self.eval(e.value, env)
+            else:
+                value = V.binary_op(op[:-1], V.get_property(obj, target.name), self.eval(e.value, env))
+            V.set_property(obj, target.name, value)
+            return value
+        obj = self.eval(target.obj, env)
+        index = self.eval(target.index, env)
+        if op == "=":
+            value = self.eval(e.value, env)
+        else:
+            value = V.binary_op(op[:-1], V.index_get(obj, index), self.eval(e.value, env))
+        V.index_set(obj, index, value)
+        return value
+
+    def ev_member(self, e, env):
+        obj = self.eval(e.obj, env)
+        if obj is None and e.optional:
+            return None
+        return V.get_property(obj, e.name)
+
+    def ev_index(self, e, env):
+        return V.index_get(self.eval(e.obj, env), self.eval(e.index, env))
+
+    def ev_try(self, e, env):
+        v = self.eval(e.expr, env)
+        if isinstance(v, V.Ok):
+            return v.value
+        if isinstance(v, V.Err) or v is None:
+            if self.depth == 0:
+                what = f"Err({V.display(v.value)})" if isinstance(v, V.Err) else "None"
+                raise ShapeError("UnwrapError", f"Unwrapped {what} at top level")
+            raise ReturnSignal(v)
+        return v
+
+    def ev_lambda(self, e, env):
+        fn = Closure(e, env, None, self)
+        fn.res = self.res
+        return fn
+
+    def ev_block(self, e, env):
+        return self.exec_block(e, env)
+
+    def ev_if(self, e, env):
+        if V.truthy(self.eval(e.cond, env)):
+            return self.exec_block(e.then, env)
+        if e.other is None:
+            return V.UNIT
+        if type(e.other) is A.If:
+            return self.ev_if(e.other, env)
+        return self.exec_block(e.other, env)
+
+    def ev_match(self, e, env):
+        subject = self.eval(e.subject, env)
+        for arm in e.arms:
+            bindings: list = []
+            if not self.match_pattern(arm.pattern, subject, bindings):
+                continue
+            arm_env = Env(env)
+            for b, v in bindings:
+                arm_env.vars[b] = Cell(v)
+            if arm.guard is not None and not V.truthy(self.eval(arm.guard, arm_env)):
+                continue
+            return self.eval(arm.body, arm_env)
+        raise ShapeError("MatchError", f"No match arm matched the value {V.display(subject)}")
+
+    def ev_while(self, e, env):
+        while V.truthy(self.eval(e.cond, env)):
+            try:
+                self.exec_block(e.body, env)
+            except BreakSignal as b:
+                return b.value
+            except ContinueSignal:
+                continue
+        return V.UNIT
+
+    def ev_loop(self, e, env):
+        while True:
+            try:
+                self.exec_block(e.body, env)
+            except BreakSignal as b:
+                return b.value
+            except ContinueSignal:
+                continue
+
+    def iterate(self, iterable: Any):
+        # Arrays are walked by index against their current length, as the VM does, so a loop
+        # body that pushes to the array it iterates sees the new elements.
+        if type(iterable) is list:
+            i = 0
+            while i < len(iterable):
+                yield iterable[i]
+                i += 1
+        else:
+            yield from V.iterate(iterable)
+
+    def ev_for(self, e, env):
+        for item in self.iterate(self.eval(e.iterable, env)):
+            it_env = Env(env)
+            self.bind_pattern(e.pattern, item, it_env, strict=False)
+            try:
+                self.exec_block(e.body, it_env)
+            except BreakSignal as b:
+                return b.value
+            except ContinueSignal:
+                continue
+        return V.UNIT
+
+    def ev_range(self, e, env):
+        start, end = self.eval(e.start, env), self.eval(e.end, env)
+        if type(start) is not int or type(end) is not int:
+            raise ShapeError("TypeError", f"Range bounds must be int, got {V.type_name(start)} "
+                                          f"and {V.type_name(end)}")
+        return V.RangeValue(start, end, e.inclusive)
+
+    def ev_comprehension(self, e, env):
+        out: list = []
+        self._comp(e, 0, env, out)
+        return out
+
+    def _comp(self, e, i: int, env: Env, out: list) -> None:
+        if i == len(e.clauses):
+            out.append(self.eval(e.expr, env))
+            return
+        clause = e.clauses[i]
+        if type(clause) is A.CompIf:
+            if V.truthy(self.eval(clause.cond, env)):
+                self._comp(e, i + 1, env, out)
+            return
+        for item in self.iterate(self.eval(clause.iterable, env)):
+            inner = Env(env)
+            self.bind_pattern(clause.pattern, item, inner, strict=False)
+            self._comp(e, i + 1, inner, out)
+
+    def ev_await(self, e, env):
+        if e.annotations:
+            return run_await_annotations(self, e, env)
+        return self.await_value(self.eval(e.expr, env))
+
+    def await_value(self, v: Any) -> Any:
+        if isinstance(v, Task):
+            if not v.done:
+                v.result = self.call_closure(v.fn, v.args, run_async=True)
+                v.done = True
+            return v.result
+        return v
+
+    # ------------------------------------------------------------ calls
+
+    def ev_call(self, e, env):
+        return self.call_expr(e, env)
+
+    def eval_args(self, args: list, env: Env) -> list:
+        out = []
+        for a in args:
+            if type(a) is A.RefArg:
+                b = self.res.use(a)
+                cell = env.cell(b)
+                if cell is None:
+                    raise ShapeError("NameError", f"Variable '{a.name}' is used before it is initialised")
+                out.append(cell)   # a Cell argument is a reference to the caller's variable
+            else:
+                out.append(self.eval(a, env))
+        return out
+
+    def call_expr(self, e: A.Call, env: Env, first: Optional[list] = None) -> Any:
+        callee = e.callee
+        if type(callee) is A.Member:
+            obj = self.eval(callee.obj, env)
+            if obj is None and callee.optional:
+                return None
+            args = (first or []) + self.eval_args(e.args, env)
+            return self.call_method(obj, callee.name, args)
+        fn = self.eval(callee, env)
+        args = (first or []) + self.eval_args(e.args, env)
+        return self.call(fn, args)
+
+    def call_method(self, obj: Any, name: str, args: list) -> Any:
+        args = [a.value if isinstance(a, Cell) else a for a in args]
+        type_key = _method_type_key(obj)
+        table = self.methods.get(type_key) if type_key else None
+        if table and name in table:
+            return self.call(table[name].bind_self(obj), args)
+        if type(obj) is dict and name in obj and isinstance(obj[name], V.FunctionValue):
+            return self.call(obj[name], args)
+        if type(obj) is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
+            return self.call(self.prelude["__array_" + name], [obj] + args)
+        return V.call_method(obj, name, args)
+
+    def call(self, fn: Any, args: list) -> Any:
+        if isinstance(fn, Closure):
+            if fn.node.is_async if isinstance(fn.node, A.FnDecl) else False:
+                return Task(fn, args)
+            return self.call_closure(fn, args)
+        args = [a.value if isinstance(a, Cell) else a for a in args]
+        if isinstance(fn, AnnotatedFunction):
+            return fn.call(args)
+        if isinstance(fn, V.BuiltinFunction):
+            return fn.fn(args)
+        if isinstance(fn, VariantConstructor):
+            v = fn.variant
+            if v.kind != "tuple":
+                raise ShapeError("TypeError", f"{fn.enum}::{v.name} is not a tuple variant")
+            if len(args) != len(v.types):
+                raise ShapeError("TypeError", f"{fn.enum}::{v.name} expects {len(v.types)} "
+                                              f"argument(s), got {len(args)}")
+            return V.EnumValue(fn.enum, v.name,
+                               tuple(_coerce_field(t, a) for t, a in zip(v.types, args)))
+        if isinstance(fn, StructType):
+            raise ShapeError("TypeError", f"Type {fn.name} is constructed with {fn.name} {{ … }}")
+        raise ShapeError("TypeError", f"Cannot call a value of type {V.type_name(fn)}")
+
+    def call_closure(self, fn: Closure, args: list, run_async: bool = False) -> Any:
+        node = fn.node
+        params = node.params
+        if len(args) > len(params):
+            raise ShapeError("TypeError", f"{_fn_label(fn)} expects {len(params)} argument(s), "
+                                          f"got {len(args)}")
+        if self.depth >= self.max_depth:
+            raise ShapeError("StackOverflow", "stack overflow")
+        res_saved = self.res
+        self.res = fn.res
+        try:
+            env = Env(fn.env)
+            if fn.has_self:
+                scope = self.res.scope(node)
+                env.vars[scope.bindings[0]] = Cell(fn.self_value)
+            for i, p in enumerate(params):
+                if i < len(args):
+                    a = args[i]
+                elif p.default is not None:
+                    a = self.eval(p.default, fn.env)
+                else:
+                    raise ShapeError("TypeError", f"{_fn_label(fn)} expects {len(params)} "
+                                                  f"argument(s), got {len(args)}")
+                if p.by_ref and isinstance(a, Cell):
+                    env.vars[self.res.decl(p)] = a
+                    continue
+                if isinstance(a, Cell):
+                    a = a.value
+                self.bind_pattern(p.pattern, a, env, strict=False)
+            self.depth += 1
+            try:
+                if type(node.body) is A.Block:
+                    return self.exec_block(node.body, env)
+                return self.eval(node.body, env)
+            except ReturnSignal as r:
+                return r.value
+            except (BreakSignal, ContinueSignal):
+                raise ShapeError("RuntimeError", "'break' or 'continue' outside of a loop")
+            finally:
+                self.depth -= 1
+        finally:
+            self.res = res_saved
+
+
+def _fn_label(fn: Closure) -> str:
+    return f"Function '{fn.name}'" if fn.name else "Closure"
+
+
+def _method_type_key(obj: Any) -> Optional[str]:
+    if isinstance(obj, V.StructValue):
+        return obj.type_name
+    if isinstance(obj, V.EnumValue):
+        return obj.enum
+    return None
+
+
+_UNINIT = object()
+
+_DISPATCH: dict[type, Callable] = {
+    A.Literal: Interpreter.ev_literal,
+    A.UnitLit: Interpreter.ev_unit,
+    A.FString: Interpreter.ev_fstring,
+    A.Name: Interpreter.ev_name,
+    A.Path: Interpreter.ev_path,
+    A.ArrayLit: Interpreter.ev_array,
+    A.ObjectLit: Interpreter.ev_object,
+    A.StructLit: Interpreter.ev_struct,
+    A.Unary: Interpreter.ev_unary,
+    A.Binary: Interpreter.ev_binary,
+    A.Pipe: Interpreter.ev_pipe,
+    A.Ternary: Interpreter.ev_ternary,
+    A.Assign: Interpreter.ev_assign,
+    A.Member: Interpreter.ev_member,
+    A.Index: Interpreter.ev_index,
+    A.Try: Interpreter.ev_try,
+    A.Lambda: Interpreter.ev_lambda,
+    A.Block: Interpreter.ev_block,
+    A.If: Interpreter.ev_if,
+    A.Match: Interpreter.ev_match,
+    A.While: Interpreter.ev_while,
+    A.Loop: Interpreter.ev_loop,
+    A.For: Interpreter.ev_for,
+    A.RangeExpr: Interpreter.ev_range,
+    A.Comprehension: Interpreter.ev_comprehension,
+    A.Await: Interpreter.ev_await,
+    A.Call: Interpreter.ev_call,
+}
+
+
+# ---------------------------------------------------------------- annotations (brief §7)
+
+class AnnotationValue:
+    def __init__(self, decl: A.AnnotationDecl, env: Env) -> None:
+        self.decl = decl
+        self.env = env
+
+
+class AnnotatedFunction(V.FunctionValue):
+    """A function declared with `@ann` uses: calls run the annotations' hooks around the body."""
+
+    def __init__(self, fn: Closure, uses: list, env: Env, interp: Interpreter) -> None:
+        self.fn = fn
+        self.name = fn.name
+        self.uses = uses
+        self.env = env
+        self.interp = interp
+
+    def call(self, args: list) -> Any:
+        raise ShapeError("RuntimeError", "annotations are not implemented yet")
+
+
+def run_await_annotations(interp: Interpreter, e: A.Await, env: Env) -> Any:
+    raise ShapeError("RuntimeError", "await annotations are not implemented yet")
+
+
+# ---------------------------------------------------------------- prelude and entry points
+
+_PRELUDE_CACHE: dict = {}
+
+
+def _prelude_program() -> tuple[A.Program, Resolution]:
+    if "p" not in _PRELUDE_CACHE:
+        with open(PRELUDE_PATH, encoding="utf-8") as f:
+            prog = parse(f.read(), PRELUDE_PATH)
+        _PRELUDE_CACHE["p"] = (prog, resolve(prog, builtin_names(), PRELUDE_PATH))
+    return _PRELUDE_CACHE["p"]
+
+
+def check(program: A.Program, path: Optional[str] = None) -> Resolution:
+    return resolve(program, builtin_names(), path)
+
+
+def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
+                max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> Any:
+    """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit."""
+    res = check(program, path)
+    interp = Interpreter(write, path, max_depth, resume_at)
+    return _with_deep_stack(lambda: interp.run(program, res))
+
+
+def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
+               max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> Any:
+    return run_program(parse(source, path), write, path, max_depth, resume_at)
+
+
+def _with_deep_stack(fn: Callable[[], Any]) -> Any:
+    """Run fn in a thread with a large C stack, so deep Shape recursion reaches the engine's own
+    depth limit (a Shape `stack overflow` error) long before Python's."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 400_000))
+    old_size = threading.stack_size()
+    try:
+        threading.stack_size(1024 * 1024 * 1024)
+        t = threading.Thread(target=target, name="shape-ref")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

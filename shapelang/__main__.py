@@ -1,0 +1,3 @@
+import sys
+from shapelang.cli import main
+sys.exit(main())

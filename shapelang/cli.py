@@ -1,0 +1,215 @@
+"""The `shape` command.
+
+    shape FILE                          run FILE on the VM (the default engine)
+    shape run FILE [--engine ref|vm] [--json] [--store PATH] [--snapshot-at N]
+    shape --resume ID [FILE]            resume a snapshot (recompile-and-resume with FILE)
+    shape snapshot list|info|delete|gc|verify
+    shape conformance [PATHS] --engine ref|vm|all|cmd:"…"
+    shape dis FILE | shape bench [NAMES] | shape fuzz …
+
+Every failure a user can cause ends as one `Error: …` line on stderr and exit code 1; a Python
+traceback is never shown (set SHAPE_DEBUG=1 to see one for an internal error).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Any, Callable, Optional
+
+from shapelang.runtime.errors import ShapeError, ShapeExit
+
+ENGINES = ("ref", "vm")
+
+
+# ---------------------------------------------------------------- running programs
+
+def read_source(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ShapeError("IOError", f"No such file: {path}", file=path)
+    except IsADirectoryError:
+        raise ShapeError("IOError", f"Is a directory: {path}", file=path)
+    except UnicodeDecodeError:
+        raise ShapeError("IOError", f"File is not valid UTF-8: {path}", file=path)
+    except OSError as e:
+        raise ShapeError("IOError", f"Cannot read {path}: {e.strerror}", file=path)
+
+
+def vm_available() -> bool:
+    try:
+        from shapelang import vm
+        return hasattr(vm, "run_source")
+    except Exception:
+        return False
+
+
+def run_source(source: str, path: str, engine: str, write: Callable[[str], None],
+               options: Optional[dict] = None) -> Any:
+    """Run a program on an engine; returns its value, raises ShapeError / ShapeExit."""
+    options = options or {}
+    if engine == "ref":
+        from shapelang.ref.evaluator import run_source as ref_run
+        return ref_run(source, write, path, resume_at=options.get("resume_at"))
+    if engine == "vm":
+        if not vm_available():
+            raise ShapeError("RuntimeError", "The VM engine is not available in this build")
+        from shapelang import vm
+        return vm.run_source(source, path, write, **options)
+    raise ShapeError("RuntimeError", f"Unknown engine '{engine}' (expected ref or vm)")
+
+
+def value_json(v: Any) -> dict:
+    from shapelang.runtime import values as V
+    t = V.type_name(v)
+    native: Any = None
+    if t in ("int", "string", "bool"):
+        native = v
+    elif t == "number" and math.isfinite(v):
+        native = v
+    return {"type": t, "display": V.display(v), "json": native}
+
+
+def run_source_json(source: str, path: str, engine: str = "vm",
+                    options: Optional[dict] = None) -> dict:
+    """Run a program and return the --json result object (see spec/implementation-contracts.md)."""
+    chunks: list[str] = []
+    result: dict = {"stdout": "", "value": None, "error": None, "exit_code": 0}
+    try:
+        value = run_source(source, path, engine, chunks.append, options)
+        result["value"] = value_json(value)
+    except ShapeExit as e:
+        result["exit_code"] = e.code
+    except ShapeError as e:
+        if e.file is None:
+            e.file = path
+        result["error"] = e.to_json()
+        result["exit_code"] = 1
+    except Exception as e:  # an engine bug: still a structured answer, never a traceback
+        result["error"] = {"kind": "InternalError", "phase": "runtime",
+                           "message": f"{type(e).__name__}: {e}", "line": None, "col": None}
+        result["exit_code"] = 1
+    result["stdout"] = "".join(chunks)
+    return result
+
+
+def _stdout_writer() -> Callable[[str], None]:
+    out = sys.stdout
+    return out.write
+
+
+def cmd_run(argv: list[str]) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="shape run", description="Run a Shape program.")
+    p.add_argument("file")
+    p.add_argument("--engine", default="vm", choices=ENGINES)
+    p.add_argument("--json", action="store_true", help="print one JSON result object")
+    p.add_argument("--store", help="snapshot store file (default: $SHAPE_STORE or the data dir)")
+    p.add_argument("--snapshot-at", type=int, help="interrupt after N instructions (VM)")
+    p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
+    args = p.parse_args(argv)
+    options: dict = {}
+    if args.store:
+        options["store"] = args.store
+    if args.snapshot_at is not None:
+        options["snapshot_at"] = args.snapshot_at
+    if args.resume_at is not None:
+        options["resume_at"] = args.resume_at
+    if args.json:
+        try:
+            source = read_source(args.file)
+        except ShapeError as e:
+            print(json.dumps({"stdout": "", "value": None, "error": e.to_json(), "exit_code": 1}))
+            return 1
+        result = run_source_json(source, args.file, args.engine, options)
+        print(json.dumps(result))
+        return result["exit_code"]
+    source = read_source(args.file)
+    try:
+        run_source(source, args.file, args.engine, _stdout_writer(), options)
+    finally:
+        sys.stdout.flush()
+    return 0
+
+
+def _delegate(module: str, argv: list[str]) -> int:
+    import importlib
+    try:
+        mod = importlib.import_module(module)
+        entry = getattr(mod, "main")
+    except (ImportError, AttributeError):
+        raise ShapeError("RuntimeError", f"This command is not available yet ({module})")
+    return entry(argv) or 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "run": cmd_run,
+    "conformance": lambda argv: _delegate("shapelang.conformance.runner", argv),
+    "dis": lambda argv: _delegate("shapelang.vm.disasm", argv),
+    "bench": lambda argv: _delegate("shapelang.vm.bench", argv),
+    "snapshot": lambda argv: _delegate("shapelang.vm.snapshot_cli", argv),
+    "fuzz": lambda argv: _delegate("shapelang.fuzz.cli", argv),
+}
+
+USAGE = """usage: shape FILE
+       shape run FILE [--engine ref|vm] [--json] [--store PATH] [--snapshot-at N]
+       shape --resume ID [FILE] [--store PATH]
+       shape snapshot list|info ID|delete ID|gc|verify [--store PATH]
+       shape conformance [PATHS] [--engine ref|vm|all|cmd:COMMAND] [--json] [--junit FILE]
+       shape dis FILE
+       shape bench [NAMES]
+       shape fuzz [--seconds N] [--seed S] [--jobs J] [--check a,b,...]
+"""
+
+
+def dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else 1
+    if argv[0] == "--version":
+        from shapelang import __version__
+        print(f"shape {__version__}")
+        return 0
+    if argv[0] == "--resume" or any(a == "--resume" or a.startswith("--resume=") for a in argv):
+        return _delegate("shapelang.vm.resume_cli", argv)
+    if argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    if argv[0].startswith("-"):
+        raise ShapeError("RuntimeError", f"Unknown option {argv[0]}\n{USAGE}")
+    return cmd_run(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = dispatch(argv)
+    except ShapeExit as e:
+        code = e.code
+    except ShapeError as e:
+        sys.stdout.flush()
+        sys.stderr.write(e.render() + "\n")
+        code = 1
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted\n")
+        code = 130
+    except SystemExit as e:  # argparse usage errors
+        code = e.code if isinstance(e.code, int) else 1
+    except BrokenPipeError:
+        code = 1
+    except Exception as e:
+        if os.environ.get("SHAPE_DEBUG"):
+            raise
+        sys.stderr.write(f"Error: internal error: {type(e).__name__}: {e}\n")
+        code = 1
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
