@@ -18,7 +18,7 @@ from shapelang.runtime.errors import ShapeError
 tokens = L.tokens
 
 precedence = (
-    ("nonassoc", "LAMBDA_BODY", "RETURN_VALUE"),
+    ("nonassoc", "LAMBDA_BODY"),
     ("right", "ASSIGN", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ", "PERCENTEQ", "POWEQ"),
     ("left", "PIPEGT"),
     ("right", "QUESTION", "COLON"),
@@ -174,13 +174,13 @@ def p_type_list(p):
 
 
 def p_return(p):
-    """return_stmt : RETURN %prec RETURN_VALUE
+    """return_stmt : RETURN
                    | RETURN expr"""
     p[0] = A.Return(p[2] if len(p) == 3 else None, **_pos(p))
 
 
 def p_break(p):
-    """break_stmt : BREAK %prec RETURN_VALUE
+    """break_stmt : BREAK
                   | BREAK expr"""
     p[0] = A.Break(p[2] if len(p) == 3 else None, **_pos(p))
 
@@ -504,6 +504,10 @@ def p_pattern_call(p):
     """pattern : IDENT LPAREN pattern_items RPAREN
                | path LPAREN pattern_items RPAREN"""
     path = p[1] if isinstance(p[1], list) else [p[1]]
+    for item in p[3]:
+        if isinstance(item, _Rest):
+            raise ShapeError("SyntaxError", "'...rest' is only allowed in array patterns",
+                             item.line, item.col)
     p[0] = A.PVariant(path, p[3], None, **_pos(p))
 
 
@@ -518,15 +522,32 @@ def p_pattern_struct(p):
 
 
 def p_pattern_array(p):
-    """pattern : LBRACKET pattern_items RBRACKET
-               | LBRACKET pattern_items COMMA ELLIPSIS IDENT RBRACKET
-               | LBRACKET ELLIPSIS IDENT RBRACKET"""
-    if len(p) == 4:
-        p[0] = A.PArray(p[2], None, False, **_pos(p))
-    elif len(p) == 5:
-        p[0] = A.PArray([], p[3], True, **_pos(p))
-    else:
-        p[0] = A.PArray(p[2], p[5], True, **_pos(p))
+    """pattern : LBRACKET pattern_items RBRACKET"""
+    items, rest, has_rest = [], None, False
+    for i, item in enumerate(p[2]):
+        if isinstance(item, _Rest):
+            if i != len(p[2]) - 1:
+                raise ShapeError("SyntaxError", "'...rest' must be the last element of an array pattern",
+                                 item.line, item.col)
+            rest, has_rest = item.name, True
+        else:
+            items.append(item)
+    p[0] = A.PArray(items, rest, has_rest, **_pos(p))
+
+
+class _Rest:
+    def __init__(self, name: str, line: int, col: int) -> None:
+        self.name, self.line, self.col = name, line, col
+
+
+def p_pattern_rest(p):
+    """pattern_elem : ELLIPSIS IDENT"""
+    p[0] = _Rest(p[2], **_pos(p))
+
+
+def p_pattern_elem(p):
+    """pattern_elem : pattern"""
+    p[0] = p[1]
 
 
 def p_pattern_object(p):
@@ -542,8 +563,8 @@ def p_pattern_items(p):
 
 
 def p_pattern_list(p):
-    """pattern_list : pattern
-                    | pattern_list COMMA pattern"""
+    """pattern_list : pattern_elem
+                    | pattern_list COMMA pattern_elem"""
     p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
 
 
