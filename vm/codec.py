@@ -1,0 +1,214 @@
+"""Canonical, versioned encoding of an object graph as data only (the snapshot byte layer).
+
+A snapshot is a graph: arrays and objects shared by two variables, closures sharing cells,
+cycles. The encoder numbers every shareable node (lists, dicts, and instances of registered record
+classes) in breadth-first order from the root and writes each node once; references are node
+numbers. Because the traversal order, the field order and msgpack's encoding are all fixed, equal
+states give equal bytes, so the SHA-256 of the bytes is a content address.
+
+Decoding never runs code from the data: it only builds lists, dicts, and instances of the record
+classes named in the registry (created with `object.__new__` and filled field by field), and it
+checks everything: the magic and version, node tags, field counts, references in range, sizes.
+Anything else is rejected with a `CodecError`.
+
+Layout (msgpack): ["SHAPE-SNAP", VERSION, root, nodes] where each node is
+  ["L", [item…]]            list
+  ["D", [k, v, k, v…]]      dict (insertion order kept)
+  ["R", "ClassName", [field…]]  registered record
+and every item is an inline scalar (None, bool, int, float, str), ["T", [item…]] for a tuple,
+["C", "name"] for a registered constant, ["I", "digits"] for an int beyond 64 bits, or
+["@", n] for a reference to node n.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+import msgpack
+
+MAGIC = "SHAPE-SNAP"
+VERSION = 1
+MAX_NODES = 50_000_000
+MAX_BYTES = 2 * 1024 ** 3
+
+_CANON_NAN = struct.unpack(">d", bytes.fromhex("7ff8000000000000"))[0]
+
+
+class CodecError(Exception):
+    """The bytes are not a valid snapshot encoding (corrupt, truncated, tampered or too new)."""
+
+
+@dataclass(frozen=True)
+class RecordType:
+    name: str
+    cls: type
+    fields: tuple[str, ...]
+
+
+class Registry:
+    """What the codec may build: record classes (by name) and constants (singletons, builtins)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, RecordType] = {}
+        self.by_class: dict[type, RecordType] = {}
+        self.constants: dict[str, Any] = {}
+        self.constant_ids: dict[int, str] = {}
+
+    def record(self, cls: type, fields: Iterable[str], name: Optional[str] = None) -> None:
+        rt = RecordType(name or cls.__name__, cls, tuple(fields))
+        if rt.name in self.by_name:
+            raise ValueError(f"record name {rt.name} registered twice")
+        self.by_name[rt.name] = rt
+        self.by_class[cls] = rt
+
+    def constant(self, name: str, value: Any) -> None:
+        self.constants[name] = value
+        self.constant_ids[id(value)] = name
+
+
+def _scalar_ok(v: Any) -> bool:
+    t = type(v)
+    return v is None or t is bool or t is str or t is float or (t is int and -2**63 <= v < 2**64)
+
+
+class Encoder:
+    def __init__(self, registry: Registry) -> None:
+        self.reg = registry
+
+    def encode(self, root: Any) -> bytes:
+        index: dict[int, int] = {}
+        order: list[Any] = []
+        queue: deque = deque()
+
+        def item(v: Any) -> Any:
+            t = type(v)
+            if t is float:
+                return _CANON_NAN if math.isnan(v) else v
+            if v is None or t is bool or t is str:
+                return v
+            if t is int:
+                return v if -2**63 <= v < 2**64 else ["I", str(v)]
+            cname = self.reg.constant_ids.get(id(v))
+            if cname is not None:
+                return ["C", cname]
+            if t is tuple:
+                return ["T", [item(x) for x in v]]
+            if t is list or t is dict or t in self.reg.by_class:
+                n = index.get(id(v))
+                if n is None:
+                    n = len(order)
+                    index[id(v)] = n
+                    order.append(v)
+                    queue.append(v)
+                return ["@", n]
+            raise CodecError(f"cannot encode a value of Python type {t.__name__}")
+
+        root_item = item(root)
+        nodes: list = []
+        while queue:
+            v = queue.popleft()
+            t = type(v)
+            if t is list:
+                nodes.append(["L", [item(x) for x in v]])
+            elif t is dict:
+                flat: list = []
+                for k, x in v.items():
+                    flat.append(item(k))
+                    flat.append(item(x))
+                nodes.append(["D", flat])
+            else:
+                rt = self.reg.by_class[t]
+                nodes.append(["R", rt.name, [item(getattr(v, f)) for f in rt.fields]])
+        return msgpack.packb([MAGIC, VERSION, root_item, nodes], use_bin_type=True)
+
+
+class Decoder:
+    def __init__(self, registry: Registry) -> None:
+        self.reg = registry
+
+    def decode(self, data: bytes) -> Any:
+        if not isinstance(data, (bytes, bytearray)):
+            raise CodecError("snapshot data must be bytes")
+        if len(data) > MAX_BYTES:
+            raise CodecError("snapshot is larger than the decoder accepts")
+        try:
+            doc = msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, use_list=True)
+        except Exception as e:  # msgpack raises several types for malformed input
+            raise CodecError(f"not a valid msgpack document ({type(e).__name__})") from None
+        if not isinstance(doc, list) or len(doc) != 4 or doc[0] != MAGIC:
+            raise CodecError("not a Shape snapshot (bad magic)")
+        if doc[1] != VERSION:
+            raise CodecError(f"unsupported snapshot format version {doc[1]!r} (this build reads {VERSION})")
+        root_item, nodes = doc[2], doc[3]
+        if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
+            raise CodecError("bad node table")
+        # First build every node empty, so references (including cycles) can point anywhere.
+        shells: list = []
+        for i, node in enumerate(nodes):
+            if not isinstance(node, list) or not node:
+                raise CodecError(f"node {i}: malformed")
+            tag = node[0]
+            if tag == "L" and len(node) == 2 and isinstance(node[1], list):
+                shells.append([])
+            elif tag == "D" and len(node) == 2 and isinstance(node[1], list) and len(node[1]) % 2 == 0:
+                shells.append({})
+            elif tag == "R" and len(node) == 3 and isinstance(node[2], list):
+                rt = self.reg.by_name.get(node[1]) if isinstance(node[1], str) else None
+                if rt is None:
+                    raise CodecError(f"node {i}: unknown record type {node[1]!r}")
+                if len(node[2]) != len(rt.fields):
+                    raise CodecError(f"node {i}: {rt.name} needs {len(rt.fields)} fields, "
+                                     f"got {len(node[2])}")
+                shells.append(object.__new__(rt.cls))
+            else:
+                raise CodecError(f"node {i}: unknown node tag {tag!r}")
+        count = len(shells)
+
+        def item(v: Any, where: str) -> Any:
+            if _scalar_ok(v):
+                return v
+            if isinstance(v, list) and len(v) == 2:
+                tag, arg = v
+                if tag == "@":
+                    if type(arg) is not int or not 0 <= arg < count:
+                        raise CodecError(f"{where}: reference {arg!r} out of range")
+                    return shells[arg]
+                if tag == "T" and isinstance(arg, list):
+                    return tuple(item(x, where) for x in arg)
+                if tag == "C" and isinstance(arg, str):
+                    if arg not in self.reg.constants:
+                        raise CodecError(f"{where}: unknown constant {arg!r}")
+                    return self.reg.constants[arg]
+                if tag == "I" and isinstance(arg, str) and arg.lstrip("-").isdigit() and len(arg) < 400:
+                    return int(arg)
+            raise CodecError(f"{where}: malformed item")
+
+        for i, node in enumerate(nodes):
+            shell = shells[i]
+            where = f"node {i}"
+            if node[0] == "L":
+                shell.extend(item(x, where) for x in node[1])
+            elif node[0] == "D":
+                flat = node[1]
+                for j in range(0, len(flat), 2):
+                    k = item(flat[j], where)
+                    try:
+                        shell[k] = item(flat[j + 1], where)
+                    except TypeError:
+                        raise CodecError(f"{where}: unhashable dict key") from None
+            else:
+                rt = self.reg.by_name[node[1]]
+                for f, x in zip(rt.fields, node[2]):
+                    object.__setattr__(shell, f, item(x, where))
+        if not nodes and isinstance(root_item, list) and root_item[:1] == ["@"]:
+            raise CodecError("reference into an empty node table")
+        return item(root_item, "root")
+
+
+def content_id(data: bytes) -> str:
+    """The content address of encoded bytes: lowercase hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()
