@@ -254,7 +254,7 @@ def type_name(v: Any) -> str:
 
 def check_int(x: int) -> Any:
     """An int result that leaves the signed 64-bit range becomes a number."""
-    if INT_MIN <= x <= INT_MAX:
+    if -0x8000000000000000 <= x <= 0x7FFFFFFFFFFFFFFF:
         return x
     try:
         return float(x)
@@ -524,7 +524,7 @@ def add(a: Any, b: Any) -> Any:
     tb = type(b)
     if ta is int and tb is int:
         r = a + b
-        if INT_MIN <= r <= INT_MAX:
+        if -0x8000000000000000 <= r <= 0x7FFFFFFFFFFFFFFF:
             return r
         return float(r)
     if ta is float:
@@ -549,7 +549,7 @@ def sub(a: Any, b: Any) -> Any:
     tb = type(b)
     if ta is int and tb is int:
         r = a - b
-        if INT_MIN <= r <= INT_MAX:
+        if -0x8000000000000000 <= r <= 0x7FFFFFFFFFFFFFFF:
             return r
         return float(r)
     if (ta is float or ta is int) and (tb is float or tb is int):
@@ -562,7 +562,7 @@ def mul(a: Any, b: Any) -> Any:
     tb = type(b)
     if ta is int and tb is int:
         r = a * b
-        if INT_MIN <= r <= INT_MAX:
+        if -0x8000000000000000 <= r <= 0x7FFFFFFFFFFFFFFF:
             return r
         return float(r)
     if (ta is float or ta is int) and (tb is float or tb is int):
@@ -579,7 +579,7 @@ def div(a: Any, b: Any) -> Any:
         q = abs(a) // abs(b)  # truncate toward zero
         if (a < 0) != (b < 0):
             q = -q
-        if INT_MIN <= q <= INT_MAX:
+        if -0x8000000000000000 <= q <= 0x7FFFFFFFFFFFFFFF:
             return q
         return float(q)
     if (ta is float or ta is int) and (tb is float or tb is int):
@@ -671,8 +671,7 @@ def ge(a: Any, b: Any) -> bool:
     raise _type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
 
 
-def eq(a: Any, b: Any) -> bool:
-    return equals(a, b)
+eq = equals
 
 
 def ne(a: Any, b: Any) -> bool:
@@ -854,6 +853,13 @@ def set_property(obj: Any, name: str, value: Any) -> None:
 
 # ---------------------------------------------------------------- iteration
 
+def make_range(start: Any, end: Any, inclusive: bool) -> RangeValue:
+    """`a..b` / `a..=b`: both bounds must be ints."""
+    if type(start) is not int or type(end) is not int:
+        raise _type_error(f"Range bounds must be int, got {type_name(start)} and {type_name(end)}")
+    return RangeValue(start, end, inclusive)
+
+
 def range_values(r: RangeValue) -> range:
     return range(r.start, r.end + 1 if r.inclusive else r.end)
 
@@ -933,6 +939,9 @@ def parse_number(s: str) -> Any:
     """Decimal int or float syntax; an int outside 64 bits becomes a number. None if invalid."""
     s = s.strip()
     if _INT_RE.fullmatch(s):
+        if len(s) > 30:
+            # Beyond int64 anyway; int() would also refuse very long digit strings.
+            return float(s)
         return check_int(int(s))
     if _NUMBER_RE.fullmatch(s):
         return float(s)

@@ -541,6 +541,13 @@ def test_iterate():
     assert V.range_values(V.RangeValue(0, 3, True)) == range(0, 4)
 
 
+def test_make_range():
+    assert same(V.make_range(1, 3, True), V.RangeValue(1, 3, True))
+    e = err(V.make_range, 1, 2.5, False)
+    assert e.kind == "TypeError" and e.message == "Range bounds must be int, got int and number"
+    assert err_kind(V.make_range, True, 2, False) == "TypeError"
+
+
 def test_iterate_array_by_position():
     a = [1, 2]
     seen = []
@@ -748,6 +755,9 @@ def test_string_conversions():
         assert err_kind(m, bad, "toNumber") == "ValueError"
         assert err_kind(m, bad, "toInt") == "ValueError"
     assert same(m("99999999999999999999", "toNumber"), 1e20)
+    assert same(m("1" * 5000, "toNumber"), INF)
+    assert same(m("-" + "1" * 5000, "toNumber"), -INF)
+    assert err_kind(m, "1" * 5000, "toInt") == "ValueError"
     assert err_kind(m, "99999999999999999999", "toInt") == "ValueError"
 
 
