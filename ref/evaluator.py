@@ -259,7 +259,7 @@ class Interpreter:
             return Cell(self.builtins[b.name])
         c = env.cell(b)
         if c is None or c.value is _UNINIT:
-            raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+            raise uninitialised(b.name)
         return c
 
     # ------------------------------------------------------------ statements and blocks
@@ -587,12 +587,12 @@ class Interpreter:
             b = self.res.use(target)
             cell = env.cell(b)
             if cell is None:
-                raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+                raise uninitialised(b.name)
             if op == "=":
                 value = self.eval(e.value, env)
             else:
                 if cell.value is _UNINIT:
-                    raise ShapeError("NameError", f"Variable '{b.name}' is used before it is initialised")
+                    raise uninitialised(b.name)
                 value = V.binary_op(op[:-1], cell.value, self.eval(e.value, env))
             cell.value = value
             return value
@@ -757,7 +757,7 @@ class Interpreter:
                 b = self.res.use(a)
                 cell = env.cell(b)
                 if cell is None:
-                    raise ShapeError("NameError", f"Variable '{a.name}' is used before it is initialised")
+                    raise uninitialised(a.name)
                 out.append(cell)   # a Cell argument is a reference to the caller's variable
             else:
                 out.append(self.eval(a, env))
@@ -852,6 +852,11 @@ class Interpreter:
                 self.depth -= 1
         finally:
             self.res = res_saved
+
+
+def uninitialised(name: str) -> ShapeError:
+    return ShapeError("NameError", f"Variable '{name}' is used before it is initialised",
+                      phase="runtime")
 
 
 def _fn_label(fn: Closure) -> str:

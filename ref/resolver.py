@@ -170,6 +170,11 @@ class Resolver:
 
     def stmts(self, stmts: list) -> None:
         self.hoist(stmts)
+        # Declare every variable of the scope up front (visible from the statement after its
+        # own), so nested functions can refer to variables declared further down.
+        for i, st in enumerate(stmts):
+            if isinstance(st, A.Let):
+                self.pattern(st.pattern, st.kind, st.mutable or st.kind == "var", index=i, uses=False)
         for i, st in enumerate(stmts):
             self.scope.cur = i
             self.stmt(st)
@@ -186,10 +191,7 @@ class Resolver:
         elif isinstance(st, A.Let):
             if st.value is not None:
                 self.expr(st.value)
-            kind = st.kind
-            mutable = st.mutable or kind == "var"
-            # The new variable is visible from the next statement on.
-            self.pattern(st.pattern, kind, mutable)
+            self.pattern_uses(st.pattern)
         elif isinstance(st, A.FnDecl):
             self.function(st, st.params, st.body)
         elif isinstance(st, A.Return):
@@ -259,26 +261,44 @@ class Resolver:
         else:
             self.pattern(p.pattern, "param", True)
 
-    def pattern(self, pat, kind: str, mutable: bool) -> None:
-        if isinstance(pat, A.PBind):
-            self.declare(pat.name, kind, mutable, pat)
-        elif isinstance(pat, (A.PWild, A.PLit)):
-            pass
-        elif isinstance(pat, A.PArray):
+    def pattern_uses(self, pat) -> None:
+        """Resolve the names a pattern refers to (enum and struct heads) without declaring."""
+        if isinstance(pat, A.PArray):
             for item in pat.items:
-                self.pattern(item, kind, mutable)
-            if pat.has_rest and pat.rest and pat.rest != "_":
-                self.declare(pat.rest, kind, mutable, pat)
+                self.pattern_uses(item)
         elif isinstance(pat, A.PObject):
             for _, sub in pat.fields:
-                self.pattern(sub, kind, mutable)
+                self.pattern_uses(sub)
         elif isinstance(pat, A.PVariant):
             if not (len(pat.path) == 1 and pat.path[0] in BUILTIN_PATTERNS):
                 self.lookup(pat.path[0], pat)
             for sub in pat.args or []:
-                self.pattern(sub, kind, mutable)
+                self.pattern_uses(sub)
             for _, sub in pat.fields or []:
-                self.pattern(sub, kind, mutable)
+                self.pattern_uses(sub)
+
+    def pattern(self, pat, kind: str, mutable: bool, index: Optional[int] = None,
+                uses: bool = True) -> None:
+        """Declare the variables a pattern binds (and, unless told not to, resolve its heads)."""
+        if isinstance(pat, A.PBind):
+            self.declare(pat.name, kind, mutable, pat, index)
+        elif isinstance(pat, (A.PWild, A.PLit)):
+            pass
+        elif isinstance(pat, A.PArray):
+            for item in pat.items:
+                self.pattern(item, kind, mutable, index, uses)
+            if pat.has_rest and pat.rest and pat.rest != "_":
+                self.declare(pat.rest, kind, mutable, pat, index)
+        elif isinstance(pat, A.PObject):
+            for _, sub in pat.fields:
+                self.pattern(sub, kind, mutable, index, uses)
+        elif isinstance(pat, A.PVariant):
+            if uses and not (len(pat.path) == 1 and pat.path[0] in BUILTIN_PATTERNS):
+                self.lookup(pat.path[0], pat)
+            for sub in pat.args or []:
+                self.pattern(sub, kind, mutable, index, uses)
+            for _, sub in pat.fields or []:
+                self.pattern(sub, kind, mutable, index, uses)
         else:  # pragma: no cover - parser produces no other pattern
             raise self.error("SyntaxError", f"Unknown pattern {type(pat).__name__}", pat)
 

@@ -130,6 +130,10 @@ def cmd_run(argv: list[str]) -> int:
     source = read_source(args.file)
     try:
         run_source(source, args.file, args.engine, _stdout_writer(), options)
+    except ShapeError as e:
+        if e.file is None:
+            e.file = args.file
+        raise
     finally:
         sys.stdout.flush()
     return 0
