@@ -35,7 +35,7 @@ PRELUDE_METHODS = {"map", "filter", "reduce", "forEach", "find", "findIndex", "s
 PRELUDE_IF_ARG = {"sort", "count"}
 
 ENGINE_BUILTINS = ["print", "exit", "snapshot", "Snapshot", "__arity", "__is_array",
-                   "__is_number", "__type_error"]
+                   "__is_number", "__is_object", "__type_error"]
 
 
 def builtin_names() -> list[str]:
@@ -113,13 +113,18 @@ class VariantConstructor(V.FunctionValue):
 
 
 class Task:
-    """An `async fn` call: runs when awaited (deterministic, source order)."""
+    """The value of an `async fn` call; `await` gives its result."""
 
-    def __init__(self, fn: Closure, args: list) -> None:
-        self.fn = fn
-        self.args = args
-        self.done = False
-        self.result: Any = None
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+class Thunk(V.FunctionValue):
+    """The awaited expression of `await @ann expr`, handed to the prelude's `__ann_await`."""
+
+    def __init__(self, run: Callable[[], Any]) -> None:
+        self.name = None
+        self.run = run
 
 
 # ---------------------------------------------------------------- control-flow signals
@@ -190,6 +195,8 @@ class Interpreter:
             f = args[0]
             if isinstance(f, Closure):
                 return len(f.params)
+            if isinstance(f, AnnotatedFunction):
+                return len(f.fn.params)
             return 1
 
         def _type_error(args):
@@ -204,6 +211,7 @@ class Interpreter:
         b["__is_array"] = V.BuiltinFunction("__is_array", lambda a: type(a[0]) is list)
         b["__is_number"] = V.BuiltinFunction(
             "__is_number", lambda a: type(a[0]) in (int, float))
+        b["__is_object"] = V.BuiltinFunction("__is_object", lambda a: type(a[0]) is dict)
         b["__type_error"] = V.BuiltinFunction("__type_error", _type_error)
         return b
 
@@ -274,7 +282,7 @@ class Interpreter:
             elif isinstance(st, A.TypeDecl):
                 env.vars[self.res.decl(st)] = Cell(StructType(st, env))
             elif isinstance(st, A.AnnotationDecl):
-                env.vars[self.res.decl(st)] = Cell(AnnotationValue(st, env))
+                env.vars[self.res.decl(st)] = Cell(AnnotationValue(st, env, self.res))
         for st in stmts:
             if isinstance(st, A.ExtendDecl):
                 table = self.methods.setdefault(st.type_name, {})
@@ -285,7 +293,9 @@ class Interpreter:
         fn = Closure(decl, env, decl.name, self, has_self=has_self)
         fn.res = self.res
         if decl.annotations:
-            return AnnotatedFunction(fn, decl.annotations, env, self)
+            annotated = AnnotatedFunction(fn, decl.annotations, env, self)
+            annotated.res = self.res
+            return annotated
         return fn
 
     def exec_block(self, block: A.Block, env: Env) -> Any:
@@ -734,16 +744,76 @@ class Interpreter:
 
     def ev_await(self, e, env):
         if e.annotations:
-            return run_await_annotations(self, e, env)
+            return self.await_annotated(e.annotations, e, env)
         return self.await_value(self.eval(e.expr, env))
 
-    def await_value(self, v: Any) -> Any:
-        if isinstance(v, Task):
-            if not v.done:
-                v.result = self.call_closure(v.fn, v.args, run_async=True)
-                v.done = True
-            return v.result
-        return v
+    @staticmethod
+    def await_value(v: Any) -> Any:
+        return v.result if isinstance(v, Task) else v
+
+    # ------------------------------------------------------------ annotations (brief §7)
+
+    def annotation_handlers(self, use: A.AnnotationUse, env: Env) -> tuple[Any, Any]:
+        """The `before`/`after` handlers of one annotation use, its parameters bound to the
+        use's arguments (evaluated now, in the scope where the annotation is used)."""
+        ann = self.lookup(use, env).value
+        args = self.eval_args(use.args, env)
+        decl = ann.decl
+        h_env = Env(ann.env)
+        saved = self.res
+        self.res = ann.res
+        try:
+            if len(args) > len(decl.params):
+                raise ShapeError("TypeError", f"Annotation @{decl.name} expects {len(decl.params)} "
+                                              f"argument(s), got {len(args)}")
+            for i, p in enumerate(decl.params):
+                if i < len(args):
+                    a = args[i]
+                elif p.default is not None:
+                    a = self.eval(p.default, ann.env)
+                else:
+                    raise ShapeError("TypeError", f"Annotation @{decl.name} expects "
+                                                  f"{len(decl.params)} argument(s), got {len(args)}")
+                self.bind_pattern(p.pattern, a, h_env, strict=False)
+            handlers = []
+            for h in (decl.before, decl.after):
+                if h is None:
+                    handlers.append(None)
+                else:
+                    c = Closure(h, h_env, h.name, self)
+                    c.res = ann.res
+                    handlers.append(c)
+        finally:
+            self.res = saved
+        return handlers[0], handlers[1]
+
+    def call_annotated(self, fn: "AnnotatedFunction", args: list) -> Any:
+        use = fn.uses[0]
+        saved = self.res
+        self.res = fn.res
+        try:
+            before, after = self.annotation_handlers(use, fn.env)
+        finally:
+            self.res = saved
+        inner = AnnotatedFunction(fn.fn, fn.uses[1:], fn.env, self) if len(fn.uses) > 1 else fn.fn
+        inner.res = fn.res
+        return self.call(self.prelude["__ann_call"], [before, after, inner, list(args)])
+
+    def await_annotated(self, uses: list, e: A.Await, env: Env) -> Any:
+        if not uses:
+            return self.await_value(self.eval(e.expr, env))
+        before, after = self.annotation_handlers(uses[0], env)
+        res = self.res
+
+        def run_rest() -> Any:
+            saved = self.res
+            self.res = res
+            try:
+                return self.await_annotated(uses[1:], e, env)
+            finally:
+                self.res = saved
+        thunk = Thunk(run_rest)
+        return self.call(self.prelude["__ann_await"], [before, after, thunk])
 
     # ------------------------------------------------------------ calls
 
@@ -753,7 +823,9 @@ class Interpreter:
     def eval_args(self, args: list, env: Env) -> list:
         out = []
         for a in args:
-            if type(a) is A.RefArg:
+            if type(a) is A.Spread:
+                out.extend(self.spread_items(self.eval(a.expr, env)))
+            elif type(a) is A.RefArg:
                 b = self.res.use(a)
                 cell = env.cell(b)
                 if cell is None:
@@ -789,12 +861,16 @@ class Interpreter:
 
     def call(self, fn: Any, args: list) -> Any:
         if isinstance(fn, Closure):
-            if fn.node.is_async if isinstance(fn.node, A.FnDecl) else False:
-                return Task(fn, args)
+            if isinstance(fn.node, A.FnDecl) and fn.node.is_async:
+                # Async is single-threaded and deterministic: the body runs at the call, in
+                # source order, and the task holds its result until it is awaited.
+                return Task(self.call_closure(fn, args))
             return self.call_closure(fn, args)
         args = [a.value if isinstance(a, Cell) else a for a in args]
         if isinstance(fn, AnnotatedFunction):
-            return fn.call(args)
+            return self.call_annotated(fn, args)
+        if isinstance(fn, Thunk):
+            return fn.run()
         if isinstance(fn, V.BuiltinFunction):
             return fn.fn(args)
         if isinstance(fn, VariantConstructor):
@@ -810,7 +886,7 @@ class Interpreter:
             raise ShapeError("TypeError", f"Type {fn.name} is constructed with {fn.name} {{ … }}")
         raise ShapeError("TypeError", f"Cannot call a value of type {V.type_name(fn)}")
 
-    def call_closure(self, fn: Closure, args: list, run_async: bool = False) -> Any:
+    def call_closure(self, fn: Closure, args: list) -> Any:
         node = fn.node
         params = node.params
         if len(args) > len(params):
@@ -907,9 +983,12 @@ _DISPATCH: dict[type, Callable] = {
 # ---------------------------------------------------------------- annotations (brief §7)
 
 class AnnotationValue:
-    def __init__(self, decl: A.AnnotationDecl, env: Env) -> None:
+    """What an `annotation` declaration binds: the declaration and the scope it was made in."""
+
+    def __init__(self, decl: A.AnnotationDecl, env: Env, res: Resolution) -> None:
         self.decl = decl
         self.env = env
+        self.res = res
 
 
 class AnnotatedFunction(V.FunctionValue):
@@ -921,13 +1000,10 @@ class AnnotatedFunction(V.FunctionValue):
         self.uses = uses
         self.env = env
         self.interp = interp
+        self.res = fn.res
 
-    def call(self, args: list) -> Any:
-        raise ShapeError("RuntimeError", "annotations are not implemented yet")
-
-
-def run_await_annotations(interp: Interpreter, e: A.Await, env: Env) -> Any:
-    raise ShapeError("RuntimeError", "await annotations are not implemented yet")
+    def bind_self(self, value: Any) -> "AnnotatedFunction":
+        return AnnotatedFunction(self.fn.bind_self(value), self.uses, self.env, self.interp)
 
 
 # ---------------------------------------------------------------- prelude and entry points

@@ -350,17 +350,17 @@ def p_methods(p):
 
 
 def p_method(p):
-    """method : METHOD IDENT LPAREN params RPAREN opt_ret block opt_semi
+    """method : annotation_uses METHOD IDENT LPAREN params RPAREN opt_ret block opt_semi
               | fn_decl opt_semi"""
     if len(p) == 3:
         p[0] = p[1]
     else:
-        p[0] = A.FnDecl(p[2], p[4], p[7], p[6], **_pos(p))
+        p[0] = A.FnDecl(p[3], p[5], p[8], p[7], False, p[1], **_pos(p, 2))
 
 
 def p_annotation_decl(p):
-    """annotation_decl : ANNOTATION IDENT LPAREN params RPAREN LBRACE annotation_items RBRACE
-                       | ANNOTATION IDENT LBRACE annotation_items RBRACE"""
+    """annotation_decl : ANNOTATION IDENT LPAREN params RPAREN any_lbrace annotation_items RBRACE
+                       | ANNOTATION IDENT any_lbrace annotation_items RBRACE"""
     if len(p) == 9:
         params, items = p[4], p[7]
     else:
@@ -768,10 +768,13 @@ def p_arg_list(p):
 
 def p_arg(p):
     """arg : expr
+           | ELLIPSIS expr
            | AMP IDENT
            | AMP MUT IDENT"""
     if len(p) == 2:
         p[0] = p[1]
+    elif p[1] == "...":
+        p[0] = A.Spread(p[2], **_pos(p))
     else:
         p[0] = A.RefArg(p[len(p) - 1], **_pos(p))
 

@@ -97,6 +97,8 @@ class Resolver:
         self.builtins.cur = 1 << 30
         self.scope = self.builtins
         self.owner: Any = None
+        self.async_ok = True      # `await` is allowed at top level and directly in `async fn`
+        self.loop_depth = 0       # loops enclosing the current point within this function
         self.keep: list = []   # keep nodes alive so id() keys stay unique
 
     # ------------------------------------------------------------ helpers
@@ -198,9 +200,14 @@ class Resolver:
             if st.value is not None:
                 self.expr(st.value)
         elif isinstance(st, A.Break):
+            if self.loop_depth == 0:
+                raise self.error("CompileError", "'break' outside of a loop", st)
             if st.value is not None:
                 self.expr(st.value)
-        elif isinstance(st, (A.Continue, A.Import)):
+        elif isinstance(st, A.Continue):
+            if self.loop_depth == 0:
+                raise self.error("CompileError", "'continue' outside of a loop", st)
+        elif isinstance(st, A.Import):
             pass
         elif isinstance(st, A.EnumDecl):
             pass
@@ -229,16 +236,26 @@ class Resolver:
         self.pop()
         self.owner = outer
 
+    def check_annotation(self, ann: A.AnnotationUse, target: str) -> None:
+        b = self.lookup("@" + ann.name, ann)
+        decl = b.node
+        if isinstance(decl, A.AnnotationDecl) and decl.targets and target not in decl.targets:
+            label = "a function" if target == "function" else "an await expression"
+            raise self.error("CompileError", f"Annotation @{ann.name} cannot be applied to {label} "
+                             f"(its targets are: {', '.join(decl.targets)})", ann)
+        for a in ann.args:
+            self.expr(a)
+
     def function(self, node, params: list, body, implicit: tuple = ()) -> None:
         for ann in getattr(node, "annotations", []) or []:
-            self.lookup("@" + ann.name, ann)
-            for a in ann.args:
-                self.expr(a)
+            self.check_annotation(ann, "function")
         for p in params:
             if p.default is not None:
                 self.expr(p.default)
-        outer = self.owner
+        outer, outer_async, outer_loops = self.owner, self.async_ok, self.loop_depth
         self.owner = node
+        self.async_ok = isinstance(node, A.FnDecl) and node.is_async
+        self.loop_depth = 0
         self.push("function", node, node)
         for name in implicit:
             self.declare(name, "param", True, None)
@@ -250,7 +267,7 @@ class Resolver:
         else:
             self.expr(body)
         self.pop()
-        self.owner = outer
+        self.owner, self.async_ok, self.loop_depth = outer, outer_async, outer_loops
 
     def param(self, p: A.Param) -> None:
         if isinstance(p.pattern, A.PBind):
@@ -301,6 +318,11 @@ class Resolver:
                 self.pattern(sub, kind, mutable, index, uses)
         else:  # pragma: no cover - parser produces no other pattern
             raise self.error("SyntaxError", f"Unknown pattern {type(pat).__name__}", pat)
+
+    def loop_body(self, body: A.Block) -> None:
+        self.loop_depth += 1
+        self.block(body)
+        self.loop_depth -= 1
 
     # ------------------------------------------------------------ expressions
 
@@ -392,16 +414,16 @@ class Resolver:
                 self.pop()
         elif t is A.While:
             self.expr(e.cond)
-            self.block(e.body)
+            self.loop_body(e.body)
         elif t is A.For:
             self.expr(e.iterable)
             self.push("for", e)
             self.pattern(e.pattern, "pattern", False)
             self.scope.cur = 1 << 30
-            self.block(e.body)
+            self.loop_body(e.body)
             self.pop()
         elif t is A.Loop:
-            self.block(e.body)
+            self.loop_body(e.body)
         elif t is A.RangeExpr:
             self.expr(e.start)
             self.expr(e.end)
@@ -420,10 +442,11 @@ class Resolver:
             for _ in range(depth):
                 self.pop()
         elif t is A.Await:
+            if not self.async_ok:
+                raise self.error("CompileError",
+                                 "'await' is only allowed at top level and inside an async fn", e)
             for ann in e.annotations:
-                self.lookup("@" + ann.name, ann)
-                for a in ann.args:
-                    self.expr(a)
+                self.check_annotation(ann, "await_expr")
             self.expr(e.expr)
         elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
                    A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import):

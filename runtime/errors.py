@@ -11,6 +11,7 @@ KINDS = {
     "SyntaxError",      # parse: lexer or parser rejected the source
     "NameError",        # compile: a name that no scope declares
     "AssignmentError",  # compile: assignment to an immutable binding (message says "immutable")
+    "CompileError",     # compile: other static errors (await outside async, annotation target)
     "TypeError",        # runtime: operation on values of the wrong type, bad call, unknown method
     "ArithmeticError",  # runtime: "Division by zero"
     "IndexError",       # runtime: assignment to an index outside an array
@@ -30,6 +31,7 @@ _DEFAULT_PHASE = {
     "SyntaxError": "parse",
     "NameError": "compile",
     "AssignmentError": "compile",
+    "CompileError": "compile",
     "ResumeError": "resume",
 }
 
