@@ -136,3 +136,44 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert p.exitcode == 0
     s = SQLiteStore(path)
     assert len(s.list()) == 160 and s.verify() == []
+
+
+def _shape(*args, env=None):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "shapelang", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_snapshot_cli_list_info_delete_gc_verify(tmp_path):
+    path = str(tmp_path / "cli.db")
+    s = SQLiteStore(path)
+    code = blobs(b"code-x")
+    s.put_blobs(code)
+    sid = s.put_snapshot(b"st", code, "demo.shape", "call", None)
+    s.close()
+    r = _shape("snapshot", "--store", path, "list")
+    assert r.returncode == 0 and sid in r.stdout and "demo.shape" in r.stdout
+    r = _shape("snapshot", "--store", path, "info", sid[:8])
+    assert r.returncode == 0 and f"shape --resume {sid}" in r.stdout
+    r = _shape("snapshot", "--store", path, "verify")
+    assert r.returncode == 0 and "OK" in r.stdout
+    r = _shape("snapshot", "--store", path, "info", "ffff")
+    assert r.returncode == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.stderr
+    r = _shape("snapshot", "--store", path, "delete", sid[:10])
+    assert r.returncode == 0 and sid in r.stdout
+    r = _shape("snapshot", "--store", path, "gc")
+    assert r.returncode == 0 and "Removed 1" in r.stdout
+
+
+def test_snapshot_cli_reports_tampering(tmp_path):
+    path = str(tmp_path / "t.db")
+    s = SQLiteStore(path)
+    sid = s.put_snapshot(b"state", [], None, "call", None)
+    s.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE blobs SET data=? WHERE id=?", (b"tampered", sid))
+    conn.commit()
+    conn.close()
+    r = _shape("snapshot", "--store", path, "verify")
+    assert r.returncode == 1 and "BAD" in r.stdout and r.stderr.startswith("Error: ")

@@ -1,0 +1,64 @@
+"""`shape snapshot list | info ID | delete ID | gc | verify` — look after the snapshot store."""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from typing import Optional
+
+from shapelang.runtime.errors import ShapeError
+from shapelang.vm.store import SQLiteStore, default_store_path
+
+
+def _when(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="shape snapshot", description="Inspect and manage stored snapshots.")
+    p.add_argument("--store", help=f"store file (default {default_store_path()})")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list snapshots, oldest first")
+    info = sub.add_parser("info", help="show one snapshot (a unique id prefix is enough)")
+    info.add_argument("id")
+    delete = sub.add_parser("delete", help="delete one snapshot (its code blobs stay until gc)")
+    delete.add_argument("id")
+    sub.add_parser("gc", help="delete blobs that no snapshot refers to")
+    sub.add_parser("verify", help="check every stored blob against its hash")
+    args = p.parse_args(argv)
+    store = SQLiteStore(args.store)
+    out = sys.stdout
+    try:
+        if args.cmd == "list":
+            snaps = store.list()
+            if not snaps:
+                out.write(f"No snapshots in {store.path}\n")
+            for s in snaps:
+                out.write(f"{s.id}  {_when(s.created)}  {s.kind:<9}  {s.state_size:>9} B  "
+                          f"{s.script or '-'}\n")
+        elif args.cmd == "info":
+            sid = store.resolve(args.id)
+            s, state = store.get_snapshot(sid)
+            out.write(f"id:       {s.id}\ncreated:  {_when(s.created)}\nkind:     {s.kind}\n"
+                      f"script:   {s.script or '-'}\nparent:   {s.parent or '-'}\n"
+                      f"state:    {len(state)} bytes\ncode:     {len(s.blob_ids)} function blob(s)\n"
+                      f"resume:   shape --resume {s.id}\n")
+        elif args.cmd == "delete":
+            sid = store.resolve(args.id)
+            store.delete(sid)
+            out.write(f"Deleted snapshot {sid}\n")
+        elif args.cmd == "gc":
+            n = store.gc()
+            out.write(f"Removed {n} unreferenced blob(s)\n")
+        elif args.cmd == "verify":
+            problems = store.verify()
+            stats = store.stats()
+            for prob in problems:
+                out.write(f"BAD  {prob}\n")
+            out.write(f"Checked {stats['blobs']} blob(s) in {stats['snapshots']} snapshot(s): "
+                      f"{'OK' if not problems else f'{len(problems)} problem(s)'}\n")
+            if problems:
+                raise ShapeError("StoreError", f"{len(problems)} problem(s) found in {store.path}")
+    finally:
+        store.close()
+    return 0
