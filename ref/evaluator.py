@@ -129,6 +129,22 @@ class Thunk(V.FunctionValue):
 
 # ---------------------------------------------------------------- control-flow signals
 
+class Captured(Exception):
+    """Recompile oracle: the run reached the snapshot event it was asked to capture."""
+
+    def __init__(self, ordinal: int, occurrence: int, depth: int, values: dict) -> None:
+        self.ordinal = ordinal
+        self.occurrence = occurrence
+        self.depth = depth
+        self.values = values
+
+
+class ReplayTarget:
+    def __init__(self, ordinal: int, occurrence: int, values: dict) -> None:
+        self.ordinal = ordinal
+        self.occurrence = occurrence
+        self.values = values
+
 class ReturnSignal(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -169,6 +185,10 @@ class Interpreter:
         self.resume_at = resume_at
         self.snapshot_events = 0
         self.suppress = resume_at is not None
+        self.ordinal_counts: dict[int, int] = {}
+        self.capture_at: Optional[int] = None      # recompile oracle: stop at this event
+        self.replay: Optional["ReplayTarget"] = None  # recompile oracle: continue at this site
+        self.module_env: Optional[Env] = None
         self.builtins = self._make_builtins()
         self.prelude = self._load_prelude()
 
@@ -216,12 +236,43 @@ class Interpreter:
         return b
 
     def _snapshot(self, args: list) -> Any:
+        raise ShapeError("CompileError", "snapshot must be called directly, as snapshot()")
+
+    def snapshot_event(self, ordinal: int) -> Any:
+        """A `snapshot()` call: the k-th event of the run, at call site `ordinal`."""
         k = self.snapshot_events
         self.snapshot_events += 1
+        occurrence = self.ordinal_counts.get(ordinal, 0)
+        self.ordinal_counts[ordinal] = occurrence + 1
+        if self.capture_at is not None and k == self.capture_at:
+            raise Captured(ordinal, occurrence, self.depth, self.module_values())
+        if self.replay is not None and self.replay.ordinal == ordinal \
+                and self.replay.occurrence == occurrence:
+            self.restore_module_values(self.replay.values)
+            self.replay = None
+            self.suppress = False
+            return V.SNAPSHOT_RESUMED
         if self.resume_at is not None and k == self.resume_at:
             self.suppress = False
             return V.SNAPSHOT_RESUMED
         return V.snapshot_hash(snapshot_id_for(k))
+
+    def module_values(self) -> dict:
+        out = {}
+        for key, b in self.main_res.module_variables():
+            c = self.module_env.vars.get(b)
+            if c is not None:
+                out[key] = c.value
+        return out
+
+    def restore_module_values(self, values: dict) -> None:
+        # Variables of the saved run keep their values; variables only the new source has are
+        # uninitialised (the VM cannot run the new code before the boundary either).
+        for key, b in self.main_res.module_variables():
+            if key in values:
+                self.module_env.vars[b] = Cell(values[key])
+            else:
+                self.module_env.vars.pop(b, None)
 
     def _load_prelude(self) -> dict[str, Closure]:
         prog, res = _prelude_program()
@@ -242,7 +293,9 @@ class Interpreter:
 
     def run(self, program: A.Program, res: Resolution) -> Any:
         self.res = res
+        self.main_res = res
         env = Env(None)
+        self.module_env = env
         body = program.body
         self.enter_block(body, env)
         value = None
@@ -837,6 +890,11 @@ class Interpreter:
 
     def call_expr(self, e: A.Call, env: Env, first: Optional[list] = None) -> Any:
         callee = e.callee
+        ordinal = self.res.ordinals.get(id(e))
+        if ordinal is not None:
+            if e.args or first:
+                raise ShapeError("TypeError", "snapshot() takes no arguments")
+            return self.snapshot_event(ordinal)
         if type(callee) is A.Member:
             obj = self.eval(callee.obj, env)
             if obj is None and callee.optional:
@@ -1032,8 +1090,42 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
 
 
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
-               max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> Any:
-    return run_program(parse(source, path), write, path, max_depth, resume_at)
+               max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None,
+               recompile_from: Optional[tuple[str, int]] = None) -> Any:
+    """Run a program. `resume_at=k` gives the output of resuming its k-th snapshot event;
+    `recompile_from=(old_source, k)` gives the output of `shape --resume <k-th snapshot of
+    old_source> path` (recompile-and-resume with this source)."""
+    program = parse(source, path)
+    if recompile_from is None:
+        return run_program(program, write, path, max_depth, resume_at)
+    old_source, k = recompile_from
+    old = parse(old_source, path)
+    old_res = check(old, path)
+    capture = Interpreter(lambda s: None, path, max_depth)
+    capture.capture_at = k
+    try:
+        _with_deep_stack(lambda: capture.run(old, old_res))
+    except Captured as c:
+        captured = c
+    else:
+        raise ShapeError("ResumeError", f"The program takes fewer than {k + 1} snapshot(s)",
+                         phase="resume")
+    if captured.depth > 0:
+        raise ShapeError("ResumeError", "Recompile-and-resume is only supported when snapshot() is "
+                         "called at the top level (call stack is non-empty)", phase="resume")
+    res = check(program, path)
+    n = len(res.snapshot_sites)
+    if captured.ordinal >= n:
+        raise ShapeError("ResumeError", f"Recompiled source has {n} snapshot() call(s) but resuming "
+                         f"from snapshot #{captured.ordinal} (0-indexed)", phase="resume")
+    interp = Interpreter(write, path, max_depth)
+    interp.suppress = True
+    interp.replay = ReplayTarget(captured.ordinal, captured.occurrence, captured.values)
+    value = _with_deep_stack(lambda: interp.run(program, res))
+    if interp.replay is not None:
+        raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot #{captured.ordinal} "
+                         "the way the saved run did; cannot continue safely", phase="resume")
+    return value
 
 
 def _with_deep_stack(fn: Callable[[], Any]) -> Any:

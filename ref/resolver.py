@@ -69,6 +69,25 @@ class Resolution:
     scopes: dict          # id(node) -> Scope for Program, Block, For, MatchArm, Lambda, FnDecl, CompFor
     module: Scope
     builtins: Scope
+    # snapshot() call sites in source order; a site's ordinal is its index here. Recompile-and-
+    # resume maps a saved site to the new source by this ordinal (spec/snapshots.md).
+    snapshot_sites: list = field(default_factory=list)
+    ordinals: dict = field(default_factory=dict)   # id(Call node) -> ordinal
+
+    def snapshot_ordinal(self, call) -> int:
+        return self.ordinals[id(call)]
+
+    def module_variables(self) -> list[tuple[tuple[str, int], Binding]]:
+        """Module-level variables keyed by (name, n): the n-th module `let` of that name.
+        Recompile-and-resume restores module bindings by these keys."""
+        seen: dict[str, int] = {}
+        out = []
+        for b in self.module.bindings:
+            if b.kind in ("let", "var", "const"):
+                n = seen.get(b.name, 0)
+                seen[b.name] = n + 1
+                out.append(((b.name, n), b))
+        return out
 
     def use(self, node) -> Binding:
         return self.uses[id(node)]
@@ -98,6 +117,7 @@ class Resolver:
         self.scope = self.builtins
         self.owner: Any = None
         self.async_ok = True      # `await` is allowed at top level and directly in `async fn`
+        self.sites: list = []
         self.loop_depth = 0       # loops enclosing the current point within this function
         self.keep: list = []   # keep nodes alive so id() keys stay unique
 
@@ -157,7 +177,9 @@ class Resolver:
         module = self.push("module", prog, prog)
         self.stmts(prog.body)
         self.pop()
-        return Resolution(self.uses, self.decls, self.scopes, module, self.builtins)
+        sites = sorted(self.sites, key=lambda c: (c.line, c.col))
+        ordinals = {id(c): i for i, c in enumerate(sites)}
+        return Resolution(self.uses, self.decls, self.scopes, module, self.builtins, sites, ordinals)
 
     def hoist(self, stmts: list) -> None:
         for st in stmts:
@@ -343,7 +365,9 @@ class Resolver:
     def expr(self, e) -> None:
         t = type(e)
         if t is A.Name:
-            self.lookup(e.name, e)
+            b = self.lookup(e.name, e)
+            if b.kind == "builtin" and b.name == "snapshot":
+                raise self.error("CompileError", "snapshot must be called directly, as snapshot()", e)
         elif t in (A.Literal, A.UnitLit):
             pass
         elif t is A.FString:
@@ -383,7 +407,13 @@ class Resolver:
                                  f"Cannot pass immutable {self._what(b)} '{e.name}' by reference", e)
             b.by_ref = True
         elif t is A.Call:
-            self.expr(e.callee)
+            callee = e.callee
+            if type(callee) is A.Name and self.lookup(callee.name, callee).kind == "builtin" \
+                    and callee.name == "snapshot":
+                self.sites.append(e)
+                self.keep.append(e)
+            else:
+                self.expr(callee)
             for a in e.args:
                 self.expr(a)
         elif t is A.Member:

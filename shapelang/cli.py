@@ -53,7 +53,8 @@ def run_source(source: str, path: str, engine: str, write: Callable[[str], None]
     options = options or {}
     if engine == "ref":
         from shapelang.ref.evaluator import run_source as ref_run
-        return ref_run(source, write, path, resume_at=options.get("resume_at"))
+        return ref_run(source, write, path, resume_at=options.get("resume_at"),
+                       recompile_from=options.get("recompile_from"))
     if engine == "vm":
         if not vm_available():
             raise ShapeError("RuntimeError", "The VM engine is not available in this build")
