@@ -1,8 +1,10 @@
 """The Shape grammar (PLY LALR parser) producing `shapelang.ref.ast` nodes.
 
-Parse tables are generated once and kept in `parsetab.py` next to this file (committed, and
-regenerated only when the grammar changes), so no `parser.out` or table files ever land in the
-user's working directory and start-up stays fast.
+Parse tables are generated once and kept in `parsetab.pickle` next to this file (committed, and
+regenerated only when the grammar changes: PLY checks the grammar's signature), so no
+`parser.out` or table files ever land in the user's working directory. A pickle rather than PLY's
+default `parsetab.py`, because importing that large module costs ~0.2 s whenever Python may not
+cache bytecode; the pickle is our own build artifact, shipped in the package, never user data.
 """
 from __future__ import annotations
 
@@ -990,8 +992,9 @@ def _eof_pos() -> tuple[int, int]:
 _LAST_POS = (1, 1)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_PARSER = yacc.yacc(debug=False, write_tables=True, outputdir=_HERE,
-                    tabmodule="shapelang.ref.parsetab", errorlog=yacc.NullLogger())
+_TABLES = os.path.join(_HERE, "parsetab.pickle")
+_PARSER = yacc.yacc(debug=False, write_tables=os.access(_HERE, os.W_OK), picklefile=_TABLES,
+                    errorlog=yacc.NullLogger())
 
 
 class _TokenStream:

@@ -106,12 +106,15 @@ def cmd_run(argv: list[str]) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="shape run", description="Run a Shape program.")
     p.add_argument("file")
-    p.add_argument("--engine", default="vm", choices=ENGINES)
+    p.add_argument("--engine", default=None, choices=ENGINES,
+                   help="vm (default) or ref, the reference evaluator")
     p.add_argument("--json", action="store_true", help="print one JSON result object")
     p.add_argument("--store", help="snapshot store file (default: $SHAPE_STORE or the data dir)")
     p.add_argument("--snapshot-at", type=int, help="interrupt after N instructions (VM)")
     p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
     args = p.parse_args(argv)
+    if args.engine is None:
+        args.engine = "vm" if vm_available() else "ref"
     options: dict = {}
     if args.store:
         options["store"] = args.store
