@@ -1,0 +1,725 @@
+"""The bytecode machine: explicit frames, register lists, no Python recursion for Shape calls.
+
+State (everything a snapshot must hold; all plain data, see `export_state`):
+
+- `frames`: the call stack, a list of frames. A frame is a list
+  `[code, pc, R, bid, kind]` where `R` is the register list (parameters, captured cells,
+  locals, hidden loop/match temporaries, then the operand stack), `bid` the blob id of the
+  function being run, `pc` the instruction to continue at (kept up to date whenever the frame
+  is not the running one, and saved on every stop), and `task` the `Task` the frame completes
+  (async calls) or None. `code` is derived (the threaded code of `bid`), never serialised.
+- `methods`: `extend` methods by type name, `prelude`: the prelude's functions by name.
+- `pending`: "snapshot" while a `snapshot()` call is being taken; a machine restored in that
+  state pushes `Snapshot::Resumed` as the call's result when it runs.
+
+Loop state is ordinary data in registers (a `for` loop keeps the sequence, or a range's end, and
+an index in two hidden slots); there are no Python iterators, generators or closures in the
+state. A Shape call pushes a frame and returns to the dispatch loop, so recursion depth is
+limited only by `max_depth` (default 200,000), past which a `StackOverflow` error is raised.
+
+Safepoints: `run(max_steps=N)` stops after N dispatch units; `request_stop()` (safe to call from
+a signal handler) makes the running loop stop at the next unit boundary by swapping every unit
+of the threaded code for a stub, so the fast loop pays nothing for it. Either way `run` returns
+`STOPPED`, the state is consistent, and calling `run()` again continues exactly where it left off.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import Any, Callable, Optional
+
+from shapelang.runtime import values as V
+from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.vm import opcodes as O
+from shapelang.vm import threader as T
+from shapelang.vm.blob import Blob, Program
+from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,
+                                  EnumType, StructType, Task, VariantConstructor)
+
+DEFAULT_MAX_DEPTH = 200_000
+
+PRELUDE_METHODS = T.PRELUDE_METHODS
+PRELUDE_IF_ARG = T.PRELUDE_IF_ARG
+
+
+class _Stopped:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "STOPPED"
+
+
+STOPPED = _Stopped()
+
+
+# ---------------------------------------------------------------- builtin values
+
+def _vm_only(args: list) -> Any:  # pragma: no cover - the machine intercepts these
+    raise ShapeError("RuntimeError", "this builtin is run by the machine")
+
+
+VM_BUILTINS: dict[str, V.BuiltinFunction] = {
+    name: V.BuiltinFunction(name, _vm_only)
+    for name in ("print", "exit", "snapshot", "__arity", "__is_array", "__is_number",
+                 "__is_object", "__type_error", "__has_key")
+}
+SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
+                                      "Resumed": ["unit", [], []]})
+BUILTIN_NAMES = set(V.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
+
+
+def builtin_value(name: str) -> Any:
+    if name in VM_BUILTINS:
+        return VM_BUILTINS[name]
+    if name == "Snapshot":
+        return SNAPSHOT_ENUM
+    return V.BUILTINS[name]
+
+
+def snapshot_id_for(event: int) -> str:
+    """Placeholder ids for runs without a store (the same ids the reference engine reports)."""
+    return hashlib.sha256(f"shape-ref-snapshot-{event}".encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- helpers used by threaded code
+
+def h_uninit(name: str) -> None:
+    raise ShapeError("NameError", f"Variable '{name}' is used before it is initialised")
+
+
+def h_overflow() -> None:
+    raise ShapeError("StackOverflow", "stack overflow")
+
+
+def h_range(start: Any, end: Any, inclusive: bool) -> V.RangeValue:
+    if type(start) is not int or type(end) is not int:
+        raise ShapeError("TypeError", f"Range bounds must be int, got {V.type_name(start)} "
+                                      f"and {V.type_name(end)}")
+    return V.RangeValue(start, end, inclusive)
+
+
+def h_spread_list(v: Any) -> list:
+    t = type(v)
+    if t is list:
+        return v
+    if t is str or t is V.RangeValue:
+        return list(V.iterate(v))
+    raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
+
+
+def h_spread_obj(out: dict, v: Any) -> None:
+    t = type(v)
+    if t is dict:
+        out.update(v)
+    elif t is V.StructValue:
+        out.update(v.fields)
+    elif v is not None:
+        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
+
+
+def h_for_setup(x: Any) -> tuple:
+    t = type(x)
+    if t is list or t is str:
+        return x, 0
+    if t is V.RangeValue:
+        return (x.end + 1 if x.inclusive else x.end), x.start
+    if t is V.HashMapValue:
+        return x.keys_list(), 0
+    return list(V.iterate(x)), 0
+
+
+def h_match_error(v: Any) -> None:
+    raise ShapeError("MatchError", f"No match arm matched the value {V.display(v)}")
+
+
+def h_attach(left: Any, ctx: Any) -> Any:
+    if type(left) is V.Err:
+        return V.Err(f"{V.display(ctx)}: {V.display(left.value)}")
+    if left is None:
+        return V.Err(V.display(ctx))
+    return left
+
+
+def h_try_top(v: Any) -> Any:
+    t = type(v)
+    if t is V.Ok:
+        return v.value
+    if t is V.Err:
+        raise ShapeError("UnwrapError", f"Unwrapped Err({V.display(v.value)}) at top level")
+    if v is None:
+        raise ShapeError("UnwrapError", "Unwrapped None at top level")
+    return v
+
+
+def h_get_variant(head: Any, desc: list) -> Any:
+    name, full = desc
+    if type(head) is EnumType:
+        variant = head.variants.get(name)
+        if variant is None:
+            raise ShapeError("TypeError", f"Enum {head.name} has no variant {name}")
+        if variant[0] == "unit":
+            return V.EnumValue(head.name, name, None)
+        return VariantConstructor(head.name, name, variant[0], list(variant[1]))
+    raise ShapeError("TypeError", f"Cannot resolve path {full}")
+
+
+def h_make_enum(desc: list) -> EnumType:
+    return EnumType(desc[0], {v[0]: [v[1], list(v[2]), list(v[3])] for v in desc[1]})
+
+
+def h_make_struct_type(desc: list, defaults: Optional[Closure]) -> StructType:
+    return StructType(desc[0], [list(f) for f in desc[1]], defaults)
+
+
+def _coerce(type_name: Any, value: Any) -> Any:
+    if type(value) is int and type_name in ("number", "float"):
+        return float(value)
+    return value
+
+
+def h_build_variant(desc: list, args: list) -> V.EnumValue:
+    enum, name, types = desc
+    if len(args) != len(types):
+        raise ShapeError("TypeError", f"{enum}::{name} expects {len(types)} argument(s), "
+                                      f"got {len(args)}")
+    return V.EnumValue(enum, name, tuple(_coerce(t, a) for t, a in zip(types, args)))
+
+
+def construct_struct(st: StructType, given: dict) -> V.StructValue:
+    fields = {}
+    for name, tname, mode, const in st.fields:
+        if name in given:
+            v = given.pop(name)
+        elif mode == 1:
+            v = const
+        else:
+            raise ShapeError("TypeError", f"Missing field '{name}' for {st.name}")
+        fields[name] = _coerce(tname, v)
+    if given:
+        raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {st.name}")
+    return V.StructValue(st.name, fields)
+
+
+def h_struct_literal(head: Any, desc: list, vals: list) -> Any:
+    path, names = desc
+    given = dict(zip(names, vals))
+    if type(head) is StructType and len(path) == 1:
+        return construct_struct(head, given)
+    if type(head) is EnumType and len(path) == 2:
+        full = "::".join(path)
+        variant = head.variants.get(path[1])
+        if variant is None or variant[0] != "struct":
+            raise ShapeError("TypeError", f"{full} is not a struct variant")
+        payload = {}
+        for fname, ftype in zip(variant[2], variant[1]):
+            if fname not in given:
+                raise ShapeError("TypeError", f"Missing field '{fname}' for {full}")
+            payload[fname] = _coerce(ftype, given.pop(fname))
+        if given:
+            raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {full}")
+        return V.EnumValue(head.name, path[1], payload)
+    raise ShapeError("TypeError", f"{'::'.join(path)} is not a type")
+
+
+def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
+    return construct_struct(st, dict(given))
+
+
+_G: dict[str, Any] = {
+    "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
+                     "dict": dict, "str": str, "isinstance": isinstance},
+    "Cell": Cell, "Closure": Closure, "Task": Task, "UNINIT": UNINIT, "UNIT": V.UNIT,
+    "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
+    "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,
+    "IMIN": V.INT_MIN, "IMAX": V.INT_MAX,
+    "SCALARS": frozenset({int, float, str, bool, type(None)}),
+    "add": V.add, "sub": V.sub, "mul": V.mul, "div": V.div, "mod": V.mod, "pow_": V.pow_,
+    "eq": V.eq, "ne": V.ne, "lt": V.lt, "le": V.le, "gt": V.gt, "ge": V.ge, "neg": V.neg,
+    "truthy": V.truthy, "display": V.display, "format_spec": V.format_spec,
+    "get_property": V.get_property, "set_property": V.set_property,
+    "index_get": V.index_get, "index_set": V.index_set, "call_method": V.call_method,
+    "h_uninit": h_uninit, "h_overflow": h_overflow, "h_range": h_range,
+    "h_spread_list": h_spread_list, "h_spread_obj": h_spread_obj, "h_for_setup": h_for_setup,
+    "h_match_error": h_match_error, "h_attach": h_attach, "h_try_top": h_try_top,
+    "h_get_variant": h_get_variant, "h_make_enum": h_make_enum,
+    "h_make_struct_type": h_make_struct_type, "h_build_variant": h_build_variant,
+    "h_struct_literal": h_struct_literal, "h_struct_finish": h_struct_finish,
+}
+
+
+# ---------------------------------------------------------------- runtime blobs
+
+class RBlob:
+    """A blob as one machine runs it: the blob, its threaded code (lazily built) and the
+    values the inline call path needs."""
+    __slots__ = ("blob", "bid", "code", "units", "start", "fast", "blank")
+
+    def __init__(self, blob: Blob) -> None:
+        self.blob = blob
+        self.bid = blob.id
+        self.code: Optional[list] = None
+        self.units: Optional[list] = None
+        self.start = blob.entries[-1]
+        self.fast = -1            # set to the arity once threaded, for plain functions
+        self.blank = [None] * (blob.nlocals - blob.argc - blob.nfree)
+
+
+def _label(blob: Blob) -> str:
+    return f"Function '{blob.name}'" if blob.name else "Closure"
+
+
+class Machine:
+    def __init__(self, program: Program, out: Any = None, max_depth: int = DEFAULT_MAX_DEPTH,
+                 on_snapshot: Optional[Callable[["Machine"], str]] = None,
+                 start: bool = True) -> None:
+        self.program = program
+        self.max_depth = max_depth
+        self._writer = [self._resolve_out(out)]
+        self._out = out
+        self.frames: list = []
+        self.rblobs: dict[str, RBlob] = {bid: RBlob(b) for bid, b in program.blobs.items()}
+        self.methods: dict[str, dict[str, Closure]] = {}
+        self.prelude: dict[str, Closure] = {}
+        self.pending: Optional[str] = None
+        self.pending_ordinal: Optional[int] = None
+        self.result: Any = None
+        self.status = "ready"
+        self.snapshot_count = 0
+        self.steps = 0
+        self.on_snapshot: Callable[["Machine"], str] = on_snapshot or Machine.default_snapshot
+        self._stop_requested = False
+        self._factories: dict[str, Any] = {}
+        if start:
+            self._init_prelude()
+            self.push_module(program.entry)
+
+    # ------------------------------------------------------------ output
+
+    @staticmethod
+    def _resolve_out(out: Any) -> Callable[[str], Any]:
+        if out is None:
+            return lambda s: sys.stdout.write(s)
+        if isinstance(out, list):
+            return out.append
+        if hasattr(out, "write"):
+            return out.write
+        if callable(out):
+            return out
+        raise TypeError("out must be a list, a stream or a callable")
+
+    @property
+    def out(self) -> Any:
+        return self._out
+
+    @out.setter
+    def out(self, out: Any) -> None:
+        self._out = out
+        self._writer[0] = self._resolve_out(out)
+
+    def write(self, text: str) -> None:
+        self._writer[0](text)
+
+    # ------------------------------------------------------------ code
+
+    def rblob(self, bid: str) -> RBlob:
+        rb = self.rblobs.get(bid)
+        if rb is None:
+            raise ShapeError("RuntimeError", f"unknown function blob {bid[:16]}")
+        if rb.code is None:
+            self._thread(rb)
+        return rb
+
+    def _thread(self, rb: RBlob) -> None:
+        cb = T.compile_blob(rb.blob, self.program.blobs)
+        ns = dict(_G)
+        exec(cb.code, ns)   # defines __factory from generated template code (see threader.py)
+        factory = ns["__factory"]
+        writer = self._writer
+
+        def OUT(s: str, _w=writer) -> None:
+            _w[0](s)
+
+        env = cb.env
+        units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, env["K"],
+                        env["LN"], env["CH"], env["CN"], env["BI"], env["BF"], env["MT"],
+                        env["DS"])
+        code: list = [None] * len(rb.blob.code)
+        for pc, fn in units:
+            code[pc] = fn
+        rb.units = list(code)
+        rb.code = code
+        b = rb.blob
+        if not b.has_self and not b.is_async and not b.annotated:
+            rb.fast = b.params
+        if self._stop_requested:
+            self._patch(rb)
+
+    def _init_prelude(self) -> None:
+        prog = self.program
+        rb = self.rblob(prog.prelude)
+        R = [None] * rb.blob.nlocals
+        self.frames.append([rb.code, rb.start, R, rb.bid, None])
+        self._loop(None)
+        for slot, name in enumerate(rb.blob.local_names):
+            v = R[slot]
+            if type(v) is Cell:
+                v = v.v
+            if type(v) is Closure and name.startswith("__"):
+                self.prelude[name] = v
+        self.status = "ready"
+        self.result = None
+
+    def push_module(self, bid: str) -> None:
+        rb = self.rblob(bid)
+        R = [None] * rb.blob.nlocals
+        self.frames.append([rb.code, rb.start, R, rb.bid, None])
+
+    # ------------------------------------------------------------ running
+
+    def run(self, max_steps: Optional[int] = None) -> Any:
+        """Run until the program ends (returns its value) or a stop (returns STOPPED)."""
+        if not self.frames:
+            return self.result
+        if self.pending == "snapshot":
+            # Restored from a snapshot taken inside snapshot(): that call now returns Resumed.
+            self.pending = None
+            self.frames[-1][2].append(V.SNAPSHOT_RESUMED)
+        self.status = "running"
+        return self._loop(max_steps)
+
+    def _loop(self, max_steps: Optional[int]) -> Any:
+        FR = self.frames
+        steps = 0
+        pc = -1
+        while True:
+            f = FR[-1]
+            code = f[0]
+            R = f[2]
+            pc = f[1]
+            if code is None:
+                code = f[0] = self.rblob(f[3]).code
+            try:
+                if max_steps is None:
+                    while pc >= 0:
+                        pc = code[pc](R)
+                else:
+                    while pc >= 0:
+                        if steps >= max_steps:
+                            f[1] = pc
+                            self.steps += steps
+                            self.status = "stopped"
+                            return STOPPED
+                        pc = code[pc](R)
+                        steps += 1
+            except ShapeError as e:
+                self.status = "error"
+                self._locate(e, pc)
+                raise
+            except ShapeExit:
+                self.status = "exit"
+                raise
+            except RecursionError:
+                self.status = "error"
+                err = ShapeError("StackOverflow", "stack overflow")
+                self._locate(err, pc)
+                raise err from None
+            if pc == -1:
+                continue
+            if pc == -3:
+                self.steps += steps
+                self.status = "done"
+                return self.result
+            if pc == -2:
+                self.steps += steps
+                self._unpatch()
+                self.status = "stopped"
+                return STOPPED
+            raise AssertionError(f"bad unit result {pc}")
+
+    def _locate(self, e: ShapeError, pc: int) -> None:
+        if e.line is not None or not self.frames:
+            return
+        f = self.frames[-1]
+        bid = f[3]
+        ipc = T.pc_from_traceback(e.__traceback__, bid)
+        if ipc is None:
+            ipc = pc if pc >= 0 else f[1]
+        blob = self.program.blobs[bid]
+        if 0 <= ipc < len(blob.code):
+            line, col = blob.line_at(ipc)
+            e.at(line, col)
+
+    # ------------------------------------------------------------ safepoints
+
+    def request_stop(self) -> None:
+        """Stop at the next unit boundary (safe from a signal handler)."""
+        self._stop_requested = True
+        for rb in list(self.rblobs.values()):
+            if rb.code is not None:
+                self._patch(rb)
+
+    def _patch(self, rb: RBlob) -> None:
+        code = rb.code
+        FR = self.frames
+        for i, u in enumerate(rb.units):
+            if u is not None:
+                code[i] = _stub(FR, i)
+
+    def _unpatch(self) -> None:
+        self._stop_requested = False
+        for rb in self.rblobs.values():
+            if rb.code is not None:
+                rb.code[:] = rb.units
+
+    # ------------------------------------------------------------ calls (slow paths)
+
+    def push_frame(self, rb: RBlob, fn: Closure, args: list, nxt: int,
+                   task: Optional[str] = None) -> int:
+        """Push a frame for `fn` (args already checked; self first for methods)."""
+        FR = self.frames
+        if len(FR) >= self.max_depth:
+            h_overflow()
+        b = rb.blob
+        given = len(args) - (1 if b.has_self else 0)
+        pc = b.entries[given - b.min_args]
+        missing = b.params - given
+        R = list(args)
+        if missing:
+            R.extend([None] * missing)
+        R += fn.cells
+        R += rb.blank
+        FR[-1][1] = nxt
+        FR.append([rb.code, pc, R, rb.bid, task])
+        return -1
+
+    def call_closure(self, fn: Closure, args: list, nxt: int, self_value: Any = UNINIT) -> int:
+        rb = self.rblob(fn.bid)
+        b = rb.blob
+        n = len(args)
+        if n > b.params or n < b.min_args:
+            raise ShapeError("TypeError", f"{_label(b)} expects {b.params} argument(s), got {n}")
+        if b.has_self:
+            args = [None if self_value is UNINIT else self_value] + args
+        # An async call runs now; its frame's result is wrapped in a Task on return.
+        return self.push_frame(rb, fn, args, nxt, "async" if b.is_async else None)
+
+    def call(self, fn: Any, args: list, nxt: int) -> int:
+        t = type(fn)
+        if t is Closure:
+            return self.call_closure(fn, args, nxt)
+        if t is AnnotatedFunction:
+            return self.call_closure(fn.wrapper, [fn.fn, list(args)], nxt)
+        if t is BoundMethod:
+            inner = fn.fn
+            if type(inner) is AnnotatedFunction:
+                return self.call(_bind_annotated(inner, fn.receiver), args, nxt)
+            return self.call_closure(inner, args, nxt, fn.receiver)
+        R = self.frames[-1][2]
+        if t is V.BuiltinFunction:
+            vm = VM_BUILTINS.get(fn.name)
+            if vm is fn:
+                if fn.name == "snapshot":
+                    return self.snapshot(-1, nxt)
+                R.append(self.vm_builtin(fn.name, args))
+            else:
+                R.append(fn.fn(args))
+            return nxt
+        if t is VariantConstructor:
+            if fn.kind != "tuple":
+                raise ShapeError("TypeError", f"{fn.enum}::{fn.name} is not a tuple variant")
+            R.append(h_build_variant([fn.enum, fn.name, fn.types], args))
+            return nxt
+        if t is StructType:
+            raise ShapeError("TypeError", f"Type {fn.name} is constructed with {fn.name} {{ … }}")
+        raise ShapeError("TypeError", f"Cannot call a value of type {V.type_name(fn)}")
+
+    def call_var(self, fn: Any, args: list, nxt: int) -> int:
+        """A call whose arguments were spread into one list (it may hold `&x` cells)."""
+        if any(type(a) is Cell for a in args):
+            return self.call_ref(fn, args, [i for i, a in enumerate(args) if type(a) is Cell], nxt)
+        return self.call(fn, args, nxt)
+
+    def call_ref(self, fn: Any, args: list, refs: list, nxt: int) -> int:
+        """A call with `&x` arguments: cells go to by-reference parameters, values elsewhere."""
+        byref: set = set()
+        if type(fn) is Closure:
+            b = self.program.blobs[fn.bid]
+            if not b.is_async:
+                byref = set(b.ref_params)
+        args = list(args)
+        for i in refs:
+            if i not in byref and type(args[i]) is Cell:
+                v = args[i].v
+                if v is UNINIT:
+                    h_uninit("?")
+                args[i] = v
+        return self.call(fn, args, nxt)
+
+    def call_method(self, obj: Any, name: str, args: list, nxt: int) -> int:
+        t = type(obj)
+        if t is V.StructValue or t is V.EnumValue:
+            table = self.methods.get(obj.type_name if t is V.StructValue else obj.enum)
+            if table is not None:
+                m = table.get(name)
+                if m is not None:
+                    if type(m) is AnnotatedFunction:
+                        return self.call(_bind_annotated(m, obj), args, nxt)
+                    return self.call_closure(m, args, nxt, obj)
+        elif t is dict:
+            f = obj.get(name)
+            if name in obj and isinstance(f, V.FunctionValue):
+                return self.call(f, args, nxt)
+        elif t is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
+            return self.call_closure(self.prelude["__array_" + name], [obj] + args, nxt)
+        self.frames[-1][2].append(V.call_method(obj, name, args))
+        return nxt
+
+    def build_struct(self, head: Any, desc: list, vals: list, nxt: int) -> int:
+        if type(head) is StructType and head.defaults is not None and len(desc[0]) == 1:
+            names = desc[1]
+            if any(mode == 2 and fname not in names for fname, _, mode, _ in head.fields):
+                return self.call_closure(head.defaults, [head, dict(zip(names, vals))], nxt)
+        self.frames[-1][2].append(h_struct_literal(head, desc, vals))
+        return nxt
+
+    def ret(self, value: Any) -> int:
+        f = self.frames.pop()
+        if f[4] is None:
+            self.frames[-1][2].append(value)
+            return -1
+        return self.ret_task(f, value)
+
+    def ret_task(self, f: list, value: Any) -> int:
+        # The frame of an async call: its value becomes a Task.
+        self.frames[-1][2].append(Task(value))
+        return -1
+
+    def halt(self, value: Any) -> int:
+        self.result = value
+        self.frames.pop()
+        return -3
+
+    def prelude_fn(self, name: str) -> Closure:
+        return self.prelude[name]
+
+    def define_method(self, type_name: str, name: str, fn: Closure) -> None:
+        self.methods.setdefault(type_name, {})[name] = fn
+
+    def arity(self, f: Any) -> int:
+        while type(f) is AnnotatedFunction or type(f) is BoundMethod:
+            f = f.fn
+        if type(f) is Closure:
+            return self.program.blobs[f.bid].params
+        return 1
+
+    def vm_builtin(self, name: str, args: list) -> Any:
+        if name == "print":
+            self.write(" ".join(V.display(a) for a in args) + "\n")
+            return None
+        if name == "exit":
+            code = args[0] if args else 0
+            if type(code) is not int:
+                raise ShapeError("TypeError", "exit() expects an int exit code")
+            raise ShapeExit(code)
+        if name == "__type_error":
+            raise ShapeError("TypeError", V.display(args[0]) if args else "type error")
+        if not args:
+            raise ShapeError("TypeError", f"{name}() expects 1 argument, got 0")
+        if name == "__arity":
+            return self.arity(args[0])
+        if name == "__is_array":
+            return type(args[0]) is list
+        if name == "__is_number":
+            return type(args[0]) in (int, float)
+        if name == "__is_object":
+            return type(args[0]) is dict
+        if name == "__has_key":
+            return len(args) > 1 and args[1] in args[0]
+        raise ShapeError("RuntimeError", f"unknown builtin {name}")
+
+    # ------------------------------------------------------------ snapshots
+
+    @staticmethod
+    def default_snapshot(machine: "Machine") -> str:
+        return snapshot_id_for(machine.snapshot_count)
+
+    def snapshot(self, ordinal: int, nxt: int) -> int:
+        """snapshot(): the state is consistent here (the call is pending on the top frame)."""
+        self.frames[-1][1] = nxt
+        self.pending = "snapshot"
+        self.pending_ordinal = ordinal
+        try:
+            sid = self.on_snapshot(self)
+        finally:
+            self.pending = None
+            self.pending_ordinal = None
+        self.snapshot_count += 1
+        self.frames[-1][2].append(V.snapshot_hash(sid))
+        return nxt
+
+    def export_state(self) -> dict:
+        """The machine state as plain data (shared with the live machine, not copied)."""
+        return {
+            "frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],
+            "methods": self.methods,
+            "prelude": self.prelude,
+            "pending": self.pending,
+            "pending_ordinal": self.pending_ordinal,
+        }
+
+    @classmethod
+    def from_state(cls, program: Program, state: dict, out: Any = None,
+                   max_depth: int = DEFAULT_MAX_DEPTH,
+                   on_snapshot: Optional[Callable[["Machine"], str]] = None) -> "Machine":
+        """A machine continuing `state` (as produced by export_state) on `program`."""
+        m = cls(program, out, max_depth, on_snapshot, start=False)
+        frames = state["frames"]
+        if not isinstance(frames, list):
+            raise ShapeError("ResumeError", "snapshot state has no call stack")
+        for fr in frames:
+            if not (isinstance(fr, list) and len(fr) == 4 and type(fr[0]) is str
+                    and type(fr[1]) is int and type(fr[2]) is list
+                    and fr[3] in (None, "async")):
+                raise ShapeError("ResumeError", "malformed frame in snapshot state")
+            bid, pc, R, task = fr
+            if bid not in program.blobs:
+                raise ShapeError("ResumeError", f"snapshot refers to unknown code {bid[:16]}")
+            rb = m.rblob(bid)
+            if not (0 <= pc < len(rb.code)) or rb.units[pc] is None:
+                raise ShapeError("ResumeError", "snapshot position is not an instruction boundary")
+            if len(R) < rb.blob.nlocals:
+                raise ShapeError("ResumeError", "snapshot frame is missing registers")
+            m.frames.append([rb.code, pc, R, bid, task])
+        methods = state.get("methods") or {}
+        prelude = state.get("prelude") or {}
+        if not isinstance(methods, dict) or not isinstance(prelude, dict):
+            raise ShapeError("ResumeError", "malformed snapshot state")
+        m.methods = methods
+        m.prelude = prelude
+        pending = state.get("pending")
+        if pending not in (None, "snapshot"):
+            raise ShapeError("ResumeError", "malformed snapshot state")
+        m.pending = pending
+        if not m.prelude:
+            # The threaded code holds on to m.frames itself, so the list is reused, not replaced.
+            saved = list(m.frames)
+            m.frames.clear()
+            m._init_prelude()
+            m.frames.extend(saved)
+        return m
+
+
+def _bind_annotated(fn: AnnotatedFunction, receiver: Any) -> AnnotatedFunction:
+    inner = fn.fn
+    if type(inner) is AnnotatedFunction:
+        inner = _bind_annotated(inner, receiver)
+    else:
+        inner = BoundMethod(inner, receiver)
+    return AnnotatedFunction(fn.name, inner, fn.wrapper)
+
+
+def _stub(FR: list, pc: int) -> Callable[[list], int]:
+    def stop(R: list) -> int:
+        FR[-1][1] = pc
+        return -2
+    return stop

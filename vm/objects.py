@@ -1,0 +1,130 @@
+"""Runtime objects of the VM that are not plain Shape values (those live in runtime/values.py).
+
+Every class here is plain data: its fields are values, strings and lists, never Python functions
+or iterators, so the snapshot codec can register each one as a record (fields listed in
+`RECORDS`). A closure names its code by blob id; the machine finds the threaded code through its
+own table, so nothing derived is reachable from the state.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from shapelang.runtime import values as V
+
+
+class Uninit:
+    """Marks a cell whose variable has not been initialised yet (read → NameError)."""
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNINIT"
+
+
+UNINIT = Uninit()
+
+
+class Cell:
+    """A variable shared by closures or passed by `&` reference."""
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __repr__(self) -> str:
+        return f"Cell({self.v!r})"
+
+
+class Closure(V.FunctionValue):
+    """A Shape function value: the code (by blob id) and the cells it captured."""
+    __slots__ = ("bid", "cells")
+
+    def __init__(self, name: Optional[str], bid: str, cells: list) -> None:
+        self.name = name
+        self.bid = bid
+        self.cells = cells
+
+    def __repr__(self) -> str:
+        return f"Closure({self.name!r}, {self.bid[:12]})"
+
+
+class EnumType:
+    """The value an `enum` declaration binds: it names and constructs variants.
+    variants: name -> [kind, field types, field names] (kind: unit, tuple, struct)."""
+    __slots__ = ("name", "variants")
+
+    def __init__(self, name: str, variants: dict) -> None:
+        self.name = name
+        self.variants = variants
+
+
+class StructType:
+    """The value a `type` declaration binds. fields: [name, type, mode, constant] where mode is
+    0 (required), 1 (constant default) or 2 (default computed by the `defaults` closure)."""
+    __slots__ = ("name", "fields", "defaults")
+
+    def __init__(self, name: str, fields: list, defaults: Optional[Closure]) -> None:
+        self.name = name
+        self.fields = fields
+        self.defaults = defaults
+
+
+class VariantConstructor(V.FunctionValue):
+    """`Shape::Circle` before it is applied: calling it builds the variant."""
+    __slots__ = ("enum", "kind", "types")
+
+    def __init__(self, enum: str, name: str, kind: str, types: list) -> None:
+        self.name = name
+        self.enum = enum
+        self.kind = kind
+        self.types = types
+
+
+class Task:
+    """The value of an `async fn` call. Async is deterministic: the body runs at the call, in
+    source order, and the task holds the result until it is awaited."""
+    __slots__ = ("result",)
+    SHAPE_TYPE = "task"
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+class BoundMethod(V.FunctionValue):
+    """A method with its receiver, as annotation hooks see the function they wrap."""
+    __slots__ = ("fn", "receiver")
+
+    def __init__(self, fn: Any, receiver: Any) -> None:
+        self.name = fn.name
+        self.fn = fn
+        self.receiver = receiver
+
+
+class AnnotatedFunction(V.FunctionValue):
+    """A function declared with `@ann` uses. Calling it calls `wrapper(fn, args)`, a compiled
+    thunk that evaluates the annotation's arguments, builds its hooks and runs the prelude's
+    `__ann_call`; `fn` is the next layer (another AnnotatedFunction, or the function itself)."""
+    __slots__ = ("fn", "wrapper")
+
+    def __init__(self, name: Optional[str], fn: Any, wrapper: Closure) -> None:
+        self.name = name
+        self.fn = fn
+        self.wrapper = wrapper
+
+
+# Record classes of the machine state and their fields, for the snapshot codec.
+RECORDS: list[tuple[type, tuple[str, ...]]] = [
+    (Cell, ("v",)),
+    (Closure, ("name", "bid", "cells")),
+    (EnumType, ("name", "variants")),
+    (StructType, ("name", "fields", "defaults")),
+    (VariantConstructor, ("name", "enum", "kind", "types")),
+    (Task, ("result",)),
+    (BoundMethod, ("name", "fn", "receiver")),
+    (AnnotatedFunction, ("name", "fn", "wrapper")),
+    (V.StructValue, ("type_name", "fields")),
+    (V.EnumValue, ("enum", "variant", "payload")),
+    (V.Ok, ("value",)),
+    (V.Err, ("value",)),
+    (V.RangeValue, ("start", "end", "inclusive")),
+    (V.HashMapValue, ("entries",)),
+]

@@ -1,0 +1,804 @@
+"""Threaded code: each blob's bytecode turned into one Python function per dispatch unit.
+
+A *dispatch unit* is a straight-line run of instructions from a leader (entry point, jump target,
+or the instruction after a call-like or transfer instruction) to the next leader or transfer.
+The unit function `u(R) -> next_pc` runs every instruction of the run on the frame's register
+list `R`; the machine's loop is just `pc = code[pc](R)`. Inside a unit the operand stack is
+kept symbolically in Python locals (the value of each instruction is computed into a temporary
+in instruction order), so a unit is the literal translation of its instructions with the stack
+traffic removed: this is where superinstructions come from, for every sequence, without a
+hand-written list. Whatever is still on the symbolic stack when control leaves the unit is
+pushed onto `R`, so at every unit boundary `R` holds exactly the bytecode's operand stack. That
+is the invariant that makes any unit boundary a safe point for stopping and snapshotting.
+
+The generated source is built only from fixed templates and integers taken from a validated
+blob (slot numbers, jump targets, constant-table indices); constants, names and descriptors are
+never spliced into source text, they are reached through tables (`K[i]`, `MT[i]`, …) passed to
+the factory. The source is compiled once per blob id and cached; each machine instantiates it
+with its own frame stack. Nothing here is part of the machine state: it is rebuilt from blobs.
+
+Every instruction's code starts on its own source line(s), and `line_pc` maps generated line
+numbers back to instruction offsets, so an error raised anywhere in a unit is reported at the
+exact instruction (and so at its Shape line:col) from the traceback, at no run-time cost.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from shapelang.runtime import values as V
+from shapelang.vm import opcodes as O
+from shapelang.vm import patterns as P
+from shapelang.vm.blob import Blob
+
+PRELUDE_METHODS = {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
+                   "flatMap", "groupBy"}
+PRELUDE_IF_ARG = {"sort", "count"}
+
+_BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "pow_",
+             "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
+
+def filename_for(bid: str) -> str:
+    return f"<shape-blob {bid}>"
+
+
+class CompiledBlob:
+    """The machine-independent part of a blob's threaded code (cached per blob id)."""
+    __slots__ = ("code", "line_pc", "leaders", "env", "source")
+
+    def __init__(self, code: Any, line_pc: list[int], leaders: list[int], env: dict,
+                 source: str) -> None:
+        self.code = code
+        self.line_pc = line_pc
+        self.leaders = leaders
+        self.env = env
+        self.source = source
+
+
+_CACHE: dict[str, CompiledBlob] = {}
+_BY_FILENAME: dict[str, CompiledBlob] = {}
+
+
+def leaders_of(blob: Blob) -> list[int]:
+    code = blob.code
+    n = len(code)
+    lead = {0}
+    lead.update(blob.entries)
+    for pc, (op, a, b) in enumerate(code):
+        if op in O.JUMP_A:
+            lead.add(a)
+        if op in O.JUMP_B:
+            lead.add(b)
+        if O.CLASS[op] in "UC" and pc + 1 < n:
+            lead.add(pc + 1)
+    return sorted(x for x in lead if x < n)
+
+
+class _Gen:
+    def __init__(self, blob: Blob, blobs: dict[str, Blob]) -> None:
+        self.blob = blob
+        self.blobs = blobs
+        self.out: list[tuple[str, int]] = []
+        self.pc = 0
+        self.ind = 2
+        self.stack: list[str] = []
+        self.kinds: dict[str, str] = {}
+        self.n = 0
+        K = blob.consts
+        # Tables the generated code indexes (filled per constant index as needed).
+        self.env = {"K": tuple(K), "LN": tuple(s.split("#")[0] for s in blob.local_names),
+                    "CH": tuple(blob.children),
+                    "CN": tuple(blobs[c].name if c in blobs else None for c in blob.children),
+                    "BI": {}, "BF": {}, "MT": {}, "DS": {}}
+
+    # ------------------------------------------------------------ emission helpers
+
+    def line(self, text: str) -> None:
+        self.out.append(("    " * self.ind + text, self.pc))
+
+    def tmp(self) -> str:
+        self.n += 1
+        return f"t{self.n}"
+
+    def pop(self) -> str:
+        if self.stack:
+            return self.stack.pop()
+        t = self.tmp()
+        self.line(f"{t} = R.pop()")
+        return t
+
+    def popn(self, k: int) -> list[str]:
+        items = [self.pop() for _ in range(k)]
+        items.reverse()
+        return items
+
+    def push(self, expr: str, kind: Optional[str] = None) -> None:
+        self.stack.append(expr)
+        if kind:
+            self.kinds[expr] = kind
+
+    def ident(self, x: str) -> str:
+        """x as a local variable name (`is` tests on literals would warn and mislead)."""
+        if x.startswith("t") and x[1:].isdigit():
+            return x
+        t = self.tmp()
+        self.line(f"{t} = {x}")
+        if x in self.kinds:
+            self.kinds[t] = self.kinds[x]
+        return t
+
+    def kind(self, expr: str) -> Optional[str]:
+        return self.kinds.get(expr)
+
+    def const_expr(self, i: int) -> str:
+        v = self.blob.consts[i]
+        t = type(v)
+        if v is None or t is bool:
+            e = repr(v)
+            self.kinds[e] = "none" if v is None else "bool"
+            return e
+        if t is int:
+            e = repr(v) if v >= 0 else f"({v!r})"
+            self.kinds[e] = "int"
+            return e
+        if t is float and math.isfinite(v):
+            e = repr(v) if not (v < 0 or (v == 0 and math.copysign(1, v) < 0)) else f"({v!r})"
+            self.kinds[e] = "float"
+            return e
+        e = f"K[{i}]"
+        if t is str:
+            self.kinds[e] = "str"
+        return e
+
+    def flush_lines(self) -> list[str]:
+        if not self.stack:
+            return []
+        items = self.stack
+        if len(items) == 1:
+            return [f"R.append({items[0]})"]
+        return [f"R += ({', '.join(items)},)"]
+
+    def exit_to(self, target: int) -> None:
+        """Leave the unit to `target` from inside an `if` (the symbolic stack stays for the
+        fall-through path)."""
+        for ln in self.flush_lines():
+            self.line(ln)
+        self.line(f"return {target}")
+
+    def materialise(self) -> None:
+        for ln in self.flush_lines():
+            self.line(ln)
+        self.stack = []
+
+    def truth(self, x: str) -> str:
+        k = self.kind(x)
+        if k == "bool":
+            return x
+        x = self.ident(x)
+        return f"({x} is True or ({x} is not False and truthy({x})))"
+
+    # ------------------------------------------------------------ units
+
+    def generate(self) -> tuple[str, list[int], list[int]]:
+        blob = self.blob
+        code = blob.code
+        n = len(code)
+        leaders = leaders_of(blob)
+        lead_set = set(leaders)
+        names = []
+        self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, K, LN, CH, CN, BI, BF, MT, DS):", 0))
+        for start in leaders:
+            self.stack = []
+            self.kinds = {}
+            self.n = 0
+            self.pc = start
+            self.ind = 1
+            self.line(f"def u{start}(R):")
+            self.ind = 2
+            pc = start
+            while True:
+                self.pc = pc
+                op, a, b = code[pc]
+                ends = self.instr(op, a, b, pc)
+                if ends:
+                    break
+                pc += 1
+                if pc >= n:
+                    self.line("raise ShapeError('RuntimeError', 'fell off the end of the code')")
+                    break
+                if pc in lead_set:
+                    self.pc = pc - 1
+                    self.materialise()
+                    self.line(f"return {pc}")
+                    break
+            names.append(start)
+        self.pc = 0
+        self.ind = 1
+        self.line("return (" + "".join(f"({s}, u{s}), " for s in names) + ")")
+        src = "\n".join(t for t, _ in self.out) + "\n"
+        line_pc = [pc for _, pc in self.out]
+        return src, line_pc, leaders
+
+    # ------------------------------------------------------------ instructions
+
+    def instr(self, op: int, a: int, b: int, pc: int) -> bool:
+        """Generate one instruction; True when it ends the unit."""
+        name = O.NAMES[op]
+        nxt = pc + 1
+        L = self.line
+        if op == O.NOP:
+            return False
+        if op == O.LOAD_CONST:
+            self.push(self.const_expr(a))
+        elif op == O.LOAD_UNIT:
+            self.push("UNIT", "unit")
+        elif op == O.LOAD_LOCAL:
+            t = self.tmp()
+            L(f"{t} = R[{a}]")
+            self.push(t)
+        elif op == O.LOAD_CELL:
+            t = self.tmp()
+            L(f"{t} = R[{a}].v")
+            self.push(t)
+        elif op == O.LOAD_FREE:
+            t = self.tmp()
+            L(f"{t} = R[{a}].v")
+            L(f"if {t} is UNINIT: h_uninit(LN[{a}])")
+            self.push(t)
+        elif op == O.STORE_LOCAL:
+            x = self.pop()
+            L(f"R[{a}] = {x}")
+        elif op == O.STORE_CELL:
+            x = self.pop()
+            L(f"R[{a}].v = {x}")
+        elif op == O.STORE_FREE:
+            x = self.pop()
+            c = self.tmp()
+            L(f"{c} = R[{a}]")
+            L(f"if {c}.v is UNINIT: h_uninit(LN[{a}])")
+            L(f"{c}.v = {x}")
+        elif op == O.MAKE_CELL:
+            L(f"R[{a}] = Cell(UNINIT)")
+        elif op == O.WRAP_CELL:
+            t = self.tmp()
+            L(f"{t} = R[{a}]")
+            L(f"if type({t}) is not Cell: R[{a}] = Cell({t})")
+        elif op == O.LOAD_BUILTIN:
+            from shapelang.vm.machine import builtin_value
+            self.env["BI"][a] = builtin_value(self.blob.consts[a])
+            self.push(f"BI[{a}]")
+        elif op == O.POP:
+            self.pop()
+        elif op == O.POP_N:
+            self.popn(a)
+        elif op == O.DUP:
+            x = self.pop()
+            self.push(x)
+            self.push(x)
+        elif op == O.DUP2:
+            x, y = self.popn(2)
+            for e in (x, y, x, y):
+                self.push(e)
+        elif op == O.BINARY:
+            y = self.pop()
+            x = self.pop()
+            self.binary(O.BINOPS[a], x, y)
+        elif op == O.UNARY_NEG:
+            x = self.pop()
+            t = self.tmp()
+            if self.kind(x) == "float":
+                L(f"{t} = -{x}")
+            else:
+                L(f"{t} = -{x} if type({x}) is float else neg({x})")
+            self.push(t)
+        elif op == O.UNARY_NOT:
+            x = self.pop()
+            t = self.tmp()
+            if self.kind(x) == "bool":
+                L(f"{t} = not {x}")
+            else:
+                L(f"{t} = not truthy({x})")
+            self.push(t, "bool")
+        elif op == O.TO_BOOL:
+            x = self.pop()
+            if self.kind(x) == "bool":
+                self.push(x, "bool")
+            else:
+                t = self.tmp()
+                L(f"{t} = truthy({x})")
+                self.push(t, "bool")
+        elif op == O.MAKE_RANGE:
+            x, y = self.popn(2)
+            t = self.tmp()
+            L(f"{t} = h_range({x}, {y}, {bool(a)})")
+            self.push(t)
+        elif op == O.BUILD_LIST:
+            items = self.popn(a)
+            t = self.tmp()
+            L(f"{t} = [{', '.join(items)}]")
+            self.push(t)
+        elif op == O.BUILD_LIST_SPREAD:
+            flags = self.blob.consts[a]
+            items = self.popn(len(flags))
+            t = self.tmp()
+            L(f"{t} = []")
+            for f, x in zip(flags, items):
+                if f:
+                    L(f"{t}.extend(h_spread_list({x}))")
+                else:
+                    L(f"{t}.append({x})")
+            self.push(t)
+        elif op == O.BUILD_OBJECT:
+            keys = self.blob.consts[a]
+            items = self.popn(len(keys))
+            t = self.tmp()
+            if all(k is not None for k in keys):
+                L(f"{t} = {{{', '.join(f'K[{a}][{i}]: {x}' for i, x in enumerate(items))}}}")
+            else:
+                L(f"{t} = {{}}")
+                for i, (k, x) in enumerate(zip(keys, items)):
+                    if k is None:
+                        L(f"h_spread_obj({t}, {x})")
+                    else:
+                        L(f"{t}[K[{a}][{i}]] = {x}")
+            self.push(t)
+        elif op == O.BUILD_STRING:
+            items = self.popn(a)
+            t = self.tmp()
+            L(f"{t} = {' + '.join(items)}")
+            self.push(t, "str")
+        elif op == O.FORMAT:
+            x = self.pop()
+            if self.kind(x) == "str":
+                self.push(x, "str")
+            else:
+                t = self.tmp()
+                L(f"{t} = {x} if type({x}) is str else display({x})")
+                self.push(t, "str")
+        elif op == O.FORMAT_SPEC:
+            x = self.pop()
+            t = self.tmp()
+            L(f"{t} = format_spec({x}, K[{a}])")
+            self.push(t, "str")
+        elif op == O.GET_ATTR:
+            x = self.pop()
+            t = self.tmp()
+            attr = self.blob.consts[a]
+            if attr in ("length", "len"):
+                L(f"if type({x}) is list or type({x}) is str: {t} = len({x})")
+                L(f"else: {t} = get_property({x}, K[{a}])")
+            else:
+                L(f"if type({x}) is dict: {t} = {x}.get(K[{a}])")
+                L(f"elif type({x}) is StructValue and K[{a}] in {x}.fields: {t} = {x}.fields[K[{a}]]")
+                L(f"else: {t} = get_property({x}, K[{a}])")
+            self.push(t)
+        elif op == O.SET_ATTR:
+            x, v = self.popn(2)
+            L(f"if type({x}) is dict: {x}[K[{a}]] = {v}")
+            L(f"else: set_property({x}, K[{a}], {v})")
+            if b:
+                self.push(v)
+        elif op == O.GET_INDEX:
+            x, i = self.popn(2)
+            t = self.tmp()
+            L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {t} = {x}[{i}]")
+            L(f"elif type({x}) is dict and type({i}) is str: {t} = {x}.get({i})")
+            L(f"else: {t} = index_get({x}, {i})")
+            self.push(t)
+        elif op == O.SET_INDEX:
+            x, i, v = self.popn(3)
+            L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {x}[{i}] = {v}")
+            L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {v}")
+            L(f"else: index_set({x}, {i}, {v})")
+            if b:
+                self.push(v)
+        elif op == O.GET_VARIANT:
+            x = self.pop()
+            t = self.tmp()
+            L(f"{t} = h_get_variant({x}, K[{a}])")
+            self.push(t)
+        elif op == O.MAKE_VARIANT:
+            t = self.tmp()
+            L(f"{t} = EnumValue(K[{a}][0], K[{a}][1], None)")
+            self.push(t)
+        elif op == O.BUILD_VARIANT:
+            items = self.popn(b)
+            t = self.tmp()
+            L(f"{t} = h_build_variant(K[{a}], [{', '.join(items)}])")
+            self.push(t)
+        elif op == O.MAKE_ENUM_TYPE:
+            t = self.tmp()
+            L(f"{t} = h_make_enum(K[{a}])")
+            self.push(t)
+        elif op == O.MAKE_STRUCT_TYPE:
+            d = self.pop() if b else "None"
+            t = self.tmp()
+            L(f"{t} = h_make_struct_type(K[{a}], {d})")
+            self.push(t)
+        elif op == O.STRUCT_LITERAL:
+            items = self.popn(b)
+            head = self.pop()
+            t = self.tmp()
+            L(f"{t} = h_struct_literal({head}, K[{a}], [{', '.join(items)}])")
+            self.push(t)
+        elif op == O.BUILD_STRUCT:
+            items = self.popn(b)
+            head = self.pop()
+            self.materialise()
+            L(f"return M.build_struct({head}, K[{a}], [{', '.join(items)}], {nxt})")
+            return True
+        elif op == O.STRUCT_FINISH:
+            st, given = self.popn(2)
+            t = self.tmp()
+            L(f"{t} = h_struct_finish({st}, {given})")
+            self.push(t)
+        elif op == O.DEFINE_METHOD:
+            x = self.pop()
+            L(f"M.define_method(K[{a}][0], K[{a}][1], {x})")
+        elif op == O.MAKE_CLOSURE:
+            caps = self.blob.consts[b]
+            t = self.tmp()
+            L(f"{t} = Closure(CN[{a}], CH[{a}], [{', '.join(f'R[{s}]' for s in caps)}])")
+            self.push(t)
+        elif op == O.FOR_SETUP:
+            x = self.pop()
+            L(f"R[{a}], R[{a + 1}] = h_for_setup({x})")
+        elif op == O.FOR_NEXT:
+            q = self.tmp()
+            t = self.tmp()
+            L(f"{q} = R[{a}]")
+            L(f"{t} = R[{a + 1}]")
+            L(f"if type({q}) is int:")
+            self.ind += 1
+            L(f"if {t} >= {q}:")
+            self.ind += 1
+            self.exit_to(b)
+            self.ind -= 1
+            L(f"R[{a + 1}] = {t} + 1")
+            self.ind -= 1
+            L("else:")
+            self.ind += 1
+            L(f"if {t} >= len({q}):")
+            self.ind += 1
+            self.exit_to(b)
+            self.ind -= 1
+            L(f"R[{a + 1}] = {t} + 1")
+            L(f"{t} = {q}[{t}]")
+            self.ind -= 1
+            self.push(t)
+        elif op == O.MATCH:
+            subj, desc = self.blob.consts[a]
+            self.env["MT"][a] = P.strict(desc)
+            L(f"if not MT[{a}](R[{subj}], R):")
+            self.ind += 1
+            self.exit_to(b)
+            self.ind -= 1
+        elif op == O.DESTRUCTURE:
+            x = self.pop()
+            self.env["DS"][a] = P.loose(self.blob.consts[a])
+            L(f"DS[{a}]({x}, R)")
+        elif op == O.MATCH_ERROR:
+            L(f"h_match_error(R[{a}])")
+            return True
+        elif op == O.RAISE:
+            L(f"raise ShapeError(K[{a}][0], K[{a}][1])")
+            return True
+        elif op == O.JUMP:
+            self.materialise()
+            L(f"return {a}")
+            return True
+        elif op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
+            x = self.pop()
+            cond = self.truth(x)
+            if op == O.JUMP_IF_FALSE:
+                cond = f"not {cond}"
+            L(f"if {cond}:")
+            self.ind += 1
+            self.exit_to(a)
+            self.ind -= 1
+        elif op == O.JUMP_IF_NOT_NONE:
+            x = self.ident(self.pop())
+            L(f"if {x} is not None:")
+            self.ind += 1
+            self.stack.append(x)
+            self.exit_to(a)
+            self.stack.pop()
+            self.ind -= 1
+        elif op == O.JUMP_IF_NONE:
+            x = self.ident(self.pop())
+            self.stack.append(x)
+            L(f"if {x} is None:")
+            self.ind += 1
+            self.exit_to(a)
+            self.ind -= 1
+        elif op == O.JUMP_UNLESS_FAILURE:
+            x = self.ident(self.pop())
+            self.stack.append(x)
+            L(f"if not ({x} is None or type({x}) is Err):")
+            self.ind += 1
+            self.exit_to(a)
+            self.ind -= 1
+        elif op == O.ATTACH_CONTEXT:
+            left, ctx = self.popn(2)
+            t = self.tmp()
+            L(f"{t} = h_attach({left}, {ctx})")
+            self.push(t)
+        elif op == O.LIST_APPEND:
+            x = self.pop()
+            L(f"R[{a}].append({x})")
+        elif op == O.CALL:
+            return self.call(a, nxt)
+        elif op == O.CALL_REF:
+            args = self.popn(a)
+            f = self.pop()
+            self.materialise()
+            L(f"return M.call_ref({f}, [{', '.join(args)}], K[{b}], {nxt})")
+            return True
+        elif op == O.CALL_BUILTIN:
+            self.call_builtin(self.blob.consts[a], a, b)
+        elif op == O.CALL_METHOD:
+            return self.call_method(self.blob.consts[a], a, b, nxt)
+        elif op == O.SNAPSHOT:
+            self.materialise()
+            L(f"return M.snapshot({a}, {nxt})")
+            return True
+        elif op == O.AWAIT:
+            x = self.pop()
+            t = self.tmp()
+            L(f"{t} = {x}.result if type({x}) is Task else {x}")
+            self.push(t)
+        elif op == O.CALL_VAR:
+            f, args = self.popn(2)
+            self.materialise()
+            L(f"return M.call_var({f}, {args}, {nxt})")
+            return True
+        elif op == O.CALL_METHOD_VAR:
+            obj, args = self.popn(2)
+            self.materialise()
+            L(f"return M.call_method({obj}, K[{a}], {args}, {nxt})")
+            return True
+        elif op == O.CALL_BUILTIN_VAR:
+            args = self.pop()
+            t = self.tmp()
+            L(f"{t} = M.vm_builtin(K[{a}], {args})")
+            self.push(t)
+        elif op == O.LOAD_PRELUDE:
+            t = self.tmp()
+            L(f"{t} = M.prelude_fn(K[{a}])")
+            self.push(t)
+        elif op == O.TRY:
+            x = self.ident(self.pop())
+            t = self.tmp()
+            L(f"if type({x}) is Ok: {t} = {x}.value")
+            L(f"elif {x} is None or type({x}) is Err: return M.ret({x})")
+            L(f"else: {t} = {x}")
+            self.push(t)
+        elif op == O.TRY_TOP:
+            x = self.ident(self.pop())
+            t = self.tmp()
+            L(f"{t} = h_try_top({x})")
+            self.push(t)
+        elif op == O.RETURN:
+            x = self.pop()
+            f = self.tmp()
+            L(f"{f} = FR.pop()")
+            L(f"if {f}[4] is None:")
+            L(f"    FR[-1][2].append({x})")
+            L("    return -1")
+            L(f"return M.ret_task({f}, {x})")
+            return True
+        elif op == O.HALT:
+            x = self.pop()
+            L(f"return M.halt({x})")
+            return True
+        else:  # pragma: no cover - every opcode is handled above
+            raise AssertionError(f"threader: no template for {name}")
+        return False
+
+    def binary(self, op: str, x: str, y: str) -> None:
+        L = self.line
+        t = self.tmp()
+        kx, ky = self.kind(x), self.kind(y)
+        fn = _BINOP_FN[op]
+        if op in ("+", "-", "*"):
+            if kx == "int" or ky == "int":
+                var = y if kx == "int" else x
+                other = x if kx == "int" else y
+                L(f"if type({var}) is int:")
+                L(f"    {t} = {x} {op} {y}")
+                L(f"    if {t} > IMAX or {t} < IMIN: {t} = float({t})")
+                if self.kind(other) == "int":
+                    pass
+                L(f"elif type({var}) is float: {t} = {x} {op} {y}")
+                L(f"else: {t} = {fn}({x}, {y})")
+            elif kx == "float" or ky == "float":
+                var = y if kx == "float" else x
+                L(f"if type({var}) is float or type({var}) is int: {t} = {x} {op} {y}")
+                L(f"else: {t} = {fn}({x}, {y})")
+            elif kx == "str" and op == "+":
+                L(f"{t} = {x} + {y} if type({y}) is str else add({x}, {y})")
+            else:
+                L(f"if type({x}) is int and type({y}) is int:")
+                L(f"    {t} = {x} {op} {y}")
+                L(f"    if {t} > IMAX or {t} < IMIN: {t} = float({t})")
+                L(f"elif type({x}) is float and type({y}) is float: {t} = {x} {op} {y}")
+                L(f"else: {t} = {fn}({x}, {y})")
+            self.push(t)
+            return
+        if op == "/":
+            L(f"if type({x}) is float and type({y}) is float and {y}: {t} = {x} / {y}")
+            L(f"else: {t} = div({x}, {y})")
+            self.push(t)
+            return
+        if op == "%":
+            L(f"if type({x}) is int and type({y}) is int and {x} >= 0 and {y} > 0: {t} = {x} % {y}")
+            L(f"else: {t} = mod({x}, {y})")
+            self.push(t)
+            return
+        if op == "**":
+            L(f"{t} = pow_({x}, {y})")
+            self.push(t)
+            return
+        if op in ("==", "!="):
+            neg = op == "!="
+            for a_, b_ in ((x, y), (y, x)):
+                kb = self.kind(b_)
+                if kb in ("none", "bool"):
+                    a_ = self.ident(a_)
+                if kb == "none":
+                    L(f"{t} = {a_} is {'not ' if neg else ''}None")
+                    break
+                if kb == "bool":
+                    if neg:
+                        L(f"{t} = {a_} is not {b_}")
+                    else:
+                        L(f"{t} = {a_} is {b_}")
+                    break
+                if kb in ("int", "str"):
+                    pyt = "int" if kb == "int" else "str"
+                    L(f"{t} = ({x} {op} {y}) if type({a_}) is {pyt} else {fn}({x}, {y})")
+                    break
+            else:
+                L(f"if type({x}) is type({y}) and type({x}) in SCALARS: {t} = {x} {op} {y}")
+                L(f"else: {t} = {fn}({x}, {y})")
+            self.push(t, "bool")
+            return
+        # ordering comparisons
+        if kx == "int" or ky == "int":
+            var = y if kx == "int" else x
+            L(f"{t} = ({x} {op} {y}) if type({var}) is int or type({var}) is float else {fn}({x}, {y})")
+        elif kx == "float" or ky == "float":
+            var = y if kx == "float" else x
+            L(f"{t} = ({x} {op} {y}) if type({var}) is float or type({var}) is int else {fn}({x}, {y})")
+        else:
+            L(f"if (type({x}) is int and type({y}) is int) or (type({x}) is float and type({y}) is float): {t} = {x} {op} {y}")
+            L(f"else: {t} = {fn}({x}, {y})")
+        self.push(t, "bool")
+
+    def call(self, argc: int, nxt: int) -> bool:
+        L = self.line
+        args = self.popn(argc)
+        f = self.pop()
+        self.materialise()
+        A = self.tmp()
+        B = self.tmp()
+        L(f"{A} = [{', '.join(args)}]")
+        L(f"if type({f}) is Closure:")
+        L(f"    {B} = BL[{f}.bid]")
+        L(f"    if {B}.fast == {argc}:")
+        L(f"        if len(FR) >= LIMIT: h_overflow()")
+        L(f"        FR[-1][1] = {nxt}")
+        L(f"        {A} += {f}.cells")
+        L(f"        {A} += {B}.blank")
+        L(f"        FR.append([{B}.code, {B}.start, {A}, {B}.bid, None])")
+        L("        return -1")
+        L(f"return M.call({f}, {A}, {nxt})")
+        return True
+
+    def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
+        L = self.line
+        args = self.popn(argc)
+        obj = self.pop()
+        self.materialise()
+        A = f"[{', '.join(args)}]"
+        if name == "push" and argc == 1:
+            L(f"if type({obj}) is list:")
+            L(f"    {obj}.append({args[0]})")
+            L(f"    R.append({obj})")
+            L(f"    return {nxt}")
+        elif name in ("length", "len") and argc == 0:
+            L(f"if type({obj}) is list or type({obj}) is str:")
+            L(f"    R.append(len({obj}))")
+            L(f"    return {nxt}")
+        if name in PRELUDE_METHODS or name in PRELUDE_IF_ARG:
+            if name in PRELUDE_IF_ARG and argc == 0:
+                L(f"if type({obj}) is list:")
+                L(f"    R.append(call_method({obj}, K[{a}], []))")
+                L(f"    return {nxt}")
+        else:
+            L(f"if type({obj}) is not dict and type({obj}) is not StructValue and type({obj}) is not EnumValue:")
+            L(f"    R.append(call_method({obj}, K[{a}], {A}))")
+            L(f"    return {nxt}")
+        L(f"return M.call_method({obj}, K[{a}], {A}, {nxt})")
+        return True
+
+    def call_builtin(self, name: str, a: int, argc: int) -> None:
+        L = self.line
+        args = self.popn(argc)
+        t = self.tmp()
+        if name == "print":
+            if argc == 1:
+                x = args[0]
+                if self.kind(x) == "str":
+                    L(f"OUT({x} + '\\n')")
+                else:
+                    L(f"OUT(({x} if type({x}) is str else display({x})) + '\\n')")
+            else:
+                L(f"OUT(' '.join([display(x) for x in ({', '.join(args)}{',' if argc == 1 else ''})]) + '\\n')")
+            self.push("None", "none")
+            return
+        if name == "__is_array" and argc == 1:
+            L(f"{t} = type({args[0]}) is list")
+            self.push(t, "bool")
+            return
+        if name == "__is_object" and argc == 1:
+            L(f"{t} = type({args[0]}) is dict")
+            self.push(t, "bool")
+            return
+        if name == "__is_number" and argc == 1:
+            L(f"{t} = type({args[0]}) is int or type({args[0]}) is float")
+            self.push(t, "bool")
+            return
+        if name == "__has_key" and argc == 2:
+            L(f"{t} = {args[1]} in {args[0]}")
+            self.push(t, "bool")
+            return
+        if name == "__arity" and argc == 1:
+            L(f"{t} = M.arity({args[0]})")
+            self.push(t)
+            return
+        if name in ("exit", "__type_error", "__arity", "__is_array", "__is_number", "__is_object",
+                    "__has_key"):
+            L(f"{t} = M.vm_builtin(K[{a}], [{', '.join(args)}])")
+            self.push(t)
+            return
+        from shapelang.vm.machine import builtin_value
+        self.env["BF"][a] = builtin_value(name).fn
+        if name == "len" and argc == 1:
+            x = args[0]
+            L(f"{t} = len({x}) if type({x}) is list or type({x}) is str else BF[{a}]([{x}])")
+        else:
+            L(f"{t} = BF[{a}]([{', '.join(args)}])")
+        self.push(t)
+
+
+def compile_blob(blob: Blob, blobs: dict[str, Blob]) -> CompiledBlob:
+    bid = blob.id
+    cb = _CACHE.get(bid)
+    if cb is not None:
+        return cb
+    gen = _Gen(blob, blobs)
+    src, line_pc, leaders = gen.generate()
+    fname = filename_for(bid)
+    code = compile(src, fname, "exec")
+    cb = CompiledBlob(code, line_pc, leaders, gen.env, src)
+    _CACHE[bid] = cb
+    _BY_FILENAME[fname] = cb
+    return cb
+
+
+def pc_from_traceback(tb: Any, bid: str) -> Optional[int]:
+    """The instruction offset in blob `bid` where the exception in `tb` was raised."""
+    fname = filename_for(bid)
+    cb = _BY_FILENAME.get(fname)
+    if cb is None:
+        return None
+    found = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == fname:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    if found is None or not 1 <= found <= len(cb.line_pc):
+        return None
+    return cb.line_pc[found - 1]
