@@ -1,0 +1,870 @@
+"""AST printer: `to_source(node)` turns a `shapelang.ref.ast` tree back into Shape source.
+
+The contract is the round trip: for every tree the parser produces, `parse(to_source(tree)) ==
+tree` (positions are not compared). The fuzzer generates trees, prints them and re-parses them,
+so the printer never relies on the tree having come from source: wherever a tree cannot be
+written as source at all (a non-finite float, a keyword used as a name, two expression
+statements that no separator can keep apart, ...) it raises ValueError instead of printing text
+that would parse to something else.
+
+What makes this more than a pretty printer is that newlines are whitespace in Shape and the lexer
+decides a few tokens by looking ahead in the raw text (see the docstring of `lexer.py`). The
+printer therefore guards every place where two printed pieces meet:
+
+- Precedence and associativity follow the table in `parser.py`; a sub-expression is parenthesised
+  exactly when its precedence is below what its position requires. Lambdas extend as far right as
+  possible, so they are parenthesised everywhere except in comma/bracket-delimited positions.
+- `-` + number literal is folded by the parser into a negative Literal, so `Literal(-5)` prints as
+  `-5` and `Unary("-", Literal(5))` prints as `-(5)`.
+- `?` is the postfix try only when no expression start follows on the same line (and `?.`/`??`
+  are tokens of their own), so a try followed by `-`, `[`, `(`, `.`, `?`, `{`, `for`, ... is
+  parenthesised; at the very start of a statement, where a `(` could glue onto the previous
+  statement, it is followed by a space (before `.`/`?`) or by `/**/` instead.
+- A capitalised name directly before a brace that looks like `{}`/`{ x }`/`{ x, `/`{ x: ` lexes
+  as a struct literal; blocks after such a name start with `{;` and statements are kept apart.
+- At the start of a statement an `if`/`match`/`while`/`for`/`loop`/block ends the statement when
+  the next token could start another one (`(`, `[`, `-`, `||`), so such a block-like left operand
+  is parenthesised.
+- Expression statements are separated by newlines; a non-expression statement that could run
+  into the next one gets a `;` (its semicolon is not recorded in the tree).
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+from shapelang.ref import ast as A
+from shapelang.ref import lexer as L
+
+__all__ = ["to_source"]
+
+_INDENT = "  "
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Keywords the grammar also accepts after `.` and as object keys (`member_name`).
+_MEMBER_KEYWORDS = {"type", "match", "in", "from", "as", "use"}
+
+_BINARY_PREC = {
+    "??": 4, "!!": 5, "||": 6, "&&": 7,
+    "==": 8, "!=": 8, "<": 8, "<=": 8, ">": 8, ">=": 8,
+    "+": 10, "-": 10, "*": 11, "/": 11, "%": 11, "**": 12,
+}
+_ASSIGN_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "**="}
+_P_LAMBDA, _P_ASSIGN, _P_PIPE, _P_TERNARY, _P_RANGE, _P_UNARY, _P_POSTFIX = 0, 1, 2, 3, 9, 13, 14
+
+_BLOCKLIKE = (A.If, A.Match, A.While, A.For, A.Loop, A.Block)
+
+# The last token of a text is a capitalised identifier (a STRUCTNAME if a struct brace follows).
+_CAP_END = re.compile(r"(?<![A-Za-z0-9_])[A-Z][A-Za-z0-9_]*\Z")
+_EXTEND_END = re.compile(r"(?<![A-Za-z0-9_])extend\Z")
+_METHOD_END = re.compile(r"(?<![A-Za-z0-9_])method\Z")
+_NAME_BRACE = re.compile(r"[A-Za-z_]\w*\s*\{")
+_NAME_PAREN = re.compile(r"[A-Za-z_]\w*\s*\(")
+_SPEC = re.compile(r"\.\d+f|fixed\(\d+\)")
+
+
+def to_source(node: Any) -> str:
+    """Shape source for `node`: a Program, a statement, an expression or a pattern.
+
+    An expression is printed as a statement of its own (so `parse(to_source(e)).body[0].expr == e`).
+    Raises ValueError when no source text parses back to `node`.
+    """
+    try:
+        return _to_source(node)
+    except RecursionError:
+        # The LALR parser is iterative, so it builds trees (a 5,000-term sum) deeper than
+        # Python's default recursion limit; print those on a thread with a large stack.
+        return _on_deep_stack(lambda: _to_source(node))
+
+
+def _to_source(node: Any) -> str:
+    p = _Printer()
+    if isinstance(node, A.Program):
+        text = p.stmts(node.body)
+        return text + "\n" if text else ""
+    if isinstance(node, (A.PWild, A.PLit, A.PBind, A.PArray, A.PObject, A.PVariant)):
+        return p.pat(node)
+    if _is_stmt(node):
+        return p.stmt(node)
+    return p.ex(node, 0, True)
+
+
+def _on_deep_stack(fn: Callable[[], str]) -> str:
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    old_limit, old_size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, 200_000))
+    try:
+        threading.stack_size(512 * 1024 * 1024)
+        t = threading.Thread(target=target, name="shape-printer")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _bad(what: str, node: Any = None) -> ValueError:
+    return ValueError(f"cannot print {what}" + (f": {node!r}" if node is not None else ""))
+
+
+def _is_stmt(node: Any) -> bool:
+    return isinstance(node, (A.ExprStmt, A.Let, A.Return, A.Break, A.Continue, A.FnDecl,
+                             A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.AnnotationDecl, A.Import))
+
+
+def _ident(name: Any, what: str = "name") -> str:
+    """A plain identifier (IDENT/STRUCTNAME token): ASCII and not reserved."""
+    if not isinstance(name, str) or not _IDENT.match(name) or name in L.RESERVED:
+        raise _bad(f"{what} {name!r} (not an identifier)")
+    return name
+
+
+def _member_name(name: Any) -> str:
+    if isinstance(name, str) and name in _MEMBER_KEYWORDS:
+        return name
+    return _ident(name, "member name")
+
+
+def _indent(text: str) -> str:
+    # Only whitespace between tokens is touched: strings never contain a raw newline.
+    return "\n".join(_INDENT + ln if ln else ln for ln in text.split("\n"))
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad("number", value)
+    if isinstance(value, int):
+        # A literal above 2**63 - 1 is a lex error, and `-` folds onto a positive literal.
+        if abs(value) > 2**63 - 1:
+            raise _bad("integer literal outside 64 bits", value)
+        return str(value)
+    if not math.isfinite(value):
+        raise _bad("non-finite float literal", value)
+    return repr(value)   # digits on both sides of `.` or an exponent: always a FLOAT token
+
+
+def _escape(s: str, fstring: bool) -> str:
+    out = []
+    for ch in s:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\0":
+            out.append("\\0")
+        elif ch in "{}":
+            # Plain strings escape braces so that print's interpolation quirk never fires.
+            out.append(ch * 2 if fstring else "\\" + ch)
+        else:
+            # Other control characters are accepted raw inside a string token by the lexer.
+            out.append(ch)
+    return "".join(out)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _bad("string", value)
+    return '"' + _escape(value, False) + '"'
+
+
+def _scalar(value: Any) -> str:
+    """A Literal/PLit value: int, float, str, bool or None."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return _string(value)
+    return _number(value)
+
+
+def _try_risky(follow: str) -> bool:
+    """Would a `?` directly followed by `follow` lex as something other than postfix try?"""
+    return follow.startswith((".", "?")) or bool(L._EXPR_START.match(follow))
+
+
+def _struct_hazard(before: str, after: str) -> bool:
+    """`before` + whitespace + `after`: would the lexer make a STRUCTNAME/EXTEND/METHOD token?"""
+    cap = _CAP_END.search(before)
+    if cap and cap.group() != "None" and L._STRUCT_BRACE.match(" " + after):
+        return True
+    if _EXTEND_END.search(before) and _NAME_BRACE.match(after):
+        return True
+    return bool(_METHOD_END.search(before) and _NAME_PAREN.match(after))
+
+
+def _join_words(before: str, after: str) -> str:
+    """Join with a space, or with an empty comment where the lexer would otherwise fuse them."""
+    sep = " /**/ " if _struct_hazard(before, after) else " "
+    return before + sep + after
+
+
+def _glue_start(text: str) -> bool:
+    """Could a statement starting with `text` continue the expression before it?"""
+    if text[:1] in ("(", "[", "-"):
+        return True
+    return text.startswith("||") and not re.match(r"\|\|\s*[{|]", text)
+
+
+def _prec(node: Any) -> int:
+    if isinstance(node, A.Lambda):
+        return _P_LAMBDA
+    if isinstance(node, A.Assign):
+        return _P_ASSIGN
+    if isinstance(node, A.Pipe):
+        return _P_PIPE
+    if isinstance(node, A.Ternary):
+        return _P_TERNARY
+    if isinstance(node, A.Binary):
+        if node.op not in _BINARY_PREC:
+            raise _bad(f"binary operator {node.op!r}")
+        return _BINARY_PREC[node.op]
+    if isinstance(node, A.RangeExpr):
+        return _P_RANGE
+    if isinstance(node, (A.Unary, A.Await)):
+        return _P_UNARY
+    if isinstance(node, A.Literal) and _is_number(node.value) \
+            and _number(node.value).startswith("-"):
+        return _P_UNARY   # `-5` is `MINUS INT` folded by the parser
+    return _P_POSTFIX
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+# ---------------------------------------------------------------- types
+
+
+class _TypeText:
+    """Validate a type string as the parser normalises it; produce source that re-parses to it.
+
+    The only difference between the stored and the printed form is `??`, which would lex as the
+    `??` operator and is printed `? ?`.
+    """
+
+    _TOK = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|[<>\[\](),?])")
+
+    def __init__(self, text: str) -> None:
+        self.toks: list[str] = []
+        pos = 0
+        text = text.rstrip()
+        while pos < len(text):
+            m = self._TOK.match(text, pos)
+            if not m:
+                raise _bad("type", text)
+            self.toks.append(m.group(1))
+            pos = m.end()
+        self.i = 0
+
+    def peek(self) -> Optional[str]:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, tok: Optional[str] = None) -> str:
+        t = self.peek()
+        if t is None or (tok is not None and t != tok):
+            raise _bad("type (malformed)")
+        self.i += 1
+        return t
+
+    def type_list(self) -> tuple[str, str]:
+        norm, src = self.type_()
+        norms, srcs = [norm], [src]
+        while self.peek() == ",":
+            self.take(",")
+            norm, src = self.type_()
+            norms.append(norm)
+            srcs.append(src)
+        return ", ".join(norms), ", ".join(srcs)
+
+    def type_(self) -> tuple[str, str]:
+        t = self.take()
+        if t == "[":
+            n, s = self.type_()
+            self.take("]")
+            norm, src = f"[{n}]", f"[{s}]"
+        elif t == "(":
+            if self.peek() == ")":
+                self.take(")")
+                norm = src = "()"
+            else:
+                n, s = self.type_list()
+                self.take(")")
+                norm, src = f"({n})", f"({s})"
+        elif _IDENT.match(t):
+            if t in ("None", "fn", "function"):
+                norm = src = t
+            else:
+                _ident(t, "type name")
+                norm = src = t
+                if self.peek() == "<":
+                    self.take("<")
+                    n, s = self.type_list()
+                    self.take(">")
+                    norm, src = f"{t}<{n}>", f"{t}<{s}>"
+        else:
+            raise _bad("type (malformed)")
+        while self.peek() == "?":
+            self.take("?")
+            norm += "?"
+            src += " ?" if src.endswith("?") else "?"
+        return norm, src
+
+
+def _type(text: Any) -> str:
+    if not isinstance(text, str):
+        raise _bad("type", text)
+    tt = _TypeText(text)
+    norm, src = tt.type_()
+    if tt.peek() is not None or norm != text:
+        raise _bad("type (not in the parser's normal form)", text)
+    return src
+
+
+def _tuple_types(types: list) -> str:
+    """Tuple variant payload: the parser joins the type list and splits it again on commas."""
+    if not types or not all(isinstance(t, str) for t in types):
+        raise _bad("tuple variant types", types)
+    joined = ", ".join(types)
+    tt = _TypeText(joined)
+    norm, src = tt.type_list()
+    if tt.peek() is not None or norm != joined or [t.strip() for t in norm.split(",")] != types:
+        raise _bad("tuple variant types", types)
+    return src
+
+
+# ---------------------------------------------------------------- the printer
+
+
+class _Printer:
+
+    # ------------------------------------------------------------ statements
+
+    def stmts(self, stmts: list) -> str:
+        texts = [self.stmt(s) for s in stmts]
+        out = []
+        for i, (s, t) in enumerate(zip(stmts, texts)):
+            if i + 1 < len(stmts):
+                nxt = texts[i + 1]
+                if _IDENT.match(nxt) and i + 2 < len(stmts):
+                    # `extend` + `continue` + `{…}` spans three statements for the lexer.
+                    nxt += "\n" + texts[i + 2]
+                t += self._separator(s, t, nxt)
+            out.append(t)
+        return "\n".join(out)
+
+    def _separator(self, s: Any, text: str, nxt: str) -> str:
+        """What keeps statement `s` (printed `text`) apart from the next one (printed `nxt`)."""
+        if isinstance(s, A.ExprStmt):
+            if s.semi:
+                return ""
+            grammar = not isinstance(s.expr, _BLOCKLIKE) and _glue_start(nxt)
+            if grammar:
+                raise _bad("expression statement without ';' followed by a statement starting "
+                           f"with {nxt[:2]!r} (they would parse as one expression)")
+            # The lexer looks across the newline for struct braces and `extend Name {`: a line
+            # comment stops that without adding a `;` that the tree does not have.
+            return " //" if _struct_hazard(text, nxt) else ""
+        if isinstance(s, (A.Return, A.Break)) and s.value is None:
+            return ";"   # a bare `return` takes the next statement's expression as its value
+        open_end = isinstance(s, (A.Let, A.Return, A.Break, A.Import))
+        if (open_end and _glue_start(nxt)) or _struct_hazard(text, nxt):
+            return ";"
+        return ""
+
+    def stmt(self, s: Any) -> str:
+        if isinstance(s, A.ExprStmt):
+            return self.ex(s.expr, 0, True) + (";" if s.semi else "")
+        if isinstance(s, A.Let):
+            return self._let(s)
+        if isinstance(s, A.Return):
+            return "return" if s.value is None else "return " + self.ex(s.value)
+        if isinstance(s, A.Break):
+            return "break" if s.value is None else "break " + self.ex(s.value)
+        if isinstance(s, A.Continue):
+            return "continue"
+        if isinstance(s, A.FnDecl):
+            return self._fn(s)
+        if isinstance(s, A.EnumDecl):
+            return self._enum(s)
+        if isinstance(s, A.TypeDecl):
+            return self._type_decl(s)
+        if isinstance(s, A.ExtendDecl):
+            return self._extend(s)
+        if isinstance(s, A.AnnotationDecl):
+            return self._annotation_decl(s)
+        if isinstance(s, A.Import):
+            return self._import(s)
+        raise _bad("statement", s)
+
+    def _let(self, s: A.Let) -> str:
+        if s.kind == "let":
+            kw = "let mut" if s.mutable else "let"
+        elif s.kind == "var" and s.mutable:
+            kw = "var"
+        elif s.kind == "const" and not s.mutable and s.value is not None:
+            kw = "const"
+        else:
+            raise _bad("binding (kind/mutable/value combination)", s)
+        text = kw + " " + self.pat(s.pattern)
+        if s.type is not None:
+            text += ": " + _type(s.type)
+        if s.value is not None:
+            text += " = " + self.ex(s.value)
+        return text
+
+    def _annotation_use(self, use: A.AnnotationUse, after: str) -> str:
+        if not isinstance(use, A.AnnotationUse):
+            raise _bad("annotation use", use)
+        name = _ident(use.name, "annotation name")
+        if use.args:
+            return f"@{name}({self._args(use.args)})"
+        # `@name (x)` would take `(x)` as the annotation's arguments.
+        if after.startswith("(") or _struct_hazard(name, after):
+            return f"@{name}()"
+        return f"@{name}"
+
+    def _fn(self, f: A.FnDecl) -> str:
+        if not isinstance(f, A.FnDecl):
+            raise _bad("function declaration", f)
+        head = ""
+        for use in f.annotations:
+            head += self._annotation_use(use, "fn") + "\n"
+        if f.is_async:
+            head += "async "
+        head += f"fn {_ident(f.name, 'function name')}({self._params(f.params)})"
+        if f.ret_type is not None:
+            head += " -> " + _type(f.ret_type)
+        return head + " " + self._block(f.body, after=head)
+
+    def _params(self, params: list, in_lambda: bool = False) -> str:
+        return ", ".join(self._param(p, in_lambda) for p in params)
+
+    def _param(self, p: A.Param, in_lambda: bool) -> str:
+        if not isinstance(p, A.Param):
+            raise _bad("parameter", p)
+        if p.by_ref:
+            if not isinstance(p.pattern, A.PBind) or p.default is not None:
+                raise _bad("reference parameter (only `&name` with an optional type)", p)
+            text = "&" + _ident(p.pattern.name)
+        else:
+            text = self.pat(p.pattern)
+        if p.type is not None:
+            text += ": " + _type(p.type)
+        if p.default is not None:
+            # Inside `|…|` anything below unary level is bracketed so no `|`/`||` can leak out.
+            text += " = " + self.ex(p.default, _P_UNARY if in_lambda else 0)
+        return text
+
+    def _enum(self, e: A.EnumDecl) -> str:
+        variants = []
+        for v in e.variants:
+            if not isinstance(v, A.Variant):
+                raise _bad("enum variant", v)
+            name = _ident(v.name, "variant name")
+            if v.kind == "unit" and not v.types and not v.fields:
+                variants.append(name)
+            elif v.kind == "tuple" and not v.fields:
+                variants.append(f"{name}({_tuple_types(v.types)})")
+            elif v.kind == "struct" and len(v.types) == len(v.fields):
+                if not name[0].isupper():
+                    raise _bad("struct variant with a lower-case name", v)
+                fields = ", ".join(_ident(f, "field name") + (": " + _type(t) if t else "")
+                                   for f, t in zip(v.fields, v.types))
+                variants.append(f"{name} {{ {fields} }}" if fields else f"{name} {{}}")
+            else:
+                raise _bad("enum variant", v)
+        name = _ident(e.name, "enum name")
+        return f"enum {name} {{ {', '.join(variants)} }}" if variants else f"enum {name} {{}}"
+
+    def _type_decl(self, t: A.TypeDecl) -> str:
+        fields = []
+        for f in t.fields:
+            if not isinstance(f, A.FieldDecl):
+                raise _bad("field declaration", f)
+            text = _ident(f.name, "field name")
+            if f.type is not None:
+                text += ": " + _type(f.type)
+            if f.default is not None:
+                if f.type is None:
+                    raise _bad("field default without a type", f)
+                text += " = " + self.ex(f.default)
+            fields.append(text)
+        name = _ident(t.name, "type name")
+        return f"type {name} {{ {', '.join(fields)} }}" if fields else f"type {name} {{}}"
+
+    def _extend(self, x: A.ExtendDecl) -> str:
+        name = _ident(x.type_name, "type name")
+        if not x.methods:
+            return f"extend {name} {{}}"
+        body = "\n".join(self._fn(m) for m in x.methods)
+        return f"extend {name} {{\n{_indent(body)}\n}}"
+
+    def _annotation_decl(self, d: A.AnnotationDecl) -> str:
+        items = []
+        if d.targets:
+            for t in d.targets:
+                if t != "function":
+                    _ident(t, "annotation target")
+            items.append(f"targets: [{', '.join(d.targets)}]")
+        for slot in ("before", "after"):
+            h = getattr(d, slot)
+            if h is None:
+                continue
+            if (not isinstance(h, A.FnDecl) or h.name != slot or h.ret_type is not None
+                    or h.is_async or h.annotations):
+                raise _bad(f"annotation {slot} handler", h)
+            items.append(f"{slot}({self._params(h.params)}) " + self._block(h.body))
+        head = f"annotation {_ident(d.name, 'annotation name')}({self._params(d.params)})"
+        if not items:
+            return head + " {}"
+        return head + " {\n" + _indent("\n".join(items)) + "\n}"
+
+    def _import(self, imp: A.Import) -> str:
+        if not imp.path:
+            raise _bad("import without a module path", imp)
+        path = "::".join(_ident(p, "module name") for p in imp.path)
+        if not imp.names:
+            return "use " + path
+        names = ", ".join(_ident(n, "imported name") for n in imp.names)
+        return "from " + _join_words(path, f"use {{ {names} }}")
+
+    # ------------------------------------------------------------ blocks
+
+    def _block(self, b: Any, after: str = "", expr_pos: bool = False) -> str:
+        """A block; `after` is the text just before it (a capitalised name there is a hazard)."""
+        if not isinstance(b, A.Block):
+            raise _bad("block", b)
+        if not b.stmts:
+            # `{}` in expression position is an empty object; `{;}` is always a block.
+            text = "{;}" if expr_pos else "{}"
+        else:
+            text = "{\n" + _indent(self.stmts(b.stmts)) + "\n}"
+        if _struct_hazard(after, text):
+            text = "{;}" if text == "{}" else "{;" + text[1:]
+        return text
+
+    # ------------------------------------------------------------ expressions
+
+    def ex(self, node: Any, min_prec: int = 0, start: bool = False) -> str:
+        """`node` as source; bracketed if its precedence is below `min_prec`.
+
+        `start`: the text begins a statement (or an f-string hole, which is parsed as one).
+        """
+        if _prec(node) < min_prec:
+            return "(" + self.ex(node, 0, False) + ")"
+        method: Optional[Callable[[Any, bool], str]] = getattr(
+            self, "_x_" + type(node).__name__, None)
+        if method is None or not isinstance(node, A.Node):
+            raise _bad("expression", node)
+        return method(node, start)
+
+    def _lhs(self, child: Any, min_prec: int, start: bool, follow: str) -> str:
+        """A left operand directly followed by the text `follow`."""
+        if start and isinstance(child, _BLOCKLIKE) and follow.strip() in ("(", "[", "-", "||"):
+            # At statement start the block-like would end the statement before `follow`.
+            return "(" + self.ex(child, 0, False) + ")"
+        text = self.ex(child, min_prec, start)
+        if text.endswith("?") and _try_risky(follow):
+            if not start:
+                return "(" + text + ")"
+            # At statement start a `(` could glue onto the previous statement.
+            return text + (" " if follow.startswith((".", "?")) else " /**/")
+        return text
+
+    def _head(self, node: Any) -> str:
+        """An expression followed by ` {` or a keyword (`for`, `if`)."""
+        text = self.ex(node)
+        if text.endswith("?"):
+            return "(" + text + ")"
+        return text
+
+    def _args(self, args: list) -> str:
+        out = []
+        for a in args:
+            if isinstance(a, A.RefArg):
+                out.append("&" + _ident(a.name))
+            elif isinstance(a, A.Spread):
+                out.append("..." + self.ex(a.expr))
+            else:
+                out.append(self.ex(a))
+        return ", ".join(out)
+
+    def _x_Literal(self, n: A.Literal, start: bool) -> str:
+        return _scalar(n.value)
+
+    def _x_UnitLit(self, n: A.UnitLit, start: bool) -> str:
+        return "()"
+
+    def _x_FString(self, n: A.FString, start: bool) -> str:
+        out = []
+        prev_text = False
+        for part in n.parts:
+            if isinstance(part, str):
+                if not part or prev_text:
+                    raise _bad("f-string with empty or adjacent text parts", n)
+                out.append(_escape(part, True))
+                prev_text = True
+            elif isinstance(part, A.FPart):
+                out.append(self._hole(part))
+                prev_text = False
+            else:
+                raise _bad("f-string part", part)
+        return 'f"' + "".join(out) + '"'
+
+    def _hole(self, part: A.FPart) -> str:
+        text = self.ex(part.expr, 0, True)
+        # `{{` is a literal brace, and `…: fixed(2)` at the end would be read as a format spec.
+        if text.startswith("{") or L._SPEC.match(text):
+            text = "(" + text + ")"
+        if part.spec is not None:
+            if not isinstance(part.spec, str) or not _SPEC.fullmatch(part.spec):
+                raise _bad("f-string format spec", part.spec)
+            text += ":" + part.spec
+        hole = "{" + text + "}"
+        # The lexer finds the closing brace by counting braces outside string literals; nested
+        # f-strings with strings inside can defeat that count.
+        if L._matching_brace(hole, 0) != len(hole) - 1:
+            raise _bad("f-string hole (its braces cannot be delimited)", part)
+        return hole
+
+    def _x_Name(self, n: A.Name, start: bool) -> str:
+        return _ident(n.name)
+
+    def _x_Path(self, n: A.Path, start: bool) -> str:
+        if len(n.parts) < 2:
+            raise _bad("path with fewer than two parts", n)
+        return "::".join(_ident(p, "path segment") for p in n.parts)
+
+    def _x_ArrayLit(self, n: A.ArrayLit, start: bool) -> str:
+        items = ["..." + self.ex(i.expr) if isinstance(i, A.Spread) else self.ex(i)
+                 for i in n.items]
+        return "[" + ", ".join(items) + "]"
+
+    def _x_ObjectLit(self, n: A.ObjectLit, start: bool) -> str:
+        if not n.entries:
+            return "{}"
+        entries = []
+        for e in n.entries:
+            if isinstance(e, A.Spread):
+                entries.append("..." + self.ex(e.expr))
+            elif isinstance(e, tuple) and len(e) == 2:
+                key, value = e
+                try:
+                    k = _member_name(key)
+                except ValueError:
+                    k = _string(key)
+                entries.append(f"{k}: {self.ex(value)}")
+            else:
+                raise _bad("object entry", e)
+        return "{ " + ", ".join(entries) + " }"
+
+    def _struct_path(self, path: list) -> str:
+        if not path or not isinstance(path[-1], str) or not path[-1][:1].isupper():
+            raise _bad("struct path (the last segment must be capitalised)", path)
+        return "::".join(_ident(p, "path segment") for p in path)
+
+    def _x_StructLit(self, n: A.StructLit, start: bool) -> str:
+        path = self._struct_path(n.path)
+        fields = []
+        for f in n.fields:
+            if not (isinstance(f, tuple) and len(f) == 2):
+                raise _bad("struct field", f)
+            name, value = f
+            name = _ident(name, "field name")
+            fields.append(name if value == A.Name(name) else f"{name}: {self.ex(value)}")
+        return f"{path} {{ {', '.join(fields)} }}" if fields else f"{path} {{}}"
+
+    def _x_Unary(self, n: A.Unary, start: bool) -> str:
+        if n.op not in ("-", "!"):
+            raise _bad(f"unary operator {n.op!r}")
+        if n.op == "-" and isinstance(n.operand, A.Literal) and _is_number(n.operand.value):
+            return "-(" + self.ex(n.operand) + ")"   # `-5` would fold into Literal(-5)
+        text = self.ex(n.operand, _P_UNARY)
+        if n.op == "!" and text.startswith("!"):
+            return "! " + text                       # `!!` is its own operator
+        return n.op + text
+
+    def _x_Await(self, n: A.Await, start: bool) -> str:
+        text = self.ex(n.expr, _P_UNARY)
+        uses = []
+        for use in reversed(n.annotations):
+            uses.append(self._annotation_use(use, uses[-1] if uses else text))
+        return " ".join(["await"] + uses[::-1] + [text])
+
+    def _x_Binary(self, n: A.Binary, start: bool) -> str:
+        p = _prec(n)
+        right_assoc = n.op == "**"
+        follow = f" {n.op} "
+        left = self._lhs(n.left, p + 1 if right_assoc else p, start, follow)
+        right = self.ex(n.right, p if right_assoc else p + 1)
+        if n.op == "||" and right[:1] in ("{", "|"):
+            right = "(" + right + ")"   # `|| {` / `|| |` starts a lambda
+        return left + follow + right
+
+    def _x_Pipe(self, n: A.Pipe, start: bool) -> str:
+        return self._lhs(n.left, _P_PIPE, start, " |> ") + " |> " + self.ex(n.right, _P_PIPE + 1)
+
+    def _x_Ternary(self, n: A.Ternary, start: bool) -> str:
+        cond = self._lhs(n.cond, _P_TERNARY + 1, start, " ? ")
+        then = self.ex(n.then)
+        if then.startswith("|"):
+            then = "(" + then + ")"   # `? |` would make the `?` a postfix try
+        return f"{cond} ? {then} : {self.ex(n.other, _P_TERNARY)}"
+
+    def _x_Assign(self, n: A.Assign, start: bool) -> str:
+        if n.op not in _ASSIGN_OPS:
+            raise _bad(f"assignment operator {n.op!r}")
+        if not isinstance(n.target, (A.Name, A.Member, A.Index)):
+            raise _bad("assignment target", n.target)
+        follow = f" {n.op} "
+        return self._lhs(n.target, _P_POSTFIX, start, follow) + follow + self.ex(n.value, _P_ASSIGN)
+
+    def _x_RangeExpr(self, n: A.RangeExpr, start: bool) -> str:
+        op = "..=" if n.inclusive else ".."
+        return self._lhs(n.start, _P_RANGE + 1, start, op) + op + self.ex(n.end, _P_RANGE + 1)
+
+    def _x_Call(self, n: A.Call, start: bool) -> str:
+        return self._lhs(n.callee, _P_POSTFIX, start, "(") + "(" + self._args(n.args) + ")"
+
+    def _x_Member(self, n: A.Member, start: bool) -> str:
+        op = "?." if n.optional else "."
+        return self._lhs(n.obj, _P_POSTFIX, start, op) + op + _member_name(n.name)
+
+    def _x_Index(self, n: A.Index, start: bool) -> str:
+        return self._lhs(n.obj, _P_POSTFIX, start, "[") + "[" + self.ex(n.index) + "]"
+
+    def _x_Try(self, n: A.Try, start: bool) -> str:
+        return self._lhs(n.expr, _P_POSTFIX, start, "?") + "?"
+
+    def _x_Lambda(self, n: A.Lambda, start: bool) -> str:
+        body = self.ex(n.body)
+        if n.params:
+            return "|" + self._params(n.params, in_lambda=True) + "| " + body
+        if body[:1] in ("{", "|"):
+            return "|| " + body
+        # `||` not followed by `{`/`|` is also logical or: after another statement it would glue.
+        return ("| | " if start else "|| ") + body
+
+    def _x_Block(self, n: A.Block, start: bool) -> str:
+        return self._block(n, expr_pos=True)
+
+    def _x_If(self, n: A.If, start: bool) -> str:
+        cond = self._head(n.cond)
+        text = "if " + cond + " " + self._block(n.then, after=cond)
+        if n.other is None:
+            return text
+        if isinstance(n.other, A.If):
+            return text + " else " + self._x_If(n.other, False)
+        return text + " else " + self._block(n.other)
+
+    def _x_While(self, n: A.While, start: bool) -> str:
+        cond = self._head(n.cond)
+        return "while " + cond + " " + self._block(n.body, after=cond)
+
+    def _x_For(self, n: A.For, start: bool) -> str:
+        it = self._head(n.iterable)
+        head = _join_words(self.pat(n.pattern), "in " + it)
+        return "for " + head + " " + self._block(n.body, after=it)
+
+    def _x_Loop(self, n: A.Loop, start: bool) -> str:
+        return "loop " + self._block(n.body)
+
+    def _x_Match(self, n: A.Match, start: bool) -> str:
+        subject = self._head(n.subject)
+        if not n.arms:
+            if _struct_hazard(subject, "{}"):
+                subject = "(" + subject + ")"
+            return f"match {subject} {{}}"
+        arms = []
+        for arm in n.arms:
+            if not isinstance(arm, A.MatchArm):
+                raise _bad("match arm", arm)
+            text = self.pat(arm.pattern)
+            if arm.guard is not None:
+                text = _join_words(text, "where " + self.ex(arm.guard))
+            arms.append(text + " => " + self.ex(arm.body))
+        return f"match {subject} {{\n" + _indent(",\n".join(arms)) + "\n}"
+
+    def _x_Comprehension(self, n: A.Comprehension, start: bool) -> str:
+        if not n.clauses or not isinstance(n.clauses[0], A.CompFor):
+            raise _bad("comprehension (must start with a `for` clause)", n)
+        text = self._head(n.expr)
+        for c in n.clauses:
+            if isinstance(c, A.CompFor):
+                clause = "for " + _join_words(self.pat(c.pattern), "in " + self._head(c.iterable))
+            elif isinstance(c, A.CompIf):
+                clause = "if " + self._head(c.cond)
+            else:
+                raise _bad("comprehension clause", c)
+            text = _join_words(text, clause)
+        return "[" + text + "]"
+
+    # ------------------------------------------------------------ patterns
+
+    def pat(self, p: Any) -> str:
+        if isinstance(p, A.PWild):
+            return "_"
+        if isinstance(p, A.PLit):
+            return _scalar(p.value)
+        if isinstance(p, A.PBind):
+            if p.name == "_":
+                raise _bad("binding named `_` (that is the wildcard)", p)
+            return _ident(p.name)
+        if isinstance(p, A.PArray):
+            items = [self.pat(i) for i in p.items]
+            if p.has_rest:
+                if p.rest is None:
+                    raise _bad("array pattern rest without a name", p)
+                items.append("..." + _ident(p.rest, "rest name"))
+            elif p.rest is not None:
+                raise _bad("array pattern with a rest name but has_rest false", p)
+            return "[" + ", ".join(items) + "]"
+        if isinstance(p, A.PObject):
+            return "{" + self._field_pats(p.fields) + "}"
+        if isinstance(p, A.PVariant):
+            if not p.path:
+                raise _bad("variant pattern without a path", p)
+            if p.args is not None and p.fields is None:
+                path = "::".join(_ident(s, "path segment") for s in p.path)
+                return f"{path}({', '.join(self.pat(a) for a in p.args)})"
+            if p.fields is not None and p.args is None:
+                return self._struct_path(p.path) + " {" + self._field_pats(p.fields) + "}"
+            if p.args is None and p.fields is None and len(p.path) >= 2:
+                return "::".join(_ident(s, "path segment") for s in p.path)
+            raise _bad("variant pattern", p)
+        raise _bad("pattern", p)
+
+    def _field_pats(self, fields: list) -> str:
+        out = []
+        for f in fields:
+            if not (isinstance(f, tuple) and len(f) == 2):
+                raise _bad("field pattern", f)
+            name, sub = f
+            name = _ident(name, "field name")
+            out.append(name if sub == A.PBind(name) else f"{name}: {self.pat(sub)}")
+        return " " + ", ".join(out) + " " if out else ""
