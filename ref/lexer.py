@@ -431,4 +431,46 @@ def tokenize(source: str) -> list:
         tok.line = tok.lineno
         tok.col = tok.lexpos - source.rfind("\n", 0, tok.lexpos)
         out.append(tok)
+    _no_struct_literals_in_headers(out)
     return out
+
+
+_OPEN = {"LPAREN", "LBRACKET", "LBRACE", "LBRACE_OBJ"}
+_CLOSE = {"RPAREN", "RBRACKET", "RBRACE"}
+_HEADERS = {"IF", "WHILE", "MATCH"}
+
+
+def _no_struct_literals_in_headers(toks: list) -> None:
+    """As in Rust, a struct literal may not stand unparenthesised in the header of `if`, `while`,
+    `match` or `for … in`, nor right after `->`: there a capitalised name followed by `{` is a
+    plain name and the brace opens the body (`if c == Color::Red { y }`, `fn f() -> Point { p }`).
+    The pattern of a `for` (between `for` and `in`) is not a header: struct patterns stay."""
+    depth = 0
+    modes: list[tuple[int, str]] = []   # (bracket depth, "header" | "pattern"), innermost last
+    prev = None
+    for tok in toks:
+        t = tok.type
+        top = modes[-1] if modes and modes[-1][0] == depth else None
+        if t == "STRUCTNAME" and ((top and top[1] == "header") or prev == "ARROW"):
+            tok.type = "IDENT"
+        if t in _HEADERS:
+            modes.append((depth, "header"))
+        elif t == "FOR":
+            modes.append((depth, "pattern"))
+        elif t == "IN" and top and top[1] == "pattern":
+            modes[-1] = (depth, "header")
+        elif t == "PIPE":
+            # `|params|` of a lambda: patterns, like a `for` pattern.
+            if top and top[1] == "lambda":
+                modes.pop()
+            else:
+                modes.append((depth, "lambda"))
+        elif t in _OPEN:
+            if t in ("LBRACE", "LBRACE_OBJ") and top and top[1] == "header":
+                modes.pop()      # the header's body starts here
+            depth += 1
+        elif t in _CLOSE:
+            depth -= 1
+            while modes and modes[-1][0] > depth:
+                modes.pop()
+        prev = t

@@ -369,6 +369,8 @@ def p_annotation_decl(p):
         params, items = [], p[4]
     decl = A.AnnotationDecl(p[2], params, [], **_pos(p))
     for kind, value in items:
+        if kind == "skip":
+            continue
         if kind == "targets":
             decl.targets = value
         elif value.name in ("before", "after"):

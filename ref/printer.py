@@ -598,7 +598,13 @@ class _Printer:
 
     def _head(self, node: Any) -> str:
         """An expression followed by ` {` or a keyword (`for`, `if`)."""
-        text = self.ex(node)
+        # Struct literals in a header must be parenthesised (the lexer reads `Name {` there as a
+        # name and the body's brace, as Rust does).
+        self._in_head = getattr(self, "_in_head", 0) + 1
+        try:
+            text = self.ex(node)
+        finally:
+            self._in_head -= 1
         if text.endswith("?"):
             return "(" + text + ")"
         return text
@@ -697,7 +703,8 @@ class _Printer:
             name, value = f
             name = _ident(name, "field name")
             fields.append(name if value == A.Name(name) else f"{name}: {self.ex(value)}")
-        return f"{path} {{ {', '.join(fields)} }}" if fields else f"{path} {{}}"
+        text = f"{path} {{ {', '.join(fields)} }}" if fields else f"{path} {{}}"
+        return f"({text})" if getattr(self, "_in_head", 0) else text
 
     def _x_Unary(self, n: A.Unary, start: bool) -> str:
         if n.op not in ("-", "!"):

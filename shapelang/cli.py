@@ -58,8 +58,8 @@ def run_source(source: str, path: str, engine: str, write: Callable[[str], None]
     if engine == "vm":
         if not vm_available():
             raise ShapeError("RuntimeError", "The VM engine is not available in this build")
-        from shapelang import vm
-        return vm.run_source(source, path, write, **options)
+        from shapelang.vm import snapshot
+        return snapshot.run_source(source, path, write, **options)
     raise ShapeError("RuntimeError", f"Unknown engine '{engine}' (expected ref or vm)")
 
 

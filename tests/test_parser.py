@@ -712,24 +712,18 @@ class TestPositions:
         assert parse("x + 1") == parse("\n\n    x   +   1")
 
 
-# ================================================================ known parser bugs
+# ================================================================ fixed parser bugs (regressions)
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: a capitalised return type directly before a "
-                   "body `{ name }` or `{}` lexes as a STRUCTNAME, so the declaration fails")
 def test_capitalised_return_type_before_one_name_body():
     assert body("fn f(p) -> Point { p }")[0].ret_type == "Point"
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: a condition ending in a capitalised name "
-                   "before a `{ name }` block is read as a struct literal")
 def test_condition_ending_in_variant_before_one_name_block():
     assert ex("if c == Color::Red { y } else { z }") == A.If(
         B("==", N("c"), A.Path(["Color", "Red"])), blk(N("y")), blk(N("z")))
 
 
-@pytest.mark.xfail(strict=True, reason="parser bug: a stray ',' among annotation items crashes "
-                   "with AttributeError (the ('skip', None) item) instead of being skipped")
 def test_comma_between_annotation_items():
     d = body("annotation a { targets: [function], before(args, ctx) { args } }")[0]
     assert d.targets == ["function"] and d.before is not None

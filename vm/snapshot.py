@@ -1,0 +1,272 @@
+"""Snapshots of the VM: what a snapshot is, how it is stored, and how a run continues from one.
+
+A snapshot is the document
+    {"v": STATE_VERSION, "entry": module blob id, "prelude": prelude blob id,
+     "source": id of the source-text blob or None, "machine": Machine.export_state()}
+encoded by `vm/codec.py`; its id is the SHA-256 of those bytes. The function blobs it runs and the
+source text are stored beside it, content-addressed, so a second snapshot of the same program adds
+only its state. Loading checks every hash (the store), decodes strictly (the codec), re-validates
+every blob (`Blob.from_bytes`) and checks that every code reference in the state names a stored
+blob, before a machine is built from it. Nothing in a snapshot is ever executed as Python.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+from shapelang.runtime import values as V
+from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.vm import objects as O
+from shapelang.vm.blob import Blob, BlobError, Program
+from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
+from shapelang.vm.machine import (BUILTIN_NAMES, DEFAULT_MAX_DEPTH, STOPPED, Machine,
+                                  builtin_value)
+from shapelang.vm.store import SQLiteStore
+
+STATE_VERSION = 1
+
+_REGISTRY: Optional[Registry] = None
+
+
+def registry() -> Registry:
+    """What a snapshot may contain: the machine's record types and its fixed singletons."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        reg = Registry()
+        for cls, fields in O.RECORDS:
+            reg.record(cls, fields)
+        reg.constant("unit", V.UNIT)
+        reg.constant("uninit", O.UNINIT)
+        reg.constant("boolkey:true", V._bool_key(True))
+        reg.constant("boolkey:false", V._bool_key(False))
+        for name in sorted(BUILTIN_NAMES):
+            reg.constant("builtin:" + name, builtin_value(name))
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+def resume_error(message: str) -> ShapeError:
+    return ShapeError("ResumeError", message, phase="resume")
+
+
+# ---------------------------------------------------------------- taking snapshots
+
+class SnapshotSession:
+    """Saves the snapshots of one run into a store (opened on first use, so a program that never
+    snapshots never creates a store file)."""
+
+    def __init__(self, store_path: Optional[str], script: Optional[str],
+                 source: Optional[str], parent: Optional[str] = None,
+                 source_id: Optional[str] = None) -> None:
+        self.store_path = store_path
+        self.script = script
+        self.parent = parent
+        self._store: Optional[SQLiteStore] = None
+        self._source_bytes = source.encode("utf-8") if source is not None else None
+        self.source_id = content_id(self._source_bytes) if self._source_bytes is not None else source_id
+        self._blob_cache: dict[int, dict[str, bytes]] = {}
+
+    @property
+    def store(self) -> SQLiteStore:
+        if self._store is None:
+            self._store = SQLiteStore(self.store_path)
+        return self._store
+
+    def on_snapshot(self, machine: Machine) -> str:
+        return self.save(machine, "call")
+
+    def encode(self, machine: Machine) -> bytes:
+        state = {"v": STATE_VERSION, "entry": machine.program.entry,
+                 "prelude": machine.program.prelude, "source": self.source_id,
+                 "machine": machine.export_state()}
+        try:
+            return Encoder(registry()).encode(state)
+        except CodecError as e:
+            raise ShapeError("RuntimeError", f"Cannot snapshot this state: {e}") from None
+
+    def save(self, machine: Machine, kind: str) -> str:
+        data = self.encode(machine)
+        program = machine.program
+        blobs = self._blob_cache.get(id(program))
+        if blobs is None:
+            blobs = program.blob_bytes()
+            self._blob_cache[id(program)] = blobs
+        to_store = dict(blobs)
+        if self._source_bytes is not None:
+            to_store[self.source_id] = self._source_bytes
+        store = self.store
+        store.put_blobs(to_store)
+        return store.put_snapshot(data, to_store.keys(), self.script, kind, self.parent)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+# ---------------------------------------------------------------- loading snapshots
+
+class Loaded:
+    def __init__(self, sid: str, program: Program, state: dict, source: Optional[str],
+                 source_id: Optional[str], script: Optional[str]) -> None:
+        self.sid = sid
+        self.program = program
+        self.state = state
+        self.source = source
+        self.source_id = source_id
+        self.script = script
+
+
+def load(store: SQLiteStore, sid: str) -> Loaded:
+    info, data = store.get_snapshot(sid)
+    try:
+        state = Decoder(registry()).decode(data)
+    except CodecError as e:
+        raise resume_error(f"Snapshot {sid[:12]} is corrupt: {e}") from None
+    if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+        raise resume_error(f"Snapshot {sid[:12]} has an unsupported state version")
+    entry, prelude, source_id = state.get("entry"), state.get("prelude"), state.get("source")
+    if not (isinstance(entry, str) and isinstance(prelude, str)
+            and (source_id is None or isinstance(source_id, str))
+            and isinstance(state.get("machine"), dict)):
+        raise resume_error(f"Snapshot {sid[:12]} is malformed")
+    blobs: dict[str, Blob] = {}
+    for bid in info.blob_ids:
+        if bid == source_id:
+            continue
+        try:
+            blobs[bid] = Blob.from_bytes(store.get_blob(bid), bid)
+        except BlobError as e:
+            raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
+    if entry not in blobs or prelude not in blobs:
+        raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
+    source = None
+    if source_id is not None:
+        try:
+            source = store.get_blob(source_id).decode("utf-8")
+        except UnicodeDecodeError:
+            raise resume_error(f"Snapshot {sid[:12]}: stored source is not text") from None
+    program = Program(blobs, entry, prelude, info.script)
+    _check_code_refs(state["machine"], blobs, sid)
+    return Loaded(sid, program, state, source, source_id, info.script)
+
+
+def _check_code_refs(root: Any, blobs: dict, sid: str) -> None:
+    """Every closure in the state must name stored code (walks the graph without recursion)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t in (list, tuple):
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            stack.extend(v)
+        elif t is dict:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif t is O.Closure:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            if not isinstance(v.bid, str) or v.bid not in blobs:
+                raise resume_error(f"Snapshot {sid[:12]} refers to code that is not stored")
+            stack.append(v.cells)
+        elif t in registry().by_class:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            stack.extend(getattr(v, f) for f in registry().by_class[t].fields)
+
+
+# ---------------------------------------------------------------- running with snapshots
+
+class _Interrupts:
+    """Ctrl+C: the first asks the machine to stop at the next safepoint (it is then snapshotted);
+    a second one exits at once."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.count = 0
+        self.previous: Any = None
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> "_Interrupts":
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        self.count += 1
+        if self.count > 1:
+            sys.stderr.write("\nInterrupted again: exiting without a snapshot\n")
+            sys.stderr.flush()
+            os._exit(130)
+        self.machine.request_stop()
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def drive(machine: Machine, session: SnapshotSession, snapshot_at: Optional[int] = None,
+          stderr: Optional[Callable[[str], Any]] = None) -> Any:
+    """Run `machine` to the end; on Ctrl+C or after `snapshot_at` steps, save an interrupt
+    snapshot, report it on stderr and exit with code 130."""
+    err = stderr or sys.stderr.write
+    with _Interrupts(machine):
+        result = machine.run(max_steps=snapshot_at)
+    if result is STOPPED:
+        sid = session.save(machine, "interrupt")
+        try:
+            sys.stdout.flush()
+        except Exception:
+            pass
+        err(f"Snapshot saved: {sid}\nResume with: shape --resume {sid}\n")
+        raise ShapeExit(130)
+    return result
+
+
+def run_source(source: str, path: Optional[str], write: Callable[[str], Any],
+               store: Optional[str] = None, snapshot_at: Optional[int] = None,
+               max_depth: int = DEFAULT_MAX_DEPTH, stderr: Optional[Callable[[str], Any]] = None,
+               **_: Any) -> Any:
+    """Compile and run `source` on the VM with the snapshot store enabled."""
+    from shapelang.vm.compiler import compile_source
+    program = compile_source(source, path)
+    session = SnapshotSession(store, path, source)
+    machine = Machine(program, out=write, max_depth=max_depth, on_snapshot=session.on_snapshot)
+    try:
+        return drive(machine, session, snapshot_at, stderr)
+    finally:
+        session.close()
+
+
+def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
+           snapshot_at: Optional[int] = None, max_depth: int = DEFAULT_MAX_DEPTH,
+           stderr: Optional[Callable[[str], Any]] = None) -> Any:
+    """Full resume: continue a stored snapshot on its stored code (no source is read)."""
+    err = stderr or sys.stderr.write
+    st = SQLiteStore(store)
+    try:
+        sid = st.resolve(sid_or_prefix)
+        loaded = load(st, sid)
+    finally:
+        st.close()
+    err(f"Resuming from snapshot: {sid}\n")
+    session = SnapshotSession(store, loaded.script, None, parent=sid, source_id=loaded.source_id)
+    try:
+        machine = Machine.from_state(loaded.program, loaded.state["machine"], out=write,
+                                     max_depth=max_depth, on_snapshot=session.on_snapshot)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
+    try:
+        return drive(machine, session, snapshot_at, stderr)
+    finally:
+        session.close()
