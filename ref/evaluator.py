@@ -238,17 +238,18 @@ class Interpreter:
     def _snapshot(self, args: list) -> Any:
         raise ShapeError("CompileError", "snapshot must be called directly, as snapshot()")
 
-    def snapshot_event(self, ordinal: int) -> Any:
+    def snapshot_event(self, ordinal: int, call: Any = None, env: Optional[Env] = None) -> Any:
         """A `snapshot()` call: the k-th event of the run, at call site `ordinal`."""
         k = self.snapshot_events
         self.snapshot_events += 1
         occurrence = self.ordinal_counts.get(ordinal, 0)
         self.ordinal_counts[ordinal] = occurrence + 1
         if self.capture_at is not None and k == self.capture_at:
-            raise Captured(ordinal, occurrence, self.depth, self.module_values())
+            values = self.frame_cells(call, env) if self.depth == 0 else {}
+            raise Captured(ordinal, occurrence, self.depth, values)
         if self.replay is not None and self.replay.ordinal == ordinal \
                 and self.replay.occurrence == occurrence:
-            self.restore_module_values(self.replay.values)
+            self.restore_frame_cells(call, env, self.replay.values)
             self.replay = None
             self.suppress = False
             return V.SNAPSHOT_RESUMED
@@ -257,22 +258,43 @@ class Interpreter:
             return V.SNAPSHOT_RESUMED
         return V.snapshot_hash(snapshot_id_for(k))
 
-    def module_values(self) -> dict:
+    def frame_cells(self, call: Any, env: Env) -> dict:
+        """The cells of the top-level variables visible at a snapshot site, by resume key."""
         out = {}
-        for key, b in self.main_res.module_variables():
-            c = self.module_env.vars.get(b)
+        for key, b in self.main_res.frame_variables(call).items():
+            c = env.cell(b)
             if c is not None:
-                out[key] = c.value
+                out[key] = c
         return out
 
-    def restore_module_values(self, values: dict) -> None:
-        # Variables of the saved run keep their values; variables only the new source has are
-        # uninitialised (the VM cannot run the new code before the boundary either).
-        for key, b in self.main_res.module_variables():
-            if key in values:
-                self.module_env.vars[b] = Cell(values[key])
-            else:
-                self.module_env.vars.pop(b, None)
+    def restore_frame_cells(self, call: Any, env: Env, cells: dict) -> None:
+        # Variables of the saved run keep their cells (closures of the saved run still share
+        # them); variables only the new source has are uninitialised (the VM cannot run the new
+        # code before the boundary either).
+        for key, b in self.main_res.frame_variables(call).items():
+            holder = env
+            while holder is not None and b not in holder.vars:
+                holder = holder.parent
+            target = holder if holder is not None else self._env_of_scope(env, b)
+            if key in cells:
+                if target is not None:
+                    target.vars[b] = cells[key]
+            elif holder is not None:
+                del holder.vars[b]
+
+    def _env_of_scope(self, env: Env, b: Binding) -> Optional[Env]:
+        # A variable the new code has not initialised yet has no entry; its scope's env is the
+        # one at the same depth of the chain as the scope is below the module.
+        depth, scope = 0, b.scope
+        while scope.kind != "module":
+            depth += 1
+            scope = scope.parent
+        chain = []
+        while env is not None:
+            chain.append(env)
+            env = env.parent
+        chain.reverse()
+        return chain[depth] if depth < len(chain) else None
 
     def _load_prelude(self) -> dict[str, Closure]:
         prog, res = _prelude_program()
@@ -894,7 +916,7 @@ class Interpreter:
         if ordinal is not None:
             if e.args or first:
                 raise ShapeError("TypeError", "snapshot() takes no arguments")
-            return self.snapshot_event(ordinal)
+            return self.snapshot_event(ordinal, e, env)
         if type(callee) is A.Member:
             obj = self.eval(callee.obj, env)
             if obj is None and callee.optional:
@@ -1110,14 +1132,11 @@ def run_source(source: str, write: Callable[[str], None], path: Optional[str] = 
     else:
         raise ShapeError("ResumeError", f"The program takes fewer than {k + 1} snapshot(s)",
                          phase="resume")
+    from shapelang.ref.resume import NON_EMPTY_STACK, plan
     if captured.depth > 0:
-        raise ShapeError("ResumeError", "Recompile-and-resume is only supported when snapshot() is "
-                         "called at the top level (call stack is non-empty)", phase="resume")
+        raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
     res = check(program, path)
-    n = len(res.snapshot_sites)
-    if captured.ordinal >= n:
-        raise ShapeError("ResumeError", f"Recompiled source has {n} snapshot() call(s) but resuming "
-                         f"from snapshot #{captured.ordinal} (0-indexed)", phase="resume")
+    plan(old, old_res, program, res, captured.ordinal)
     interp = Interpreter(write, path, max_depth)
     interp.suppress = True
     interp.replay = ReplayTarget(captured.ordinal, captured.occurrence, captured.values)

@@ -73,9 +73,32 @@ class Resolution:
     # resume maps a saved site to the new source by this ordinal (spec/snapshots.md).
     snapshot_sites: list = field(default_factory=list)
     ordinals: dict = field(default_factory=dict)   # id(Call node) -> ordinal
+    site_scopes: dict = field(default_factory=dict)  # id(Call node) -> innermost Scope at the site
 
     def snapshot_ordinal(self, call) -> int:
         return self.ordinals[id(call)]
+
+    def frame_variables(self, call) -> dict[tuple[int, str, int], Binding]:
+        """The variables of the module frame visible at snapshot site `call`, keyed by
+        (scope depth below the module, name, n-th declaration of that name in its scope).
+        Recompile-and-resume carries these over from the saved run (spec/snapshots.md)."""
+        chain = []
+        scope = self.site_scopes[id(call)]
+        while scope is not None and scope.kind != "builtins":
+            chain.append(scope)
+            scope = scope.parent
+        chain.reverse()                      # module first
+        out: dict = {}
+        for depth, sc in enumerate(chain):
+            seen: dict[str, int] = {}
+            for b in sc.bindings:
+                if b.owner is not self.module.owner:
+                    continue
+                n = seen.get(b.name, 0)
+                seen[b.name] = n + 1
+                if b.kind in ("let", "var", "const", "pattern"):
+                    out[(depth, b.name, n)] = b
+        return out
 
     def module_variables(self) -> list[tuple[tuple[str, int], Binding]]:
         """Module-level variables keyed by (name, n): the n-th module `let` of that name.
@@ -118,6 +141,7 @@ class Resolver:
         self.owner: Any = None
         self.async_ok = True      # `await` is allowed at top level and directly in `async fn`
         self.sites: list = []
+        self.site_scopes: dict = {}
         self.loop_depth = 0       # loops enclosing the current point within this function
         self.keep: list = []   # keep nodes alive so id() keys stay unique
 
@@ -179,7 +203,8 @@ class Resolver:
         self.pop()
         sites = sorted(self.sites, key=lambda c: (c.line, c.col))
         ordinals = {id(c): i for i, c in enumerate(sites)}
-        return Resolution(self.uses, self.decls, self.scopes, module, self.builtins, sites, ordinals)
+        return Resolution(self.uses, self.decls, self.scopes, module, self.builtins, sites, ordinals,
+                          self.site_scopes)
 
     def hoist(self, stmts: list) -> None:
         for st in stmts:
@@ -411,6 +436,7 @@ class Resolver:
             if type(callee) is A.Name and self.lookup(callee.name, callee).kind == "builtin" \
                     and callee.name == "snapshot":
                 self.sites.append(e)
+                self.site_scopes[id(e)] = self.scope
                 self.keep.append(e)
             else:
                 self.expr(callee)

@@ -1,0 +1,212 @@
+"""Recompile-and-resume: continue a saved run in newly compiled source (spec/snapshots.md).
+
+The saved `snapshot()` must have been called by top-level code. The new code is entered at the
+call site with the same ordinal, after checking (on the ASTs of the stored old source and the new
+source) that the site sits in the same context: the same enclosing loops, branches and blocks with
+unchanged headers, and the call as a whole statement (`snapshot()`, `let s = snapshot()`,
+`x = snapshot()`, `match snapshot() {…}`). The module frame is then rebuilt on the new code:
+
+1. the new module's prologue (fresh cells, hoisted functions, enums, types, annotations,
+   `extend` methods) runs on its own, so declarations come from the new source;
+2. the variables visible at the site are carried over from the saved frame, matched by
+   (scope depth, name, n-th declaration); a captured variable keeps its saved cell, and the new
+   prologue's closures are re-pointed at it, so old and new closures share it;
+3. the loop state of each enclosing `for` (its sequence and index) is carried over;
+4. the frame continues right after the new site's SNAPSHOT instruction with `Resumed` pending.
+Anything that cannot be mapped this way is a ResumeError: it never continues in a wrong state.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+from shapelang.ref.evaluator import check
+from shapelang.ref.parser import parse
+from shapelang.ref.resume import NON_EMPTY_STACK, plan
+from shapelang.runtime.errors import ShapeError
+from shapelang.vm import opcodes as O
+from shapelang.vm import snapshot as S
+from shapelang.vm.blob import Blob, Program
+from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
+from shapelang.vm.objects import AnnotatedFunction, Cell, Closure
+from shapelang.vm.store import SQLiteStore
+
+_PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED", "MAKE_ENUM_TYPE",
+                                    "MAKE_STRUCT_TYPE", "STORE_LOCAL", "STORE_CELL",
+                                    "DEFINE_METHOD")}
+
+
+def err(message: str) -> ShapeError:
+    return S.resume_error(message)
+
+
+# ---------------------------------------------------------------- bytecode helpers
+
+def _enclosing_for_slots(blob: Blob, pc: int) -> list[int]:
+    """`$iter` slots of the `for` loops whose body contains pc, outermost first."""
+    out = []
+    for p, (op, a, b) in enumerate(blob.code):
+        if op == O.FOR_NEXT and p < pc < b:
+            out.append((p, a))
+    return [a for _, a in sorted(out)]
+
+
+def _prologue_blob(blob: Blob, decl_slots: set[int]) -> Blob:
+    """A copy of a module blob that runs only its prologue (cells and hoisted declarations)."""
+    end = 0
+    pc = blob.entries[0] if blob.entries else 0
+    code = blob.code
+    while pc < len(code) and code[pc][0] in _PROLOGUE_OPS:
+        op, a, _ = code[pc]
+        if op in (O.STORE_LOCAL, O.STORE_CELL) and a not in decl_slots:
+            break
+        if op in (O.MAKE_CELL, O.STORE_LOCAL, O.STORE_CELL, O.DEFINE_METHOD):
+            end = pc + 1
+        pc += 1
+    new_code = [list(i) for i in code[:end]] + [[O.LOAD_UNIT, 0, 0], [O.HALT, 0, 0]]
+    lines = [list(r) for r in blob.lines if r[0] < end] or [[0, 0, 0]]
+    return dataclasses.replace(blob, code=new_code, lines=lines, snapshots=[], entries=[0],
+                               _id=None)
+
+
+def _repoint(values: list, mapping: dict[int, Cell]) -> None:
+    """Make closures built by the new prologue use the saved cells instead of fresh ones."""
+    seen: set[int] = set()
+    stack = list(values)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if type(v) is Closure:
+            v.cells = [mapping.get(id(c), c) for c in v.cells]
+        elif type(v) is AnnotatedFunction:
+            stack.append(v.fn)
+            stack.append(v.wrapper)
+        elif type(v) is dict:
+            stack.extend(v.values())
+
+
+# ---------------------------------------------------------------- recompile-and-resume
+
+def recompile_resume(sid_or_prefix: str, source: str, path: str, write: Callable[[str], Any],
+                     store: Optional[str] = None, snapshot_at: Optional[int] = None,
+                     max_depth: int = DEFAULT_MAX_DEPTH,
+                     stderr: Optional[Callable[[str], Any]] = None) -> Any:
+    import sys
+    errw = stderr or sys.stderr.write
+    st = SQLiteStore(store)
+    try:
+        sid = st.resolve(sid_or_prefix)
+        loaded = S.load(st, sid)
+    finally:
+        st.close()
+    errw(f"Resuming from snapshot: {sid}\n")
+    machine, session = prepare(loaded, source, path, write, store, max_depth)
+    try:
+        return S.drive(machine, session, snapshot_at, stderr)
+    finally:
+        session.close()
+
+
+def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], Any],
+            store: Optional[str], max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Machine, "S.SnapshotSession"]:
+    """A machine positioned to continue `loaded` in the recompiled `source`."""
+    from shapelang.vm.compiler import compile_program
+    state = loaded.state["machine"]
+    frames = state.get("frames")
+    if not isinstance(frames, list) or not frames:
+        raise err("Snapshot has no call stack")
+    if len(frames) != 1 or frames[0][0] != loaded.program.entry:
+        raise err(NON_EMPTY_STACK)
+    if state.get("pending") != "snapshot" or type(state.get("pending_ordinal")) is not int:
+        raise err("Only a snapshot taken by a snapshot() call can be recompiled (this one was "
+                  "taken by an interrupt; resume it without a source file)")
+    k = state["pending_ordinal"]
+    if loaded.source is None:
+        raise err("The snapshot does not include its source; cannot map it to new code")
+
+    new_ast = parse(source, path)
+    new_res = check(new_ast, path)
+    old_ast = parse(loaded.source, loaded.script)
+    old_res = check(old_ast, loaded.script)
+    old_call, new_call, old_vars, new_vars = plan(old_ast, old_res, new_ast, new_res, k)
+
+    program = compile_program(new_ast, path)
+    new_blob = program.blobs[program.entry]
+    sites = [pc for pc, o in new_blob.snapshots if o == k]
+    if not sites:
+        raise err(f"snapshot #{k} is not at the top level of the recompiled source")
+    new_pc = sites[0]
+    old_blob = loaded.program.blobs[loaded.program.entry]
+    _, old_pc_next, old_R, _ = frames[0]
+    old_site = [pc for pc, o in old_blob.snapshots if o == k]
+    if not old_site or old_site[0] + 1 != old_pc_next:
+        raise err("The snapshot's position does not match its code")
+    if len(old_R) != old_blob.nlocals:
+        raise err("snapshot() was called inside an expression; recompile-and-resume needs it to "
+                  "be a whole statement")
+
+    # Old code stays reachable: closures stored in variables were made by it.
+    for bid, blob in loaded.program.blobs.items():
+        program.blobs.setdefault(bid, blob)
+
+    new_slot = {name: i for i, name in enumerate(new_blob.local_names)}
+    old_slot = {name: i for i, name in enumerate(old_blob.local_names)}
+    decl_slots = {new_slot[b.uid] for b in new_res.module.bindings
+                  if b.kind in ("fn", "enum", "type", "annotation") and b.uid in new_slot}
+    pro = _prologue_blob(new_blob, decl_slots)
+    program.blobs[pro.id] = pro
+
+    session = S.SnapshotSession(store, path, source, parent=loaded.sid)
+    m = Machine(program, out=write, max_depth=max_depth, on_snapshot=session.on_snapshot)
+    m.frames.clear()
+    m.push_module(pro.id)
+    R = m.frames[-1][2]
+    m.run()
+    del program.blobs[pro.id]
+    m.rblobs.pop(pro.id, None)
+
+    # Carry over the variables visible at the site.
+    new_cells = set(new_blob.cells)
+    mapping: dict[int, Cell] = {}
+    for key, nb in new_vars.items():
+        ns = new_slot.get(nb.uid)
+        if ns is None:
+            continue
+        ob = old_vars.get(key)
+        os_ = old_slot.get(ob.uid) if ob is not None else None
+        if os_ is None:
+            # Only the new source declares it: uninitialised.
+            if ns in new_cells and type(R[ns]) is Cell:
+                continue
+            R[ns] = None
+            continue
+        old_v = old_R[os_]
+        if ns in new_cells:
+            fresh = R[ns]
+            cell = old_v if type(old_v) is Cell else Cell(old_v)
+            if type(fresh) is Cell:
+                mapping[id(fresh)] = cell
+            R[ns] = cell
+        else:
+            R[ns] = old_v.v if type(old_v) is Cell else old_v
+    _repoint([R[s] for s in decl_slots] + [m.methods], mapping)
+
+    # Loop state of the enclosing `for` loops.
+    old_loops = _enclosing_for_slots(old_blob, old_pc_next - 1)
+    new_loops = _enclosing_for_slots(new_blob, new_pc)
+    if len(old_loops) != len(new_loops):
+        raise err("The loops around the resumed snapshot() changed; cannot continue safely")
+    for o, nw in zip(old_loops, new_loops):
+        R[nw], R[nw + 1] = old_R[o], old_R[o + 1]
+
+    while len(R) < new_blob.nlocals:
+        R.append(None)
+    del R[new_blob.nlocals:]
+    rb = m.rblob(program.entry)
+    m.frames.clear()
+    m.frames.append([rb.code, new_pc + 1, R, program.entry, None])
+    m.pending = "snapshot"
+    m.status = "ready"
+    return m, session
