@@ -21,7 +21,7 @@ from shapelang.vm import opcodes as O
 
 BLOB_MAGIC = "shape-blob"
 BLOB_VERSION = 1
-KINDS = ("module", "function", "lambda", "method", "defaults")
+KINDS = ("module", "function", "lambda", "method", "defaults", "annotation", "wrapper", "thunk")
 MAX_CODE = 10_000_000
 
 

@@ -69,8 +69,19 @@ def _nodes(v: Any):
             yield from _nodes(x)
 
 
+class AwaitThunk:
+    """The part of `await @a(…) @b(…) expr` from annotation k on, as a zero-argument function
+    (the `thunk` the prelude's `__ann_await` calls). A pseudo-node for capture analysis."""
+
+    def __init__(self, node: A.Await, k: int) -> None:
+        self.node = node
+        self.k = k
+        self.line = node.line
+        self.col = node.col
+
+
 class Analysis:
-    """Capture analysis and snapshot ordinals for one resolved program."""
+    """Capture analysis for one resolved program (snapshot ordinals come from the resolver)."""
 
     USE_NODES = (A.Name, A.Path, A.StructLit, A.RefArg)
 
@@ -79,12 +90,20 @@ class Analysis:
         self.free: dict[int, list[Binding]] = {}
         self.captured: set[Binding] = set()
         self.ordinals: dict[int, int] = {}
+        self.thunks: dict[tuple[int, int], AwaitThunk] = {}
         self._keep: list = []
         self.free_of(program)
         self.ordinals = res.ordinals
 
     def is_function(self, n: Any) -> bool:
-        return isinstance(n, (A.FnDecl, A.Lambda, A.TypeDecl))
+        return isinstance(n, (A.FnDecl, A.Lambda, A.TypeDecl, A.AnnotationDecl))
+
+    def thunk(self, node: A.Await, k: int) -> AwaitThunk:
+        key = (id(node), k)
+        t = self.thunks.get(key)
+        if t is None:
+            t = self.thunks[key] = AwaitThunk(node, k)
+        return t
 
     def free_of(self, fn: Any) -> list[Binding]:
         """Bindings `fn` uses (directly or through nested functions) that another function owns."""
@@ -99,12 +118,28 @@ class Analysis:
             if b.kind != "builtin" and b.owner is not fn and b not in out:
                 out[b] = None
 
+        def use(ann: A.AnnotationUse) -> None:
+            b = uses.get(id(ann))
+            if b is not None:
+                add(b)
+            for a in ann.args:
+                visit(a)
+
         def visit(n: Any) -> None:
             if n is not fn and self.is_function(n):
                 for b in self.free_of(n):
                     add(b)
+                # A function's annotation uses are evaluated by wrappers made in this scope.
+                for ann in getattr(n, "annotations", None) or []:
+                    for b in self.free_of(ann):
+                        add(b)
                 return
-            if isinstance(n, (A.PVariant, A.AnnotationUse, A.AnnotationDecl)):
+            if isinstance(n, A.Await) and n.annotations:
+                use(n.annotations[0])
+                for b in self.free_of(self.thunk(n, 1)):
+                    add(b)
+                return
+            if isinstance(n, (A.PVariant, A.AnnotationUse)):
                 return
             if isinstance(n, self.USE_NODES):
                 b = uses.get(id(n))
@@ -117,6 +152,22 @@ class Analysis:
             for f in fn.fields:
                 if f.default is not None:
                     visit(f.default)
+        elif isinstance(fn, A.AnnotationUse):
+            use(fn)
+        elif isinstance(fn, AwaitThunk):
+            anns = fn.node.annotations
+            if fn.k < len(anns):
+                use(anns[fn.k])
+                for b in self.free_of(self.thunk(fn.node, fn.k + 1)):
+                    add(b)
+            else:
+                visit(fn.node.expr)
+        elif isinstance(fn, A.AnnotationDecl):
+            for p in fn.params:
+                visit(p)
+            for h in (fn.before, fn.after):
+                if h is not None:
+                    visit(h)
         elif isinstance(fn, A.Program):
             for st in fn.body:
                 visit(st)
@@ -338,7 +389,7 @@ class Compiler:
         outer = self.fc
         fc = self.fc = FnCode(self, node, kind, name)
         res = self.res
-        fscope = res.scope(node)
+        fscope = res.scopes.get(id(node))
         self_b = fscope.bindings[0] if has_self else None
         if self_b is not None:
             fc.slot(self_b)
@@ -376,7 +427,7 @@ class Compiler:
                 skip.add(b)
                 if self.needs_cell(b):
                     fc.emit(O.WRAP_CELL, param_slots[i])
-        for b in fscope.bindings:
+        for b in (fscope.bindings if fscope is not None else []):
             if b not in skip and self.needs_cell(b):
                 fc.emit(O.MAKE_CELL, fc.slot(b))
         for i, p in enumerate(params):
@@ -386,7 +437,9 @@ class Compiler:
                 fc.emit(O.DESTRUCTURE, fc.const(self.pattern_desc(p.pattern)))
                 fc.cur = old
         ref_params = [i for i, p in enumerate(params) if p.by_ref]
-        if isinstance(body, A.Block):
+        if callable(body):
+            body()
+        elif isinstance(body, A.Block):
             self.block(body, want=True, tail=True)
         else:
             self.expr(body, tail=True)
@@ -445,7 +498,7 @@ class Compiler:
         scope = self.res.scopes.get(id(scope_node))
         if scope is not None:
             for b in scope.bindings:
-                if self.needs_cell(b) and b.kind != "annotation":
+                if self.needs_cell(b):
                     fc.emit(O.MAKE_CELL, fc.slot(b))
         if not stmts:
             return
@@ -453,7 +506,13 @@ class Compiler:
             if isinstance(st, A.FnDecl):
                 old = self.at(st)
                 self.make_closure(st, "function", st.name, st.params, st.body,
-                                  is_async=st.is_async, annotated=bool(st.annotations))
+                                  is_async=st.is_async)
+                self.annotate(st)
+                self.store(self.res.decl(st))
+                fc.cur = old
+            elif isinstance(st, A.AnnotationDecl):
+                old = self.at(st)
+                self.make_annotation(st)
                 self.store(self.res.decl(st))
                 fc.cur = old
             elif isinstance(st, A.EnumDecl):
@@ -473,7 +532,8 @@ class Compiler:
                 for m in st.methods:
                     old = self.at(m)
                     self.make_closure(m, "method", m.name, m.params, m.body, has_self=True,
-                                      is_async=m.is_async, annotated=bool(m.annotations))
+                                      is_async=m.is_async)
+                    self.annotate(m)
                     fc.emit(O.DEFINE_METHOD, fc.const([st.type_name, m.name]))
                     fc.cur = old
 
@@ -482,6 +542,118 @@ class Compiler:
                      annotated: bool = False) -> None:
         bid = self.compile_function(node, kind, name, params, body, has_self, is_async, annotated)
         self.emit_closure(node, bid)
+
+    def annotate(self, decl: A.FnDecl) -> None:
+        """Wrap the closure on the stack in one AnnotatedFunction layer per `@ann` use (the
+        first use is the outermost layer)."""
+        fc = self.fc
+        for ann in reversed(decl.annotations or []):
+            old = self.at(ann)
+            self.emit_closure(ann, self.compile_wrapper(ann))
+            fc.emit(O.MAKE_ANNOTATED, fc.const(decl.name))
+            fc.cur = old
+
+    def make_annotation(self, decl: A.AnnotationDecl) -> None:
+        """An annotation declaration binds a factory: called with the annotation's arguments it
+        returns [before, after], the handlers closed over those arguments (None when absent)."""
+        fc_outer = self.fc
+
+        def body() -> None:
+            fc = self.fc
+            for h in (decl.before, decl.after):
+                if h is None:
+                    fc.emit(O.LOAD_CONST, fc.const(None))
+                else:
+                    old = self.at(h)
+                    self.make_closure(h, "function", h.name, h.params, h.body)
+                    fc.cur = old
+            fc.emit(O.BUILD_LIST, 2)
+            fc.emit(O.RETURN)
+
+        bid = self.compile_function(decl, "annotation", decl.name, decl.params, body)
+        self.fc = fc_outer
+        self.emit_closure(decl, bid)
+
+    def emit_hooks(self, ann: A.AnnotationUse) -> int:
+        """Call the annotation's factory with the use's arguments; the [before, after] list is
+        left in a new hidden slot, whose number is returned."""
+        fc = self.fc
+        b = self.res.uses[id(ann)]
+        self.load(b)
+        spread = any(type(a) is A.Spread for a in ann.args)
+        refs = self.arguments(ann.args, None, spread, refs=True)
+        if spread:
+            fc.emit(O.CALL_VAR)
+        elif refs:
+            fc.emit(O.CALL_REF, len(ann.args), fc.const(refs))
+        else:
+            fc.emit(O.CALL, len(ann.args))
+        hooks = fc.new_slot("$hooks")
+        fc.emit(O.STORE_LOCAL, hooks)
+        return hooks
+
+    def push_hooks(self, hooks: int) -> None:
+        fc = self.fc
+        for i in (0, 1):
+            fc.emit(O.LOAD_LOCAL, hooks)
+            fc.emit(O.LOAD_CONST, fc.const(i))
+            fc.emit(O.GET_INDEX)
+
+    def compile_wrapper(self, ann: A.AnnotationUse) -> str:
+        """wrapper(f, args): evaluate the use's arguments, build the hooks, run __ann_call."""
+        outer = self.fc
+        fc = self.fc = FnCode(self, ann, "wrapper", "@" + ann.name)
+        s_f = fc.new_slot("$f")
+        s_args = fc.new_slot("$args")
+        free = self.an.free_of(ann)
+        for b in free:
+            s = fc.new_slot(b.uid or b.name)
+            fc.slots[b] = s
+            fc.free_slots.add(s)
+        hooks = self.emit_hooks(ann)
+        fc.emit(O.LOAD_PRELUDE, fc.const("__ann_call"))
+        self.push_hooks(hooks)
+        fc.emit(O.LOAD_LOCAL, s_f)
+        fc.emit(O.LOAD_LOCAL, s_args)
+        fc.emit(O.CALL, 4)
+        fc.emit(O.RETURN)
+        blob = fc.finish(2, False, 2, [0], [], False, False, len(free))
+        self.fc = outer
+        return self.add_blob(blob)
+
+    def await_annotated(self, e: A.Await, k: int) -> None:
+        """`await @a(…) … expr` from annotation k on: hooks now, the rest as a thunk."""
+        fc = self.fc
+        anns = e.annotations
+        if k == len(anns):
+            self.expr(e.expr)
+            old = self.at(e)
+            fc.emit(O.AWAIT)
+            fc.cur = old
+            return
+        old = self.at(anns[k])
+        hooks = self.emit_hooks(anns[k])
+        fc.emit(O.LOAD_PRELUDE, fc.const("__ann_await"))
+        self.push_hooks(hooks)
+        self.emit_closure(self.an.thunk(e, k + 1), self.compile_thunk(e, k + 1))
+        fc.emit(O.CALL, 3)
+        fc.cur = old
+
+    def compile_thunk(self, e: A.Await, k: int) -> str:
+        node = self.an.thunk(e, k)
+        outer = self.fc
+        fc = self.fc = FnCode(self, node, "thunk", None)
+        free = self.an.free_of(node)
+        for b in free:
+            s = fc.new_slot(b.uid or b.name)
+            fc.slots[b] = s
+            fc.free_slots.add(s)
+        self.await_annotated(e, k)
+        fc.emit(O.RETURN)
+        self.patch(fc)
+        blob = fc.finish(0, False, 0, [0], [], False, False, len(free))
+        self.fc = outer
+        return self.add_blob(blob)
 
     def emit_closure(self, node: Any, bid: str) -> None:
         fc = self.fc
@@ -936,9 +1108,11 @@ class Compiler:
         other = Label()
         end = Label()
         self.cond(e.cond, other, False)
+        base = fc.depth
         self.expr(e.then, want, tail)
-        if not tail and fc.reachable:
+        if not tail:
             fc.emit_jump(O.JUMP, end)
+        fc.depth = base
         fc.mark(other)
         self.expr(e.other, want, tail)
         fc.mark(end)
@@ -1121,9 +1295,11 @@ class Compiler:
         other = Label()
         end = Label()
         self.cond(e.cond, other, False)
+        base = fc.depth
         self.block(e.then, want, tail)
-        if not tail and fc.reachable:
+        if not tail:
             fc.emit_jump(O.JUMP, end)
+        fc.depth = base
         fc.mark(other)
         if e.other is None:
             if tail:
@@ -1143,16 +1319,19 @@ class Compiler:
         subj = fc.new_slot("$match")
         fc.emit(O.STORE_LOCAL, subj)
         end = Label()
+        base = fc.depth
         for arm in e.arms:
             old = self.at(arm)
             nxt = Label()
+            fc.depth = base
             self.enter_scope(arm)
             fc.emit_jump_b(O.MATCH, fc.const([subj, self.pattern_desc(arm.pattern)]), nxt)
             if arm.guard is not None:
                 self.cond(arm.guard, nxt, False)
             self.expr(arm.body, want, tail)
-            if not tail and fc.reachable:
+            if not tail:
                 fc.emit_jump(O.JUMP, end)
+            fc.depth = base
             fc.mark(nxt)
             fc.cur = old
         fc.emit(O.MATCH_ERROR, subj)
@@ -1271,15 +1450,7 @@ class Compiler:
 
     def ex_await(self, e: A.Await) -> None:
         fc = self.fc
-        if e.annotations:
-            fc.emit(O.RAISE, fc.const(["RuntimeError", "await annotations are not implemented yet"]))
-            fc.reachable = True
-            fc.emit(O.LOAD_CONST, fc.const(None))
-            return
-        self.expr(e.expr)
-        old = self.at(e)
-        fc.emit(O.AWAIT)
-        fc.cur = old
+        self.await_annotated(e, 0)
 
     def ex_stmt_expr(self, e: Any, want: bool, tail: bool) -> None:
         # Statements in expression position (the parser allows some): run, then yield ().

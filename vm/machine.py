@@ -228,7 +228,7 @@ def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
 _G: dict[str, Any] = {
     "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
                      "dict": dict, "str": str, "isinstance": isinstance},
-    "Cell": Cell, "Closure": Closure, "Task": Task, "UNINIT": UNINIT, "UNIT": V.UNIT,
+    "Cell": Cell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task, "UNINIT": UNINIT, "UNIT": V.UNIT,
     "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
     "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,
     "IMIN": V.INT_MIN, "IMAX": V.INT_MAX,
@@ -265,6 +265,8 @@ class RBlob:
 
 
 def _label(blob: Blob) -> str:
+    if blob.kind == "annotation":
+        return f"Annotation @{blob.name}"
     return f"Function '{blob.name}'" if blob.name else "Closure"
 
 

@@ -81,7 +81,8 @@ _TABLE = [
     ("CALL_VAR", "C", ""),                           # callee, argument list (spread calls)
     ("CALL_METHOD_VAR", "C", "a=const(name)"),       # receiver, argument list
     ("CALL_BUILTIN_VAR", "V", "a=const(name)"),      # argument list
-    ("LOAD_PRELUDE", "V", "a=const(name)"),          # a prelude function (annotation protocol)
+    ("LOAD_PRELUDE", "V", "a=const(name)"),
+    ("MAKE_ANNOTATED", "V", "a=const(name)"),        # function, wrapper -> AnnotatedFunction          # a prelude function (annotation protocol)
     ("SNAPSHOT", "C", "a=ordinal"),
     ("AWAIT", "V", ""),
     ("TRY", "J", ""),
@@ -133,7 +134,7 @@ def stack_effect(op: int, a: int, b: int, consts: list) -> tuple[int, int]:
         return (1, 2)
     if n == "DUP2":
         return (2, 4)
-    if n in ("BINARY", "MAKE_RANGE", "ATTACH_CONTEXT", "GET_INDEX", "STRUCT_FINISH"):
+    if n in ("BINARY", "MAKE_ANNOTATED", "MAKE_RANGE", "ATTACH_CONTEXT", "GET_INDEX", "STRUCT_FINISH"):
         return (2, 1)
     if n in ("UNARY_NEG", "UNARY_NOT", "TO_BOOL", "FORMAT", "FORMAT_SPEC", "GET_ATTR", "GET_VARIANT",
              "JUMP_IF_NOT_NONE", "JUMP_IF_NONE", "JUMP_UNLESS_FAILURE", "AWAIT", "TRY",

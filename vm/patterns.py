@@ -272,6 +272,10 @@ def validate_consts(b: Any, need: Callable[[bool, str], None]) -> None:
             need(_valid_pattern(K[a], n), where)
         elif op in (O.LOAD_BUILTIN, O.CALL_BUILTIN):
             need(type(K[a]) is str and K[a] in BUILTIN_NAMES, where)
+        elif op == O.LOAD_PRELUDE:
+            need(type(K[a]) is str and K[a].startswith("__"), where)
+        elif op == O.MAKE_ANNOTATED:
+            need(K[a] is None or type(K[a]) is str, where)
         elif op in (O.GET_ATTR, O.SET_ATTR, O.FORMAT_SPEC):
             need(type(K[a]) is str, where)
         elif op == O.GET_VARIANT:

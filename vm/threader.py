@@ -362,7 +362,7 @@ class _Gen:
             L(f"{t} = format_spec({x}, K[{a}])")
             self.push(t, "str")
         elif op == O.GET_ATTR:
-            x = self.pop()
+            x = self.ident(self.pop())
             t = self.tmp()
             attr = self.blob.consts[a]
             if attr in ("length", "len"):
@@ -375,12 +375,14 @@ class _Gen:
             self.push(t)
         elif op == O.SET_ATTR:
             x, v = self.popn(2)
+            x = self.ident(x)
             L(f"if type({x}) is dict: {x}[K[{a}]] = {v}")
             L(f"else: set_property({x}, K[{a}], {v})")
             if b:
                 self.push(v)
         elif op == O.GET_INDEX:
             x, i = self.popn(2)
+            x = self.ident(x)
             t = self.tmp()
             L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {t} = {x}[{i}]")
             L(f"elif type({x}) is dict and type({i}) is str: {t} = {x}.get({i})")
@@ -388,6 +390,7 @@ class _Gen:
             self.push(t)
         elif op == O.SET_INDEX:
             x, i, v = self.popn(3)
+            x = self.ident(x)
             L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {x}[{i}] = {v}")
             L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {v}")
             L(f"else: index_set({x}, {i}, {v})")
@@ -544,7 +547,7 @@ class _Gen:
             L(f"return M.snapshot({a}, {nxt})")
             return True
         elif op == O.AWAIT:
-            x = self.pop()
+            x = self.ident(self.pop())
             t = self.tmp()
             L(f"{t} = {x}.result if type({x}) is Task else {x}")
             self.push(t)
@@ -562,6 +565,11 @@ class _Gen:
             args = self.pop()
             t = self.tmp()
             L(f"{t} = M.vm_builtin(K[{a}], {args})")
+            self.push(t)
+        elif op == O.MAKE_ANNOTATED:
+            f, w = self.popn(2)
+            t = self.tmp()
+            L(f"{t} = AnnotatedFunction(K[{a}], {f}, {w})")
             self.push(t)
         elif op == O.LOAD_PRELUDE:
             t = self.tmp()
@@ -699,7 +707,7 @@ class _Gen:
     def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
         L = self.line
         args = self.popn(argc)
-        obj = self.pop()
+        obj = self.ident(self.pop())
         self.materialise()
         A = f"[{', '.join(args)}]"
         if name == "push" and argc == 1:
