@@ -1,0 +1,181 @@
+"""`shape fuzz`: differential and resume-equivalence fuzzing from the command line.
+
+    shape fuzz [--seconds N] [--seed S] [--jobs J] [--check a,b,...]
+    shape fuzz --seed S --replay K [--check ...] [--shrink-seconds T]   run program K again
+    shape fuzz --seed S --show K                                        print program K
+
+A live progress line (programs/s, checks run, failures) goes to stderr; failures, each with its
+minimal program and the command that reproduces it, and the final summary go to stdout. The exit
+code is 1 when a check failed, else 0. See fuzz/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+from shapelang.fuzz import harness as H
+
+
+def parse_checks(text: str) -> str:
+    if text in ("all", ""):
+        return H.CHECK_NAMES
+    out = ""
+    for part in text.replace(",", " ").split():
+        for ch in part.strip():
+            if ch not in H.CHECK_NAMES:
+                raise argparse.ArgumentTypeError(f"unknown check {ch!r} (expected a-f)")
+            if ch not in out:
+                out += ch
+    return "".join(c for c in H.CHECK_NAMES if c in out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shape fuzz", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--check", type=parse_checks, default=H.CHECK_NAMES,
+                   help="checks to run, e.g. a,b,c (default: all; missing engine APIs are skipped)")
+    p.add_argument("--programs", type=int, help="stop after this many programs")
+    p.add_argument("--start", type=int, default=0, help="first program index (default 0)")
+    p.add_argument("--replay", type=int, metavar="K", help="run program K of the seed again")
+    p.add_argument("--show", type=int, metavar="K", help="print program K of the seed")
+    p.add_argument("--shrink-seconds", type=float, default=120.0,
+                   help="time to shrink each new failure (0: no shrinking)")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not save failures as conformance cases")
+    p.add_argument("--save-dir", default=H.REGRESSION_DIR,
+                   help="where failures are saved (default conformance/cases/regressions)")
+    p.add_argument("--ref-vs", choices=("vm", "ref"), default="vm",
+                   help="check a against the VM (default) or a second reference run")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="a program whose checks run longer than this is a failure")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    return p
+
+
+class Progress:
+    """One line on stderr, rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.width = 0
+
+    def update(self, line: str, force: bool = False) -> None:
+        if self.quiet:
+            return
+        now = time.time()
+        if self.tty:
+            if force or now - self.last >= 0.2:
+                self.last = now
+                sys.stderr.write("\r" + line.ljust(self.width))
+                self.width = len(line)
+                sys.stderr.flush()
+        elif force or now - self.last >= 5.0:
+            self.last = now
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.width and not self.quiet:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+            self.width = 0
+
+
+def summary_json(s: H.Summary) -> dict:
+    return {
+        "seed": s.config.seed, "jobs": s.config.jobs, "checks": s.config.checks,
+        "seconds": s.wall, "cpu_seconds": s.cpu, "programs": s.programs,
+        "programs_per_second": s.programs / s.wall if s.wall else 0.0,
+        "programs_per_cpu_second": s.programs / s.cpu if s.cpu else 0.0,
+        "harness_errors": s.stats.get("harness_errors", 0),
+        "harness_error_share": s.harness_error_share(),
+        "stats": s.stats, "skipped": s.skipped,
+        "failures": [{"check": f.check, "reason": f.reason, "program": f.program,
+                      "reproduce": f.reproduce(), "saved": f.saved,
+                      "source": f.minimal_source or f.source} for f in s.failures],
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    case, _ = H.make_case(args.seed, args.show)
+    sys.stdout.write(case.source)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    save_dir = None if args.no_save else args.save_dir
+    case, verdicts, failure = H.replay(args.seed, args.replay, args.check, args.ref_vs,
+                                       args.shrink_seconds, save_dir)
+    print(f"program {args.replay} of seed {args.seed}:")
+    sys.stdout.write(case.source)
+    problem = case.harness_error()
+    if problem:
+        print(f"harness error (the reference run is not what the generator intended): {problem}")
+    for v in verdicts:
+        extra = f": {v.reason}" if v.reason else ""
+        print(f"check {v.check} ({H.CHECK_TITLES[v.check]}): {v.status}{extra}")
+        if v.failed:
+            print("  " + v.detail.replace("\n", "\n  "))
+    if failure is not None:
+        print(failure.render())
+    return 1 if any(v.failed for v in verdicts) else 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.show is not None:
+        return cmd_show(args)
+    if args.replay is not None:
+        return cmd_replay(args)
+    if args.jobs < 1:
+        print("shape fuzz: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    cfg = H.CampaignConfig(seconds=args.seconds, seed=args.seed, jobs=args.jobs, checks=args.check,
+                           ref_vs=args.ref_vs, shrink_seconds=args.shrink_seconds,
+                           save_dir=None if args.no_save else args.save_dir,
+                           program_timeout=args.timeout, max_programs=args.programs,
+                           start=args.start)
+    progress = Progress(args.quiet)
+    avail = H.available_checks()
+    for c in cfg.checks:
+        if avail.get(c) and not (c == "a" and cfg.ref_vs == "ref"):
+            print(f"note: check {c} ({H.CHECK_TITLES[c]}) is skipped: {avail[c]}", file=sys.stderr)
+
+    def on_event(kind: str, payload: Any) -> None:
+        if kind == "progress":
+            progress.update(payload.progress_line())
+        elif kind == "failure":
+            progress.clear()
+            print(payload.render(), flush=True)
+        elif kind == "note" and not args.quiet:
+            progress.clear()
+            print(payload, file=sys.stderr, flush=True)
+
+    try:
+        summary = H.campaign(cfg, on_event)
+    except KeyboardInterrupt:
+        progress.clear()
+        print("shape fuzz: interrupted", file=sys.stderr)
+        return 130
+    progress.update(summary.progress_line(), force=True)
+    progress.clear()
+    if not args.quiet and not progress.tty:
+        pass
+    print(summary.render())
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary_json(summary), f, indent=2)
+    return 1 if summary.failure_count else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

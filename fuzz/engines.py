@@ -1,0 +1,384 @@
+"""The fuzzer's adapter layer: the only module that knows how to drive the engines.
+
+Each capability is discovered at run time, so the harness keeps working while the VM and the
+snapshot layer are still being built: a check whose capability is missing reports itself as
+skipped with the reason, and starts running as soon as the API lands.
+
+Capabilities
+- ref            the reference evaluator (`shapelang.cli.run_source_json(engine="ref")`) and its
+                 resume oracle (`resume_at=k`).
+- vm             `shapelang.vm.run_source` (check a).
+- machine        the in-process VM machine: `Machine.run(max_steps)` stops at a safepoint,
+                 `export_state()` / `Machine.from_state()` continue a state, and `on_snapshot`
+                 sees every `snapshot()` event (checks b, c, d run in process).
+- codec          an encoder/decoder for machine states (`state_codec()` below; check f, and the
+                 state round trip used by b, c, d). Until it exists the round trip is a deep copy.
+- cli            the real `shape` command with a store (`--snapshot-at`, `--resume`; the
+                 fresh-process share of check b).
+- recompile      recompile-and-resume with a new source and the reference oracle for it (check e).
+
+Every result is normalised into an `Outcome`: stdout with snapshot ids masked, value (type and
+display), error (kind and phase), exit code.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+ID_RE = re.compile(r"[0-9a-f]{64}")
+MASK = "<id>"
+HANG_STEPS = 20_000_000     # an in-process VM run longer than this is reported as a `Hang`
+
+
+def mask_ids(text: str) -> str:
+    return ID_RE.sub(MASK, text)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    stdout: str
+    value: Optional[tuple[str, str]]       # (type, display), None after an error or exit()
+    error: Optional[tuple[str, str]]       # (kind, phase)
+    message: str = field(default="", compare=False)
+    exit_code: int = 0
+    line: Optional[int] = field(default=None, compare=False)
+
+    @staticmethod
+    def from_json(result: dict) -> "Outcome":
+        value = result.get("value")
+        err = result.get("error")
+        return Outcome(
+            stdout=mask_ids(result.get("stdout", "")),
+            value=None if value is None else (value["type"], mask_ids(value["display"])),
+            error=None if err is None else (err["kind"], err["phase"]),
+            message="" if err is None else mask_ids(str(err.get("message", ""))),
+            exit_code=int(result.get("exit_code", 0)),
+            line=None if err is None else err.get("line"),
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.error:
+            parts.append(f"error {self.error[0]} ({self.error[1]}): {self.message}")
+        if self.value is not None:
+            parts.append(f"value {self.value[0]} {self.value[1]}")
+        parts.append(f"exit {self.exit_code}")
+        return ", ".join(parts)
+
+
+def diff_outcomes(expected: Outcome, actual: Outcome, names: tuple[str, str] = ("ref", "vm")) -> list[str]:
+    """The fields that differ ("stdout", "value", "error", "exit") with a readable account."""
+    out = []
+    if expected.stdout != actual.stdout:
+        import difflib
+        d = difflib.unified_diff(expected.stdout.splitlines(), actual.stdout.splitlines(),
+                                 names[0], names[1], lineterm="", n=2)
+        out.append("stdout differs:\n" + "\n".join(list(d)[:60]))
+    if expected.value != actual.value:
+        out.append(f"value differs: {names[0]} {expected.value} vs {names[1]} {actual.value}")
+    if expected.error != actual.error:
+        out.append(f"error differs: {names[0]} {expected.error} {expected.message!r} vs "
+                   f"{names[1]} {actual.error} {actual.message!r}")
+    if expected.exit_code != actual.exit_code:
+        out.append(f"exit code differs: {names[0]} {expected.exit_code} vs {names[1]} {actual.exit_code}")
+    return out
+
+
+# ---------------------------------------------------------------- capabilities
+
+class Unavailable(Exception):
+    """A capability the harness needs is not in this build (the check is skipped)."""
+
+
+def has_vm() -> bool:
+    try:
+        from shapelang import vm
+        return callable(getattr(vm, "run_source", None))
+    except Exception:
+        return False
+
+
+def has_machine() -> bool:
+    try:
+        from shapelang.vm.machine import Machine
+        from shapelang.vm import compile_source  # noqa: F401
+        return all(hasattr(Machine, a) for a in ("run", "export_state", "from_state"))
+    except Exception:
+        return False
+
+
+def state_codec() -> Optional[tuple[Callable[[Any], bytes], Callable[[bytes], Any]]]:
+    """(encode, decode) for machine states, through the snapshot layer's codec and registry, or
+    None while that layer is missing. The document is the one a stored snapshot holds."""
+    try:
+        from shapelang.vm import snapshot as S
+        from shapelang.vm.codec import Decoder, Encoder
+        reg = S.registry()
+        version = S.STATE_VERSION
+    except Exception:
+        return None
+
+    def encode(state: Any, entry: str = "", prelude: str = "") -> bytes:
+        return Encoder(reg).encode({"v": version, "entry": entry, "prelude": prelude,
+                                    "source": None, "machine": state})
+
+    def decode(data: bytes) -> Any:
+        return Decoder(reg).decode(data)["machine"]
+
+    return encode, decode
+
+
+def has_codec() -> bool:
+    return state_codec() is not None
+
+
+def has_cli_resume() -> bool:
+    try:
+        import importlib.util
+        return importlib.util.find_spec("shapelang.vm.resume_cli") is not None
+    except Exception:
+        return False
+
+
+def has_recompile() -> bool:
+    try:
+        import importlib.util
+        from shapelang.ref import evaluator as Ev
+        return (importlib.util.find_spec("shapelang.vm.recompile") is not None
+                and "recompile_from" in Ev.run_source.__code__.co_varnames)
+    except Exception:
+        return False
+
+
+def capabilities() -> dict[str, bool]:
+    return {"ref": True, "vm": has_vm(), "machine": has_machine(), "codec": has_codec(),
+            "cli": has_cli_resume(), "recompile": has_recompile()}
+
+
+# ---------------------------------------------------------------- running programs
+
+def run_json(source: str, engine: str, path: str = "fuzz.shape",
+             options: Optional[dict] = None) -> Outcome:
+    """One run through the --json contract (in process)."""
+    from shapelang.cli import run_source_json
+    if engine == "vm" and not has_vm():
+        raise Unavailable("shapelang.vm.run_source is missing")
+    return Outcome.from_json(run_source_json(source, path, engine, options))
+
+
+def ref_run(source: str, path: str = "fuzz.shape") -> Outcome:
+    return run_json(source, "ref", path)
+
+
+def ref_resume(source: str, k: int, path: str = "fuzz.shape") -> Outcome:
+    """The reference oracle: what resuming the k-th snapshot() event must print."""
+    return run_json(source, "ref", path, {"resume_at": k})
+
+
+def ref_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape") -> Outcome:
+    """The reference oracle for `shape --resume <event k of old_source> path` with new_source."""
+    from shapelang.ref.evaluator import run_source as ref_run_source
+    return _outcome_of(lambda chunks: ref_run_source(new_source, chunks.append, path,
+                                                     recompile_from=(old_source, k)))[0]
+
+
+def vm_run(source: str, path: str = "fuzz.shape") -> Outcome:
+    return run_json(source, "vm", path)
+
+
+# ---------------------------------------------------------------- the in-process machine
+
+def _outcome_of(run: Callable[[list], Any]) -> tuple[Outcome, Any]:
+    """Run `run(chunks)` and turn its value or exception into an Outcome (like run_source_json)."""
+    from shapelang.cli import value_json
+    from shapelang.runtime.errors import ShapeError, ShapeExit
+    try:
+        from shapelang.vm.machine import STOPPED
+    except Exception:
+        STOPPED = object()
+    chunks: list[str] = []
+    result: dict = {"stdout": "", "value": None, "error": None, "exit_code": 0}
+    ret: Any = None
+    try:
+        ret = run(chunks)
+        if ret is not STOPPED:
+            result["value"] = value_json(ret)
+    except ShapeExit as e:
+        result["exit_code"] = e.code
+    except ShapeError as e:
+        result["error"] = e.to_json()
+        result["exit_code"] = 1
+    except RecursionError:
+        result["error"] = {"kind": "InternalError", "phase": "runtime",
+                           "message": "Python RecursionError", "line": None, "col": None}
+        result["exit_code"] = 1
+    except Exception as e:
+        result["error"] = {"kind": "InternalError", "phase": "runtime",
+                           "message": f"{type(e).__name__}: {e}", "line": None, "col": None}
+        result["exit_code"] = 1
+    result["stdout"] = "".join(chunks)
+    return Outcome.from_json(result), ret
+
+
+def error_outcome(e: BaseException) -> Outcome:
+    """The Outcome of a run that raised `e` before producing output (e.g. while compiling)."""
+    from shapelang.runtime.errors import ShapeError
+
+    def boom(chunks: list) -> Any:
+        raise e
+    if isinstance(e, ShapeError):
+        return _outcome_of(boom)[0]
+    return Outcome("", None, ("InternalError", "runtime"), f"{type(e).__name__}: {e}", 1)
+
+
+class MachineSession:
+    """One program compiled once for the in-process VM checks (cut, resume, chains, codec)."""
+
+    def __init__(self, source: str, path: str = "fuzz.shape") -> None:
+        if not has_machine():
+            raise Unavailable("the VM machine API (run(max_steps), export_state, from_state) is missing")
+        from shapelang.vm import compile_source
+        self.program = compile_source(source, path)
+        self.codec = state_codec()
+
+    # A state leaves the machine through the same path a stored snapshot takes: encoded and
+    # decoded by the codec when there is one. Until then it is deep-copied, which still checks
+    # that export_state/from_state capture everything and share nothing with the live machine.
+    def roundtrip(self, state: Any) -> Any:
+        if self.codec is not None:
+            enc, dec = self.codec
+            return dec(enc(state))
+        return copy.deepcopy(state)
+
+    def _machine(self, out: list, state: Any = None, on_snapshot: Any = None) -> Any:
+        from shapelang.vm.machine import Machine
+        if state is None:
+            return Machine(self.program, out=out, on_snapshot=on_snapshot)
+        return Machine.from_state(self.program, state, out=out, on_snapshot=on_snapshot)
+
+    def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None
+             ) -> tuple[Outcome, Any, Any]:
+        """Run from the start (state None) or from a state. With stop_after, stop after that many
+        steps; without it, run to the end, where a run longer than HANG_STEPS is a `Hang`."""
+        from shapelang.vm.machine import STOPPED
+        box: dict = {}
+
+        def go(chunks: list) -> Any:
+            m = self._machine(chunks, state=state, on_snapshot=on_snapshot)
+            box["m"] = m
+            return m.run(HANG_STEPS if stop_after is None else stop_after)
+        out, ret = _outcome_of(go)
+        m = box.get("m")
+        if ret is STOPPED and stop_after is None:
+            out = Outcome(out.stdout, None, ("Hang", "runtime"),
+                          f"no end after {HANG_STEPS} steps", 1)
+            return out, None, m
+        if ret is STOPPED:
+            return out, self.roundtrip(m.export_state()), m
+        return out, None, m
+
+    def full(self, on_snapshot: Any = None) -> tuple[Outcome, int]:
+        """Uninterrupted run; also returns the number of steps it took."""
+        out, _, m = self._run(None, None, on_snapshot)
+        return out, (m.steps if m is not None else 0)
+
+    def snapshots(self, limit: int = 64) -> tuple[Outcome, list[Any]]:
+        """Uninterrupted run that keeps a round-tripped copy of the state at every snapshot()."""
+        states: list[Any] = []
+        self.event_ordinals: list[int] = []
+
+        def hook(machine: Any) -> str:
+            from shapelang.vm.machine import snapshot_id_for
+            k = machine.snapshot_count
+            if len(states) < limit:
+                states.append(self.roundtrip(machine.export_state()))
+                self.event_ordinals.append(machine.pending_ordinal)
+            return snapshot_id_for(k)
+        out, _ = self.full(on_snapshot=hook)
+        return out, states
+
+    def resume(self, state: Any, stop_after: Optional[int] = None) -> tuple[Outcome, Any]:
+        """Continue a state; with stop_after, stop there and also return the new state (None when
+        the program ended first)."""
+        out, st, _ = self._run(state, stop_after)
+        return out, st
+
+    def cut(self, steps: int) -> tuple[Outcome, Any]:
+        """Run from the start for `steps` steps: the output so far and the state (None when the
+        program ended first)."""
+        out, st, _ = self._run(None, steps)
+        return out, st
+
+    def codec_roundtrip_bytes(self, state: Any) -> tuple[bytes, bytes]:
+        """encode(state) and encode(decode(encode(state))): check f wants them identical."""
+        if self.codec is None:
+            raise Unavailable("no state codec (shapelang.vm.snapshot.encode_state/decode_state)")
+        enc, dec = self.codec
+        first = enc(state)
+        return first, enc(dec(first))
+
+
+def concat(before: Outcome, after: Outcome) -> Outcome:
+    """The outcome of a run cut in two: output of both parts, the end of the second."""
+    return Outcome(before.stdout + after.stdout, after.value, after.error, after.message,
+                   after.exit_code, after.line)
+
+
+# ---------------------------------------------------------------- recompile-and-resume (store based)
+
+def vm_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape",
+                 store_dir: Optional[str] = None) -> Outcome:
+    """Run old_source on the VM with a store, then `recompile_resume` its k-th snapshot event in
+    new_source. The output is that of the resumed run only (what the oracle predicts)."""
+    import tempfile
+    try:
+        from shapelang.vm import snapshot as S
+        from shapelang.vm.recompile import recompile_resume
+    except ImportError as e:
+        raise Unavailable(f"recompile-and-resume is missing ({e})")
+    with tempfile.TemporaryDirectory(prefix="shape-fuzz-", dir=store_dir) as tmp:
+        store = os.path.join(tmp, "store.db")
+        ids: list[str] = []
+
+        class Recording(S.SnapshotSession):
+            def on_snapshot(self, machine: Any) -> str:
+                sid = super().on_snapshot(machine)
+                ids.append(sid)
+                return sid
+
+        from shapelang.vm.compiler import compile_source
+        from shapelang.vm.machine import Machine
+        session = Recording(store, path, old_source)
+        try:
+            program = compile_source(old_source, path)
+            machine = Machine(program, out=lambda s: None, on_snapshot=session.on_snapshot)
+            first, _ = _outcome_of(lambda chunks: machine.run(HANG_STEPS))
+        finally:
+            session.close()
+        if k >= len(ids):
+            return Outcome("", None, ("ResumeError", "resume"),
+                           f"The program takes fewer than {k + 1} snapshot(s)", 1)
+        sink = io.StringIO()
+        out, _ = _outcome_of(lambda chunks: recompile_resume(ids[k], new_source, path, chunks.append,
+                                                             store=store, stderr=sink.write))
+        return out
+
+
+# ---------------------------------------------------------------- the real CLI (fresh processes)
+
+def cli_command() -> list[str]:
+    return [sys.executable, "-m", "shapelang"]
+
+
+def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(cli_command() + args, capture_output=True, text=True, env=e,
+                          timeout=timeout)

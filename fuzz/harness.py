@@ -1,0 +1,954 @@
+"""The fuzz checks, shrinking, regression cases, and the campaign driver behind `shape fuzz`.
+
+A *case* is one generated program plus a fixed set of check parameters (cut positions, which
+snapshot events to resume, edits), all drawn from the same choice sequence as the program, so a
+case is fully determined by its choices and Hypothesis can shrink program and parameters together.
+
+Checks (each returns a `Verdict`; a check whose engine capability is missing is `skip`ped):
+  a  ref vs VM: same stdout (snapshot ids masked), value, error kind and phase, exit code.
+  b  cut anywhere: stop the VM after a random number of steps, round-trip the state, resume; the
+     output before plus the output after equals the uninterrupted run. A share of the cases goes
+     through the real CLI and store in fresh processes once `--snapshot-at`/`--resume` exist.
+  c  resume from snapshot() events: resuming event k on the VM equals the reference oracle
+     (`resume_at=k`).
+  d  chains: cut and resume at least three times in one run; equals the uninterrupted run.
+  e  recompile-and-resume with the same source and with edits after the boundary equals the
+     reference oracle (needs the snapshot layer's recompile API).
+  f  codec round trip: decode(encode(state)) re-encodes to identical bytes, for every snapshot()
+     state and a cut state.
+
+The campaign runs programs `k = 0, 1, 2, …` of a seed (program k is generated from
+`sha256(f"{seed}:{k}")`, so it does not depend on the number of jobs), in worker processes with a
+watchdog, shrinks each new failure with Hypothesis' shrinker, prints it with the command that
+reproduces it, and saves it as a conformance case under `conformance/cases/regressions/`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from shapelang.fuzz import engines as E
+from shapelang.fuzz.generator import (ChoiceSource, GeneratedProgram, ProgramBuilder,
+                                      RandomChoiceSource)
+
+CHECK_NAMES = "abcdef"
+CHECK_TITLES = {
+    "a": "ref vs VM",
+    "b": "cut anywhere and resume",
+    "c": "resume from snapshot() events vs the reference oracle",
+    "d": "chains of cuts",
+    "e": "recompile-and-resume vs the reference oracle",
+    "f": "codec round trip",
+}
+MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
+CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
+CLI_SHARE = 5              # percent of cases that check b also runs through the real CLI
+
+
+# ---------------------------------------------------------------- verdicts and cases
+
+@dataclass
+class Verdict:
+    check: str
+    status: str                      # "pass", "fail" or "skip"
+    reason: str = ""                 # fail: a short category; skip: why
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    @property
+    def signature(self) -> str:
+        return f"{self.check}:{self.reason}"
+
+
+@dataclass
+class CheckParams:
+    """Everything a check chooses at random, drawn right after the program (always the same
+    number of draws, so the choice sequence lines up whichever checks run)."""
+    cut: int = 0                                  # per mille of the run's steps (check b)
+    cli: int = 0                                  # < CLI_SHARE: also through the CLI (check b)
+    events: list[int] = field(default_factory=list)   # check c (and e): which events
+    chain: list[int] = field(default_factory=list)    # check d: per mille of steps per leg
+    edits: list[int] = field(default_factory=list)    # check e: edit choices
+
+    @staticmethod
+    def draw(c: ChoiceSource) -> "CheckParams":
+        return CheckParams(
+            cut=c.int(0, 1000),
+            cli=c.int(0, 99),
+            events=[c.int(0, 63) for _ in range(MAX_RESUMED_EVENTS)],
+            chain=[c.int(0, 1000) for _ in range(CHAIN_CUTS)],
+            edits=[c.int(0, 99) for _ in range(6)],
+        )
+
+
+class Case:
+    """A program, its check parameters, and the runs several checks share (computed once)."""
+
+    def __init__(self, prog: GeneratedProgram, params: CheckParams, path: str = "fuzz.shape") -> None:
+        self.prog = prog
+        self.params = params
+        self.path = path
+        self.source = prog.source
+        self._ref: Optional[E.Outcome] = None
+        self._session: Any = None
+        self._full: Optional[tuple[E.Outcome, int]] = None
+
+    @staticmethod
+    def build(choices: ChoiceSource) -> "Case":
+        prog = ProgramBuilder(choices).program()
+        return Case(prog, CheckParams.draw(choices))
+
+    @property
+    def ref(self) -> E.Outcome:
+        if self._ref is None:
+            self._ref = E.ref_run(self.source, self.path)
+        return self._ref
+
+    @property
+    def session(self) -> Any:
+        """The program compiled for the in-process machine. Raises `NoSession` (with the outcome
+        the VM gives instead) when it does not compile there."""
+        if self._session is None:
+            try:
+                self._session = E.MachineSession(self.source, self.path)
+            except E.Unavailable:
+                raise
+            except Exception as e:
+                self._session = NoSession(E.error_outcome(e))
+        if isinstance(self._session, NoSession):
+            raise self._session
+        return self._session
+
+    @property
+    def full(self) -> tuple[E.Outcome, int]:
+        """The uninterrupted VM run (in process) and its step count."""
+        if self._full is None:
+            try:
+                self._full = self.session.full()
+            except NoSession as e:
+                self._full = (e.outcome, 0)
+        return self._full
+
+    def harness_error(self) -> Optional[str]:
+        """Why the reference run is not what the generator intended, or None."""
+        r = self.ref
+        if r.error is not None and r.error[0] not in self.prog.planted:
+            return f"{r.error[0]}: {r.message}"
+        if r.error is None and r.exit_code != 0 and not self.prog.planted_exit:
+            return f"exit code {r.exit_code}"
+        return None
+
+
+class NoSession(Exception):
+    """The program does not compile on the VM (check a reports how that differs from the ref)."""
+
+    def __init__(self, outcome: E.Outcome) -> None:
+        super().__init__(outcome.describe())
+        self.outcome = outcome
+
+
+def _steps(per_mille: int, total: int) -> int:
+    return (per_mille * max(total, 1)) // 1000
+
+
+def _compare(check: str, expected: E.Outcome, actual: E.Outcome, names: tuple[str, str],
+             context: str = "") -> Verdict:
+    diffs = E.diff_outcomes(expected, actual, names)
+    if not diffs:
+        return Verdict(check, "pass")
+    reason = diffs[0].split(" ", 1)[0]
+    if actual.error and actual.error[0] == "InternalError":
+        reason = "crash"
+    if actual.error and actual.error[0] == "Hang":
+        reason = "hang"
+    head = (context + "\n") if context else ""
+    return Verdict(check, "fail", reason, head + "\n".join(diffs))
+
+
+# ---------------------------------------------------------------- the checks
+
+def check_a(case: Case, other: str = "vm") -> Verdict:
+    """Reference vs VM (or vs a second reference run, `other="ref"`, to test the harness)."""
+    if other == "vm" and not E.has_vm():
+        return Verdict("a", "skip", "shapelang.vm.run_source is missing")
+    if other == "vm" and E.has_machine():
+        actual, _ = case.full     # the same as vm.run_source, with a step cap against hangs
+    else:
+        actual = E.run_json(case.source, other, case.path)
+    return _compare("a", case.ref, actual, ("ref", other))
+
+
+def check_b(case: Case) -> Verdict:
+    if not E.has_machine():
+        return Verdict("b", "skip", "VM machine API (run(max_steps)/export_state/from_state) missing")
+    full, steps = case.full
+    n = _steps(case.params.cut, steps)
+    before, state = case.session.cut(n)
+    if state is None:
+        total = before
+    else:
+        after, _ = case.session.resume(state)
+        total = E.concat(before, after)
+    v = _compare("b", full, total, ("uninterrupted", "cut+resume"), f"cut after {n} of {steps} steps")
+    if v.failed or case.params.cli >= CLI_SHARE or not E.has_cli_resume():
+        return v
+    return check_b_cli(case, n)
+
+
+def check_b_cli(case: Case, n: int) -> Verdict:
+    """The same cut through the real CLI and store, in fresh processes."""
+    import re
+    import tempfile
+    full, _ = case.full
+    with tempfile.TemporaryDirectory(prefix="shape-fuzz-") as tmp:
+        src = os.path.join(tmp, "case.shape")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(case.source)
+        env = {"SHAPE_STORE": os.path.join(tmp, "store.db")}
+        first = E.cli_run(["run", src, "--snapshot-at", str(max(n, 1))], env)
+        m = re.search(r"Snapshot saved: ([0-9a-f]{64})", first.stderr)
+        stdout = first.stdout
+        code = first.returncode
+        err = first.stderr
+        if m:
+            second = E.cli_run(["--resume", m.group(1)], env)
+            stdout += second.stdout
+            code = second.returncode
+            err = second.stderr
+    if E.mask_ids(stdout) != full.stdout:
+        import difflib
+        d = "\n".join(difflib.unified_diff(full.stdout.splitlines(), E.mask_ids(stdout).splitlines(),
+                                           "in-process", "cli", lineterm="", n=2))
+        return Verdict("b", "fail", "cli-stdout", f"CLI cut after {n} steps\n{d}")
+    if code != full.exit_code:
+        return Verdict("b", "fail", "cli-exit", f"CLI cut after {n} steps: exit {code} vs "
+                                                 f"{full.exit_code}\n{err[-2000:]}")
+    return Verdict("b", "pass")
+
+
+def _events_to_resume(case: Case, available: int) -> list[int]:
+    seen: list[int] = []
+    for e in case.params.events:
+        k = e % available
+        if k not in seen:
+            seen.append(k)
+    return seen
+
+
+def check_c(case: Case) -> Verdict:
+    if not E.has_machine():
+        return Verdict("c", "skip", "VM machine API missing")
+    if case.prog.snapshot_sites == 0:
+        return Verdict("c", "pass", "no snapshot() sites")
+    _, states = case.session.snapshots()
+    if not states:
+        return Verdict("c", "pass", "no snapshot() events")
+    for k in _events_to_resume(case, len(states)):
+        expected = E.ref_resume(case.source, k, case.path)
+        actual, _ = case.session.resume(states[k])
+        v = _compare("c", expected, actual, ("ref-oracle", "vm-resume"),
+                     f"resuming snapshot event #{k}")
+        if v.failed:
+            return v
+    return Verdict("c", "pass")
+
+
+def check_d(case: Case) -> Verdict:
+    if not E.has_machine():
+        return Verdict("d", "skip", "VM machine API missing")
+    full, steps = case.full
+    legs = [max(1, _steps(p, steps)) for p in case.params.chain]
+    before, state = case.session.cut(legs[0])
+    out = before
+    cuts = [legs[0]]
+    for n in legs[1:]:
+        if state is None:
+            break
+        part, state = case.session.resume(state, n)
+        out = E.concat(out, part)
+        cuts.append(n)
+    if state is not None:
+        rest, _ = case.session.resume(state)
+        out = E.concat(out, rest)
+    return _compare("d", full, out, ("uninterrupted", "chain"),
+                    f"chain of legs {cuts} (steps) out of {steps}")
+
+
+def _snapshot_sites(program: Any) -> list[tuple[int, int]]:
+    """Positions of the snapshot() call sites in source order (their ordinals are the indices)."""
+    from shapelang.ref import ast as A
+    sites: list[tuple[int, int]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, A.Call) and isinstance(node.callee, A.Name) and node.callee.name == "snapshot":
+            sites.append((node.line, node.col))
+        if isinstance(node, A.Node):
+            for f in node.__dataclass_fields__:
+                walk(getattr(node, f))
+        elif isinstance(node, (list, tuple)):
+            for x in node:
+                walk(x)
+    walk(program)
+    return sorted(sites)
+
+
+def edit_after_boundary(source: str, ordinal: int, edits: list[int]) -> tuple[str, str]:
+    """An edited copy of `source` for recompile-and-resume from the site with `ordinal`: edits only
+    touch top-level statements after the one holding the site (the upstream guidance: keep the
+    boundary and what precedes it stable). Returns (new source, description)."""
+    from shapelang.ref import ast as A
+    from shapelang.ref.parser import parse
+    from shapelang.fuzz.generator import to_source
+    prog = parse(source, "fuzz.shape")
+    sites = _snapshot_sites(prog)
+    if ordinal >= len(sites):
+        return source, "unchanged (site not found)"
+    pos = sites[ordinal]
+    body = prog.body
+    boundary = max((i for i, st in enumerate(body) if (st.line, st.col) <= pos), default=0)
+    after = list(range(boundary + 1, len(body) + 1))
+    kind = edits[0] % 5
+    where = after[edits[1] % len(after)]
+    if kind == 0:
+        return source, "same source"
+    if kind == 1:
+        body.insert(where, A.ExprStmt(A.Call(A.Name("print"), [A.Literal("edited"), A.Literal(edits[2])]), True))
+        return to_source(prog), f"inserted a print before top-level statement {where}"
+    if kind == 2:
+        lits: list[Any] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, A.Literal) and type(node.value) is int:
+                lits.append(node)
+            if isinstance(node, A.Node):
+                for f in node.__dataclass_fields__:
+                    walk(getattr(node, f))
+            elif isinstance(node, (list, tuple)):
+                for x in node:
+                    walk(x)
+        walk(body[boundary + 1:])
+        if not lits:
+            return source, "same source (no literal after the boundary)"
+        lit = lits[edits[2] % len(lits)]
+        lit.value = lit.value + 1
+        return to_source(prog), f"changed a literal after the boundary to {lit.value}"
+    if kind == 3 and len(after) > 1:
+        victim = after[edits[3] % (len(after) - 1)]
+        del body[victim]
+        return to_source(prog), f"deleted top-level statement {victim}"
+    if kind == 4 and ordinal == len(sites) - 1 and edits[4] % 4 == 0:
+        # drop the boundary statement: the saved ordinal no longer exists (a documented error)
+        del body[boundary]
+        return to_source(prog), f"deleted the boundary statement {boundary} (ordinal #{ordinal} is gone)"
+    return source, "same source"
+
+
+def check_e(case: Case) -> Verdict:
+    if not E.has_recompile():
+        return Verdict("e", "skip", "recompile-and-resume API (shapelang.vm.recompile) or its "
+                                    "reference oracle is missing")
+    if case.prog.snapshot_sites == 0:
+        return Verdict("e", "pass", "no snapshot() sites")
+    _, states = case.session.snapshots()
+    if not states:
+        return Verdict("e", "pass", "no snapshot() events")
+    k = case.params.events[0] % len(states)
+    ordinal = case.session.event_ordinals[k]
+    try:
+        new_source, what = edit_after_boundary(case.source, ordinal, case.params.edits)
+    except ValueError as e:   # the printer refused the edited tree
+        return Verdict("e", "skip", f"edit not printable: {e}")
+    expected = E.ref_recompile(case.source, k, new_source, case.path)
+    actual = E.vm_recompile(case.source, k, new_source, case.path)
+    context = f"recompile-and-resume from event #{k} (site #{ordinal}), {what}"
+    if what != "same source":
+        context += "\n--- edited source ---\n" + new_source
+    return _compare("e", expected, actual, ("ref-oracle", "vm-recompile"), context)
+
+
+def check_f(case: Case) -> Verdict:
+    if not E.has_machine():
+        return Verdict("f", "skip", "VM machine API missing")
+    if not E.has_codec():
+        return Verdict("f", "skip", "no state codec (shapelang.vm.snapshot.encode_state/decode_state)")
+    session = case.session
+    states: list[Any] = []
+    if case.prog.snapshot_sites:
+        _, states = session.snapshots()
+    _, steps = case.full
+    _, cut_state = session.cut(_steps(case.params.cut, steps))
+    if cut_state is not None:
+        states.append(cut_state)
+    for i, st in enumerate(states):
+        try:
+            first, second = session.codec_roundtrip_bytes(st)
+        except Exception as e:  # the codec must never fail on a state the VM produced
+            return Verdict("f", "fail", "crash", f"state {i}: {type(e).__name__}: {e}")
+        if first != second:
+            return Verdict("f", "fail", "bytes", f"state {i}: re-encoding changed the bytes "
+                                                 f"({len(first)} vs {len(second)} bytes)")
+    return Verdict("f", "pass")
+
+
+CHECKS: dict[str, Callable[[Case], Verdict]] = {
+    "a": check_a, "b": check_b, "c": check_c, "d": check_d, "e": check_e, "f": check_f,
+}
+
+
+def available_checks() -> dict[str, Optional[str]]:
+    """Check name -> None if it can run in this build, else the reason it is skipped."""
+    caps = E.capabilities()
+    return {
+        "a": None if caps["vm"] else "shapelang.vm.run_source is missing",
+        "b": None if caps["machine"] else "VM machine API missing",
+        "c": None if caps["machine"] else "VM machine API missing",
+        "d": None if caps["machine"] else "VM machine API missing",
+        "e": None if caps["recompile"] else "recompile-and-resume API missing",
+        "f": None if caps["machine"] and caps["codec"] else "state codec API missing",
+    }
+
+
+def run_case(case: Case, checks: str, ref_vs: str = "vm") -> list[Verdict]:
+    out = []
+    for name in checks:
+        try:
+            if name == "a":
+                v = check_a(case, ref_vs)
+            else:
+                v = CHECKS[name](case)
+        except E.Unavailable as e:
+            v = Verdict(name, "skip", str(e))
+        except NoSession as e:
+            v = Verdict(name, "skip", f"does not compile on the VM: {e}")
+        except Exception as e:  # a harness bug must not end a campaign; report it as a failure
+            v = Verdict(name, "fail", "harness-exception",
+                        f"{type(e).__name__}: {e}\n{traceback.format_exc()[-3000:]}")
+        out.append(v)
+    return out
+
+
+# ---------------------------------------------------------------- choices: record, replay
+
+class RecordingChoiceSource(RandomChoiceSource):
+    """Random decisions, recorded as the choice sequence Hypothesis would have drawn."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.trace: list[int] = []
+
+    def int(self, lo: int, hi: int) -> int:
+        if lo == hi:
+            return lo
+        v = super().int(lo, hi)
+        self.trace.append(v)
+        return v
+
+    def pick(self, seq: list) -> Any:
+        return seq[self.int(0, len(seq) - 1)]
+
+    def chance(self, percent: int) -> bool:
+        return self.int(0, 99) >= 100 - percent
+
+
+class ReplayChoiceSource(ChoiceSource):
+    """Replays a choice sequence; past its end every choice is the simplest (its lower bound)."""
+
+    def __init__(self, choices: list[int]) -> None:
+        self.choices = list(choices)
+        self.i = 0
+
+    def int(self, lo: int, hi: int) -> int:
+        if lo == hi:
+            return lo
+        v = self.choices[self.i] if self.i < len(self.choices) else lo
+        self.i += 1
+        return min(max(v, lo), hi)
+
+    def pick(self, seq: list) -> Any:
+        return seq[self.int(0, len(seq) - 1)]
+
+    def chance(self, percent: int) -> bool:
+        return self.int(0, 99) >= 100 - percent
+
+
+def program_seed(seed: int, k: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{k}".encode()).digest()[:8], "big")
+
+
+def make_case(seed: int, k: int) -> tuple[Case, list[int]]:
+    """Program k of a campaign seed, with its choice sequence."""
+    src = RecordingChoiceSource(program_seed(seed, k))
+    case = Case.build(src)
+    return case, src.trace
+
+
+def case_from_choices(choices: list[int]) -> Case:
+    return Case.build(ReplayChoiceSource(choices))
+
+
+# ---------------------------------------------------------------- shrinking
+
+def shrink(choices: list[int], still_fails: Callable[[Case], bool], seconds: float = 60.0,
+           log: Optional[Callable[[str], None]] = None) -> list[int]:
+    """A shorter/simpler choice sequence whose case still fails, found by Hypothesis' shrinker
+    (its engine, started from our recorded sequence). Falls back to a plain delta-debugging
+    shrinker over the sequence if that engine cannot be driven."""
+    try:
+        return _shrink_hypothesis(choices, still_fails, seconds)
+    except _EngineUnusable as e:
+        if log:
+            log(f"Hypothesis shrinker unavailable ({e}); using the built-in shrinker")
+        return _shrink_simple(choices, still_fails, seconds)
+
+
+class _EngineUnusable(Exception):
+    pass
+
+
+def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
+                       seconds: float) -> list[int]:
+    try:
+        from hypothesis import HealthCheck, Phase, settings
+        from hypothesis.internal.conjecture.engine import ConjectureRunner
+        from hypothesis.internal.escalation import InterestingOrigin
+    except Exception as e:
+        raise _EngineUnusable(f"import: {e}")
+    deadline = time.monotonic() + seconds
+    origin = InterestingOrigin.from_exception(AssertionError("fuzz failure"))
+
+    def test_function(data: Any) -> None:
+        if time.monotonic() > deadline:
+            data.mark_invalid("shrink budget spent")
+        case = Case.build(ChoiceSource(data.draw))
+        if still_fails(case):
+            data.mark_interesting(origin)
+
+    s = settings(database=None, deadline=None, phases=[Phase.shrink], max_examples=10**9,
+                 suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    try:
+        runner = ConjectureRunner(test_function, settings=s, random=random.Random(0))
+        first = runner.cached_test_function(list(choices))
+    except Exception as e:
+        raise _EngineUnusable(f"engine: {type(e).__name__}: {e}")
+    if not runner.interesting_examples:
+        # not reproducible from the sequence (flaky, or an engine API mismatch): keep it as is
+        if getattr(first, "status", None) is None:
+            raise _EngineUnusable("replay returned no status")
+        return list(choices)
+    try:
+        runner.shrink_interesting_examples()
+    except Exception as e:
+        raise _EngineUnusable(f"shrink: {type(e).__name__}: {e}")
+    best = min(runner.interesting_examples.values(), key=lambda d: (len(d.choices), list(d.choices)))
+    return [int(c) for c in best.choices]
+
+
+def _shrink_simple(choices: list[int], still_fails: Callable[[Case], bool], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    best = list(choices)
+
+    def ok(cand: list[int]) -> bool:
+        return time.monotonic() < deadline and still_fails(case_from_choices(cand))
+
+    size = max(1, len(best) // 2)
+    while size >= 1 and time.monotonic() < deadline:
+        i = 0
+        changed = False
+        while i < len(best) and time.monotonic() < deadline:
+            cand = best[:i] + best[i + size:]
+            if ok(cand):
+                best, changed = cand, True
+            else:
+                i += size
+        if not changed:
+            size //= 2
+    for i in range(len(best)):
+        if time.monotonic() >= deadline:
+            break
+        for v in (0, best[i] // 2):
+            if v < best[i]:
+                cand = best[:i] + [v] + best[i + 1:]
+                if ok(cand):
+                    best = cand
+                    break
+    return best
+
+
+# ---------------------------------------------------------------- regression cases
+
+REGRESSION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "conformance", "cases", "regressions")
+
+
+def conformance_case_text(case: Case, note: str) -> str:
+    """A conformance case (header format of conformance/README.md) whose expectations come
+    from the reference engine."""
+    r = case.ref
+    lines = ["// features: fuzz-regression", "// flags: no-wrap"]
+    lines.append("// stdout:")
+    for line in r.stdout.split("\n")[:-1] if r.stdout.endswith("\n") else r.stdout.split("\n"):
+        lines.append("// |" + ((" " + line) if line else ""))
+    if r.value is not None:
+        lines.append(f"// value: {r.value[0]} {r.value[1]}")
+    if r.error is not None:
+        msg = r.message.replace('"', "'")
+        lines.append(f'// error: {r.error[0]} {r.error[1]} "{msg}"' if msg and "\n" not in msg
+                     else f"// error: {r.error[0]} {r.error[1]}")
+    elif r.exit_code != 0:
+        lines.append(f"// exit: {r.exit_code}")
+    for n in note.splitlines():
+        lines.append("// " + n.replace(":", " -"))
+    return "\n".join(lines) + "\n" + case.source
+
+
+def save_regression(case: Case, verdict: Verdict, note: str, directory: Optional[str] = None) -> str:
+    directory = directory or REGRESSION_DIR
+    os.makedirs(directory, exist_ok=True)
+    digest = hashlib.sha256(case.source.encode()).hexdigest()[:10]
+    path = os.path.join(directory, f"fuzz-{verdict.check}-{verdict.reason}-{digest}.shape")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(conformance_case_text(case, note))
+    return path
+
+
+# ---------------------------------------------------------------- failures
+
+@dataclass
+class Failure:
+    check: str
+    reason: str
+    seed: int
+    program: int
+    detail: str
+    source: str
+    minimal_source: str = ""
+    minimal_detail: str = ""
+    choices: int = 0
+    minimal_choices: int = 0
+    saved: str = ""
+    shrunk: bool = False
+
+    def reproduce(self) -> str:
+        return f"shape fuzz --seed {self.seed} --replay {self.program} --check {self.check}"
+
+    def render(self) -> str:
+        src = self.minimal_source or self.source
+        detail = self.minimal_detail or self.detail
+        lines = [f"FAIL check {self.check} ({CHECK_TITLES.get(self.check, '')}): {self.reason}",
+                 f"  seed {self.seed}, program {self.program}; reproduce with: {self.reproduce()}"]
+        if self.shrunk:
+            lines.append(f"  shrunk from {self.choices} to {self.minimal_choices} choices "
+                         f"({len(self.source.splitlines())} -> {len(src.splitlines())} lines)")
+        if self.saved:
+            lines.append(f"  saved as {self.saved}")
+        lines.append("  --- program ---")
+        lines += ["  " + ln for ln in src.rstrip("\n").splitlines()]
+        lines.append("  --- what differs ---")
+        lines += ["  " + ln for ln in detail.rstrip("\n").splitlines()]
+        return "\n".join(lines)
+
+
+def investigate(seed: int, k: int, case: Case, choices: list[int], verdict: Verdict, ref_vs: str,
+                shrink_seconds: float, save_dir: Optional[str],
+                log: Optional[Callable[[str], None]] = None) -> Failure:
+    """Shrink a failure to a minimal case with the same check and reason, and save it."""
+    f = Failure(verdict.check, verdict.reason, seed, k, verdict.detail, case.source,
+                choices=len(choices))
+    if shrink_seconds > 0:
+        sig = verdict.signature
+
+        def still_fails(c: Case) -> bool:
+            try:
+                c.source
+            except ValueError:   # the printer refused this tree
+                return False
+            return any(v.failed and v.signature == sig for v in run_case(c, verdict.check, ref_vs))
+        best = shrink(choices, still_fails, shrink_seconds, log)
+        small = case_from_choices(best)
+        vs = [v for v in run_case(small, verdict.check, ref_vs) if v.failed and v.signature == sig]
+        if vs:
+            f.minimal_source = small.source
+            f.minimal_detail = vs[0].detail
+            f.minimal_choices = len(best)
+            f.shrunk = True
+            case = small
+    if save_dir is not None:
+        note = (f"found by shape fuzz (check {verdict.check}, {verdict.reason}); "
+                f"reproduce with {f.reproduce()}")
+        try:
+            f.saved = save_regression(case, Verdict(verdict.check, "fail", verdict.reason), note, save_dir)
+        except OSError as e:
+            f.saved = f"(not saved: {e})"
+    return f
+
+
+# ---------------------------------------------------------------- the campaign
+
+@dataclass
+class CampaignConfig:
+    seconds: float = 60.0
+    seed: int = 0
+    jobs: int = 1
+    checks: str = "abcdef"
+    ref_vs: str = "vm"                 # "ref" drives check a against a second reference run
+    shrink_seconds: float = 120.0
+    shrinks_per_signature: int = 1     # further failures with the same signature are only counted
+    save_dir: Optional[str] = REGRESSION_DIR
+    program_timeout: float = 120.0
+    max_programs: Optional[int] = None
+    start: int = 0                     # first program index
+
+
+def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[tuple], None],
+                start_k: int, progress: Any = None) -> None:
+    """Run programs start_k, start_k + jobs, … until the deadline; report through emit()."""
+    stats: dict[str, int] = {}
+    cpu0 = time.process_time()
+    sig_seen: dict[str, int] = {}
+    last = 0.0
+    k = start_k
+
+    def bump(key: str, n: int = 1) -> None:
+        stats[key] = stats.get(key, 0) + n
+
+    while time.time() < deadline:
+        if cfg.max_programs is not None and k >= cfg.start + cfg.max_programs:
+            break
+        if progress is not None:
+            progress.started(wid, k)
+        case, choices = make_case(cfg.seed, k)
+        try:
+            problem = case.harness_error()
+        except ValueError as e:     # the printer refused the tree: a generator/printer issue
+            problem = f"unprintable program: {e}"
+            bump("unprintable")
+        if problem is not None:
+            bump("harness_errors")
+            if stats["harness_errors"] <= 3:
+                emit(("harness_error", wid, {"program": k, "problem": problem}))
+            if "unprintable" in problem:
+                k += cfg.jobs
+                continue
+        verdicts = run_case(case, cfg.checks, cfg.ref_vs)
+        if progress is not None:
+            progress.finished(wid)
+        bump("programs")
+        for v in verdicts:
+            bump(f"{v.check}:{v.status}")
+        for v in verdicts:
+            if not v.failed:
+                continue
+            bump("failures")
+            sig_seen[v.signature] = sig_seen.get(v.signature, 0) + 1
+            if sig_seen[v.signature] <= cfg.shrinks_per_signature:
+                emit(("shrinking", wid, {"program": k, "signature": v.signature}))
+                f = investigate(cfg.seed, k, case, choices, v, cfg.ref_vs, cfg.shrink_seconds,
+                                cfg.save_dir)
+                emit(("failure", wid, f))
+            else:
+                emit(("repeat", wid, {"program": k, "signature": v.signature}))
+            break       # one investigation per program is enough
+        now = time.time()
+        if now - last > 0.5:
+            last = now
+            emit(("stats", wid, dict(stats), time.process_time() - cpu0))
+        k += cfg.jobs
+    emit(("done", wid, dict(stats), time.process_time() - cpu0))
+
+
+class _SharedProgress:
+    """What each worker is running right now (for the watchdog in the parent)."""
+
+    def __init__(self, ctx: Any, jobs: int) -> None:
+        self.started_at = ctx.Array("d", jobs, lock=False)
+        self.program = ctx.Array("q", jobs, lock=False)
+
+    def started(self, wid: int, k: int) -> None:
+        self.program[wid] = k
+        self.started_at[wid] = time.time()
+
+    def finished(self, wid: int) -> None:
+        self.started_at[wid] = 0.0
+
+
+def _process_main(wid: int, cfg: CampaignConfig, deadline: float, queue: Any, start_k: int,
+                  progress: Any) -> None:
+    try:
+        worker_loop(wid, cfg, deadline, queue.put, start_k, progress)
+    except KeyboardInterrupt:
+        pass
+
+
+@dataclass
+class Summary:
+    config: CampaignConfig
+    wall: float = 0.0
+    cpu: float = 0.0
+    stats: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    harness_examples: list[dict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def programs(self) -> int:
+        return self.stats.get("programs", 0)
+
+    @property
+    def checks_run(self) -> int:
+        return sum(v for k, v in self.stats.items() if k.endswith(":pass") or k.endswith(":fail"))
+
+    @property
+    def failure_count(self) -> int:
+        return self.stats.get("failures", 0)
+
+    def harness_error_share(self) -> float:
+        n = self.programs + self.stats.get("unprintable", 0)
+        return self.stats.get("harness_errors", 0) / n if n else 0.0
+
+    def progress_line(self) -> str:
+        rate = self.programs / self.wall if self.wall else 0.0
+        return (f"[{self.wall:6.1f}s] programs {self.programs} ({rate:.1f}/s) | checks "
+                f"{self.checks_run} | failures {self.failure_count} | harness errors "
+                f"{self.stats.get('harness_errors', 0)}")
+
+    def render(self) -> str:
+        cfg = self.config
+        lines = [f"shape fuzz: seed {cfg.seed}, {cfg.jobs} job(s), checks {cfg.checks}, "
+                 f"{self.wall:.1f} s wall, {self.cpu:.1f} s CPU"]
+        per_cpu = self.programs / self.cpu if self.cpu else 0.0
+        lines.append(f"  programs: {self.programs} ({self.programs / max(self.wall, 1e-9):.1f}/s wall, "
+                     f"{per_cpu:.1f}/s per CPU-second)")
+        lines.append(f"  harness errors: {self.stats.get('harness_errors', 0)} "
+                     f"({100 * self.harness_error_share():.2f}% of programs; target < 1%)")
+        for c in cfg.checks:
+            p, fl, sk = (self.stats.get(f"{c}:{s}", 0) for s in ("pass", "fail", "skip"))
+            why = f" (skipped: {self.skipped[c]})" if sk and c in self.skipped else ""
+            lines.append(f"  check {c} {CHECK_TITLES[c]}: {p} passed, {fl} failed, {sk} skipped{why}")
+        lines.append(f"  failures: {self.failure_count} ({len(self.failures)} investigated)")
+        for ex in self.harness_examples[:3]:
+            lines.append(f"  harness error in program {ex['program']}: {ex['problem']}")
+        return "\n".join(lines)
+
+
+def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]] = None,
+             processes: bool = True) -> Summary:
+    """Run a campaign; on_event("progress"|"failure"|"note", payload) is called as it goes."""
+    notify = on_event or (lambda kind, payload: None)
+    summary = Summary(cfg)
+    avail = available_checks()
+    summary.skipped = {c: avail[c] for c in cfg.checks if avail.get(c)}
+    if cfg.ref_vs == "ref":
+        summary.skipped.pop("a", None)
+    t0 = time.time()
+    deadline = t0 + cfg.seconds
+    per_worker: dict[int, dict] = {}
+    cpu: dict[int, float] = {}
+
+    def absorb(msg: tuple) -> None:
+        kind, wid = msg[0], msg[1]
+        if kind in ("stats", "done"):
+            per_worker[wid] = msg[2]
+            cpu[wid] = msg[3]
+            merged: dict[str, int] = {}
+            for st in per_worker.values():
+                for key, n in st.items():
+                    merged[key] = merged.get(key, 0) + n
+            summary.stats = merged
+            summary.cpu = sum(cpu.values())
+            summary.wall = time.time() - t0
+            notify("progress", summary)
+        elif kind == "failure":
+            summary.failures.append(msg[2])
+            notify("failure", msg[2])
+        elif kind == "harness_error":
+            summary.harness_examples.append(msg[2])
+        elif kind in ("shrinking", "repeat"):
+            notify("note", f"worker {wid}: {kind} {msg[2]['signature']} (program {msg[2]['program']})")
+
+    if not processes:
+        worker_loop(0, cfg, deadline, absorb, cfg.start)
+        summary.wall = time.time() - t0
+        return summary
+
+    import multiprocessing as mp
+    import queue as queue_mod
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    q = ctx.Queue()
+    progress = _SharedProgress(ctx, cfg.jobs)
+    procs: dict[int, Any] = {}
+    finished: set[int] = set()
+    timeouts: dict[int, int] = {}
+
+    def start(wid: int, k: int) -> None:
+        progress.started_at[wid] = 0.0
+        p = ctx.Process(target=_process_main, args=(wid, cfg, deadline, q, k, progress), daemon=True)
+        p.start()
+        procs[wid] = p
+
+    for w in range(cfg.jobs):
+        start(w, cfg.start + w)
+    # the grace period leaves room for a shrink that started just before the deadline
+    hard_stop = deadline + cfg.shrink_seconds + cfg.program_timeout + 30
+    try:
+        while len(finished) < cfg.jobs and time.time() < hard_stop:
+            try:
+                msg = q.get(timeout=0.25)
+                absorb(msg)
+                if msg[0] == "done":
+                    finished.add(msg[1])
+                continue
+            except queue_mod.Empty:
+                pass
+            summary.wall = time.time() - t0
+            notify("progress", summary)
+            for w, p in list(procs.items()):
+                if w in finished:
+                    continue
+                began = progress.started_at[w]
+                if began and time.time() - began > cfg.program_timeout:
+                    k = progress.program[w]
+                    p.kill()
+                    p.join()
+                    case, _ = make_case(cfg.seed, k)
+                    f = Failure("timeout", "timeout", cfg.seed, k,
+                                f"program {k} ran longer than {cfg.program_timeout:.0f} s "
+                                f"(checks {cfg.checks})", case.source)
+                    summary.failures.append(f)
+                    summary.stats["failures"] = summary.stats.get("failures", 0) + 1
+                    timeouts[w] = timeouts.get(w, 0) + 1
+                    notify("failure", f)
+                    # the killed worker's counts are lost; restart it after the program that hung
+                    start(w, k + cfg.jobs)
+                elif not p.is_alive() and w not in finished:
+                    # died without saying goodbye (a crash in the interpreter): note and move on
+                    p.join()
+                    k = progress.program[w]
+                    notify("note", f"worker {w} died (exit code {p.exitcode}) at program {k}")
+                    start(w, k + cfg.jobs)
+    finally:
+        for p in procs.values():
+            if p.is_alive():
+                p.kill()
+            p.join()
+    summary.wall = time.time() - t0
+    return summary
+
+
+def replay(seed: int, k: int, checks: str, ref_vs: str = "vm", shrink_seconds: float = 0.0,
+           save_dir: Optional[str] = None) -> tuple[Case, list[Verdict], Optional[Failure]]:
+    """Run program k of a seed again (and optionally shrink its first failure)."""
+    case, choices = make_case(seed, k)
+    verdicts = run_case(case, checks, ref_vs)
+    failure = None
+    bad = [v for v in verdicts if v.failed]
+    if bad and (shrink_seconds > 0 or save_dir):
+        failure = investigate(seed, k, case, choices, bad[0], ref_vs, shrink_seconds, save_dir)
+    return case, verdicts, failure

@@ -1,0 +1,172 @@
+"""The fuzz harness: generator validity, printer round trip, the checks on a fixed seed, shrinking,
+the campaign driver and the CLI. Budget: well under a minute in total."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from shapelang.fuzz import engines as E
+from shapelang.fuzz import harness as H
+from shapelang.fuzz.generator import generate, programs
+from shapelang.ref.parser import parse
+
+SEED = 20240601
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(programs())
+def test_generated_programs_parse_and_round_trip(prog):
+    source = prog.source
+    assert parse(source, "gen.shape") == prog.ast
+
+
+def test_seeded_programs_round_trip_and_are_reproducible():
+    for seed in range(60):
+        a, b = generate(seed), generate(seed)
+        assert a.source == b.source
+        assert parse(a.source, "gen.shape") == a.ast
+    c1, _ = H.make_case(SEED, 5)
+    c2, _ = H.make_case(SEED, 5)
+    assert c1.source == c2.source and c1.params == c2.params
+
+
+def test_share_of_programs_without_harness_errors():
+    n = 200
+    problems = []
+    planted = 0
+    for k in range(n):
+        case, _ = H.make_case(SEED, k)
+        why = case.harness_error()
+        if why:
+            problems.append((k, why))
+        if case.ref.error is not None:
+            planted += 1
+    share_ok = 1 - len(problems) / n
+    assert share_ok >= 0.99, problems[:5]
+    # errors are planted on purpose, but only in a minority of programs
+    assert 0 < planted < n // 4
+
+
+def test_choices_replay_to_the_same_case():
+    case, choices = H.make_case(SEED, 11)
+    again = H.case_from_choices(choices)
+    assert again.source == case.source
+    assert again.params == case.params
+
+
+def test_check_a_against_a_second_reference_run():
+    for k in range(6):
+        case, _ = H.make_case(SEED, k)
+        v = H.check_a(case, other="ref")
+        assert v.status == "pass", v.detail
+
+
+AVAILABLE = H.available_checks()
+
+
+@pytest.mark.parametrize("check", list(H.CHECK_NAMES))
+def test_each_available_check_on_a_fixed_seed(check):
+    if AVAILABLE[check]:
+        v = H.run_case(H.make_case(SEED, 0)[0], check)[0]
+        assert v.status == "skip"
+        pytest.skip(AVAILABLE[check])
+    failures = []
+    for k in range(6):
+        case, _ = H.make_case(SEED, k)
+        for v in H.run_case(case, check):
+            if v.failed:
+                failures.append((k, v.reason, v.detail[:2000]))
+    assert not failures, failures
+
+
+def test_outcomes_mask_snapshot_ids_and_compare_fields():
+    a = E.Outcome.from_json({"stdout": "Hash(" + "ab" * 32 + ")\n", "value": None,
+                             "error": {"kind": "TypeError", "phase": "runtime", "message": "m",
+                                       "line": 1, "col": 2}, "exit_code": 1})
+    b = E.Outcome.from_json({"stdout": "Hash(" + "cd" * 32 + ")\n", "value": None,
+                             "error": {"kind": "TypeError", "phase": "runtime", "message": "other",
+                                       "line": 3, "col": 4}, "exit_code": 1})
+    assert a.stdout == "Hash(<id>)\n"
+    assert E.diff_outcomes(a, b) == []          # messages and positions are not compared
+    c = E.Outcome("x\n", None, ("ValueError", "runtime"), "", 1)
+    fields = [d.split(" ")[0] for d in E.diff_outcomes(a, c)]
+    assert fields == ["stdout", "error"]
+
+
+def _prints_snapshot_and_a_loop(case: H.Case) -> bool:
+    src = case.source
+    return "snapshot()" in src and ("for " in src or "while " in src)
+
+
+def test_shrinking_with_hypothesis_finds_a_smaller_program():
+    for k in range(200):
+        case, choices = H.make_case(SEED, k)
+        if _prints_snapshot_and_a_loop(case) and len(case.source) > 600:
+            break
+    else:
+        pytest.fail("no suitable program")
+    best = H.shrink(choices, _prints_snapshot_and_a_loop, seconds=6)
+    small = H.case_from_choices(best)
+    assert _prints_snapshot_and_a_loop(small)
+    assert len(best) < len(choices)
+    assert len(small.source) < len(case.source) // 2
+
+
+def test_builtin_shrinker_fallback():
+    for k in range(200):
+        case, choices = H.make_case(SEED, k)
+        if _prints_snapshot_and_a_loop(case):
+            break
+    best = H._shrink_simple(choices, _prints_snapshot_and_a_loop, seconds=4)
+    assert _prints_snapshot_and_a_loop(H.case_from_choices(best))
+    assert len(best) <= len(choices)
+
+
+def test_regression_case_text_uses_reference_expectations(tmp_path):
+    case = H.case_from_choices([])
+    path = H.save_regression(case, H.Verdict("a", "fail", "stdout"), "found by a test: note",
+                             str(tmp_path))
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("// features: fuzz-regression\n")
+    assert "// stdout:\n" in text
+    assert text.endswith(case.source)
+    for line in case.ref.stdout.splitlines():
+        assert ("// | " + line).rstrip() in text
+
+
+def test_campaign_in_process_and_its_summary():
+    cfg = H.CampaignConfig(seconds=30, seed=SEED, checks="a", ref_vs="ref", save_dir=None,
+                           max_programs=8)
+    events = []
+    s = H.campaign(cfg, lambda kind, payload: events.append(kind), processes=False)
+    assert s.programs == 8
+    assert s.failure_count == 0
+    assert s.stats.get("a:pass") == 8
+    assert "progress" in events
+    assert "programs: 8" in s.render()
+
+
+def test_cli_campaign_with_worker_processes(capsys):
+    from shapelang.fuzz.cli import main
+    code = main(["--seconds", "20", "--seed", str(SEED), "--jobs", "2", "--check", "a",
+                 "--ref-vs", "ref", "--no-save", "--programs", "6", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "programs: 6" in out
+    assert "check a ref vs VM: 6 passed, 0 failed" in out
+
+
+def test_cli_show_and_replay(capsys):
+    from shapelang.fuzz.cli import main
+    assert main(["--seed", str(SEED), "--show", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert shown == H.make_case(SEED, 3)[0].source
+    assert main(["--seed", str(SEED), "--replay", "3", "--check", "a", "--ref-vs", "ref",
+                 "--no-save"]) == 0
+    assert "check a (ref vs VM): pass" in capsys.readouterr().out
+
+
+def test_cli_rejects_unknown_checks():
+    from shapelang.fuzz.cli import main
+    with pytest.raises(SystemExit):
+        main(["--check", "z"])
