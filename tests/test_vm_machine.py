@@ -1,0 +1,217 @@
+"""VM machine: deep recursion, depth limit, safepoints, plain-data state, snapshot hook, errors."""
+from __future__ import annotations
+
+import pytest
+
+from shapelang.runtime import values as V
+from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.vm import STOPPED, Machine, compile_source, run_source
+from shapelang.vm.objects import Cell, Closure
+
+PROGRAM = """
+type Point { x: number, y: number = 0 }
+extend Point { method norm2() { self.x * self.x + self.y * self.y } }
+enum Shape { Circle(number), Rect { w: number, h: number } }
+fn area(s) {
+  match s {
+    Shape::Circle(r) => 3 * r * r,
+    Shape::Rect { w, h } => w * h,
+  }
+}
+fn fib(n) { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
+let mut total = 0
+let fs = []
+for i in 0..6 {
+  fs.push(|| i * 10)
+  total += fib(i)
+}
+print("total", total, fs.map(|f| f()))
+let pts = [Point { x: 3, y: 4 }, Point { x: 1 }]
+print(pts.map(|p| p.norm2()).sort(|a, b| b - a))
+print([Shape::Circle(2), Shape::Rect { w: 2, h: 3 }].map(area))
+let m = HashMap().set("a", 1).set("b", 2)
+for k in m { print(k, m.get(k)) }
+let mut s = ""
+let mut j = 0
+while j < 5 { s = s + j; j += 1 }
+print(s, [x * x for x in 0..5 if x % 2 == 0])
+fn inc(&v) { v += 1 }
+let mut c = 1
+inc(&c)
+inc(&c)
+print(c)
+total
+"""
+
+
+def run(src: str, **kw):
+    out: list[str] = []
+    value = run_source(src, "t.shape", out, **kw)
+    return "".join(out), value
+
+
+def test_program_runs():
+    out, value = run(PROGRAM)
+    assert out.splitlines() == [
+        "total 12 [0, 10, 20, 30, 40, 50]",
+        "[25.0, 1.0]",
+        "[12.0, 6.0]",
+        "a 1", "b 2",
+        "01234 [0, 4, 16]",
+        "3",
+    ]
+    assert value == 12
+
+
+def test_deep_recursion_100000():
+    out, value = run("fn d(n) { if n == 0 { 0 } else { 1 + d(n - 1) } }\nd(100000)\n")
+    assert value == 100000
+
+
+def test_depth_limit_is_a_shape_error():
+    with pytest.raises(ShapeError) as e:
+        run("fn f(n) { f(n + 1) + 1 }\nf(0)\n", max_depth=1000)
+    assert e.value.kind == "StackOverflow" and e.value.message == "stack overflow"
+    assert e.value.line == 1
+
+
+def test_default_limit_allows_deep_recursion_and_still_stops_infinite_recursion():
+    with pytest.raises(ShapeError) as e:
+        run("fn f(n) { f(n + 1) }\nf(0)\n")
+    assert e.value.kind == "StackOverflow"
+
+
+def _stepped(src: str, steps: int) -> tuple[str, object, int]:
+    out: list[str] = []
+    m = Machine(compile_source(src, "t.shape"), out=out)
+    stops = 0
+    while True:
+        r = m.run(max_steps=steps)
+        if r is not STOPPED:
+            return "".join(out), r, stops
+        stops += 1
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 7, 50, 333])
+def test_stop_and_continue_gives_the_same_output(steps):
+    want_out, want_value = run(PROGRAM)
+    out, value, stops = _stepped(PROGRAM, steps)
+    assert out == want_out and value == want_value
+    if steps < 50:
+        assert stops > 10
+
+
+def test_request_stop_from_output_callback_stops_at_a_boundary():
+    src = "let mut i = 0\nwhile i < 20 { print(i); i += 1 }\ni\n"
+    out: list[str] = []
+    holder: dict = {}
+
+    def write(s: str) -> None:
+        out.append(s)
+        if s == "5\n":
+            holder["m"].request_stop()
+
+    m = Machine(compile_source(src), out=write)
+    holder["m"] = m
+    assert m.run() is STOPPED
+    assert "".join(out).split() == [str(k) for k in range(6)]
+    assert m.run() == 20
+    assert "".join(out).split() == [str(k) for k in range(20)]
+
+
+def test_state_is_plain_data_that_survives_the_codec():
+    from shapelang.vm.codec import Decoder, Encoder
+    from shapelang.vm.snapshot import registry
+    want_out, want_value = run(PROGRAM)
+    for steps in (5, 40, 120, 400):
+        out: list[str] = []
+        program = compile_source(PROGRAM, "t.shape")
+        m = Machine(program, out=out)
+        if m.run(max_steps=steps) is not STOPPED:
+            continue
+        data = Encoder(registry()).encode(m.export_state())
+        state = Decoder(registry()).decode(data)
+        assert Encoder(registry()).encode(state) == data
+        m2 = Machine.from_state(program, state, out=out)
+        assert m2.run() == want_value
+        assert "".join(out) == want_out
+
+
+def test_aliasing_and_shared_cells_survive_export():
+    src = ("let a = [1]\nlet b = a\nlet mut n = 0\nlet inc = || { n += 1; n }\n"
+           "let s = snapshot()\nb.push(2)\ninc()\nprint(a, n, inc())\n")
+    from shapelang.vm.codec import Decoder, Encoder
+    from shapelang.vm.snapshot import registry
+    saved: dict = {}
+
+    def hook(m: Machine) -> str:
+        saved["state"] = Encoder(registry()).encode(m.export_state())
+        return "f" * 64
+
+    program = compile_source(src)
+    out1: list[str] = []
+    Machine(program, out=out1, on_snapshot=hook).run()
+    assert "".join(out1) == "[1, 2] 1 2\n"
+    out2: list[str] = []
+    m = Machine.from_state(program, Decoder(registry()).decode(saved["state"]), out=out2)
+    m.run()
+    assert "".join(out2) == "[1, 2] 1 2\n"
+
+
+def test_snapshot_hook_and_resumed_value():
+    src = ("fn step(base) {\n  let doubled = base * 2\n  let s = snapshot()\n"
+           "  let bonus = match s { Snapshot::Hash(_) => 0, Snapshot::Resumed => 100 }\n"
+           "  doubled + bonus\n}\nprint(step(21))\n")
+    program = compile_source(src)
+    seen: dict = {}
+
+    def hook(m: Machine) -> str:
+        assert m.pending == "snapshot" and m.pending_ordinal == 0
+        seen["frames"] = len(m.frames)
+        seen["state"] = m.export_state()
+        return "a" * 64
+
+    out: list[str] = []
+    Machine(program, out=out, on_snapshot=hook).run()
+    assert "".join(out) == "42\n" and seen["frames"] == 2
+    # A machine restored in the pending state returns Resumed from the call.
+    import copy
+    state = copy.deepcopy(seen["state"])
+    state["pending"] = "snapshot"
+    out2: list[str] = []
+    Machine.from_state(program, state, out=out2).run()
+    assert "".join(out2) == "142\n"
+
+
+def test_snapshot_value_is_a_hash_variant():
+    out, value = run("let s = snapshot()\nprint(match s { Snapshot::Hash(h) => h.length, _ => 0 })\ns\n")
+    assert out == "64\n"
+    assert isinstance(value, V.EnumValue) and value.variant == "Hash"
+
+
+def test_runtime_errors_carry_positions():
+    with pytest.raises(ShapeError) as e:
+        run("let a = 1\nlet b = [a]\nprint(b[0] + true)\n")
+    assert (e.value.kind, e.value.line) == ("TypeError", 3)
+    with pytest.raises(ShapeError) as e:
+        run("fn f(x) {\n  x / 0\n}\nf(1)\n")
+    assert (e.value.kind, e.value.line, e.value.col) == ("ArithmeticError", 2, 3)
+    with pytest.raises(ShapeError) as e:
+        run("fn show() { print(later) }\nshow()\nlet later = 1\n")
+    assert e.value.kind == "NameError" and "initialised" in e.value.message
+
+
+def test_exit_raises_shape_exit():
+    with pytest.raises(ShapeExit) as e:
+        run("print(1)\nexit(3)\nprint(2)\n")
+    assert e.value.code == 3
+
+
+def test_closures_are_plain_records():
+    program = compile_source("let k = 5\nlet f = |x| x + k\nlet s = snapshot()\n")
+    seen: dict = {}
+    Machine(program, out=[], on_snapshot=lambda m: seen.setdefault("s", m.export_state()) and "b" * 64).run()
+    R = seen["s"]["frames"][0][2]
+    closures = [v for v in R if isinstance(v, Closure)]
+    assert closures and all(type(c.bid) is str and all(type(x) is Cell for x in c.cells)
+                            for c in closures)
