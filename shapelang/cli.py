@@ -157,7 +157,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "run": cmd_run,
     "conformance": lambda argv: _delegate("shapelang.conformance.runner", argv),
     "dis": lambda argv: _delegate("shapelang.vm.disasm", argv),
-    "bench": lambda argv: _delegate("shapelang.vm.bench", argv),
+    "bench": lambda argv: (_delegate("shapelang.vm.bench_snapshot", argv[1:])
+                           if argv[:1] == ["snapshot"] else _delegate("shapelang.vm.bench", argv)),
     "snapshot": lambda argv: _delegate("shapelang.vm.snapshot_cli", argv),
     "fuzz": lambda argv: _delegate("shapelang.fuzz.cli", argv),
 }

@@ -83,47 +83,59 @@ class Encoder:
         index: dict[int, int] = {}
         order: list[Any] = []
         queue: deque = deque()
+        by_class = self.reg.by_class
+        const_ids = self.reg.constant_ids
+        # Scalars are by far the most common items: keep their path short (this loop is the
+        # whole cost of taking a snapshot; msgpack itself is C).
+        plain = _PLAIN
 
         def item(v: Any) -> Any:
             t = type(v)
-            if t is float:
-                return _CANON_NAN if math.isnan(v) else v
-            if v is None or t is bool or t is str:
+            if t in plain:
                 return v
             if t is int:
-                return v if -2**63 <= v < 2**64 else ["I", str(v)]
-            cname = self.reg.constant_ids.get(id(v))
+                return v if -9223372036854775808 <= v < 18446744073709551616 else ["I", str(v)]
+            if t is float:
+                return v if v == v else _CANON_NAN
+            vid = id(v)
+            cname = const_ids.get(vid)
             if cname is not None:
                 return ["C", cname]
             if t is tuple:
                 return ["T", [item(x) for x in v]]
-            if t is list or t is dict or t in self.reg.by_class:
-                n = index.get(id(v))
-                if n is None:
-                    n = len(order)
-                    index[id(v)] = n
-                    order.append(v)
-                    queue.append(v)
-                return ["@", n]
-            raise CodecError(f"cannot encode a value of Python type {t.__name__}")
+            n = index.get(vid)
+            if n is None:
+                if t is not list and t is not dict and t not in by_class:
+                    raise CodecError(f"cannot encode a value of Python type {t.__name__}")
+                n = len(order)
+                index[vid] = n
+                order.append(v)
+                queue.append(v)
+            return ["@", n]
 
         root_item = item(root)
         nodes: list = []
+        append = nodes.append
         while queue:
             v = queue.popleft()
             t = type(v)
             if t is list:
-                nodes.append(["L", [item(x) for x in v]])
+                append(["L", [x if type(x) in plain else item(x) for x in v]])
             elif t is dict:
                 flat: list = []
+                push = flat.append
                 for k, x in v.items():
-                    flat.append(item(k))
-                    flat.append(item(x))
-                nodes.append(["D", flat])
+                    push(k if type(k) is str else item(k))
+                    push(x if type(x) in plain else item(x))
+                append(["D", flat])
             else:
-                rt = self.reg.by_class[t]
-                nodes.append(["R", rt.name, [item(getattr(v, f)) for f in rt.fields]])
+                rt = by_class[t]
+                append(["R", rt.name, [item(getattr(v, f)) for f in rt.fields]])
         return msgpack.packb([MAGIC, VERSION, root_item, nodes], use_bin_type=True)
+
+
+_PLAIN = frozenset({str, bool, type(None)})
+_PLAIN_DECODED = frozenset({str, bool, type(None), float})
 
 
 class Decoder:
@@ -167,9 +179,11 @@ class Decoder:
             else:
                 raise CodecError(f"node {i}: unknown node tag {tag!r}")
         count = len(shells)
+        plain = _PLAIN_DECODED
 
         def item(v: Any, where: str) -> Any:
-            if _scalar_ok(v):
+            t = type(v)
+            if t in plain or (t is int and -2**63 <= v < 2**64):
                 return v
             if isinstance(v, list) and len(v) == 2:
                 tag, arg = v
@@ -189,17 +203,20 @@ class Decoder:
 
         for i, node in enumerate(nodes):
             shell = shells[i]
-            where = f"node {i}"
+            where = "node"
             if node[0] == "L":
-                shell.extend(item(x, where) for x in node[1])
+                shell.extend([x if type(x) in plain else item(x, where) for x in node[1]])
             elif node[0] == "D":
                 flat = node[1]
                 for j in range(0, len(flat), 2):
-                    k = item(flat[j], where)
+                    k = flat[j]
+                    if type(k) is not str:
+                        k = item(k, where)
+                    x = flat[j + 1]
                     try:
-                        shell[k] = item(flat[j + 1], where)
+                        shell[k] = x if type(x) in plain else item(x, where)
                     except TypeError:
-                        raise CodecError(f"{where}: unhashable dict key") from None
+                        raise CodecError(f"node {i}: unhashable dict key") from None
             else:
                 rt = self.reg.by_name[node[1]]
                 for f, x in zip(rt.fields, node[2]):
