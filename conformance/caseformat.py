@@ -1,0 +1,303 @@
+"""The conformance case format: parsing a `.shape` case file into a `Case`.
+
+A case is one `.shape` file whose header is the run of `//` lines at the very top of the file
+(see conformance/README.md for the full format). The header is data, so the parser is strict:
+an unknown key or a malformed value is a `CaseFormatError`, because a silently ignored typo
+(`stdot:`) would turn a check off without anyone noticing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+# Where the corpus lives; `id` defaults to the path relative to this directory.
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+
+KNOWN_FLAGS = frozenset({"ref-only", "vm-only", "non-deterministic", "no-wrap", "slow"})
+
+# Snapshot ids are content hashes and differ between implementations and runs, so they are
+# masked on both sides before stdout is compared.
+SNAPSHOT_ID_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+MASK = "<id>"
+
+_KEY_RE = re.compile(r"^(?P<key>[a-z][a-z-]*)(?P<args>(?: [^:\s]+)*)\s*:(?P<rest>.*)$")
+_ERROR_RE = re.compile(r'^(?P<kind>[A-Za-z]+)\s+(?P<phase>[a-z]+)(?:\s+(?P<msg>"(?:[^"\\]|\\.)*"))?\s*$')
+
+
+class CaseFormatError(ValueError):
+    """A case file whose header does not follow the format."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExpectedError:
+    kind: str
+    phase: str
+    message: Optional[str] = None  # a substring of the actual message; None = any message
+
+    def describe(self) -> str:
+        s = f"{self.kind} {self.phase}"
+        return s + (f" {json.dumps(self.message)}" if self.message is not None else "")
+
+
+@dataclass(frozen=True)
+class ExpectedValue:
+    type: str
+    display: str
+
+
+@dataclass(frozen=True)
+class ResumeExpectation:
+    """What resuming the case from snapshot event `event` must do.
+
+    `source_file` set means recompile-and-resume with that edited source (path relative to the
+    case file); `stdout` None means the resume must fail with `error`."""
+    event: int
+    stdout: Optional[str] = None
+    error: Optional[ExpectedError] = None
+    source_file: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        if self.source_file is not None:
+            return f"recompile {self.event} {self.source_file}"
+        return f"resume {self.event}"
+
+
+@dataclass
+class Case:
+    path: str                 # the file, as given / discovered
+    id: str
+    area: str                 # first directory under cases/ ("" when outside the corpus)
+    source: str               # the whole file
+    body: str                 # the source after the header (what the derived contexts wrap)
+    features: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+    stdout: Optional[str] = None            # None = stdout not checked
+    value: Optional[ExpectedValue] = None   # None = value not checked
+    error: Optional[ExpectedError] = None   # None = the run must not fail
+    exit: Optional[int] = None              # explicit `exit:`; see expected_exit
+    resumes: list[ResumeExpectation] = field(default_factory=list)
+
+    @property
+    def expected_exit(self) -> int:
+        if self.exit is not None:
+            return self.exit
+        return 1 if self.error is not None else 0
+
+    @property
+    def checks_stdout(self) -> bool:
+        return self.stdout is not None and "non-deterministic" not in self.flags
+
+    @property
+    def wrappable(self) -> bool:
+        """Eligible for the generated contexts (function wrapper, one-iteration loop)."""
+        return "no-wrap" not in self.flags and self.error is None and self.exit is None
+
+
+def mask_ids(text: str) -> str:
+    return SNAPSHOT_ID_RE.sub(MASK, text)
+
+
+def case_id_for(path: Path, cases_dir: Path = CASES_DIR) -> tuple[str, str]:
+    """(default id, area) of a case file: its path relative to cases/ without `.shape`."""
+    try:
+        rel = path.resolve().relative_to(cases_dir.resolve())
+    except ValueError:
+        return path.with_suffix("").as_posix(), ""
+    parts = rel.with_suffix("").parts
+    return "/".join(parts), (parts[0] if len(parts) > 1 else "")
+
+
+def _header_lines(source: str) -> tuple[list[str], str]:
+    lines = source.splitlines(keepends=True)
+    header: list[str] = []
+    for line in lines:
+        if not line.startswith("//"):
+            break
+        header.append(line.rstrip("\r\n"))
+    body = "".join(lines[len(header):])
+    return header, body
+
+
+def _parse_error(text: str, path: str, lineno: int) -> ExpectedError:
+    m = _ERROR_RE.match(text.strip())
+    if not m:
+        raise CaseFormatError(path, lineno, f'expected KIND PHASE ["message"], got {text.strip()!r}')
+    msg = m.group("msg")
+    if msg is not None:
+        try:
+            msg = json.loads(msg)
+        except json.JSONDecodeError:
+            msg = msg[1:-1]  # not valid JSON escapes: take it literally
+    return ExpectedError(m.group("kind"), m.group("phase"), msg)
+
+
+def _parse_int(text: str, path: str, lineno: int, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise CaseFormatError(path, lineno, f"{what} must be an integer, got {text.strip()!r}") from None
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str = "") -> Case:
+    """Parse a case from its source. `case_id`/`area` are the defaults used when the header
+    has no `id:`."""
+    header, body = _header_lines(source)
+    case = Case(path=path, id=case_id or Path(path).with_suffix("").as_posix(), area=area,
+                source=source, body=body)
+    seen: set[str] = set()
+    # The key whose `// |` lines are being collected: ("stdout", None) or ("resume", index).
+    block: Optional[tuple[str, Optional[int]]] = None
+    block_lines: list[str] = []
+
+    def close_block() -> None:
+        nonlocal block, block_lines
+        if block is None:
+            return
+        text = "".join(line + "\n" for line in block_lines)
+        if block[0] == "stdout":
+            case.stdout = text
+        else:
+            idx = block[1]
+            assert idx is not None
+            r = case.resumes[idx]
+            case.resumes[idx] = ResumeExpectation(r.event, text, None, r.source_file)
+        block, block_lines = None, []
+
+    for i, raw in enumerate(header, start=1):
+        text = raw[2:]
+        if text.startswith("/"):
+            continue  # `///` doc comment: free text
+        if text.startswith(" "):
+            text = text[1:]
+        if text.startswith("|"):
+            if block is None:
+                raise CaseFormatError(path, i, "'// |' line outside a stdout:, resume K: or "
+                                               "recompile K FILE: block")
+            # Exactly one space after `|` belongs to the syntax; everything after it (trailing
+            # spaces too) is output.
+            content = text[1:]
+            block_lines.append(content[1:] if content.startswith(" ") else content)
+            continue
+        close_block()
+        stripped = text.strip()
+        if not stripped:
+            continue  # a bare `//` separates header groups
+        m = _KEY_RE.match(text.lstrip())
+        if not m:
+            raise CaseFormatError(path, i, f"not a header line: {raw!r} (end the header with a blank "
+                                           "line before free-form comments)")
+        key, args, rest = m.group("key"), m.group("args").split(), m.group("rest")
+        # Values are separated from the key by one space; strip only that, so a value display
+        # can keep meaningful trailing text.
+        value = rest[1:] if rest.startswith(" ") else rest
+        if key in ("id", "features", "flags", "stdout", "value", "error", "exit"):
+            if args:
+                raise CaseFormatError(path, i, f"'{key}' takes no arguments before ':'")
+            if key in seen:
+                raise CaseFormatError(path, i, f"duplicate key '{key}'")
+            seen.add(key)
+        if key == "id":
+            if not value.strip():
+                raise CaseFormatError(path, i, "empty id")
+            case.id = value.strip()
+        elif key == "features":
+            case.features = _comma_list(value)
+        elif key == "flags":
+            flags = _comma_list(value)
+            unknown = [f for f in flags if f not in KNOWN_FLAGS]
+            if unknown:
+                raise CaseFormatError(path, i, f"unknown flag(s) {', '.join(unknown)} "
+                                               f"(known: {', '.join(sorted(KNOWN_FLAGS))})")
+            case.flags = frozenset(flags)
+        elif key == "stdout":
+            if value.strip():
+                raise CaseFormatError(path, i, "stdout: takes its lines as '// | text' lines below it")
+            block, block_lines = ("stdout", None), []
+        elif key == "value":
+            parts = value.split(" ", 1)
+            if not parts[0]:
+                raise CaseFormatError(path, i, "value: needs TYPE DISPLAY")
+            case.value = ExpectedValue(parts[0], parts[1] if len(parts) > 1 else "")
+        elif key == "error":
+            case.error = _parse_error(value, path, i)
+        elif key == "exit":
+            case.exit = _parse_int(value, path, i, "exit")
+        elif key == "resume":
+            if len(args) != 1 or value.strip():
+                raise CaseFormatError(path, i, "expected 'resume K:' followed by '// |' lines")
+            k = _parse_int(args[0], path, i, "resume K")
+            case.resumes.append(ResumeExpectation(k, "", None, None))
+            block, block_lines = ("resume", len(case.resumes) - 1), []
+        elif key == "resume-error":
+            if len(args) != 1:
+                raise CaseFormatError(path, i, 'expected \'resume-error K: KIND PHASE "msg"\'')
+            k = _parse_int(args[0], path, i, "resume-error K")
+            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), None))
+        elif key == "recompile-error":
+            if len(args) != 2:
+                raise CaseFormatError(path, i, 'expected \'recompile-error K FILE: KIND PHASE "msg"\'')
+            k = _parse_int(args[0], path, i, "recompile-error K")
+            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), args[1]))
+        elif key == "recompile":
+            if len(args) != 2 or value.strip():
+                raise CaseFormatError(path, i, "expected 'recompile K FILE:' followed by '// |' lines")
+            k = _parse_int(args[0], path, i, "recompile K")
+            case.resumes.append(ResumeExpectation(k, "", None, args[1]))
+            block, block_lines = ("resume", len(case.resumes) - 1), []
+        else:
+            raise CaseFormatError(path, i, f"unknown header key '{key}'")
+    close_block()
+    if "ref-only" in case.flags and "vm-only" in case.flags:
+        raise CaseFormatError(path, 1, "a case cannot be both ref-only and vm-only")
+    return case
+
+
+def load_case(path: str | os.PathLike[str], cases_dir: Path = CASES_DIR) -> Case:
+    p = Path(path)
+    with open(p, encoding="utf-8", newline="") as f:
+        source = f.read()
+    default_id, area = case_id_for(p, cases_dir)
+    return parse_case(source, str(p), default_id, area)
+
+
+def is_case_file(p: Path) -> bool:
+    # Files starting with `_` are auxiliary (e.g. the edited source of a `recompile` expectation).
+    return p.suffix == ".shape" and not p.name.startswith("_")
+
+
+def discover(paths: Optional[list[str]] = None, cases_dir: Path = CASES_DIR,
+             include_private: bool = False) -> list[Path]:
+    """Case files under `paths` (default: the whole corpus), sorted.
+
+    Directories whose name starts with `_` (such as `_selftest`) are skipped while walking, but
+    are searched when named explicitly or when include_private is set."""
+    roots = [Path(p) for p in paths] if paths else [cases_dir]
+    found: set[Path] = set()
+    for root in roots:
+        if root.is_file():
+            found.add(root)
+            continue
+        if not root.is_dir():
+            raise FileNotFoundError(f"no such case file or directory: {root}")
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if include_private or not d.startswith("_"))
+            for name in filenames:
+                p = Path(dirpath) / name
+                if is_case_file(p):
+                    found.add(p)
+    return sorted(found)
