@@ -37,6 +37,7 @@ INLINE_BUILTINS = set(V.BUILTINS) | {"print", "exit", "__arity", "__is_array", "
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
 
 _FUNCTION_NODES = (A.FnDecl, A.Lambda)
+_HOISTED = {"fn", "enum", "type", "annotation"}
 
 
 class Label:
@@ -603,6 +604,7 @@ class Compiler:
         """wrapper(f, args): evaluate the use's arguments, build the hooks, run __ann_call."""
         outer = self.fc
         fc = self.fc = FnCode(self, ann, "wrapper", "@" + ann.name)
+        fc.cur = (0, 0)   # errors of the wrapper itself are reported at the annotated call
         s_f = fc.new_slot("$f")
         s_args = fc.new_slot("$args")
         free = self.an.free_of(ann)
@@ -631,7 +633,7 @@ class Compiler:
             fc.emit(O.AWAIT)
             fc.cur = old
             return
-        old = self.at(anns[k])
+        old = self.at(e)
         hooks = self.emit_hooks(anns[k])
         fc.emit(O.LOAD_PRELUDE, fc.const("__ann_await"))
         self.push_hooks(hooks)
@@ -698,6 +700,10 @@ class Compiler:
         elif b.owner is fc.node:
             s = fc.slot(b)
             fc.emit(O.LOAD_CELL if self.needs_cell(b) else O.LOAD_LOCAL, s)
+        elif b.kind in _HOISTED:
+            # Hoisted declarations are initialised at scope entry, before any function made
+            # in that scope can run, so reading them needs no initialisation check.
+            fc.emit(O.LOAD_CELL, self.cell_slot_for(b))
         else:
             fc.emit(O.LOAD_FREE, self.cell_slot_for(b))
 

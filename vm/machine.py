@@ -32,7 +32,7 @@ from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
-from shapelang.vm.blob import Blob, Program
+from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,
                                   EnumType, StructType, Task, VariantConstructor)
 
@@ -252,7 +252,7 @@ _G: dict[str, Any] = {
 class RBlob:
     """A blob as one machine runs it: the blob, its threaded code (lazily built) and the
     values the inline call path needs."""
-    __slots__ = ("blob", "bid", "code", "units", "start", "fast", "blank")
+    __slots__ = ("blob", "bid", "code", "units", "start", "fast", "fastm", "blank")
 
     def __init__(self, blob: Blob) -> None:
         self.blob = blob
@@ -261,6 +261,7 @@ class RBlob:
         self.units: Optional[list] = None
         self.start = blob.entries[-1]
         self.fast = -1            # set to the arity once threaded, for plain functions
+        self.fastm = -1           # likewise for methods (self not counted)
         self.blank = [None] * (blob.nlocals - blob.argc - blob.nfree)
 
 
@@ -268,6 +269,14 @@ def _label(blob: Blob) -> str:
     if blob.kind == "annotation":
         return f"Annotation @{blob.name}"
     return f"Function '{blob.name}'" if blob.name else "Closure"
+
+
+def arity_error(blob: Blob, got: int) -> ShapeError:
+    if blob.name and blob.name.startswith("__array_") and blob.kind == "function":
+        # A prelude method: count the arguments the user wrote (the receiver is not one).
+        return ShapeError("TypeError", f"Array method {blob.name[8:]}() expects {blob.params - 1} "
+                                       f"argument(s), got {got - 1}")
+    return ShapeError("TypeError", f"{_label(blob)} expects {blob.params} argument(s), got {got}")
 
 
 class Machine:
@@ -280,6 +289,9 @@ class Machine:
         self._out = out
         self.frames: list = []
         self.rblobs: dict[str, RBlob] = {bid: RBlob(b) for bid, b in program.blobs.items()}
+        # Errors inside prelude code are reported at the user's call, as the reference does.
+        self._internal = set(reachable(program.blobs, program.prelude)) \
+            if program.prelude in program.blobs else set()
         self.methods: dict[str, dict[str, Closure]] = {}
         self.prelude: dict[str, Closure] = {}
         self.pending: Optional[str] = None
@@ -342,17 +354,20 @@ class Machine:
             _w[0](s)
 
         env = cb.env
-        units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, env["K"],
-                        env["LN"], env["CH"], env["CN"], env["BI"], env["BF"], env["MT"],
-                        env["DS"])
+        units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, self.methods,
+                        self.prelude, env["K"], env["LN"], env["CH"], env["CN"], env["BI"],
+                        env["BF"], env["MT"], env["DS"], env["PN"])
         code: list = [None] * len(rb.blob.code)
         for pc, fn in units:
             code[pc] = fn
         rb.units = list(code)
         rb.code = code
         b = rb.blob
-        if not b.has_self and not b.is_async and not b.annotated:
-            rb.fast = b.params
+        if not b.is_async and not b.annotated:
+            if b.has_self:
+                rb.fastm = b.params
+            else:
+                rb.fast = b.params
         if self._stop_requested:
             self._patch(rb)
 
@@ -439,17 +454,27 @@ class Machine:
             raise AssertionError(f"bad unit result {pc}")
 
     def _locate(self, e: ShapeError, pc: int) -> None:
+        """Give `e` the source position of the instruction that raised it. Code without a
+        position of its own (prelude functions, annotation wrappers) reports its caller's call."""
         if e.line is not None or not self.frames:
             return
-        f = self.frames[-1]
-        bid = f[3]
+        FR = self.frames
+        i = len(FR) - 1
+        bid = FR[i][3]
         ipc = T.pc_from_traceback(e.__traceback__, bid)
         if ipc is None:
-            ipc = pc if pc >= 0 else f[1]
-        blob = self.program.blobs[bid]
-        if 0 <= ipc < len(blob.code):
-            line, col = blob.line_at(ipc)
-            e.at(line, col)
+            ipc = pc if pc >= 0 else FR[i][1]
+        while i >= 0:
+            bid = FR[i][3]
+            blob = self.program.blobs.get(bid)
+            line = col = None
+            if blob is not None and bid not in self._internal and 0 <= ipc < len(blob.code):
+                line, col = blob.line_at(ipc)
+            if line is not None or i == 0:
+                e.at(line, col)
+                return
+            i -= 1
+            ipc = FR[i][1] - 1   # the caller's pc is its return address
 
     # ------------------------------------------------------------ safepoints
 
@@ -499,7 +524,7 @@ class Machine:
         b = rb.blob
         n = len(args)
         if n > b.params or n < b.min_args:
-            raise ShapeError("TypeError", f"{_label(b)} expects {b.params} argument(s), got {n}")
+            raise arity_error(b, n)
         if b.has_self:
             args = [None if self_value is UNINIT else self_value] + args
         # An async call runs now; its frame's result is wrapped in a Task on return.
@@ -696,8 +721,11 @@ class Machine:
         prelude = state.get("prelude") or {}
         if not isinstance(methods, dict) or not isinstance(prelude, dict):
             raise ShapeError("ResumeError", "malformed snapshot state")
-        m.methods = methods
-        m.prelude = prelude
+        # Threaded code holds these dicts, so they are filled in place.
+        m.methods.clear()
+        m.methods.update(methods)
+        m.prelude.clear()
+        m.prelude.update(prelude)
         pending = state.get("pending")
         if pending not in (None, "snapshot"):
             raise ShapeError("ResumeError", "malformed snapshot state")

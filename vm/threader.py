@@ -90,7 +90,7 @@ class _Gen:
         self.env = {"K": tuple(K), "LN": tuple(s.split("#")[0] for s in blob.local_names),
                     "CH": tuple(blob.children),
                     "CN": tuple(blobs[c].name if c in blobs else None for c in blob.children),
-                    "BI": {}, "BF": {}, "MT": {}, "DS": {}}
+                    "BI": {}, "BF": {}, "MT": {}, "DS": {}, "PN": {}}
 
     # ------------------------------------------------------------ emission helpers
 
@@ -187,7 +187,8 @@ class _Gen:
         leaders = leaders_of(blob)
         lead_set = set(leaders)
         names = []
-        self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, K, LN, CH, CN, BI, BF, MT, DS):", 0))
+        self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, "
+                         "MT, DS, PN):", 0))
         for start in leaders:
             self.stack = []
             self.kinds = {}
@@ -695,14 +696,21 @@ class _Gen:
         L(f"if type({f}) is Closure:")
         L(f"    {B} = BL[{f}.bid]")
         L(f"    if {B}.fast == {argc}:")
-        L(f"        if len(FR) >= LIMIT: h_overflow()")
-        L(f"        FR[-1][1] = {nxt}")
-        L(f"        {A} += {f}.cells")
-        L(f"        {A} += {B}.blank")
-        L(f"        FR.append([{B}.code, {B}.start, {A}, {B}.bid, None])")
-        L("        return -1")
+        self.ind += 2
+        self.push_frame(f, A, B, nxt)
+        self.ind -= 2
         L(f"return M.call({f}, {A}, {nxt})")
         return True
+
+    def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
+        """Inline frame push for a plain call of closure f (registers A, runtime blob B)."""
+        L = self.line
+        L("if len(FR) >= LIMIT: h_overflow()")
+        L(f"FR[-1][1] = {nxt}")
+        L(f"if {f}.cells: {A} += {f}.cells")
+        L(f"if {B}.blank: {A} += {B}.blank")
+        L(f"FR.append([{B}.code, {B}.start, {A}, {B}.bid, None])")
+        L("return -1")
 
     def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
         L = self.line
@@ -719,15 +727,41 @@ class _Gen:
             L(f"if type({obj}) is list or type({obj}) is str:")
             L(f"    R.append(len({obj}))")
             L(f"    return {nxt}")
-        if name in PRELUDE_METHODS or name in PRELUDE_IF_ARG:
-            if name in PRELUDE_IF_ARG and argc == 0:
-                L(f"if type({obj}) is list:")
-                L(f"    R.append(call_method({obj}, K[{a}], []))")
-                L(f"    return {nxt}")
+        to_prelude = name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and argc > 0)
+        if to_prelude:
+            # arr.map(f) runs the prelude's __array_map(arr, f) in a frame of its own.
+            self.env["PN"][a] = "__array_" + name
+            F, B, RA = self.tmp(), self.tmp(), self.tmp()
+            L(f"if type({obj}) is list:")
+            L(f"    {F} = PRE[PN[{a}]]")
+            L(f"    {B} = BL[{F}.bid]")
+            L(f"    if {B}.fast == {argc + 1}:")
+            L(f"        {RA} = [{', '.join([obj] + args)}]")
+            self.ind += 2
+            self.push_frame(F, RA, B, nxt)
+            self.ind -= 2
+        elif name in PRELUDE_IF_ARG:
+            L(f"if type({obj}) is list:")
+            L(f"    R.append(call_method({obj}, K[{a}], []))")
+            L(f"    return {nxt}")
         else:
             L(f"if type({obj}) is not dict and type({obj}) is not StructValue and type({obj}) is not EnumValue:")
             L(f"    R.append(call_method({obj}, K[{a}], {A}))")
             L(f"    return {nxt}")
+        # Methods declared with `extend` on a struct or enum type.
+        TB, F, B, RA = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+        L(f"if type({obj}) is StructValue: {TB} = METHODS.get({obj}.type_name)")
+        L(f"elif type({obj}) is EnumValue: {TB} = METHODS.get({obj}.enum)")
+        L(f"else: {TB} = None")
+        L(f"if {TB} is not None:")
+        L(f"    {F} = {TB}.get(K[{a}])")
+        L(f"    if type({F}) is Closure:")
+        L(f"        {B} = BL[{F}.bid]")
+        L(f"        if {B}.fastm == {argc}:")
+        L(f"            {RA} = [{', '.join([obj] + args)}]")
+        self.ind += 3
+        self.push_frame(F, RA, B, nxt)
+        self.ind -= 3
         L(f"return M.call_method({obj}, K[{a}], {A}, {nxt})")
         return True
 
@@ -763,7 +797,8 @@ class _Gen:
             self.push(t, "bool")
             return
         if name == "__arity" and argc == 1:
-            L(f"{t} = M.arity({args[0]})")
+            x = self.ident(args[0])
+            L(f"{t} = BL[{x}.bid].blob.params if type({x}) is Closure else M.arity({x})")
             self.push(t)
             return
         if name in ("exit", "__type_error", "__arity", "__is_array", "__is_number", "__is_object",

@@ -1,0 +1,180 @@
+"""`shape bench`: the benchmark programs on the reference evaluator, the VM and CPython.
+
+Each program in vm/bench/ exists as NAME.shape and as an equivalent plain-Python NAME.py. Every
+measurement runs in a fresh child process (so one engine's caches and memory do not affect
+another's); the child times the whole run (parse, compile and execute for the Shape engines) and
+reports its CPU time (robust on a busy machine) and peak resident set size. The best time
+over --repeat runs is kept. Outputs of the three
+engines are compared, so a benchmark that computes something different is reported, not timed.
+
+    shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]
+    shape bench snapshot …      (the snapshot/resume benchmark, if installed)
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench")
+ENGINES = ("ref", "vm", "py")
+
+
+def programs() -> list[str]:
+    return sorted(os.path.basename(p)[:-6] for p in glob.glob(os.path.join(BENCH_DIR, "*.shape")))
+
+
+def _peak_rss_mb() -> float:
+    try:
+        import resource
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 if sys.platform != "darwin" else kb / (1024 * 1024)
+    except Exception:  # pragma: no cover - not on Unix
+        return float("nan")
+
+
+def child(engine: str, name: str) -> dict:
+    """Run one program once in this process; returns time, output digest and peak RSS."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    if engine == "py":
+        path = os.path.join(BENCH_DIR, name + ".py")
+        with open(path, encoding="utf-8") as f:
+            code = compile(f.read(), path, "exec")
+        buf = io.StringIO()
+        saved = sys.stdout
+        sys.stdout = buf
+        try:
+            t0 = time.process_time()
+            exec(code, {"__name__": "__main__"})
+            t = time.process_time() - t0
+        finally:
+            sys.stdout = saved
+        out = buf.getvalue()
+    else:
+        path = os.path.join(BENCH_DIR, name + ".shape")
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        chunks: list[str] = []
+        if engine == "vm":
+            from shapelang.vm import run_source
+            t0 = time.process_time()
+            run_source(source, path, chunks.append)
+            t = time.process_time() - t0
+        else:
+            from shapelang.ref.evaluator import run_source as ref_run
+            t0 = time.process_time()
+            ref_run(source, chunks.append, path)
+            t = time.process_time() - t0
+        out = "".join(chunks)
+    return {"seconds": t, "output": hashlib.sha256(out.encode()).hexdigest()[:16],
+            "peak_mb": _peak_rss_mb()}
+
+
+def measure(engine: str, name: str) -> dict:
+    cmd = [sys.executable, "-m", "shapelang.vm.bench", "--child", engine, name]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} {name} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def geomean(xs: list[float]) -> float:
+    xs = [x for x in xs if x > 0 and math.isfinite(x)]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def run_bench(names: list[str], engines: list[str], repeat: int,
+              log: Any = sys.stdout.write) -> dict:
+    results: dict = {}
+    for name in names:
+        row: dict = {}
+        for engine in engines:
+            best: Optional[dict] = None
+            for _ in range(repeat):
+                r = measure(engine, name)
+                if best is None or r["seconds"] < best["seconds"]:
+                    best = r
+                best["peak_mb"] = max(best["peak_mb"], r["peak_mb"])
+            row[engine] = best
+        outs = {row[e]["output"] for e in engines}
+        row["agree"] = len(outs) == 1
+        results[name] = row
+        log(_format_row(name, row, engines))
+    return results
+
+
+def _ratio(row: dict, a: str, b: str) -> float:
+    if a in row and b in row and row[b]["seconds"] > 0:
+        return row[a]["seconds"] / row[b]["seconds"]
+    return float("nan")
+
+
+_HEADER = ("{:<11}" + "{:>10}" * 3 + "{:>10}{:>10}" + "{:>22}").format(
+    "program", "ref s", "vm s", "python s", "ref/vm", "vm/py", "peak MB ref/vm/py")
+
+
+def _format_row(name: str, row: dict, engines: list[str]) -> str:
+    def t(e: str) -> str:
+        return f"{row[e]['seconds']:.3f}" if e in row else "-"
+
+    def m(e: str) -> str:
+        return f"{row[e]['peak_mb']:.0f}" if e in row else "-"
+    flag = "" if row["agree"] else "   OUTPUTS DIFFER"
+    return ("{:<11}" + "{:>10}" * 3 + "{:>9.1f}x{:>9.1f}x" + "{:>22}").format(
+        name, t("ref"), t("vm"), t("py"), _ratio(row, "ref", "vm"), _ratio(row, "vm", "py"),
+        f"{m('ref')}/{m('vm')}/{m('py')}") + flag + "\n"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child(argv[1], argv[2])))
+        return 0
+    if argv[:1] == ["snapshot"]:
+        import importlib
+        try:
+            mod = importlib.import_module("shapelang.vm.snapshot_bench")
+        except ImportError:
+            sys.stderr.write("shape bench snapshot is not available in this build\n")
+            return 1
+        return mod.main(argv[1:]) or 0
+    p = argparse.ArgumentParser(prog="shape bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", help=f"programs (default: all of {', '.join(programs())})")
+    p.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is kept")
+    p.add_argument("--engines", default="ref,vm,py", help="comma-separated: ref, vm, py")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = p.parse_args(argv)
+    names = args.names or programs()
+    unknown = [n for n in names if n not in programs()]
+    if unknown:
+        sys.stderr.write(f"unknown benchmark(s): {', '.join(unknown)}\n")
+        return 2
+    engines = [e for e in args.engines.split(",") if e]
+    if any(e not in ENGINES for e in engines):
+        sys.stderr.write("engines are ref, vm and py\n")
+        return 2
+    quiet = args.json
+    log = (lambda s: None) if quiet else sys.stdout.write
+    log(f"Python {sys.version.split()[0]}, best of {args.repeat}; CPU seconds including parse and "
+        f"compile for the Shape engines; peak MB is the child process's max RSS\n")
+    log(_HEADER + "\n")
+    results = run_bench(names, engines, args.repeat, log)
+    g_ref_vm = geomean([_ratio(r, "ref", "vm") for r in results.values()])
+    g_vm_py = geomean([_ratio(r, "vm", "py") for r in results.values()])
+    log(f"{'geomean':<41}{g_ref_vm:>9.1f}x{g_vm_py:>9.1f}x\n")
+    if quiet:
+        print(json.dumps({"results": results, "geomean_ref_over_vm": g_ref_vm,
+                          "geomean_vm_over_py": g_vm_py}, indent=2))
+    return 0 if all(r["agree"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
