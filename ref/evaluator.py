@@ -298,6 +298,7 @@ class Interpreter:
 
     def _load_prelude(self) -> dict[str, Closure]:
         prog, res = _prelude_program()
+        self.prelude_res = res
         env = Env(None)
         saved = self.res if hasattr(self, "res") else None
         self.res = res
@@ -534,7 +535,10 @@ class Interpreter:
         try:
             return _DISPATCH[type(e)](self, e, env)
         except ShapeError as err:
-            raise err.at(e.line or None, e.col or None)
+            # An error inside prelude code is reported at the user's call of the method.
+            if self.res is not self.prelude_res:
+                err.at(e.line or None, e.col or None)
+            raise
         except RecursionError:
             raise ShapeError("StackOverflow", "stack overflow", e.line or None, e.col or None)
 
@@ -970,8 +974,7 @@ class Interpreter:
         node = fn.node
         params = node.params
         if len(args) > len(params):
-            raise ShapeError("TypeError", f"{_fn_label(fn)} expects {len(params)} argument(s), "
-                                          f"got {len(args)}")
+            raise _arity_error(fn, len(params), len(args))
         if self.depth >= self.max_depth:
             raise ShapeError("StackOverflow", "stack overflow")
         res_saved = self.res
@@ -987,8 +990,7 @@ class Interpreter:
                 elif p.default is not None:
                     a = self.eval(p.default, fn.env)
                 else:
-                    raise ShapeError("TypeError", f"{_fn_label(fn)} expects {len(params)} "
-                                                  f"argument(s), got {len(args)}")
+                    raise _arity_error(fn, len(params), len(args))
                 if p.by_ref and isinstance(a, Cell):
                     env.vars[self.res.decl(p)] = a
                     continue
@@ -1017,6 +1019,14 @@ def uninitialised(name: str) -> ShapeError:
 
 def _fn_label(fn: Closure) -> str:
     return f"Function '{fn.name}'" if fn.name else "Closure"
+
+
+def _arity_error(fn: Closure, expected: int, got: int) -> ShapeError:
+    if fn.name and fn.name.startswith("__array_"):
+        # A prelude method: count the arguments the user wrote (the receiver is not one).
+        return ShapeError("TypeError", f"Array method {fn.name[8:]}() expects {expected - 1} "
+                                       f"argument(s), got {got - 1}")
+    return ShapeError("TypeError", f"{_fn_label(fn)} expects {expected} argument(s), got {got}")
 
 
 def _method_type_key(obj: Any) -> Optional[str]:
@@ -1119,7 +1129,17 @@ def run_source(source: str, write: Callable[[str], None], path: Optional[str] = 
     old_source> path` (recompile-and-resume with this source)."""
     program = parse(source, path)
     if recompile_from is None:
-        return run_program(program, write, path, max_depth, resume_at)
+        if resume_at is None:
+            return run_program(program, write, path, max_depth)
+        res = check(program, path)
+        interp = Interpreter(write, path, max_depth, resume_at)
+        try:
+            return _with_deep_stack(lambda: interp.run(program, res))
+        finally:
+            if interp.snapshot_events <= resume_at:
+                # The oracle was asked to resume a snapshot this program never takes.
+                raise ShapeError("ResumeError", f"The program takes fewer than {resume_at + 1} "
+                                 "snapshot(s)", phase="resume")
     old_source, k = recompile_from
     old = parse(old_source, path)
     old_res = check(old, path)

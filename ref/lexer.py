@@ -209,7 +209,14 @@ def t_QUESTION(t):
     data, i = t.lexer.lexdata, t.lexpos + 1
     # A newline right after `?` always makes it postfix try, even if the next line starts an
     # expression: that is the rule that keeps `f()?` + newline + `g()` two statements.
-    if not _EXPR_START.match(data, i) or data[i:].lstrip(" \t")[:1] in ("\n", "\r", ""):
+    rest = data[i:].lstrip(" \t")
+    if rest[:1] in ("\n", "\r", ""):
+        t.type = "TRY"
+    elif rest[:1] == "|":
+        # A lambda (`c ? |x| x : …`, `c ? || 1 : …`) starts a branch; `x? || y` is try then or.
+        if rest[:2] == "|>" or (rest[:2] == "||" and rest[2:].lstrip(" \t\r\n")[:1] not in ("{", "|")):
+            t.type = "TRY"
+    elif not _EXPR_START.match(data, i):
         t.type = "TRY"
     return t
 
@@ -395,6 +402,11 @@ def _plain_holes(raw: str, line: int, col: int) -> Optional[list]:
         ch = raw[i]
         if ch == "\\":
             text.append(ESCAPES.get(raw[i + 1], "") if i + 1 < len(raw) else "")
+            i += 2
+            continue
+        if raw.startswith("{{", i) or raw.startswith("}}", i):
+            # As in f-strings: doubled braces are literal braces.
+            text.append(ch)
             i += 2
             continue
         if ch == "{":

@@ -126,6 +126,26 @@ def p_opt_semi(p):
                 | empty"""
 
 
+def _binding_pattern(pat, what: str):
+    """`let`, parameters and `for` bind names: only names, `_` and array/object destructuring."""
+    if isinstance(pat, (A.PBind, A.PWild)):
+        return pat
+    if isinstance(pat, A.PArray):
+        for item in pat.items:
+            _binding_pattern(item, what)
+        return pat
+    if isinstance(pat, A.PObject):
+        for _, sub in pat.fields:
+            _binding_pattern(sub, what)
+        return pat
+    if isinstance(pat, A.PLit) and (pat.value is None or type(pat.value) is bool):
+        word = {None: "None", True: "true", False: "false"}[pat.value]
+        raise ShapeError("SyntaxError", f"'{word}' is a reserved word and cannot be bound",
+                         pat.line, pat.col)
+    raise ShapeError("SyntaxError", f"Expected a name or a destructuring pattern in {what}",
+                     pat.line, pat.col)
+
+
 def p_let(p):
     """let_stmt : LET pattern opt_type ASSIGN expr
                 | LET MUT pattern opt_type ASSIGN expr
@@ -138,7 +158,7 @@ def p_let(p):
     mutable = kw == "var" or p[2] == "mut"
     i = 3 if p[2] == "mut" else 2
     value = p[i + 3] if len(p) > i + 2 else None
-    p[0] = A.Let(p[i], value, kw, mutable, p[i + 1], **_pos(p))
+    p[0] = A.Let(_binding_pattern(p[i], kw), value, kw, mutable, p[i + 1], **_pos(p))
 
 
 def p_opt_type(p):
@@ -281,7 +301,8 @@ def p_param(p):
         ty = p[4] if p[2] == "mut" else p[3]
         p[0] = A.Param(A.PBind(name, **_pos(p)), ty, None, True, **_pos(p))
     else:
-        p[0] = A.Param(p[1], p[2], p[4] if len(p) == 5 else None, False, **_pos(p))
+        p[0] = A.Param(_binding_pattern(p[1], "a parameter list"), p[2],
+                       p[4] if len(p) == 5 else None, False, **_pos(p))
 
 
 def p_enum_decl(p):
@@ -443,7 +464,7 @@ def p_while(p):
 
 def p_for(p):
     "for_expr : FOR pattern IN expr block"
-    p[0] = A.For(p[2], p[4], p[5], **_pos(p))
+    p[0] = A.For(_binding_pattern(p[2], "for"), p[4], p[5], **_pos(p))
 
 
 def p_loop(p):
@@ -871,7 +892,7 @@ def p_primary_comprehension(p):
 
 def p_comp_for(p):
     "comp_for : FOR pattern IN expr"
-    p[0] = A.CompFor(p[2], p[4], **_pos(p))
+    p[0] = A.CompFor(_binding_pattern(p[2], "for"), p[4], **_pos(p))
 
 
 def p_comp_clauses(p):

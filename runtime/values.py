@@ -274,7 +274,9 @@ def _format_float(x: float) -> str:
     if x.is_integer():
         if -1e15 < x < 1e15:
             return f"{int(x)}.0"
-        return str(int(x))
+        # Large whole floats: shortest round-trip digits padded with zeros, as upstream (Rust)
+        # prints them: 2.0 ** 64 -> 18446744073709552000, not its exact binary value.
+        return format(Decimal(repr(x)), "f").split(".")[0]
     r = repr(x)
     if "e" in r:
         # Shortest round-trip digits, written out without an exponent.
@@ -286,7 +288,6 @@ def _format_float_concat(x: float) -> str:
     if x.is_integer():
         if -1e15 < x < 1e15:
             return str(int(x))  # -0.0 gives "0"
-        return str(int(x))
     return _format_float(x)
 
 
