@@ -61,6 +61,17 @@ CASES = [
     "let f = 5\nf(1)",
     "print(__arity(|a, b| a), __arity(print))",
     "fn f(n) { if n > 0 { f(n - 1) } else { snapshot() } }\nprint(f(3))",
+    # small functions are inlined: returns, loops, captures, nesting, errors keep their meaning
+    "fn first_neg(xs) { for x in xs { if x < 0 { return x } }\n None }\nprint(first_neg([3, -2, -5]), first_neg([1]))",
+    "fn sq(x) { x * x }\nprint(sq(sq(3)), sq(2) + sq(4), [1, 2].map(|v| sq(v)))",
+    "fn show() { print(later) }\nshow()\nlet later = 1",
+    "let mut hits = 0\nfn hit(k) { hits += k\n hits }\nprint(hit(2), hit(3), hits)",
+    "fn bump(x) { let mut y = x\n fn_inc(&y)\n y }\nfn fn_inc(&v) { v += 1 }\nprint(bump(4))",
+    "fn even(n) { if n == 0 { true } else { odd(n - 1) } }\nfn odd(n) { if n == 0 { false } else { even(n - 1) } }\nprint(even(7))",
+    "fn bad(x) {\n  x + true\n}\nfn go(y) { bad(y) }\ngo(1)",
+    "fn deep() { snapshot() }\nfn mid() { deep() }\nprint(mid())",
+    "fn pick(v) { match v { [a, b] => a + b, _ => 0 } }\nprint(pick([1, 2]), pick(3))",
+    "fn w(n) { let mut i = 0\n while true { i += 1\n if i >= n { break } }\n i }\nprint(w(5))",
 ]
 
 

@@ -37,6 +37,10 @@ INLINE_BUILTINS = set(V.BUILTINS) | {"print", "exit", "__arity", "__is_array", "
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
 
 _FUNCTION_NODES = (A.FnDecl, A.Lambda)
+INLINE_MAX_NODES = 60
+INLINE_MAX_DEPTH = 3
+_NO_INLINE = (A.Lambda, A.FnDecl, A.TypeDecl, A.EnumDecl, A.ExtendDecl, A.AnnotationDecl, A.Try,
+              A.Await)
 _HOISTED = {"fn", "enum", "type", "annotation"}
 
 
@@ -92,6 +96,9 @@ class Analysis:
         self.captured: set[Binding] = set()
         self.ordinals: dict[int, int] = {}
         self.thunks: dict[tuple[int, int], AwaitThunk] = {}
+        self.inlined: set[int] = set()          # ids of calls the compiler may inline
+        self._inlinable: dict[int, bool] = {}
+        self._computing: set[int] = set()
         self._keep: list = []
         self.free_of(program)
         self.ordinals = res.ordinals
@@ -112,6 +119,7 @@ class Analysis:
         if key in self.free:
             return self.free[key]
         self._keep.append(fn)
+        self._computing.add(key)
         out: dict[Binding, None] = {}
         uses = self.res.uses
 
@@ -142,6 +150,14 @@ class Analysis:
                 return
             if isinstance(n, (A.PVariant, A.AnnotationUse)):
                 return
+            if type(n) is A.Call and type(n.callee) is A.Name:
+                decl = self.inline_target(n)
+                if decl is not None:
+                    # An inlined body runs in this frame: its captures become ours.
+                    self.inlined.add(id(n))
+                    self._keep.append(n)
+                    for b in self.free_of(decl):
+                        add(b)
             if isinstance(n, self.USE_NODES):
                 b = uses.get(id(n))
                 if b is not None:
@@ -178,9 +194,47 @@ class Analysis:
             visit(fn.body)
         result = list(out)
         self.free[key] = result
+        self._computing.discard(key)
         if not isinstance(fn, A.Program):
             self.captured.update(result)
         return result
+
+    def inline_target(self, call: A.Call) -> Optional[A.FnDecl]:
+        b = self.res.uses.get(id(call.callee))
+        if b is None or b.kind != "fn" or not isinstance(b.node, A.FnDecl):
+            return None
+        decl = b.node
+        if id(decl) in self._computing or len(call.args) != len(decl.params):
+            return None
+        if any(type(a) in (A.Spread, A.RefArg) for a in call.args):
+            return None
+        return decl if self.inlinable(decl, b) else None
+
+    def inlinable(self, decl: A.FnDecl, own: Binding) -> bool:
+        """Small, non-recursive plain functions whose body makes no closures, snapshots, `?`
+        early returns or awaits: their calls can run in the caller's frame."""
+        key = id(decl)
+        if key in self._inlinable:
+            return self._inlinable[key]
+        ok = (not decl.is_async and not decl.annotations and isinstance(decl.body, A.Block)
+              and all(isinstance(p.pattern, A.PBind) and not p.by_ref and p.default is None
+                      for p in decl.params))
+        if ok:
+            count = 0
+            stack = [decl.body]
+            while stack and ok:
+                n = stack.pop()
+                count += 1
+                if count > INLINE_MAX_NODES or isinstance(n, _NO_INLINE):
+                    ok = False
+                elif isinstance(n, A.Call) and id(n) in self.res.ordinals:
+                    ok = False
+                elif isinstance(n, self.USE_NODES) and self.res.uses.get(id(n)) is own:
+                    ok = False
+                else:
+                    stack.extend(iter_children(n))
+        self._inlinable[key] = ok
+        return ok
 
     def needs_cell(self, b: Binding) -> bool:
         return b.by_ref or b in self.captured
@@ -211,6 +265,9 @@ class FnCode:
         self.snapshots: list[list[int]] = []
         self.loops: list[LoopCtx] = []
         self.labels: list[Label] = []
+        self.owners: set[int] = {id(node)}       # functions whose variables live in this frame
+        self.inlining: list = []                 # FnDecls being inlined, innermost last
+        self.inline_ends: list[tuple[Label, int]] = []
         self.depth = 0
         self.reachable = True
         self.cur = (node.line or 0, node.col or 0)
@@ -662,10 +719,16 @@ class Compiler:
         caps = [self.cell_slot_for(b) for b in self.an.free_of(node)]
         fc.emit(O.MAKE_CLOSURE, self.child_index(bid), fc.const(caps))
 
+    def direct(self, b: Binding) -> bool:
+        """b is a variable of the code being compiled (the function, or the body being inlined),
+        so it needs no initialisation check."""
+        fc = self.fc
+        return b.owner is (fc.inlining[-1] if fc.inlining else fc.node)
+
     def cell_slot_for(self, b: Binding) -> int:
         """The slot of the current frame holding b's cell (own variable or captured)."""
         fc = self.fc
-        if b.owner is fc.node:
+        if id(b.owner) in fc.owners:
             return fc.slot(b)
         s = fc.slots.get(b)
         if s is None or s not in fc.free_slots:
@@ -697,7 +760,7 @@ class Compiler:
         fc = self.fc
         if b.kind == "builtin":
             fc.emit(O.LOAD_BUILTIN, fc.const(b.name))
-        elif b.owner is fc.node:
+        elif self.direct(b):
             s = fc.slot(b)
             fc.emit(O.LOAD_CELL if self.needs_cell(b) else O.LOAD_LOCAL, s)
         elif b.kind in _HOISTED:
@@ -709,7 +772,7 @@ class Compiler:
 
     def store(self, b: Binding) -> None:
         fc = self.fc
-        if b.owner is fc.node:
+        if self.direct(b):
             s = fc.slot(b)
             fc.emit(O.STORE_CELL if self.needs_cell(b) else O.STORE_LOCAL, s)
         else:
@@ -752,7 +815,7 @@ class Compiler:
 
     def bind_desc(self, b: Binding) -> list:
         fc = self.fc
-        if b.owner is fc.node:
+        if self.direct(b):
             return ["b", fc.slot(b), 1 if self.needs_cell(b) else 0]
         return ["b", self.cell_slot_for(b), 1]
 
@@ -806,6 +869,17 @@ class Compiler:
             else:
                 self.expr(st.value)
             self.bind_pattern(st.pattern)
+        elif t is A.Return and fc.inline_ends:
+            end, base = fc.inline_ends[-1]
+            saved = fc.depth
+            if fc.depth > base:
+                fc.emit(O.POP_N, fc.depth - base)
+            if st.value is None:
+                fc.emit(O.LOAD_UNIT)
+            else:
+                self.expr(st.value)
+            fc.emit_jump(O.JUMP, end)
+            fc.depth = saved
         elif t is A.Return:
             if st.value is None:
                 fc.emit(O.LOAD_UNIT)
@@ -1213,6 +1287,12 @@ class Compiler:
                 fc.mark(end)
             return
         b = self.res.uses.get(id(callee)) if type(callee) is A.Name else None
+        if b is not None and b.kind == "fn" and id(e) in self.an.inlined and not spread:
+            decl = b.node
+            if (argc == len(decl.params) and decl is not fc.node and decl not in fc.inlining
+                    and len(fc.inlining) < INLINE_MAX_DEPTH):
+                self.inline(e, decl, first)
+                return
         if b is not None and b.kind == "builtin" and b.name in INLINE_BUILTINS:
             self.arguments(args, first, spread, refs=False)
             old = self.at(e)
@@ -1232,6 +1312,36 @@ class Compiler:
         else:
             fc.emit(O.CALL, argc)
         fc.cur = old
+
+    def inline(self, e: A.Call, decl: A.FnDecl, first: Optional[Callable[[], Any]]) -> None:
+        """Run the body of `decl` in this frame: arguments into its parameter slots, `return`
+        jumps to the end with the value, and its captured variables are this frame's."""
+        fc = self.fc
+        res = self.res
+        slots = [fc.slot(res.decl(p)) for p in decl.params]
+        i = 0
+        if first:
+            first()
+            fc.emit(O.STORE_LOCAL, slots[0])
+            i = 1
+        for a in e.args:
+            self.expr(a)
+            fc.emit(O.STORE_LOCAL, slots[i])
+            i += 1
+        end = Label()
+        saved_loops = fc.loops
+        fc.loops = []
+        fc.owners.add(id(decl))
+        fc.inlining.append(decl)
+        fc.inline_ends.append((end, fc.depth))
+        try:
+            self.block(decl.body, want=True)
+        finally:
+            fc.inline_ends.pop()
+            fc.inlining.pop()
+            fc.owners.discard(id(decl))
+            fc.loops = saved_loops
+        fc.mark(end)
 
     def arguments(self, args: list, first: Optional[Callable[[], Any]], spread: bool,
                   refs: bool) -> list[int]:
@@ -1254,7 +1364,7 @@ class Compiler:
             if t is A.RefArg and refs:
                 rb = self.res.use(a)
                 old = self.at(a)
-                fc.emit(O.LOAD_LOCAL, fc.slot(rb) if rb.owner is fc.node else self.cell_slot_for(rb))
+                fc.emit(O.LOAD_LOCAL, self.cell_slot_for(rb))
                 fc.cur = old
                 positions.append(len(flags))
             else:

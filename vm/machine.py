@@ -84,7 +84,8 @@ def snapshot_id_for(event: int) -> str:
 # ---------------------------------------------------------------- helpers used by threaded code
 
 def h_uninit(name: str) -> None:
-    raise ShapeError("NameError", f"Variable '{name}' is used before it is initialised")
+    raise ShapeError("NameError", f"Variable '{name}' is used before it is initialised",
+                     phase="runtime")
 
 
 def h_overflow() -> None:
@@ -407,51 +408,60 @@ class Machine:
     def _loop(self, max_steps: Optional[int]) -> Any:
         FR = self.frames
         steps = 0
-        pc = -1
-        while True:
-            f = FR[-1]
-            code = f[0]
-            R = f[2]
-            pc = f[1]
-            if code is None:
-                code = f[0] = self.rblob(f[3]).code
-            try:
-                if max_steps is None:
-                    while pc >= 0:
-                        pc = code[pc](R)
-                else:
-                    while pc >= 0:
-                        if steps >= max_steps:
-                            f[1] = pc
-                            self.steps += steps
-                            self.status = "stopped"
-                            return STOPPED
-                        pc = code[pc](R)
-                        steps += 1
-            except ShapeError as e:
-                self.status = "error"
-                self._locate(e, pc)
-                raise
-            except ShapeExit:
-                self.status = "exit"
-                raise
-            except RecursionError:
-                self.status = "error"
-                err = ShapeError("StackOverflow", "stack overflow")
-                self._locate(err, pc)
-                raise err from None
-            if pc == -1:
-                continue
-            if pc == -3:
-                self.steps += steps
-                self.status = "done"
-                return self.result
-            if pc == -2:
-                self.steps += steps
-                self._unpatch()
-                self.status = "stopped"
-                return STOPPED
-            raise AssertionError(f"bad unit result {pc}")
+        f = FR[-1]
+        code = f[0]
+        R = f[2]
+        pc = f[1]
+        try:
+            # A unit returns the next pc in its frame, or -1 after pushing or popping a frame
+            # (the loop then switches to the new top frame), or -2 (stop) / -3 (program end).
+            if max_steps is None:
+                while True:
+                    pc = code[pc](R)
+                    if pc < 0:
+                        if pc != -1:
+                            break
+                        f = FR[-1]
+                        code = f[0]
+                        R = f[2]
+                        pc = f[1]
+            else:
+                while True:
+                    if steps >= max_steps:
+                        FR[-1][1] = pc
+                        self.steps += steps
+                        self.status = "stopped"
+                        return STOPPED
+                    pc = code[pc](R)
+                    steps += 1
+                    if pc < 0:
+                        if pc != -1:
+                            break
+                        f = FR[-1]
+                        code = f[0]
+                        R = f[2]
+                        pc = f[1]
+        except ShapeError as e:
+            self.status = "error"
+            self._locate(e, pc)
+            raise
+        except ShapeExit:
+            self.status = "exit"
+            raise
+        except RecursionError:
+            self.status = "error"
+            err = ShapeError("StackOverflow", "stack overflow")
+            self._locate(err, pc)
+            raise err from None
+        self.steps += steps
+        if pc == -3:
+            self.status = "done"
+            return self.result
+        if pc == -2:
+            self._unpatch()
+            self.status = "stopped"
+            return STOPPED
+        raise AssertionError(f"bad unit result {pc}")
 
     def _locate(self, e: ShapeError, pc: int) -> None:
         """Give `e` the source position of the instruction that raised it. Code without a
@@ -617,8 +627,13 @@ class Machine:
         return self.ret_task(f, value)
 
     def ret_task(self, f: list, value: Any) -> int:
-        # The frame of an async call: its value becomes a Task.
-        self.frames[-1][2].append(Task(value))
+        kind = f[4]
+        if kind == "async":
+            # The frame of an async call: its value becomes a Task.
+            self.frames[-1][2].append(Task(value))
+        elif kind != "drop":
+            raise ShapeError("RuntimeError", f"bad frame kind {kind!r}")
+        # "drop": the caller discards the result (a call statement), so nothing is pushed.
         return -1
 
     def halt(self, value: Any) -> int:
@@ -706,7 +721,7 @@ class Machine:
         for fr in frames:
             if not (isinstance(fr, list) and len(fr) == 4 and type(fr[0]) is str
                     and type(fr[1]) is int and type(fr[2]) is list
-                    and fr[3] in (None, "async")):
+                    and fr[3] in (None, "async", "drop")):
                 raise ShapeError("ResumeError", "malformed frame in snapshot state")
             bid, pc, R, task = fr
             if bid not in program.blobs:

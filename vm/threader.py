@@ -39,6 +39,9 @@ _BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "
              "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 
+_DROPPABLE = {O.CALL, O.CALL_METHOD}
+
+
 def filename_for(bid: str) -> str:
     return f"<shape-blob {bid}>"
 
@@ -72,6 +75,9 @@ def leaders_of(blob: Blob) -> list[int]:
             lead.add(b)
         if O.CLASS[op] in "UC" and pc + 1 < n:
             lead.add(pc + 1)
+            if op in _DROPPABLE and code[pc + 1][0] == O.POP and pc + 2 < n:
+                # A call statement: the fast paths skip the POP and continue after it.
+                lead.add(pc + 2)
     return sorted(x for x in lead if x < n)
 
 
@@ -702,15 +708,33 @@ class _Gen:
         L(f"return M.call({f}, {A}, {nxt})")
         return True
 
+    def drops(self, pc: int) -> bool:
+        """The call at pc is a statement (its result is popped right away)."""
+        code = self.blob.code
+        return pc + 2 < len(code) and code[pc + 1][0] == O.POP
+
     def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
         """Inline frame push for a plain call of closure f (registers A, runtime blob B)."""
         L = self.line
         L("if len(FR) >= LIMIT: h_overflow()")
-        L(f"FR[-1][1] = {nxt}")
+        if self.drops(nxt - 1):
+            L(f"FR[-1][1] = {nxt + 1}")
+            kind = "'drop'"
+        else:
+            L(f"FR[-1][1] = {nxt}")
+            kind = "None"
         L(f"if {f}.cells: {A} += {f}.cells")
         L(f"if {B}.blank: {A} += {B}.blank")
-        L(f"FR.append([{B}.code, {B}.start, {A}, {B}.bid, None])")
+        L(f"FR.append([{B}.code, {B}.start, {A}, {B}.bid, {kind}])")
         L("return -1")
+
+    def push_result(self, value: str, nxt: int) -> None:
+        """Fast-path result of a call that did not need a frame."""
+        if self.drops(nxt - 1):
+            self.line(f"return {nxt + 1}")
+        else:
+            self.line(f"R.append({value})")
+            self.line(f"return {nxt}")
 
     def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
         L = self.line
@@ -721,12 +745,14 @@ class _Gen:
         if name == "push" and argc == 1:
             L(f"if type({obj}) is list:")
             L(f"    {obj}.append({args[0]})")
-            L(f"    R.append({obj})")
-            L(f"    return {nxt}")
+            self.ind += 1
+            self.push_result(obj, nxt)
+            self.ind -= 1
         elif name in ("length", "len") and argc == 0:
             L(f"if type({obj}) is list or type({obj}) is str:")
-            L(f"    R.append(len({obj}))")
-            L(f"    return {nxt}")
+            self.ind += 1
+            self.push_result(f"len({obj})", nxt)
+            self.ind -= 1
         to_prelude = name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and argc > 0)
         if to_prelude:
             # arr.map(f) runs the prelude's __array_map(arr, f) in a frame of its own.
@@ -742,12 +768,16 @@ class _Gen:
             self.ind -= 2
         elif name in PRELUDE_IF_ARG:
             L(f"if type({obj}) is list:")
-            L(f"    R.append(call_method({obj}, K[{a}], []))")
-            L(f"    return {nxt}")
+            self.ind += 1
+            self.push_result(f"call_method({obj}, K[{a}], [])", nxt)
+            self.ind -= 1
         else:
             L(f"if type({obj}) is not dict and type({obj}) is not StructValue and type({obj}) is not EnumValue:")
-            L(f"    R.append(call_method({obj}, K[{a}], {A}))")
-            L(f"    return {nxt}")
+            R0 = self.tmp()
+            L(f"    {R0} = call_method({obj}, K[{a}], {A})")
+            self.ind += 1
+            self.push_result(R0, nxt)
+            self.ind -= 1
         # Methods declared with `extend` on a struct or enum type.
         TB, F, B, RA = self.tmp(), self.tmp(), self.tmp(), self.tmp()
         L(f"if type({obj}) is StructValue: {TB} = METHODS.get({obj}.type_name)")
