@@ -213,8 +213,10 @@ def t_QUESTION(t):
     if rest[:1] in ("\n", "\r", ""):
         t.type = "TRY"
     elif rest[:1] == "|":
-        # A lambda (`c ? |x| x : …`, `c ? || 1 : …`) starts a branch; `x? || y` is try then or.
-        if rest[:2] == "|>" or (rest[:2] == "||" and rest[2:].lstrip(" \t\r\n")[:1] not in ("{", "|")):
+        # `c ? |x| x : …` (space, then a lambda) is a ternary; `x?|` (no space: a lambda's
+        # closing pipe), `x? |> f` and `x? || y` are the try operator.
+        if data[i:i + 1] == "|" or rest[:2] == "|>" or (
+                rest[:2] == "||" and rest[2:].lstrip(" \t\r\n")[:1] not in ("{", "|")):
             t.type = "TRY"
     elif not _EXPR_START.match(data, i):
         t.type = "TRY"

@@ -417,10 +417,23 @@ class _Gen:
         return A.PVariant(self.pick([["Rect"], ["Shape", "Rect"]]), None,
                           [(self.pick(_IDENTS), self.pat(d - 1))])
 
+    def bpat(self, d: int):
+        """A binding pattern (`let`, parameters, `for`): names, `_` and destructuring only."""
+        k = self.r.randrange(4 if d > 0 else 2)
+        if k == 0:
+            return A.PWild()
+        if k == 1:
+            return A.PBind(self.pick(_IDENTS))
+        if k == 2:
+            rest = self.r.random() < 0.3
+            return A.PArray([self.bpat(d - 1) for _ in range(self.r.randrange(3))],
+                            self.pick(["r", "_"]) if rest else None, rest)
+        return A.PObject([(self.pick(_IDENTS), self.bpat(d - 1)) for _ in range(2)])
+
     def param(self, d: int):
         if self.r.random() < 0.15:
             return A.Param(A.PBind(self.pick(_IDENTS)), None, None, True)
-        return A.Param(self.pat(1), self.pick([None, None, self.pick(_TYPES)]),
+        return A.Param(self.bpat(1), self.pick([None, None, self.pick(_TYPES)]),
                        self.expr(d - 1) if self.r.random() < 0.2 else None)
 
     def block(self, d: int):
@@ -484,14 +497,14 @@ class _Gen:
         if k == 22:
             return A.While(e(), self.block(d))
         if k == 23:
-            return A.For(self.pat(1), e(), self.block(d))
+            return A.For(self.bpat(1), e(), self.block(d))
         if k == 24:
             return A.Loop(self.block(d))
         if k == 25:
             return A.RangeExpr(e(), e(), r.random() < 0.5)
         if k == 26:
-            return A.Comprehension(e(), [A.CompFor(self.pat(1), e()),
-                                         self.pick([A.CompFor(self.pat(1), e()), A.CompIf(e())])])
+            return A.Comprehension(e(), [A.CompFor(self.bpat(1), e()),
+                                         self.pick([A.CompFor(self.bpat(1), e()), A.CompIf(e())])])
         if k == 27:
             return A.Await(e(), [A.AnnotationUse(self.pick(["a", "Foo", "method"]),
                                                  self.pick([[], [e()]]))
@@ -513,7 +526,7 @@ class _Gen:
             kind = self.pick(["let", "var", "const"])
             value = self.expr(d) if kind == "const" or r.random() < 0.8 else None
             mutable = kind == "var" or (kind == "let" and r.random() < 0.5)
-            return A.Let(self.pat(2), value, kind, mutable, self.pick([None, self.pick(_TYPES)]))
+            return A.Let(self.bpat(2), value, kind, mutable, self.pick([None, self.pick(_TYPES)]))
         if k == 7:
             return A.Return(self.pick([None, self.expr(d)]))
         if k == 8:

@@ -1,4 +1,4 @@
-"""Every example in spec/language.md is a test.
+"""Every example in the specification (spec/*.md) is a test, on both engines.
 
 The specification is written with fenced code blocks. A block tagged `shape` that is followed
 (after nothing but blank lines) by a block tagged `output` is run on the reference engine and its
@@ -19,7 +19,9 @@ from typing import Optional
 
 import pytest
 
-SPEC = Path(__file__).resolve().parent.parent / "spec" / "language.md"
+SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+SPECS = sorted(SPEC_DIR.glob("*.md"))
+ENGINES = ("ref", "vm")
 
 _FENCE = re.compile(r"^(`{3,})\s*([A-Za-z0-9_-]*)\s*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -108,7 +110,13 @@ def collect_examples(text: str) -> list[Example]:
 
 
 def _spec_examples() -> list[Example]:
-    return collect_examples(SPEC.read_text(encoding="utf-8"))
+    out = []
+    for path in SPECS:
+        for e in collect_examples(path.read_text(encoding="utf-8")):
+            e.id = f"{path.stem}:{e.id}"
+            e.file = path.name
+            out.append(e)
+    return out
 
 
 EXAMPLES = _spec_examples()
@@ -117,29 +125,31 @@ ILLUSTRATIVE = [e for e in EXAMPLES if e.expect is None]
 
 
 def _where(e: Example) -> str:
-    return f"spec/language.md:{e.line}"
+    return f"spec/{getattr(e, 'file', 'language.md')}:{e.line}"
 
 
-def _run(e: Example) -> dict:
+def _run(e: Example, engine: str = "ref") -> dict:
     from shapelang.cli import run_source_json
-    return run_source_json(e.source, _where(e), engine="ref")
+    return run_source_json(e.source, _where(e), engine=engine)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("example", [e for e in RUN if e.expect == "output"],
                          ids=lambda e: e.id)
-def test_output_example(example: Example) -> None:
-    result = _run(example)
+def test_output_example(example: Example, engine: str) -> None:
+    result = _run(example, engine)
     assert result["error"] is None, f"{_where(example)}: unexpected error {result['error']}"
     assert result["stdout"] == example.expected, f"{_where(example)}: stdout differs"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("example", [e for e in RUN if e.expect == "error"],
                          ids=lambda e: e.id)
-def test_error_example(example: Example) -> None:
+def test_error_example(example: Example, engine: str) -> None:
     lines = [ln.strip() for ln in example.expected.split("\n") if ln.strip()]
     assert lines, f"{_where(example)}: an error block needs 'KIND PHASE' on its first line"
     kind, phase = lines[0].split()
-    result = _run(example)
+    result = _run(example, engine)
     err = result["error"]
     assert err is not None, f"{_where(example)}: expected {kind} ({phase}), the program " \
                             f"ran to the end printing {result['stdout']!r}"

@@ -1,0 +1,11 @@
+"""Test-wide settings: snapshots taken by tests go to a private store, never the user's."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Set at import time so xdist workers and subprocesses started by tests inherit it.
+if "SHAPE_TEST_STORE_DIR" not in os.environ:
+    os.environ["SHAPE_TEST_STORE_DIR"] = tempfile.mkdtemp(prefix="shape-tests-")
+os.environ["SHAPE_STORE"] = os.path.join(os.environ["SHAPE_TEST_STORE_DIR"],
+                                         f"store-{os.getpid()}.db")
