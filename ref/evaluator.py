@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import threading
 from typing import Any, Callable, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref.deepstack import on_deep_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import values as V
@@ -1168,27 +1167,5 @@ def run_source(source: str, write: Callable[[str], None], path: Optional[str] = 
 
 
 def _with_deep_stack(fn: Callable[[], Any]) -> Any:
-    """Run fn in a thread with a large C stack, so deep Shape recursion reaches the engine's own
-    depth limit (a Shape `stack overflow` error) long before Python's."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, 400_000))
-    old_size = threading.stack_size()
-    try:
-        threading.stack_size(1024 * 1024 * 1024)
-        t = threading.Thread(target=target, name="shape-ref")
-        t.start()
-        t.join()
-    finally:
-        threading.stack_size(old_size)
-        sys.setrecursionlimit(old_limit)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    """Run fn with room for deep Shape recursion (the engine's own limit ends it first)."""
+    return on_deep_stack(fn)

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-import threading
 from typing import Any, Callable, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref.deepstack import on_deep_stack
 from shapelang.ref import lexer as L
 
 __all__ = ["to_source"]
@@ -93,27 +92,7 @@ def _to_source(node: Any) -> str:
 
 
 def _on_deep_stack(fn: Callable[[], str]) -> str:
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    old_limit, old_size = sys.getrecursionlimit(), threading.stack_size()
-    sys.setrecursionlimit(max(old_limit, 200_000))
-    try:
-        threading.stack_size(512 * 1024 * 1024)
-        t = threading.Thread(target=target, name="shape-printer")
-        t.start()
-        t.join()
-    finally:
-        threading.stack_size(old_size)
-        sys.setrecursionlimit(old_limit)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    return on_deep_stack(fn, stack_mb=512, recursion=200_000)
 
 
 # ---------------------------------------------------------------- helpers
