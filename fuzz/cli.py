@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check a against the VM (default) or a second reference run")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="a program whose checks run longer than this is a failure")
+    p.add_argument("--strict", action="store_true",
+                   help="count known divergences (harness.KNOWN_DIVERGENCES) as failures")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return p
@@ -96,6 +98,7 @@ def summary_json(s: H.Summary) -> dict:
         "seconds": s.wall, "cpu_seconds": s.cpu, "programs": s.programs,
         "programs_per_second": s.programs / s.wall if s.wall else 0.0,
         "programs_per_cpu_second": s.programs / s.cpu if s.cpu else 0.0,
+        "first_failure_seconds": s.first_failure,
         "harness_errors": s.stats.get("harness_errors", 0),
         "harness_error_share": s.harness_error_share(),
         "stats": s.stats, "skipped": s.skipped,
@@ -114,7 +117,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     save_dir = None if args.no_save else args.save_dir
     case, verdicts, failure = H.replay(args.seed, args.replay, args.check, args.ref_vs,
-                                       args.shrink_seconds, save_dir)
+                                       args.shrink_seconds, save_dir, args.strict)
     print(f"program {args.replay} of seed {args.seed}:")
     sys.stdout.write(case.source)
     problem = case.harness_error()
@@ -143,7 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                            ref_vs=args.ref_vs, shrink_seconds=args.shrink_seconds,
                            save_dir=None if args.no_save else args.save_dir,
                            program_timeout=args.timeout, max_programs=args.programs,
-                           start=args.start)
+                           start=args.start, strict=args.strict)
     progress = Progress(args.quiet)
     avail = H.available_checks()
     for c in cfg.checks:

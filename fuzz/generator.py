@@ -42,7 +42,8 @@ INT_LITS = [0, 1, 2, 3, -1, 5, 7, -7, 10, 42, 100, -3, 255, 1000, 12345]
 FLOAT_LITS = [0.5, 1.5, -2.25, 0.1, 3.0, 2.5, 0.2, -0.0, 1e-7, 1e20, 123.456, 2.5e15, 1e16,
               0.3333333333333333, 100.0]
 STR_LITS = ["", "a", "hello", "Ab c", " pad ", "x,y,z", "é", "straße", "tab\tx", "line\nbreak",
-            "q\"uote", "back\\slash", "42", "-7", "3.5", "abc", "zz", "Hello World", "a-b-c"]
+            "q\"uote", "back\\slash", "42", "-7", "3.5", "abc", "zz", "Hello World", "a-b-c",
+            "naïve", "日本語", "😀 ok", "ÅNGSTRÖM"]
 SEPS = [",", "-", " ", "", "b"]
 DIVISORS = [2, 3, -2, 7, -5, 10, 1, -1, 4]
 MODULI = [1000, 7, 100, 65536, 3, 997]

@@ -170,3 +170,30 @@ def test_cli_rejects_unknown_checks():
     from shapelang.fuzz.cli import main
     with pytest.raises(SystemExit):
         main(["--check", "z"])
+
+
+# ---------------------------------------------------------------- long campaigns (opt-in)
+# `SHAPE_FUZZ_SECONDS=3600 SHAPE_FUZZ_SHARDS=16 pytest tests/test_fuzz.py -k campaign_shard -n 16`
+# runs 16 shards of one campaign, one per xdist worker (add `--tx ssh=host//python=python3
+# --rsyncdir .` to spread them over machines). Shard i fuzzes programs i*10**8, i*10**8 + 1, …
+# of the seed, so shards never overlap and any failure is reproducible with
+# `shape fuzz --seed S --replay K`.
+import os  # noqa: E402
+
+_SHARDS = int(os.environ.get("SHAPE_FUZZ_SHARDS", "1"))
+
+
+@pytest.mark.parametrize("shard", range(_SHARDS))
+def test_campaign_shard(shard):
+    seconds = float(os.environ.get("SHAPE_FUZZ_SECONDS", "0"))
+    if seconds <= 0:
+        pytest.skip("set SHAPE_FUZZ_SECONDS to run a fuzz campaign shard")
+    cfg = H.CampaignConfig(
+        seconds=seconds, seed=int(os.environ.get("SHAPE_FUZZ_SEED", "1")),
+        checks=os.environ.get("SHAPE_FUZZ_CHECKS", H.CHECK_NAMES),
+        start=shard * 10**8,
+        shrink_seconds=float(os.environ.get("SHAPE_FUZZ_SHRINK_SECONDS", "120")),
+        save_dir=os.environ.get("SHAPE_FUZZ_SAVE_DIR") or None)
+    s = H.campaign(cfg, processes=False)
+    print(s.render())
+    assert not s.failures, "\n\n".join(f.render() for f in s.failures)

@@ -1,0 +1,299 @@
+"""Mutation score: how many plausible VM / codec / snapshot bugs the fuzzer catches.
+
+Each mutant is one textual patch to a VM-side file (never the reference evaluator or the shared
+value model, whose bugs no differential check can see). For every mutant the package is copied to
+a temporary directory, the patch is applied to the copy only, and `shape fuzz` runs from the copy
+on a fixed budget: the first N programs of a fixed seed (deterministic, and independent of machine
+load), with a wall-clock cap. A mutant is *caught* when the campaign reports a failure.
+
+    python -m shapelang.fuzz.mutants [--programs N] [--seconds CAP] [--seed S] [--only NAME,...]
+                                     [--parallel P] [--json FILE] [--list]
+
+The unmutated copy is run first on the same budget and must report no failure, otherwise the
+score would mean nothing. A patch whose text is no longer in the file is reported as `stale`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where each part of the `shapelang` package lives in the checkout (see pyproject.toml).
+PACKAGE_DIRS = {"ref": "ref", "vm": "vm", "runtime": "runtime", "fuzz": "fuzz",
+                "conformance": "conformance"}
+
+
+@dataclass
+class Mutant:
+    name: str
+    file: str            # path in the checkout, e.g. "vm/threader.py"
+    old: str
+    new: str
+    what: str
+    count: int = 1       # occurrences of `old` to replace (0: all of them)
+
+
+MUTANTS: list[Mutant] = [
+    Mutant("int-division-floors", "vm/threader.py",
+           'L(f"if type({x}) is float and type({y}) is float and {y}: {t} = {x} / {y}")',
+           'L(f"if type({x}) is int and type({y}) is int and {y}: {t} = {x} // {y}")\n'
+           '            L(f"elif type({x}) is float and type({y}) is float and {y}: {t} = {x} / {y}")',
+           "int / int on the fast path floors (Python //) instead of truncating toward zero"),
+    Mutant("negative-modulo", "vm/threader.py",
+           "{x} >= 0 and {y} > 0: {t} = {x} % {y}",
+           "{y} > 0: {t} = {x} % {y}",
+           "% on the fast path takes the sign of the divisor (Python %) for negative dividends"),
+    Mutant("negative-index-off-by-one", "vm/threader.py",
+           'L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {t} = {x}[{i}]")',
+           'L(f"if type({x}) is list and type({i}) is int and -len({x}) <= {i} < len({x}): '
+           '{t} = {x}[{i} - 1 if {i} < 0 else {i}]")',
+           "reading a[-k] returns a[-k-1]"),
+    Mutant("negative-overflow-kept-int", "vm/threader.py",
+           "if {t} > IMAX or {t} < IMIN: {t} = float({t})",
+           "if {t} > IMAX: {t} = float({t})",
+           "an int result below -2**63 stays an int instead of becoming a number", count=0),
+    Mutant("closure-cell-copied", "vm/threader.py",
+           "[{', '.join(f'R[{s}]' for s in caps)}]",
+           "[{', '.join(f'(Cell(R[{s}].v) if type(R[{s}]) is Cell else R[{s}])' for s in caps)}]",
+           "a closure gets a copy of each captured cell instead of sharing it"),
+    Mutant("string-length-in-bytes", "vm/threader.py",
+           'L(f"if type({x}) is list or type({x}) is str: {t} = len({x})")',
+           'L(f"if type({x}) is list: {t} = len({x})")\n'
+           '                L(f"elif type({x}) is str: {t} = len({x}.encode())")',
+           "string length on the fast path counts UTF-8 bytes"),
+    Mutant("ordering-without-type-check", "vm/threader.py",
+           'L(f"{t} = ({x} {op} {y}) if type({var}) is int or type({var}) is float else {fn}({x}, {y})")',
+           'L(f"{t} = ({x} {op} {y})")',
+           "< <= > >= with one int operand skip the type check (a Python TypeError leaks out)",
+           count=0),
+    Mutant("constant-fold-floors", "vm/compiler.py",
+           "return self._fold(lambda: V.binary_op(e.op, left[0], right[0]))",
+           "return self._fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
+           "and type(right[0]) is int and right[0] else V.binary_op(e.op, left[0], right[0]))",
+           "constant folding of int / int floors"),
+    Mutant("array-rest-off-by-one", "vm/patterns.py",
+           "            if rest is not None:\n                rest(list(v[n:]), R)\n            return True",
+           "            if rest is not None:\n                rest(list(v[n + 1:]), R)\n            return True",
+           "the ...rest of an array pattern in match skips one element"),
+    Mutant("frame-local-not-saved", "vm/machine.py",
+           '"frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],',
+           '"frames": [[f[3], f[1], f[2] if f is self.frames[-1] else [None] + f[2][1:], f[4]] '
+           'for f in self.frames],',
+           "the snapshot drops the first register of every frame but the innermost"),
+    Mutant("resumed-not-delivered", "vm/machine.py",
+           "self.frames[-1][2].append(V.SNAPSHOT_RESUMED)",
+           'self.frames[-1][2].append(V.snapshot_hash("0" * 64))',
+           "the pending snapshot() returns Hash instead of Resumed after a resume"),
+    Mutant("interrupt-position-lost", "vm/machine.py",
+           "if steps >= max_steps:\n                        FR[-1][1] = pc\n",
+           "if steps >= max_steps:\n",
+           "a cut does not record the instruction position of the top frame"),
+    Mutant("codec-sharing-lost", "vm/codec.py",
+           "n = index.get(vid)",
+           "n = index.get(vid) if t is not list else None",
+           "the encoder writes an array once per reference (aliases split after resume)"),
+    Mutant("codec-dict-order", "vm/codec.py",
+           "for k, x in v.items():",
+           "for k, x in sorted(v.items(), key=lambda kv: repr(kv[0])):",
+           "the encoder sorts object keys (field order changes after resume)"),
+    Mutant("codec-single-float", "vm/codec.py",
+           "msgpack.packb([MAGIC, VERSION, root_item, nodes], use_bin_type=True)",
+           "msgpack.packb([MAGIC, VERSION, root_item, nodes], use_bin_type=True, use_single_float=True)",
+           "floats are encoded as 32-bit"),
+    Mutant("codec-tuple-as-list", "vm/codec.py",
+           "return tuple(item(x, where) for x in arg)",
+           "return [item(x, where) for x in arg]",
+           "the decoder builds lists for tuples (enum payloads, loop state)"),
+    Mutant("recompile-ordinal-off-by-one", "vm/recompile.py",
+           "sites = [pc for pc, o in new_blob.snapshots if o == k]",
+           "sites = [pc for pc, o in new_blob.snapshots if o == k + 1] or "
+           "[pc for pc, o in new_blob.snapshots if o == k]",
+           "recompile-and-resume continues at the next snapshot() site when there is one"),
+    Mutant("recompile-loop-index-reset", "vm/recompile.py",
+           "R[nw], R[nw + 1] = old_R[o], old_R[o + 1]",
+           "R[nw], R[nw + 1] = old_R[o], 0",
+           "recompile-and-resume restarts the enclosing for loops"),
+]
+
+
+# ---------------------------------------------------------------- running
+
+def make_copy(dest: str, from_worktree: bool = False) -> str:
+    """A copy of the `shapelang` package laid out for plain PYTHONPATH imports: dest/shapelang.
+
+    By default the copy is the last commit (`git archive HEAD`): other people edit the working
+    tree all the time, and a half-edited file would make every mutant look caught."""
+    pkg = os.path.join(dest, "shapelang")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cases")
+    if from_worktree:
+        src_root = ROOT
+    else:
+        src_root = os.path.join(dest, "_head")
+        os.makedirs(src_root)
+        paths = ["shapelang"] + sorted(set(PACKAGE_DIRS.values()))
+        archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", "HEAD", "--", *paths,
+                                  ":(exclude)conformance/cases"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", src_root], input=archive.stdout, check=True)
+    shutil.copytree(os.path.join(src_root, "shapelang"), pkg, ignore=ignore)
+    for sub, src in PACKAGE_DIRS.items():
+        shutil.copytree(os.path.join(src_root, src), os.path.join(pkg, sub), ignore=ignore)
+    if not from_worktree:
+        shutil.rmtree(src_root)
+    return dest
+
+
+def clone(pristine: str, dest: str) -> str:
+    shutil.copytree(os.path.join(pristine, "shapelang"), os.path.join(dest, "shapelang"))
+    return dest
+
+
+def apply(m: Mutant, dest: str) -> bool:
+    """Patch the copy; False when the patch text is not (or not often enough) in the file."""
+    rel = m.file.split("/", 1)
+    path = os.path.join(dest, "shapelang", PACKAGE_DIRS[rel[0]], rel[1])
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    n = text.count(m.old)
+    if n == 0 or (m.count and n < m.count):
+        return False
+    text = text.replace(m.old, m.new, m.count if m.count else -1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return True
+
+
+@dataclass
+class Result:
+    name: str
+    status: str                 # caught, missed, stale, broken (the copy does not even start)
+    what: str = ""
+    seconds: float = 0.0
+    programs: int = 0
+    first_failure: Optional[float] = None
+    checks: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+
+def _env(dest: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = dest + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_fuzz(dest: str, programs: int, seconds: float, seed: int, checks: str) -> tuple[Optional[dict], str, float]:
+    out_json = os.path.join(dest, "summary.json")
+    cmd = [sys.executable, "-c", "import sys; from shapelang.fuzz.cli import main; sys.exit(main())",
+           "--seconds", str(seconds), "--seed", str(seed), "--jobs", "1", "--check", checks,
+           "--programs", str(programs), "--no-save", "--shrink-seconds", "0", "--quiet",
+           "--timeout", "60", "--json", out_json]
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=dest, env=_env(dest), capture_output=True, text=True,
+                       timeout=seconds + 300)
+    took = time.time() - t0
+    if not os.path.exists(out_json):
+        return None, (p.stdout + p.stderr)[-3000:], took
+    with open(out_json, encoding="utf-8") as f:
+        return json.load(f), p.stdout[-4000:], took
+
+
+def imported_from(dest: str) -> str:
+    p = subprocess.run([sys.executable, "-c", "import shapelang.vm as v; print(v.__file__)"],
+                       cwd=dest, env=_env(dest), capture_output=True, text=True)
+    return p.stdout.strip()
+
+
+def evaluate(m: Optional[Mutant], pristine: str, programs: int, seconds: float, seed: int,
+             checks: str) -> Result:
+    name = m.name if m else "(unmutated)"
+    with tempfile.TemporaryDirectory(prefix="shape-mutant-") as tmp:
+        dest = clone(pristine, tmp)
+        if m is not None and not apply(m, dest):
+            return Result(name, "stale", m.what, detail=f"patch text not found in {m.file}")
+        where = imported_from(dest)
+        if not where.startswith(dest):
+            return Result(name, "broken", m.what if m else "",
+                          detail=f"the copy is not what gets imported ({where or 'import failed'})")
+        summary, out, took = run_fuzz(dest, programs, seconds, seed, checks)
+    if summary is None:
+        # the campaign could not even run: the mutant breaks everything, which any test sees
+        return Result(name, "caught", m.what if m else "", took, 0, None, {},
+                      "campaign crashed: " + out[-500:])
+    fails = {k[0]: v for k, v in summary["stats"].items() if k.endswith(":fail") and v}
+    n_fail = len(summary["failures"]) or summary["stats"].get("failures", 0)
+    status = "caught" if n_fail else "missed"
+    first = summary.get("first_failure_seconds")
+    example = ""
+    if summary["failures"]:
+        f0 = summary["failures"][0]
+        example = f"check {f0['check']} {f0['reason']}: {f0['reproduce']}"
+    return Result(name, status, m.what if m else "", took, summary["programs"], first, fails,
+                  example if status == "caught" else out[-300:])
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m shapelang.fuzz.mutants", description=__doc__.split("\n\n")[0])
+    p.add_argument("--programs", type=int, default=150, help="budget: programs per mutant (default 150)")
+    p.add_argument("--seconds", type=float, default=600, help="wall-clock cap per mutant (default 600)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--check", default="abcdef")
+    p.add_argument("--only", help="comma-separated mutant names")
+    p.add_argument("--parallel", type=int, default=1, help="mutants evaluated at once")
+    p.add_argument("--json", help="write the results as JSON to this file")
+    p.add_argument("--list", action="store_true", help="list the mutants and exit")
+    p.add_argument("--from-worktree", action="store_true",
+                   help="mutate a copy of the working tree instead of the last commit")
+    args = p.parse_args(argv)
+    chosen = MUTANTS
+    if args.only:
+        names = set(args.only.split(","))
+        chosen = [m for m in MUTANTS if m.name in names]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:32} {m.file:18} {m.what}")
+        return 0
+    print(f"budget: the first {args.programs} programs of seed {args.seed}, checks {args.check}, "
+          f"cap {args.seconds:.0f} s per mutant", flush=True)
+    pristine_dir = tempfile.TemporaryDirectory(prefix="shape-pristine-")
+    pristine = make_copy(pristine_dir.name, args.from_worktree)
+    base = evaluate(None, pristine, args.programs, args.seconds, args.seed, args.check)
+    print(f"baseline (unmutated copy): {base.programs} programs in {base.seconds:.1f} s, "
+          f"{'no failures' if base.status == 'missed' else 'FAILURES: ' + json.dumps(base.checks)}",
+          flush=True)
+    results: list[Result] = []
+
+    def one(m: Mutant) -> Result:
+        r = evaluate(m, pristine, args.programs, args.seconds, args.seed, args.check)
+        checks = ",".join(f"{c}:{n}" for c, n in sorted(r.checks.items())) or "-"
+        first = f"{r.first_failure:.1f}s" if r.first_failure is not None else "-"
+        print(f"{r.status:7} {r.name:32} programs {r.programs:4}  first failure {first:>7}  "
+              f"failed checks {checks}  ({r.seconds:.0f} s)", flush=True)
+        return r
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as ex:
+        results = list(ex.map(one, chosen))
+    pristine_dir.cleanup()
+    scored = [r for r in results if r.status in ("caught", "missed")]
+    caught = [r for r in scored if r.status == "caught"]
+    score = len(caught) / len(scored) if scored else 0.0
+    print(f"mutation score: {len(caught)}/{len(scored)} caught ({100 * score:.0f}%)"
+          + (f"; stale: {', '.join(r.name for r in results if r.status == 'stale')}"
+             if any(r.status == "stale" for r in results) else ""))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"baseline": base.__dict__, "results": [r.__dict__ for r in results],
+                       "score": score, "programs": args.programs, "seed": args.seed},
+                      f, indent=2)
+    return 0 if base.status == "missed" else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
