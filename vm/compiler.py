@@ -1025,6 +1025,10 @@ class Compiler:
 
     def ex_path(self, e: A.Path) -> None:
         fc = self.fc
+        sv = self.static_variant(e)
+        if sv is not None and sv[1].kind == "unit":
+            fc.emit(O.MAKE_VARIANT, fc.const([sv[0], sv[1].name]))
+            return
         b = self.res.use(e)
         self.load(b)
         if len(e.parts) == 2:
@@ -1064,9 +1068,65 @@ class Compiler:
                 keys.append(entry[0])
         fc.emit(O.BUILD_OBJECT, fc.const(keys))
 
+    def static_record(self, e: A.StructLit, b: Binding) -> Optional[list]:
+        """How to build `e` with no run-time lookups, when its type is a declaration in scope
+        (types and enums are immutable, hoisted bindings) and the literal is complete and valid;
+        None otherwise (the generic path then reports any error exactly as the reference)."""
+        names = [n for n, _ in e.fields]
+        if len(set(names)) != len(names):
+            return None
+
+        def coerce(t: Any) -> int:
+            return 1 if t in ("number", "float") else 0
+
+        if b.kind == "type" and isinstance(b.node, A.TypeDecl) and len(e.path) == 1:
+            decl = b.node
+            declared = [f.name for f in decl.fields]
+            if any(n not in declared for n in names):
+                return None
+            fields = []
+            for f in decl.fields:
+                if f.name in names:
+                    fields.append([f.name, coerce(f.type), names.index(f.name), None])
+                    continue
+                cv = self.const_value(f.default) if f.default is not None else None
+                if cv is None:
+                    return None
+                v = cv[0]
+                if coerce(f.type) and type(v) is int:
+                    v = float(v)
+                fields.append([f.name, 0, -1, v])
+            return ["struct", decl.name, "", fields]
+        if b.kind == "enum" and isinstance(b.node, A.EnumDecl) and len(e.path) == 2:
+            variant = next((v for v in b.node.variants if v.name == e.path[1]), None)
+            if variant is None or variant.kind != "struct" or sorted(names) != sorted(variant.fields):
+                return None
+            fields = [[fn, coerce(ft), names.index(fn), None]
+                      for fn, ft in zip(variant.fields, variant.types)]
+            return ["variant", b.node.name, variant.name, fields]
+        return None
+
+    def static_variant(self, head: Any) -> Optional[tuple[str, Any]]:
+        """(enum name, Variant) when `head` is `Enum::Variant` of an enum declaration in scope."""
+        if type(head) is not A.Path or len(head.parts) != 2:
+            return None
+        b = self.res.uses.get(id(head))
+        if b is None or b.kind != "enum" or not isinstance(b.node, A.EnumDecl):
+            return None
+        variant = next((v for v in b.node.variants if v.name == head.parts[1]), None)
+        return (b.node.name, variant) if variant is not None else None
+
     def ex_struct(self, e: A.StructLit) -> None:
         fc = self.fc
         b = self.res.use(e)
+        desc = self.static_record(e, b)
+        if desc is not None:
+            for _, v in e.fields:
+                self.expr(v)
+            old = self.at(e)
+            fc.emit(O.BUILD_RECORD, fc.const(desc), len(e.fields))
+            fc.cur = old
+            return
         self.load(b)
         names = []
         for name, v in e.fields:
@@ -1300,6 +1360,14 @@ class Compiler:
                 fc.emit(O.CALL_BUILTIN_VAR, fc.const(b.name))
             else:
                 fc.emit(O.CALL_BUILTIN, fc.const(b.name), argc)
+            fc.cur = old
+            return
+        sv = self.static_variant(callee)
+        if (sv is not None and sv[1].kind == "tuple" and not spread and len(sv[1].types) == argc
+                and not any(type(a) is A.RefArg for a in args)):
+            self.arguments(args, first, False, refs=False)
+            old = self.at(e)
+            fc.emit(O.BUILD_VARIANT, fc.const([sv[0], sv[1].name, list(sv[1].types)]), argc)
             fc.cur = old
             return
         self.expr(callee)

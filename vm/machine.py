@@ -228,7 +228,7 @@ def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
 
 _G: dict[str, Any] = {
     "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
-                     "dict": dict, "str": str, "isinstance": isinstance},
+                     "dict": dict, "str": str, "tuple": tuple, "isinstance": isinstance},
     "Cell": Cell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task, "UNINIT": UNINIT, "UNIT": V.UNIT,
     "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
     "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,

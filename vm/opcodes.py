@@ -56,6 +56,7 @@ _TABLE = [
     ("MAKE_ENUM_TYPE", "V", "a=const(enum descriptor)"),
     ("MAKE_STRUCT_TYPE", "V", "a=const(type descriptor) b=has defaults closure"),
     ("STRUCT_LITERAL", "V", "a=const([path, names]) b=count"),
+    ("BUILD_RECORD", "V", "a=const([struct|variant, type, variant, fields]) b=count"),
     ("BUILD_STRUCT", "C", "a=const([path, names]) b=count"),   # may run a defaults thunk
     ("STRUCT_FINISH", "V", ""),
     ("DEFINE_METHOD", "V", "a=const([type, method])"),
@@ -151,7 +152,7 @@ def stack_effect(op: int, a: int, b: int, consts: list) -> tuple[int, int]:
         return (2, 1 if b else 0)
     if n == "SET_INDEX":
         return (3, 1 if b else 0)
-    if n == "BUILD_VARIANT":
+    if n in ("BUILD_VARIANT", "BUILD_RECORD"):
         return (b, 1)
     if n in ("BUILD_STRUCT", "STRUCT_LITERAL"):
         return (b + 1, 1)

@@ -288,6 +288,14 @@ def validate_consts(b: Any, need: Callable[[bool, str], None]) -> None:
             d = K[a]
             need(type(d) is list and len(d) == 2 and _str_list(d[0]) and 1 <= len(d[0]) <= 2
                  and _str_list(d[1]) and len(d[1]) == c, where)
+        elif op == O.BUILD_RECORD:
+            d = K[a]
+            need(type(d) is list and len(d) == 4 and d[0] in ("struct", "variant")
+                 and type(d[1]) is str and type(d[2]) is str and type(d[3]) is list
+                 and all(type(f) is list and len(f) == 4 and type(f[0]) is str
+                         and f[1] in (0, 1) and type(f[1]) is int and type(f[2]) is int
+                         and -1 <= f[2] < c and (f[3] is None or type(f[3]) in (int, float, str, bool))
+                         for f in d[3]), where)
         elif op == O.MAKE_VARIANT:
             need(_str_list(K[a]) and len(K[a]) == 2, where)
         elif op == O.BUILD_VARIANT:

@@ -42,6 +42,12 @@ _BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "
 _DROPPABLE = {O.CALL, O.CALL_METHOD}
 
 
+def _pattern_size(d: Any) -> int:
+    if type(d) is list:
+        return 1 + sum(_pattern_size(x) for x in d if type(x) is list)
+    return 0
+
+
 def filename_for(bid: str) -> str:
     return f"<shape-blob {bid}>"
 
@@ -168,14 +174,27 @@ class _Gen:
     def exit_to(self, target: int) -> None:
         """Leave the unit to `target` from inside an `if` (the symbolic stack stays for the
         fall-through path)."""
-        for ln in self.flush_lines():
+        lines = self.flush_lines()
+        for ln in lines:
             self.line(ln)
-        self.line(f"return {target}")
+        self.line(f"return {self.forward(target) if not lines else target}")
 
     def materialise(self) -> None:
         for ln in self.flush_lines():
             self.line(ln)
         self.stack = []
+
+    def coerced(self, x: str) -> str:
+        """x as a `number` field stores it: ints become floats."""
+        k = self.kind(x)
+        if k == "float":
+            return x
+        if k == "int":
+            return f"float({x})"
+        x = self.ident(x)
+        t = self.tmp()
+        self.line(f"{t} = float({x}) if type({x}) is int else {x}")
+        return t
 
     def truth(self, x: str) -> str:
         k = self.kind(x)
@@ -192,6 +211,20 @@ class _Gen:
         n = len(code)
         leaders = leaders_of(blob)
         lead_set = set(leaders)
+        self.lead_set = lead_set
+        # How each unit ends: a unit whose last instruction is a call statement may run its
+        # continuation directly (see push_result); such chains are kept one unit long.
+        self.may_tail: set[int] = set()
+        for start in leaders:
+            pc = start
+            while True:
+                op = code[pc][0]
+                if O.CLASS[op] in "UC" or pc + 1 >= n or pc + 1 in lead_set:
+                    break
+                pc += 1
+            if code[pc][0] in _DROPPABLE and self.drops(pc):
+                self.may_tail.add(start)
+        self.unit_start = 0
         names = []
         self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, "
                          "MT, DS, PN):", 0))
@@ -200,6 +233,7 @@ class _Gen:
             self.kinds = {}
             self.n = 0
             self.pc = start
+            self.unit_start = start
             self.ind = 1
             self.line(f"def u{start}(R):")
             self.ind = 2
@@ -415,7 +449,28 @@ class _Gen:
         elif op == O.BUILD_VARIANT:
             items = self.popn(b)
             t = self.tmp()
-            L(f"{t} = h_build_variant(K[{a}], [{', '.join(items)}])")
+            types = self.blob.consts[a][2]
+            if len(types) == b:
+                vals = [self.coerced(x) if ty in ("number", "float") else x
+                        for x, ty in zip(items, types)]
+                L(f"{t} = EnumValue(K[{a}][0], K[{a}][1], ({''.join(v + ', ' for v in vals)}))")
+            else:
+                L(f"{t} = h_build_variant(K[{a}], [{', '.join(items)}])")
+            self.push(t)
+        elif op == O.BUILD_RECORD:
+            vals = self.popn(b)
+            kind, _, _, fields = self.blob.consts[a]
+            entries = []
+            for i, (fname, co, src, _) in enumerate(fields):
+                if src < 0:
+                    v = f"K[{a}][3][{i}][3]"
+                else:
+                    v = self.coerced(vals[src]) if co else vals[src]
+                entries.append(f"K[{a}][3][{i}][0]: {v}")
+            t = self.tmp()
+            cls = "StructValue(K[{0}][1], ".format(a) if kind == "struct" else \
+                "EnumValue(K[{0}][1], K[{0}][2], ".format(a)
+            L(f"{t} = {cls}{{{', '.join(entries)}}})")
             self.push(t)
         elif op == O.MAKE_ENUM_TYPE:
             t = self.tmp()
@@ -479,11 +534,26 @@ class _Gen:
             self.push(t)
         elif op == O.MATCH:
             subj, desc = self.blob.consts[a]
-            self.env["MT"][a] = P.strict(desc)
-            L(f"if not MT[{a}](R[{subj}], R):")
-            self.ind += 1
-            self.exit_to(b)
-            self.ind -= 1
+            inline = None
+            if _pattern_size(desc) <= 12:
+                v = self.tmp()
+                inline = self.pattern_code(desc, v, f"K[{a}][1]")
+            if inline is None:
+                self.env["MT"][a] = P.strict(desc)
+                L(f"if not MT[{a}](R[{subj}], R):")
+                self.ind += 1
+                self.exit_to(b)
+                self.ind -= 1
+            else:
+                conds, binds = inline
+                L(f"{v} = R[{subj}]")
+                if conds:
+                    L(f"if not ({' and '.join(conds)}):")
+                    self.ind += 1
+                    self.exit_to(b)
+                    self.ind -= 1
+                for stmt in binds:
+                    L(stmt)
         elif op == O.DESTRUCTURE:
             x = self.pop()
             self.env["DS"][a] = P.loose(self.blob.consts[a])
@@ -495,8 +565,9 @@ class _Gen:
             L(f"raise ShapeError(K[{a}][0], K[{a}][1])")
             return True
         elif op == O.JUMP:
+            pending = bool(self.stack)
             self.materialise()
-            L(f"return {a}")
+            L(f"return {a if pending else self.forward(a)}")
             return True
         elif op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
             x = self.pop()
@@ -611,6 +682,67 @@ class _Gen:
             raise AssertionError(f"threader: no template for {name}")
         return False
 
+    def pattern_code(self, d: list, v: str, path: str) -> Optional[tuple[list, list]]:
+        """Inline test (conditions, all evaluated before any binding) and bindings for a strict
+        pattern, following patterns.strict exactly; None for the kinds left to the matchers.
+        `v` is a Python expression for the value, `path` one for the descriptor in K."""
+        tag = d[0]
+        if tag == "_":
+            return [], []
+        if tag == "b":
+            return [], [f"R[{d[1]}].v = {v}" if d[2] else f"R[{d[1]}] = {v}"]
+        if tag == "l":
+            lit = d[1]
+            if lit is None:
+                return [f"{v} is None"], []
+            if type(lit) is bool:
+                return [f"{v} is {lit!r}"], []
+            if type(lit) is int or type(lit) is float:
+                rhs = repr(lit) if type(lit) is int else f"{path}[1]"
+                return [f"(type({v}) is int or type({v}) is float)", f"{v} == {rhs}"], []
+            if type(lit) is str:
+                return [f"type({v}) is str", f"{v} == {path}[1]"], []
+            return None
+        if tag in ("some", "ok", "err"):
+            if tag == "some":
+                conds, inner = [f"{v} is not None"], v
+            else:
+                conds, inner = [f"type({v}) is {'Ok' if tag == 'ok' else 'Err'}"], f"{v}.value"
+            sub = self.pattern_code(d[1], inner, f"{path}[1]")
+            if sub is None:
+                return None
+            return conds + sub[0], sub[1]
+        if tag == "v" and d[4] is None:
+            conds = [f"type({v}) is EnumValue", f"{v}.variant == {path}[2]", f"{v}.enum == {path}[1]"]
+            binds: list = []
+            if d[3] is not None:
+                n = len(d[3])
+                conds += [f"type({v}.payload) is tuple", f"len({v}.payload) == {n}"]
+                for i, sub_d in enumerate(d[3]):
+                    sub = self.pattern_code(sub_d, f"{v}.payload[{i}]", f"{path}[3][{i}]")
+                    if sub is None:
+                        return None
+                    conds += sub[0]
+                    binds += sub[1]
+            return conds, binds
+        if tag == "a":
+            items = d[1]
+            n = len(items)
+            conds = [f"type({v}) is list", f"len({v}) {'>=' if d[2] else '=='} {n}"]
+            binds = []
+            for i, sub_d in enumerate(items):
+                sub = self.pattern_code(sub_d, f"{v}[{i}]", f"{path}[1][{i}]")
+                if sub is None:
+                    return None
+                conds += sub[0]
+                binds += sub[1]
+            if d[3] is not None:
+                rest = d[3]
+                rv = f"list({v}[{n}:])"
+                binds.append(f"R[{rest[1]}].v = {rv}" if rest[2] else f"R[{rest[1]}] = {rv}")
+            return conds, binds
+        return None
+
     def binary(self, op: str, x: str, y: str) -> None:
         L = self.line
         t = self.tmp()
@@ -713,15 +845,25 @@ class _Gen:
         code = self.blob.code
         return pc + 2 < len(code) and code[pc + 1][0] == O.POP
 
+    def forward(self, pc: int) -> int:
+        """pc, or where it leads when the unit there is a lone unconditional jump."""
+        code = self.blob.code
+        for _ in range(16):
+            if pc in self.lead_set and code[pc][0] == O.JUMP:
+                pc = code[pc][1]
+            else:
+                break
+        return pc
+
     def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
         """Inline frame push for a plain call of closure f (registers A, runtime blob B)."""
         L = self.line
         L("if len(FR) >= LIMIT: h_overflow()")
         if self.drops(nxt - 1):
-            L(f"FR[-1][1] = {nxt + 1}")
+            L(f"FR[-1][1] = {self.forward(nxt + 1)}")
             kind = "'drop'"
         else:
-            L(f"FR[-1][1] = {nxt}")
+            L(f"FR[-1][1] = {self.forward(nxt)}")
             kind = "None"
         L(f"if {f}.cells: {A} += {f}.cells")
         L(f"if {B}.blank: {A} += {B}.blank")
@@ -729,9 +871,15 @@ class _Gen:
         L("return -1")
 
     def push_result(self, value: str, nxt: int) -> None:
-        """Fast-path result of a call that did not need a frame."""
+        """Fast-path result of a call that did not need a frame. A call statement goes on with
+        the unit after its POP directly (when that is forward and does not do the same), which
+        saves a trip through the dispatch loop; the loop resumes with whatever it returns."""
         if self.drops(nxt - 1):
-            self.line(f"return {nxt + 1}")
+            target = self.forward(nxt + 1)
+            if target > self.unit_start and target not in self.may_tail:
+                self.line(f"return u{target}(R)")
+            else:
+                self.line(f"return {target}")
         else:
             self.line(f"R.append({value})")
             self.line(f"return {nxt}")
