@@ -1696,10 +1696,42 @@ def check(program: A.Program, path: Optional[str] = None) -> Resolution:
 
 
 def compile_blobs(program: A.Program, path: Optional[str] = None) -> tuple[dict[str, Blob], str]:
-    res = check(program, path)
-    comp = Compiler(program, res, path)
-    entry = comp.compile_module()
-    return comp.blobs, entry
+    def work() -> tuple[dict[str, Blob], str]:
+        res = check(program, path)
+        comp = Compiler(program, res, path)
+        entry = comp.compile_module()
+        return comp.blobs, entry
+    return _on_deep_stack(work)
+
+
+def _on_deep_stack(fn: Callable[[], Any]) -> Any:
+    """Run the (recursive) resolver and compiler with room for deeply nested source."""
+    import sys
+    import threading
+    if sys.getrecursionlimit() >= 100_000:
+        return fn()
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size()
+    try:
+        sys.setrecursionlimit(200_000)
+        threading.stack_size(512 * 1024 * 1024)
+        t = threading.Thread(target=target, name="shape-compile")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def prelude_blobs() -> tuple[dict[str, Blob], str]:

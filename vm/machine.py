@@ -37,6 +37,7 @@ from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, 
                                   EnumType, StructType, Task, VariantConstructor)
 
 DEFAULT_MAX_DEPTH = 200_000
+VALUE_RECURSION_LIMIT = 30_000
 
 PRELUDE_METHODS = T.PRELUDE_METHODS
 PRELUDE_IF_ARG = T.PRELUDE_IF_ARG
@@ -403,7 +404,16 @@ class Machine:
             self.pending = None
             self.frames[-1][2].append(V.SNAPSHOT_RESUMED)
         self.status = "running"
-        return self._loop(max_steps)
+        # Shape calls never recurse in Python, but value operations on deeply nested data
+        # (display, ==) do; give them room (Python 3.11 runs them without C recursion).
+        old_limit = sys.getrecursionlimit()
+        if old_limit < VALUE_RECURSION_LIMIT:
+            sys.setrecursionlimit(VALUE_RECURSION_LIMIT)
+        try:
+            return self._loop(max_steps)
+        finally:
+            if old_limit < VALUE_RECURSION_LIMIT:
+                sys.setrecursionlimit(old_limit)
 
     def _loop(self, max_steps: Optional[int]) -> Any:
         FR = self.frames
