@@ -6,8 +6,10 @@ State (everything a snapshot must hold; all plain data, see `export_state`):
   `[code, pc, R, bid, kind]` where `R` is the register list (parameters, captured cells,
   locals, hidden loop/match temporaries, then the operand stack), `bid` the blob id of the
   function being run, `pc` the instruction to continue at (kept up to date whenever the frame
-  is not the running one, and saved on every stop), and `task` the `Task` the frame completes
-  (async calls) or None. `code` is derived (the threaded code of `bid`), never serialised.
+  is not the running one, and saved on every stop; always the start of a dispatch unit), and
+  `kind` what happens to the frame's result on return: None pushes it onto the caller's stack,
+  "async" pushes it wrapped in a Task (an `async fn` call), "drop" discards it (a call
+  statement). `code` is derived (the threaded code of `bid`), never serialised.
 - `methods`: `extend` methods by type name, `prelude`: the prelude's functions by name.
 - `pending`: "snapshot" while a `snapshot()` call is being taken; a machine restored in that
   state pushes `Snapshot::Resumed` as the call's result when it runs.
