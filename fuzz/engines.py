@@ -247,6 +247,7 @@ class MachineSession:
         from shapelang.vm import compile_source
         self.program = compile_source(source, path)
         self.codec = state_codec()
+        self.last_bytes: Optional[bytes] = None
 
     # A state leaves the machine through the same path a stored snapshot takes: encoded and
     # decoded by the codec when there is one. Until then it is deep-copied, which still checks
@@ -254,7 +255,9 @@ class MachineSession:
     def roundtrip(self, state: Any) -> Any:
         if self.codec is not None:
             enc, dec = self.codec
-            return dec(enc(state))
+            self.last_bytes = enc(state)    # the live state's encoding (check f re-encodes it)
+            return dec(self.last_bytes)
+        self.last_bytes = None
         return copy.deepcopy(state)
 
     def _machine(self, out: list, state: Any = None, on_snapshot: Any = None) -> Any:
@@ -293,6 +296,7 @@ class MachineSession:
         """Uninterrupted run that keeps a round-tripped copy of the state at every snapshot()."""
         states: list[Any] = []
         self.event_ordinals: list[int] = []
+        self.event_bytes: list[Optional[bytes]] = []
 
         def hook(machine: Any) -> str:
             from shapelang.vm.machine import snapshot_id_for
@@ -300,6 +304,7 @@ class MachineSession:
             if len(states) < limit:
                 states.append(self.roundtrip(machine.export_state()))
                 self.event_ordinals.append(machine.pending_ordinal)
+                self.event_bytes.append(self.last_bytes)
             return snapshot_id_for(k)
         out, _ = self.full(on_snapshot=hook)
         return out, states
@@ -316,13 +321,12 @@ class MachineSession:
         out, st, _ = self._run(None, steps)
         return out, st
 
-    def codec_roundtrip_bytes(self, state: Any) -> tuple[bytes, bytes]:
-        """encode(state) and encode(decode(encode(state))): check f wants them identical."""
+    def reencode(self, data: bytes) -> bytes:
+        """encode(decode(data)): check f wants it to equal `data`."""
         if self.codec is None:
-            raise Unavailable("no state codec (shapelang.vm.snapshot.encode_state/decode_state)")
+            raise Unavailable("no state codec (shapelang.vm.snapshot registry / vm.codec)")
         enc, dec = self.codec
-        first = enc(state)
-        return first, enc(dec(first))
+        return enc(dec(data))
 
 
 def concat(before: Outcome, after: Outcome) -> Outcome:

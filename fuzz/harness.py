@@ -383,23 +383,25 @@ def check_f(case: Case) -> Verdict:
     if not E.has_machine():
         return Verdict("f", "skip", "VM machine API missing")
     if not E.has_codec():
-        return Verdict("f", "skip", "no state codec (shapelang.vm.snapshot.encode_state/decode_state)")
+        return Verdict("f", "skip", "no state codec (shapelang.vm.snapshot.registry + vm/codec.py)")
     session = case.session
-    states: list[Any] = []
+    encoded: list[tuple[str, bytes]] = []
     if case.prog.snapshot_sites:
-        _, states = session.snapshots()
+        session.snapshots()
+        encoded += [(f"snapshot event #{i}", b) for i, b in enumerate(session.event_bytes) if b]
     _, steps = case.full
-    _, cut_state = session.cut(_steps(case.params.cut, steps))
-    if cut_state is not None:
-        states.append(cut_state)
-    for i, st in enumerate(states):
+    n = _steps(case.params.cut, steps)
+    _, cut_state = session.cut(n)
+    if cut_state is not None and session.last_bytes:
+        encoded.append((f"cut after {n} steps", session.last_bytes))
+    for what, first in encoded:
         try:
-            first, second = session.codec_roundtrip_bytes(st)
-        except Exception as e:  # the codec must never fail on a state the VM produced
-            return Verdict("f", "fail", "crash", f"state {i}: {type(e).__name__}: {e}")
+            second = session.reencode(first)
+        except Exception as e:  # the codec must never fail on bytes it produced itself
+            return Verdict("f", "fail", "crash", f"{what}: {type(e).__name__}: {e}")
         if first != second:
-            return Verdict("f", "fail", "bytes", f"state {i}: re-encoding changed the bytes "
-                                                 f"({len(first)} vs {len(second)} bytes)")
+            return Verdict("f", "fail", "bytes", f"{what}: decode + encode changed the bytes "
+                                                 f"({len(first)} -> {len(second)} bytes)")
     return Verdict("f", "pass")
 
 
