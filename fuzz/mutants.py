@@ -27,9 +27,19 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where each part of the `shapelang` package lives in the checkout (see pyproject.toml).
-PACKAGE_DIRS = {"ref": "ref", "vm": "vm", "runtime": "runtime", "fuzz": "fuzz",
-                "conformance": "conformance"}
+
+
+def package_dirs() -> tuple[str, dict[str, str]]:
+    """(folder of `shapelang` itself, {subpackage: folder}) from pyproject.toml's package-dir."""
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        mapping = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    top = mapping.get("shapelang", "shapelang")
+    subs = {k.split(".", 1)[1]: v for k, v in mapping.items() if k.startswith("shapelang.")}
+    return top, subs
+
+
+TOP_DIR, PACKAGE_DIRS = package_dirs()
 
 
 @dataclass
@@ -139,11 +149,11 @@ def make_copy(dest: str, from_worktree: bool = False) -> str:
     else:
         src_root = os.path.join(dest, "_head")
         os.makedirs(src_root)
-        paths = ["shapelang"] + sorted(set(PACKAGE_DIRS.values()))
+        paths = [TOP_DIR] + sorted(set(PACKAGE_DIRS.values()))
         archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", "HEAD", "--", *paths,
                                   ":(exclude)conformance/cases"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", src_root], input=archive.stdout, check=True)
-    shutil.copytree(os.path.join(src_root, "shapelang"), pkg, ignore=ignore)
+    shutil.copytree(os.path.join(src_root, TOP_DIR), pkg, ignore=ignore)
     for sub, src in PACKAGE_DIRS.items():
         shutil.copytree(os.path.join(src_root, src), os.path.join(pkg, sub), ignore=ignore)
     if not from_worktree:
@@ -158,8 +168,9 @@ def clone(pristine: str, dest: str) -> str:
 
 def apply(m: Mutant, dest: str) -> bool:
     """Patch the copy; False when the patch text is not (or not often enough) in the file."""
-    rel = m.file.split("/", 1)
-    path = os.path.join(dest, "shapelang", PACKAGE_DIRS[rel[0]], rel[1])
+    folder, rest = m.file.split("/", 1)
+    sub = {v: k for k, v in PACKAGE_DIRS.items()}[folder]   # checkout folder -> subpackage
+    path = os.path.join(dest, "shapelang", sub, rest)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     n = text.count(m.old)
