@@ -171,13 +171,21 @@ class _Gen:
             return [f"R.append({items[0]})"]
         return [f"R += ({', '.join(items)},)"]
 
+    def goto(self, target: int) -> None:
+        """Leave the unit for `target`: run that unit directly when allowed, else return its pc
+        to the dispatch loop."""
+        if target in self.tails.get(self.unit_start, ()):
+            self.line(f"return u{target}(R)")
+        else:
+            self.line(f"return {target}")
+
     def exit_to(self, target: int) -> None:
         """Leave the unit to `target` from inside an `if` (the symbolic stack stays for the
         fall-through path)."""
         lines = self.flush_lines()
         for ln in lines:
             self.line(ln)
-        self.line(f"return {self.forward(target) if not lines else target}")
+        self.goto(self.forward(target) if not lines else target)
 
     def materialise(self) -> None:
         for ln in self.flush_lines():
@@ -212,18 +220,35 @@ class _Gen:
         leaders = leaders_of(blob)
         lead_set = set(leaders)
         self.lead_set = lead_set
-        # How each unit ends: a unit whose last instruction is a call statement may run its
-        # continuation directly (see push_result); such chains are kept one unit long.
-        self.may_tail: set[int] = set()
+        # Where each unit may go next. A unit may run a *later* unit directly instead of
+        # returning its pc to the dispatch loop (`goto`); a unit that does so is never itself
+        # run that way, so these chains are at most two units deep (no Python recursion).
+        self.tails: dict[int, set[int]] = {}
+        exits: dict[int, set[int]] = {}
         for start in leaders:
+            out: set[int] = set()
             pc = start
             while True:
-                op = code[pc][0]
-                if O.CLASS[op] in "UC" or pc + 1 >= n or pc + 1 in lead_set:
+                op, a, b = code[pc]
+                if op in O.JUMP_A:
+                    out.add(self.forward(a))
+                if op in O.JUMP_B:
+                    out.add(self.forward(b))
+                if op in _DROPPABLE and self.drops(pc):
+                    out.add(self.forward(pc + 2))
+                if O.CLASS[op] in "UC" or pc + 1 >= n:
+                    break
+                if pc + 1 in lead_set:
+                    out.add(self.forward(pc + 1))
                     break
                 pc += 1
-            if code[pc][0] in _DROPPABLE and self.drops(pc):
-                self.may_tail.add(start)
+            exits[start] = {t for t in out if t > start}
+        callers: set[int] = set()
+        for start in reversed(leaders):
+            targets = {t for t in exits[start] if t not in callers}
+            self.tails[start] = targets
+            if targets:
+                callers.add(start)
         self.unit_start = 0
         names = []
         self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, "
@@ -250,8 +275,9 @@ class _Gen:
                     break
                 if pc in lead_set:
                     self.pc = pc - 1
+                    pending = bool(self.stack)
                     self.materialise()
-                    self.line(f"return {pc}")
+                    self.goto(pc if pending else self.forward(pc))
                     break
             names.append(start)
         self.pc = 0
@@ -567,7 +593,7 @@ class _Gen:
         elif op == O.JUMP:
             pending = bool(self.stack)
             self.materialise()
-            L(f"return {a if pending else self.forward(a)}")
+            self.goto(a if pending else self.forward(a))
             return True
         elif op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
             x = self.pop()
@@ -875,11 +901,7 @@ class _Gen:
         the unit after its POP directly (when that is forward and does not do the same), which
         saves a trip through the dispatch loop; the loop resumes with whatever it returns."""
         if self.drops(nxt - 1):
-            target = self.forward(nxt + 1)
-            if target > self.unit_start and target not in self.may_tail:
-                self.line(f"return u{target}(R)")
-            else:
-                self.line(f"return {target}")
+            self.goto(self.forward(nxt + 1))
         else:
             self.line(f"R.append({value})")
             self.line(f"return {nxt}")
