@@ -72,6 +72,9 @@ CASES = [
     "fn deep() { snapshot() }\nfn mid() { deep() }\nprint(mid())",
     "fn pick(v) { match v { [a, b] => a + b, _ => 0 } }\nprint(pick([1, 2]), pick(3))",
     "fn w(n) { let mut i = 0\n while true { i += 1\n if i >= n { break } }\n i }\nprint(w(5))",
+    "fn inc(&v) { v += 1 }\nfn f() { inc(&later) }\nf()\nlet mut later = 1",
+    "let xs = [1, 9, 3]\nprint(max(...xs), len(...[\"ab\"]), ...xs)\nprint(...[])",
+    "fn inc(&v) { v += 1 }\nfn f() { inc(&later)\n later }\nlet mut later = 1\nprint(f(), later)",
 ]
 
 

@@ -1432,6 +1432,10 @@ class Compiler:
             if t is A.RefArg and refs:
                 rb = self.res.use(a)
                 old = self.at(a)
+                if not self.direct(rb):
+                    # A captured variable may not be initialised yet: check before passing it.
+                    fc.emit(O.LOAD_FREE, self.cell_slot_for(rb))
+                    fc.emit(O.POP)
                 fc.emit(O.LOAD_LOCAL, self.cell_slot_for(rb))
                 fc.cur = old
                 positions.append(len(flags))

@@ -667,6 +667,9 @@ class Machine:
         return 1
 
     def vm_builtin(self, name: str, args: list) -> Any:
+        pure = V.BUILTINS.get(name)
+        if pure is not None:
+            return pure.fn(args)
         if name == "print":
             self.write(" ".join(V.display(a) for a in args) + "\n")
             return None
