@@ -65,6 +65,7 @@ class CompiledBlob:
         self.source = source
 
 
+CACHE_LIMIT = 4096
 _CACHE: dict[str, CompiledBlob] = {}
 _BY_FILENAME: dict[str, CompiledBlob] = {}
 
@@ -1026,6 +1027,12 @@ def compile_blob(blob: Blob, blobs: dict[str, Blob]) -> CompiledBlob:
     fname = filename_for(bid)
     code = compile(src, fname, "exec")
     cb = CompiledBlob(code, line_pc, leaders, gen.env, src)
+    if len(_CACHE) >= CACHE_LIMIT:
+        # Long-lived processes (the conformance runner, the fuzzer) compile many programs:
+        # forget the oldest half. Machines keep the code they already instantiated.
+        for old in list(_CACHE)[:CACHE_LIMIT // 2]:
+            _BY_FILENAME.pop(filename_for(old), None)
+            del _CACHE[old]
     _CACHE[bid] = cb
     _BY_FILENAME[fname] = cb
     return cb
