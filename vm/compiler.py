@@ -1732,7 +1732,8 @@ def _on_deep_stack(fn: Callable[[], Any]) -> Any:
         t.join()
     finally:
         threading.stack_size(old_size)
-        sys.setrecursionlimit(old_limit)
+        if sys.getrecursionlimit() == 200_000:
+            sys.setrecursionlimit(old_limit)
     if "error" in result:
         raise result["error"]
     return result["value"]

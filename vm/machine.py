@@ -414,7 +414,8 @@ class Machine:
         try:
             return self._loop(max_steps)
         finally:
-            if old_limit < VALUE_RECURSION_LIMIT:
+            # Restore only what this call changed (another engine may have raised it since).
+            if old_limit < VALUE_RECURSION_LIMIT and sys.getrecursionlimit() == VALUE_RECURSION_LIMIT:
                 sys.setrecursionlimit(old_limit)
 
     def _loop(self, max_steps: Optional[int]) -> Any:
