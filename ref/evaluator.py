@@ -188,6 +188,7 @@ class Interpreter:
         self.capture_at: Optional[int] = None      # recompile oracle: stop at this event
         self.replay: Optional["ReplayTarget"] = None  # recompile oracle: continue at this site
         self.module_env: Optional[Env] = None
+        self.for_states: list[list] = []   # [sequence, index] of the active top-level for loops
         self.builtins = self._make_builtins()
         self.prelude = self._load_prelude()
 
@@ -245,9 +246,14 @@ class Interpreter:
         self.ordinal_counts[ordinal] = occurrence + 1
         if self.capture_at is not None and k == self.capture_at:
             values = self.frame_cells(call, env) if self.depth == 0 else {}
+            values["$for"] = [list(st) for st in self.for_states] if self.depth == 0 else []
             raise Captured(ordinal, occurrence, self.depth, values)
         if self.replay is not None and self.replay.ordinal == ordinal \
                 and self.replay.occurrence == occurrence:
+            saved_loops = self.replay.values.get("$for", [])
+            if len(saved_loops) == len(self.for_states):
+                for st, saved in zip(self.for_states, saved_loops):
+                    st[0], st[1] = saved[0], saved[1]
             self.restore_frame_cells(call, env, self.replay.values)
             self.replay = None
             self.suppress = False
@@ -673,13 +679,16 @@ class Interpreter:
         t = type(target)
         if t is A.Name:
             b = self.res.use(target)
-            cell = env.cell(b)
-            if cell is None:
-                raise uninitialised(b.name)
             if op == "=":
+                # The value first, then the variable: a resumed `x = snapshot()` writes the
+                # variable as it is after the resume.
                 value = self.eval(e.value, env)
+                cell = env.cell(b)
+                if cell is None:
+                    raise uninitialised(b.name)
             else:
-                if cell.value is _UNINIT:
+                cell = env.cell(b)
+                if cell is None or cell.value is _UNINIT:
                     raise uninitialised(b.name)
                 value = V.binary_op(op[:-1], cell.value, self.eval(e.value, env))
             cell.value = value
@@ -783,15 +792,28 @@ class Interpreter:
             yield from V.iterate(iterable)
 
     def ev_for(self, e, env):
-        for item in self.iterate(self.eval(e.iterable, env)):
-            it_env = Env(env)
-            self.bind_pattern(e.pattern, item, it_env, strict=False)
-            try:
-                self.exec_block(e.body, it_env)
-            except BreakSignal as b:
-                return b.value
-            except ContinueSignal:
-                continue
+        # The loop state is explicit, [sequence, index], as in the VM: an array is walked by
+        # index against its current length; strings, ranges and HashMap keys are fixed at the
+        # start. The recompile oracle reads and replaces these states (see snapshot_event).
+        state = [_for_sequence(self.eval(e.iterable, env)), 0]
+        top = self.depth == 0
+        if top:
+            self.for_states.append(state)
+        try:
+            while state[1] < len(state[0]):
+                item = state[0][state[1]]
+                it_env = Env(env)
+                self.bind_pattern(e.pattern, item, it_env, strict=False)
+                try:
+                    self.exec_block(e.body, it_env)
+                except BreakSignal as b:
+                    return b.value
+                except ContinueSignal:
+                    pass
+                state[1] += 1
+        finally:
+            if top:
+                self.for_states.pop()
         return V.UNIT
 
     def ev_range(self, e, env):
@@ -1009,6 +1031,16 @@ class Interpreter:
                 self.depth -= 1
         finally:
             self.res = res_saved
+
+
+def _for_sequence(v: Any) -> Any:
+    """What a `for` loop walks by index: arrays live, everything else fixed at the start."""
+    t = type(v)
+    if t is list or t is str:
+        return v
+    if t is V.RangeValue:
+        return range(v.start, v.end + 1 if v.inclusive else v.end)
+    return list(V.iterate(v))
 
 
 def uninitialised(name: str) -> ShapeError:
