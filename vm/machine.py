@@ -350,20 +350,20 @@ class Machine:
     def _thread(self, rb: RBlob) -> None:
         cb = T.compile_blob(rb.blob, self.program.blobs)
         ns = dict(_G)
-        exec(cb.code, ns)   # defines __factory from generated template code (see threader.py)
-        factory = ns["__factory"]
+        exec(cb.code, ns)   # defines the unit factories from template code (see threader.py)
         writer = self._writer
 
         def OUT(s: str, _w=writer) -> None:
             _w[0](s)
 
         env = cb.env
-        units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, self.methods,
-                        self.prelude, env["K"], env["LN"], env["CH"], env["CN"], env["BI"],
-                        env["BF"], env["MT"], env["DS"], env["PN"])
         code: list = [None] * len(rb.blob.code)
-        for pc, fn in units:
-            code[pc] = fn
+        for factory in ns["__factories"]:
+            units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, self.methods,
+                            self.prelude, env["K"], env["LN"], env["CH"], env["CN"], env["BI"],
+                            env["BF"], env["MT"], env["DS"], env["PN"], code)
+            for pc, fn in units:
+                code[pc] = fn
         rb.units = list(code)
         rb.code = code
         b = rb.blob

@@ -66,6 +66,7 @@ class CompiledBlob:
 
 
 CACHE_LIMIT = 4096
+CHUNK = 48          # dispatch units per generated factory function
 _CACHE: dict[str, CompiledBlob] = {}
 _BY_FILENAME: dict[str, CompiledBlob] = {}
 
@@ -176,7 +177,7 @@ class _Gen:
         """Leave the unit for `target`: run that unit directly when allowed, else return its pc
         to the dispatch loop."""
         if target in self.tails.get(self.unit_start, ()):
-            self.line(f"return u{target}(R)")
+            self.line(f"return CODE[{target}](R)")
         else:
             self.line(f"return {target}")
 
@@ -250,16 +251,36 @@ class _Gen:
             self.tails[start] = targets
             if targets:
                 callers.add(start)
+        # Module code outside loops runs once: compact templates (helper calls instead of inline
+        # fast paths) make it much cheaper to generate and compile. Functions are always hot.
+        hot = [blob.kind != "module"] * n
+        if blob.kind == "module":
+            for pc, (op, a, b) in enumerate(code):
+                for t in ((a,) if op in O.JUMP_A else ()) + ((b,) if op in O.JUMP_B else ()):
+                    if t <= pc:
+                        for i in range(t, pc + 1):
+                            hot[i] = True
+        self.hot = hot
+        self.cold = False
         self.unit_start = 0
-        names = []
-        self.out.append(("def __factory(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, "
-                         "MT, DS, PN):", 0))
-        for start in leaders:
+        names: list[int] = []
+        factories: list[str] = []
+        for index, start in enumerate(leaders):
+            if index % CHUNK == 0:
+                # Python compiles many small factories much faster than one huge one.
+                if names:
+                    self.close_factory(names)
+                names = []
+                factories.append(f"__factory{len(factories)}")
+                self.pc = start
+                self.out.append((f"def {factories[-1]}(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, "
+                                 "CH, CN, BI, BF, MT, DS, PN, CODE):", start))
             self.stack = []
             self.kinds = {}
             self.n = 0
             self.pc = start
             self.unit_start = start
+            self.cold = not hot[start]
             self.ind = 1
             self.line(f"def u{start}(R):")
             self.ind = 2
@@ -281,12 +302,18 @@ class _Gen:
                     self.goto(pc if pending else self.forward(pc))
                     break
             names.append(start)
+        if names:
+            self.close_factory(names)
         self.pc = 0
-        self.ind = 1
-        self.line("return (" + "".join(f"({s}, u{s}), " for s in names) + ")")
+        self.ind = 0
+        self.line(f"__factories = ({''.join(f + ', ' for f in factories)})")
         src = "\n".join(t for t, _ in self.out) + "\n"
         line_pc = [pc for _, pc in self.out]
         return src, line_pc, leaders
+
+    def close_factory(self, names: list[int]) -> None:
+        self.ind = 1
+        self.line("return (" + "".join(f"({s}, u{s}), " for s in names) + ")")
 
     # ------------------------------------------------------------ instructions
 
@@ -433,7 +460,9 @@ class _Gen:
             x = self.ident(self.pop())
             t = self.tmp()
             attr = self.blob.consts[a]
-            if attr in ("length", "len"):
+            if self.cold:
+                L(f"{t} = get_property({x}, K[{a}])")
+            elif attr in ("length", "len"):
                 L(f"if type({x}) is list or type({x}) is str: {t} = len({x})")
                 L(f"else: {t} = get_property({x}, K[{a}])")
             else:
@@ -452,6 +481,10 @@ class _Gen:
             x, i = self.popn(2)
             x = self.ident(x)
             t = self.tmp()
+            if self.cold:
+                L(f"{t} = index_get({x}, {i})")
+                self.push(t)
+                return False
             L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {t} = {x}[{i}]")
             L(f"elif type({x}) is dict and type({i}) is str: {t} = {x}.get({i})")
             L(f"else: {t} = index_get({x}, {i})")
@@ -775,6 +808,10 @@ class _Gen:
         t = self.tmp()
         kx, ky = self.kind(x), self.kind(y)
         fn = _BINOP_FN[op]
+        if self.cold:
+            L(f"{t} = {fn}({x}, {y})")
+            self.push(t, "bool" if op in ("==", "!=", "<", "<=", ">", ">=") else None)
+            return
         if op in ("+", "-", "*"):
             if kx == "int" or ky == "int":
                 var = y if kx == "int" else x
@@ -855,6 +892,9 @@ class _Gen:
         args = self.popn(argc)
         f = self.pop()
         self.materialise()
+        if self.cold:
+            L(f"return M.call({f}, [{', '.join(args)}], {nxt})")
+            return True
         A = self.tmp()
         B = self.tmp()
         L(f"{A} = [{', '.join(args)}]")
@@ -913,6 +953,9 @@ class _Gen:
         obj = self.ident(self.pop())
         self.materialise()
         A = f"[{', '.join(args)}]"
+        if self.cold:
+            L(f"return M.call_method({obj}, K[{a}], {A}, {nxt})")
+            return True
         if name == "push" and argc == 1:
             L(f"if type({obj}) is list:")
             L(f"    {obj}.append({args[0]})")
