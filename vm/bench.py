@@ -128,9 +128,13 @@ def _format_row(name: str, row: dict, engines: list[str]) -> str:
     def m(e: str) -> str:
         return f"{row[e]['peak_mb']:.0f}" if e in row else "-"
     flag = "" if row["agree"] else "   OUTPUTS DIFFER"
-    return ("{:<11}" + "{:>10}" * 3 + "{:>9.1f}x{:>9.1f}x" + "{:>22}").format(
-        name, t("ref"), t("vm"), t("py"), _ratio(row, "ref", "vm"), _ratio(row, "vm", "py"),
+    return ("{:<11}" + "{:>10}" * 3 + "{:>10}{:>10}" + "{:>22}").format(
+        name, t("ref"), t("vm"), t("py"), _x(_ratio(row, "ref", "vm")), _x(_ratio(row, "vm", "py")),
         f"{m('ref')}/{m('vm')}/{m('py')}") + flag + "\n"
+
+
+def _x(r: float) -> str:
+    return f"{r:.1f}x" if math.isfinite(r) else "-"
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -169,7 +173,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     results = run_bench(names, engines, args.repeat, log)
     g_ref_vm = geomean([_ratio(r, "ref", "vm") for r in results.values()])
     g_vm_py = geomean([_ratio(r, "vm", "py") for r in results.values()])
-    log(f"{'geomean':<41}{g_ref_vm:>9.1f}x{g_vm_py:>9.1f}x\n")
+    log(f"{'geomean':<41}{_x(g_ref_vm):>10}{_x(g_vm_py):>10}\n")
     if quiet:
         print(json.dumps({"results": results, "geomean_ref_over_vm": g_ref_vm,
                           "geomean_vm_over_py": g_vm_py}, indent=2))
