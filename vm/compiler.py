@@ -18,7 +18,6 @@ Constant subexpressions are folded with the shared value model (never when foldi
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, Optional
 
 import msgpack
@@ -36,7 +35,6 @@ INLINE_BUILTINS = set(V.BUILTINS) | {"print", "exit", "__arity", "__is_array", "
                                      "__is_object", "__type_error"}
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
 
-_FUNCTION_NODES = (A.FnDecl, A.Lambda)
 INLINE_MAX_NODES = 60
 INLINE_MAX_DEPTH = 3
 _NO_INLINE = (A.Lambda, A.FnDecl, A.TypeDecl, A.EnumDecl, A.ExtendDecl, A.AnnotationDecl, A.Try,
@@ -1526,10 +1524,9 @@ class Compiler:
         fc.mark(end)
 
     def loop_value(self, want: bool, tail: bool) -> None:
+        # The loop left its value on the stack when wanted; in tail position it is returned.
         if tail:
             self.emit_return()
-        elif not want:
-            pass
 
     def ex_while(self, e: A.While, want: bool, tail: bool) -> None:
         fc = self.fc
@@ -1637,7 +1634,6 @@ class Compiler:
         fc.emit(O.LOAD_LOCAL, acc)
 
     def ex_await(self, e: A.Await) -> None:
-        fc = self.fc
         self.await_annotated(e, 0)
 
     def ex_stmt_expr(self, e: Any, want: bool, tail: bool) -> None:

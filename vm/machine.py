@@ -32,7 +32,6 @@ from typing import Any, Callable, Optional
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit
-from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,

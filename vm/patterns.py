@@ -23,7 +23,6 @@ from typing import Any, Callable
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import KINDS, ShapeError
 from shapelang.vm import opcodes as O
-from shapelang.vm.objects import Cell
 
 Matcher = Callable[[Any, list], bool]
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from shapelang.runtime import values as V
 from shapelang.vm import opcodes as O
 from shapelang.vm import patterns as P
 from shapelang.vm.blob import Blob
