@@ -102,6 +102,7 @@ def summary_json(s: H.Summary) -> dict:
         "harness_errors": s.stats.get("harness_errors", 0),
         "harness_error_share": s.harness_error_share(),
         "stats": s.stats, "skipped": s.skipped,
+        "failing_programs": sorted([k, sig] for k, sig in s.failing),
         "failures": [{"check": f.check, "reason": f.reason, "program": f.program,
                       "reproduce": f.reproduce(), "saved": f.saved,
                       "source": f.minimal_source or f.source} for f in s.failures],

@@ -857,6 +857,7 @@ class Summary:
     harness_examples: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     first_failure: Optional[float] = None    # seconds into the campaign
+    failing: list[tuple[int, str]] = field(default_factory=list)   # (program, check:reason)
 
     @property
     def programs(self) -> int:
@@ -938,6 +939,7 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
         elif kind == "harness_error":
             summary.harness_examples.append(msg[2])
         elif kind in ("shrinking", "repeat"):
+            summary.failing.append((msg[2]["program"], msg[2]["signature"]))
             notify("note", f"worker {wid}: {kind} {msg[2]['signature']} (program {msg[2]['program']})")
 
     if not processes:
@@ -989,6 +991,7 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
                                 f"program {k} ran longer than {cfg.program_timeout:.0f} s "
                                 f"(checks {cfg.checks})", case.source)
                     summary.failures.append(f)
+                    summary.failing.append((k, "timeout:timeout"))
                     if summary.first_failure is None:
                         summary.first_failure = time.time() - t0
                     summary.stats["failures"] = summary.stats.get("failures", 0) + 1
