@@ -1385,15 +1385,14 @@ class Compiler:
         fc = self.fc
         res = self.res
         slots = [fc.slot(res.decl(p)) for p in decl.params]
-        i = 0
+        # All arguments are evaluated before any parameter slot is written: an argument may
+        # itself be an inlined call of the same function, which uses the same slots.
         if first:
             first()
-            fc.emit(O.STORE_LOCAL, slots[0])
-            i = 1
         for a in e.args:
             self.expr(a)
-            fc.emit(O.STORE_LOCAL, slots[i])
-            i += 1
+        for slot in reversed(slots):
+            fc.emit(O.STORE_LOCAL, slot)
         end = Label()
         saved_loops = fc.loops
         fc.loops = []
