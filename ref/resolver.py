@@ -11,9 +11,10 @@ the reference evaluator and the VM cannot disagree about scoping. The rules (spe
   scope; code after it sees the new one, closures made before it keep the old one.
 - Code that runs directly (not inside a nested function) sees only declarations that come before
   it; a use with no such declaration anywhere outward is a NameError found before execution.
-  Code inside a nested function runs later, so it may also refer to a variable declared further
-  down an enclosing scope (a module function using a module variable defined after it); reading
-  such a variable before its `let` has run is a runtime NameError.
+  Code inside a nested function runs later, so when no declaration of the name is visible it may
+  also refer to a variable declared further down an enclosing scope (a module function using a
+  module variable defined after it); reading such a variable before its `let` has run is a
+  runtime NameError. A visible declaration in any enclosing scope always wins over a later one.
 - Assigning to (or passing by `&`) a binding that is not mutable is an AssignmentError found before
   execution. Mutable: `let mut`, `var`, parameters. Not: `let`, `const`, functions, enums, types,
   loop and pattern variables, builtins.
@@ -173,18 +174,26 @@ class Resolver:
         return b
 
     def lookup(self, name: str, node) -> Binding:
-        scope, deferred = self.scope, False
+        # A declaration that is already visible (in this scope or any enclosing one) wins over a
+        # later one: a closure made before a shadowing `let` keeps the old variable. Only when
+        # nothing is visible may code inside a nested function refer to a declaration further
+        # down an enclosing scope; that also beats a builtin of the same name.
+        scope, deferred, later = self.scope, False, None
         while scope is not None:
             entries = scope._by_name.get(name)
             if entries:
+                if later is not None and scope.kind == "builtins":
+                    break
                 visible = [b for i, b in entries if i < scope.cur]
                 if visible:
                     return self._note_use(visible[-1], node)
-                if deferred:
-                    return self._note_use(entries[0][1], node)
+                if deferred and later is None:
+                    later = entries[0][1]
             if scope.kind == "function":
                 deferred = True
             scope = scope.parent
+        if later is not None:
+            return self._note_use(later, node)
         raise self.error("NameError", f"Undefined variable '{name}'", node)
 
     def _note_use(self, b: Binding, node) -> Binding:
