@@ -66,6 +66,9 @@ class Registry:
         self.by_class[cls] = rt
 
     def constant(self, name: str, value: Any) -> None:
+        if type(value) in (list, dict):
+            # The encoder's fast path takes every list and dict for a graph node.
+            raise ValueError("lists and dicts cannot be registered constants")
         self.constants[name] = value
         self.constant_ids[id(value)] = name
 
@@ -111,23 +114,47 @@ class Encoder:
                 index[vid] = n
                 order.append(v)
                 queue.append(v)
-            return ["@", n]
+            return ("@", n)
 
         root_item = item(root)
         nodes: list = []
         append = nodes.append
+        popleft = queue.popleft
+        lo, hi = -9223372036854775808, 18446744073709551616
         while queue:
-            v = queue.popleft()
+            v = popleft()
             t = type(v)
             if t is list:
-                append(["L", [x if type(x) in plain else item(x) for x in v]])
+                out: list = []
+                push = out.append
+                for x in v:
+                    tx = type(x)
+                    if tx in plain or (tx is int and lo <= x < hi) or (tx is float and x == x):
+                        push(x)
+                    elif tx is dict or tx is list:
+                        n = index.get(id(x))
+                        if n is None:
+                            n = len(order)
+                            index[id(x)] = n
+                            order.append(x)
+                            queue.append(x)
+                        push(("@", n))
+                    else:
+                        push(item(x))
+                append(("L", out))
             elif t is dict:
+                # Inline checks for the common scalars: a function call per field would be most
+                # of the cost of snapshotting an array of records.
                 flat: list = []
                 push = flat.append
                 for k, x in v.items():
                     push(k if type(k) is str else item(k))
-                    push(x if type(x) in plain else item(x))
-                append(["D", flat])
+                    tx = type(x)
+                    if tx in plain or (tx is int and lo <= x < hi) or (tx is float and x == x):
+                        push(x)
+                    else:
+                        push(item(x))
+                append(("D", flat))
             else:
                 rt = by_class[t]
                 append(["R", rt.name, [item(getattr(v, f)) for f in rt.fields]])
