@@ -14,7 +14,7 @@ from shapelang.cli import run_source_json
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
-from shapelang.vm.machine import Machine
+from shapelang.vm.machine import STOPPED, Machine
 from shapelang.vm.recompile import prepare
 from shapelang.vm.store import SQLiteStore
 
@@ -361,3 +361,22 @@ def test_corrupt_snapshot_is_rejected_and_nothing_else_lost(store):
 def test_unknown_snapshot_is_a_resume_error(store):
     r = shape("--resume", "abcdef", env_store=store)
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "ResumeError" in r.stderr
+
+
+def test_second_ctrl_c_exits_at_once_without_a_snapshot(monkeypatch, capsys):
+    from shapelang.vm import snapshot as S
+    from shapelang.vm.compiler import compile_source
+
+    machine = Machine(compile_source("let mut i = 0\nwhile i < 10 { i += 1 }\n", "t.shape"), out=[])
+    exits: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        exits.append(code)
+
+    monkeypatch.setattr(S.os, "_exit", fake_exit)
+    handler = S._Interrupts(machine)
+    handler._handler(2, None)
+    assert exits == [] and machine.run() is STOPPED        # first: stop at the next safepoint
+    handler._handler(2, None)
+    assert exits == [130]                                  # second: exit at once
+    assert "Interrupted again" in capsys.readouterr().err

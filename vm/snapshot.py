@@ -220,10 +220,12 @@ def drive(machine: Machine, session: SnapshotSession, snapshot_at: Optional[int]
     """Run `machine` to the end; on Ctrl+C or after `snapshot_at` steps, save an interrupt
     snapshot, report it on stderr and exit with code 130."""
     err = stderr or sys.stderr.write
+    # The handler stays installed while the interrupt snapshot is saved, so a second Ctrl+C
+    # during a long save exits at once (SQLite discards the unfinished transaction).
     with _Interrupts(machine):
         result = machine.run(max_steps=snapshot_at)
-    if result is STOPPED:
-        sid = session.save(machine, "interrupt")
+        sid = session.save(machine, "interrupt") if result is STOPPED else None
+    if sid is not None:
         try:
             sys.stdout.flush()
         except Exception:
