@@ -381,6 +381,9 @@ def p_method(p):
         p[0] = A.FnDecl(p[3], p[5], p[8], p[7], False, p[1], **_pos(p, 2))
 
 
+ANNOTATION_TARGETS = ("function", "await_expr")
+
+
 def p_annotation_decl(p):
     """annotation_decl : ANNOTATION IDENT LPAREN params RPAREN any_lbrace annotation_items RBRACE
                        | ANNOTATION IDENT any_lbrace annotation_items RBRACE"""
@@ -389,10 +392,21 @@ def p_annotation_decl(p):
     else:
         params, items = [], p[4]
     decl = A.AnnotationDecl(p[2], params, [], **_pos(p))
+    seen: set[str] = set()
     for kind, value in items:
         if kind == "skip":
             continue
+        field = "targets" if kind == "targets" else value.name
+        if field in seen:
+            # A second `before` would otherwise silently replace the first.
+            raise ShapeError("SyntaxError", f"Annotation @{p[2]} defines '{field}' twice",
+                             **_pos(p))
+        seen.add(field)
         if kind == "targets":
+            unknown = [t for t in value if t not in ANNOTATION_TARGETS]
+            if unknown:
+                raise ShapeError("SyntaxError", f"Unknown annotation target '{unknown[0]}' in @{p[2]} "
+                                 f"(expected {' or '.join(ANNOTATION_TARGETS)})", **_pos(p))
             decl.targets = value
         elif value.name in ("before", "after"):
             setattr(decl, value.name, value)
