@@ -305,6 +305,13 @@ class Resolver:
     def function(self, node, params: list, body, implicit: tuple = ()) -> None:
         for ann in getattr(node, "annotations", []) or []:
             self.check_annotation(ann, "function")
+            # The hooks pass values, so a reference parameter could not assign the caller's
+            # variable: refuse it rather than silently copying.
+            for p in params:
+                if p.by_ref:
+                    name = p.pattern.name if isinstance(p.pattern, A.PBind) else "parameter"
+                    raise self.error("CompileError", f"Annotation @{ann.name} cannot be applied "
+                                     f"to a function with a reference parameter (&{name})", p)
         for p in params:
             if p.default is not None:
                 self.expr(p.default)
