@@ -27,7 +27,9 @@ def on_deep_stack(fn: Callable[[], T], stack_mb: int = 1024, recursion: int = 40
         t.join()
     finally:
         threading.stack_size(old_size)
-        sys.setrecursionlimit(old_limit)
+        # Restore only what this call changed (another thread may have raised it since).
+        if sys.getrecursionlimit() == max(old_limit, recursion):
+            sys.setrecursionlimit(old_limit)
     if "error" in result:
         raise result["error"]
     return result["value"]

@@ -1706,32 +1706,10 @@ def compile_blobs(program: A.Program, path: Optional[str] = None) -> tuple[dict[
 def _on_deep_stack(fn: Callable[[], Any]) -> Any:
     """Run the (recursive) resolver and compiler with room for deeply nested source."""
     import sys
-    import threading
-    if sys.getrecursionlimit() >= 100_000:
+    if sys.getrecursionlimit() >= 100_000:      # already on a deep stack (e.g. the evaluator's)
         return fn()
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    old_limit = sys.getrecursionlimit()
-    old_size = threading.stack_size()
-    try:
-        sys.setrecursionlimit(200_000)
-        threading.stack_size(512 * 1024 * 1024)
-        t = threading.Thread(target=target, name="shape-compile")
-        t.start()
-        t.join()
-    finally:
-        threading.stack_size(old_size)
-        if sys.getrecursionlimit() == 200_000:
-            sys.setrecursionlimit(old_limit)
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+    from shapelang.ref.deepstack import on_deep_stack
+    return on_deep_stack(fn, stack_mb=512, recursion=200_000)
 
 
 def prelude_blobs() -> tuple[dict[str, Blob], str]:
