@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 from hypothesis import strategies as st
 
 from shapelang.ref import ast as A
+from shapelang.ref.printer import to_source as _to_source
 
 VB = 10**6            # bound on int variables, array elements, function results
 MAXB = 2**62          # an int expression bounded below this cannot overflow int64
@@ -37,6 +38,11 @@ LAMBDA_BUDGET = 40
 MAX_MULT = 40         # most iterations (product over nested loops) a body may run
 MAX_STMTS = 40        # statements in the whole program (a soft cap, checked as we go)
 MAX_SNAPSHOT_SITES = 4
+HOOK_BUDGET = 30      # estimated statement executions of one annotation handler
+ANNOTATION_CHANCE = 35   # percent of programs that declare annotations
+ASYNC_CHANCE = 30        # percent of programs with async functions and await
+HOOK_SNAPSHOT_CHANCE = 12   # percent of handlers that call snapshot()
+TASK_TYPES = ["int", "str", "bool", "res", "arr"]
 
 INT_LITS = [0, 1, 2, 3, -1, 5, 7, -7, 10, 42, 100, -3, 255, 1000, 12345]
 FLOAT_LITS = [0.5, 1.5, -2.25, 0.1, 3.0, 2.5, 0.2, -0.0, 1e-7, 1e20, 123.456, 2.5e15, 1e16,
@@ -194,6 +200,31 @@ class FnSig:
     cost: int = 1
     by_ref: bool = False              # first parameter is `&p` (an int the callee increments)
     default_last: bool = False        # last parameter has a default value
+    is_async: bool = False            # `async fn`: a call gives a task, `await` gives `ret`
+    anns: list["AnnSig"] = field(default_factory=list)   # outermost first
+
+
+@dataclass
+class AnnSig:
+    """What the generator knows about an `annotation` declaration, so that it is applied only
+    where its hooks keep the program well typed."""
+    name: str
+    params: list[tuple[str, str]]     # (name, int/str)
+    n_default: int = 0                # trailing parameters with a default value
+    targets: list[str] = field(default_factory=list)   # empty: functions and awaits
+    ty: Optional[str] = None          # type of the value its hooks supply (short-circuit result,
+                                      # after's value); None: they only pass `result` through
+    transforms: bool = False          # after computes on `result` (not for async fns: it is a task)
+    int_args: bool = False            # before rewrites every argument as an int
+    swap: bool = False                # before swaps the first two arguments
+    counter: Optional[str] = None     # module-level `let mut` counter its hooks update
+    cost: int = 1
+
+    def for_function(self) -> bool:
+        return not self.targets or "function" in self.targets
+
+    def for_await(self) -> bool:
+        return not self.targets or "await_expr" in self.targets
 
 
 @dataclass
@@ -218,6 +249,7 @@ class Ctx:
     limit: int = BUDGET
     rec_site_used: bool = False
     allow_arr_mutation: bool = True
+    await_ok: bool = False            # top level and async fn bodies (not lambdas or hooks)
 
 
 @dataclass
@@ -235,26 +267,8 @@ class GeneratedProgram:
 
 
 def to_source(node: Any) -> str:
-    """Print with the project's AST printer; the fuzzer's own fallback only while it is missing."""
-    return _printer()(node)
-
-
-_PRINTER: Optional[Callable[[Any], str]] = None
-
-
-def _printer() -> Callable[[Any], str]:
-    global _PRINTER
-    if _PRINTER is None:
-        try:
-            from shapelang.ref.printer import to_source as printer
-        except ImportError:
-            from shapelang.fuzz._printer import to_source as printer
-        _PRINTER = printer
-    return _PRINTER
-
-
-def printer_name() -> str:
-    return _printer().__module__
+    """Print with the project's AST printer (every generated program is a printer test too)."""
+    return _to_source(node)
 
 
 SIMPLE_TYPES = ["int", "str", "bool", "num", "arr", "sarr", "obj", "res", "opt"]
@@ -275,8 +289,12 @@ class ProgramBuilder:
         self.stmt_count = 0
         self.planted: set[str] = set()
         self.planted_exit = False
-        self.ctx = Ctx("module")
+        self.ctx = Ctx("module", await_ok=True)
         self.current_fn: Optional[FnSig] = None
+        self.anns: list[AnnSig] = []
+        self.counters: list[str] = []       # module-level counters updated by hooks
+        self.async_on = False               # this program has async fns
+        self.await_on = False               # this program uses `await`
         self.in_fstring = 0                 # f-strings nested in f-string holes cannot be printed
 
     # ------------------------------------------------------------ names and scopes
@@ -357,7 +375,7 @@ class ProgramBuilder:
             (3, "arragg"), (5, "callfn"), (3, "callvar"), (2, "thunk"), (3, "ternary"),
             (2, "ifexpr"), (2, "match"), (1, "pow"), (1, "strint"), (1, "floor"),
             (2, "optdefault"), (1, "block"), (1, "snapmatch"), (1, "objfield"), (1, "enummatch"),
-            (1, "resmatch"), (1, "parseint"),
+            (1, "resmatch"), (1, "parseint"), (self.await_weight(), "await"),
         ])
         if kind == "lit":
             return self.int_lit()
@@ -518,12 +536,17 @@ class ProgramBuilder:
             return X(A.Match(r.node, arms), max(body.b, 1))
         if kind == "parseint":
             return X(meth(lit(c.pick(["12", "-7", "0", "300"])), "toInt"), 300)
+        if kind == "await":
+            return self.await_expr("int", d - 1) or self.int_lit()
         return self.int_lit()
 
     def index_expr(self, d: int) -> Any:
         if self.c.chance(50):
             return lit(self.c.pick([0, 1, 2, -1, -2, 5]))
         return self.e_int(d, 10).node
+
+    def await_weight(self) -> int:
+        return 4 if self.await_on and self.ctx.await_ok else 0
 
     def affordable(self, cost: int) -> bool:
         return self.ctx.mult * cost <= self.ctx.limit - self.ctx.cost
@@ -619,7 +642,7 @@ class ProgramBuilder:
         kind = c.weighted([(6, "cmp"), (3, "lit"), (3, "var"), (3, "numcmp"), (2, "strcmp"),
                            (2, "not"), (3, "andor"), (2, "includes"), (2, "strpred"),
                            (2, "somevery"), (1, "seqeq"), (1, "isnum"), (1, "resok"),
-                           (1, "truthy")])
+                           (1, "truthy"), (self.await_weight() // 2, "await")])
         if kind == "cmp":
             a, b = self.e_int(d - 1, MAXB), self.e_int(d - 1, MAXB)
             return X(binop(c.pick(["<", "<=", ">", ">=", "==", "!="]), a.node, b.node))
@@ -672,6 +695,8 @@ class ProgramBuilder:
         if kind == "truthy":
             ty = c.pick(["int", "str", "arr", "opt", "num"])
             return X(A.Unary("!", A.Unary("!", self.expr(ty, d - 1).node)))
+        if kind == "await":
+            return self.await_expr("bool", d - 1) or self.e_bool(0)
         return self.e_bool(0)
 
     def pred_lambda(self, d: int, calls: float) -> Any:
@@ -692,7 +717,8 @@ class ProgramBuilder:
             return X(lit(s), len(s))
         kind = c.weighted([(6, "lit"), (6, "var"), (5, "concat"), (4, "concatval"), (4, "fstr"),
                            (3, "method"), (2, "tostring"), (2, "join"), (1, "sarridx"),
-                           (1, "fixed"), (2, "ternary"), (1, "match"), (1, "numstr")])
+                           (1, "fixed"), (2, "ternary"), (1, "match"), (1, "numstr"),
+                           (self.await_weight() // 2 if growing else 0, "await")])
         if kind == "lit":
             s = c.pick(STR_LITS)
             return X(lit(s), len(s))
@@ -773,6 +799,8 @@ class ProgramBuilder:
         if kind == "numstr":
             n = self.e_num(d - 1)
             return X(binop("+", lit(c.pick(["n=", "", "x"])), n.node), 400)
+        if kind == "await":
+            return self.await_expr("str", d - 1) or self.e_str(0)
         return self.e_str(0)
 
     def str_lit(self) -> X:
@@ -821,10 +849,16 @@ class ProgramBuilder:
         kind = c.weighted([(6, "lit"), (8, "var"), (4, "map"), (3, "filter"), (2, "slice"),
                            (2, "concat"), (2, "sort"), (2, "reverse"), (2, "takeskip"),
                            (1, "unique"), (2, "spread"), (2, "comp"), (1, "rangeidx"),
-                           (1, "split"), (1, "flatmap"), (1, "push")])
+                           (1, "split"), (1, "flatmap"), (1, "push"),
+                           (self.await_weight() // 2 if growing else 0, "await")])
         if kind == "var" and vs:
             v = c.pick(vs)
             return X(name(v.name), v.info.bound, v.info, False)
+        if kind == "await":
+            x = self.await_expr(ty, d - 1)
+            if x is not None:
+                return x
+            kind = "lit"
         if kind == "push" and vs and not growing:
             kind = "lit"
         if kind == "push" and vs and self.ctx.allow_arr_mutation:
@@ -834,7 +868,7 @@ class ProgramBuilder:
                 e = self.elem_expr(ty, d - 1)
                 v.info.bound += self.ctx.mult
                 return X(meth(name(v.name), "push", e.node), v.info.bound, v.info, False)
-        if kind in ("lit", "var", "push"):
+        if kind in ("lit", "var", "push", "await"):
             return self.seq_lit(ty, d - 1)
         base = self.e_seq(ty, d - 1, growing=growing)
         if kind == "map":
@@ -893,13 +927,14 @@ class ProgramBuilder:
             x = self.fresh("x")
             self.push_scope()
             self.declare(Var(x, elem, bound=VB if elem == "int" else 64, readonly=True))
-            saved = self.ctx.mult
+            saved, saved_await = self.ctx.mult, self.ctx.await_ok
             self.ctx.mult *= max(1, int(base.b))
+            self.ctx.await_ok = False
             e = self.elem_expr(ty, d - 1)
             clauses: list[Any] = [A.CompFor(A.PBind(x), base.node)]
             if c.chance(50):
                 clauses.append(A.CompIf(self.e_bool(d - 1).node))
-            self.ctx.mult = saved
+            self.ctx.mult, self.ctx.await_ok = saved, saved_await
             self.pop_scope()
             return X(A.Comprehension(e.node, clauses), base.b)
         if kind == "rangeidx":
@@ -980,7 +1015,13 @@ class ProgramBuilder:
 
     def e_res(self, d: int) -> X:
         c = self.c
-        kind = c.weighted([(4, "ok"), (3, "err"), (3, "var"), (3, "call"), (1, "ternary")])
+        kind = c.weighted([(4, "ok"), (3, "err"), (3, "var"), (3, "call"), (1, "ternary"),
+                           (self.await_weight() // 2 if d > 0 else 0, "await")])
+        if kind == "await":
+            x = self.await_expr("res", d - 1)
+            if x is not None:
+                return x
+            kind = "ok"
         if kind == "var":
             rs = self.vars_of("res")
             if rs:
@@ -1078,25 +1119,28 @@ class ProgramBuilder:
         self.spend(self.ctx.mult * int(max(1, calls)) * cost)
         return X(node, e.b)
 
-    def call_user_fn(self, ret: str, d: int) -> Optional[X]:
+    def call_user_fn(self, ret: str, d: int, async_only: bool = False) -> Optional[X]:
+        """A call giving a value of type ret; a call of an async fn is awaited (only where
+        `await` is allowed)."""
         c = self.c
         me = self.current_fn
-        cands = [f for f in self.fns if f.ret == ret and self.affordable(f.cost) and f is not me]
+        usable = lambda f: (self.ctx.await_ok or not f.is_async) and (f.is_async or not async_only)  # noqa: E731
+        cands = [f for f in self.fns if f.ret == ret and self.affordable(f.cost) and f is not me
+                 and usable(f)]
         rec_ok = (me is not None and me.recursive and me.ret == ret and not self.ctx.rec_site_used
-                  and self.ctx.kind == "fn" and self.ctx.mult == 1)
+                  and self.ctx.kind == "fn" and self.ctx.mult == 1 and usable(me))
         if rec_ok and c.chance(50):
             self.ctx.rec_site_used = True
             args = [binop("-", name("depth"), lit(1))] + self.call_args(me, d)
-            return X(call(me.name, *args), VB)
+            return X(self.maybe_await(call(me.name, *args), me), VB)
         if not cands:
             return None
         f = c.pick(cands)
         self.spend(self.ctx.mult * f.cost)
-        args = []
-        if f.recursive:
-            args.append(lit(c.int(0, f.max_depth)))
-        args += self.call_args(f, d)
-        return X(call(f.name, *args), VB)
+        return X(self.maybe_await(call(f.name, *self.fn_call_args(f, d)), f), VB)
+
+    def maybe_await(self, node: Any, f: FnSig) -> Any:
+        return self.await_node(node, f.ret)[0] if f.is_async else node
 
     def call_args(self, f: FnSig, d: int) -> list:
         args = []
@@ -1246,6 +1290,7 @@ class ProgramBuilder:
             (4, "callstmt"), (3, "snapshot"), (5 if in_loop else 0, "breakcont"),
             (3 if self.ctx.kind == "fn" else 0, "return"), (2, "destructure"),
             (2, "lambda"), (1 if not deep else 0, "loopval"), (1, "compound"),
+            (3 if self.async_on else 0, "task"), (6 if self.anns else 0, "annotated"),
         ])
         ed = min(d, 2) if d > 0 else 0
         if kind == "print":
@@ -1291,6 +1336,10 @@ class ProgramBuilder:
             return [self.return_stmt(ed)]
         if kind == "destructure":
             return self.destructure_stmt(ed)
+        if kind == "task":
+            return self.task_stmt(ed) or [self.print_stmt(ed)]
+        if kind == "annotated":
+            return self.annotated_stmt(ed) or [self.print_stmt(ed)]
         return [self.print_stmt(ed)]
 
     def print_stmt(self, d: int) -> A.ExprStmt:
@@ -1743,9 +1792,10 @@ class ProgramBuilder:
         self.declare(Var(f, "fn", cost=cost))
         return [let(f, lam([x], body.node))]
 
-    def call_stmt(self, d: int) -> list:
+    def call_stmt(self, d: int, only_annotated: bool = False) -> list:
         c = self.c
-        cands = [f for f in self.fns if self.affordable(f.cost) and f is not self.current_fn]
+        cands = [f for f in self.fns if self.affordable(f.cost) and f is not self.current_fn
+                 and (f.anns or not only_annotated)]
         if not cands:
             return []
         f = c.pick(cands)
@@ -1761,13 +1811,13 @@ class ProgramBuilder:
             args += self.call_args(FnSig(f.name, f.params[1:], f.ret, default_last=f.default_last), d)
             return [stmt(call(f.name, *args)), stmt(call("print", lit("ref"), name(t.name)))]
         self.spend(self.ctx.mult * f.cost)
-        args = []
-        if f.recursive:
-            args.append(lit(c.int(0, f.max_depth)))
-        args += self.call_args(f, d)
+        node: Any = call(f.name, *self.fn_call_args(f, d))
+        # an async call not awaited still runs its body; printing it shows `[task]`
+        if f.is_async and self.ctx.await_ok and c.chance(70):
+            node = self.await_node(node, f.ret)[0]
         if f.ret == "unit":
-            return [stmt(call(f.name, *args))]
-        return [stmt(call("print", lit(f.name), call(f.name, *args)))]
+            return [stmt(node)]
+        return [stmt(call("print", lit(f.name), node))]
 
     def destructure_stmt(self, d: int) -> list:
         c = self.c
@@ -1796,6 +1846,425 @@ class ProgramBuilder:
             self.declare(Var(local, o.info[k], bound=VB if o.info[k] == "int" else 64))
         return [A.Let(A.PObject(fields), name(o.name), "let", False),
                 stmt(call("print", *[name(n) for n in out_names]))]
+
+    # ------------------------------------------------------------ annotations
+
+    def ann_decl(self, index: int) -> A.AnnotationDecl:
+        """An `annotation` whose hooks keep every program it is applied to well typed: `ty` says
+        which type of value they may supply, the flags which arguments they may rewrite."""
+        c = self.c
+        # Annotation names have their own namespace: `@f0 fn f0` is fine.
+        aname = f"an{index}" if not c.chance(10) else f"f{index}"
+        params = [(self.fresh("q"), c.pick(["int", "str"]))
+                  for _ in range(c.weighted([(3, 0), (3, 1), (2, 2)]))]
+        n_default = 1 if params and c.chance(25) else 0
+        targets = c.weighted([(5, []), (3, ["function"]), (2, ["await_expr"]),
+                              (1, ["function", "await_expr"]), (1, ["await_expr", "function"])])
+        ty = c.weighted([(5, None), (4, "int"), (2, "str"), (1, "res"), (1, "bool"), (1, "arr"),
+                         (0 if targets == ["await_expr"] else 1, "unit")])
+        sig = AnnSig(aname, params, n_default, targets, ty)
+        if c.chance(60):
+            sig.counter = self.fresh("hk")
+            self.counters.append(sig.counter)
+            # readonly: only the hooks assign it; everyone may read it
+            self.declare(Var(sig.counter, "int", True, bound=1000, readonly=True))
+        ast_params = []
+        for j, (pn, pt) in enumerate(params):
+            default = None
+            if j >= len(params) - n_default:
+                default = lit(7) if pt == "int" else lit("dflt")
+            ast_params.append(param(pn, default=default))
+
+        saved_ctx, saved_fn = self.ctx, self.current_fn
+        self.ctx = Ctx("hook", limit=HOOK_BUDGET)
+        self.current_fn = None
+        self.fn_depth += 1
+        self.barriers.append(len(self.scopes))
+        self.push_scope()
+        for pn, pt in params:
+            self.declare(Var(pn, pt, bound=1000 if pt == "int" else 64, readonly=True))
+        if sig.counter:
+            self.declare(Var(sig.counter, "int", True, bound=1000, readonly=True))
+        before = self.before_handler(sig)
+        after = self.after_handler(sig)
+        self.pop_scope()
+        self.barriers.pop()
+        self.fn_depth -= 1
+        sig.cost = max(2, self.ctx.cost) + 4     # + the prelude's protocol
+        self.ctx, self.current_fn = saved_ctx, saved_fn
+        self.anns.append(sig)
+        return A.AnnotationDecl(aname, ast_params, list(targets), before, after)
+
+    def hook_names(self) -> tuple[str, str, str]:
+        if self.c.chance(20):
+            return "xs", "cx", "r"
+        return "args", "ctx", "result"
+
+    def hook_prefix(self, sig: AnnSig, slot: str) -> list:
+        """Statements a handler runs before its characteristic part."""
+        c = self.c
+        out: list = []
+        self.push_scope()
+        if c.chance(25):
+            out += self.stmts(c.int(1, 2), 1)
+        if c.chance(HOOK_SNAPSHOT_CHANCE):
+            out += self.hook_snapshot(f"{sig.name}.{slot}")
+        if sig.counter and c.chance(50):
+            out.append(self.count_stmt(sig.counter))
+        self.pop_scope()
+        return out
+
+    def count_stmt(self, counter: str) -> A.ExprStmt:
+        return stmt(A.Assign(name(counter), "=",
+                             binop("%", binop("+", name(counter), lit(1)), lit(1000))))
+
+    def hook_snapshot(self, tag: str) -> list:
+        """`snapshot()` inside a hook: a resume continues inside the hook frame (recompile-and-
+        resume refuses it: the call stack is not empty)."""
+        c = self.c
+        form = c.weighted([(5, "match"), (2, "let"), (1, "handoff")])
+        if not self.snapshot_site():
+            return []
+        snap = lambda a, b: A.Match(call("snapshot"), [  # noqa: E731
+            A.MatchArm(A.PVariant(["Snapshot", "Hash"], [A.PWild()]), None, a),
+            A.MatchArm(A.PVariant(["Snapshot", "Resumed"]), None, b)])
+        if form == "let":
+            s = self.fresh("s")
+            return [let(s, call("snapshot")), stmt(call("print", lit(tag), name(s)))]
+        if form == "handoff":
+            # the hand-off idiom: publish and stop on Hash, carry on when resumed
+            self.planted_exit = True
+            code = c.pick([0, 0, 5])
+            return [A.ExprStmt(snap(block([stmt(call("print", lit(f"{tag} handing off"))),
+                                           stmt(call("exit", lit(code)))]),
+                                    call("print", lit(f"{tag} on the worker"))), True)]
+        return [A.ExprStmt(snap(call("print", lit(f"{tag} taken")),
+                                call("print", lit(f"{tag} resumed"))), True)]
+
+    def ann_param(self, sig: AnnSig, ty: str) -> Optional[str]:
+        ps = [p for p, t in sig.params if t == ty]
+        return self.c.pick(ps) if ps and self.c.chance(60) else None
+
+    def typed_const(self, sig: AnnSig, ty: str) -> Any:
+        """A value of type ty for a short-circuit or for after to return (small bounds)."""
+        c = self.c
+        if ty == "int":
+            p = self.ann_param(sig, "int")
+            return name(p) if p else lit(c.pick([0, 1, 7, -3, 42]))
+        if ty == "str":
+            p = self.ann_param(sig, "str")
+            return name(p) if p else lit(c.pick(["cached", "", "sc", "é!"]))
+        if ty == "bool":
+            return lit(c.pick([False, True]))
+        if ty == "res":
+            return call("Ok", lit(c.pick([0, 5]))) if c.chance(50) else call("Err", lit("short"))
+        if ty == "arr":
+            return A.ArrayLit([]) if c.chance(40) else A.ArrayLit([lit(1), lit(2)])
+        return A.UnitLit()
+
+    def hook_cond(self, sig: AnnSig, args_name: str) -> tuple[Any, bool]:
+        """A condition for a short-circuit; also whether it reads `args`."""
+        c = self.c
+        opts = ["len", "lit"]
+        if sig.counter:
+            opts += ["counter", "counter"]
+        if any(t == "int" for _, t in sig.params):
+            opts.append("int")
+        if any(t == "str" for _, t in sig.params):
+            opts.append("str")
+        kind = c.pick(opts)
+        if kind == "counter":
+            return binop("==", binop("%", name(sig.counter), lit(c.pick([2, 3, 4]))),
+                         lit(c.pick([0, 1]))), False
+        if kind == "int":
+            return binop(">", name(c.pick([p for p, t in sig.params if t == "int"])),
+                         lit(c.pick([0, 2, 5]))), False
+        if kind == "str":
+            return binop("==", name(c.pick([p for p, t in sig.params if t == "str"])),
+                         lit(c.pick(STR_LITS[:5]))), False
+        if kind == "lit":
+            return lit(c.pick([False, True])), False
+        return binop(c.pick(["==", ">="]), A.Member(name(args_name), "length"),
+                     lit(c.pick([0, 1, 2]))), True
+
+    def state_value(self, sig: AnnSig, args_name: str) -> Any:
+        c = self.c
+        entries: list = [("n", A.Member(name(args_name), "length"))]
+        p = self.ann_param(sig, "str") or self.ann_param(sig, "int")
+        if p:
+            entries.append(("tag", name(p)))
+        if sig.counter and c.chance(50):
+            entries.append(("k", name(sig.counter)))
+        if c.chance(30):
+            return entries[-1][1] if len(entries) > 1 else lit("st")
+        return A.ObjectLit(entries)
+
+    def before_handler(self, sig: AnnSig) -> Optional[A.FnDecl]:
+        c = self.c
+        ty = sig.ty
+        kind = c.weighted([(3, None), (3, "log"), (2, "count"), (2, "same"), (2, "intmap"),
+                           (1, "swap"), (2, "state"), (2, "ctxmut"), (5 if ty else 0, "short"),
+                           (1, "nones"), (1, "other"), (1, "third")])
+        if kind is None:
+            return None
+        an, cn, _ = self.hook_names()
+        need = 0
+        body = self.hook_prefix(sig, "before")
+        tail_node: Any = None
+        if kind == "log":
+            body.append(A.ExprStmt(call("print", lit(f"{sig.name}.before"), name(an)), c.chance(50)))
+            need = 1
+        elif kind == "count":
+            counter = sig.counter
+            if counter is None:
+                body.append(stmt(call("print", lit(f"{sig.name}.before"))))
+            else:
+                upd = self.count_stmt(counter)
+                upd.semi = c.chance(50)     # its value (an int) is ignored either way
+                body.append(upd)
+        elif kind == "same":
+            need = 1
+            x = self.fresh("a")
+            tail_node = c.pick([name(an), A.ArrayLit([A.Spread(name(an))]),
+                                meth(name(an), "slice", lit(0)),
+                                meth(name(an), "map", lam([x], name(x)))])
+        elif kind == "intmap":
+            need = 1
+            sig.int_args = True
+            x = self.fresh("a")
+            m = c.pick([binop("%", name(x), lit(1000)), binop("%", call("abs", name(x)), lit(100))])
+            tail_node = meth(name(an), "map", lam([x], m))
+            if c.chance(30):
+                tail_node = A.ObjectLit([("args", tail_node)])
+        elif kind == "swap":
+            need = 1
+            sig.swap = True
+            swapped = A.ArrayLit([A.Index(name(an), lit(1)), A.Index(name(an), lit(0)),
+                                  A.Spread(meth(name(an), "slice", lit(2)))])
+            tail_node = swapped if c.chance(50) else A.ObjectLit([("args", swapped)])
+        elif kind == "state":
+            need = 1
+            tail_node = A.ObjectLit([("state", self.state_value(sig, an))])
+        elif kind == "ctxmut":
+            need = 2
+            target = A.Member(A.Member(name(cn), "state"), c.pick(["n", "seen"]))
+            if c.chance(40):
+                target = A.Member(name(cn), "state")
+            body.append(stmt(A.Assign(target, "=", self.state_value(sig, an))))
+        elif kind == "short":
+            if sig.counter and c.chance(60):
+                body.append(self.count_stmt(sig.counter))
+            cond, uses_args = self.hook_cond(sig, an)
+            need = 1 if uses_args else 0
+            res = A.ObjectLit([("result", self.typed_const(sig, ty))])
+            if c.chance(60):
+                body.append(A.ExprStmt(A.If(cond, block([A.Return(res)])), True))
+                if c.chance(50):
+                    need = max(need, 1)
+                    tail_node = A.ObjectLit([("state", self.state_value(sig, an))])
+            else:
+                other: Any = block([tail(lit(None))])
+                if c.chance(50):
+                    need = max(need, 1)
+                    other = block([tail(A.ObjectLit([("state", self.state_value(sig, an))]))])
+                tail_node = A.If(cond, block([tail(res)]), other)
+        elif kind == "nones":
+            entries = [("args", lit(None)), ("result", lit(None)), ("state", lit(None))]
+            tail_node = A.ObjectLit(entries[: c.int(1, 3)])
+        elif kind == "other":
+            tail_node = c.pick([lit(42), lit("text"), lit(True), A.UnitLit(), lit(1.5)])
+        else:   # a third parameter receives None
+            third = self.fresh("extra")
+            body.append(stmt(call("print", lit(f"{sig.name}.before"), name(third))))
+            return A.FnDecl("before", [param(an), param(cn), param(third)], block(body))
+        if tail_node is not None:
+            body.append(tail(tail_node))
+        arity = c.int(need, 2)
+        return A.FnDecl("before", [param(p) for p in [an, cn][:arity]], block(body))
+
+    def after_handler(self, sig: AnnSig) -> Optional[A.FnDecl]:
+        c = self.c
+        ty = sig.ty
+        kind = c.weighted([(3, None), (3, "print"), (2, "state"), (1, "args"),
+                           (4 if ty and ty != "unit" else 0, "transform"), (2 if ty else 0, "const"),
+                           (1 if ty == "unit" else 0, "none")])
+        if kind is None:
+            return None
+        an, cn, rn = self.hook_names()
+        body = self.hook_prefix(sig, "after")
+        need = 2
+        if kind == "print":
+            p = self.ann_param(sig, "str")
+            body.append(stmt(call("print", lit(f"{sig.name}.after"), *([name(p)] if p else []),
+                                  name(rn))))
+            body.append(tail(name(rn)))
+        elif kind == "state":
+            need = 3
+            body.append(stmt(call("print", lit(f"{sig.name}.state"), A.Member(name(cn), "state"))))
+            body.append(tail(name(rn)))
+        elif kind == "args":
+            body.append(stmt(call("print", lit(f"{sig.name}.args"), name(an))))
+            body.append(tail(name(rn)))
+        elif kind == "transform":
+            sig.transforms = True
+            body.append(tail(self.transform(sig, ty, name(rn))))
+        elif kind == "const":
+            need = 0
+            body.append(tail(self.typed_const(sig, ty)))
+        else:   # after's value is the call's value: print's None (only for unit functions)
+            need = 0
+            body.append(tail(call("print", lit(f"{sig.name}.done"))))
+        arity = c.int(need, 3)
+        return A.FnDecl("after", [param(p) for p in [an, rn, cn][:arity]], block(body))
+
+    def transform(self, sig: AnnSig, ty: Optional[str], r: Any) -> Any:
+        """A new value of type ty computed from `r` (bounded: |int| < 2000, strings +70)."""
+        c = self.c
+        if ty == "int":
+            k = self.ann_param(sig, "int")
+            base = binop("%", r, lit(1000)) if c.chance(60) else binop("%", binop("*", r, lit(3)), lit(997))
+            return binop("+", base, name(k)) if k else base
+        if ty == "str":
+            p = self.ann_param(sig, "str")
+            return c.pick([binop("+", r, name(p) if p else lit("!")),
+                           binop("+", binop("+", lit("<"), r), lit(">")),
+                           A.FString(["[", A.FPart(r, None), "]"]), meth(r, "trim")])
+        if ty == "bool":
+            return A.Unary("!", r)
+        if ty == "res":
+            v, e = self.fresh("ok"), self.fresh("e")
+            return A.Match(r, [A.MatchArm(A.PVariant(["Ok"], [A.PBind(v)]), None,
+                                          call("Ok", binop("%", name(v), lit(100)))),
+                               A.MatchArm(A.PVariant(["Err"], [A.PBind(e)]), None,
+                                          call("Err", binop("+", name(e), lit("!"))))])
+        if ty == "arr":
+            x = self.fresh("x")
+            return c.pick([meth(r, "slice", lit(0), lit(3)), meth(r, "reverse"),
+                           meth(r, "concat", A.ArrayLit([lit(9)])),
+                           meth(r, "map", lam([x], binop("%", name(x), lit(100))))])
+        return r
+
+    def ann_fits(self, a: AnnSig, sig: FnSig) -> bool:
+        if not a.for_function() or sig.by_ref:
+            return False
+        if a.ty is not None and a.ty != sig.ret:
+            return False
+        if sig.is_async and a.transforms:
+            return False          # after would see the task, not the value
+        if a.int_args and any(t != "int" for _, t in sig.params):
+            return False
+        if a.swap and not (not sig.recursive and len(sig.params) >= 2 and not sig.default_last
+                           and sig.params[0][1] == sig.params[1][1]):
+            return False
+        return True
+
+    def ann_use(self, a: AnnSig, at_await: bool) -> A.AnnotationUse:
+        """`@name(args)`; at a function the arguments are evaluated in module scope at each call
+        (literals and hook counters only), at an await they are evaluated right there."""
+        c = self.c
+        n = len(a.params) - (a.n_default if c.chance(50) else 0)
+        args = []
+        for pn, pt in a.params[:n]:
+            if pt == "int":
+                if at_await and c.chance(50):
+                    args.append(self.e_int(0, 1000).node)
+                elif self.counters and c.chance(30):
+                    args.append(name(c.pick(self.counters)))
+                else:
+                    args.append(lit(c.pick([0, 1, 2, 3, 5, 7, 10, 42, 100])))
+            else:
+                args.append(lit(c.pick(STR_LITS[:10])))
+        return A.AnnotationUse(a.name, args)
+
+    # ------------------------------------------------------------ async and await
+
+    def annotated_stmt(self, d: int) -> list:
+        """A call of an annotated function, or `print(await @a(…) e)`, so hooks really run."""
+        c = self.c
+        aw = [a for a in self.anns if a.for_await() and a.ty != "unit"]
+        if not (aw and self.await_on and self.ctx.await_ok) or c.chance(55):
+            return self.call_stmt(d, only_annotated=True)
+        a = c.pick(aw)
+        if not self.affordable(a.cost):
+            return []
+        ty = a.ty or c.pick(TASK_TYPES)
+        inner: Any = None
+        fs = [f for f in self.fns if f.is_async and f.ret == ty and self.affordable(f.cost)
+              and f is not self.current_fn]
+        if fs and c.chance(60):
+            f = c.pick(fs)
+            self.spend(self.ctx.mult * f.cost)
+            inner = call(f.name, *self.fn_call_args(f, d))
+        if inner is None:
+            inner = self.expr(ty, d).node
+        node, _ = self.await_node(inner, ty, force=a)
+        return [stmt(call("print", lit("aw"), node))]
+
+    def await_node(self, node: Any, ty: str, force: Optional[AnnSig] = None) -> tuple[Any, int]:
+        """`await node`, maybe through await annotations; also how many layers it has."""
+        c = self.c
+        uses: list = []
+        if force is not None:
+            self.spend(self.ctx.mult * force.cost)
+            uses.append(self.ann_use(force, at_await=True))
+        cands = [a for a in self.anns if a.for_await() and a.ty in (None, ty)]
+        if cands and c.chance(45):
+            for _ in range(c.weighted([(4, 1), (1, 2)])):
+                a = c.pick(cands)
+                if not self.affordable(a.cost):
+                    break
+                self.spend(self.ctx.mult * a.cost)
+                uses.append(self.ann_use(a, at_await=True))
+        return A.Await(node, uses), len(uses)
+
+    def await_expr(self, ty: str, d: int) -> Optional[X]:
+        """`await …` giving a value of type ty: an async call, a task variable or a plain value."""
+        if not (self.await_on and self.ctx.await_ok):
+            return None
+        c = self.c
+        kind = c.weighted([(3, "plain"), (4, "call"), (2, "task")])
+        if kind == "call":
+            x = self.call_user_fn(ty, d, async_only=True)
+            if x is not None:
+                return x
+        inner: Optional[X] = None
+        if kind == "task":
+            ts = self.vars_of("task:" + ty)
+            if ts:
+                inner = X(name(c.pick(ts).name), VB)
+        if inner is None:
+            inner = self.expr(ty, d)
+        node, layers = self.await_node(inner.node, ty)
+        if ty == "int":
+            return X(node, max(inner.b, 2000))
+        if ty == "str":
+            return X(node, inner.b + 70 * layers)
+        if ty in ("arr", "sarr"):
+            # an identity hook returns the same array: treat the result as an alias
+            return X(node, inner.b + layers * 2, inner.info, inner.fresh and not layers)
+        return X(node, inner.b)
+
+    def task_stmt(self, d: int) -> list:
+        """`let t = job(…)`: the async body runs now; `await t` later gives its value."""
+        c = self.c
+        cands = [f for f in self.fns if f.is_async and f.ret in TASK_TYPES
+                 and self.affordable(f.cost) and f is not self.current_fn]
+        if not cands:
+            return []
+        f = c.pick(cands)
+        self.spend(self.ctx.mult * f.cost)
+        t = self.fresh("task")
+        out = [let(t, call(f.name, *self.fn_call_args(f, d)))]
+        self.declare(Var(t, "task:" + f.ret, readonly=True))
+        if c.chance(30):
+            out.append(stmt(call("print", lit("task"), name(t))))
+        return out
+
+    def fn_call_args(self, f: FnSig, d: int) -> list:
+        args = []
+        if f.recursive:
+            args.append(lit(self.c.int(0, f.max_depth)))
+        return args + self.call_args(f, d)
 
     # ------------------------------------------------------------ planted errors
 
@@ -1866,20 +2335,43 @@ class ProgramBuilder:
     def fn_decl(self, index: int) -> A.FnDecl:
         c = self.c
         fname = f"f{index}"
+        is_async = self.async_on and c.chance(40)
+        # The first annotation decides the types it needs (result type, int or swappable
+        # arguments); the function is built to fit it.
+        first: Optional[AnnSig] = None
+        fit = [a for a in self.anns if a.for_function() and not (is_async and a.transforms)]
+        if fit and c.chance(70):
+            first = c.pick(fit)
         ret = c.weighted([(6, "int"), (2, "str"), (2, "res"), (1, "bool"), (1, "arr"), (1, "num"),
                           (2, "unit")])
-        recursive = c.chance(30)
-        by_ref = c.chance(12)
-        ptypes = [c.pick(["int", "int", "str", "arr", "num", "bool"]) for _ in range(c.int(0, 2))]
+        if first is not None and first.ty is not None:
+            ret = first.ty
+        recursive = c.chance(30) and not (first is not None and first.swap)
+        by_ref = c.chance(12) and first is None and not is_async
+        if first is not None and first.swap:
+            t = c.pick(["int", "str", "arr", "bool"])
+            ptypes = [t, t] + [c.pick(["int", "str"]) for _ in range(c.int(0, 1))]
+        else:
+            ptypes = [c.pick(["int", "int", "str", "arr", "num", "bool"]) for _ in range(c.int(0, 2))]
+        if first is not None and first.int_args:
+            ptypes = ["int"] * len(ptypes)
         if by_ref:
             ptypes.insert(0, "int")
         params = [(f"a{j}", t) for j, t in enumerate(ptypes)]
-        default_last = bool(params) and not (by_ref and len(params) == 1) and c.chance(15)
+        default_last = (bool(params) and not (by_ref and len(params) == 1) and c.chance(15)
+                        and not (first is not None and first.swap))
         sig = FnSig(fname, params, ret, recursive, c.int(1, 5) if recursive else 0,
-                    by_ref=by_ref, default_last=default_last)
+                    by_ref=by_ref, default_last=default_last, is_async=is_async)
+        if first is not None:
+            sig.anns = [first]
+            if c.chance(35):    # stacked: outer or inner, maybe the same annotation twice
+                more = [a for a in self.anns if self.ann_fits(a, sig)]
+                if more:
+                    sig.anns.insert(c.int(0, 1), c.pick(more))
+        uses = [self.ann_use(a, at_await=False) for a in sig.anns]
         self.current_fn = sig
         saved_ctx = self.ctx
-        self.ctx = Ctx("fn", sig, limit=FN_BUDGET)
+        self.ctx = Ctx("fn", sig, limit=FN_BUDGET, await_ok=is_async)
         self.fn_depth += 1
         self.barriers.append(len(self.scopes))
         self.push_scope()
@@ -1912,7 +2404,7 @@ class ProgramBuilder:
             # make sure the function really recurses, once, outside loops
             self.ctx.rec_site_used = True
             args = [binop("-", name("depth"), lit(1))] + self.call_args(sig, 0)
-            rec = call(fname, *args)
+            rec = self.maybe_await(call(fname, *args), sig) if is_async else call(fname, *args)
             if ret in ("unit",):
                 body.append(stmt(rec))
             elif ret == "int":
@@ -1927,14 +2419,14 @@ class ProgramBuilder:
         self.pop_scope()
         self.barriers.pop()
         self.fn_depth -= 1
-        cost = max(1, self.ctx.cost)
+        cost = max(1, self.ctx.cost) + sum(a.cost for a in sig.anns)
         if recursive:
             cost *= sig.max_depth + 1
         sig.cost = cost
         self.ctx = saved_ctx
         self.current_fn = None
         self.fns.append(sig)
-        return A.FnDecl(fname, ast_params, block(body))
+        return A.FnDecl(fname, ast_params, block(body), is_async=is_async, annotations=uses)
 
     def default_value(self, ty: str) -> Any:
         return {"int": lit(7), "str": lit("dflt"), "num": lit(0.5), "bool": lit(True),
@@ -1954,11 +2446,31 @@ class ProgramBuilder:
         decls: list = []
         for _ in range(c.weighted([(5, 0), (3, 1), (1, 2)])):
             decls.append(self.enum_decl())
-        for i in range(c.weighted([(3, 0), (4, 1), (3, 2), (2, 3)])):
+        self.async_on = c.chance(ASYNC_CHANCE)
+        ann_decls = []
+        if c.chance(ANNOTATION_CHANCE):
+            # before the functions, so hooks never call user functions (no unbounded recursion)
+            for i in range(c.weighted([(4, 1), (2, 2), (1, 3)])):
+                ann_decls.append(self.ann_decl(i))
+        self.await_on = self.async_on or any(a.for_await() for a in self.anns)
+        n_fns = c.weighted([(3, 0), (4, 1), (3, 2), (2, 3)])
+        if any(a.for_function() for a in self.anns):
+            n_fns = max(n_fns, 1)
+        for i in range(n_fns):
             decls.append(self.fn_decl(i))
             if self.stmt_count >= MAX_STMTS // 2:
                 break
+        hoisted = []
+        for d in ann_decls:
+            # declarations are hoisted: an annotation may follow its uses
+            if c.chance(10):
+                hoisted.append(d)
+            else:
+                decls.insert(c.int(0, len(decls)), d)
+        decls = [let(n, lit(0), True) for n in self.counters] + decls
         body = self.stmts(c.int(1, 12), 3)
+        if self.anns and c.chance(80):
+            body += self.annotated_stmt(2)     # make sure some hooks run
         if not body:
             body = [self.print_stmt(1)]
         if c.chance(8):
@@ -1972,9 +2484,42 @@ class ProgramBuilder:
             ty = c.pick(["int", "str", "arr", "num", "bool"])
             body.append(tail(self.expr(ty, 1).node))
         self.pop_scope()
-        prog = A.Program(decls + body)
+        prog = A.Program(decls + body + hoisted)
         return GeneratedProgram(prog, set(self.planted), self.planted_exit, self.snapshot_sites,
                                 list(self.top_level_sites), self.stmt_count)
+
+
+def features(node: Any) -> set[str]:
+    """Which of the annotation/async features a program uses: `annotation` (a declaration),
+    `annotated-fn`, `stacked`, `async-fn`, `await`, `await-annotation`, `hook-snapshot`."""
+    out: set[str] = set()
+
+    def walk(n: Any, in_hook: bool) -> None:
+        if isinstance(n, A.AnnotationDecl):
+            out.add("annotation")
+            in_hook = True
+        elif isinstance(n, A.FnDecl):
+            if n.annotations:
+                out.add("annotated-fn")
+            if len(n.annotations) > 1:
+                out.add("stacked")
+            if n.is_async:
+                out.add("async-fn")
+        elif isinstance(n, A.Await):
+            out.add("await")
+            if n.annotations:
+                out.add("await-annotation")
+        elif (in_hook and isinstance(n, A.Call) and isinstance(n.callee, A.Name)
+              and n.callee.name == "snapshot"):
+            out.add("hook-snapshot")
+        if isinstance(n, A.Node):
+            for f in n.__dataclass_fields__:
+                walk(getattr(n, f), in_hook)
+        elif isinstance(n, (list, tuple)):
+            for x in n:
+                walk(x, in_hook)
+    walk(node, False)
+    return out
 
 
 def _cap(x: float) -> float:

@@ -2,12 +2,14 @@
 the campaign driver and the CLI. Budget: well under a minute in total."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from shapelang.fuzz import engines as E
 from shapelang.fuzz import harness as H
-from shapelang.fuzz.generator import generate, programs
+from shapelang.fuzz.generator import GeneratedProgram, features, generate, programs
 from shapelang.ref.parser import parse
 
 SEED = 20240601
@@ -77,6 +79,80 @@ def test_each_available_check_on_a_fixed_seed(check):
             if v.failed:
                 failures.append((k, v.reason, v.detail[:2000]))
     assert not failures, failures
+
+
+def _annotation_async_cases(n: int, scan: int = 120) -> list:
+    out = []
+    for k in range(scan):
+        case, _ = H.make_case(SEED, k)
+        if features(case.prog.ast) & {"annotated-fn", "await-annotation", "hook-snapshot", "async-fn"}:
+            out.append((k, case))
+            if len(out) == n:
+                break
+    return out
+
+
+def test_generator_emits_annotations_and_async():
+    counts: Counter = Counter()
+    n = 150
+    for k in range(n):
+        counts.update(features(H.make_case(SEED, k)[0].prog.ast))
+    # each feature shows up in a useful share of programs (seeded, so these numbers are fixed)
+    assert counts["annotation"] >= n // 5, counts
+    assert counts["annotated-fn"] >= n // 10, counts
+    assert counts["stacked"] >= n // 20, counts
+    assert counts["await"] >= n // 5, counts
+    assert counts["await-annotation"] >= n // 10, counts
+    assert counts["async-fn"] >= n // 10, counts
+    assert counts["hook-snapshot"] >= n // 30, counts
+
+
+def test_all_checks_on_annotated_and_async_programs():
+    cases = _annotation_async_cases(12)
+    assert len(cases) == 12
+    failures = []
+    passed = 0
+    for k, case in cases:
+        assert case.harness_error() is None, (k, case.harness_error())
+        for v in H.run_case(case, H.CHECK_NAMES):
+            if v.failed:
+                failures.append((k, v.check, v.reason, v.detail[:2000]))
+            passed += v.status == "pass"
+    assert not failures, failures
+    assert passed >= 6 * len(cases) - 8
+
+
+SNAPSHOT_IN_HOOK = """\
+annotation mark(tag) {
+  before(args) {
+    match snapshot() {
+      Snapshot::Hash(_) => print(tag, "taken"),
+      Snapshot::Resumed => print(tag, "resumed")
+    };
+  }
+  after(args, result) { result * 10 }
+}
+@mark("sq") fn sq(n) { n * n }
+print(sq(2))
+print(await @mark("aw") sq(3))
+"""
+
+
+def test_snapshot_inside_a_hook_resumes_there_and_refuses_recompile():
+    prog = GeneratedProgram(parse(SNAPSHOT_IN_HOOK, "fuzz.shape"), snapshot_sites=1)
+    # events: sq's before (inside a call), the await's before (before `sq(3)` runs), sq's before
+    for event in (0, 1, 2):
+        # cli=0: the first one also cuts through the real CLI and store (fresh processes)
+        case = H.Case(prog, H.CheckParams(cut=500, cli=0 if event == 0 else 99, events=[event] * 3,
+                                          chain=[300] * 4, edits=[1, 0, 0, 0, 0, 0]))
+        assert case.ref.stdout == "sq taken\n40\naw taken\nsq taken\n900\n"
+        for v in H.run_case(case, H.CHECK_NAMES):
+            assert v.status in ("pass", "skip"), (event, v.check, v.detail)
+        if E.has_recompile():
+            # recompile-and-resume from a hook frame is refused; the oracle says so too
+            expected = E.ref_recompile(case.source, event, case.source)
+            assert expected.error == ("ResumeError", "resume")
+            assert "call stack is non-empty" in expected.message
 
 
 def test_outcomes_mask_snapshot_ids_and_compare_fields():
