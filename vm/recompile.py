@@ -83,6 +83,10 @@ def _repoint(values: list, mapping: dict[int, Cell]) -> None:
         elif type(v) is AnnotatedFunction:
             stack.append(v.fn)
             stack.append(v.wrapper)
+        elif type(v) is Cell:
+            # A declaration captured by other code (a recursive fn, an annotation used by a
+            # wrapper) sits in a cell: the closure inside must be re-pointed too.
+            stack.append(v.v)
         elif type(v) is dict:
             stack.extend(v.values())
 
