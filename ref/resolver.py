@@ -33,7 +33,8 @@ class Binding:
     name: str
     kind: str                 # let var const param fn enum type pattern builtin
     mutable: bool
-    owner: Any                # the FnDecl / Lambda / Program / AnnotationDecl whose frame holds it
+    owner: Any                # the FnDecl / Lambda / Program / AnnotationDecl / annotated Await
+                              # whose frame holds it
     scope: "Scope"
     node: Any = None          # the declaring node (PBind, Param, FnDecl, EnumDecl, ...)
     captured: bool = False    # used from a nested function: needs a shared cell
@@ -517,9 +518,20 @@ class Resolver:
             if not self.async_ok:
                 raise self.error("CompileError",
                                  "'await' is only allowed at top level and inside an async fn", e)
-            for ann in e.annotations:
-                self.check_annotation(ann, "await_expr")
-            self.expr(e.expr)
+            if not e.annotations:
+                self.expr(e.expr)
+            else:
+                # Past its first annotation, an annotated await runs as a thunk (a frame of its
+                # own in the VM), so the variables declared inside it belong to the Await node.
+                self.check_annotation(e.annotations[0], "await_expr")
+                outer = self.owner
+                self.owner = e
+                try:
+                    for ann in e.annotations[1:]:
+                        self.check_annotation(ann, "await_expr")
+                    self.expr(e.expr)
+                finally:
+                    self.owner = outer
         elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
                    A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import):
             self.stmt(e)

@@ -120,9 +120,11 @@ class Analysis:
         self._computing.add(key)
         out: dict[Binding, None] = {}
         uses = self.res.uses
+        # The variables declared inside an annotated await belong to its Await node.
+        own = fn.node if isinstance(fn, AwaitThunk) else fn
 
         def add(b: Binding) -> None:
-            if b.kind != "builtin" and b.owner is not fn and b not in out:
+            if b.kind != "builtin" and b.owner is not own and b not in out:
                 out[b] = None
 
         def use(ann: A.AnnotationUse) -> None:
@@ -263,7 +265,9 @@ class FnCode:
         self.snapshots: list[list[int]] = []
         self.loops: list[LoopCtx] = []
         self.labels: list[Label] = []
-        self.owners: set[int] = {id(node)}       # functions whose variables live in this frame
+        # functions whose variables live in this frame (an await thunk: its Await node)
+        self.owners: set[int] = {id(node.node if isinstance(node, AwaitThunk) else node)}
+        self.owner_node = node.node if isinstance(node, AwaitThunk) else node
         self.inlining: list = []                 # FnDecls being inlined, innermost last
         self.inline_ends: list[tuple[Label, int]] = []
         self.depth = 0
@@ -721,7 +725,7 @@ class Compiler:
         """b is a variable of the code being compiled (the function, or the body being inlined),
         so it needs no initialisation check."""
         fc = self.fc
-        return b.owner is (fc.inlining[-1] if fc.inlining else fc.node)
+        return b.owner is (fc.inlining[-1] if fc.inlining else fc.owner_node)
 
     def cell_slot_for(self, b: Binding) -> int:
         """The slot of the current frame holding b's cell (own variable or captured)."""
