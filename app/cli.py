@@ -12,6 +12,7 @@ traceback is never shown (set SHAPE_DEBUG=1 to see one for an internal error).
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -50,6 +51,19 @@ def vm_available() -> bool:
 def run_source(source: str, path: str, engine: str, write: Callable[[str], None],
                options: Optional[dict] = None) -> Any:
     """Run a program on an engine; returns its value, raises ShapeError / ShapeExit."""
+    try:
+        return _run_source(source, path, engine, write, options)
+    except RecursionError:
+        # The engines turn deep Shape recursion into StackOverflow themselves; what is left is a
+        # front end (resolver, compiler) walking source nested beyond Python's limits.
+        raise ShapeError("CompileError", "Program is nested too deeply to compile",
+                         file=path) from None
+    except MemoryError:
+        raise ShapeError("RuntimeError", "Out of memory", file=path) from None
+
+
+def _run_source(source: str, path: str, engine: str, write: Callable[[str], None],
+                options: Optional[dict] = None) -> Any:
     options = options or {}
     if engine == "ref":
         from shapelang.ref.evaluator import run_source as ref_run
@@ -102,6 +116,18 @@ def _stdout_writer() -> Callable[[str], None]:
     return out.write
 
 
+def step_count(text: str) -> int:
+    """argparse type of --snapshot-at: a step count, 0 or more."""
+    import argparse
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got '{text}'") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
 def cmd_run(argv: list[str]) -> int:
     import argparse
     p = argparse.ArgumentParser(prog="shape run", description="Run a Shape program.")
@@ -110,13 +136,13 @@ def cmd_run(argv: list[str]) -> int:
                    help="vm (default) or ref, the reference evaluator")
     p.add_argument("--json", action="store_true", help="print one JSON result object")
     p.add_argument("--store", help="snapshot store file (default: $SHAPE_STORE or the data dir)")
-    p.add_argument("--snapshot-at", type=int, help="interrupt after N instructions (VM)")
+    p.add_argument("--snapshot-at", type=step_count, help="interrupt after N instructions (VM)")
     p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
     args = p.parse_args(argv)
     if args.engine is None:
         args.engine = "vm" if vm_available() else "ref"
     options: dict = {}
-    if args.store:
+    if args.store is not None:
         options["store"] = args.store
     if args.snapshot_at is not None:
         options["snapshot_at"] = args.snapshot_at
@@ -166,7 +192,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 USAGE = """usage: shape FILE
        shape run FILE [--engine ref|vm] [--json] [--store PATH] [--snapshot-at N]
        shape --resume ID [FILE] [--store PATH]
-       shape snapshot list|info ID|delete ID|gc|verify [--store PATH]
+       shape snapshot list|info ID|delete ID|gc|verify [--deep] [--store PATH]
        shape conformance [PATHS] [--engine ref|vm|all|cmd:COMMAND] [--json] [--junit FILE]
        shape dis FILE
        shape bench [NAMES]
@@ -187,37 +213,103 @@ def dispatch(argv: list[str]) -> int:
     if argv[0] in COMMANDS:
         return COMMANDS[argv[0]](argv[1:])
     if argv[0].startswith("-"):
-        raise ShapeError("RuntimeError", f"Unknown option {argv[0]}\n{USAGE}")
+        raise ShapeError("RuntimeError", f"Unknown option {argv[0]} (see shape --help)",
+                         file="shape")
     return cmd_run(argv)
 
 
+class _ClosedStdout:
+    """Stands in for a closed stdout (`shape … >&-`): the run goes on until it prints, and then
+    fails with a clear IOError instead of an AttributeError on None."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "Standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+
+def _usage_error(parser: "argparse.ArgumentParser", message: str) -> None:
+    raise ShapeError("RuntimeError", f"{message} (see {parser.prog} --help)", file=parser.prog)
+
+
+def _say(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except Exception:  # stderr closed or broken: nothing else can be told
+        pass
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    import argparse
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+    # Usage errors of the sub-commands become one `Error:` line with exit code 1, as all other
+    # errors (argparse would print its usage and exit with 2). `shape conformance` keeps the 2
+    # that its README documents for usage errors.
+    saved_error = argparse.ArgumentParser.error
+    if argv[:1] != ["conformance"]:
+        argparse.ArgumentParser.error = _usage_error  # type: ignore[method-assign]
     try:
         code = dispatch(argv)
     except ShapeExit as e:
         code = e.code
     except ShapeError as e:
-        sys.stdout.flush()
-        sys.stderr.write(e.render() + "\n")
+        try:
+            sys.stdout.flush()
+        except Exception:
+            pass
+        _say(e.render() + "\n")
         code = 1
     except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted\n")
+        _say("Error: interrupted\n")
         code = 130
-    except SystemExit as e:  # argparse usage errors
+    except SystemExit as e:  # --help, and commands that exit on their own
         code = e.code if isinstance(e.code, int) else 1
     except BrokenPipeError:
+        # The reader went away (`shape … | head`): stop quietly, as Unix tools do.
+        _quiet_stdout()
+        code = 1
+    except RecursionError:
+        if os.environ.get("SHAPE_DEBUG"):
+            raise
+        _say("Error: <input>: CompileError: Program is nested too deeply to compile\n")
+        code = 1
+    except MemoryError:
+        _say("Error: <input>: RuntimeError: Out of memory\n")
+        code = 1
+    except OSError as e:
+        if os.environ.get("SHAPE_DEBUG"):
+            raise
+        where = e.filename if e.filename is not None else "<output>"
+        _say(f"Error: {where}: IOError: {e.strerror or e}\n")
         code = 1
     except Exception as e:
         if os.environ.get("SHAPE_DEBUG"):
             raise
-        sys.stderr.write(f"Error: internal error: {type(e).__name__}: {e}\n")
+        _say(f"Error: internal error: {type(e).__name__}: {e}\n")
         code = 1
+    finally:
+        argparse.ArgumentParser.error = saved_error  # type: ignore[method-assign]
     try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
     except Exception:
         pass
     return code
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so Python's exit-time flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except Exception:
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

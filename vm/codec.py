@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 from collections import deque
 from dataclasses import dataclass
@@ -162,6 +163,8 @@ class Encoder:
 
 
 _PLAIN = frozenset({str, bool, type(None)})
+# ASCII digits only: str.isdigit() also accepts "²" and "--5", which int() then rejects.
+_BIG_INT = re.compile(r"-?[0-9]+")
 _PLAIN_DECODED = frozenset({str, bool, type(None), float})
 
 
@@ -180,7 +183,8 @@ class Decoder:
             raise CodecError(f"not a valid msgpack document ({type(e).__name__})") from None
         if not isinstance(doc, list) or len(doc) != 4 or doc[0] != MAGIC:
             raise CodecError("not a Shape snapshot (bad magic)")
-        if doc[1] != VERSION:
+        # `type` check: True == 1 and 1.0 == 1 would otherwise pass as version 1.
+        if type(doc[1]) is not int or doc[1] != VERSION:
             raise CodecError(f"unsupported snapshot format version {doc[1]!r} (this build reads {VERSION})")
         root_item, nodes = doc[2], doc[3]
         if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
@@ -224,7 +228,7 @@ class Decoder:
                     if arg not in self.reg.constants:
                         raise CodecError(f"{where}: unknown constant {arg!r}")
                     return self.reg.constants[arg]
-                if tag == "I" and isinstance(arg, str) and arg.lstrip("-").isdigit() and len(arg) < 400:
+                if tag == "I" and isinstance(arg, str) and len(arg) < 400 and _BIG_INT.fullmatch(arg):
                     return int(arg)
             raise CodecError(f"{where}: malformed item")
 

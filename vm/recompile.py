@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
+from shapelang.ref.deepstack import on_deep_stack
 from shapelang.ref.evaluator import check
 from shapelang.ref.parser import parse
 from shapelang.ref.resume import NON_EMPTY_STACK, plan
@@ -105,12 +106,36 @@ def recompile_resume(sid_or_prefix: str, source: str, path: str, write: Callable
         loaded = S.load(st, sid)
     finally:
         st.close()
-    errw(f"Resuming from snapshot: {sid}\n")
     machine, session = prepare(loaded, source, path, write, store, max_depth)
+    # Announced only once the mapping succeeded, so a refused resume is a single error line.
+    errw(f"Resuming from snapshot: {sid}\n")
     try:
         return S.drive(machine, session, snapshot_at, stderr)
     finally:
         session.close()
+
+
+def _front_end(loaded: "S.Loaded", source: str, path: str, k: int) -> tuple:
+    """Parse and check both sources and map the variables at site k (on a deep stack: the
+    resolver recurses once per nesting level, as it does for `shape run`)."""
+    def old_side() -> tuple:
+        try:
+            old_ast = parse(loaded.source, loaded.script)
+            return old_ast, check(old_ast, loaded.script)
+        except ShapeError as e:
+            raise err(f"The snapshot's stored source no longer compiles ({e.kind}: {e.message})") from None
+
+    def work() -> tuple:
+        new_ast = parse(source, path)
+        new_res = check(new_ast, path)
+        old_ast, old_res = old_side()
+        _, _, old_vars, new_vars = plan(old_ast, old_res, new_ast, new_res, k)
+        return new_ast, new_res, old_vars, new_vars
+
+    try:
+        return on_deep_stack(work)
+    except RecursionError:
+        raise ShapeError("CompileError", "Program is nested too deeply to compile", file=path) from None
 
 
 def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], Any],
@@ -121,7 +146,10 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     frames = state.get("frames")
     if not isinstance(frames, list) or not frames:
         raise err("Snapshot has no call stack")
-    if len(frames) != 1 or frames[0][0] != loaded.program.entry:
+    fr = frames[0]
+    if not (type(fr) is list and len(fr) == 4 and type(fr[1]) is int and type(fr[2]) is list):
+        raise err(f"Snapshot {loaded.sid[:12]} is malformed (bad frame)")
+    if len(frames) != 1 or fr[0] != loaded.program.entry:
         raise err(NON_EMPTY_STACK)
     if state.get("pending") != "snapshot" or type(state.get("pending_ordinal")) is not int:
         raise err("Only a snapshot taken by a snapshot() call can be recompiled (this one was "
@@ -130,11 +158,7 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     if loaded.source is None:
         raise err("The snapshot does not include its source; cannot map it to new code")
 
-    new_ast = parse(source, path)
-    new_res = check(new_ast, path)
-    old_ast = parse(loaded.source, loaded.script)
-    old_res = check(old_ast, loaded.script)
-    old_call, new_call, old_vars, new_vars = plan(old_ast, old_res, new_ast, new_res, k)
+    new_ast, new_res, old_vars, new_vars = _front_end(loaded, source, path, k)
 
     program = compile_program(new_ast, path)
     new_blob = program.blobs[program.entry]

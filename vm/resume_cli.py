@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Optional
 
+from shapelang.cli import step_count
 from shapelang.runtime.errors import ShapeError
 
 
@@ -15,7 +16,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--resume", required=True, metavar="ID", help="snapshot id or unique prefix")
     p.add_argument("file", nargs="?", help="recompile this source and continue in it")
     p.add_argument("--store", help="snapshot store file")
-    p.add_argument("--snapshot-at", type=int, help="interrupt after N steps")
+    p.add_argument("--snapshot-at", type=step_count, help="interrupt after N steps")
     args = p.parse_args(argv)
     from shapelang.vm import snapshot as S
     write = sys.stdout.write

@@ -98,8 +98,8 @@ class SnapshotSession:
         if self._source_bytes is not None:
             to_store[self.source_id] = self._source_bytes
         store = self.store
-        store.put_blobs(to_store)
-        return store.put_snapshot(data, to_store.keys(), self.script, kind, self.parent)
+        return store.put_snapshot(data, to_store.keys(), self.script, kind, self.parent,
+                                  blobs=to_store)
 
     def close(self) -> None:
         if self._store is not None:
@@ -125,7 +125,7 @@ def load(store: SQLiteStore, sid: str) -> Loaded:
         state = Decoder(registry()).decode(data)
     except CodecError as e:
         raise resume_error(f"Snapshot {sid[:12]} is corrupt: {e}") from None
-    if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+    if not isinstance(state, dict) or type(state.get("v")) is not int or state["v"] != STATE_VERSION:
         raise resume_error(f"Snapshot {sid[:12]} has an unsupported state version")
     entry, prelude, source_id = state.get("entry"), state.get("prelude"), state.get("source")
     if not (isinstance(entry, str) and isinstance(prelude, str)
@@ -150,7 +150,40 @@ def load(store: SQLiteStore, sid: str) -> Loaded:
             raise resume_error(f"Snapshot {sid[:12]}: stored source is not text") from None
     program = Program(blobs, entry, prelude, info.script)
     _check_code_refs(state["machine"], blobs, sid)
+    _check_machine_shape(state["machine"], blobs, sid)
     return Loaded(sid, program, state, source, source_id, info.script)
+
+
+def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
+    """The top level of the machine state has the shape `Machine.export_state` writes, so a
+    tampered snapshot is refused when it is loaded (and by `shape snapshot verify --deep`), the
+    same way for a full resume and a recompile."""
+    def bad(what: str) -> ShapeError:
+        return resume_error(f"Snapshot {sid[:12]} is malformed ({what})")
+
+    frames = machine.get("frames")
+    if type(frames) is not list:
+        raise bad("no call stack")
+    for fr in frames:
+        if not (type(fr) is list and len(fr) == 4):
+            raise bad("a frame is not [code, position, registers, task]")
+        bid, pc, regs, task = fr
+        blob = blobs.get(bid) if type(bid) is str else None
+        if blob is None:
+            raise bad("a frame runs code the snapshot does not include")
+        if type(pc) is not int or not 0 <= pc < len(blob.code):
+            raise bad("a frame's position is outside its code")
+        if type(regs) is not list or len(regs) < blob.nlocals:
+            raise bad("a frame is missing registers")
+        if task not in (None, "async", "drop"):
+            raise bad("a frame has an unknown task mark")
+    for key in ("methods", "prelude"):
+        if machine.get(key) is not None and type(machine[key]) is not dict:
+            raise bad(f"{key} is not a table")
+    if machine.get("pending") not in (None, "snapshot"):
+        raise bad("unknown pending call")
+    if machine.get("pending_ordinal") is not None and type(machine["pending_ordinal"]) is not int:
+        raise bad("bad snapshot ordinal")
 
 
 def _check_code_refs(root: Any, blobs: dict, sid: str) -> None:
@@ -261,13 +294,16 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
         loaded = load(st, sid)
     finally:
         st.close()
-    err(f"Resuming from snapshot: {sid}\n")
     session = SnapshotSession(store, loaded.script, None, parent=sid, source_id=loaded.source_id)
     try:
         machine = Machine.from_state(loaded.program, loaded.state["machine"], out=write,
                                      max_depth=max_depth, on_snapshot=session.on_snapshot)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
+    except ShapeError as e:
+        raise resume_error(f"Snapshot {sid[:12]} is malformed: {e.message}") from None
+    # Announced only once the state is known to fit its code, so a refused resume is one line.
+    err(f"Resuming from snapshot: {sid}\n")
     try:
         return drive(machine, session, snapshot_at, stderr)
     finally:

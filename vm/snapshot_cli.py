@@ -11,22 +11,33 @@ from shapelang.vm.store import SQLiteStore, default_store_path
 
 
 def _when(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        if ts > 0:
+            return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        pass
+    return "????-??-?? ??:??:??"  # a damaged creation time (see the store's metadata rows)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape snapshot", description="Inspect and manage stored snapshots.")
     p.add_argument("--store", help=f"store file (default {default_store_path()})")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list snapshots, oldest first")
+    cmds = [sub.add_parser("list", help="list snapshots, oldest first")]
     info = sub.add_parser("info", help="show one snapshot (a unique id prefix is enough)")
     info.add_argument("id")
     delete = sub.add_parser("delete", help="delete one snapshot (its code blobs stay until gc)")
     delete.add_argument("id")
-    sub.add_parser("gc", help="delete blobs that no snapshot refers to")
-    sub.add_parser("verify", help="check every stored blob against its hash")
+    verify = sub.add_parser("verify", help="check every stored blob against its hash")
+    verify.add_argument("--deep", action="store_true",
+                        help="also load every snapshot: decode its state and validate its code")
+    cmds += [info, delete, sub.add_parser("gc", help="delete blobs that no snapshot refers to"),
+             verify]
+    # The usage line puts --store last (`shape snapshot list --store PATH`): accept it there too.
+    for c in cmds:
+        c.add_argument("--store", dest="sub_store", help="store file")
     args = p.parse_args(argv)
-    store = SQLiteStore(args.store)
+    store = SQLiteStore(args.sub_store if args.sub_store is not None else args.store)
     out = sys.stdout
     try:
         if args.cmd == "list":
@@ -35,7 +46,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 out.write(f"No snapshots in {store.path}\n")
             for s in snaps:
                 out.write(f"{s.id}  {_when(s.created)}  {s.kind:<9}  {s.state_size:>9} B  "
-                          f"{s.script or '-'}\n")
+                          f"{s.script or '-'}{'  (' + s.problem + ')' if s.problem else ''}\n")
         elif args.cmd == "info":
             sid = store.resolve(args.id)
             s, state = store.get_snapshot(sid)
@@ -52,6 +63,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             out.write(f"Removed {n} unreferenced blob(s)\n")
         elif args.cmd == "verify":
             problems = store.verify()
+            if args.deep:
+                problems += _unloadable(store, problems)
             stats = store.stats()
             for prob in problems:
                 out.write(f"BAD  {prob}\n")
@@ -62,3 +75,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         store.close()
     return 0
+
+
+def _unloadable(store: SQLiteStore, known: list[str]) -> list[str]:
+    """Snapshots whose hashes are fine but which still cannot be loaded (a state or code blob that
+    does not decode, a state that does not fit its code). Nothing is run."""
+    from shapelang.vm import snapshot as S
+    flagged = " ".join(known)
+    out = []
+    for info in store.list():
+        if info.id in flagged:
+            continue
+        try:
+            S.load(store, info.id)
+        except ShapeError as e:
+            out.append(f"snapshot {info.id}: {e.message}")
+    return out

@@ -45,6 +45,7 @@ class SnapshotInfo:
     parent: Optional[str]          # the snapshot this run was resumed from, if any
     state_size: int
     blob_ids: list[str] = field(default_factory=list)
+    problem: Optional[str] = None  # set by list() for a row whose metadata is corrupt
 
 
 class SnapshotStore(Protocol):
@@ -52,7 +53,8 @@ class SnapshotStore(Protocol):
     def put_blobs(self, blobs: dict[str, bytes]) -> int: ...
     def get_blob(self, blob_id: str) -> bytes: ...
     def put_snapshot(self, state: bytes, blob_ids: Iterable[str], script: Optional[str],
-                     kind: str, parent: Optional[str]) -> str: ...
+                     kind: str, parent: Optional[str],
+                     blobs: Optional[dict[str, bytes]] = None) -> str: ...
     def get_snapshot(self, snap_id: str) -> tuple[SnapshotInfo, bytes]: ...
     def resolve(self, prefix: str) -> str: ...
     def list(self) -> list[SnapshotInfo]: ...
@@ -70,11 +72,17 @@ class SQLiteStore:
 
     def __init__(self, path: Optional[str] = None, timeout: float = 60.0) -> None:
         import sqlite_utils
+        if path == "":
+            # sqlite3 would open a private temporary database: every snapshot would vanish.
+            raise store_error("The snapshot store path is empty")
         self.path = path or default_store_path()
         try:
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            # A damaged text cell that is not UTF-8 would otherwise fail every query that reads
+            # it (and with it `list` and `verify` of the whole store).
+            conn.text_factory = lambda b: b.decode("utf-8", "replace")
             self.db = sqlite_utils.Database(conn)
             self._init_schema()
         except sqlite3.DatabaseError as e:
@@ -159,6 +167,9 @@ class SQLiteStore:
             row = self.db.conn.execute("SELECT data FROM blobs WHERE id=?", (blob_id,)).fetchone()
         if row is None:
             raise store_error(f"Blob {blob_id[:12]} is missing from the store")
+        if not isinstance(row[0], (bytes, bytearray, memoryview)):
+            # bytes(None) fails and bytes(5) is five zero bytes: neither is stored content.
+            raise store_error(f"Blob {blob_id[:12]} is corrupt (its content is not binary data)")
         data = bytes(row[0])
         if sha256_hex(data) != blob_id:
             raise store_error(f"Blob {blob_id[:12]} is corrupt (its content does not match its hash)")
@@ -167,10 +178,18 @@ class SQLiteStore:
     # ------------------------------------------------------------ snapshots
 
     def put_snapshot(self, state: bytes, blob_ids: Iterable[str], script: Optional[str] = None,
-                     kind: str = "call", parent: Optional[str] = None) -> str:
+                     kind: str = "call", parent: Optional[str] = None,
+                     blobs: Optional[dict[str, bytes]] = None) -> str:
+        """Store a snapshot whose code is `blob_ids`. `blobs` are stored in the same transaction:
+        stored separately, a concurrent `gc` could delete them before the snapshot refers to them."""
         snap_id = sha256_hex(state)
         ids = sorted(set(blob_ids))
         with self._guard("write"), self._tx():
+            for blob_id, data in (blobs or {}).items():
+                if sha256_hex(data) != blob_id:
+                    raise store_error(f"Blob {blob_id[:12]} does not match its content")
+                self.db.conn.execute("INSERT OR IGNORE INTO blobs (id, size, data) VALUES (?, ?, ?)",
+                                     (blob_id, len(data), data))
             missing = [b for b in ids
                        if self.db.conn.execute("SELECT 1 FROM blobs WHERE id=?", (b,)).fetchone() is None]
             if missing:
@@ -184,7 +203,17 @@ class SQLiteStore:
         return snap_id
 
     def _info(self, row) -> SnapshotInfo:
-        return SnapshotInfo(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6] or "[]"))
+        """A metadata row as a SnapshotInfo; raises ValueError if the blob list is unusable.
+
+        Every other column is only shown to people, so a damaged value there is replaced by a
+        neutral one instead of making the whole snapshot unreadable."""
+        sid, created, script, kind, parent, size, ids = row
+        if not (type(created) in (int, float) and 0 <= created < 1e11):
+            created = 0.0
+        return SnapshotInfo(str(sid), float(created), script if type(script) is str else None,
+                            kind if type(kind) is str else "?",
+                            parent if type(parent) is str else None,
+                            size if type(size) is int else 0, _blob_ids(ids))
 
     def get_snapshot(self, snap_id: str) -> tuple[SnapshotInfo, bytes]:
         with self._guard("read"):
@@ -196,7 +225,7 @@ class SQLiteStore:
         try:
             info = self._info(row)
         except ValueError:
-            raise store_error(f"Snapshot {snap_id[:12]} has corrupt metadata") from None
+            raise store_error(f"Snapshot {snap_id[:12]} has corrupt metadata (its blob list)") from None
         return info, self.get_blob(snap_id)
 
     def resolve(self, prefix: str) -> str:
@@ -217,7 +246,16 @@ class SQLiteStore:
             rows = self.db.conn.execute(
                 "SELECT id, created, script, kind, parent, state_size, blob_ids FROM snapshots "
                 "ORDER BY created, id").fetchall()
-        return [self._info(r) for r in rows]
+        out = []
+        for r in rows:
+            # One damaged row must not hide the others: it is listed with its problem.
+            try:
+                out.append(self._info(r))
+            except ValueError:
+                info = self._info(r[:6] + ("[]",))
+                info.problem = "corrupt metadata"
+                out.append(info)
+        return out
 
     def delete(self, snap_id: str) -> None:
         with self._guard("write"), self._tx():
@@ -231,7 +269,7 @@ class SQLiteStore:
             for sid, ids in self.db.conn.execute("SELECT id, blob_ids FROM snapshots"):
                 live.add(sid)
                 try:
-                    live.update(json.loads(ids or "[]"))
+                    live.update(_blob_ids(ids))
                 except ValueError:
                     raise store_error(f"Snapshot {sid[:12]} has corrupt metadata; gc stopped, "
                                       "nothing was deleted") from None
@@ -245,14 +283,16 @@ class SQLiteStore:
         problems = []
         with self._guard("read"):
             for blob_id, data in self.db.conn.execute("SELECT id, data FROM blobs"):
-                if sha256_hex(bytes(data)) != blob_id:
+                if not isinstance(data, (bytes, bytearray, memoryview)):
+                    problems.append(f"blob {blob_id}: content is not binary data")
+                elif sha256_hex(bytes(data)) != blob_id:
                     problems.append(f"blob {blob_id}: content does not match its hash")
             ids = {r[0] for r in self.db.conn.execute("SELECT id FROM blobs")}
             for sid, refs in self.db.conn.execute("SELECT id, blob_ids FROM snapshots"):
                 if sid not in ids:
                     problems.append(f"snapshot {sid}: state blob missing")
                 try:
-                    for b in json.loads(refs or "[]"):
+                    for b in _blob_ids(refs):
                         if b not in ids:
                             problems.append(f"snapshot {sid}: blob {b} missing")
                 except ValueError:
@@ -270,6 +310,17 @@ class SQLiteStore:
             self.db.conn.close()
         except Exception:
             pass
+
+
+def _blob_ids(text: object) -> list[str]:
+    """The blob list of a metadata row; ValueError unless it is a JSON list of blob ids."""
+    try:
+        ids = json.loads(text) if isinstance(text, str) else None
+    except RecursionError:  # "[[[[…" nested deeper than the JSON decoder goes
+        raise ValueError("corrupt blob list") from None
+    if type(ids) is not list or not all(type(b) is str and len(b) == 64 for b in ids):
+        raise ValueError("corrupt blob list")
+    return ids
 
 
 def open_store(path: Optional[str] = None) -> SQLiteStore:
