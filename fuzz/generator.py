@@ -930,10 +930,16 @@ class ProgramBuilder:
             saved, saved_await = self.ctx.mult, self.ctx.await_ok
             self.ctx.mult *= max(1, int(base.b))
             self.ctx.await_ok = False
+            # the element and the condition must not push to the array being iterated
+            frozen = base.info if not base.fresh and base.info is not None else None
+            if frozen is not None:
+                frozen.frozen += 1
             e = self.elem_expr(ty, d - 1)
             clauses: list[Any] = [A.CompFor(A.PBind(x), base.node)]
             if c.chance(50):
                 clauses.append(A.CompIf(self.e_bool(d - 1).node))
+            if frozen is not None:
+                frozen.frozen -= 1
             self.ctx.mult, self.ctx.await_ok = saved, saved_await
             self.pop_scope()
             return X(A.Comprehension(e.node, clauses), base.b)

@@ -51,6 +51,7 @@ class Mutant:
     new: str
     what: str
     count: int = 1       # occurrences of `old` to replace (0: all of them)
+    extra: list[tuple[str, str, str]] = field(default_factory=list)   # more (file, old, new), once each
 
 
 MUTANTS: list[Mutant] = [
@@ -94,7 +95,9 @@ MUTANTS: list[Mutant] = [
     Mutant("array-rest-off-by-one", "vm/patterns.py",
            "            if rest is not None:\n                rest(list(v[n:]), R)\n            return True",
            "            if rest is not None:\n                rest(list(v[n + 1:]), R)\n            return True",
-           "the ...rest of an array pattern in match skips one element"),
+           "the ...rest of an array pattern in match skips one element",
+           # simple patterns are matched by code the threader inlines
+           extra=[("vm/threader.py", 'rv = f"list({v}[{n}:])"', 'rv = f"list({v}[{n} + 1:])"')]),
     Mutant("frame-local-not-saved", "vm/machine.py",
            '"frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],',
            '"frames": [[f[3], f[1], f[2] if f is self.frames[-1] else [None] + f[2][1:], f[4]] '
@@ -111,7 +114,10 @@ MUTANTS: list[Mutant] = [
     Mutant("codec-sharing-lost", "vm/codec.py",
            "n = index.get(vid)",
            "n = index.get(vid) if t is not list else None",
-           "the encoder writes an array once per reference (aliases split after resume)"),
+           "the encoder writes an array once per reference (aliases split after resume)",
+           # arrays held by arrays (frame registers, for one) take the encoder's inlined path
+           extra=[("vm/codec.py", "n = index.get(id(x))",
+                   "n = index.get(id(x)) if tx is not list else None")]),
     Mutant("codec-dict-order", "vm/codec.py",
            "for k, x in v.items():",
            "for k, x in sorted(v.items(), key=lambda kv: repr(kv[0])):",
@@ -129,6 +135,18 @@ MUTANTS: list[Mutant] = [
            "sites = [pc for pc, o in new_blob.snapshots if o == k + 1] or "
            "[pc for pc, o in new_blob.snapshots if o == k]",
            "recompile-and-resume continues at the next snapshot() site when there is one"),
+    Mutant("annotation-stack-reversed", "vm/compiler.py",
+           "for ann in reversed(decl.annotations or []):",
+           "for ann in (decl.annotations or []):",
+           "stacked `@outer @inner fn` wraps in the wrong order (inner's hooks run outside)"),
+    Mutant("await-layers-reversed", "vm/compiler.py",
+           "hooks = self.emit_hooks(anns[k])",
+           "hooks = self.emit_hooks(anns[len(anns) - 1 - k])",
+           "`await @a @b e` runs b's hooks outside a's"),
+    Mutant("async-call-returns-value", "vm/machine.py",
+           'return self.push_frame(rb, fn, args, nxt, "async" if b.is_async else None)',
+           "return self.push_frame(rb, fn, args, nxt, None)",
+           "an async fn call returns its value instead of a task"),
     Mutant("recompile-loop-index-reset", "vm/recompile.py",
            "R[nw], R[nw + 1] = old_R[o], old_R[o + 1]",
            "R[nw], R[nw + 1] = old_R[o], 0",
@@ -167,20 +185,26 @@ def clone(pristine: str, dest: str) -> str:
     return dest
 
 
-def apply(m: Mutant, dest: str) -> bool:
-    """Patch the copy; False when the patch text is not (or not often enough) in the file."""
-    folder, rest = m.file.split("/", 1)
+def _patch(dest: str, file: str, old: str, new: str, count: int) -> bool:
+    folder, rest = file.split("/", 1)
     sub = {v: k for k, v in PACKAGE_DIRS.items()}[folder]   # checkout folder -> subpackage
     path = os.path.join(dest, "shapelang", sub, rest)
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    n = text.count(m.old)
-    if n == 0 or (m.count and n < m.count):
+    n = text.count(old)
+    if n == 0 or (count and n < count):
         return False
-    text = text.replace(m.old, m.new, m.count if m.count else -1)
+    text = text.replace(old, new, count if count else -1)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return True
+
+
+def apply(m: Mutant, dest: str) -> bool:
+    """Patch the copy; False when a patch text is not (or not often enough) in its file."""
+    if not _patch(dest, m.file, m.old, m.new, m.count):
+        return False
+    return all(_patch(dest, file, old, new, 1) for file, old, new in m.extra)
 
 
 @dataclass
