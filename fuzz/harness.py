@@ -426,17 +426,9 @@ def available_checks() -> dict[str, Optional[str]]:
 # Divergences that are understood and reported, so a long campaign keeps looking for new ones:
 # (checks, text that appears in the failure detail, text that appears in the program, explanation).
 # `shape fuzz --strict` counts them as failures again.
+# Example: ("abcdef", "capture analysis missed", "await @", "VM: …"). Empty at the moment: the
+# VM bugs listed here before (fuzz/README.md, Findings) are fixed.
 KNOWN_DIVERGENCES: list[tuple[str, str, str, str]] = [
-    ("abcdef", "capture analysis missed", "await @",
-     "VM: a binding made inside the expression of an annotated await (comprehension variable, "
-     "block `let`, match arm) is missed by capture analysis: `await @a [x for x in [1]]` crashes "
-     "the compiler (AssertionError) when the binding is unused"),
-    ("abcdef", "is used before it is initialised", "await @",
-     "VM: the same bug when the binding is used: `await @a [x for x in [1, 2]]` raises "
-     "NameError 'Variable 'x' is used before it is initialised'"),
-    ("e", "is used before it is initialised", "annotation ",
-     "VM recompile-and-resume: a hook that reads a module-level variable raises NameError "
-     "(`let n = 5; annotation a { before() { print(n); } }` … resumed with the same source)"),
 ]
 
 
