@@ -183,6 +183,8 @@ def validate(b: Blob) -> None:
                  f"captures at {pc}")
         if op == O.BINARY:
             need(a < len(O.BINOPS), f"operator at {pc}")
+        if op == O.SPREAD_COPY:
+            need(a in (0, 1), f"spread kind at {pc}")
         if op == O.SNAPSHOT:
             need([pc, a] in b.snapshots, f"snapshot ordinal at {pc}")
     need(O.CLASS[b.code[-1][0]] == "U", "code must end in a transfer")

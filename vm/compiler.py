@@ -1042,11 +1042,14 @@ class Compiler:
     def ex_array(self, e: A.ArrayLit) -> None:
         fc = self.fc
         flags = []
-        for item in e.items:
+        last = len(e.items) - 1
+        for i, item in enumerate(e.items):
             if type(item) is A.Spread:
                 old = self.at(item)
                 self.expr(item.expr)
                 fc.cur = old
+                if i < last:
+                    fc.emit(O.SPREAD_COPY, 0)
                 flags.append(1)
             else:
                 self.expr(item)
@@ -1059,11 +1062,14 @@ class Compiler:
     def ex_object(self, e: A.ObjectLit) -> None:
         fc = self.fc
         keys: list = []
-        for entry in e.entries:
+        last = len(e.entries) - 1
+        for i, entry in enumerate(e.entries):
             if type(entry) is A.Spread:
                 old = self.at(entry)
                 self.expr(entry.expr)
                 fc.cur = old
+                if i < last:
+                    fc.emit(O.SPREAD_COPY, 1)
                 keys.append(None)
             else:
                 self.expr(entry[1])
@@ -1422,12 +1428,14 @@ class Compiler:
         if first:
             first()
             flags.append(0)
-        for a in args:
+        for i, a in enumerate(args):
             t = type(a)
             if t is A.Spread:
                 old = self.at(a)
                 self.expr(a.expr)
                 fc.cur = old
+                if i < len(args) - 1:
+                    fc.emit(O.SPREAD_COPY, 0)
                 flags.append(1)
                 continue
             if t is A.RefArg and refs:

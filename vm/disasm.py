@@ -65,6 +65,8 @@ def _operands(blob: Blob, op: int, a: int, b: int, ids: int) -> str:
         return f"{a}"
     if name in ("BUILD_LIST", "BUILD_STRING"):
         return f"{a} item(s)"
+    if name == "SPREAD_COPY":
+        return "object" if a else "array"
     if name in ("MAKE_RANGE",):
         return "inclusive" if a else "exclusive"
     if name in ("STRUCT_LITERAL", "BUILD_STRUCT", "BUILD_VARIANT"):

@@ -120,6 +120,21 @@ def h_spread_obj(out: dict, v: Any) -> None:
         raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
 
 
+def h_spread_copy(v: Any, to_object: int) -> Any:
+    # A spread is taken when it is evaluated (as in the reference): later items of the same
+    # literal or call may mutate the spread value or raise, so copy and check it here.
+    if to_object:
+        t = type(v)
+        if t is dict:
+            return dict(v)
+        if t is V.StructValue:
+            return dict(v.fields)
+        if v is None:
+            return None
+        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
+    return list(v) if type(v) is list else h_spread_list(v)
+
+
 def h_for_setup(x: Any) -> tuple:
     t = type(x)
     if t is list or t is str:
@@ -242,7 +257,8 @@ _G: dict[str, Any] = {
     "get_property": V.get_property, "set_property": V.set_property,
     "index_get": V.index_get, "index_set": V.index_set, "call_method": V.call_method,
     "h_uninit": h_uninit, "h_overflow": h_overflow, "h_range": h_range,
-    "h_spread_list": h_spread_list, "h_spread_obj": h_spread_obj, "h_for_setup": h_for_setup,
+    "h_spread_list": h_spread_list, "h_spread_obj": h_spread_obj,
+    "h_spread_copy": h_spread_copy, "h_for_setup": h_for_setup,
     "h_match_error": h_match_error, "h_attach": h_attach, "h_try_top": h_try_top,
     "h_get_variant": h_get_variant, "h_make_enum": h_make_enum,
     "h_make_struct_type": h_make_struct_type, "h_build_variant": h_build_variant,

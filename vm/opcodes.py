@@ -90,6 +90,8 @@ _TABLE = [
     ("TRY_TOP", "V", ""),
     ("RETURN", "U", ""),
     ("HALT", "U", ""),
+    # Appended (not grouped) so that the numbers of older opcodes, and stored blobs, stay valid.
+    ("SPREAD_COPY", "V", "a=0 array / 1 object"),   # check and copy a spread value where it stands
 ]
 
 NAMES: list[str] = [t[0] for t in _TABLE]
@@ -137,7 +139,8 @@ def stack_effect(op: int, a: int, b: int, consts: list) -> tuple[int, int]:
         return (2, 4)
     if n in ("BINARY", "MAKE_ANNOTATED", "MAKE_RANGE", "ATTACH_CONTEXT", "GET_INDEX", "STRUCT_FINISH"):
         return (2, 1)
-    if n in ("UNARY_NEG", "UNARY_NOT", "TO_BOOL", "FORMAT", "FORMAT_SPEC", "GET_ATTR", "GET_VARIANT",
+    if n in ("UNARY_NEG", "UNARY_NOT", "TO_BOOL", "SPREAD_COPY",
+             "FORMAT", "FORMAT_SPEC", "GET_ATTR", "GET_VARIANT",
              "JUMP_IF_NOT_NONE", "JUMP_IF_NONE", "JUMP_UNLESS_FAILURE", "AWAIT", "TRY",
              "TRY_TOP"):
         # JUMP_IF_NOT_NONE pops on fall-through and keeps when jumping; the compiler accounts for it.

@@ -423,6 +423,11 @@ class _Gen:
                 else:
                     L(f"{t}.append({x})")
             self.push(t)
+        elif op == O.SPREAD_COPY:
+            x = self.pop()
+            t = self.tmp()
+            L(f"{t} = h_spread_copy({x}, {a})")
+            self.push(t)
         elif op == O.BUILD_OBJECT:
             keys = self.blob.consts[a]
             items = self.popn(len(keys))
