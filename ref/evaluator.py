@@ -17,7 +17,7 @@ import os
 from typing import Any, Callable, Optional
 
 from shapelang.ref import ast as A
-from shapelang.ref.deepstack import on_deep_stack
+from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import values as V
@@ -1141,7 +1141,7 @@ def _prelude_program() -> tuple[A.Program, Resolution]:
 
 
 def check(program: A.Program, path: Optional[str] = None) -> Resolution:
-    return resolve(program, builtin_names(), path)
+    return on_front_end_stack(lambda: resolve(program, builtin_names(), path))
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,

@@ -152,9 +152,13 @@ def t_INT(t):
     _check_number_end(t)
     text = t.value.lower()
     base = {"0x": 16, "0b": 2, "0o": 8}.get(text[:2], 10)
-    t.value = int(text[2:] if base != 10 else text, base)
-    if t.value > 2**63 - 1:
-        raise _error(t, f"Integer literal {text} does not fit in 64 bits")
+    digits = (text[2:] if base != 10 else text).lstrip("0") or "0"
+    # Check the length first: int() of a very long literal is slow and, past Python's digit
+    # limit, raises ValueError. No literal of more than 64 significant digits fits in 64 bits.
+    if len(digits) > 64 or int(digits, base) > 2**63 - 1:
+        shown = text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
+        raise _error(t, f"Integer literal {shown} does not fit in 64 bits")
+    t.value = int(digits, base)
     return t
 
 

@@ -186,6 +186,16 @@ def test_nesting_beyond_python_limits_is_a_compile_error(tmp_path):
         assert "nested too deeply" in err
 
 
+@pytest.mark.parametrize("engine", ["ref", "vm"])
+def test_moderately_nested_source_runs_on_both_engines(engine, tmp_path):
+    # 3,000 nested blocks are beyond Python's default recursion limit but well within what both
+    # front ends (resolver, compiler) handle on their deep stacks: both engines must run it.
+    path = tmp_path / "nested.shape"
+    path.write_text("print(" + "{" * 3000 + "1" + "}" * 3000 + ")\n")
+    code, out, err = cli_main("run", str(path), "--engine", engine)
+    assert (code, out, err) == (0, "1\n", "")
+
+
 @pytest.mark.parametrize("argv", [["run", "--json"], ["run"]])
 def test_recursion_in_the_front_end_is_reported_with_the_file(argv, tmp_path, monkeypatch):
     def deep(*a, **k):
@@ -203,14 +213,25 @@ def test_recursion_in_the_front_end_is_reported_with_the_file(argv, tmp_path, mo
         assert "CompileError: Program is nested too deeply" in err
 
 
-@pytest.mark.xfail(strict=True, reason="ref/lexer.py t_INT calls int() on any number of digits: "
-                   "Python's 4300-digit limit raises ValueError, shown as an internal error. "
-                   "Remove this mark once the lexer reports a SyntaxError.")
 def test_huge_integer_literal_is_a_syntax_error(tmp_path):
     path = tmp_path / "big.shape"
     path.write_text("print(" + "9" * 100_000 + ")\n")
     code, out, err = cli_main("run", str(path))
     assert_clean_error(code, err, where=f"{path}:1:7")
+    assert "SyntaxError: Integer literal 99999999999999999999" in err and len(err) < 300
+
+
+def test_reference_engine_runs_when_a_1gb_stack_does_not_fit(tmp_path):
+    # The reference evaluator asks for a 1 GB thread stack; under a smaller address-space limit
+    # it must fall back to a smaller stack (and a matching depth) rather than fail.
+    resource = pytest.importorskip("resource")
+    path = tmp_path / "deep.shape"
+    path.write_text("fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }\nprint(f(3000))\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (900_000_000, 900_000_000))
+    r = shape("run", str(path), "--engine", "ref", preexec_fn=limit)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "3000\n", "")
 
 
 def test_out_of_memory_is_a_clean_error(tmp_path):
@@ -325,6 +346,10 @@ FORGED = {
     "frame-registers-cycle": _mut(lambda d: _frame(d).__setitem__(2, ["@", 5])),
     "frame-task-bogus": _mut(lambda d: _frame(d).__setitem__(3, "zzz")),
     "pending-bogus": _mut(lambda d: d[3][1][1].__setitem__(7, "boom")),
+    # Consistent types, inconsistent state: without the pending snapshot() result, the code
+    # after the call would pop an empty operand stack.
+    "pending-none": _mut(lambda d: d[3][1][1].__setitem__(7, None)),
+    "frame-pc-back-one": _mut(lambda d: _frame(d).__setitem__(1, _frame(d)[1] - 1)),
     "methods-list": _mut(lambda d: d[3][1][1].__setitem__(3, ["@", 2])),
     "closure-code-int": _mut(lambda d: d[3][6][2].__setitem__(1, 5)),
     "closure-code-unknown": _mut(lambda d: d[3][6][2].__setitem__(1, "a" * 64)),

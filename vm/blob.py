@@ -190,6 +190,42 @@ def validate(b: Blob) -> None:
     need(O.CLASS[b.code[-1][0]] == "U", "code must end in a transfer")
     from shapelang.vm.patterns import validate_consts
     validate_consts(b, need)
+    stack_depths(b)
+
+
+def stack_depths(b: Blob) -> list[Optional[int]]:
+    """The operand-stack depth before each instruction (None where unreachable), found by
+    following every path from the entries, as a JVM-style verifier does. Raises BlobError when
+    an instruction could pop an empty stack or two paths meet with different depths: the
+    threaded code trusts both, so stored code that breaks them is refused at load time."""
+    n = len(b.code)
+    depth: list[Optional[int]] = [None] * n
+    work = [(e, 0) for e in b.entries]
+    jump_keeps = (O.JUMP_IF_NOT_NONE, O.JUMP_IF_NONE, O.JUMP_UNLESS_FAILURE, O.JUMP)
+    while work:
+        pc, d = work.pop()
+        while True:
+            if not 0 <= pc < n:
+                raise BlobError("invalid blob: code runs past its end")
+            if depth[pc] is not None:
+                if depth[pc] != d:
+                    raise BlobError(f"invalid blob: stack depth {depth[pc]} or {d} at {pc}")
+                break
+            depth[pc] = d
+            op, a, c = b.code[pc]
+            pops, pushes = O.stack_effect(op, a, c, b.consts)
+            if d < pops:
+                raise BlobError(f"invalid blob: stack underflow at {pc}")
+            if op in O.JUMP_A:
+                # Conditional jumps that test a kept value branch with it still on the stack.
+                work.append((a, d if op in jump_keeps else d - pops))
+            elif op in O.JUMP_B:
+                work.append((c, d))
+            if O.CLASS[op] == "U":
+                break
+            d += pushes - pops
+            pc += 1
+    return depth
 
 
 @dataclass

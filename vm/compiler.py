@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import msgpack
 
 from shapelang.ref import ast as A
+from shapelang.ref.deepstack import on_front_end_stack
 from shapelang.ref.evaluator import builtin_names
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import values as V
@@ -1712,16 +1713,7 @@ def compile_blobs(program: A.Program, path: Optional[str] = None) -> tuple[dict[
         comp = Compiler(program, res, path)
         entry = comp.compile_module()
         return comp.blobs, entry
-    return _on_deep_stack(work)
-
-
-def _on_deep_stack(fn: Callable[[], Any]) -> Any:
-    """Run the (recursive) resolver and compiler with room for deeply nested source."""
-    import sys
-    if sys.getrecursionlimit() >= 100_000:      # already on a deep stack (e.g. the evaluator's)
-        return fn()
-    from shapelang.ref.deepstack import on_deep_stack
-    return on_deep_stack(fn, stack_mb=512, recursion=200_000)
+    return on_front_end_stack(work)
 
 
 def prelude_blobs() -> tuple[dict[str, Blob], str]:

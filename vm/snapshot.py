@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import objects as O
-from shapelang.vm.blob import Blob, BlobError, Program
+from shapelang.vm.blob import Blob, BlobError, Program, stack_depths
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import (BUILTIN_NAMES, DEFAULT_MAX_DEPTH, STOPPED, Machine,
                                   builtin_value)
@@ -164,7 +164,8 @@ def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
     frames = machine.get("frames")
     if type(frames) is not list:
         raise bad("no call stack")
-    for fr in frames:
+    depths: dict[str, list] = {}
+    for i, fr in enumerate(frames):
         if not (type(fr) is list and len(fr) == 4):
             raise bad("a frame is not [code, position, registers, task]")
         bid, pc, regs, task = fr
@@ -177,6 +178,19 @@ def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
             raise bad("a frame is missing registers")
         if task not in (None, "async", "drop"):
             raise bad("a frame has an unknown task mark")
+        # The code at `pc` pops what the verifier says is on the operand stack there, less the
+        # value still to come: the result of the call above this frame (unless that call's
+        # result is dropped) or, on top, of the pending snapshot() call.
+        if bid not in depths:
+            depths[bid] = stack_depths(blob)
+        if i + 1 < len(frames):
+            above = frames[i + 1]
+            coming = 0 if type(above) is list and len(above) == 4 and above[3] == "drop" else 1
+        else:
+            coming = 1 if machine.get("pending") == "snapshot" else 0
+        want = depths[bid][pc]
+        if want is None or len(regs) - blob.nlocals != want - coming:
+            raise bad("a frame's operand stack does not fit its position")
     for key in ("methods", "prelude"):
         if machine.get(key) is not None and type(machine[key]) is not dict:
             raise bad(f"{key} is not a table")
