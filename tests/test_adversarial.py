@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -471,6 +472,31 @@ def test_gc_with_corrupt_metadata_deletes_nothing(base, db):
     assert con.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == before
     con.close()
     assert_others_resume(base, db, except_={"p2"})
+
+
+@pytest.mark.parametrize("drop", ["source", "code"])
+def test_gc_with_a_wrong_but_well_formed_blob_list_deletes_nothing(drop, base, db):
+    # The list names real blobs but leaves out one the snapshot needs: gc must not trust it.
+    p2 = base["ids"]["p2"]
+    con = sqlite3.connect(db)
+    ids = json.loads(con.execute("SELECT blob_ids FROM snapshots WHERE id=?", (p2,)).fetchone()[0])
+    state = S.load(ST.SQLiteStore(db), p2)
+    gone = state.source_id if drop == "source" else state.program.entry
+    con.execute("UPDATE snapshots SET blob_ids=? WHERE id=?",
+                (json.dumps([b for b in ids if b != gone]), p2))
+    con.commit()
+    before = con.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
+    con.close()
+    code, out, err = cli_main("snapshot", "--store", db, "gc")
+    assert_clean_error(code, err)
+    assert "nothing was deleted" in err
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == before
+    # Putting the list right makes the snapshot whole again: nothing was lost.
+    con.execute("UPDATE snapshots SET blob_ids=? WHERE id=?", (json.dumps(ids), p2))
+    con.commit()
+    con.close()
+    assert_others_resume(base, db)
 
 
 def test_concurrent_gc_cannot_delete_code_a_new_snapshot_is_about_to_use(tmp_path, monkeypatch):

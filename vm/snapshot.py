@@ -144,6 +144,9 @@ def load(store: SQLiteStore, sid: str) -> Loaded:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     source = None
     if source_id is not None:
+        if source_id not in info.blob_ids:
+            # gc keeps only listed blobs: an unlisted source would be deleted by the next gc.
+            raise resume_error(f"Snapshot {sid[:12]} does not list its source")
         try:
             source = store.get_blob(source_id).decode("utf-8")
         except UnicodeDecodeError:

@@ -59,6 +59,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             store.delete(sid)
             out.write(f"Deleted snapshot {sid}\n")
         elif args.cmd == "gc":
+            # gc deletes what no snapshot's blob list names, so it first makes sure every list
+            # is right (each snapshot loads with exactly its listed blobs); a damaged store is
+            # left as it is, for `verify --deep` to report and `delete` to clear.
+            bad = store.verify()
+            bad += _unloadable(store, bad)
+            if bad:
+                raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
+                                 "problem(s) in the store (see `shape snapshot verify --deep`)")
             n = store.gc()
             out.write(f"Removed {n} unreferenced blob(s)\n")
         elif args.cmd == "verify":
