@@ -68,7 +68,8 @@ def _run_source(source: str, path: str, engine: str, write: Callable[[str], None
     if engine == "ref":
         from shapelang.ref.evaluator import run_source as ref_run
         return ref_run(source, write, path, resume_at=options.get("resume_at"),
-                       recompile_from=options.get("recompile_from"))
+                       recompile_from=options.get("recompile_from"),
+                       on_first_snapshot=options.get("on_first_snapshot"))
     if engine == "vm":
         if not vm_available():
             raise ShapeError("RuntimeError", "The VM engine is not available in this build")
@@ -141,6 +142,11 @@ def cmd_run(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.engine is None:
         args.engine = "vm" if vm_available() else "ref"
+    if args.engine == "ref":
+        # The reference evaluator has no serialisable state: it never stores a snapshot.
+        for flag, given in (("--store", args.store), ("--snapshot-at", args.snapshot_at)):
+            if given is not None:
+                p.error(f"{flag} needs the VM engine (the reference evaluator stores no snapshots)")
     options: dict = {}
     if args.store is not None:
         options["store"] = args.store
@@ -158,6 +164,10 @@ def cmd_run(argv: list[str]) -> int:
         print(json.dumps(result))
         return result["exit_code"]
     source = read_source(args.file)
+    if args.engine == "ref":
+        options["on_first_snapshot"] = lambda: _say(
+            "Note: the reference evaluator does not store snapshots; the ids it returns cannot "
+            "be resumed (run on the VM to store them)\n")
     try:
         run_source(source, args.file, args.engine, _stdout_writer(), options)
     except ShapeError as e:

@@ -187,6 +187,7 @@ class Interpreter:
         self.ordinal_counts: dict[int, int] = {}
         self.capture_at: Optional[int] = None      # recompile oracle: stop at this event
         self.replay: Optional["ReplayTarget"] = None  # recompile oracle: continue at this site
+        self.on_first_snapshot: Optional[Callable[[], None]] = None  # the CLI's notice
         self.module_env: Optional[Env] = None
         self.for_states: list[list] = []   # [sequence, index] of the active top-level for loops
         self.builtins = self._make_builtins()
@@ -261,6 +262,8 @@ class Interpreter:
         if self.resume_at is not None and k == self.resume_at:
             self.suppress = False
             return V.SNAPSHOT_RESUMED
+        if k == 0 and self.on_first_snapshot is not None:
+            self.on_first_snapshot()
         return V.snapshot_hash(snapshot_id_for(k))
 
     def frame_cells(self, call: Any, env: Env) -> dict:
@@ -1145,23 +1148,27 @@ def check(program: A.Program, path: Optional[str] = None) -> Resolution:
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
-                max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> Any:
+                max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None,
+                on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
     """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit."""
     res = check(program, path)
     interp = Interpreter(write, path, max_depth, resume_at)
+    interp.on_first_snapshot = on_first_snapshot
     return _with_deep_stack(lambda: interp.run(program, res))
 
 
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None,
-               recompile_from: Optional[tuple[str, int]] = None) -> Any:
+               recompile_from: Optional[tuple[str, int]] = None,
+               on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
     """Run a program. `resume_at=k` gives the output of resuming its k-th snapshot event;
     `recompile_from=(old_source, k)` gives the output of `shape --resume <k-th snapshot of
     old_source> path` (recompile-and-resume with this source)."""
     program = parse(source, path)
     if recompile_from is None:
         if resume_at is None:
-            return run_program(program, write, path, max_depth)
+            return run_program(program, write, path, max_depth,
+                               on_first_snapshot=on_first_snapshot)
         res = check(program, path)
         interp = Interpreter(write, path, max_depth, resume_at)
         try:

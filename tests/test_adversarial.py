@@ -619,6 +619,8 @@ MISUSE = [
     ["snapshot"], ["snapshot", "bogus"], ["snapshot", "info"], ["snapshot", "delete"],
     ["snapshot", "list", "extra"], ["snapshot", "list", "--store"],
     ["dis"], ["dis", "{missing}"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
+    ["bench", "nosuchbench"], ["bench", "fib", "--engines", "zz"],
+    ["run", "{p1}", "--engine", "ref", "--snapshot-at", "5"],
     ["fuzz", "--seconds", "abc"],
     ["conformance", "--junit", "/nonexistent-dir/x.xml", "{p1}"],
 ]

@@ -112,3 +112,19 @@ def test_usage_and_unknown_option():
     assert shape("--help").returncode == 0
     r = shape("--bogus")
     assert r.returncode == 1 and r.stderr.startswith("Error: ")
+
+
+def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
+    p = prog('let a = snapshot()\nlet b = snapshot()\nprint(a == b)\n')
+    r = shape("run", p, "--engine", "ref")
+    assert r.returncode == 0 and r.stdout == "false\n"
+    # One note, however many snapshots, and never an Error line.
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("Note: the reference evaluator "
+                                                             "does not store snapshots")
+
+
+@pytest.mark.parametrize("flag", [["--store", "x.db"], ["--snapshot-at", "5"]])
+def test_snapshot_options_need_the_vm(flag, prog):
+    r = shape("run", prog("print(1)"), "--engine", "ref", *flag)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.startswith(f"Error: shape run: RuntimeError: {flag[0]} needs the VM engine")

@@ -145,7 +145,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv[:1] == ["snapshot"]:
         import importlib
         try:
-            mod = importlib.import_module("shapelang.vm.snapshot_bench")
+            mod = importlib.import_module("shapelang.vm.bench_snapshot")
         except ImportError:
             sys.stderr.write("shape bench snapshot is not available in this build\n")
             return 1
@@ -159,12 +159,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     names = args.names or programs()
     unknown = [n for n in names if n not in programs()]
     if unknown:
-        sys.stderr.write(f"unknown benchmark(s): {', '.join(unknown)}\n")
-        return 2
+        p.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(programs())})")
     engines = [e for e in args.engines.split(",") if e]
     if any(e not in ENGINES for e in engines):
-        sys.stderr.write("engines are ref, vm and py\n")
-        return 2
+        p.error("engines are ref, vm and py")
     quiet = args.json
     log = (lambda s: None) if quiet else sys.stdout.write
     log(f"Python {sys.version.split()[0]}, best of {args.repeat}; CPU seconds including parse and "
