@@ -1064,6 +1064,8 @@ def _located_tokens(source: str, line: int = 1, col: int = 1) -> list:
 
 def parse(source: str, path: Optional[str] = None) -> A.Program:
     """Parse a whole program; raises ShapeError(SyntaxError) with file, line and column."""
+    if source.startswith("\ufeff"):
+        source = source[1:]  # a byte-order mark written by an editor: not part of the program
     try:
         return _parse_tokens(_located_tokens(source))
     except ShapeError as e:

@@ -166,14 +166,14 @@ def test_odd_but_valid_sources_run(src, out, engine, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["vm", "ref"])
-def test_bom_is_a_clean_answer(engine, tmp_path):
+def test_leading_bom_is_ignored_and_a_later_one_is_an_error(engine, tmp_path):
     path = tmp_path / "bom.shape"
     path.write_bytes(b"\xef\xbb\xbfprint(1)\n")
+    assert cli_main("run", str(path), "--engine", engine) == (0, "1\n", "")
+    path.write_bytes(b"print(1)\n\xef\xbb\xbfprint(2)\n")
     code, out, err = cli_main("run", str(path), "--engine", engine)
-    if code:
-        assert_clean_error(code, err, where=f"{path}:1:1")
-    else:
-        assert out == "1\n"
+    assert_clean_error(code, err, where=f"{path}:2:1")
+    assert "SyntaxError: Unexpected character" in err
 
 
 def test_nesting_beyond_python_limits_is_a_compile_error(tmp_path):
