@@ -53,7 +53,8 @@ STR_LITS = ["", "a", "hello", "Ab c", " pad ", "x,y,z", "é", "straße", "tab\tx
 SEPS = [",", "-", " ", "", "b"]
 DIVISORS = [2, 3, -2, 7, -5, 10, 1, -1, 4]
 MODULI = [1000, 7, 100, 65536, 3, 997]
-OVERFLOW_BASES = [9223372036854775807, 4611686018427387904, 3037000500, -9223372036854775807]
+OVERFLOW_BASES = [9223372036854775807, 4611686018427387904, 3037000500, -9223372036854775807,
+                  -4611686018427387904, -3037000500]
 
 
 _INTEGERS: dict[tuple[int, int], Any] = {}
@@ -375,7 +376,7 @@ class ProgramBuilder:
             (3, "arragg"), (5, "callfn"), (3, "callvar"), (2, "thunk"), (3, "ternary"),
             (2, "ifexpr"), (2, "match"), (1, "pow"), (1, "strint"), (1, "floor"),
             (2, "optdefault"), (1, "block"), (1, "snapmatch"), (1, "objfield"), (1, "enummatch"),
-            (1, "resmatch"), (1, "parseint"), (self.await_weight(), "await"),
+            (1, "resmatch"), (1, "parseint"), (self.await_weight(), "await"), (2, "arrmatch"),
         ])
         if kind == "lit":
             return self.int_lit()
@@ -538,7 +539,35 @@ class ProgramBuilder:
             return X(meth(lit(c.pick(["12", "-7", "0", "300"])), "toInt"), 300)
         if kind == "await":
             return self.await_expr("int", d - 1) or self.int_lit()
+        if kind == "arrmatch":
+            return self.array_match_expr(d - 1)
         return self.int_lit()
+
+    def array_match_expr(self, d: int) -> X:
+        """`match a { [] => k, [h, ...rest] => …rest…, _ => k }` (the arm reads what it bound)."""
+        c = self.c
+        a = self.e_seq("arr", d)
+        h, rest = self.fresh("h"), self.fresh("rest")
+        arms = []
+        if c.chance(50):
+            arms.append(A.MatchArm(A.PArray([]), None, self.int_lit().node))
+        self.push_scope()
+        self.declare(Var(h, "int", bound=VB, readonly=True))
+        self.declare(Var(rest, "arr", info=SeqInfo(LEN), readonly=True))
+        form = c.pick(["len", "sum", "first", "expr"])
+        if form == "len":
+            body = X(binop("+", name(h), A.Member(name(rest), "length")), VB + LEN)
+        elif form == "sum":
+            body = X(meth(name(rest), "sum"), LEN * VB)
+        elif form == "first":
+            body = X(binop("??", A.Index(name(rest), lit(0)), name(h)), VB)
+        else:
+            body = self._e_int(d)
+        self.pop_scope()
+        arms.append(A.MatchArm(A.PArray([A.PBind(h)], rest, True), None, body.node))
+        other = self.int_lit()
+        arms.append(A.MatchArm(A.PWild(), None, other.node))
+        return X(A.Match(a.node, arms), max(body.b, other.b))
 
     def index_expr(self, d: int) -> Any:
         if self.c.chance(50):
@@ -1297,6 +1326,8 @@ class ProgramBuilder:
             (3 if self.ctx.kind == "fn" else 0, "return"), (2, "destructure"),
             (2, "lambda"), (1 if not deep else 0, "loopval"), (1, "compound"),
             (3 if self.async_on else 0, "task"), (6 if self.anns else 0, "annotated"),
+            (0 if deep else 2, "overflowloop"), (0 if deep else 2, "closureloop"),
+            (3 if self.checkpoint_loop_ok(deep) else 0, "checkpointloop"),
         ])
         ed = min(d, 2) if d > 0 else 0
         if kind == "print":
@@ -1346,6 +1377,12 @@ class ProgramBuilder:
             return self.task_stmt(ed) or [self.print_stmt(ed)]
         if kind == "annotated":
             return self.annotated_stmt(ed) or [self.print_stmt(ed)]
+        if kind == "overflowloop":
+            return self.overflow_loop_stmt()
+        if kind == "closureloop":
+            return self.closure_loop_stmt(d)
+        if kind == "checkpointloop":
+            return self.checkpoint_loop_stmt(d)
         return [self.print_stmt(ed)]
 
     def print_stmt(self, d: int) -> A.ExprStmt:
@@ -1515,10 +1552,27 @@ class ProgramBuilder:
         return A.ExprStmt(A.If(cond.node, then, other), False)
 
     def for_stmt(self, d: int) -> list:
-        c = self.c
-        kind = c.weighted([(5, "range"), (4, "array"), (2, "rangefn"), (1, "string"),
-                           (1, "sarr")])
         x = self.fresh("i")
+        iterable, iters, var, frozen = self.for_header(x)
+        if frozen is not None:
+            frozen.frozen += 1
+        self.ctx.loops.append(LoopFrame("for"))
+        saved = self.ctx.mult
+        self.ctx.mult *= max(iters, 1)
+        body = self.nested_block(d, setup=[var])
+        self.ctx.mult = saved
+        self.ctx.loops.pop()
+        if frozen is not None:
+            frozen.frozen -= 1
+        return [A.ExprStmt(A.For(A.PBind(x), iterable, body), False)]
+
+    def for_header(self, x: str, kinds: Optional[list[tuple[int, str]]] = None
+                   ) -> tuple[Any, int, Var, Optional[SeqInfo]]:
+        """What a `for` over `x` iterates: (iterable, iterations, the variable, the array it
+        iterates when that is a variable's, which the body must not grow)."""
+        c = self.c
+        kind = c.weighted(kinds or [(5, "range"), (4, "array"), (2, "rangefn"), (1, "string"),
+                                    (1, "sarr")])
         frozen: Optional[SeqInfo] = None
         if kind == "range":
             lo = c.pick([0, 1, -2])
@@ -1561,17 +1615,125 @@ class ProgramBuilder:
             iterable = A.RangeExpr(lit(0), lit(2))
             iters, frozen = 2, None
             var = Var(x, "int", bound=2, readonly=True)
+        return iterable, iters, var, frozen
+
+    def overflow_loop_stmt(self) -> list:
+        """An int accumulator stepped across the int64 limit, above or below, printed at every
+        step: it becomes a number at the step that leaves the range (brief §3). In a loop, so the
+        VM runs the step on its fast path."""
+        c = self.c
+        v, x = self.fresh("big"), self.fresh("i")
+        n = c.int(2, 4)
+        if self.ctx.mult * n > MAX_MULT:
+            n = 1
+        self.spend(self.ctx.mult * n * 2)
+        sign = c.pick([1, -1])
+        base = sign * (2**63 - 1 - c.pick([0, 2, 7, 20, 300]))
+        form = c.pick(["step", "stepvar", "mul"])
+        if form == "step":
+            k = lit(c.pick([1, 5, 10, 100]))
+        elif form == "stepvar":
+            k = binop("+", binop("*", name(x), lit(c.pick([3, 7, 64]))), lit(1))
+        if form == "mul":
+            step = binop("*", name(v), lit(c.pick([2, 3, -2])))
+        else:
+            step = binop("+" if sign > 0 else "-", name(v), k)
+        body = [stmt(A.Assign(name(v), "=", step)), stmt(call("print", lit("big"), name(v)))]
+        if c.chance(30):
+            # the value through other displays, and through `/` and `%`, which treat ints
+            # and numbers differently
+            shown = c.pick([binop("+", lit("s"), name(v)), call("to_string", name(v)),
+                            binop("/", name(v), lit(2)), binop("%", name(v), lit(1000))])
+            body.append(stmt(call("print", shown)))
+        self.declare(Var(v, "num", True, bound=math.inf))
+        return [let(v, lit(base), True),
+                A.ExprStmt(A.For(A.PBind(x), A.RangeExpr(lit(0), lit(n)), block(body)), False)]
+
+    def closure_loop_stmt(self, d: int) -> list:
+        """Closures made in a loop body and called after the loop: each keeps the variables of its
+        own iteration (brief §2: a `for` loop variable is fresh per iteration; so is a `let` in
+        the body)."""
+        c = self.c
+        fs, x, y = self.fresh("fs"), self.fresh("i"), self.fresh("y")
+        iterable, iters, var, frozen = self.for_header(x, [(5, "range"), (3, "array"),
+                                                          (2, "rangefn")])
         if frozen is not None:
             frozen.frozen += 1
         self.ctx.loops.append(LoopFrame("for"))
         saved = self.ctx.mult
         self.ctx.mult *= max(iters, 1)
-        body = self.nested_block(d, setup=[var])
+        self.push_scope()
+        self.declare(var)
+        body: list = []
+        captured: Any = name(x)
+        if c.chance(40):
+            t = self.fresh("t")
+            tx = self.e_int(1)
+            body.append(let(t, tx.node))
+            self.declare(Var(t, "int", bound=tx.b))
+            captured = name(t)
+        if c.chance(30):
+            body += self.stmts(1, d - 1)
+        f = self.lambda_body([(y, "int", VB)], "int", 1, calls=1, stmts_ok=False)
+        if f is not None and not isinstance(f.node, A.Block):
+            fn = lam([y], binop("+", captured, f.node))
+        else:
+            fn = lam([y], binop("+", binop("*", captured, lit(10)), name(y)))
+        body.append(stmt(meth(name(fs), "push", fn)))
+        self.pop_scope()
         self.ctx.mult = saved
         self.ctx.loops.pop()
         if frozen is not None:
             frozen.frozen -= 1
-        return [A.ExprStmt(A.For(A.PBind(x), iterable, body), False)]
+        g = self.fresh("g")
+        self.spend(self.ctx.mult * iters * 2)
+        return [let(fs, A.ArrayLit([])),
+                A.ExprStmt(A.For(A.PBind(x), iterable, block(body)), False),
+                stmt(call("print", lit("fs"), meth(name(fs), "map",
+                                                   lam([g], call(g, lit(c.pick([0, 1, 5])))))))]
+
+    def checkpoint_loop_ok(self, deep: bool) -> bool:
+        # Top-level code only (not inside a function, lambda or hook): recompile-and-resume can
+        # continue there.
+        return (not deep and self.ctx.kind == "module" and self.fn_depth == 0
+                and self.snapshot_sites < MAX_SNAPSHOT_SITES)
+
+    def checkpoint_loop_stmt(self, d: int) -> list:
+        """A top-level `for` loop that takes a snapshot() in every iteration, the pattern
+        snapshot() is made for: a resume or a recompile-and-resume from an event inside it must
+        go on with that iteration."""
+        c = self.c
+        x = self.fresh("i")
+        if c.chance(70):
+            lo = c.pick([0, 1, -2])
+            n = c.int(2, 4)
+            if self.ctx.mult * n > MAX_MULT:
+                n = 1
+            var = Var(x, "int", bound=abs(lo) + n + 1, readonly=True)
+            iterable, iters, frozen = A.RangeExpr(lit(lo), lit(lo + n)), n, None
+        else:
+            iterable, iters, var, frozen = self.for_header(x)
+        if frozen is not None:
+            frozen.frozen += 1
+        self.ctx.loops.append(LoopFrame("for"))
+        saved = self.ctx.mult
+        self.ctx.mult *= max(iters, 1)
+        self.push_scope()
+        self.declare(var)
+        body: list = []
+        if c.chance(75):
+            body.append(stmt(call("print", lit("step"), name(x))))
+        body += self.stmts(c.int(0, 2), d - 1)
+        body += self.snapshot_stmt()
+        body += self.stmts(c.int(0, 2), d - 1)
+        self.pop_scope()
+        self.ctx.mult = saved
+        self.ctx.loops.pop()
+        if frozen is not None:
+            frozen.frozen -= 1
+        if not body:
+            body = [stmt(call("print", lit("empty")))]
+        return [A.ExprStmt(A.For(A.PBind(x), iterable, block(body)), False)]
 
     def counter_loop_prefix(self, w: str, n: int, kind: str) -> tuple[list, list]:
         """Declaration before the loop, and the first statements of its body."""
@@ -1725,7 +1887,13 @@ class ProgramBuilder:
             if c.chance(50):
                 arms.append(A.MatchArm(A.PArray([A.PBind(h)]), None, body()))
             self.declare(Var(rest, "arr", info=SeqInfo(LEN), readonly=True))
-            arms.append(A.MatchArm(A.PArray([A.PBind(h)], rest, True), None, body()))
+            if c.chance(60):
+                # what the arm bound, printed: an element too many or too few shows
+                shown = c.pick([name(rest), A.Member(name(rest), "length"), meth(name(rest), "sum")])
+                rest_body: Any = call("print", lit("rest"), name(h), shown)
+            else:
+                rest_body = body()
+            arms.append(A.MatchArm(A.PArray([A.PBind(h)], rest, True), None, rest_body))
             self.pop_scope()
             arms.append(A.MatchArm(A.PWild(), None, body()))
             return A.ExprStmt(A.Match(subj.node, arms), False)
@@ -1836,8 +2004,9 @@ class ProgramBuilder:
                 self.declare(Var(n, "int", bound=it.b))
             if rest:
                 self.declare(Var(rest, "arr", info=SeqInfo(len(items))))
+            shown = [name(n) for n in names] + ([name(rest)] if rest else [])
             return [A.Let(pat, A.ArrayLit([i.node for i in items]), "let", False),
-                    stmt(call("print", *[name(n) for n in names]))]
+                    stmt(call("print", *shown))]
         objs = [o for o in self.vars_of("obj") if o.info]
         if not objs:
             return [self.print_stmt(d)]
@@ -2495,12 +2664,39 @@ class ProgramBuilder:
                                 list(self.top_level_sites), self.stmt_count)
 
 
+def _calls_snapshot(n: Any) -> bool:
+    if isinstance(n, A.Call) and isinstance(n.callee, A.Name) and n.callee.name == "snapshot":
+        return True
+    if isinstance(n, (A.Lambda, A.FnDecl)):
+        return False
+    if isinstance(n, A.Node):
+        return any(_calls_snapshot(getattr(n, f)) for f in n.__dataclass_fields__)
+    if isinstance(n, (list, tuple)):
+        return any(_calls_snapshot(x) for x in n)
+    return False
+
+
 def features(node: Any) -> set[str]:
-    """Which of the annotation/async features a program uses: `annotation` (a declaration),
-    `annotated-fn`, `stacked`, `async-fn`, `await`, `await-annotation`, `hook-snapshot`."""
+    """Which features a program uses. Annotations and async: `annotation` (a declaration),
+    `annotated-fn`, `stacked`, `async-fn`, `await`, `await-annotation`, `hook-snapshot`. Edge
+    cases: `match-rest` (a `[h, ...rest]` arm), `int-overflow` (a literal beyond ±2**62),
+    `closure-kept-from-loop` (a `for` body pushes closures to an array),
+    `top-level-loop-snapshot` (a top-level `for` whose body calls snapshot())."""
     out: set[str] = set()
+    if isinstance(node, A.Program):
+        for top in node.body:
+            if isinstance(top, A.ExprStmt) and isinstance(top.expr, A.For) and _calls_snapshot(top.expr.body):
+                out.add("top-level-loop-snapshot")
 
     def walk(n: Any, in_hook: bool) -> None:
+        if isinstance(n, A.MatchArm) and isinstance(n.pattern, A.PArray) and n.pattern.has_rest:
+            out.add("match-rest")
+        elif isinstance(n, A.Literal) and type(n.value) is int and abs(n.value) > 2**62:
+            out.add("int-overflow")
+        elif isinstance(n, A.For) and any(
+                isinstance(x, A.Call) and isinstance(x.callee, A.Member) and x.callee.name == "push"
+                and any(isinstance(a, A.Lambda) for a in x.args) for x in _walk_nodes(n.body)):
+            out.add("closure-kept-from-loop")
         if isinstance(n, A.AnnotationDecl):
             out.add("annotation")
             in_hook = True
@@ -2526,6 +2722,16 @@ def features(node: Any) -> set[str]:
                 walk(x, in_hook)
     walk(node, False)
     return out
+
+
+def _walk_nodes(n: Any):
+    if isinstance(n, A.Node):
+        yield n
+        for f in n.__dataclass_fields__:
+            yield from _walk_nodes(getattr(n, f))
+    elif isinstance(n, (list, tuple)):
+        for x in n:
+            yield from _walk_nodes(x)
 
 
 def _cap(x: float) -> float:

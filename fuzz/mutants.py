@@ -82,11 +82,13 @@ MUTANTS: list[Mutant] = [
            'L(f"if type({x}) is list: {t} = len({x})")\n'
            '                L(f"elif type({x}) is str: {t} = len({x}.encode())")',
            "string length on the fast path counts UTF-8 bytes"),
-    Mutant("ordering-without-type-check", "vm/threader.py",
-           'L(f"{t} = ({x} {op} {y}) if type({var}) is int or type({var}) is float else {fn}({x}, {y})")',
-           'L(f"{t} = ({x} {op} {y})")',
-           "< <= > >= with one int operand skip the type check (a Python TypeError leaks out)",
-           count=0),
+    Mutant("loop-variable-shared", "vm/compiler.py",
+           "        fc.mark(nxt)\n        fc.emit_jump_b(O.FOR_NEXT, it, exit_)\n"
+           "        self.enter_scope(e)\n",
+           "        self.enter_scope(e)\n        fc.mark(nxt)\n"
+           "        fc.emit_jump_b(O.FOR_NEXT, it, exit_)\n",
+           "a `for` loop variable captured by a closure gets one cell for the whole loop instead of "
+           "a fresh one per iteration (closures made in the loop all see the last value)"),
     Mutant("constant-fold-floors", "vm/compiler.py",
            "return self._fold(lambda: V.binary_op(e.op, left[0], right[0]))",
            "return self._fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
@@ -156,11 +158,13 @@ MUTANTS: list[Mutant] = [
 
 # ---------------------------------------------------------------- running
 
-def make_copy(dest: str, from_worktree: bool = False) -> str:
+def make_copy(dest: str, from_worktree: bool = False, fuzzer_from_worktree: bool = False) -> str:
     """A copy of the `shapelang` package laid out for plain PYTHONPATH imports: dest/shapelang.
 
     By default the copy is the last commit (`git archive HEAD`): other people edit the working
-    tree all the time, and a half-edited file would make every mutant look caught."""
+    tree all the time, and a half-edited file would make every mutant look caught. With
+    `fuzzer_from_worktree`, the engine comes from the last commit and the fuzzer (`fuzz/`) from
+    the working tree: for measuring a generator change before committing it."""
     pkg = os.path.join(dest, "shapelang")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cases")
     if from_worktree:
@@ -177,6 +181,10 @@ def make_copy(dest: str, from_worktree: bool = False) -> str:
         shutil.copytree(os.path.join(src_root, src), os.path.join(pkg, sub), ignore=ignore)
     if not from_worktree:
         shutil.rmtree(src_root)
+    if fuzzer_from_worktree and not from_worktree:
+        fuzz = os.path.join(pkg, "fuzz")
+        shutil.rmtree(fuzz)
+        shutil.copytree(os.path.join(ROOT, PACKAGE_DIRS["fuzz"]), fuzz, ignore=ignore)
     return dest
 
 
@@ -297,6 +305,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--list", action="store_true", help="list the mutants and exit")
     p.add_argument("--from-worktree", action="store_true",
                    help="mutate a copy of the working tree instead of the last commit")
+    p.add_argument("--fuzzer-from-worktree", action="store_true",
+                   help="the engine from the last commit, the fuzzer (fuzz/) from the working tree")
     args = p.parse_args(argv)
     chosen = MUTANTS
     if args.only:
@@ -309,7 +319,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"budget: the first {args.programs} programs of seed {args.seed}, checks {args.check}, "
           f"cap {args.seconds:.0f} s per mutant", flush=True)
     pristine_dir = tempfile.TemporaryDirectory(prefix="shape-pristine-")
-    pristine = make_copy(pristine_dir.name, args.from_worktree)
+    pristine = make_copy(pristine_dir.name, args.from_worktree, args.fuzzer_from_worktree)
     base = evaluate(None, pristine, args.programs, args.seconds, args.seed, args.check)
     baseline = {(k, sig) for k, sig in base.failing}
     print(f"baseline (unmutated copy): {base.programs} programs in {base.seconds:.1f} s, "

@@ -107,6 +107,20 @@ def test_generator_emits_annotations_and_async():
     assert counts["hook-snapshot"] >= n // 30, counts
 
 
+def test_generator_emits_the_edge_cases_the_mutants_need():
+    # The rare bugs of fuzz/mutants.py need these in a useful share of programs: a `[h, ...rest]`
+    # arm, int overflow (the accumulator loop crosses ±2**63), closures kept from a loop and
+    # called after it, snapshot() in a top-level `for` (recompile-and-resume inside a loop).
+    counts: Counter = Counter()
+    n = 150
+    for k in range(n):
+        counts.update(features(H.make_case(SEED, k)[0].prog.ast))
+    assert counts["match-rest"] >= n // 5, counts
+    assert counts["int-overflow"] >= n // 5, counts
+    assert counts["closure-kept-from-loop"] >= n // 6, counts
+    assert counts["top-level-loop-snapshot"] >= n // 6, counts
+
+
 def test_all_checks_on_annotated_and_async_programs():
     cases = _annotation_async_cases(12)
     assert len(cases) == 12
