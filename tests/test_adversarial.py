@@ -474,14 +474,12 @@ def test_gc_with_corrupt_metadata_deletes_nothing(base, db):
     assert_others_resume(base, db, except_={"p2"})
 
 
-@pytest.mark.parametrize("drop", ["source", "code"])
-def test_gc_with_a_wrong_but_well_formed_blob_list_deletes_nothing(drop, base, db):
-    # The list names real blobs but leaves out one the snapshot needs: gc must not trust it.
+def test_gc_with_a_wrong_but_well_formed_blob_list_deletes_nothing(base, db):
+    # The list names real blobs but leaves out code the snapshot needs: gc must not trust it.
     p2 = base["ids"]["p2"]
     con = sqlite3.connect(db)
     ids = json.loads(con.execute("SELECT blob_ids FROM snapshots WHERE id=?", (p2,)).fetchone()[0])
-    state = S.load(ST.SQLiteStore(db), p2)
-    gone = state.source_id if drop == "source" else state.program.entry
+    gone = S.load(ST.SQLiteStore(db), p2).program.entry
     con.execute("UPDATE snapshots SET blob_ids=? WHERE id=?",
                 (json.dumps([b for b in ids if b != gone]), p2))
     con.commit()
@@ -496,6 +494,22 @@ def test_gc_with_a_wrong_but_well_formed_blob_list_deletes_nothing(drop, base, d
     con.execute("UPDATE snapshots SET blob_ids=? WHERE id=?", (json.dumps(ids), p2))
     con.commit()
     con.close()
+    assert_others_resume(base, db)
+
+
+def test_gc_keeps_a_source_the_blob_list_does_not_name(base, db, tmp_path):
+    # Snapshots saved by resumed runs of earlier versions did not list their source.
+    p2 = base["ids"]["p2"]
+    con = sqlite3.connect(db)
+    ids = json.loads(con.execute("SELECT blob_ids FROM snapshots WHERE id=?", (p2,)).fetchone()[0])
+    source_id = S.load(ST.SQLiteStore(db), p2).source_id
+    con.execute("UPDATE snapshots SET blob_ids=? WHERE id=?",
+                (json.dumps([b for b in ids if b != source_id]), p2))
+    con.commit()
+    con.close()
+    code, out, err = cli_main("snapshot", "--store", db, "gc")
+    assert code == 0, err
+    assert S.load(ST.SQLiteStore(db), p2).source is not None
     assert_others_resume(base, db)
 
 

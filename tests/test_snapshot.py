@@ -171,6 +171,44 @@ def test_chained_resumes_make_new_snapshots_with_parents(store):
     assert resume_vm(ids[2], store) == "3 resumed\n"
 
 
+HOPS = """
+let mut hops = 0
+let mut n = 0
+while n < 3 {
+  n += 1
+  match snapshot() {
+    Snapshot::Hash(_) => { print(n, "saved"); exit(0) },
+    Snapshot::Resumed => { hops += 1; print(n, "resumed", hops) },
+  }
+}
+"""
+
+
+def test_snapshots_of_resumed_runs_resume_in_a_chain(store):
+    # Each hop's state (hops = 1, 2, …) exists only in the resumed run that saved it.
+    out, ids, err = first_run(HOPS, store)
+    assert (out, err) == ("1 saved\n", ("exit", 0))
+    sid = ids[0]
+    for hop, expected in enumerate(["1 resumed 1\n2 saved\n", "2 resumed 2\n3 saved\n",
+                                    "3 resumed 3\n"], start=1):
+        assert resume_vm(sid, store) == expected
+        st = SQLiteStore(store)
+        children = [s for s in st.list() if s.parent == sid]
+        # Every snapshot lists the program's source, so gc keeps it and recompile can use it.
+        source_ids = {S.load(st, s.id).source_id for s in st.list()}
+        assert all(len(source_ids) == 1 and source_ids <= set(s.blob_ids) for s in st.list())
+        st.close()
+        if hop < 3:
+            assert len(children) == 1
+            sid = children[0].id
+    # Deleting the first snapshot and collecting garbage loses nothing the others need.
+    st = SQLiteStore(store)
+    st.delete(ids[0])
+    st.gc()
+    st.close()
+    assert resume_vm(sid, store) == "3 resumed 3\n"
+
+
 def test_ids_are_content_addresses(tmp_path):
     src = PROGRAMS["brief-top-level"]
     _, ids1, _ = first_run(src, str(tmp_path / "a.db"))

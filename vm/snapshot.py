@@ -143,10 +143,9 @@ def load(store: SQLiteStore, sid: str) -> Loaded:
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     source = None
-    if source_id is not None:
-        if source_id not in info.blob_ids:
-            # gc keeps only listed blobs: an unlisted source would be deleted by the next gc.
-            raise resume_error(f"Snapshot {sid[:12]} does not list its source")
+    if source_id is not None and (source_id in info.blob_ids or store.has_blob(source_id)):
+        # Snapshots taken in resumed runs by earlier versions do not list their source; it is
+        # used when present (`gc` keeps it) and only recompile-and-resume needs it.
         try:
             source = store.get_blob(source_id).decode("utf-8")
         except UnicodeDecodeError:
@@ -311,7 +310,9 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
         loaded = load(st, sid)
     finally:
         st.close()
-    session = SnapshotSession(store, loaded.script, None, parent=sid, source_id=loaded.source_id)
+    # The resumed run's snapshots list (and so keep) the same source as the one resumed.
+    session = SnapshotSession(store, loaded.script, loaded.source, parent=sid,
+                              source_id=loaded.source_id)
     try:
         machine = Machine.from_state(loaded.program, loaded.state["machine"], out=write,
                                      max_depth=max_depth, on_snapshot=session.on_snapshot)

@@ -63,11 +63,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             # is right (each snapshot loads with exactly its listed blobs); a damaged store is
             # left as it is, for `verify --deep` to report and `delete` to clear.
             bad = store.verify()
-            bad += _unloadable(store, bad)
+            sources: set[str] = set()
+            bad += _unloadable(store, bad, sources)
             if bad:
                 raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
                                  "problem(s) in the store (see `shape snapshot verify --deep`)")
-            n = store.gc()
+            n = store.gc(keep=sources)
             out.write(f"Removed {n} unreferenced blob(s)\n")
         elif args.cmd == "verify":
             problems = store.verify()
@@ -85,9 +86,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def _unloadable(store: SQLiteStore, known: list[str]) -> list[str]:
+def _unloadable(store: SQLiteStore, known: list[str], sources: Optional[set] = None) -> list[str]:
     """Snapshots whose hashes are fine but which still cannot be loaded (a state or code blob that
-    does not decode, a state that does not fit its code). Nothing is run."""
+    does not decode, a state that does not fit its code). Nothing is run. The source ids the
+    loadable snapshots use are added to `sources` (older snapshots may not list theirs)."""
     from shapelang.vm import snapshot as S
     flagged = " ".join(known)
     out = []
@@ -95,7 +97,10 @@ def _unloadable(store: SQLiteStore, known: list[str]) -> list[str]:
         if info.id in flagged:
             continue
         try:
-            S.load(store, info.id)
+            loaded = S.load(store, info.id)
         except ShapeError as e:
             out.append(f"snapshot {info.id}: {e.message}")
+            continue
+        if sources is not None and loaded.source is not None:
+            sources.add(loaded.source_id)
     return out

@@ -59,7 +59,7 @@ class SnapshotStore(Protocol):
     def resolve(self, prefix: str) -> str: ...
     def list(self) -> list[SnapshotInfo]: ...
     def delete(self, snap_id: str) -> None: ...
-    def gc(self) -> int: ...
+    def gc(self, keep: Iterable[str] = ()) -> int: ...
     def verify(self) -> list[str]: ...
 
 
@@ -262,10 +262,10 @@ class SQLiteStore:
             self.db.conn.execute("DELETE FROM snapshots WHERE id=?", (snap_id,))
             self.db.conn.execute("DELETE FROM blobs WHERE id=?", (snap_id,))
 
-    def gc(self) -> int:
-        """Delete blobs no snapshot refers to; returns how many were removed."""
+    def gc(self, keep: Iterable[str] = ()) -> int:
+        """Delete blobs no snapshot refers to (and not in `keep`); returns how many were removed."""
         with self._guard("write"), self._tx():
-            live: set[str] = set()
+            live: set[str] = set(keep)
             for sid, ids in self.db.conn.execute("SELECT id, blob_ids FROM snapshots"):
                 live.add(sid)
                 try:
