@@ -65,12 +65,19 @@ class ResumeExpectation:
     stdout: Optional[str] = None
     error: Optional[ExpectedError] = None
     source_file: Optional[str] = None
+    # A chain (`resume K/J/…`): after resuming event K, resume the J-th snapshot event of that
+    # resumed run (counted from 0 within it), and so on; only the last resume's output counts.
+    then: tuple[int, ...] = ()
+
+    @property
+    def chain(self) -> str:
+        return "/".join(str(k) for k in (self.event, *self.then))
 
     @property
     def label(self) -> str:
         if self.source_file is not None:
             return f"recompile {self.event} {self.source_file}"
-        return f"resume {self.event}"
+        return f"resume {self.chain}"
 
 
 @dataclass
@@ -149,6 +156,14 @@ def _parse_int(text: str, path: str, lineno: int, what: str) -> int:
         raise CaseFormatError(path, lineno, f"{what} must be an integer, got {text.strip()!r}") from None
 
 
+def _parse_chain(text: str, path: str, lineno: int, what: str) -> list[int]:
+    """`K` or a chain `K/J/…` of non-negative event numbers."""
+    ks = [_parse_int(part, path, lineno, what) for part in text.split("/")]
+    if any(k < 0 for k in ks):
+        raise CaseFormatError(path, lineno, f"{what}: event numbers count from 0")
+    return ks
+
+
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -175,7 +190,7 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
             idx = block[1]
             assert idx is not None
             r = case.resumes[idx]
-            case.resumes[idx] = ResumeExpectation(r.event, text, None, r.source_file)
+            case.resumes[idx] = ResumeExpectation(r.event, text, None, r.source_file, r.then)
         block, block_lines = None, []
 
     for i, raw in enumerate(header, start=1):
@@ -240,14 +255,15 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         elif key == "resume":
             if len(args) != 1 or value.strip():
                 raise CaseFormatError(path, i, "expected 'resume K:' followed by '// |' lines")
-            k = _parse_int(args[0], path, i, "resume K")
-            case.resumes.append(ResumeExpectation(k, "", None, None))
+            k, *then = _parse_chain(args[0], path, i, "resume K")
+            case.resumes.append(ResumeExpectation(k, "", None, None, tuple(then)))
             block, block_lines = ("resume", len(case.resumes) - 1), []
         elif key == "resume-error":
             if len(args) != 1:
                 raise CaseFormatError(path, i, 'expected \'resume-error K: KIND PHASE "msg"\'')
-            k = _parse_int(args[0], path, i, "resume-error K")
-            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), None))
+            k, *then = _parse_chain(args[0], path, i, "resume-error K")
+            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), None,
+                                                  tuple(then)))
         elif key == "recompile-error":
             if len(args) != 2:
                 raise CaseFormatError(path, i, 'expected \'recompile-error K FILE: KIND PHASE "msg"\'')

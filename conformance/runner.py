@@ -271,19 +271,26 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
     if engine.kind == "ref":
         from shapelang.cli import run_source_json
         if new_source is None:
-            return run_source_json(case.source, case.path, "ref", {"resume_at": exp.event})
+            # The oracle counts events over the whole replay: the J-th snapshot event of a run
+            # resumed from event e is event e + 1 + J.
+            events = [exp.event]
+            for j in exp.then:
+                events.append(events[-1] + 1 + j)
+            at = events[0] if len(events) == 1 else tuple(events)
+            return run_source_json(case.source, case.path, "ref", {"resume_at": at})
         return run_source_json(new_source, new_path, "ref",
                                {"recompile_from": (case.source, exp.event)})
     if engine.kind == "vm":
-        return _vm_resume(case, exp.event, new_source, new_path, tmpdir)
+        return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then)
     raise Unsupported(f"resume expectations are not checked on {engine.name} "
                       "(external engines have no resume contract)")
 
 
 def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional[str],
-               tmpdir: Optional[str]) -> dict:
+               tmpdir: Optional[str], then: tuple[int, ...] = ()) -> dict:
     """Run the case on the VM with a private store, note the id of each snapshot event, then
-    resume event k (full resume, or recompile-and-resume with new_source)."""
+    resume event k (full resume, or recompile-and-resume with new_source); for a chain, resume
+    the then[0]-th snapshot of that resumed run, and so on (through the store each time)."""
     try:
         from shapelang.vm import snapshot as S
         from shapelang.vm.compiler import compile_source
@@ -329,7 +336,18 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
         # contract does not compare; keep them out of the runner's own output.
         with contextlib.redirect_stderr(io.StringIO()):
             if new_source is None:
-                return _contract_call(lambda w: S.resume(ids[k], w, store=store, stderr=discard))
+                sid = ids[k]
+                for j in then:
+                    saved: list[str] = []
+                    _contract_call(lambda w: S.resume(sid, discard, store=store, stderr=discard,
+                                                      on_saved=saved.append))
+                    if j >= len(saved):
+                        def short(write: Callable[[str], None], j: int = j) -> None:
+                            raise ShapeError("ResumeError", f"The resumed run takes fewer than "
+                                             f"{j + 1} snapshot(s)", phase="resume")
+                        return _contract_call(short)
+                    sid = saved[j]
+                return _contract_call(lambda w: S.resume(sid, w, store=store, stderr=discard))
             assert recompile_resume is not None
             return _contract_call(lambda w: recompile_resume(ids[k], new_source, new_path, w,
                                                              store=store, stderr=discard))

@@ -8,7 +8,9 @@ which the VM uses too; array methods that call back into Shape run the Shape pre
 
 Snapshot oracle: with `resume_at=k` the evaluator replays the program deterministically with
 output suppressed until the k-th `snapshot()` event, which then returns `Snapshot::Resumed`; the
-output from there on is what resuming the k-th snapshot must print.
+output from there on is what resuming the k-th snapshot must print. A chain of resumes (resume
+event k, then a snapshot the resumed run takes, …) is `resume_at=(k, k2, …)` in absolute event
+numbers: each of those events returns `Resumed`, and output starts at the last.
 """
 from __future__ import annotations
 
@@ -175,13 +177,16 @@ def snapshot_id_for(event: int) -> str:
 
 class Interpreter:
     def __init__(self, write: Callable[[str], None], path: Optional[str] = None,
-                 max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None) -> None:
+                 max_depth: int = DEFAULT_MAX_DEPTH,
+                 resume_at: Optional[int | tuple[int, ...]] = None) -> None:
         self._write = write
         self.path = path
         self.max_depth = max_depth
         self.depth = 0
         self.methods: dict[str, dict[str, Closure]] = {}   # type name -> method name -> closure
-        self.resume_at = resume_at
+        events = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
+        self.resume_events = frozenset(events)
+        self.resume_last = events[-1] if events else None
         self.snapshot_events = 0
         self.suppress = resume_at is not None
         self.ordinal_counts: dict[int, int] = {}
@@ -259,8 +264,9 @@ class Interpreter:
             self.replay = None
             self.suppress = False
             return V.SNAPSHOT_RESUMED
-        if self.resume_at is not None and k == self.resume_at:
-            self.suppress = False
+        if k in self.resume_events:
+            if k == self.resume_last:
+                self.suppress = False
             return V.SNAPSHOT_RESUMED
         if k == 0 and self.on_first_snapshot is not None:
             self.on_first_snapshot()
@@ -1148,7 +1154,8 @@ def check(program: A.Program, path: Optional[str] = None) -> Resolution:
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
-                max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None,
+                max_depth: int = DEFAULT_MAX_DEPTH,
+                resume_at: Optional[int | tuple[int, ...]] = None,
                 on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
     """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit."""
     res = check(program, path)
@@ -1158,7 +1165,8 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
 
 
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
-               max_depth: int = DEFAULT_MAX_DEPTH, resume_at: Optional[int] = None,
+               max_depth: int = DEFAULT_MAX_DEPTH,
+               resume_at: Optional[int | tuple[int, ...]] = None,
                recompile_from: Optional[tuple[str, int]] = None,
                on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
     """Run a program. `resume_at=k` gives the output of resuming its k-th snapshot event;
@@ -1174,10 +1182,10 @@ def run_source(source: str, write: Callable[[str], None], path: Optional[str] = 
         try:
             return _with_deep_stack(lambda: interp.run(program, res))
         finally:
-            if interp.snapshot_events <= resume_at:
+            if interp.snapshot_events <= interp.resume_last:
                 # The oracle was asked to resume a snapshot this program never takes.
-                raise ShapeError("ResumeError", f"The program takes fewer than {resume_at + 1} "
-                                 "snapshot(s)", phase="resume")
+                raise ShapeError("ResumeError", f"The program takes fewer than "
+                                 f"{interp.resume_last + 1} snapshot(s)", phase="resume")
     old_source, k = recompile_from
     old = parse(old_source, path)
     old_res = check(old, path)

@@ -207,12 +207,27 @@ def test_resume_expectations() -> None:
     assert c.resumes[2].label == "recompile 1 _edited.shape"
 
 
+def test_resume_chain_expectations() -> None:
+    c = make_case('''
+        // resume 0/2/1:
+        // | third worker
+        // resume-error 1/5: ResumeError resume
+        ''')
+    assert c.resumes == [
+        C.ResumeExpectation(0, "third worker\n", None, None, (2, 1)),
+        C.ResumeExpectation(1, None, C.ExpectedError("ResumeError", "resume", None), None, (5,)),
+    ]
+    assert c.resumes[0].label == "resume 0/2/1"
+
+
 @pytest.mark.parametrize("header, message", [
     ("// stdot:\n", "unknown header key"),
     ("// flags: ref-only, wrapless\n", "unknown flag"),
     ("// | orphan\n", "outside"),
     ("// stdout:\n// stdout:\n", "duplicate"),
     ("// exit: three\n", "integer"),
+    ("// resume 0/x:\n", "integer"),
+    ("// resume 0/-1:\n", "count from 0"),
     ("// error: TypeError\n", "KIND PHASE"),
     ("// stdout: 3\n", "'// | text' lines"),
     ("// resume:\n", "resume K"),
@@ -507,6 +522,10 @@ def test_corpus(path: Path, engine: R.Engine, private_store: Path, tmp_path: Pat
     previous = _alarm(CORPUS_TIMEOUT * (R.SLOW_FACTOR if "slow" in case.flags else 1))
     try:
         result = R.check_case(case, engine, "main", tmpdir=str(tmp_path))
+        # The generated contexts (body wrapped in a function, in a one-iteration loop) must
+        # not change the outcome; cases flagged `no-wrap` are skipped by the runner.
+        derived = [R.check_case(case, engine, ctx, tmpdir=str(tmp_path))
+                   for ctx in R.CONTEXTS if ctx != "main"] if result.status == "pass" else []
     finally:
         if previous is not None:
             signal.alarm(0)
@@ -514,3 +533,5 @@ def test_corpus(path: Path, engine: R.Engine, private_store: Path, tmp_path: Pat
     if result.status == "skip":
         pytest.skip(result.reason)
     assert result.status == "pass", R.format_failure(result)
+    for r in derived:
+        assert r.status in ("pass", "skip"), R.format_failure(r)

@@ -301,8 +301,10 @@ def run_source(source: str, path: Optional[str], write: Callable[[str], Any],
 
 def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
            snapshot_at: Optional[int] = None, max_depth: int = DEFAULT_MAX_DEPTH,
-           stderr: Optional[Callable[[str], Any]] = None) -> Any:
-    """Full resume: continue a stored snapshot on its stored code (no source is read)."""
+           stderr: Optional[Callable[[str], Any]] = None,
+           on_saved: Optional[Callable[[str], Any]] = None) -> Any:
+    """Full resume: continue a stored snapshot on its stored code (no source is read).
+    `on_saved` is told the id of each snapshot() the resumed run takes (harnesses chain them)."""
     err = stderr or sys.stderr.write
     st = SQLiteStore(store)
     try:
@@ -313,9 +315,15 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
     # The resumed run's snapshots list (and so keep) the same source as the one resumed.
     session = SnapshotSession(store, loaded.script, loaded.source, parent=sid,
                               source_id=loaded.source_id)
+    on_snapshot = session.on_snapshot
+    if on_saved is not None:
+        def on_snapshot(machine: Machine) -> str:
+            sid = session.on_snapshot(machine)
+            on_saved(sid)
+            return sid
     try:
         machine = Machine.from_state(loaded.program, loaded.state["machine"], out=write,
-                                     max_depth=max_depth, on_snapshot=session.on_snapshot)
+                                     max_depth=max_depth, on_snapshot=on_snapshot)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
     except ShapeError as e:
