@@ -23,7 +23,7 @@ from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import values as V
-from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.runtime.errors import ShapeError, exit_with
 
 DEFAULT_MAX_DEPTH = 12_000
 
@@ -212,10 +212,7 @@ class Interpreter:
             return None
 
         def _exit(args):
-            code = args[0] if args else 0
-            if type(code) is not int:
-                raise ShapeError("TypeError", "exit() expects an int exit code")
-            raise ShapeExit(code)
+            raise exit_with(args)
 
         def _arity(args):
             f = args[0]

@@ -80,6 +80,19 @@ class ShapeExit(Exception):
         self.code = code
 
 
+def exit_with(args: list) -> Exception:
+    """The builtin `exit([code])`, shared by both engines: a process exit status is one byte,
+    so a code outside 0..255 is refused rather than silently truncated (exit(256) would be 0)."""
+    if len(args) > 1:
+        return ShapeError("TypeError", f"exit() expects at most 1 argument, got {len(args)}")
+    code = args[0] if args else 0
+    if type(code) is not int:
+        return ShapeError("TypeError", "exit() expects an int exit code")
+    if not 0 <= code <= 255:
+        return ShapeError("ValueError", f"exit code must be between 0 and 255, got {code}")
+    return ShapeExit(code)
+
+
 def type_error(message: str) -> ShapeError:
     return ShapeError("TypeError", message)
 

@@ -401,6 +401,16 @@ def test_unknown_snapshot_is_a_resume_error(store):
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "ResumeError" in r.stderr
 
 
+def test_errors_after_a_full_resume_name_the_original_script(store, tmp_path):
+    prog = tmp_path / "job.shape"
+    prog.write_text("let s = snapshot()\nprint(1 / 0)\n")
+    r = shape("run", str(prog), env_store=store)
+    sid = SQLiteStore(store).list()[0].id
+    r = shape("--resume", sid, env_store=store)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == f"Error: {prog}:2:7: ArithmeticError: Division by zero"
+
+
 def test_second_ctrl_c_exits_at_once_without_a_snapshot(monkeypatch, capsys):
     from shapelang.vm import snapshot as S
     from shapelang.vm.compiler import compile_source

@@ -109,11 +109,12 @@ def measure(label: str, target_bytes: int, repeat: int, tmp: str) -> dict:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench snapshot", description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--max", default="10 MB", help="largest state to measure (1 KB … 10 MB)")
+    p.add_argument("--max", default="10 MB", choices=[label for label, _ in SIZES],
+                   help="largest state to measure")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     labels = [s[0] for s in SIZES]
-    limit = labels.index(args.max) if args.max in labels else len(SIZES) - 1
+    limit = labels.index(args.max)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, size in SIZES[:limit + 1]:

@@ -31,7 +31,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from shapelang.runtime import values as V
-from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.runtime.errors import ShapeError, ShapeExit, exit_with
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,
@@ -690,10 +690,7 @@ class Machine:
             self.write(" ".join(V.display(a) for a in args) + "\n")
             return None
         if name == "exit":
-            code = args[0] if args else 0
-            if type(code) is not int:
-                raise ShapeError("TypeError", "exit() expects an int exit code")
-            raise ShapeExit(code)
+            raise exit_with(args)
         if name == "__type_error":
             raise ShapeError("TypeError", V.display(args[0]) if args else "type error")
         if not args:

@@ -332,5 +332,9 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
     err(f"Resuming from snapshot: {sid}\n")
     try:
         return drive(machine, session, snapshot_at, stderr)
+    except ShapeError as e:
+        if e.file is None and e.phase != "resume":
+            e.file = loaded.script   # positions refer to the program the snapshot came from
+        raise
     finally:
         session.close()
