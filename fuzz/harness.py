@@ -15,7 +15,8 @@ Checks (each returns a `Verdict`; a check whose engine capability is missing is 
   e  recompile-and-resume with the same source and with edits after the boundary equals the
      reference oracle (needs the snapshot layer's recompile API).
   f  codec round trip: decode(encode(state)) re-encodes to identical bytes, for every snapshot()
-     state and a cut state.
+     state and a cut state; and every code blob of the program loads back through the store's
+     validation (what `shape --resume` does) to the same bytes.
 
 The campaign runs programs `k = 0, 1, 2, …` of a seed (program k is generated from
 `sha256(f"{seed}:{k}")`, so it does not depend on the number of jobs), in worker processes with a
@@ -402,6 +403,14 @@ def check_f(case: Case) -> Verdict:
         if first != second:
             return Verdict("f", "fail", "bytes", f"{what}: decode + encode changed the bytes "
                                                  f"({len(first)} -> {len(second)} bytes)")
+    # the code a stored snapshot holds must load back the way `shape --resume` loads it
+    try:
+        problems = session.stored_code_problems()
+    except E.Unavailable:
+        problems = []
+    if problems:
+        return Verdict("f", "fail", "stored-code", "the compiled program's code does not load back "
+                       "from its stored form (shape --resume would refuse it):\n" + "\n".join(problems))
     return Verdict("f", "pass")
 
 

@@ -169,6 +169,24 @@ def test_snapshot_inside_a_hook_resumes_there_and_refuses_recompile():
             assert "call stack is non-empty" in expected.message
 
 
+@pytest.mark.skipif(AVAILABLE["f"] is not None, reason="no state codec")
+def test_check_f_loads_the_stored_code_back():
+    prog = GeneratedProgram(parse("fn f(n) { n + 1 }\nprint(f(snapshot() == 1))\n", "fuzz.shape"),
+                            snapshot_sites=1)
+    case = H.Case(prog, H.CheckParams(cut=500, events=[0] * 3, chain=[300] * 4, edits=[0] * 6))
+    assert H.check_f(case).status == "pass"
+    # code the store would refuse (here: the last instruction of f dropped) fails check f
+    import dataclasses
+    blobs = case.session.program.blobs
+    bid = next(i for i, b in blobs.items() if getattr(b, "name", None) == "f")
+    old = blobs.pop(bid)
+    blob = dataclasses.replace(old, code=old.code[:-1], _id=None)   # a new blob, its own id
+    blobs[blob.id] = blob
+    v = H.check_f(case)
+    assert v.failed and v.reason == "stored-code", v.detail
+    assert "(f)" in v.detail and "transfer" in v.detail, v.detail
+
+
 def test_outcomes_mask_snapshot_ids_and_compare_fields():
     a = E.Outcome.from_json({"stdout": "Hash(" + "ab" * 32 + ")\n", "value": None,
                              "error": {"kind": "TypeError", "phase": "runtime", "message": "m",
