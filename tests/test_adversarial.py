@@ -197,6 +197,16 @@ def test_moderately_nested_source_runs_on_both_engines(engine, tmp_path):
     assert (code, out, err) == (0, "1\n", "")
 
 
+@pytest.mark.parametrize("engine", ["ref", "vm"])
+def test_values_nested_10000_deep_display_and_compare(engine, tmp_path):
+    # The guaranteed range of spec/implementation-contracts.md "Implementation limits".
+    path = tmp_path / "deepvalue.shape"
+    path.write_text("let mut a = []\nlet mut b = []\nlet mut i = 0\n"
+                    "while i < 10000 { a = [a]; b = [b]; i += 1 }\n"
+                    "print(to_string(a).length, a == b)\n")
+    assert cli_main("run", str(path), "--engine", engine) == (0, "20002 true\n", "")
+
+
 @pytest.mark.parametrize("argv", [["run", "--json"], ["run"]])
 def test_recursion_in_the_front_end_is_reported_with_the_file(argv, tmp_path, monkeypatch):
     def deep(*a, **k):
