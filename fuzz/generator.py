@@ -1665,15 +1665,16 @@ class ProgramBuilder:
         self.push_scope()
         self.declare(var)
         body: list = []
+        if c.chance(30):
+            body += self.stmts(1, d - 1)
         captured: Any = name(x)
         if c.chance(40):
+            # last before the closure, so no later `let` shadows it with another type
             t = self.fresh("t")
             tx = self.e_int(1)
             body.append(let(t, tx.node))
-            self.declare(Var(t, "int", bound=tx.b))
+            self.declare(Var(t, "int", bound=tx.b, readonly=True))
             captured = name(t)
-        if c.chance(30):
-            body += self.stmts(1, d - 1)
         f = self.lambda_body([(y, "int", VB)], "int", 1, calls=1, stmts_ok=False)
         if f is not None and not isinstance(f.node, A.Block):
             fn = lam([y], binop("+", captured, f.node))
