@@ -29,7 +29,8 @@ SHAPE = [sys.executable, "-m", "shapelang"]
 PROGRAMS = {
     # name: (source, output of a full resume of its one snapshot)
     "p1": ("let mut total = 0\nfor i in 0..3 { total = total + i }\nlet a = [1, 2, 3]\nlet b = a\n"
-           "let s = snapshot()\nb.push(4)\nprint(total, a, s)\n", "3 [1, 2, 3, 4] Resumed\n"),
+           "let read = || total\n"   # a closure and a cell in the state, for the forged-record cases
+           "let s = snapshot()\nb.push(4)\nprint(read(), a, s)\n", "3 [1, 2, 3, 4] Resumed\n"),
     "p2": ("fn f(x) { let s = snapshot()\n  x * 2 }\nprint(f(21))\n", "42\n"),
     "p3": ("let o = {k: 1.5, n: None}\nsnapshot()\nprint(o)\n", "{ k: 1.5, n: None }\n"),
 }
@@ -296,8 +297,20 @@ def _mut(f):
     return make
 
 
+def _frame_ref(d: list) -> list:
+    """The reference ["@", n] to the module frame, found by following references."""
+    machine = d[3][1][1]                       # node 1: the machine table, flat [k, v, …]
+    frames = d[3][machine[machine.index("frames") + 1][1]][1]
+    return frames[0]
+
+
 def _frame(d: list) -> list:
-    return d[3][5][1]  # node 5 is the module frame [blob id, pc, registers, task]
+    """The module frame [blob id, pc, registers, task]."""
+    return d[3][_frame_ref(d)[1]][1]
+
+
+def _closure(d: list) -> list:
+    return next(n for n in d[3] if n[0] == "R" and n[1] == "Closure")
 
 
 def _closures(d: list) -> list:
@@ -320,8 +333,8 @@ FORGED = {
     "root-scalar": _mut(lambda d: d.__setitem__(2, 7)),
     "root-is-a-list": _mut(lambda d: d.__setitem__(2, ["@", 2])),
     "ref-out-of-range": _mut(lambda d: d[3][1][1].__setitem__(1, ["@", 99999])),
-    "unknown-record": _mut(lambda d: d[3][6].__setitem__(1, "os.system")),
-    "record-extra-field": _mut(lambda d: d[3][6][2].append(1)),
+    "unknown-record": _mut(lambda d: _closure(d).__setitem__(1, "os.system")),
+    "record-extra-field": _mut(lambda d: _closure(d)[2].append(1)),
     "unknown-node-tag": _mut(lambda d: d[3][3].__setitem__(0, "X")),
     "unknown-constant": _mut(lambda d: d[3][1][1].__setitem__(5, ["C", "builtin:eval"])),
     "ext-type": lambda b: msgpack.packb(["SHAPE-SNAP", 1, ["@", 0],
@@ -354,7 +367,7 @@ FORGED = {
     "frame-pc-bool": _mut(lambda d: _frame(d).__setitem__(1, True)),
     "frame-code-is-source": _mut(lambda d: _frame(d).__setitem__(0, d[3][0][1][7])),
     "frame-registers-int": _mut(lambda d: _frame(d).__setitem__(2, 5)),
-    "frame-registers-cycle": _mut(lambda d: _frame(d).__setitem__(2, ["@", 5])),
+    "frame-registers-cycle": _mut(lambda d: _frame(d).__setitem__(2, _frame_ref(d))),
     "frame-task-bogus": _mut(lambda d: _frame(d).__setitem__(3, "zzz")),
     "pending-bogus": _mut(lambda d: d[3][1][1].__setitem__(7, "boom")),
     # Consistent types, inconsistent state: without the pending snapshot() result, the code
@@ -362,8 +375,8 @@ FORGED = {
     "pending-none": _mut(lambda d: d[3][1][1].__setitem__(7, None)),
     "frame-pc-back-one": _mut(lambda d: _frame(d).__setitem__(1, _frame(d)[1] - 1)),
     "methods-list": _mut(lambda d: d[3][1][1].__setitem__(3, ["@", 2])),
-    "closure-code-int": _mut(lambda d: d[3][6][2].__setitem__(1, 5)),
-    "closure-code-unknown": _mut(lambda d: d[3][6][2].__setitem__(1, "a" * 64)),
+    "closure-code-int": _mut(lambda d: _closure(d)[2].__setitem__(1, 5)),
+    "closure-code-unknown": _mut(lambda d: _closure(d)[2].__setitem__(1, "a" * 64)),
 }
 
 

@@ -732,7 +732,9 @@ class Machine:
         return {
             "frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],
             "methods": self.methods,
-            "prelude": self.prelude,
+            # The prelude's closures are rebuilt from its code on resume (they hold no state),
+            # which keeps about 1.6 KB of fixed overhead out of every snapshot.
+            "prelude": None,
             "pending": self.pending,
             "pending_ordinal": self.pending_ordinal,
         }
