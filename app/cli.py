@@ -209,6 +209,9 @@ USAGE = """usage: shape FILE
 """
 
 
+_RUN_OPTIONS = ("--engine", "--json", "--store", "--snapshot-at")
+
+
 def dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         sys.stdout.write(USAGE)
@@ -221,6 +224,8 @@ def dispatch(argv: list[str]) -> int:
         return _delegate("shapelang.vm.resume_cli", argv)
     if argv[0] in COMMANDS:
         return COMMANDS[argv[0]](argv[1:])
+    if argv[0].split("=")[0] in _RUN_OPTIONS:
+        return cmd_run(argv)          # `shape --store X job.shape` is `shape run …` too
     if argv[0].startswith("-"):
         raise ShapeError("RuntimeError", f"Unknown option {argv[0]} (see shape --help)",
                          file="shape")

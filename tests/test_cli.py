@@ -134,3 +134,9 @@ def test_reference_engine_accepts_and_ignores_a_store(prog, tmp_path):
     r = shape("run", prog("print(snapshot() == snapshot())"), "--engine", "ref", "--store", str(db))
     assert r.returncode == 0 and r.stdout == "false\n" and r.stderr.startswith("Note: ")
     assert not db.exists()
+
+
+def test_run_options_may_come_before_the_bare_file(prog, tmp_path):
+    db = tmp_path / "s.db"
+    r = shape("--store", str(db), prog("let s = snapshot()\nprint(1)\n"))
+    assert (r.returncode, r.stdout) == (0, "1\n") and db.exists()
