@@ -370,6 +370,11 @@ class FnCode:
         for label in self.labels:
             if label.refs:
                 raise AssertionError("jump to a label that was never placed")
+        if O.CLASS[self.code[-1][0]] != "U":
+            # Dead code after a constant-folded branch can end the code without a transfer;
+            # a stored blob must end in one (the loader checks it), so close the dead tail.
+            assert not self.reachable, "reachable end of code without a transfer"
+            self.emit(O.RAISE, self.const(["RuntimeError", "unreachable code was reached"]))
         lines: list[list[int]] = []
         last = None
         for pc, p in enumerate(self.pos):
