@@ -8,6 +8,10 @@ load), with a wall-clock cap. A mutant is *caught* when the campaign reports a f
 
     python -m shapelang.fuzz.mutants [--programs N] [--seconds CAP] [--seed S] [--only NAME,...]
                                      [--parallel P] [--json FILE] [--list]
+                                     [--from-worktree | --fuzzer-from-worktree]
+
+The score reported in fuzz/README.md uses the default budget, the same for every mutant: the
+first 150 programs of seed 1, all six checks.
 
 The unmutated copy is run first on the same budget; a mutant is caught only by a failing
 (program, check) pair that the unmutated copy does not have, so a bug already present in the
