@@ -549,6 +549,11 @@ class _EngineUnusable(Exception):
     pass
 
 
+class _BudgetSpent(KeyboardInterrupt):
+    """The shrink budget is spent (a KeyboardInterrupt so that Hypothesis does not record the
+    interrupted call; it is caught in _shrink_hypothesis and never reaches the user)."""
+
+
 def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
                        seconds: float) -> list[int]:
     try:
@@ -562,7 +567,10 @@ def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
 
     def test_function(data: Any) -> None:
         if time.monotonic() > deadline:
-            data.mark_invalid("shrink budget spent")
+            # Stop the engine. Any other exception (or mark_invalid before drawing) would be
+            # recorded as a test case that stopped drawing early, which Hypothesis then
+            # reports as flaky; a KeyboardInterrupt is not recorded.
+            raise _BudgetSpent
         case = Case.build(ChoiceSource(data.draw))
         if still_fails(case):
             data.mark_interesting(origin)
@@ -572,19 +580,37 @@ def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
     try:
         runner = ConjectureRunner(test_function, settings=s, random=random.Random(0))
         first = runner.cached_test_function(list(choices))
+    except _BudgetSpent:
+        return list(choices)
     except Exception as e:
         raise _EngineUnusable(f"engine: {type(e).__name__}: {e}")
-    if not runner.interesting_examples:
+    # Hypothesis renamed these internals (interesting_examples -> interesting_test_cases in
+    # 6.16x); accept either, and fall back to the built-in shrinker if neither exists.
+    found = _first_attr(runner, "interesting_test_cases", "interesting_examples")
+    shrink_all = _first_attr(runner, "shrink_interesting_test_cases", "shrink_interesting_examples")
+    if found is None or shrink_all is None:
+        raise _EngineUnusable("this Hypothesis version has no interesting-case table")
+    if not found:
         # not reproducible from the sequence (flaky, or an engine API mismatch): keep it as is
         if getattr(first, "status", None) is None:
             raise _EngineUnusable("replay returned no status")
         return list(choices)
     try:
-        runner.shrink_interesting_examples()
+        shrink_all()
+    except _BudgetSpent:
+        pass            # the smallest failing program found so far stays in the table
     except Exception as e:
         raise _EngineUnusable(f"shrink: {type(e).__name__}: {e}")
-    best = min(runner.interesting_examples.values(), key=lambda d: (len(d.choices), list(d.choices)))
+    best = min(found.values(), key=lambda d: (len(d.choices), list(d.choices)))
     return [int(c) for c in best.choices]
+
+
+def _first_attr(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
 
 
 def _shrink_simple(choices: list[int], still_fails: Callable[[Case], bool], seconds: float) -> list[int]:
