@@ -135,14 +135,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    for name, value, low in (("--jobs", args.jobs, 1), ("--seconds", args.seconds, 0),
+                             ("--shrink-seconds", args.shrink_seconds, 0),
+                             ("--timeout", args.timeout, 0), ("--start", args.start, 0),
+                             ("--programs", args.programs, 0)):
+        if value is not None and value < low:
+            parser.error(f"{name} must be at least {low}, got {value}")
     if args.show is not None:
         return cmd_show(args)
     if args.replay is not None:
         return cmd_replay(args)
-    if args.jobs < 1:
-        print("shape fuzz: --jobs must be at least 1", file=sys.stderr)
-        return 2
     cfg = H.CampaignConfig(seconds=args.seconds, seed=args.seed, jobs=args.jobs, checks=args.check,
                            ref_vs=args.ref_vs, shrink_seconds=args.shrink_seconds,
                            save_dir=None if args.no_save else args.save_dir,

@@ -658,7 +658,7 @@ MISUSE = [
     ["dis"], ["dis", "{missing}"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
     ["bench", "nosuchbench"], ["bench", "fib", "--engines", "zz"],
     ["run", "{p1}", "--engine", "ref", "--snapshot-at", "5"],
-    ["fuzz", "--seconds", "abc"],
+    ["fuzz", "--seconds", "abc"], ["fuzz", "--seconds", "-1"], ["fuzz", "--jobs", "0"],
     ["conformance", "--junit", "/nonexistent-dir/x.xml", "{p1}"],
 ]
 
