@@ -714,7 +714,8 @@ def tabulate(results: list[CaseResult]) -> tuple[list[str], dict[str, dict[str, 
     return columns, dict(sorted(table.items()))
 
 
-def format_table(results: list[CaseResult], format_errors: list[CaseFormatError]) -> str:
+def format_table(results: list[CaseResult], format_errors: list[CaseFormatError]) -> tuple[str, str]:
+    """(the per-area table with its legend, the one-line verdict)."""
     columns, table = tabulate(results)
     totals = {c: {"passed": 0, "failed": 0, "skipped": 0} for c in columns}
     for cells in table.values():
@@ -746,8 +747,7 @@ def format_table(results: list[CaseResult], format_errors: list[CaseFormatError]
     if format_errors:
         summary += f", {len(format_errors)} malformed case file(s)"
     ok = not failed and not format_errors
-    lines.append(("OK: " if ok else "FAILED: ") + summary)
-    return "\n".join(lines)
+    return "\n".join(lines), ("OK: " if ok else "FAILED: ") + summary
 
 
 def format_failure(r: CaseResult) -> str:
@@ -960,9 +960,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         out.append(f"SKIPPED engine {name}: {reason}")
     if out:
         out.append("")
-    out.append(format_table(results, format_errors))
+    table, verdict = format_table(results, format_errors)
     out.append(f"{len(cases)} cases, {len(tasks)} runs in {elapsed:.1f} s "
                f"on {max(args.jobs, 1)} worker(s)")
+    out.append(verdict)
+    out.append("")
+    out.append(table)
     print("\n".join(out))
     return 0 if ok else 1
 
