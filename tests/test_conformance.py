@@ -428,7 +428,7 @@ def test_main_end_to_end(fake: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "MALFORMED" in out and "unknown header key 'stdot'" in out
     # The table comes last; wrapped contexts are separate columns.
     tail = out.strip().splitlines()
-    assert tail[-1] == "cells: passed/failed/skipped" and tail[-3].startswith("total")
+    assert tail[-1] == "cells: passed/failed/skipped" and tail[-2].startswith("total")
     assert any(line.startswith("FAILED: ") for line in tail)
     header = next(line for line in tail if line.startswith("area"))
     assert " fn " in header and header.rstrip().endswith("loop")
