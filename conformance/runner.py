@@ -336,15 +336,16 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
         # contract does not compare; keep them out of the runner's own output.
         with contextlib.redirect_stderr(io.StringIO()):
             if new_source is None:
-                sid = ids[k]
+                sid, event = ids[k], k
                 for j in then:
                     saved: list[str] = []
                     _contract_call(lambda w: S.resume(sid, discard, store=store, stderr=discard,
                                                       on_saved=saved.append))
+                    event += 1 + j   # counted over the whole run, as the oracle counts
                     if j >= len(saved):
-                        def short(write: Callable[[str], None], j: int = j) -> None:
-                            raise ShapeError("ResumeError", f"The resumed run takes fewer than "
-                                             f"{j + 1} snapshot(s)", phase="resume")
+                        def short(write: Callable[[str], None], n: int = event + 1) -> None:
+                            raise ShapeError("ResumeError", f"The program takes fewer than {n} "
+                                             "snapshot(s)", phase="resume")
                         return _contract_call(short)
                     sid = saved[j]
                 return _contract_call(lambda w: S.resume(sid, w, store=store, stderr=discard))

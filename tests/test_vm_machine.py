@@ -215,3 +215,38 @@ def test_closures_are_plain_records():
     closures = [v for v in R if isinstance(v, Closure)]
     assert closures and all(type(c.bid) is str and all(type(x) is Cell for x in c.cells)
                             for c in closures)
+
+
+def test_code_that_cannot_be_threaded_is_a_clean_error(monkeypatch):
+    # Stored code passes structural validation; if the threader still cannot turn a blob into
+    # Python, the run must end in a Shape error, never a Python SyntaxError.
+    from shapelang.vm import threader
+
+    def broken(*args, **kwargs):
+        raise SyntaxError("invalid syntax")
+    program = compile_source("print(1)\n", "t.shape")
+    monkeypatch.setattr(threader, "compile_blob", broken)
+    with pytest.raises(ShapeError) as e:
+        Machine(program, out=[]).run()
+    assert e.value.kind == "RuntimeError" and "cannot be run" in e.value.message
+
+
+def test_forged_operands_are_refused_when_code_is_loaded():
+    from shapelang.vm import opcodes as O
+    from shapelang.vm.blob import Blob, BlobError
+    program = compile_source('let x = 41\nprint(f"{x}!")\nprint([1].map(|v| v))\n', "t.shape")
+    entry = program.blobs[program.entry]
+    for op, forged in ((O.BUILD_STRING, lambda ins: [ins[0], 0, ins[2]]),
+                       (O.CALL_METHOD, None)):
+        code = [list(i) for i in entry.code]
+        pc = next(i for i, ins in enumerate(code) if ins[0] == op)
+        consts = list(entry.consts)
+        if forged is None:           # the method name constant becomes a list
+            consts.append(["map"])
+            code[pc] = [op, len(consts) - 1, code[pc][2]]
+        else:
+            code[pc] = forged(code[pc])
+        bad = Blob(**{**{f: getattr(entry, f) for f in entry.__dataclass_fields__
+                         if not f.startswith("_")}, "code": code, "consts": consts})
+        with pytest.raises(BlobError):
+            Blob.from_bytes(bad.to_bytes(), bad.id)

@@ -183,6 +183,8 @@ def validate(b: Blob) -> None:
                  f"captures at {pc}")
         if op == O.BINARY:
             need(a < len(O.BINOPS), f"operator at {pc}")
+        if op == O.BUILD_STRING:
+            need(a >= 1, f"string part count at {pc}")
         if op == O.SPREAD_COPY:
             need(a in (0, 1), f"spread kind at {pc}")
         if op == O.SNAPSHOT:

@@ -363,9 +363,15 @@ class Machine:
         return rb
 
     def _thread(self, rb: RBlob) -> None:
-        cb = T.compile_blob(rb.blob, self.program.blobs)
-        ns = dict(_G)
-        exec(cb.code, ns)   # defines the unit factories from template code (see threader.py)
+        try:
+            cb = T.compile_blob(rb.blob, self.program.blobs)
+            ns = dict(_G)
+            exec(cb.code, ns)   # defines the unit factories from template code (see threader.py)
+        except Exception as e:
+            # Blob validation checks structure and stack depths, not every operand's meaning;
+            # stored code that still cannot be threaded is refused here, never run.
+            raise ShapeError("RuntimeError", f"Code blob {rb.bid[:12]} cannot be run: it is "
+                             f"invalid ({type(e).__name__})") from None
         writer = self._writer
 
         def OUT(s: str, _w=writer) -> None:

@@ -275,7 +275,7 @@ def validate_consts(b: Any, need: Callable[[bool, str], None]) -> None:
             need(type(K[a]) is str and K[a].startswith("__"), where)
         elif op == O.MAKE_ANNOTATED:
             need(K[a] is None or type(K[a]) is str, where)
-        elif op in (O.GET_ATTR, O.SET_ATTR, O.FORMAT_SPEC):
+        elif op in (O.GET_ATTR, O.SET_ATTR, O.FORMAT_SPEC, O.CALL_METHOD, O.CALL_METHOD_VAR):
             need(type(K[a]) is str, where)
         elif op == O.GET_VARIANT:
             need(_str_list(K[a]) and len(K[a]) == 2, where)
