@@ -21,8 +21,9 @@ removes features, shortens blocks and simplifies expressions while the program s
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from hypothesis import strategies as st
 
@@ -1551,19 +1552,28 @@ class ProgramBuilder:
             other = inner.expr
         return A.ExprStmt(A.If(cond.node, then, other), False)
 
-    def for_stmt(self, d: int) -> list:
-        x = self.fresh("i")
-        iterable, iters, var, frozen = self.for_header(x)
+    @contextmanager
+    def for_body(self, iters: int, frozen: Optional[SeqInfo]) -> Iterator[None]:
+        """Generating the body of a `for` loop: it is a loop (for break/continue), runs `iters`
+        times (for the cost budget) and must not grow the array it iterates (`frozen`)."""
         if frozen is not None:
             frozen.frozen += 1
         self.ctx.loops.append(LoopFrame("for"))
         saved = self.ctx.mult
         self.ctx.mult *= max(iters, 1)
-        body = self.nested_block(d, setup=[var])
-        self.ctx.mult = saved
-        self.ctx.loops.pop()
-        if frozen is not None:
-            frozen.frozen -= 1
+        try:
+            yield
+        finally:
+            self.ctx.mult = saved
+            self.ctx.loops.pop()
+            if frozen is not None:
+                frozen.frozen -= 1
+
+    def for_stmt(self, d: int) -> list:
+        x = self.fresh("i")
+        iterable, iters, var, frozen = self.for_header(x)
+        with self.for_body(iters, frozen):
+            body = self.nested_block(d, setup=[var])
         return [A.ExprStmt(A.For(A.PBind(x), iterable, body), False)]
 
     def for_header(self, x: str, kinds: Optional[list[tuple[int, str]]] = None
@@ -1657,35 +1667,27 @@ class ProgramBuilder:
         fs, x, y = self.fresh("fs"), self.fresh("i"), self.fresh("y")
         iterable, iters, var, frozen = self.for_header(x, [(5, "range"), (3, "array"),
                                                           (2, "rangefn")])
-        if frozen is not None:
-            frozen.frozen += 1
-        self.ctx.loops.append(LoopFrame("for"))
-        saved = self.ctx.mult
-        self.ctx.mult *= max(iters, 1)
-        self.push_scope()
-        self.declare(var)
-        body: list = []
-        if c.chance(30):
-            body += self.stmts(1, d - 1)
-        captured: Any = name(x)
-        if c.chance(40):
-            # last before the closure, so no later `let` shadows it with another type
-            t = self.fresh("t")
-            tx = self.e_int(1)
-            body.append(let(t, tx.node))
-            self.declare(Var(t, "int", bound=tx.b, readonly=True))
-            captured = name(t)
-        f = self.lambda_body([(y, "int", VB)], "int", 1, calls=1, stmts_ok=False)
-        if f is not None and not isinstance(f.node, A.Block):
-            fn = lam([y], binop("+", captured, f.node))
-        else:
-            fn = lam([y], binop("+", binop("*", captured, lit(10)), name(y)))
-        body.append(stmt(meth(name(fs), "push", fn)))
-        self.pop_scope()
-        self.ctx.mult = saved
-        self.ctx.loops.pop()
-        if frozen is not None:
-            frozen.frozen -= 1
+        with self.for_body(iters, frozen):
+            self.push_scope()
+            self.declare(var)
+            body: list = []
+            if c.chance(30):
+                body += self.stmts(1, d - 1)
+            captured: Any = name(x)
+            if c.chance(40):
+                # last before the closure, so no later `let` shadows it with another type
+                t = self.fresh("t")
+                tx = self.e_int(1)
+                body.append(let(t, tx.node))
+                self.declare(Var(t, "int", bound=tx.b, readonly=True))
+                captured = name(t)
+            f = self.lambda_body([(y, "int", VB)], "int", 1, calls=1, stmts_ok=False)
+            if f is not None and not isinstance(f.node, A.Block):
+                fn = lam([y], binop("+", captured, f.node))
+            else:
+                fn = lam([y], binop("+", binop("*", captured, lit(10)), name(y)))
+            body.append(stmt(meth(name(fs), "push", fn)))
+            self.pop_scope()
         g = self.fresh("g")
         self.spend(self.ctx.mult * iters * 2)
         return [let(fs, A.ArrayLit([])),
@@ -1714,24 +1716,16 @@ class ProgramBuilder:
             iterable, iters, frozen = A.RangeExpr(lit(lo), lit(lo + n)), n, None
         else:
             iterable, iters, var, frozen = self.for_header(x)
-        if frozen is not None:
-            frozen.frozen += 1
-        self.ctx.loops.append(LoopFrame("for"))
-        saved = self.ctx.mult
-        self.ctx.mult *= max(iters, 1)
-        self.push_scope()
-        self.declare(var)
-        body: list = []
-        if c.chance(75):
-            body.append(stmt(call("print", lit("step"), name(x))))
-        body += self.stmts(c.int(0, 2), d - 1)
-        body += self.snapshot_stmt()
-        body += self.stmts(c.int(0, 2), d - 1)
-        self.pop_scope()
-        self.ctx.mult = saved
-        self.ctx.loops.pop()
-        if frozen is not None:
-            frozen.frozen -= 1
+        with self.for_body(iters, frozen):
+            self.push_scope()
+            self.declare(var)
+            body: list = []
+            if c.chance(75):
+                body.append(stmt(call("print", lit("step"), name(x))))
+            body += self.stmts(c.int(0, 2), d - 1)
+            body += self.snapshot_stmt()
+            body += self.stmts(c.int(0, 2), d - 1)
+            self.pop_scope()
         if not body:
             body = [stmt(call("print", lit("empty")))]
         return [A.ExprStmt(A.For(A.PBind(x), iterable, block(body)), False)]
