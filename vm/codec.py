@@ -27,8 +27,9 @@ import math
 import re
 import struct
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import msgpack
 
@@ -80,21 +81,27 @@ def _scalar_ok(v: Any) -> bool:
     return v is None or t is bool or t is str or t is float or (t is int and -2**63 <= v < 2**64)
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Encoding and decoding allocate one small container per node and free nothing until the
+    end, which makes the cyclic GC run (and now and then traverse the whole heap) in the middle
+    of them; what they build holds no garbage cycles, so the collector waits until they finish."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class Encoder:
     def __init__(self, registry: Registry) -> None:
         self.reg = registry
 
     def encode(self, root: Any) -> bytes:
-        # The walk allocates one small list per node and frees nothing until the end, which
-        # makes the cyclic GC run (and, now and then, traverse the whole heap) in the middle
-        # of it; nothing made here can form a cycle, so the collector is paused meanwhile.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             return self._encode(root)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _encode(self, root: Any) -> bytes:
         index: dict[int, int] = {}
@@ -186,14 +193,8 @@ class Decoder:
         self.reg = registry
 
     def decode(self, data: bytes) -> Any:
-        # As in encode: building the graph allocates without freeing, so pause the cyclic GC.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             return self._decode(data)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _decode(self, data: bytes) -> Any:
         if not isinstance(data, (bytes, bytearray)):
