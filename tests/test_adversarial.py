@@ -233,16 +233,21 @@ def test_huge_integer_literal_is_a_syntax_error(tmp_path):
     assert "SyntaxError: Integer literal 99999999999999999999" in err and len(err) < 300
 
 
+def _address_space_limit(resource, nbytes: int):
+    """A preexec_fn that limits the child's address space (`ulimit -v`)."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+    return limit
+
+
 def test_reference_engine_runs_when_a_1gb_stack_does_not_fit(tmp_path):
     # The reference evaluator asks for a 1 GB thread stack; under a smaller address-space limit
     # it must fall back to a smaller stack (and a matching depth) rather than fail.
     resource = pytest.importorskip("resource")
     path = tmp_path / "deep.shape"
     path.write_text("fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }\nprint(f(3000))\n")
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (900_000_000, 900_000_000))
-    r = shape("run", str(path), "--engine", "ref", preexec_fn=limit)
+    r = shape("run", str(path), "--engine", "ref",
+              preexec_fn=_address_space_limit(resource, 900_000_000))
     assert (r.returncode, r.stdout, r.stderr) == (0, "3000\n", "")
 
 
@@ -250,10 +255,8 @@ def test_out_of_memory_is_a_clean_error(tmp_path):
     resource = pytest.importorskip("resource")
     path = tmp_path / "grow.shape"
     path.write_text('let mut s = "x"\nfor i in 0..40 { s = s + s }\nprint(s.len())\n')
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
-    r = shape("run", str(path), "--engine", "vm", preexec_fn=limit)
+    r = shape("run", str(path), "--engine", "vm",
+              preexec_fn=_address_space_limit(resource, 1_500_000_000))
     assert_clean_error(r.returncode, r.stderr, where=str(path))
     assert "Out of memory" in r.stderr
 

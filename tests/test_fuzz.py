@@ -2,6 +2,7 @@
 the campaign driver and the CLI. Budget: well under a minute in total."""
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import pytest
@@ -92,11 +93,18 @@ def _annotation_async_cases(n: int, scan: int = 120) -> list:
     return out
 
 
-def test_generator_emits_annotations_and_async():
+@functools.lru_cache(maxsize=None)
+def _feature_counts(n: int) -> Counter:
+    """Features of the first n programs of SEED (generated once for the tests that share them)."""
     counts: Counter = Counter()
-    n = 150
     for k in range(n):
         counts.update(features(H.make_case(SEED, k)[0].prog.ast))
+    return counts
+
+
+def test_generator_emits_annotations_and_async():
+    n = 150
+    counts = _feature_counts(n)
     # each feature shows up in a useful share of programs (seeded, so these numbers are fixed)
     assert counts["annotation"] >= n // 5, counts
     assert counts["annotated-fn"] >= n // 10, counts
@@ -111,10 +119,8 @@ def test_generator_emits_the_edge_cases_the_mutants_need():
     # The rare bugs of fuzz/mutants.py need these in a useful share of programs: a `[h, ...rest]`
     # arm, int overflow (the accumulator loop crosses ±2**63), closures kept from a loop and
     # called after it, snapshot() in a top-level `for` (recompile-and-resume inside a loop).
-    counts: Counter = Counter()
     n = 150
-    for k in range(n):
-        counts.update(features(H.make_case(SEED, k)[0].prog.ast))
+    counts = _feature_counts(n)
     assert counts["match-rest"] >= n // 5, counts
     assert counts["int-overflow"] >= n // 5, counts
     assert counts["closure-kept-from-loop"] >= n // 6, counts
