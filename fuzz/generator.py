@@ -1561,13 +1561,14 @@ class ProgramBuilder:
         self.ctx.loops.append(LoopFrame("for"))
         saved = self.ctx.mult
         self.ctx.mult *= max(iters, 1)
-        try:
-            yield
-        finally:
-            self.ctx.mult = saved
-            self.ctx.loops.pop()
-            if frozen is not None:
-                frozen.frozen -= 1
+        # No try/finally: when a draw aborts the program (Hypothesis's StopTest), the generator
+        # is dropped with whatever context it was in, and unwinding here would touch the
+        # context of a function being generated inside the loop instead.
+        yield
+        self.ctx.mult = saved
+        self.ctx.loops.pop()
+        if frozen is not None:
+            frozen.frozen -= 1
 
     def for_stmt(self, d: int) -> list:
         x = self.fresh("i")
