@@ -79,14 +79,14 @@ def _run_source(source: str, path: str, engine: str, write: Callable[[str], None
 
 
 def value_json(v: Any) -> dict:
-    from shapelang.runtime import values as V
+    from shapelang.runtime import display as D, values as V
     t = V.type_name(v)
     native: Any = None
     if t in ("int", "string", "bool"):
         native = v
     elif t == "number" and math.isfinite(v):
         native = v
-    return {"type": t, "display": V.display(v), "json": native}
+    return {"type": t, "display": D.display(v), "json": native}
 
 
 def run_source_json(source: str, path: str, engine: str = "vm",

@@ -302,13 +302,13 @@ class MachineSession:
         self.event_bytes: list[Optional[bytes]] = []
 
         def hook(machine: Any) -> str:
-            from shapelang.vm.machine import snapshot_id_for
+            from shapelang.runtime.snapshots import placeholder_id
             k = machine.snapshot_count
             if len(states) < limit:
                 states.append(self.roundtrip(machine.export_state()))
                 self.event_ordinals.append(machine.pending_ordinal)
                 self.event_bytes.append(self.last_bytes)
-            return snapshot_id_for(k)
+            return placeholder_id(k)
         out, _ = self.full(on_snapshot=hook)
         return out, states
 

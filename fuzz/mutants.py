@@ -94,9 +94,9 @@ MUTANTS: list[Mutant] = [
            "a `for` loop variable captured by a closure gets one cell for the whole loop instead of "
            "a fresh one per iteration (closures made in the loop all see the last value)"),
     Mutant("constant-fold-floors", "vm/compiler.py",
-           "return self._fold(lambda: V.binary_op(e.op, left[0], right[0]))",
+           "return self._fold(lambda: Op.binary_op(e.op, left[0], right[0]))",
            "return self._fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
-           "and type(right[0]) is int and right[0] else V.binary_op(e.op, left[0], right[0]))",
+           "and type(right[0]) is int and right[0] else Op.binary_op(e.op, left[0], right[0]))",
            "constant folding of int / int floors"),
     Mutant("array-rest-off-by-one", "vm/patterns.py",
            "            if rest is not None:\n                rest(list(v[n:]), R)\n            return True",
@@ -105,16 +105,16 @@ MUTANTS: list[Mutant] = [
            # simple patterns are matched by code the threader inlines
            extra=[("vm/threader.py", 'rv = f"list({v}[{n}:])"', 'rv = f"list({v}[{n} + 1:])"')]),
     Mutant("frame-local-not-saved", "vm/machine.py",
-           '"frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],',
-           '"frames": [[f[3], f[1], f[2] if f is self.frames[-1] else [None] + f[2][1:], f[4]] '
-           'for f in self.frames],',
+           '"frames": [stored(f) for f in self.frames],',
+           '"frames": [stored(f if f is self.frames[-1] else f[:REGS] + [[None] + f[REGS][1:]] '
+           '+ f[REGS + 1:]) for f in self.frames],',
            "the snapshot drops the first register of every frame but the innermost"),
     Mutant("resumed-not-delivered", "vm/machine.py",
-           "self.frames[-1][2].append(V.SNAPSHOT_RESUMED)",
-           'self.frames[-1][2].append(V.snapshot_hash("0" * 64))',
+           "self.frames[-1][REGS].append(Snap.SNAPSHOT_RESUMED)",
+           'self.frames[-1][REGS].append(Snap.snapshot_hash("0" * 64))',
            "the pending snapshot() returns Hash instead of Resumed after a resume"),
     Mutant("interrupt-position-lost", "vm/machine.py",
-           "if steps >= max_steps:\n                        FR[-1][1] = pc\n",
+           "if steps >= max_steps:\n                        FR[-1][PC] = pc\n",
            "if steps >= max_steps:\n",
            "a cut does not record the instruction position of the top frame"),
     Mutant("codec-sharing-lost", "vm/codec.py",

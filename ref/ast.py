@@ -2,11 +2,14 @@
 
 Source positions (`line`, `col`) are excluded from equality so that an AST printed back to source
 and re-parsed compares equal to the original (the fuzzer depends on this round trip).
+
+`iter_child_nodes` and `walk` (as in Python's `ast` module) are the one generic walk over the
+tree; every pass that does not dispatch on node types uses them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Optional, Union
 
 
 def _pos() -> Any:
@@ -366,3 +369,32 @@ Stmt = Any
 @dataclass
 class Program(Node):
     body: list[Stmt]
+
+
+# ---------------------------------------------------------------- walking the tree
+
+def iter_child_nodes(node: Node) -> Iterator[Node]:
+    """The direct children of `node`, in field order: the nodes held by its fields, including
+    those inside lists and tuples (`ObjectLit` entries, `PObject` fields, …)."""
+    for f in fields(node):
+        yield from _nodes_in(getattr(node, f.name))
+
+
+def _nodes_in(v: Any) -> Iterator[Node]:
+    if isinstance(v, Node):
+        yield v
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            yield from _nodes_in(x)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and all its descendants, parents before children (no recursion, so it works on
+    any depth of nesting)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        children = list(iter_child_nodes(n))
+        children.reverse()
+        stack.extend(children)

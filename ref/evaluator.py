@@ -3,8 +3,8 @@
 It is written to be read, not to be fast. Names are tied to declarations by the shared resolver
 (`ref/resolver.py`); each scope activation is an `Env` mapping those `Binding`s to `Cell`s, so a
 closure shares the cells of the scopes it was created in, and `&x` passes the cell itself.
-All value semantics (arithmetic, display, equality, methods) come from `runtime/values.py`,
-which the VM uses too; array methods that call back into Shape run the Shape prelude.
+Every rule on values (arithmetic, display, equality, methods, …) comes from `runtime/`, which
+the VM uses too; array methods that call back into Shape run the Shape prelude.
 
 Snapshot oracle: with `resume_at=k` the evaluator replays the program deterministically with
 output suppressed until the k-th `snapshot()` event, which then returns `Snapshot::Resumed`; the
@@ -14,7 +14,6 @@ numbers: each of those events returns `Resumed`, and output starts at the last.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Callable, Optional
 
@@ -22,7 +21,8 @@ from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Binding, Resolution, resolve
-from shapelang.runtime import values as V
+from shapelang.runtime import (access as Acc, builtins as B, display as D, iteration as It,
+                               methods as Me, operators as Op, snapshots as Snap, values as V)
 from shapelang.runtime.errors import ShapeError, exit_with
 
 DEFAULT_MAX_DEPTH = 12_000
@@ -40,7 +40,7 @@ ENGINE_BUILTINS = ["print", "exit", "snapshot", "Snapshot", "__arity", "__is_arr
 
 
 def builtin_names() -> list[str]:
-    return sorted(set(V.BUILTINS) | set(ENGINE_BUILTINS))
+    return sorted(set(B.BUILTINS) | set(ENGINE_BUILTINS))
 
 
 # ---------------------------------------------------------------- runtime objects
@@ -167,12 +167,6 @@ def _coerce_field(type_name: Optional[str], value: Any) -> Any:
     return value
 
 
-def snapshot_id_for(event: int) -> str:
-    """The id the reference engine reports for its k-th snapshot event (not a content hash:
-    the runner masks ids, and only the VM stores real snapshots)."""
-    return hashlib.sha256(f"shape-ref-snapshot-{event}".encode()).hexdigest()
-
-
 # ---------------------------------------------------------------- the interpreter
 
 class Interpreter:
@@ -205,10 +199,10 @@ class Interpreter:
             self._write(text)
 
     def _make_builtins(self) -> dict[str, Any]:
-        b: dict[str, Any] = dict(V.BUILTINS)
+        b: dict[str, Any] = dict(B.BUILTINS)
 
         def _print(args):
-            self.write(" ".join(V.display(a) for a in args) + "\n")
+            self.write(" ".join(D.display(a) for a in args) + "\n")
             return None
 
         def _exit(args):
@@ -223,7 +217,7 @@ class Interpreter:
             return 1
 
         def _type_error(args):
-            raise ShapeError("TypeError", V.display(args[0]) if args else "type error")
+            raise ShapeError("TypeError", D.display(args[0]) if args else "type error")
 
         b["print"] = V.BuiltinFunction("print", _print)
         b["exit"] = V.BuiltinFunction("exit", _exit)
@@ -260,14 +254,14 @@ class Interpreter:
             self.restore_frame_cells(call, env, self.replay.values)
             self.replay = None
             self.suppress = False
-            return V.SNAPSHOT_RESUMED
+            return Snap.SNAPSHOT_RESUMED
         if k in self.resume_events:
             if k == self.resume_last:
                 self.suppress = False
-            return V.SNAPSHOT_RESUMED
+            return Snap.SNAPSHOT_RESUMED
         if k == 0 and self.on_first_snapshot is not None:
             self.on_first_snapshot()
-        return V.snapshot_hash(snapshot_id_for(k))
+        return Snap.snapshot_hash(Snap.placeholder_id(k))
 
     def frame_cells(self, call: Any, env: Env) -> dict:
         """The cells of the top-level variables visible at a snapshot site, by resume key."""
@@ -448,7 +442,7 @@ class Interpreter:
             bindings: list = []
             if not self.match_pattern(pat, value, bindings):
                 raise ShapeError("MatchError",
-                                 f"Value {V.display(value)} does not match the pattern")
+                                 f"Value {D.display(value)} does not match the pattern")
             for b, v in bindings:
                 env.vars[b] = Cell(v)
         return True
@@ -479,7 +473,7 @@ class Interpreter:
                 return False
             if (type(pat.value) is bool) != (type(value) is bool):
                 return False
-            return type(value) in (int, float, str, bool) and V.equals(value, pat.value)
+            return type(value) in (int, float, str, bool) and Op.equals(value, pat.value)
         if t is A.PArray:
             if type(value) is not list:
                 return False
@@ -566,7 +560,7 @@ class Interpreter:
                 out.append(part)
             else:
                 v = self.eval(part.expr, env)
-                out.append(V.format_spec(v, part.spec) if part.spec else V.display(v))
+                out.append(D.format_spec(v, part.spec) if part.spec else D.display(v))
         return "".join(out)
 
     def ev_name(self, e, env):
@@ -597,7 +591,7 @@ class Interpreter:
         if type(v) is list:
             return v
         if type(v) is str or isinstance(v, V.RangeValue):
-            return list(V.iterate(v))
+            return list(It.iterate(v))
         raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
 
     def ev_object(self, e, env):
@@ -649,26 +643,26 @@ class Interpreter:
         return V.StructValue(st.name, fields)
 
     def ev_unary(self, e, env):
-        return V.unary_op(e.op, self.eval(e.operand, env))
+        return Op.unary_op(e.op, self.eval(e.operand, env))
 
     def ev_binary(self, e, env):
         op = e.op
         if op == "&&":
-            return V.truthy(self.eval(e.left, env)) and V.truthy(self.eval(e.right, env))
+            return Op.truthy(self.eval(e.left, env)) and Op.truthy(self.eval(e.right, env))
         if op == "||":
-            return V.truthy(self.eval(e.left, env)) or V.truthy(self.eval(e.right, env))
+            return Op.truthy(self.eval(e.left, env)) or Op.truthy(self.eval(e.right, env))
         if op == "??":
             left = self.eval(e.left, env)
             return left if left is not None else self.eval(e.right, env)
         if op == "!!":
             left = self.eval(e.left, env)
             if isinstance(left, V.Err):
-                ctx = V.display(self.eval(e.right, env))
-                return V.Err(f"{ctx}: {V.display(left.value)}")
+                ctx = D.display(self.eval(e.right, env))
+                return V.Err(f"{ctx}: {D.display(left.value)}")
             if left is None:
-                return V.Err(V.display(self.eval(e.right, env)))
+                return V.Err(D.display(self.eval(e.right, env)))
             return left
-        return V.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
+        return Op.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
 
     def ev_pipe(self, e, env):
         value = self.eval(e.left, env)
@@ -678,7 +672,7 @@ class Interpreter:
         return self.call(self.eval(right, env), [value])
 
     def ev_ternary(self, e, env):
-        return self.eval(e.then if V.truthy(self.eval(e.cond, env)) else e.other, env)
+        return self.eval(e.then if Op.truthy(self.eval(e.cond, env)) else e.other, env)
 
     def ev_assign(self, e, env):
         target, op = e.target, e.op
@@ -696,7 +690,7 @@ class Interpreter:
                 cell = env.cell(b)
                 if cell is None or cell.value is _UNINIT:
                     raise uninitialised(b.name)
-                value = V.binary_op(op[:-1], cell.value, self.eval(e.value, env))
+                value = Op.binary_op(op[:-1], cell.value, self.eval(e.value, env))
             cell.value = value
             return value
         if t is A.Member:
@@ -704,26 +698,26 @@ class Interpreter:
             if op == "=":
                 value = self.eval(e.value, env)
             else:
-                value = V.binary_op(op[:-1], V.get_property(obj, target.name), self.eval(e.value, env))
-            V.set_property(obj, target.name, value)
+                value = Op.binary_op(op[:-1], Acc.get_property(obj, target.name), self.eval(e.value, env))
+            Acc.set_property(obj, target.name, value)
             return value
         obj = self.eval(target.obj, env)
         index = self.eval(target.index, env)
         if op == "=":
             value = self.eval(e.value, env)
         else:
-            value = V.binary_op(op[:-1], V.index_get(obj, index), self.eval(e.value, env))
-        V.index_set(obj, index, value)
+            value = Op.binary_op(op[:-1], Acc.index_get(obj, index), self.eval(e.value, env))
+        Acc.index_set(obj, index, value)
         return value
 
     def ev_member(self, e, env):
         obj = self.eval(e.obj, env)
         if obj is None and e.optional:
             return None
-        return V.get_property(obj, e.name)
+        return Acc.get_property(obj, e.name)
 
     def ev_index(self, e, env):
-        return V.index_get(self.eval(e.obj, env), self.eval(e.index, env))
+        return Acc.index_get(self.eval(e.obj, env), self.eval(e.index, env))
 
     def ev_try(self, e, env):
         v = self.eval(e.expr, env)
@@ -731,7 +725,7 @@ class Interpreter:
             return v.value
         if isinstance(v, V.Err) or v is None:
             if self.depth == 0:
-                what = f"Err({V.display(v.value)})" if isinstance(v, V.Err) else "None"
+                what = f"Err({D.display(v.value)})" if isinstance(v, V.Err) else "None"
                 raise ShapeError("UnwrapError", f"Unwrapped {what} at top level")
             raise ReturnSignal(v)
         return v
@@ -745,7 +739,7 @@ class Interpreter:
         return self.exec_block(e, env)
 
     def ev_if(self, e, env):
-        if V.truthy(self.eval(e.cond, env)):
+        if Op.truthy(self.eval(e.cond, env)):
             return self.exec_block(e.then, env)
         if e.other is None:
             return V.UNIT
@@ -762,13 +756,13 @@ class Interpreter:
             arm_env = Env(env)
             for b, v in bindings:
                 arm_env.vars[b] = Cell(v)
-            if arm.guard is not None and not V.truthy(self.eval(arm.guard, arm_env)):
+            if arm.guard is not None and not Op.truthy(self.eval(arm.guard, arm_env)):
                 continue
             return self.eval(arm.body, arm_env)
-        raise ShapeError("MatchError", f"No match arm matched the value {V.display(subject)}")
+        raise ShapeError("MatchError", f"No match arm matched the value {D.display(subject)}")
 
     def ev_while(self, e, env):
-        while V.truthy(self.eval(e.cond, env)):
+        while Op.truthy(self.eval(e.cond, env)):
             try:
                 self.exec_block(e.body, env)
             except BreakSignal as b:
@@ -795,7 +789,7 @@ class Interpreter:
                 yield iterable[i]
                 i += 1
         else:
-            yield from V.iterate(iterable)
+            yield from It.iterate(iterable)
 
     def ev_for(self, e, env):
         # The loop state is explicit, [sequence, index], as in the VM: an array is walked by
@@ -840,7 +834,7 @@ class Interpreter:
             return
         clause = e.clauses[i]
         if type(clause) is A.CompIf:
-            if V.truthy(self.eval(clause.cond, env)):
+            if Op.truthy(self.eval(clause.cond, env)):
                 self._comp(e, i + 1, env, out)
             return
         for item in self.iterate(self.eval(clause.iterable, env)):
@@ -968,7 +962,7 @@ class Interpreter:
             return self.call(obj[name], args)
         if type(obj) is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
             return self.call(self.prelude["__array_" + name], [obj] + args)
-        return V.call_method(obj, name, args)
+        return Me.call_method(obj, name, args)
 
     def call(self, fn: Any, args: list) -> Any:
         if isinstance(fn, Closure):
@@ -1046,7 +1040,7 @@ def _for_sequence(v: Any) -> Any:
         return v
     if t is V.RangeValue:
         return range(v.start, v.end + 1 if v.inclusive else v.end)
-    return list(V.iterate(v))
+    return list(It.iterate(v))
 
 
 def uninitialised(name: str) -> ShapeError:

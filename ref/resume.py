@@ -2,7 +2,6 @@
 shared by the reference oracle and the VM so both accept and refuse exactly the same edits."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from shapelang.ref import ast as A
@@ -19,18 +18,9 @@ def err(message: str) -> ShapeError:
 
 def _parents(prog: A.Program) -> dict[int, Any]:
     parents: dict[int, Any] = {}
-    stack: list = [prog]
-    while stack:
-        node = stack.pop()
-        for f in dataclasses.fields(node):
-            v = getattr(node, f.name)
-            items = v if isinstance(v, list) else [v]
-            for item in items:
-                if isinstance(item, tuple):
-                    item = item[1] if len(item) == 2 else None
-                if isinstance(item, A.Node):
-                    parents[id(item)] = node
-                    stack.append(item)
+    for node in A.walk(prog):
+        for child in A.iter_child_nodes(node):
+            parents[id(child)] = node
     return parents
 
 

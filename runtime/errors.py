@@ -97,5 +97,15 @@ def type_error(message: str) -> ShapeError:
     return ShapeError("TypeError", message)
 
 
+def value_error(message: str) -> ShapeError:
+    return ShapeError("ValueError", message)
+
+
 def division_by_zero() -> ShapeError:
     return ShapeError("ArithmeticError", "Division by zero")
+
+
+def stack_overflow() -> ShapeError:
+    # Deep Shape recursion, or a value nested so deep that walking it (display, ==) would exhaust
+    # the Python stack: both are the Shape stack overflow.
+    return ShapeError("StackOverflow", "stack overflow")

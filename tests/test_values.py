@@ -1,11 +1,14 @@
-"""Unit tests of the shared value model (runtime/values.py): §3 and §4 of the brief."""
+"""Unit tests of the shared value model (runtime/: values, display, operators, access,
+methods, builtins): §3 and §4 of the brief."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from shapelang.runtime import values as V
+from shapelang.runtime import (access as Acc, builtins as B, display as D, iteration as It,
+                               methods as Me, numbers as N, operators as Op, snapshots as Snap,
+                               values as V)
 from shapelang.runtime.errors import ShapeError
 
 INF = math.inf
@@ -41,16 +44,16 @@ def same(a, b) -> bool:
     if type(a) is V.RangeValue:
         return (a.start, a.end, a.inclusive) == (b.start, b.end, b.inclusive)
     if type(a) in (V.StructValue, V.EnumValue):
-        return V.equals(a, b)
+        return Op.equals(a, b)
     return a == b
 
 
 def m(recv, name, *args):
-    return V.call_method(recv, name, list(args))
+    return Me.call_method(recv, name, list(args))
 
 
 def b(name, *args):
-    return V.BUILTINS[name].fn(list(args))
+    return B.BUILTINS[name].fn(list(args))
 
 
 class Fn(V.FunctionValue):
@@ -75,82 +78,82 @@ class Fn(V.FunctionValue):
     ("hi", "hi"), ("", ""), ("héllo ✓", "héllo ✓"),
 ])
 def test_display_scalars(value, text):
-    assert V.display(value) == text
+    assert D.display(value) == text
 
 
 def test_display_containers():
-    assert V.display([1, 2.5, "a"]) == "[1, 2.5, a]"
-    assert V.display([]) == "[]"
-    assert V.display([[1, 2.0], ["x", None, True]]) == "[[1, 2.0], [x, None, true]]"
-    assert V.display({"x": 1, "y": 2}) == "{ x: 1, y: 2 }"
-    assert V.display({}) == "{}"
-    assert V.display({"s": "q", "a": [1], "o": {"k": "v"}}) == "{ s: q, a: [1], o: { k: v } }"
-    assert V.display(V.StructValue("Point", {"x": 1.0, "y": 2})) == "{ x: 1.0, y: 2 }"
-    assert V.display(V.StructValue("Empty", {})) == "{}"
+    assert D.display([1, 2.5, "a"]) == "[1, 2.5, a]"
+    assert D.display([]) == "[]"
+    assert D.display([[1, 2.0], ["x", None, True]]) == "[[1, 2.0], [x, None, true]]"
+    assert D.display({"x": 1, "y": 2}) == "{ x: 1, y: 2 }"
+    assert D.display({}) == "{}"
+    assert D.display({"s": "q", "a": [1], "o": {"k": "v"}}) == "{ s: q, a: [1], o: { k: v } }"
+    assert D.display(V.StructValue("Point", {"x": 1.0, "y": 2})) == "{ x: 1.0, y: 2 }"
+    assert D.display(V.StructValue("Empty", {})) == "{}"
 
 
 def test_display_results_enums_ranges():
-    assert V.display(V.Ok(42)) == "Ok(42)"
-    assert V.display(V.Err("boom")) == "Err(boom)"
-    assert V.display(V.Ok(V.UNIT)) == "Ok(())"
-    assert V.display(V.Ok([1, "a"])) == "Ok([1, a])"
-    assert V.display(V.EnumValue("Color", "Red", None)) == "Red"
-    assert V.display(V.EnumValue("Shape", "Circle", (5.0,))) == "Circle(5.0)"
-    assert V.display(V.EnumValue("P", "Pair", (1, "b"))) == "Pair(1, b)"
-    assert V.display(V.EnumValue("Shape", "Rect", {"w": 3.0, "h": 4.0})) == "Rect { w: 3.0, h: 4.0 }"
+    assert D.display(V.Ok(42)) == "Ok(42)"
+    assert D.display(V.Err("boom")) == "Err(boom)"
+    assert D.display(V.Ok(V.UNIT)) == "Ok(())"
+    assert D.display(V.Ok([1, "a"])) == "Ok([1, a])"
+    assert D.display(V.EnumValue("Color", "Red", None)) == "Red"
+    assert D.display(V.EnumValue("Shape", "Circle", (5.0,))) == "Circle(5.0)"
+    assert D.display(V.EnumValue("P", "Pair", (1, "b"))) == "Pair(1, b)"
+    assert D.display(V.EnumValue("Shape", "Rect", {"w": 3.0, "h": 4.0})) == "Rect { w: 3.0, h: 4.0 }"
     h = "ab" * 32
-    assert V.display(V.snapshot_hash(h)) == f"Hash({h})"
-    assert V.display(V.SNAPSHOT_RESUMED) == "Resumed"
-    assert V.display(V.RangeValue(1, 5, False)) == "1..5"
-    assert V.display(V.RangeValue(1, 5, True)) == "1..=5"
-    assert V.display(V.RangeValue(-3, -1, False)) == "-3..-1"
+    assert D.display(Snap.snapshot_hash(h)) == f"Hash({h})"
+    assert D.display(Snap.SNAPSHOT_RESUMED) == "Resumed"
+    assert D.display(V.RangeValue(1, 5, False)) == "1..5"
+    assert D.display(V.RangeValue(1, 5, True)) == "1..=5"
+    assert D.display(V.RangeValue(-3, -1, False)) == "-3..-1"
 
 
 def test_display_functions_and_hashmaps():
-    assert V.display(Fn("add")) == "[Function add]"
-    assert V.display(Fn(None)) == "[Closure]"
-    assert V.display(V.BUILTINS["len"]) == "[Function len]"
-    assert V.display(V.HashMapValue({})) == "HashMap {}"
+    assert D.display(Fn("add")) == "[Function add]"
+    assert D.display(Fn(None)) == "[Closure]"
+    assert D.display(B.BUILTINS["len"]) == "[Function len]"
+    assert D.display(V.HashMapValue({})) == "HashMap {}"
     mp = m(m(V.HashMapValue(), "set", "a", 1), "set", "b", 2)
-    assert V.display(mp) == "HashMap { a: 1, b: 2 }"
+    assert D.display(mp) == "HashMap { a: 1, b: 2 }"
     mp = m(m(V.HashMapValue(), "set", True, 1), "set", 1, "x")
-    assert V.display(mp) == "HashMap { true: 1, 1: x }"
+    assert D.display(mp) == "HashMap { true: 1, 1: x }"
 
 
 def test_display_cycles():
     a = [1]
     a.append(a)
-    assert V.display(a) == "[1, [...]]"
+    assert D.display(a) == "[1, [...]]"
     o = {"x": 1}
     o["self"] = o
-    assert V.display(o) == "{ x: 1, self: {...} }"
+    assert D.display(o) == "{ x: 1, self: {...} }"
     # The same container twice, not nested, is not a cycle.
     inner = [1]
-    assert V.display([inner, inner]) == "[[1], [1]]"
+    assert D.display([inner, inner]) == "[[1], [1]]"
     s = V.StructValue("N", {"v": 1})
     s.fields["next"] = [s]
-    assert V.display(s) == "{ v: 1, next: [{...}] }"
+    assert D.display(s) == "{ v: 1, next: [{...}] }"
 
 
 def test_display_deep_nesting_is_a_shape_error():
     v: list = []
     for _ in range(100_000):
         v = [v]
-    assert err_kind(V.display, v) == "StackOverflow"
+    assert err_kind(D.display, v) == "StackOverflow"
 
 
 def test_display_concat():
-    assert V.display_concat(2.0) == "2"
-    assert V.display_concat(1.5) == "1.5"
-    assert V.display_concat(-0.0) == "0"
-    assert V.display_concat(-3.0) == "-3"
-    assert V.display_concat(1e15) == "1000000000000000"
-    assert V.display_concat(1e-7) == "0.0000001"
-    assert V.display_concat(NAN) == "NaN"
-    assert V.display_concat(INF) == "Infinity"
-    assert V.display_concat(3) == "3"
-    assert V.display_concat([2.0]) == "[2.0]"
-    assert V.display_concat(None) == "None"
+    assert D.display_concat(2.0) == "2"
+    assert D.display_concat(1.5) == "1.5"
+    assert D.display_concat(-0.0) == "0"
+    assert D.display_concat(-3.0) == "-3"
+    assert D.display_concat(1e15) == "1000000000000000"
+    assert D.display_concat(1e-7) == "0.0000001"
+    assert D.display_concat(NAN) == "NaN"
+    assert D.display_concat(INF) == "Infinity"
+    assert D.display_concat(3) == "3"
+    assert D.display_concat([2.0]) == "[2.0]"
+    assert D.display_concat(None) == "None"
 
 
 # ---------------------------------------------------------------- type names, truthiness
@@ -158,10 +161,10 @@ def test_display_concat():
 def test_type_name():
     cases = [(1, "int"), (1.0, "number"), ("s", "string"), (True, "bool"), (None, "None"),
              (V.UNIT, "unit"), ([], "array"), ({}, "object"), (V.RangeValue(0, 1, False), "range"),
-             (Fn("f"), "function"), (V.BUILTINS["len"], "function"),
+             (Fn("f"), "function"), (B.BUILTINS["len"], "function"),
              (V.HashMapValue(), "HashMap"), (V.Ok(1), "Result"), (V.Err(1), "Result"),
              (V.StructValue("Point", {}), "Point"), (V.EnumValue("Color", "Red"), "Color"),
-             (V.SNAPSHOT_RESUMED, "Snapshot")]
+             (Snap.SNAPSHOT_RESUMED, "Snapshot")]
     for v, n in cases:
         assert V.type_name(v) == n
 
@@ -178,8 +181,8 @@ def test_type_name_engine_objects():
 
 @pytest.mark.parametrize("v", [False, 0, 0.0, -0.0, None, V.UNIT, "", [], {}, V.HashMapValue()])
 def test_falsy(v):
-    assert V.truthy(v) is False
-    assert V.unary_op("!", v) is True
+    assert Op.truthy(v) is False
+    assert Op.unary_op("!", v) is True
 
 
 @pytest.mark.parametrize("v", [True, 1, -1, 0.5, NAN, INF, "0", " ", [0], {"a": None},
@@ -187,59 +190,59 @@ def test_falsy(v):
                                V.StructValue("E", {}), V.EnumValue("C", "Red"),
                                V.RangeValue(0, 0, False), Fn(None)])
 def test_truthy(v):
-    assert V.truthy(v) is True
-    assert V.unary_op("!", v) is False
+    assert Op.truthy(v) is True
+    assert Op.unary_op("!", v) is False
 
 
 # ---------------------------------------------------------------- equality and ordering
 
 def test_equals_numbers_and_bools():
-    assert V.equals(1, 1.0) and V.equals(1.0, 1)
-    assert not V.equals(True, 1) and not V.equals(1, True)
-    assert not V.equals(False, 0) and not V.equals(0.0, False)
-    assert V.equals(True, True)
-    assert not V.equals(NAN, NAN)
-    assert V.equals(0.0, -0.0)
-    assert not V.equals("1", 1)
-    assert V.equals(None, None) and not V.equals(None, 0) and not V.equals(None, V.UNIT)
-    assert V.equals(V.UNIT, V.UNIT)
-    assert V.equals(2 ** 53 + 1, 2 ** 53 + 1)
-    assert not V.equals(2 ** 53 + 1, float(2 ** 53))  # exact comparison, as upstream i64 vs f64
+    assert Op.equals(1, 1.0) and Op.equals(1.0, 1)
+    assert not Op.equals(True, 1) and not Op.equals(1, True)
+    assert not Op.equals(False, 0) and not Op.equals(0.0, False)
+    assert Op.equals(True, True)
+    assert not Op.equals(NAN, NAN)
+    assert Op.equals(0.0, -0.0)
+    assert not Op.equals("1", 1)
+    assert Op.equals(None, None) and not Op.equals(None, 0) and not Op.equals(None, V.UNIT)
+    assert Op.equals(V.UNIT, V.UNIT)
+    assert Op.equals(2 ** 53 + 1, 2 ** 53 + 1)
+    assert not Op.equals(2 ** 53 + 1, float(2 ** 53))  # exact comparison, as upstream i64 vs f64
 
 
 def test_equals_containers():
-    assert V.equals([1, [2, "a"]], [1.0, [2, "a"]])
-    assert not V.equals([1, 2], [1, 2, 3])
-    assert not V.equals([True], [1])
-    assert V.equals({"a": 1, "b": 2}, {"b": 2, "a": 1})
-    assert not V.equals({"a": 1}, {"a": 1, "b": None})
-    assert not V.equals({"a": 1}, {"b": 1})
-    assert not V.equals([], {})
-    assert V.equals(V.StructValue("P", {"x": 1}), V.StructValue("P", {"x": 1.0}))
-    assert not V.equals(V.StructValue("P", {"x": 1}), V.StructValue("Q", {"x": 1}))
-    assert not V.equals(V.StructValue("P", {"x": 1}), {"x": 1})
-    assert V.equals(V.Ok([1]), V.Ok([1]))
-    assert not V.equals(V.Ok(1), V.Err(1))
-    assert V.equals(V.EnumValue("C", "Red"), V.EnumValue("C", "Red"))
-    assert not V.equals(V.EnumValue("C", "Red"), V.EnumValue("D", "Red"))
-    assert not V.equals(V.EnumValue("C", "Red"), V.EnumValue("C", "Green"))
-    assert V.equals(V.EnumValue("S", "C", (1,)), V.EnumValue("S", "C", (1.0,)))
-    assert not V.equals(V.EnumValue("S", "C", (1,)), V.EnumValue("S", "C", (2,)))
-    assert V.equals(V.EnumValue("S", "R", {"w": 1}), V.EnumValue("S", "R", {"w": 1}))
-    assert not V.equals(V.EnumValue("S", "R", None), V.EnumValue("S", "R", (1,)))
-    assert V.equals(V.snapshot_hash("x"), V.snapshot_hash("x"))
-    assert not V.equals(V.snapshot_hash("x"), V.SNAPSHOT_RESUMED)
-    assert V.equals(V.RangeValue(1, 5, False), V.RangeValue(1, 5, False))
-    assert not V.equals(V.RangeValue(1, 5, False), V.RangeValue(1, 5, True))
+    assert Op.equals([1, [2, "a"]], [1.0, [2, "a"]])
+    assert not Op.equals([1, 2], [1, 2, 3])
+    assert not Op.equals([True], [1])
+    assert Op.equals({"a": 1, "b": 2}, {"b": 2, "a": 1})
+    assert not Op.equals({"a": 1}, {"a": 1, "b": None})
+    assert not Op.equals({"a": 1}, {"b": 1})
+    assert not Op.equals([], {})
+    assert Op.equals(V.StructValue("P", {"x": 1}), V.StructValue("P", {"x": 1.0}))
+    assert not Op.equals(V.StructValue("P", {"x": 1}), V.StructValue("Q", {"x": 1}))
+    assert not Op.equals(V.StructValue("P", {"x": 1}), {"x": 1})
+    assert Op.equals(V.Ok([1]), V.Ok([1]))
+    assert not Op.equals(V.Ok(1), V.Err(1))
+    assert Op.equals(V.EnumValue("C", "Red"), V.EnumValue("C", "Red"))
+    assert not Op.equals(V.EnumValue("C", "Red"), V.EnumValue("D", "Red"))
+    assert not Op.equals(V.EnumValue("C", "Red"), V.EnumValue("C", "Green"))
+    assert Op.equals(V.EnumValue("S", "C", (1,)), V.EnumValue("S", "C", (1.0,)))
+    assert not Op.equals(V.EnumValue("S", "C", (1,)), V.EnumValue("S", "C", (2,)))
+    assert Op.equals(V.EnumValue("S", "R", {"w": 1}), V.EnumValue("S", "R", {"w": 1}))
+    assert not Op.equals(V.EnumValue("S", "R", None), V.EnumValue("S", "R", (1,)))
+    assert Op.equals(Snap.snapshot_hash("x"), Snap.snapshot_hash("x"))
+    assert not Op.equals(Snap.snapshot_hash("x"), Snap.SNAPSHOT_RESUMED)
+    assert Op.equals(V.RangeValue(1, 5, False), V.RangeValue(1, 5, False))
+    assert not Op.equals(V.RangeValue(1, 5, False), V.RangeValue(1, 5, True))
     m1 = m(V.HashMapValue(), "set", "a", 1)
     m2 = m(V.HashMapValue(), "set", "a", 1.0)
-    assert V.equals(m1, m2)
-    assert not V.equals(m1, m(m1, "set", "b", 2))
+    assert Op.equals(m1, m2)
+    assert not Op.equals(m1, m(m1, "set", "b", 2))
 
 
 def test_equals_functions_by_identity():
     f, g = Fn("f"), Fn("f")
-    assert V.equals(f, f) and not V.equals(f, g)
+    assert Op.equals(f, f) and not Op.equals(f, g)
 
 
 def test_equals_cycles_terminate():
@@ -247,44 +250,44 @@ def test_equals_cycles_terminate():
     a.append(a)
     b2 = [1]
     b2.append(b2)
-    assert V.equals(a, a)
-    assert V.equals(a, b2)
+    assert Op.equals(a, a)
+    assert Op.equals(a, b2)
     c = [2]
     c.append(c)
-    assert not V.equals(a, c)
+    assert not Op.equals(a, c)
 
 
 def test_eq_ne_ops():
-    assert V.binary_op("==", 1, 1.0) is True
-    assert V.binary_op("!=", 1, 1.0) is False
-    assert V.binary_op("==", True, 1) is False
-    assert V.binary_op("!=", "a", "b") is True
-    assert V.binary_op("==", [1, 2], [1, 2]) is True
+    assert Op.binary_op("==", 1, 1.0) is True
+    assert Op.binary_op("!=", 1, 1.0) is False
+    assert Op.binary_op("==", True, 1) is False
+    assert Op.binary_op("!=", "a", "b") is True
+    assert Op.binary_op("==", [1, 2], [1, 2]) is True
 
 
 def test_compare():
-    assert V.compare(1, 2) == -1 and V.compare(2, 1) == 1 and V.compare(2, 2.0) == 0
-    assert V.compare("a", "b") == -1 and V.compare("b", "a") == 1 and V.compare("a", "a") == 0
-    assert V.compare("Z", "a") == -1  # code point order
-    assert V.compare("ab", "abc") == -1
-    e = err(V.compare, 1, "a")
+    assert Op.compare(1, 2) == -1 and Op.compare(2, 1) == 1 and Op.compare(2, 2.0) == 0
+    assert Op.compare("a", "b") == -1 and Op.compare("b", "a") == 1 and Op.compare("a", "a") == 0
+    assert Op.compare("Z", "a") == -1  # code point order
+    assert Op.compare("ab", "abc") == -1
+    e = err(Op.compare, 1, "a")
     assert e.kind == "TypeError" and e.message == "Cannot compare int and string"
-    assert err_kind(V.compare, True, False) == "TypeError"
-    assert err_kind(V.compare, [1], [2]) == "TypeError"
-    assert err_kind(V.compare, None, 1) == "TypeError"
+    assert err_kind(Op.compare, True, False) == "TypeError"
+    assert err_kind(Op.compare, [1], [2]) == "TypeError"
+    assert err_kind(Op.compare, None, 1) == "TypeError"
 
 
 def test_comparison_ops():
-    assert V.binary_op("<", 1, 2.5) is True
-    assert V.binary_op("<=", 2, 2.0) is True
-    assert V.binary_op(">", "b", "a") is True
-    assert V.binary_op(">=", 1, 2) is False
-    assert V.binary_op("<", NAN, 1) is False
-    assert V.binary_op("<", 2 ** 53 + 1, float(2 ** 53)) is False
+    assert Op.binary_op("<", 1, 2.5) is True
+    assert Op.binary_op("<=", 2, 2.0) is True
+    assert Op.binary_op(">", "b", "a") is True
+    assert Op.binary_op(">=", 1, 2) is False
+    assert Op.binary_op("<", NAN, 1) is False
+    assert Op.binary_op("<", 2 ** 53 + 1, float(2 ** 53)) is False
     for op in ("<", "<=", ">", ">="):
-        e = err(V.binary_op, op, 1, "a")
+        e = err(Op.binary_op, op, 1, "a")
         assert e.kind == "TypeError" and "Cannot compare" in e.message
-        assert err_kind(V.binary_op, op, True, 1) == "TypeError"
+        assert err_kind(Op.binary_op, op, True, 1) == "TypeError"
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -301,66 +304,66 @@ def test_comparison_ops():
     ("**", 0, 10 ** 18, 0),
 ])
 def test_arithmetic(op, a, b2, want):
-    assert same(V.binary_op(op, a, b2), want)
+    assert same(Op.binary_op(op, a, b2), want)
 
 
 def test_int_overflow_becomes_number():
-    r = V.binary_op("+", 2 ** 63 - 1, 1)
-    assert type(r) is float and V.display(r) == "9223372036854776000"
-    assert same(V.binary_op("-", -(2 ** 63), 1), -9.223372036854775809e18)
-    assert type(V.binary_op("*", 2 ** 62, 4)) is float
-    assert same(V.binary_op("*", 2 ** 62, -2), -(2 ** 63))
-    assert same(V.binary_op("/", -(2 ** 63), -1), 9.223372036854775808e18)
-    assert same(V.binary_op("%", -(2 ** 63), -1), 0)
-    assert same(V.binary_op("**", 2, 63), 9.223372036854775808e18)
-    assert same(V.binary_op("**", 2, 62), 2 ** 62)
-    assert same(V.binary_op("**", 10, 400), INF)
-    assert same(V.binary_op("**", -10, 401), -INF)
-    assert same(V.binary_op("**", 3, 10 ** 18), INF)
-    assert same(V.check_int(2 ** 63), 9.223372036854775808e18)
-    assert same(V.check_int(-(2 ** 63)), -(2 ** 63))
-    assert same(V.check_int(10 ** 400), INF)
-    assert same(V.check_int(-(10 ** 400)), -INF)
+    r = Op.binary_op("+", 2 ** 63 - 1, 1)
+    assert type(r) is float and D.display(r) == "9223372036854776000"
+    assert same(Op.binary_op("-", -(2 ** 63), 1), -9.223372036854775809e18)
+    assert type(Op.binary_op("*", 2 ** 62, 4)) is float
+    assert same(Op.binary_op("*", 2 ** 62, -2), -(2 ** 63))
+    assert same(Op.binary_op("/", -(2 ** 63), -1), 9.223372036854775808e18)
+    assert same(Op.binary_op("%", -(2 ** 63), -1), 0)
+    assert same(Op.binary_op("**", 2, 63), 9.223372036854775808e18)
+    assert same(Op.binary_op("**", 2, 62), 2 ** 62)
+    assert same(Op.binary_op("**", 10, 400), INF)
+    assert same(Op.binary_op("**", -10, 401), -INF)
+    assert same(Op.binary_op("**", 3, 10 ** 18), INF)
+    assert same(N.check_int(2 ** 63), 9.223372036854775808e18)
+    assert same(N.check_int(-(2 ** 63)), -(2 ** 63))
+    assert same(N.check_int(10 ** 400), INF)
+    assert same(N.check_int(-(10 ** 400)), -INF)
 
 
 def test_float_edge_arithmetic():
-    assert same(V.binary_op("**", 10.0, 400), INF)
-    assert same(V.binary_op("**", -10.0, 401), -INF)
-    assert same(V.binary_op("**", -8.0, 1 / 3), NAN)
-    assert same(V.binary_op("**", 0, -1), INF)
-    assert same(V.binary_op("**", 0.0, -1.0), INF)
-    assert same(V.binary_op("*", 1e308, 10), INF)
-    assert same(V.binary_op("%", INF, 2), NAN)
-    assert same(V.binary_op("%", 5.0, INF), 5.0)
-    assert same(V.binary_op("-", INF, INF), NAN)
-    assert same(V.binary_op("/", 1e308, 1e-10), INF)
+    assert same(Op.binary_op("**", 10.0, 400), INF)
+    assert same(Op.binary_op("**", -10.0, 401), -INF)
+    assert same(Op.binary_op("**", -8.0, 1 / 3), NAN)
+    assert same(Op.binary_op("**", 0, -1), INF)
+    assert same(Op.binary_op("**", 0.0, -1.0), INF)
+    assert same(Op.binary_op("*", 1e308, 10), INF)
+    assert same(Op.binary_op("%", INF, 2), NAN)
+    assert same(Op.binary_op("%", 5.0, INF), 5.0)
+    assert same(Op.binary_op("-", INF, INF), NAN)
+    assert same(Op.binary_op("/", 1e308, 1e-10), INF)
 
 
 @pytest.mark.parametrize("op, a, b2", [
     ("/", 1, 0), ("/", 1.0, 0), ("/", 1, 0.0), ("/", 0.0, -0.0), ("%", 1, 0), ("%", 1.5, 0.0),
 ])
 def test_division_by_zero(op, a, b2):
-    e = err(V.binary_op, op, a, b2)
+    e = err(Op.binary_op, op, a, b2)
     assert e.kind == "ArithmeticError" and e.message == "Division by zero"
 
 
 def test_string_concat():
-    assert V.binary_op("+", "a", 1) == "a1"
-    assert V.binary_op("+", 1, "a") == "1a"
-    assert V.binary_op("+", "x", 2.0) == "x2"
-    assert V.binary_op("+", "x", 1.5) == "x1.5"
-    assert V.binary_op("+", 2.0, "x") == "2x"
-    assert V.binary_op("+", "a", "b") == "ab"
-    assert V.binary_op("+", "v=", None) == "v=None"
-    assert V.binary_op("+", "v=", True) == "v=true"
-    assert V.binary_op("+", "v=", [1, 2.0]) == "v=[1, 2.0]"
-    assert V.binary_op("+", "r=", V.Ok(1)) == "r=Ok(1)"
-    assert V.binary_op("+", "é", "✓") == "é✓"
+    assert Op.binary_op("+", "a", 1) == "a1"
+    assert Op.binary_op("+", 1, "a") == "1a"
+    assert Op.binary_op("+", "x", 2.0) == "x2"
+    assert Op.binary_op("+", "x", 1.5) == "x1.5"
+    assert Op.binary_op("+", 2.0, "x") == "2x"
+    assert Op.binary_op("+", "a", "b") == "ab"
+    assert Op.binary_op("+", "v=", None) == "v=None"
+    assert Op.binary_op("+", "v=", True) == "v=true"
+    assert Op.binary_op("+", "v=", [1, 2.0]) == "v=[1, 2.0]"
+    assert Op.binary_op("+", "r=", V.Ok(1)) == "r=Ok(1)"
+    assert Op.binary_op("+", "é", "✓") == "é✓"
 
 
 def test_array_concat_op():
     a, c = [1], [2, 3]
-    r = V.binary_op("+", a, c)
+    r = Op.binary_op("+", a, c)
     assert r == [1, 2, 3] and r is not a and a == [1]
 
 
@@ -377,18 +380,18 @@ def test_array_concat_op():
     ("+", None, None, "Cannot apply '+' to None and None"),
 ])
 def test_arithmetic_type_errors(op, a, b2, msg):
-    e = err(V.binary_op, op, a, b2)
+    e = err(Op.binary_op, op, a, b2)
     assert e.kind == "TypeError" and e.message == msg
 
 
 def test_specialised_ops_match_binary_op():
     pairs = [(7, 2), (-7, 2), (7.5, 2), (2, 0.5), ("a", 1), (3, "b")]
-    for f, op in [(V.add, "+"), (V.sub, "-"), (V.mul, "*"), (V.div, "/"), (V.mod, "%"),
-                  (V.pow_, "**"), (V.lt, "<"), (V.le, "<="), (V.gt, ">"), (V.ge, ">="),
-                  (V.eq, "=="), (V.ne, "!=")]:
+    for f, op in [(Op.add, "+"), (Op.sub, "-"), (Op.mul, "*"), (Op.div, "/"), (Op.mod, "%"),
+                  (Op.pow_, "**"), (Op.lt, "<"), (Op.le, "<="), (Op.gt, ">"), (Op.ge, ">="),
+                  (Op.eq, "=="), (Op.ne, "!=")]:
         for a, b2 in pairs:
             try:
-                want = V.binary_op(op, a, b2)
+                want = Op.binary_op(op, a, b2)
             except ShapeError as e:
                 assert err_kind(f, a, b2) == e.kind
             else:
@@ -396,162 +399,162 @@ def test_specialised_ops_match_binary_op():
 
 
 def test_unary():
-    assert same(V.unary_op("-", 5), -5)
-    assert same(V.unary_op("-", 0), 0)
-    assert same(V.unary_op("-", 2.5), -2.5)
-    assert V.display(V.unary_op("-", 0.0)) == "0.0"
-    assert same(V.unary_op("-", -(2 ** 63)), 9.223372036854775808e18)
-    assert same(V.unary_op("-", 2 ** 63 - 1), -(2 ** 63) + 1)
-    e = err(V.unary_op, "-", True)
+    assert same(Op.unary_op("-", 5), -5)
+    assert same(Op.unary_op("-", 0), 0)
+    assert same(Op.unary_op("-", 2.5), -2.5)
+    assert D.display(Op.unary_op("-", 0.0)) == "0.0"
+    assert same(Op.unary_op("-", -(2 ** 63)), 9.223372036854775808e18)
+    assert same(Op.unary_op("-", 2 ** 63 - 1), -(2 ** 63) + 1)
+    e = err(Op.unary_op, "-", True)
     assert e.kind == "TypeError"
-    assert err_kind(V.unary_op, "-", "a") == "TypeError"
-    assert V.unary_op("!", True) is False and V.unary_op("!", None) is True
-    assert V.neg(3) == -3 and V.not_(0) is True
+    assert err_kind(Op.unary_op, "-", "a") == "TypeError"
+    assert Op.unary_op("!", True) is False and Op.unary_op("!", None) is True
+    assert Op.neg(3) == -3 and Op.not_(0) is True
 
 
 def test_unknown_operator():
-    assert err_kind(V.binary_op, "<<", 1, 2) == "RuntimeError"
+    assert err_kind(Op.binary_op, "<<", 1, 2) == "RuntimeError"
 
 
 # ---------------------------------------------------------------- indexing
 
 def test_to_index():
-    assert V.to_index(3, 0) == 0 and V.to_index(3, 2) == 2 and V.to_index(3, -1) == 2
-    assert V.to_index(3, -3) == 0 and V.to_index(3, 3) is None and V.to_index(3, -4) is None
-    assert V.to_index(0, 0) is None
+    assert Acc.to_index(3, 0) == 0 and Acc.to_index(3, 2) == 2 and Acc.to_index(3, -1) == 2
+    assert Acc.to_index(3, -3) == 0 and Acc.to_index(3, 3) is None and Acc.to_index(3, -4) is None
+    assert Acc.to_index(0, 0) is None
 
 
 def test_index_get_arrays_and_strings():
     a = [10, 20, 30]
-    assert V.index_get(a, 0) == 10 and V.index_get(a, -1) == 30 and V.index_get(a, -3) == 10
-    assert V.index_get(a, 3) is None and V.index_get(a, -4) is None
-    assert V.index_get([], 0) is None
-    assert V.index_get(a, 1.0) == 20
-    assert err_kind(V.index_get, a, 1.5) == "TypeError"
-    assert err_kind(V.index_get, a, True) == "TypeError"
-    assert err_kind(V.index_get, a, "0") == "TypeError"
+    assert Acc.index_get(a, 0) == 10 and Acc.index_get(a, -1) == 30 and Acc.index_get(a, -3) == 10
+    assert Acc.index_get(a, 3) is None and Acc.index_get(a, -4) is None
+    assert Acc.index_get([], 0) is None
+    assert Acc.index_get(a, 1.0) == 20
+    assert err_kind(Acc.index_get, a, 1.5) == "TypeError"
+    assert err_kind(Acc.index_get, a, True) == "TypeError"
+    assert err_kind(Acc.index_get, a, "0") == "TypeError"
     s = "héllo✓"
-    assert V.index_get(s, 1) == "é" and V.index_get(s, -1) == "✓" and V.index_get(s, 6) is None
+    assert Acc.index_get(s, 1) == "é" and Acc.index_get(s, -1) == "✓" and Acc.index_get(s, 6) is None
 
 
 def test_index_get_slices():
     a = [0, 1, 2, 3, 4]
     R = V.RangeValue
-    assert V.index_get(a, R(1, 3, False)) == [1, 2]
-    assert V.index_get(a, R(1, 3, True)) == [1, 2, 3]
-    assert V.index_get(a, R(-2, 5, False)) == [3, 4]
-    assert V.index_get(a, R(1, -1, False)) == [1, 2, 3]
-    assert V.index_get(a, R(1, -1, True)) == [1, 2, 3, 4]
-    assert V.index_get(a, R(-100, 100, False)) == a
-    assert V.index_get(a, R(3, 1, False)) == []
-    assert V.index_get(a, R(7, 9, False)) == []
-    s = V.index_get(a, R(0, 5, False))
+    assert Acc.index_get(a, R(1, 3, False)) == [1, 2]
+    assert Acc.index_get(a, R(1, 3, True)) == [1, 2, 3]
+    assert Acc.index_get(a, R(-2, 5, False)) == [3, 4]
+    assert Acc.index_get(a, R(1, -1, False)) == [1, 2, 3]
+    assert Acc.index_get(a, R(1, -1, True)) == [1, 2, 3, 4]
+    assert Acc.index_get(a, R(-100, 100, False)) == a
+    assert Acc.index_get(a, R(3, 1, False)) == []
+    assert Acc.index_get(a, R(7, 9, False)) == []
+    s = Acc.index_get(a, R(0, 5, False))
     assert s is not a
-    assert V.index_get("héllo", R(1, 3, False)) == "él"
-    assert V.index_get("héllo", R(1, 3, True)) == "éll"
-    assert V.index_get("héllo", R(-3, -1, False)) == "ll"
+    assert Acc.index_get("héllo", R(1, 3, False)) == "él"
+    assert Acc.index_get("héllo", R(1, 3, True)) == "éll"
+    assert Acc.index_get("héllo", R(-3, -1, False)) == "ll"
 
 
 def test_index_get_objects():
     o = {"a": 1}
-    assert V.index_get(o, "a") == 1 and V.index_get(o, "b") is None
-    assert err_kind(V.index_get, o, 1) == "TypeError"
+    assert Acc.index_get(o, "a") == 1 and Acc.index_get(o, "b") is None
+    assert err_kind(Acc.index_get, o, 1) == "TypeError"
     st = V.StructValue("P", {"x": 1})
-    assert V.index_get(st, "x") == 1 and V.index_get(st, "y") is None
+    assert Acc.index_get(st, "x") == 1 and Acc.index_get(st, "y") is None
     mp = m(m(V.HashMapValue(), "set", "a", 1), "set", 2, "two")
-    assert V.index_get(mp, "a") == 1 and V.index_get(mp, 2) == "two" and V.index_get(mp, "z") is None
-    assert V.index_get(mp, 2.0) == "two"
+    assert Acc.index_get(mp, "a") == 1 and Acc.index_get(mp, 2) == "two" and Acc.index_get(mp, "z") is None
+    assert Acc.index_get(mp, 2.0) == "two"
     for bad in (1, None, True, V.UNIT, V.Ok(1), V.RangeValue(0, 1, False)):
-        assert err_kind(V.index_get, bad, 0) == "TypeError"
+        assert err_kind(Acc.index_get, bad, 0) == "TypeError"
 
 
 def test_index_set():
     a = [1, 2, 3]
-    V.index_set(a, 0, "x")
-    V.index_set(a, -1, "z")
-    V.index_set(a, 1.0, "y")
+    Acc.index_set(a, 0, "x")
+    Acc.index_set(a, -1, "z")
+    Acc.index_set(a, 1.0, "y")
     assert a == ["x", "y", "z"]
-    e = err(V.index_set, a, 3, 0)
+    e = err(Acc.index_set, a, 3, 0)
     assert e.kind == "IndexError"
-    assert err_kind(V.index_set, a, -4, 0) == "IndexError"
-    assert err_kind(V.index_set, [], 0, 0) == "IndexError"
-    assert err_kind(V.index_set, a, "0", 0) == "TypeError"
+    assert err_kind(Acc.index_set, a, -4, 0) == "IndexError"
+    assert err_kind(Acc.index_set, [], 0, 0) == "IndexError"
+    assert err_kind(Acc.index_set, a, "0", 0) == "TypeError"
     o = {"a": 1}
-    V.index_set(o, "a", 2)
-    V.index_set(o, "b", 3)
+    Acc.index_set(o, "a", 2)
+    Acc.index_set(o, "b", 3)
     assert o == {"a": 2, "b": 3} and list(o) == ["a", "b"]
-    assert err_kind(V.index_set, o, 1, 0) == "TypeError"
+    assert err_kind(Acc.index_set, o, 1, 0) == "TypeError"
     st = V.StructValue("P", {"x": 1})
-    V.index_set(st, "x", 5)
+    Acc.index_set(st, "x", 5)
     assert st.fields == {"x": 5}
-    assert err_kind(V.index_set, st, "nope", 1) == "TypeError"
-    assert err_kind(V.index_set, "abc", 0, "x") == "TypeError"
-    assert err_kind(V.index_set, V.HashMapValue(), "a", 1) == "TypeError"
-    assert err_kind(V.index_set, None, 0, 1) == "TypeError"
+    assert err_kind(Acc.index_set, st, "nope", 1) == "TypeError"
+    assert err_kind(Acc.index_set, "abc", 0, "x") == "TypeError"
+    assert err_kind(Acc.index_set, V.HashMapValue(), "a", 1) == "TypeError"
+    assert err_kind(Acc.index_set, None, 0, 1) == "TypeError"
 
 
 # ---------------------------------------------------------------- properties
 
 def test_get_property():
-    assert V.get_property({"a": 1}, "a") == 1
-    assert V.get_property({"a": 1}, "b") is None
-    assert V.get_property([1, 2], "length") == 2
-    assert V.get_property("héllo", "length") == 5
-    assert V.get_property("", "length") == 0
+    assert Acc.get_property({"a": 1}, "a") == 1
+    assert Acc.get_property({"a": 1}, "b") is None
+    assert Acc.get_property([1, 2], "length") == 2
+    assert Acc.get_property("héllo", "length") == 5
+    assert Acc.get_property("", "length") == 0
     st = V.StructValue("Point", {"x": 1})
-    assert V.get_property(st, "x") == 1
-    e = err(V.get_property, st, "z")
+    assert Acc.get_property(st, "x") == 1
+    e = err(Acc.get_property, st, "z")
     assert e.kind == "TypeError" and "no field" in e.message
     ev = V.EnumValue("S", "Rect", {"w": 3.0})
-    assert V.get_property(ev, "w") == 3.0
-    assert err_kind(V.get_property, ev, "h") == "TypeError"
-    assert err_kind(V.get_property, [1], "size") == "TypeError"
-    assert err_kind(V.get_property, V.HashMapValue(), "size") == "TypeError"
-    assert err_kind(V.get_property, None, "x") == "TypeError"
-    assert err_kind(V.get_property, 5, "x") == "TypeError"
-    assert err_kind(V.get_property, V.EnumValue("C", "Red"), "x") == "TypeError"
+    assert Acc.get_property(ev, "w") == 3.0
+    assert err_kind(Acc.get_property, ev, "h") == "TypeError"
+    assert err_kind(Acc.get_property, [1], "size") == "TypeError"
+    assert err_kind(Acc.get_property, V.HashMapValue(), "size") == "TypeError"
+    assert err_kind(Acc.get_property, None, "x") == "TypeError"
+    assert err_kind(Acc.get_property, 5, "x") == "TypeError"
+    assert err_kind(Acc.get_property, V.EnumValue("C", "Red"), "x") == "TypeError"
 
 
 def test_set_property():
     o = {}
-    V.set_property(o, "a", 1)
-    V.set_property(o, "a", 2)
+    Acc.set_property(o, "a", 1)
+    Acc.set_property(o, "a", 2)
     assert o == {"a": 2}
     st = V.StructValue("P", {"x": 1})
-    V.set_property(st, "x", 9)
+    Acc.set_property(st, "x", 9)
     assert st.fields["x"] == 9
-    assert err_kind(V.set_property, st, "y", 1) == "TypeError"
+    assert err_kind(Acc.set_property, st, "y", 1) == "TypeError"
     for bad in ([], "s", None, 1, V.HashMapValue()):
-        assert err_kind(V.set_property, bad, "a", 1) == "TypeError"
+        assert err_kind(Acc.set_property, bad, "a", 1) == "TypeError"
 
 
 # ---------------------------------------------------------------- iteration
 
 def test_iterate():
-    assert list(V.iterate([1, 2])) == [1, 2]
-    assert list(V.iterate("hé✓")) == ["h", "é", "✓"]
-    assert list(V.iterate(V.RangeValue(1, 4, False))) == [1, 2, 3]
-    assert list(V.iterate(V.RangeValue(1, 4, True))) == [1, 2, 3, 4]
-    assert list(V.iterate(V.RangeValue(4, 1, False))) == []
+    assert list(It.iterate([1, 2])) == [1, 2]
+    assert list(It.iterate("hé✓")) == ["h", "é", "✓"]
+    assert list(It.iterate(V.RangeValue(1, 4, False))) == [1, 2, 3]
+    assert list(It.iterate(V.RangeValue(1, 4, True))) == [1, 2, 3, 4]
+    assert list(It.iterate(V.RangeValue(4, 1, False))) == []
     mp = m(m(V.HashMapValue(), "set", "b", 1), "set", True, 2)
-    assert list(V.iterate(mp)) == ["b", True]
+    assert list(It.iterate(mp)) == ["b", True]
     for bad in (1, None, {}, V.Ok(1), True):
-        e = err(lambda x: list(V.iterate(x)), bad)
+        e = err(lambda x: list(It.iterate(x)), bad)
         assert e.kind == "TypeError" and "not iterable" in e.message
-    assert V.range_values(V.RangeValue(0, 3, True)) == range(0, 4)
+    assert It.range_values(V.RangeValue(0, 3, True)) == range(0, 4)
 
 
 def test_make_range():
-    assert same(V.make_range(1, 3, True), V.RangeValue(1, 3, True))
-    e = err(V.make_range, 1, 2.5, False)
+    assert same(It.make_range(1, 3, True), V.RangeValue(1, 3, True))
+    e = err(It.make_range, 1, 2.5, False)
     assert e.kind == "TypeError" and e.message == "Range bounds must be int, got int and number"
-    assert err_kind(V.make_range, True, 2, False) == "TypeError"
+    assert err_kind(It.make_range, True, 2, False) == "TypeError"
 
 
 def test_iterate_array_by_position():
     a = [1, 2]
     seen = []
-    for x in V.iterate(a):
+    for x in It.iterate(a):
         seen.append(x)
         if x == 1:
             a.append(3)
@@ -655,9 +658,9 @@ def test_array_sort_natural():
 
 
 def test_array_callback_methods_not_here():
-    assert "map" in V.CALLBACK_METHODS and "sort" in V.CALLBACK_METHODS
+    assert "map" in Me.CALLBACK_METHODS and "sort" in Me.CALLBACK_METHODS
     assert {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
-            "flatMap", "sort", "count", "groupBy"} == set(V.CALLBACK_METHODS)
+            "flatMap", "sort", "count", "groupBy"} == set(Me.CALLBACK_METHODS)
     f = Fn(None)
     for name in ("map", "filter", "reduce", "forEach", "find", "flatMap", "groupBy"):
         assert err_kind(m, [1], name, f) == "TypeError"
@@ -677,7 +680,7 @@ def test_unknown_methods():
 def test_to_string_on_anything():
     for v in (None, True, [1, 2.0], {"a": "b"}, V.Ok(1), V.UNIT, V.EnumValue("C", "Red"),
               Fn("f"), V.RangeValue(1, 2, True), V.HashMapValue(), 2.0, 3, "s"):
-        assert m(v, "toString") == V.display(v)
+        assert m(v, "toString") == D.display(v)
 
 
 # ---------------------------------------------------------------- string methods
@@ -797,7 +800,7 @@ def test_hashmap_immutable():
     m3 = m(m2, "delete", "a")
     assert m(m2, "has", "a") is True and m(m3, "has", "a") is False
     assert m(m3, "size") == 0
-    assert m(m1, "delete", "zzz") is m1 or V.equals(m(m1, "delete", "zzz"), m1)
+    assert m(m1, "delete", "zzz") is m1 or Op.equals(m(m1, "delete", "zzz"), m1)
     m4 = m(m(m(empty, "set", "x", 1), "set", "y", [2]), "set", "x", 3)
     assert m(m4, "keys") == ["x", "y"] and m(m4, "values") == [3, [2]]
     assert err_kind(m, empty, "set", [1], 2) == "TypeError"
@@ -834,7 +837,7 @@ def test_range_methods():
     assert m(V.RangeValue(1, 5, True), "contains", 5) is True
     assert m(r, "toArray") == [1, 2, 3, 4]
     assert m(V.RangeValue(-(2 ** 63), 2 ** 63 - 1, True), "length") == 2 ** 64
-    assert V.get_property(r, "start") == 1 and V.get_property(r, "end") == 5
+    assert Acc.get_property(r, "start") == 1 and Acc.get_property(r, "end") == 5
 
 
 # ---------------------------------------------------------------- builtins
@@ -892,11 +895,11 @@ def test_builtin_wrappers():
     assert same(b("Ok", 1), V.Ok(1)) and same(b("Err", "e"), V.Err("e"))
     assert same(b("Ok"), V.Ok(V.UNIT))
     assert type(b("HashMap")) is V.HashMapValue
-    assert set(V.BUILTINS) >= {"len", "range", "abs", "min", "max", "sqrt", "pow", "floor", "ceil",
+    assert set(B.BUILTINS) >= {"len", "range", "abs", "min", "max", "sqrt", "pow", "floor", "ceil",
                                "round", "exp", "ln", "log", "sin", "cos", "tan", "to_string",
                                "to_number", "is_number", "Some", "Ok", "Err", "HashMap", "format"}
-    assert not {"print", "exit", "snapshot"} & set(V.BUILTINS)
-    for name, f in V.BUILTINS.items():
+    assert not {"print", "exit", "snapshot"} & set(B.BUILTINS)
+    for name, f in B.BUILTINS.items():
         assert isinstance(f, V.BuiltinFunction) and isinstance(f, V.FunctionValue)
         assert f.name == name
 
@@ -911,23 +914,23 @@ def test_builtin_format():
 
 
 def test_format_spec():
-    assert V.format_spec(3.14159, ".2f") == "3.14"
-    assert V.format_spec(3, ".2f") == "3.00"
-    assert V.format_spec(2.5, "fixed(0)") == "2"
-    assert V.format_spec(1.005, "fixed(2)") == "1.00"  # the double is below 1.005
-    assert V.format_spec(-1.5, ".1f") == "-1.5"
-    assert V.format_spec(NAN, ".2f") == "NaN"
-    assert err_kind(V.format_spec, "x", ".2f") == "TypeError"
-    assert err_kind(V.format_spec, True, ".2f") == "TypeError"
-    assert err_kind(V.format_spec, 1.0, "bogus") == "ValueError"
+    assert D.format_spec(3.14159, ".2f") == "3.14"
+    assert D.format_spec(3, ".2f") == "3.00"
+    assert D.format_spec(2.5, "fixed(0)") == "2"
+    assert D.format_spec(1.005, "fixed(2)") == "1.00"  # the double is below 1.005
+    assert D.format_spec(-1.5, ".1f") == "-1.5"
+    assert D.format_spec(NAN, ".2f") == "NaN"
+    assert err_kind(D.format_spec, "x", ".2f") == "TypeError"
+    assert err_kind(D.format_spec, True, ".2f") == "TypeError"
+    assert err_kind(D.format_spec, 1.0, "bogus") == "ValueError"
 
 
 # ---------------------------------------------------------------- robustness
 
 def test_snapshot_helpers():
-    h = V.snapshot_hash("00" * 32)
+    h = Snap.snapshot_hash("00" * 32)
     assert h.enum == "Snapshot" and h.variant == "Hash" and h.payload == ("00" * 32,)
-    assert V.SNAPSHOT_RESUMED.variant == "Resumed" and V.SNAPSHOT_RESUMED.payload is None
+    assert Snap.SNAPSHOT_RESUMED.variant == "Resumed" and Snap.SNAPSHOT_RESUMED.payload is None
     assert V.type_name(h) == "Snapshot"
 
 
@@ -949,46 +952,46 @@ SAMPLE_VALUES = [0, 1, -1, 2 ** 63 - 1, -(2 ** 63), 0.0, -0.0, 1.5, NAN, INF, -I
 def test_no_python_exception_escapes():
     """Every binary op, index, property and method on every pair of sample values either
     returns or raises ShapeError."""
-    ops = list(V.BINARY_OPS)
+    ops = list(Op.BINARY_OPS)
     for a in SAMPLE_VALUES:
-        V.display(a)
-        V.display_concat(a)
+        D.display(a)
+        D.display_concat(a)
         V.type_name(a)
-        V.truthy(a)
+        Op.truthy(a)
         for op in ("-", "!"):
             try:
-                V.unary_op(op, a)
+                Op.unary_op(op, a)
             except ShapeError:
                 pass
         for x in SAMPLE_VALUES:
             for op in ops:
                 try:
-                    V.binary_op(op, a, x)
+                    Op.binary_op(op, a, x)
                 except ShapeError:
                     pass
             try:
-                V.index_get(a, x)
+                Acc.index_get(a, x)
             except ShapeError:
                 pass
             try:
-                V.format_spec(a, ".2f")
+                D.format_spec(a, ".2f")
             except ShapeError:
                 pass
         for name in ("length", "x", "start"):
             try:
-                V.get_property(a, name)
+                Acc.get_property(a, name)
             except ShapeError:
                 pass
         try:
-            list(V.iterate(a))
+            list(It.iterate(a))
         except ShapeError:
             pass
 
 
 def test_no_python_exception_escapes_methods_and_builtins():
     names = set()
-    for table in (V._ARRAY_METHODS, V._STRING_METHODS, V._NUMBER_METHODS, V._HASHMAP_METHODS,
-                  V._RESULT_METHODS, V._RANGE_METHODS):
+    for table in (Me._ARRAY_METHODS, Me._STRING_METHODS, Me._NUMBER_METHODS, Me._HASHMAP_METHODS,
+                  Me._RESULT_METHODS, Me._RANGE_METHODS):
         names |= set(table)
     arg_lists = [[], [0], [-1], [1.5], ["a"], [""], [None], [[1]], [NAN], [INF], [2 ** 63 - 1],
                  [True], [1, 2], ["a", "b"], [-5, 100], [V.UNIT, V.UNIT], [1, 2, 3]]
@@ -999,10 +1002,10 @@ def test_no_python_exception_escapes_methods_and_builtins():
                 if type(recv) in (list, dict):
                     r = type(recv)(recv)  # push/pop mutate
                 try:
-                    V.call_method(r, name, list(args))
+                    Me.call_method(r, name, list(args))
                 except ShapeError:
                     pass
-    for f in V.BUILTINS.values():
+    for f in B.BUILTINS.values():
         for args in arg_lists + [[x] for x in SAMPLE_VALUES]:
             try:
                 f.fn(list(args))

@@ -26,13 +26,13 @@ from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_front_end_stack
 from shapelang.ref.evaluator import builtin_names
 from shapelang.ref.resolver import Binding, Resolution, resolve
-from shapelang.runtime import values as V
+from shapelang.runtime import builtins as B, operators as Op
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob, Program
 
 # Builtins that the machine runs inline (no frame, never calls back into Shape).
-INLINE_BUILTINS = set(V.BUILTINS) | {"print", "exit", "__arity", "__is_array", "__is_number",
+INLINE_BUILTINS = set(B.BUILTINS) | {"print", "exit", "__arity", "__is_array", "__is_number",
                                      "__is_object", "__type_error"}
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
 
@@ -958,7 +958,7 @@ class Compiler:
             inner = self.const_value(e.operand)
             if inner is None:
                 return None
-            return self._fold(lambda: V.unary_op(e.op, inner[0]))
+            return self._fold(lambda: Op.unary_op(e.op, inner[0]))
         if t is A.Binary and e.op in O.BINOP_INDEX:
             left = self.const_value(e.left)
             if left is None:
@@ -966,7 +966,7 @@ class Compiler:
             right = self.const_value(e.right)
             if right is None:
                 return None
-            return self._fold(lambda: V.binary_op(e.op, left[0], right[0]))
+            return self._fold(lambda: Op.binary_op(e.op, left[0], right[0]))
         return None
 
     @staticmethod
@@ -1227,7 +1227,7 @@ class Compiler:
             return
         cv = self.const_value(e)
         if cv is not None:
-            if V.truthy(cv[0]) == jump_if:
+            if Op.truthy(cv[0]) == jump_if:
                 fc.emit_jump(O.JUMP, label)
                 fc.reachable = True   # the fall-through code is dead but still compiled
             return

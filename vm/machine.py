@@ -2,14 +2,8 @@
 
 State (everything a snapshot must hold; all plain data, see `export_state`):
 
-- `frames`: the call stack, a list of frames. A frame is a list
-  `[code, pc, R, bid, kind]` where `R` is the register list (parameters, captured cells,
-  locals, hidden loop/match temporaries, then the operand stack), `bid` the blob id of the
-  function being run, `pc` the instruction to continue at (kept up to date whenever the frame
-  is not the running one, and saved on every stop; always the start of a dispatch unit), and
-  `kind` what happens to the frame's result on return: None pushes it onto the caller's stack,
-  "async" pushes it wrapped in a Task (an `async fn` call), "drop" discards it (a call
-  statement). `code` is derived (the threaded code of `bid`), never serialised.
+- `frames`: the call stack, a list of frames; a frame's fields (code, pc, registers, blob id,
+  result kind) are named in vm/frame.py. The code is derived from the blob id, never stored.
 - `methods`: `extend` methods by type name, `prelude`: the prelude's functions by name.
 - `pending`: "snapshot" while a `snapshot()` call is being taken; a machine restored in that
   state pushes `Snapshot::Resumed` as the call's result when it runs.
@@ -26,14 +20,17 @@ of the threaded code for a stub, so the fast loop pays nothing for it. Either wa
 """
 from __future__ import annotations
 
-import hashlib
 import sys
 from typing import Any, Callable, Optional
 
-from shapelang.runtime import values as V
+from shapelang.runtime import (access as Acc, builtins as B, display as D, iteration as It,
+                               methods as Me, operators as Op, snapshots as Snap, values as V)
 from shapelang.runtime.errors import ShapeError, ShapeExit, exit_with
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
+from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
+                                STORED_REGS, STORED_SIZE, new_frame, stored)
+from shapelang.vm.frame import KINDS as FRAME_KINDS
 from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,
                                   EnumType, StructType, Task, VariantConstructor)
 
@@ -67,7 +64,7 @@ VM_BUILTINS: dict[str, V.BuiltinFunction] = {
 }
 SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
                                       "Resumed": ["unit", [], []]})
-BUILTIN_NAMES = set(V.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
+BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
 
 
 def builtin_value(name: str) -> Any:
@@ -75,12 +72,7 @@ def builtin_value(name: str) -> Any:
         return VM_BUILTINS[name]
     if name == "Snapshot":
         return SNAPSHOT_ENUM
-    return V.BUILTINS[name]
-
-
-def snapshot_id_for(event: int) -> str:
-    """Placeholder ids for runs without a store (the same ids the reference engine reports)."""
-    return hashlib.sha256(f"shape-ref-snapshot-{event}".encode()).hexdigest()
+    return B.BUILTINS[name]
 
 
 # ---------------------------------------------------------------- helpers used by threaded code
@@ -106,7 +98,7 @@ def h_spread_list(v: Any) -> list:
     if t is list:
         return v
     if t is str or t is V.RangeValue:
-        return list(V.iterate(v))
+        return list(It.iterate(v))
     raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
 
 
@@ -143,18 +135,18 @@ def h_for_setup(x: Any) -> tuple:
         return (x.end + 1 if x.inclusive else x.end), x.start
     if t is V.HashMapValue:
         return x.keys_list(), 0
-    return list(V.iterate(x)), 0
+    return list(It.iterate(x)), 0
 
 
 def h_match_error(v: Any) -> None:
-    raise ShapeError("MatchError", f"No match arm matched the value {V.display(v)}")
+    raise ShapeError("MatchError", f"No match arm matched the value {D.display(v)}")
 
 
 def h_attach(left: Any, ctx: Any) -> Any:
     if type(left) is V.Err:
-        return V.Err(f"{V.display(ctx)}: {V.display(left.value)}")
+        return V.Err(f"{D.display(ctx)}: {D.display(left.value)}")
     if left is None:
-        return V.Err(V.display(ctx))
+        return V.Err(D.display(ctx))
     return left
 
 
@@ -163,7 +155,7 @@ def h_try_top(v: Any) -> Any:
     if t is V.Ok:
         return v.value
     if t is V.Err:
-        raise ShapeError("UnwrapError", f"Unwrapped Err({V.display(v.value)}) at top level")
+        raise ShapeError("UnwrapError", f"Unwrapped Err({D.display(v.value)}) at top level")
     if v is None:
         raise ShapeError("UnwrapError", "Unwrapped None at top level")
     return v
@@ -251,11 +243,11 @@ _G: dict[str, Any] = {
     "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,
     "IMIN": V.INT_MIN, "IMAX": V.INT_MAX,
     "SCALARS": frozenset({int, float, str, bool, type(None)}),
-    "add": V.add, "sub": V.sub, "mul": V.mul, "div": V.div, "mod": V.mod, "pow_": V.pow_,
-    "eq": V.eq, "ne": V.ne, "lt": V.lt, "le": V.le, "gt": V.gt, "ge": V.ge, "neg": V.neg,
-    "truthy": V.truthy, "display": V.display, "format_spec": V.format_spec,
-    "get_property": V.get_property, "set_property": V.set_property,
-    "index_get": V.index_get, "index_set": V.index_set, "call_method": V.call_method,
+    "add": Op.add, "sub": Op.sub, "mul": Op.mul, "div": Op.div, "mod": Op.mod, "pow_": Op.pow_,
+    "eq": Op.eq, "ne": Op.ne, "lt": Op.lt, "le": Op.le, "gt": Op.gt, "ge": Op.ge, "neg": Op.neg,
+    "truthy": Op.truthy, "display": D.display, "format_spec": D.format_spec,
+    "get_property": Acc.get_property, "set_property": Acc.set_property,
+    "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,
     "h_uninit": h_uninit, "h_overflow": h_overflow, "h_range": h_range,
     "h_spread_list": h_spread_list, "h_spread_obj": h_spread_obj,
     "h_spread_copy": h_spread_copy, "h_for_setup": h_for_setup,
@@ -400,7 +392,7 @@ class Machine:
         prog = self.program
         rb = self.rblob(prog.prelude)
         R = [None] * rb.blob.nlocals
-        self.frames.append([rb.code, rb.start, R, rb.bid, None])
+        self.frames.append(new_frame(rb.code, rb.start, R, rb.bid, None))
         self._loop(None)
         for slot, name in enumerate(rb.blob.local_names):
             v = R[slot]
@@ -414,7 +406,7 @@ class Machine:
     def push_module(self, bid: str) -> None:
         rb = self.rblob(bid)
         R = [None] * rb.blob.nlocals
-        self.frames.append([rb.code, rb.start, R, rb.bid, None])
+        self.frames.append(new_frame(rb.code, rb.start, R, rb.bid, None))
 
     # ------------------------------------------------------------ running
 
@@ -425,7 +417,7 @@ class Machine:
         if self.pending == "snapshot":
             # Restored from a snapshot taken inside snapshot(): that call now returns Resumed.
             self.pending = None
-            self.frames[-1][2].append(V.SNAPSHOT_RESUMED)
+            self.frames[-1][REGS].append(Snap.SNAPSHOT_RESUMED)
         self.status = "running"
         # Shape calls never recurse in Python, but value operations on deeply nested data
         # (display, ==) do; give them room (Python 3.11 runs them without C recursion).
@@ -443,9 +435,9 @@ class Machine:
         FR = self.frames
         steps = 0
         f = FR[-1]
-        code = f[0]
-        R = f[2]
-        pc = f[1]
+        code = f[CODE]
+        R = f[REGS]
+        pc = f[PC]
         try:
             # A unit returns the next pc in its frame, or -1 after pushing or popping a frame
             # (the loop then switches to the new top frame), or -2 (stop) / -3 (program end).
@@ -456,13 +448,13 @@ class Machine:
                         if pc != -1:
                             break
                         f = FR[-1]
-                        code = f[0]
-                        R = f[2]
-                        pc = f[1]
+                        code = f[CODE]
+                        R = f[REGS]
+                        pc = f[PC]
             else:
                 while True:
                     if steps >= max_steps:
-                        FR[-1][1] = pc
+                        FR[-1][PC] = pc
                         self.steps += steps
                         self.status = "stopped"
                         return STOPPED
@@ -472,9 +464,9 @@ class Machine:
                         if pc != -1:
                             break
                         f = FR[-1]
-                        code = f[0]
-                        R = f[2]
-                        pc = f[1]
+                        code = f[CODE]
+                        R = f[REGS]
+                        pc = f[PC]
         except ShapeError as e:
             self.status = "error"
             self._locate(e, pc)
@@ -504,12 +496,12 @@ class Machine:
             return
         FR = self.frames
         i = len(FR) - 1
-        bid = FR[i][3]
+        bid = FR[i][BID]
         ipc = T.pc_from_traceback(e.__traceback__, bid)
         if ipc is None:
-            ipc = pc if pc >= 0 else FR[i][1]
+            ipc = pc if pc >= 0 else FR[i][PC]
         while i >= 0:
-            bid = FR[i][3]
+            bid = FR[i][BID]
             blob = self.program.blobs.get(bid)
             line = col = None
             if blob is not None and bid not in self._internal and 0 <= ipc < len(blob.code):
@@ -518,7 +510,7 @@ class Machine:
                 e.at(line, col)
                 return
             i -= 1
-            ipc = FR[i][1] - 1   # the caller's pc is its return address
+            ipc = FR[i][PC] - 1   # the caller's pc is its return address
 
     # ------------------------------------------------------------ safepoints
 
@@ -559,8 +551,8 @@ class Machine:
             R.extend([None] * missing)
         R += fn.cells
         R += rb.blank
-        FR[-1][1] = nxt
-        FR.append([rb.code, pc, R, rb.bid, task])
+        FR[-1][PC] = nxt
+        FR.append(new_frame(rb.code, pc, R, rb.bid, task))
         return -1
 
     def call_closure(self, fn: Closure, args: list, nxt: int, self_value: Any = UNINIT) -> int:
@@ -585,7 +577,7 @@ class Machine:
             if type(inner) is AnnotatedFunction:
                 return self.call(_bind_annotated(inner, fn.receiver), args, nxt)
             return self.call_closure(inner, args, nxt, fn.receiver)
-        R = self.frames[-1][2]
+        R = self.frames[-1][REGS]
         if t is V.BuiltinFunction:
             vm = VM_BUILTINS.get(fn.name)
             if vm is fn:
@@ -642,7 +634,7 @@ class Machine:
                 return self.call(f, args, nxt)
         elif t is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
             return self.call_closure(self.prelude["__array_" + name], [obj] + args, nxt)
-        self.frames[-1][2].append(V.call_method(obj, name, args))
+        self.frames[-1][REGS].append(Me.call_method(obj, name, args))
         return nxt
 
     def build_struct(self, head: Any, desc: list, vals: list, nxt: int) -> int:
@@ -650,21 +642,21 @@ class Machine:
             names = desc[1]
             if any(mode == 2 and fname not in names for fname, _, mode, _ in head.fields):
                 return self.call_closure(head.defaults, [head, dict(zip(names, vals))], nxt)
-        self.frames[-1][2].append(h_struct_literal(head, desc, vals))
+        self.frames[-1][REGS].append(h_struct_literal(head, desc, vals))
         return nxt
 
     def ret(self, value: Any) -> int:
         f = self.frames.pop()
-        if f[4] is None:
-            self.frames[-1][2].append(value)
+        if f[KIND] is None:
+            self.frames[-1][REGS].append(value)
             return -1
         return self.ret_task(f, value)
 
     def ret_task(self, f: list, value: Any) -> int:
-        kind = f[4]
+        kind = f[KIND]
         if kind == "async":
             # The frame of an async call: its value becomes a Task.
-            self.frames[-1][2].append(Task(value))
+            self.frames[-1][REGS].append(Task(value))
         elif kind != "drop":
             raise ShapeError("RuntimeError", f"bad frame kind {kind!r}")
         # "drop": the caller discards the result (a call statement), so nothing is pushed.
@@ -689,16 +681,16 @@ class Machine:
         return 1
 
     def vm_builtin(self, name: str, args: list) -> Any:
-        pure = V.BUILTINS.get(name)
+        pure = B.BUILTINS.get(name)
         if pure is not None:
             return pure.fn(args)
         if name == "print":
-            self.write(" ".join(V.display(a) for a in args) + "\n")
+            self.write(" ".join(D.display(a) for a in args) + "\n")
             return None
         if name == "exit":
             raise exit_with(args)
         if name == "__type_error":
-            raise ShapeError("TypeError", V.display(args[0]) if args else "type error")
+            raise ShapeError("TypeError", D.display(args[0]) if args else "type error")
         if not args:
             raise ShapeError("TypeError", f"{name}() expects 1 argument, got 0")
         if name == "__arity":
@@ -717,11 +709,11 @@ class Machine:
 
     @staticmethod
     def default_snapshot(machine: "Machine") -> str:
-        return snapshot_id_for(machine.snapshot_count)
+        return Snap.placeholder_id(machine.snapshot_count)
 
     def snapshot(self, ordinal: int, nxt: int) -> int:
         """snapshot(): the state is consistent here (the call is pending on the top frame)."""
-        self.frames[-1][1] = nxt
+        self.frames[-1][PC] = nxt
         self.pending = "snapshot"
         self.pending_ordinal = ordinal
         try:
@@ -730,13 +722,13 @@ class Machine:
             self.pending = None
             self.pending_ordinal = None
         self.snapshot_count += 1
-        self.frames[-1][2].append(V.snapshot_hash(sid))
+        self.frames[-1][REGS].append(Snap.snapshot_hash(sid))
         return nxt
 
     def export_state(self) -> dict:
         """The machine state as plain data (shared with the live machine, not copied)."""
         return {
-            "frames": [[f[3], f[1], f[2], f[4]] for f in self.frames],
+            "frames": [stored(f) for f in self.frames],
             "methods": self.methods,
             # The prelude's closures are rebuilt from its code on resume (they hold no state),
             # which keeps about 1.6 KB of fixed overhead out of every snapshot.
@@ -755,11 +747,11 @@ class Machine:
         if not isinstance(frames, list):
             raise ShapeError("ResumeError", "snapshot state has no call stack")
         for fr in frames:
-            if not (isinstance(fr, list) and len(fr) == 4 and type(fr[0]) is str
-                    and type(fr[1]) is int and type(fr[2]) is list
-                    and fr[3] in (None, "async", "drop")):
+            if not (isinstance(fr, list) and len(fr) == STORED_SIZE
+                    and type(fr[STORED_BID]) is str and type(fr[STORED_PC]) is int
+                    and type(fr[STORED_REGS]) is list and fr[STORED_KIND] in FRAME_KINDS):
                 raise ShapeError("ResumeError", "malformed frame in snapshot state")
-            bid, pc, R, task = fr
+            bid, pc, R, task = fr[STORED_BID], fr[STORED_PC], fr[STORED_REGS], fr[STORED_KIND]
             if bid not in program.blobs:
                 raise ShapeError("ResumeError", f"snapshot refers to unknown code {bid[:16]}")
             rb = m.rblob(bid)
@@ -767,7 +759,7 @@ class Machine:
                 raise ShapeError("ResumeError", "snapshot position is not an instruction boundary")
             if len(R) < rb.blob.nlocals:
                 raise ShapeError("ResumeError", "snapshot frame is missing registers")
-            m.frames.append([rb.code, pc, R, bid, task])
+            m.frames.append(new_frame(rb.code, pc, R, bid, task))
         methods = state.get("methods") or {}
         prelude = state.get("prelude") or {}
         if not isinstance(methods, dict) or not isinstance(prelude, dict):
@@ -801,6 +793,6 @@ def _bind_annotated(fn: AnnotatedFunction, receiver: Any) -> AnnotatedFunction:
 
 def _stub(FR: list, pc: int) -> Callable[[list], int]:
     def stop(R: list) -> int:
-        FR[-1][1] = pc
+        FR[-1][PC] = pc
         return -2
     return stop

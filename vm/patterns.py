@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from shapelang.runtime import values as V
+from shapelang.runtime import display as D, operators as Op, values as V
 from shapelang.runtime.errors import KINDS, ShapeError
 from shapelang.vm import opcodes as O
 
@@ -30,7 +30,7 @@ _StructValue = V.StructValue
 _EnumValue = V.EnumValue
 _Ok = V.Ok
 _Err = V.Err
-_equals = V.equals
+_equals = Op.equals
 
 
 def _binder(slot: int, cell: int) -> Callable[[Any, list], None]:
@@ -204,7 +204,7 @@ def loose(desc: list) -> Callable[[Any, list], None]:
 
     def d_other(v: Any, R: list) -> None:
         if not m(v, R):
-            raise ShapeError("MatchError", f"Value {V.display(v)} does not match the pattern")
+            raise ShapeError("MatchError", f"Value {D.display(v)} does not match the pattern")
     return d_other
 
 

@@ -25,6 +25,7 @@ from shapelang.ref.evaluator import check
 from shapelang.ref.parser import parse
 from shapelang.ref.resume import NON_EMPTY_STACK, plan
 from shapelang.runtime.errors import ShapeError
+from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm import snapshot as S
 from shapelang.vm.blob import Blob, Program
@@ -147,9 +148,10 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     if not isinstance(frames, list) or not frames:
         raise err("Snapshot has no call stack")
     fr = frames[0]
-    if not (type(fr) is list and len(fr) == 4 and type(fr[1]) is int and type(fr[2]) is list):
+    if not (type(fr) is list and len(fr) == F.STORED_SIZE and type(fr[F.STORED_PC]) is int
+            and type(fr[F.STORED_REGS]) is list):
         raise err(f"Snapshot {loaded.sid[:12]} is malformed (bad frame)")
-    if len(frames) != 1 or fr[0] != loaded.program.entry:
+    if len(frames) != 1 or fr[F.STORED_BID] != loaded.program.entry:
         raise err(NON_EMPTY_STACK)
     if state.get("pending") != "snapshot" or type(state.get("pending_ordinal")) is not int:
         raise err("Only a snapshot taken by a snapshot() call can be recompiled (this one was "
@@ -167,7 +169,7 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
         raise err(f"snapshot #{k} is not at the top level of the recompiled source")
     new_pc = sites[0]
     old_blob = loaded.program.blobs[loaded.program.entry]
-    _, old_pc_next, old_R, _ = frames[0]
+    old_pc_next, old_R = fr[F.STORED_PC], fr[F.STORED_REGS]
     old_site = [pc for pc, o in old_blob.snapshots if o == k]
     if not old_site or old_site[0] + 1 != old_pc_next:
         raise err("The snapshot's position does not match its code")
@@ -190,7 +192,7 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     m = Machine(program, out=write, max_depth=max_depth, on_snapshot=session.on_snapshot)
     m.frames.clear()
     m.push_module(pro.id)
-    R = m.frames[-1][2]
+    R = m.frames[-1][F.REGS]
     m.run()
     del program.blobs[pro.id]
     m.rblobs.pop(pro.id, None)
@@ -234,7 +236,7 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     del R[new_blob.nlocals:]
     rb = m.rblob(program.entry)
     m.frames.clear()
-    m.frames.append([rb.code, new_pc + 1, R, program.entry, None])
+    m.frames.append(F.new_frame(rb.code, new_pc + 1, R, program.entry, None))
     m.pending = "snapshot"
     m.status = "ready"
     return m, session

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program, stack_depths
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
@@ -168,9 +169,10 @@ def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
         raise bad("no call stack")
     depths: dict[str, list] = {}
     for i, fr in enumerate(frames):
-        if not (type(fr) is list and len(fr) == 4):
+        if not (type(fr) is list and len(fr) == F.STORED_SIZE):
             raise bad("a frame is not [code, position, registers, task]")
-        bid, pc, regs, task = fr
+        bid, pc = fr[F.STORED_BID], fr[F.STORED_PC]
+        regs, task = fr[F.STORED_REGS], fr[F.STORED_KIND]
         blob = blobs.get(bid) if type(bid) is str else None
         if blob is None:
             raise bad("a frame runs code the snapshot does not include")
@@ -178,7 +180,7 @@ def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
             raise bad("a frame's position is outside its code")
         if type(regs) is not list or len(regs) < blob.nlocals:
             raise bad("a frame is missing registers")
-        if task not in (None, "async", "drop"):
+        if task not in F.KINDS:
             raise bad("a frame has an unknown task mark")
         # The code at `pc` pops what the verifier says is on the operand stack there, less the
         # value still to come: the result of the call above this frame (unless that call's
@@ -187,7 +189,8 @@ def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
             depths[bid] = stack_depths(blob)
         if i + 1 < len(frames):
             above = frames[i + 1]
-            coming = 0 if type(above) is list and len(above) == 4 and above[3] == "drop" else 1
+            coming = 0 if (type(above) is list and len(above) == F.STORED_SIZE
+                           and above[F.STORED_KIND] == "drop") else 1
         else:
             coming = 1 if machine.get("pending") == "snapshot" else 0
         want = depths[bid][pc]

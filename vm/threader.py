@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm import patterns as P
 from shapelang.vm.blob import Blob
@@ -733,8 +734,8 @@ class _Gen:
             x = self.pop()
             f = self.tmp()
             L(f"{f} = FR.pop()")
-            L(f"if {f}[4] is None:")
-            L(f"    FR[-1][2].append({x})")
+            L(f"if {f}[{F.KIND}] is None:")
+            L(f"    FR[-1][{F.REGS}].append({x})")
             L("    return -1")
             L(f"return M.ret_task({f}, {x})")
             return True
@@ -931,14 +932,14 @@ class _Gen:
         L = self.line
         L("if len(FR) >= LIMIT: h_overflow()")
         if self.drops(nxt - 1):
-            L(f"FR[-1][1] = {self.forward(nxt + 1)}")
+            L(f"FR[-1][{F.PC}] = {self.forward(nxt + 1)}")
             kind = "'drop'"
         else:
-            L(f"FR[-1][1] = {self.forward(nxt)}")
+            L(f"FR[-1][{F.PC}] = {self.forward(nxt)}")
             kind = "None"
         L(f"if {f}.cells: {A} += {f}.cells")
         L(f"if {B}.blank: {A} += {B}.blank")
-        L(f"FR.append([{B}.code, {B}.start, {A}, {B}.bid, {kind}])")
+        L(f"FR.append({F.frame_literal(f'{B}.code', f'{B}.start', A, f'{B}.bid', kind)})")
         L("return -1")
 
     def push_result(self, value: str, nxt: int) -> None:

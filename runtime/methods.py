@@ -1,0 +1,550 @@
+"""The built-in methods that do not call back into Shape code, by receiver type.
+
+Array methods that take a callback (`map`, `filter`, …) are written in Shape, in the prelude
+(runtime/prelude.shape); an engine runs them in its own frames so a snapshot can be taken inside
+the callback.
+"""
+from __future__ import annotations
+
+from functools import cmp_to_key
+from typing import Any, Callable
+
+from shapelang.runtime.arguments import (argc, check_size, int_arg, list_arg, str_arg)
+from shapelang.runtime.display import display, fixed
+from shapelang.runtime.errors import ShapeError, type_error, value_error
+from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_int,
+                                       to_number)
+from shapelang.runtime.iteration import range_len, range_values
+from shapelang.runtime.operators import add, compare, equals, min_max
+from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
+
+
+# ---------------------------------------------------------------- array methods
+
+def _arr_length(a: list, args: list) -> Any:
+    argc("length()", args, 0)
+    return len(a)
+
+
+def _arr_push(a: list, args: list) -> Any:
+    argc("push()", args, 1, -1)
+    a.extend(args)
+    return a
+
+
+def _arr_pop(a: list, args: list) -> Any:
+    argc("pop()", args, 0)
+    if a:
+        a.pop()
+    return a  # as upstream: pop returns the array, not the element
+
+
+def _arr_reverse(a: list, args: list) -> Any:
+    argc("reverse()", args, 0)
+    return a[::-1]
+
+
+def _arr_join(a: list, args: list) -> Any:
+    argc("join()", args, 0, 1)
+    sep = str_arg("join()", args[0]) if args else ","
+    return sep.join([display(x) for x in a])
+
+
+def _slice_range(n: int, args: list, what: str) -> tuple[int, int]:
+    s = int_arg(what, args[0]) if args else 0
+    e = int_arg(what, args[1]) if len(args) > 1 and args[1] is not None else n
+    if s < 0:
+        s = max(0, s + n)
+    if e < 0:
+        e = max(0, e + n)
+    s = min(s, n)
+    e = min(e, n)
+    return s, max(s, e)
+
+
+def _arr_slice(a: list, args: list) -> Any:
+    argc("slice()", args, 0, 2)
+    s, e = _slice_range(len(a), args, "slice()")
+    return a[s:e]
+
+
+def _arr_concat(a: list, args: list) -> Any:
+    # As JavaScript: array arguments are spread, anything else is appended as one element.
+    out = list(a)
+    for x in args:
+        if type(x) is list:
+            out.extend(x)
+        else:
+            out.append(x)
+    return out
+
+
+def _arr_first(a: list, args: list) -> Any:
+    argc("first()", args, 0)
+    return a[0] if a else None
+
+
+def _arr_last(a: list, args: list) -> Any:
+    argc("last()", args, 0)
+    return a[-1] if a else None
+
+
+def _arr_index_of(a: list, args: list) -> Any:
+    argc("indexOf()", args, 1)
+    x = args[0]
+    for i, y in enumerate(a):
+        if equals(y, x):
+            return i
+    return -1
+
+
+def _arr_includes(a: list, args: list) -> Any:
+    argc("includes()", args, 1)
+    x = args[0]
+    for y in a:
+        if equals(y, x):
+            return True
+    return False
+
+
+def _arr_flatten(a: list, args: list) -> Any:
+    argc("flatten()", args, 0)
+    out: list = []
+    for x in a:
+        if type(x) is list:
+            out.extend(x)
+        else:
+            out.append(x)
+    return out
+
+
+def _arr_unique(a: list, args: list) -> Any:
+    argc("unique()", args, 0)
+    out: list = []
+    for x in a:
+        for y in out:
+            if equals(x, y):
+                break
+        else:
+            out.append(x)
+    return out
+
+
+def _arr_sum(a: list, args: list) -> Any:
+    argc("sum()", args, 0)
+    total: Any = 0
+    for x in a:
+        t = type(x)
+        if t is not int and t is not float:
+            raise type_error(f"sum() expects an array of numbers, found {type_name(x)}")
+        total = add(total, x)
+    return total
+
+
+def _arr_avg(a: list, args: list) -> Any:
+    argc("avg()", args, 0)
+    if not a:
+        return None
+    total = _arr_sum(a, [])
+    return total / len(a)
+
+
+def _arr_min(a: list, args: list) -> Any:
+    argc("min()", args, 0)
+    return min_max(a, -1)
+
+
+def _arr_max(a: list, args: list) -> Any:
+    argc("max()", args, 0)
+    return min_max(a, 1)
+
+
+def _arr_count(a: list, args: list) -> Any:
+    if args:
+        raise type_error("count() with a predicate is a callback method; the engine runs it")
+    return len(a)
+
+
+def _arr_zip(a: list, args: list) -> Any:
+    argc("zip()", args, 1)
+    b = list_arg("zip()", args[0])
+    return [[x, y] for x, y in zip(a, b)]
+
+
+def _arr_take(a: list, args: list) -> Any:
+    argc("take()", args, 1)
+    n = int_arg("take()", args[0])
+    return a[:max(0, n)]
+
+
+def _arr_skip(a: list, args: list) -> Any:
+    argc("skip()", args, 1)
+    n = int_arg("skip()", args[0])
+    return a[max(0, n):]
+
+
+_COMPARE_KEY = cmp_to_key(compare)
+
+
+def _arr_sort(a: list, args: list) -> Any:
+    if args:
+        raise type_error("sort() with a comparator is a callback method; the engine runs it")
+    return sorted(a, key=_COMPARE_KEY)  # stable
+
+
+def _arr_is_empty(a: list, args: list) -> Any:
+    argc("isEmpty()", args, 0)
+    return not a
+
+
+_ARRAY_METHODS: dict[str, Callable[[list, list], Any]] = {
+    "length": _arr_length, "len": _arr_length, "push": _arr_push, "pop": _arr_pop,
+    "reverse": _arr_reverse, "join": _arr_join, "slice": _arr_slice, "concat": _arr_concat,
+    "first": _arr_first, "last": _arr_last, "indexOf": _arr_index_of, "includes": _arr_includes,
+    "contains": _arr_includes, "flatten": _arr_flatten, "unique": _arr_unique, "sum": _arr_sum,
+    "avg": _arr_avg, "min": _arr_min, "max": _arr_max, "count": _arr_count, "zip": _arr_zip,
+    "take": _arr_take, "skip": _arr_skip, "sort": _arr_sort, "isEmpty": _arr_is_empty,
+}
+
+
+# ---------------------------------------------------------------- string methods
+
+def _str_length(s: str, args: list) -> Any:
+    argc("length()", args, 0)
+    return len(s)
+
+
+def _str_upper(s: str, args: list) -> Any:
+    argc("toUpperCase()", args, 0)
+    return s.upper()
+
+
+def _str_lower(s: str, args: list) -> Any:
+    argc("toLowerCase()", args, 0)
+    return s.lower()
+
+
+def _str_trim(s: str, args: list) -> Any:
+    argc("trim()", args, 0)
+    return s.strip()
+
+
+def _str_trim_start(s: str, args: list) -> Any:
+    argc("trimStart()", args, 0)
+    return s.lstrip()
+
+
+def _str_trim_end(s: str, args: list) -> Any:
+    argc("trimEnd()", args, 0)
+    return s.rstrip()
+
+
+def _str_split(s: str, args: list) -> Any:
+    argc("split()", args, 1)
+    sep = str_arg("split()", args[0])
+    if sep == "":
+        return list(s)
+    return s.split(sep)
+
+
+def _str_replace(s: str, args: list) -> Any:
+    argc("replace()", args, 2)
+    a = str_arg("replace()", args[0])
+    b = str_arg("replace()", args[1])
+    if a == "":
+        check_size(len(s) + (len(s) + 1) * len(b))
+    return s.replace(a, b)
+
+
+def _str_substring(s: str, args: list) -> Any:
+    # Indices clamp to [0, length]; a start past the end gives "" (no swapping, unlike JS).
+    argc("substring()", args, 1, 2)
+    n = len(s)
+    start = int_arg("substring()", args[0])
+    end = int_arg("substring()", args[1]) if len(args) > 1 and args[1] is not None else n
+    start = min(max(start, 0), n)
+    end = min(max(end, 0), n)
+    if end <= start:
+        return ""
+    return s[start:end]
+
+
+def _str_char_at(s: str, args: list) -> Any:
+    argc("charAt()", args, 1)
+    i = int_arg("charAt()", args[0])
+    if 0 <= i < len(s):
+        return s[i]
+    return ""
+
+
+def _str_repeat(s: str, args: list) -> Any:
+    argc("repeat()", args, 1)
+    n = int_arg("repeat()", args[0])
+    if n < 0:
+        raise value_error(f"repeat() count must be non-negative, got {n}")
+    check_size(len(s) * n)
+    return s * n
+
+
+def _str_reverse(s: str, args: list) -> Any:
+    argc("reverse()", args, 0)
+    return s[::-1]
+
+
+def _pad(s: str, args: list, what: str) -> str:
+    argc(what, args, 1, 2)
+    n = int_arg(what, args[0])
+    fill = str_arg(what, args[1]) if len(args) > 1 else " "
+    missing = n - len(s)
+    if missing <= 0 or fill == "":
+        return ""
+    check_size(n)
+    return (fill * (missing // len(fill) + 1))[:missing]
+
+
+def _str_pad_start(s: str, args: list) -> Any:
+    return _pad(s, args, "padStart()") + s
+
+
+def _str_pad_end(s: str, args: list) -> Any:
+    return s + _pad(s, args, "padEnd()")
+
+
+def _str_starts_with(s: str, args: list) -> Any:
+    argc("startsWith()", args, 1)
+    return s.startswith(str_arg("startsWith()", args[0]))
+
+
+def _str_ends_with(s: str, args: list) -> Any:
+    argc("endsWith()", args, 1)
+    return s.endswith(str_arg("endsWith()", args[0]))
+
+
+def _str_contains(s: str, args: list) -> Any:
+    argc("contains()", args, 1)
+    return str_arg("contains()", args[0]) in s
+
+
+def _str_index_of(s: str, args: list) -> Any:
+    argc("indexOf()", args, 1)
+    return s.find(str_arg("indexOf()", args[0]))
+
+
+def _str_to_string(s: str, args: list) -> Any:
+    argc("toString()", args, 0)
+    return s
+
+
+def _str_to_int(s: str, args: list) -> Any:
+    argc("toInt()", args, 0)
+    return to_int(s, "toInt()")
+
+
+def _str_to_number(s: str, args: list) -> Any:
+    argc("toNumber()", args, 0)
+    return to_number(s, "toNumber()")
+
+
+def _str_chars(s: str, args: list) -> Any:
+    argc("chars()", args, 0)
+    return list(s)
+
+
+def _str_is_empty(s: str, args: list) -> Any:
+    argc("isEmpty()", args, 0)
+    return s == ""
+
+
+_STRING_METHODS: dict[str, Callable[[str, list], Any]] = {
+    "length": _str_length, "len": _str_length, "toUpperCase": _str_upper,
+    "toLowerCase": _str_lower, "trim": _str_trim, "trimStart": _str_trim_start,
+    "trimEnd": _str_trim_end, "split": _str_split, "replace": _str_replace,
+    "substring": _str_substring, "charAt": _str_char_at, "repeat": _str_repeat,
+    "reverse": _str_reverse, "padStart": _str_pad_start, "padEnd": _str_pad_end,
+    "startsWith": _str_starts_with, "endsWith": _str_ends_with, "contains": _str_contains,
+    "includes": _str_contains, "indexOf": _str_index_of, "toString": _str_to_string,
+    "toInt": _str_to_int, "toNumber": _str_to_number, "chars": _str_chars,
+    "isEmpty": _str_is_empty,
+}
+
+
+# ---------------------------------------------------------------- number methods
+
+def _num_to_string(x: Any, args: list) -> Any:
+    argc("toString()", args, 0)
+    return display(x)
+
+
+def _num_to_fixed(x: Any, args: list) -> Any:
+    argc("toFixed()", args, 1)
+    return fixed(x, int_arg("toFixed()", args[0]))
+
+
+def _num_abs(x: Any, args: list) -> Any:
+    argc("abs()", args, 0)
+    return abs_num(x)
+
+
+def _num_floor(x: Any, args: list) -> Any:
+    argc("floor()", args, 0)
+    return floor_num(x)
+
+
+def _num_ceil(x: Any, args: list) -> Any:
+    argc("ceil()", args, 0)
+    return ceil_num(x)
+
+
+def _num_round(x: Any, args: list) -> Any:
+    argc("round()", args, 0)
+    return round_num(x)
+
+
+def _num_to_int(x: Any, args: list) -> Any:
+    argc("toInt()", args, 0)
+    return to_int(x, "toInt()")
+
+
+def _num_to_number(x: Any, args: list) -> Any:
+    argc("toNumber()", args, 0)
+    return float(x)
+
+
+_NUMBER_METHODS: dict[str, Callable[[Any, list], Any]] = {
+    "toString": _num_to_string, "toFixed": _num_to_fixed, "abs": _num_abs,
+    "floor": _num_floor, "ceil": _num_ceil, "round": _num_round, "toInt": _num_to_int,
+    "toNumber": _num_to_number,
+}
+
+
+# ---------------------------------------------------------------- HashMap methods
+
+def _map_set(m: HashMapValue, args: list) -> Any:
+    argc("set()", args, 2)
+    entries = dict(m.entries)
+    entries[hashmap_key(args[0])] = args[1]
+    return HashMapValue(entries)
+
+
+def _map_get(m: HashMapValue, args: list) -> Any:
+    argc("get()", args, 1)
+    return m.entries.get(hashmap_key(args[0]))
+
+
+def _map_has(m: HashMapValue, args: list) -> Any:
+    argc("has()", args, 1)
+    return hashmap_key(args[0]) in m.entries
+
+
+def _map_delete(m: HashMapValue, args: list) -> Any:
+    argc("delete()", args, 1)
+    k = hashmap_key(args[0])
+    if k not in m.entries:
+        return m  # immutable, so sharing is safe
+    entries = dict(m.entries)
+    del entries[k]
+    return HashMapValue(entries)
+
+
+def _map_keys(m: HashMapValue, args: list) -> Any:
+    argc("keys()", args, 0)
+    return m.keys_list()
+
+
+def _map_values(m: HashMapValue, args: list) -> Any:
+    argc("values()", args, 0)
+    return list(m.entries.values())
+
+
+def _map_size(m: HashMapValue, args: list) -> Any:
+    argc("size()", args, 0)
+    return len(m.entries)
+
+
+_HASHMAP_METHODS: dict[str, Callable[[HashMapValue, list], Any]] = {
+    "set": _map_set, "get": _map_get, "has": _map_has, "delete": _map_delete,
+    "keys": _map_keys, "values": _map_values, "size": _map_size,
+}
+
+
+# ---------------------------------------------------------------- Result and range methods
+
+def _res_is_ok(r: Any, args: list) -> Any:
+    argc("isOk()", args, 0)
+    return type(r) is Ok
+
+
+def _res_is_err(r: Any, args: list) -> Any:
+    argc("isErr()", args, 0)
+    return type(r) is Err
+
+
+def _res_unwrap(r: Any, args: list) -> Any:
+    argc("unwrap()", args, 0)
+    if type(r) is Ok:
+        return r.value
+    raise ShapeError("UnwrapError", f"called unwrap() on Err({display(r.value)})")
+
+
+def _res_unwrap_or(r: Any, args: list) -> Any:
+    argc("unwrapOr()", args, 1)
+    return r.value if type(r) is Ok else args[0]
+
+
+_RESULT_METHODS: dict[str, Callable[[Any, list], Any]] = {
+    "isOk": _res_is_ok, "isErr": _res_is_err, "unwrap": _res_unwrap, "unwrapOr": _res_unwrap_or,
+}
+
+
+def _range_length(r: RangeValue, args: list) -> Any:
+    argc("length()", args, 0)
+    return range_len(r)
+
+
+def _range_contains(r: RangeValue, args: list) -> Any:
+    argc("contains()", args, 1)
+    x = args[0]
+    if type(x) is not int and type(x) is not float:
+        return False
+    return r.start <= x <= r.end if r.inclusive else r.start <= x < r.end
+
+
+def _range_to_array(r: RangeValue, args: list) -> Any:
+    argc("toArray()", args, 0)
+    check_size(range_len(r))
+    return list(range_values(r))
+
+
+_RANGE_METHODS: dict[str, Callable[[RangeValue, list], Any]] = {
+    "length": _range_length, "len": _range_length, "contains": _range_contains,
+    "includes": _range_contains, "toArray": _range_to_array,
+}
+
+
+_METHOD_TABLES: dict = {
+    list: _ARRAY_METHODS, str: _STRING_METHODS, int: _NUMBER_METHODS, float: _NUMBER_METHODS,
+    HashMapValue: _HASHMAP_METHODS, Ok: _RESULT_METHODS, Err: _RESULT_METHODS,
+    RangeValue: _RANGE_METHODS,
+}
+
+# Array methods that call back into Shape code: engines run them through the Shape prelude
+# (`sort` and `count` only when given an argument).
+CALLBACK_METHODS: frozenset = frozenset({
+    "map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every", "flatMap",
+    "sort", "count", "groupBy",
+})
+
+
+def call_method(receiver: Any, name: str, args: list) -> Any:
+    """Every non-callback built-in method; unknown methods are a TypeError."""
+    table = _METHOD_TABLES.get(type(receiver))
+    if table is not None:
+        f = table.get(name)
+        if f is not None:
+            return f(receiver, args)
+    if name == "toString":
+        argc("toString()", args, 0)
+        return display(receiver)
+    if type(receiver) is list and name in CALLBACK_METHODS:
+        raise type_error(f"'{name}' with a callback is run by the engine, not call_method")
+    raise type_error(f"Unknown method '{name}' on {type_name(receiver)}")
