@@ -9,3 +9,6 @@ if "SHAPE_TEST_STORE_DIR" not in os.environ:
     os.environ["SHAPE_TEST_STORE_DIR"] = tempfile.mkdtemp(prefix="shape-tests-")
 os.environ["SHAPE_STORE"] = os.path.join(os.environ["SHAPE_TEST_STORE_DIR"],
                                          f"store-{os.getpid()}.db")
+# The compiler checks every instruction it emits against the opcode record, and verifies every
+# blob it makes (too slow to be on for users).
+os.environ["SHAPE_CHECK_ASSEMBLY"] = "1"

@@ -18,6 +18,7 @@ Constant subexpressions are folded with the shared value model (never when foldi
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Optional
 
 import msgpack
@@ -30,11 +31,16 @@ from shapelang.runtime import builtins as B, operators as Op
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob, Program
+from shapelang.vm.operands import MAX_OPERAND, TARGET
+from shapelang.vm.verify import BlobError, validate
 
 # Builtins that the machine runs inline (no frame, never calls back into Shape).
 INLINE_BUILTINS = set(B.BUILTINS) | {"print", "exit", "__arity", "__is_array", "__is_number",
                                      "__is_object", "__type_error"}
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
+# Check mode (the test suite turns it on): every instruction is checked against the opcode
+# record as it is emitted, and every finished blob goes through the verifier.
+CHECK_OPERANDS = os.environ.get("SHAPE_CHECK_ASSEMBLY") == "1"
 
 INLINE_MAX_NODES = 60
 INLINE_MAX_DEPTH = 3
@@ -246,6 +252,20 @@ def _const_key(v: Any) -> bytes:
     return msgpack.packb(v, use_bin_type=True)
 
 
+class _Emitting:
+    """The instruction being emitted, as the operand kinds see it (vm/operands.Site)."""
+    ids = 12
+
+    def __init__(self, fc: "FnCode", pc: int, a: int, b: int) -> None:
+        self.nlocals = len(fc.local_names)
+        self.consts = fc.consts
+        self.children = fc.children
+        self.code_len = pc + 1
+        self.snapshots = fc.snapshots
+        self.local_names = fc.local_names
+        self.pc, self.a, self.b = pc, a, b
+
+
 class FnCode:
     """Code being generated for one blob."""
 
@@ -291,7 +311,13 @@ class FnCode:
         return s
 
     def const(self, v: Any) -> int:
-        key = _const_key(v)
+        try:
+            key = _const_key(v)
+        except ValueError:
+            # msgpack encodes data nested at most 1024 deep: a pattern about 340 levels deep.
+            raise ShapeError("CompileError", "Program is nested too deeply to compile",
+                             self.cur[0] or None, self.cur[1] or None,
+                             file=self.comp.path) from None
         i = self.const_index.get(key)
         if i is None:
             i = len(self.consts)
@@ -303,6 +329,8 @@ class FnCode:
 
     def emit(self, op: int, a: int = 0, b: int = 0) -> int:
         pc = len(self.code)
+        if CHECK_OPERANDS:
+            self.check_operands(op, a, b, pc)
         self.code.append([op, a, b])
         self.pos.append(self.cur)
         pops, pushes = O.stack_effect(op, a, b, self.consts)
@@ -312,6 +340,17 @@ class FnCode:
             self.reachable = False
         return pc
 
+    def check_operands(self, op: int, a: int, b: int, pc: int) -> None:
+        """Check an instruction against the kinds its opcode declares, as it is emitted (jump
+        targets are placeholders until their label is placed; the verifier checks them)."""
+        info = O.INFO[op]
+        site = _Emitting(self, pc, a, b)
+        for which, kind, v in (("a", info.a, a), ("b", info.b, b)):
+            if kind is not TARGET and not (type(v) is int and 0 <= v < MAX_OPERAND
+                                           and kind.check(v, site)):
+                raise AssertionError(f"{info.name} at {pc}: operand {which}={v!r} is not a valid "
+                                     f"{kind.name}")
+
     def _ref(self, label: Label, pc: int, field: int) -> None:
         if label.pc is not None:
             self.code[pc][field] = label.pc
@@ -320,29 +359,16 @@ class FnCode:
             self.labels.append(label)
 
     def emit_jump(self, op: int, label: Label) -> int:
-        pc = len(self.code)
-        self.code.append([op, 0, 0])
-        self.pos.append(self.cur)
-        self._ref(label, pc, 1)
-        d = self.depth
-        if op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
-            d -= 1
-            self.depth -= 1
-        elif op == O.JUMP_IF_NOT_NONE:
-            self.depth -= 1          # fall-through pops; the jump keeps the value
-        self._reach(label, d)
-        if op == O.JUMP:
-            self.reachable = False
-        return pc
+        return self.emit_jump_b(op, 0, label)
 
     def emit_jump_b(self, op: int, a: int, label: Label) -> int:
-        pc = len(self.code)
-        self.code.append([op, a, 0])
-        self.pos.append(self.cur)
-        self._ref(label, pc, 2)
-        self._reach(label, self.depth)
-        if op == O.FOR_NEXT:
-            self.depth += 1
+        """An instruction whose jump target is `label` (its other operand, if any, is `a`)."""
+        info = O.INFO[op]
+        (field,) = info.targets
+        jpops, jpushes = info.jump
+        self._reach(label, self.depth - jpops + jpushes)
+        pc = self.emit(op, a, 0)
+        self._ref(label, pc, field)
         return pc
 
     def _reach(self, label: Label, depth: int) -> None:
@@ -381,12 +407,18 @@ class FnCode:
             if p != last:
                 lines.append([pc, p[0], p[1]])
                 last = p
-        return Blob(name=self.name, kind=self.kind, params=params, has_self=has_self,
+        blob = Blob(name=self.name, kind=self.kind, params=params, has_self=has_self,
                     min_args=min_args, entries=entries, ref_params=ref_params, is_async=is_async,
                     annotated=annotated, nfree=nfree, nlocals=len(self.local_names),
                     code=self.code, consts=self.consts, lines=lines, children=self.children,
                     snapshots=self.snapshots, local_names=self.local_names,
                     cells=sorted(self.cells), source=self.comp.path)
+        if CHECK_OPERANDS:
+            try:
+                validate(blob)
+            except BlobError as e:
+                raise AssertionError(f"the compiler made an invalid blob: {e}") from None
+        return blob
 
 
 class Compiler:
@@ -1339,8 +1371,8 @@ class Compiler:
                 fc.depth += 1
             else:
                 ordinal = self.an.ordinals[id(e)]
-                pc = fc.emit(O.SNAPSHOT, ordinal)
-                fc.snapshots.append([pc, ordinal])
+                fc.snapshots.append([len(fc.code), ordinal])
+                fc.emit(O.SNAPSHOT, ordinal)
             fc.cur = old
             return
         spread = any(type(a) is A.Spread for a in args)

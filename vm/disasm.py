@@ -10,72 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Optional
+from typing import Optional
 
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob, Program, reachable
-
-
-def _short(v: Any, limit: int = 40) -> str:
-    r = repr(v)
-    return r if len(r) <= limit else r[:limit - 1] + "…"
-
-
-def _operands(blob: Blob, op: int, a: int, b: int, ids: int) -> str:
-    name = O.NAMES[op]
-    K = blob.consts
-    slot = lambda s: blob.local_names[s] if 0 <= s < len(blob.local_names) else "?"  # noqa: E731
-    if name in ("NOP", "LOAD_UNIT", "POP", "DUP", "DUP2", "UNARY_NEG", "UNARY_NOT", "TO_BOOL",
-                "GET_INDEX", "FORMAT", "STRUCT_FINISH", "ATTACH_CONTEXT", "RETURN", "HALT",
-                "TRY", "TRY_TOP", "AWAIT", "CALL_VAR"):
-        if name == "SET_INDEX":
-            return ""
-        return ""
-    if name == "LOAD_CONST":
-        return f"{a} ({_short(K[a])})"
-    if op in O.SLOT_A and name not in ("FOR_SETUP", "FOR_NEXT"):
-        return f"{a} ({slot(a)})"
-    if name in ("FOR_SETUP",):
-        return f"{a} ({slot(a)}, {slot(a + 1)})"
-    if name == "FOR_NEXT":
-        return f"{a} ({slot(a)}), exit to {b}"
-    if op in O.JUMP_A:
-        return f"to {a}"
-    if name == "MATCH":
-        subj, desc = K[a]
-        return f"{subj} ({slot(subj)}) against {_short(desc, 60)}, else to {b}"
-    if name == "BINARY":
-        return f"{a} ({O.BINOPS[a]})"
-    if name == "MAKE_CLOSURE":
-        cid = blob.children[a]
-        caps = ", ".join(f"{s}:{slot(s)}" for s in K[b])
-        return f"{a} ({cid[:ids]}) capturing [{caps}]"
-    if name == "SNAPSHOT":
-        return f"#{a}"
-    if name in ("CALL",):
-        return f"{a} arg(s)"
-    if name == "CALL_REF":
-        return f"{a} arg(s), by reference {K[b]}"
-    if name in ("CALL_BUILTIN", "CALL_METHOD"):
-        return f"{_short(K[a])}, {b} arg(s)"
-    if name in ("SET_ATTR", "SET_INDEX"):
-        base = f"{_short(K[a])}" if name == "SET_ATTR" else ""
-        return (base + (", keep" if b else "")).lstrip(", ")
-    if name == "POP_N":
-        return f"{a}"
-    if name in ("BUILD_LIST", "BUILD_STRING"):
-        return f"{a} item(s)"
-    if name == "SPREAD_COPY":
-        return "object" if a else "array"
-    if name in ("MAKE_RANGE",):
-        return "inclusive" if a else "exclusive"
-    if name in ("STRUCT_LITERAL", "BUILD_STRUCT", "BUILD_VARIANT"):
-        return f"{_short(K[a], 60)}, {b} value(s)"
-    if name == "MAKE_STRUCT_TYPE":
-        return f"{_short(K[a], 60)}" + (", with defaults thunk" if b else "")
-    if op in O.CONST_A:
-        return f"{a} ({_short(K[a], 60)})"
-    return f"{a} {b}"
+from shapelang.vm.verify import BlobSite
 
 
 def disassemble_blob(blob: Blob, ids: int = 12) -> str:
@@ -107,20 +46,17 @@ def disassemble_blob(blob: Blob, ids: int = 12) -> str:
         out.append("  children: " + " ".join(f"{i}:{c[:ids]}" for i, c in enumerate(blob.children)))
     if blob.snapshots:
         out.append("  snapshot sites: " + ", ".join(f"#{o} at {pc}" for pc, o in blob.snapshots))
-    targets = set()
+    targets = set(blob.entries)
     for op, a, b in blob.code:
-        if op in O.JUMP_A:
-            targets.add(a)
-        if op in O.JUMP_B:
-            targets.add(b)
-    targets.update(blob.entries)
+        targets.update(O.jump_targets(op, a, b))
+    site = BlobSite(blob, ids)
     last_line = None
     for pc, (op, a, b) in enumerate(blob.code):
         line, col = blob.line_at(pc)
         shown = f"{line}:{col}" if line is not None and (line, col) != last_line else ""
         last_line = (line, col)
         mark = ">>" if pc in targets else "  "
-        opnd = _operands(blob, op, a, b, ids)
+        opnd = O.operands_text(op, a, b, site.at(pc, a, b))
         out.append(f"{shown:>9} {mark}{pc:5d}  {O.NAMES[op]:<18} {opnd}".rstrip())
     return "\n".join(out)
 

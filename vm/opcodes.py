@@ -1,172 +1,267 @@
-"""The VM instruction set.
+"""The VM instruction set: one record per opcode, read by everything that handles bytecode.
 
-An instruction is a triple `(op, a, b)` of ints. `a` and `b` are slot numbers, constant indices,
-jump targets or counts depending on the opcode (see the table below). Structured operands (pattern
-descriptors, key lists, capture lists) live in the blob's constant table and are referenced by
-index, so the instruction stream itself stays a flat list of integers.
+An instruction is a triple `(op, a, b)` of ints. Structured operands (pattern descriptors, key
+lists, capture lists) live in the blob's constant table and are referenced by index, so the
+instruction stream itself stays a flat list of integers.
 
-Every opcode has a *class* that the threader (vm/threader.py) relies on:
-
-- `V` straight-line: runs inline inside a dispatch unit (may raise, may mutate the heap, never
+Each opcode is declared once, below, with
+- its number (stored blobs hold these numbers: an opcode's number never changes, new opcodes are
+  appended at the end);
+- its class, which the threader (vm/threader.py) relies on:
+  `V` straight-line: runs inline inside a dispatch unit (may raise, may mutate the heap, never
   switches frames);
-- `J` conditional exit: may leave the unit by jumping (or, for TRY, by returning), otherwise falls
+  `J` conditional exit: may leave the unit by jumping (or, for TRY, by returning), otherwise falls
   through inside the same unit;
-- `U` unconditional transfer: JUMP, RETURN, HALT, RAISE … ends the unit;
-- `C` call-like: may push or pop a frame (or take a snapshot), so it ends the unit and the next
-  instruction starts a new one (a return address is always a unit boundary).
+  `U` unconditional transfer: JUMP, RETURN, HALT, RAISE … ends the unit;
+  `C` call-like: may push or pop a frame (or take a snapshot), so it ends the unit and the next
+  instruction starts a new one (a return address is always a unit boundary);
+- the kinds of its operands `a` and `b` (vm/operands.py: register, jump target, count, flag,
+  constant of a given shape, …);
+- its stack effect: how many values it pops and pushes on the fall-through path, and, for an
+  instruction with a jump target, on the jump (`jump`);
+- its disassembly form (`form`, a format string over the shown operands `{a}` and `{b}`; by
+  default the shown operands joined by ", ").
+
+The compiler's assembler (vm/compiler/), the blob verifier (vm/verify.py), the disassembler
+(vm/disasm.py) and the threader's leader analysis read this record; the threader's per-opcode
+templates and the compiler's lowering are the only other places an opcode appears.
 """
 from __future__ import annotations
 
-# name, class, operand description (for the disassembler)
-_TABLE = [
-    ("NOP", "V", ""),
-    ("LOAD_CONST", "V", "a=const"),
-    ("LOAD_UNIT", "V", ""),
-    ("LOAD_LOCAL", "V", "a=slot"),
-    ("LOAD_CELL", "V", "a=slot"),           # a local variable that lives in a cell
-    ("LOAD_FREE", "V", "a=slot"),           # a captured variable: NameError while uninitialised
-    ("STORE_LOCAL", "V", "a=slot"),
-    ("STORE_CELL", "V", "a=slot"),
-    ("STORE_FREE", "V", "a=slot"),
-    ("MAKE_CELL", "V", "a=slot"),           # fresh, uninitialised cell (scope entry)
-    ("WRAP_CELL", "V", "a=slot"),           # parameter prologue: box the argument unless it is a cell
-    ("LOAD_BUILTIN", "V", "a=const(name)"),
-    ("POP", "V", ""),
-    ("POP_N", "V", "a=count"),
-    ("DUP", "V", ""),
-    ("DUP2", "V", ""),
-    ("BINARY", "V", "a=operator"),
-    ("UNARY_NEG", "V", ""),
-    ("UNARY_NOT", "V", ""),
-    ("TO_BOOL", "V", ""),
-    ("MAKE_RANGE", "V", "a=inclusive"),
-    ("BUILD_LIST", "V", "a=count"),
-    ("BUILD_LIST_SPREAD", "V", "a=const(spread flags)"),
-    ("BUILD_OBJECT", "V", "a=const(keys, null=spread)"),
-    ("BUILD_STRING", "V", "a=count"),
-    ("FORMAT", "V", ""),
-    ("FORMAT_SPEC", "V", "a=const(spec)"),
-    ("GET_ATTR", "V", "a=const(name)"),
-    ("SET_ATTR", "V", "a=const(name) b=keep value"),
-    ("GET_INDEX", "V", ""),
-    ("SET_INDEX", "V", "b=keep value"),
-    ("GET_VARIANT", "V", "a=const(variant)"),
-    ("MAKE_VARIANT", "V", "a=const([enum, variant])"),
-    ("BUILD_VARIANT", "V", "a=const([enum, variant, types]) b=count"),
-    ("MAKE_ENUM_TYPE", "V", "a=const(enum descriptor)"),
-    ("MAKE_STRUCT_TYPE", "V", "a=const(type descriptor) b=has defaults closure"),
-    ("STRUCT_LITERAL", "V", "a=const([path, names]) b=count"),
-    ("BUILD_RECORD", "V", "a=const([struct|variant, type, variant, fields]) b=count"),
-    ("BUILD_STRUCT", "C", "a=const([path, names]) b=count"),   # may run a defaults thunk
-    ("STRUCT_FINISH", "V", ""),
-    ("DEFINE_METHOD", "V", "a=const([type, method])"),
-    ("MAKE_CLOSURE", "V", "a=child b=const(capture slots)"),
-    ("FOR_SETUP", "V", "a=slot"),
-    ("FOR_NEXT", "J", "a=slot b=target"),
-    ("MATCH", "J", "a=const(pattern) b=target"),
-    ("DESTRUCTURE", "V", "a=const(pattern)"),
-    ("MATCH_ERROR", "U", "a=slot"),
-    ("RAISE", "U", "a=const([kind, message])"),
-    ("JUMP", "U", "a=target"),
-    ("JUMP_IF_FALSE", "J", "a=target"),
-    ("JUMP_IF_TRUE", "J", "a=target"),
-    ("JUMP_IF_NOT_NONE", "J", "a=target"),   # keep and jump unless None (for ??); else pop
-    ("JUMP_IF_NONE", "J", "a=target"),       # keep and jump if None (for ?.)
-    ("JUMP_UNLESS_FAILURE", "J", "a=target"),  # keep and jump unless Err/None (for !!)
-    ("ATTACH_CONTEXT", "V", ""),
-    ("LIST_APPEND", "V", "a=slot"),
-    ("CALL", "C", "a=argc"),
-    ("CALL_REF", "C", "a=argc b=const(reference positions)"),
-    ("CALL_BUILTIN", "V", "a=const(name) b=argc"),
-    ("CALL_METHOD", "C", "a=const(name) b=argc"),
-    ("CALL_VAR", "C", ""),                           # callee, argument list (spread calls)
-    ("CALL_METHOD_VAR", "C", "a=const(name)"),       # receiver, argument list
-    ("CALL_BUILTIN_VAR", "V", "a=const(name)"),      # argument list
-    ("LOAD_PRELUDE", "V", "a=const(name)"),
-    ("MAKE_ANNOTATED", "V", "a=const(name)"),        # function, wrapper -> AnnotatedFunction          # a prelude function (annotation protocol)
-    ("SNAPSHOT", "C", "a=ordinal"),
-    ("AWAIT", "V", ""),
-    ("TRY", "J", ""),
-    ("TRY_TOP", "V", ""),
-    ("RETURN", "U", ""),
-    ("HALT", "U", ""),
-    # Appended (not grouped) so that the numbers of older opcodes, and stored blobs, stay valid.
-    ("SPREAD_COPY", "V", "a=0 array / 1 object"),   # check and copy a spread value where it stands
-]
+from dataclasses import dataclass
+from typing import Any, Optional, Union
 
-NAMES: list[str] = [t[0] for t in _TABLE]
-CLASS: list[str] = [t[1] for t in _TABLE]
-OPERANDS: list[str] = [t[2] for t in _TABLE]
-OPS: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
-
-for _i, _name in enumerate(NAMES):
-    globals()[_name] = _i
+from shapelang.vm.operands import (
+    ERROR_KIND, FLAG01, NONE, OPT_STR, ORDINAL, PATTERN, SCALAR, SLOT, SLOT_REF, STR, TARGET,
+    Const, Count, Flag, Index, IntBelow, Kind, ListOf, Member, OneOf, Prefixed, Slot, Tuple,
+)
 
 # Operators of BINARY, in operand order; `a` indexes this list.
 BINOPS: list[str] = ["+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">="]
 BINOP_INDEX: dict[str, int] = {op: i for i, op in enumerate(BINOPS)}
 
-# Instructions whose `a` is a jump target (the disassembler marks targets, the verifier checks them).
-JUMP_A = {OPS[n] for n in ("JUMP", "JUMP_IF_FALSE", "JUMP_IF_TRUE", "JUMP_IF_NOT_NONE",
-                           "JUMP_IF_NONE", "JUMP_UNLESS_FAILURE")}
-JUMP_B = {OPS[n] for n in ("FOR_NEXT", "MATCH")}
-# Operands that index the constant table.
-CONST_A = {i for i, d in enumerate(OPERANDS) if d.startswith("a=const")}
-CONST_B = {i for i, d in enumerate(OPERANDS) if "b=const" in d}
-SLOT_A = {i for i, d in enumerate(OPERANDS) if d.startswith("a=slot")}
+
+# ---------------------------------------------------------------- stack counts
+
+class Term:
+    """A stack count: `k`, plus operand a or b, or the length of the list constant at a."""
+    __slots__ = ("k", "var")
+
+    def __init__(self, k: int = 0, var: Optional[str] = None) -> None:
+        self.k = k
+        self.var = var
+
+    def __add__(self, k: int) -> "Term":
+        return Term(self.k + k, self.var)
+
+    def value(self, a: int, b: int, consts: list) -> int:
+        v = self.var
+        if v is None:
+            return self.k
+        if v == "a":
+            return self.k + a
+        if v == "b":
+            return self.k + b
+        return self.k + len(consts[a])
+
+    def __repr__(self) -> str:
+        name = {"a": "a", "b": "b", "len_a": "len(K[a])"}.get(self.var or "", "")
+        if not name:
+            return str(self.k)
+        return f"{name}+{self.k}" if self.k else name
+
+
+A = Term(0, "a")
+B = Term(0, "b")
+LEN_A = Term(0, "len_a")
+Count_ = Union[int, Term]
+
+
+def _term(x: Count_) -> Term:
+    return x if isinstance(x, Term) else Term(x)
+
+
+# ---------------------------------------------------------------- the record
+
+@dataclass(frozen=True)
+class OpInfo:
+    number: int
+    name: str
+    cls: str                     # V, J, U or C (see the module docstring)
+    a: Kind
+    b: Kind
+    pops: Term
+    pushes: Term
+    jump: tuple[int, int]        # (pops, pushes) when the jump is taken
+    form: Optional[str]
+    doc: str
+
+    @property
+    def targets(self) -> tuple[int, ...]:
+        """Operand positions (1 = a, 2 = b) that hold a jump target."""
+        return tuple(i for i, k in ((1, self.a), (2, self.b)) if k is TARGET)
+
+
+INFO: list[OpInfo] = []
+
+
+def _op(number: int, name: str, cls: str, a: Kind = NONE, b: Kind = NONE,
+        effect: tuple[Count_, Count_] = (0, 0), jump: tuple[int, int] = (0, 0),
+        form: Optional[str] = None, doc: str = "") -> None:
+    if number != len(INFO):
+        raise AssertionError(f"opcode {name} is declared as {number}, expected {len(INFO)}")
+    INFO.append(OpInfo(number, name, cls, a, b, _term(effect[0]), _term(effect[1]), jump, form,
+                       doc))
+
+
+def _builtin_names() -> Any:
+    from shapelang.vm.machine import BUILTIN_NAMES
+    return BUILTIN_NAMES
+
+
+BUILTIN = Const(Member(_builtin_names), bare=True)
+NAME = Const(STR, bare=True)
+PAIR = Tuple(STR, STR)                      # [enum, variant] or [type, method]
+TYPE_NAMES = ListOf(OPT_STR)                # declared field types (None: no annotation)
+KEEP = Flag("", "keep")
+ARGC = Count("arg(s)")
+VALUES = Count("value(s)")
+CHILD = Index("child", lambda s: len(s.children), lambda v, s: s.children[v][:s.ids])
+OPERATOR = Index("operator", lambda s: len(BINOPS), lambda v, s: BINOPS[v])
+# [path, field names]: `Type { … }` or `Enum::Variant { … }`, one name per value.
+STRUCT_LIT = Const(Tuple(ListOf(STR, min_len=1, max_len=2), ListOf(STR, length=lambda s: s.b)))
+
+_op(0, "NOP", "V")
+_op(1, "LOAD_CONST", "V", Const(SCALAR), effect=(0, 1))
+_op(2, "LOAD_UNIT", "V", effect=(0, 1))
+_op(3, "LOAD_LOCAL", "V", SLOT, effect=(0, 1))
+_op(4, "LOAD_CELL", "V", SLOT, effect=(0, 1), doc="a local variable that lives in a cell")
+_op(5, "LOAD_FREE", "V", SLOT, effect=(0, 1),
+    doc="a captured variable: NameError while uninitialised")
+_op(6, "STORE_LOCAL", "V", SLOT, effect=(1, 0))
+_op(7, "STORE_CELL", "V", SLOT, effect=(1, 0))
+_op(8, "STORE_FREE", "V", SLOT, effect=(1, 0))
+_op(9, "MAKE_CELL", "V", SLOT, doc="fresh, uninitialised cell (scope entry)")
+_op(10, "WRAP_CELL", "V", SLOT, doc="parameter prologue: box the argument unless it is a cell")
+_op(11, "LOAD_BUILTIN", "V", BUILTIN, effect=(0, 1))
+_op(12, "POP", "V", effect=(1, 0))
+_op(13, "POP_N", "V", Count(), effect=(A, 0))
+_op(14, "DUP", "V", effect=(1, 2))
+_op(15, "DUP2", "V", effect=(2, 4))
+_op(16, "BINARY", "V", OPERATOR, effect=(2, 1))
+_op(17, "UNARY_NEG", "V", effect=(1, 1))
+_op(18, "UNARY_NOT", "V", effect=(1, 1))
+_op(19, "TO_BOOL", "V", effect=(1, 1))
+_op(20, "MAKE_RANGE", "V", Flag("exclusive", "inclusive"), effect=(2, 1))
+_op(21, "BUILD_LIST", "V", Count("item(s)"), effect=(A, 1))
+_op(22, "BUILD_LIST_SPREAD", "V", Const(ListOf(FLAG01)), effect=(LEN_A, 1),
+    doc="one flag per item: 1 = spread it")
+_op(23, "BUILD_OBJECT", "V", Const(ListOf(OPT_STR)), effect=(LEN_A, 1),
+    doc="one key per value; None = spread the value")
+_op(24, "BUILD_STRING", "V", Count("part(s)", min=1), effect=(A, 1))
+_op(25, "FORMAT", "V", effect=(1, 1))
+_op(26, "FORMAT_SPEC", "V", Const(STR), effect=(1, 1))
+_op(27, "GET_ATTR", "V", NAME, effect=(1, 1))
+_op(28, "SET_ATTR", "V", NAME, KEEP, effect=(2, B), doc="object, value; keep: push the value")
+_op(29, "GET_INDEX", "V", effect=(2, 1))
+_op(30, "SET_INDEX", "V", NONE, KEEP, effect=(3, B), doc="object, index, value")
+_op(31, "GET_VARIANT", "V", Const(PAIR), effect=(1, 1), doc="[variant, shown path]")
+_op(32, "MAKE_VARIANT", "V", Const(PAIR), effect=(0, 1), doc="[enum, variant]: a unit variant")
+_op(33, "BUILD_VARIANT", "V", Const(Tuple(STR, STR, TYPE_NAMES)), VALUES, effect=(B, 1),
+    doc="[enum, variant, payload types]: a tuple variant")
+_op(34, "MAKE_ENUM_TYPE", "V",
+    Const(Tuple(STR, ListOf(Tuple(STR, OneOf("unit", "tuple", "struct"), TYPE_NAMES,
+                                  ListOf(STR))))),
+    effect=(0, 1), doc="[name, [[variant, kind, types, field names]…]]")
+_op(35, "MAKE_STRUCT_TYPE", "V",
+    Const(Tuple(STR, ListOf(Tuple(STR, OPT_STR, OneOf(0, 1, 2), SCALAR)))),
+    Flag("", "with defaults thunk"), effect=(B, 1),
+    doc="[name, [[field, type, 0 none / 1 constant / 2 thunk, constant default]…]]")
+_op(36, "STRUCT_LITERAL", "V", STRUCT_LIT, VALUES, effect=(B + 1, 1),
+    doc="type, values: a literal whose type needs no defaults thunk")
+# [struct|variant, type, variant, [[field, coerce to number, value index or -1, default]…]]
+_op(37, "BUILD_RECORD", "V",
+    Const(Tuple(OneOf("struct", "variant"), STR, STR,
+                ListOf(Tuple(STR, FLAG01, IntBelow(lambda s: s.b, lo=-1), SCALAR)))),
+    VALUES, effect=(B, 1), doc="a literal of a declared type, built with no run-time lookups")
+_op(38, "BUILD_STRUCT", "C", STRUCT_LIT, VALUES, effect=(B + 1, 1),
+    doc="type, values: may run the type's defaults thunk")
+_op(39, "STRUCT_FINISH", "V", effect=(2, 1), doc="type, given fields (end of a defaults thunk)")
+_op(40, "DEFINE_METHOD", "V", Const(PAIR), effect=(1, 0), doc="[type, method]")
+_op(41, "MAKE_CLOSURE", "V", CHILD, Const(ListOf(SLOT_REF, each=True), bare=True),
+    effect=(0, 1), form="{a} capturing {b}", doc="b: the slots of the captured cells")
+_op(42, "FOR_SETUP", "V", Slot(2), effect=(1, 0), doc="iterable into the loop's two slots")
+_op(43, "FOR_NEXT", "J", Slot(2), TARGET, effect=(0, 1), form="{a}, exit {b}",
+    doc="push the next item, or jump when done")
+_op(44, "MATCH", "J", Const(Tuple(SLOT_REF, PATTERN, form="{0} against {1}"), bare=True),
+    TARGET, form="{a}, else {b}", doc="[subject slot, pattern]: bind, or jump when no match")
+_op(45, "DESTRUCTURE", "V", Const(PATTERN), effect=(1, 0))
+_op(46, "MATCH_ERROR", "U", SLOT, doc="no arm matched the subject in slot a")
+_op(47, "RAISE", "U", Const(Tuple(ERROR_KIND, STR)), doc="[kind, message]")
+_op(48, "JUMP", "U", TARGET)
+_op(49, "JUMP_IF_FALSE", "J", TARGET, effect=(1, 0), jump=(1, 0))
+_op(50, "JUMP_IF_TRUE", "J", TARGET, effect=(1, 0), jump=(1, 0))
+_op(51, "JUMP_IF_NOT_NONE", "J", TARGET, effect=(1, 0),
+    doc="keep and jump unless None (for ??); else pop")
+_op(52, "JUMP_IF_NONE", "J", TARGET, effect=(1, 1), doc="keep and jump if None (for ?.)")
+_op(53, "JUMP_UNLESS_FAILURE", "J", TARGET, effect=(1, 1),
+    doc="keep and jump unless Err/None (for !!)")
+_op(54, "ATTACH_CONTEXT", "V", effect=(2, 1))
+_op(55, "LIST_APPEND", "V", SLOT, effect=(1, 0), doc="append to the list in slot a")
+_op(56, "CALL", "C", ARGC, effect=(A + 1, 1), doc="callee, arguments")
+_op(57, "CALL_REF", "C", ARGC, Const(ListOf(IntBelow(lambda s: s.a)), bare=True),
+    effect=(A + 1, 1), form="{a}, by reference {b}", doc="b: positions of `&x` arguments")
+_op(58, "CALL_BUILTIN", "V", BUILTIN, ARGC, effect=(B, 1))
+_op(59, "CALL_METHOD", "C", NAME, ARGC, effect=(B + 1, 1), doc="receiver, arguments")
+_op(60, "CALL_VAR", "C", effect=(2, 1), doc="callee, argument list (spread calls)")
+_op(61, "CALL_METHOD_VAR", "C", NAME, effect=(2, 1), doc="receiver, argument list")
+_op(62, "CALL_BUILTIN_VAR", "V", BUILTIN, effect=(1, 1), doc="argument list")
+_op(63, "LOAD_PRELUDE", "V", Const(Prefixed("__"), bare=True), effect=(0, 1),
+    doc="a prelude function (annotation protocol)")
+_op(64, "MAKE_ANNOTATED", "V", Const(OPT_STR), effect=(2, 1),
+    doc="function, wrapper -> AnnotatedFunction")
+_op(65, "SNAPSHOT", "C", ORDINAL, effect=(0, 1))
+_op(66, "AWAIT", "V", effect=(1, 1))
+_op(67, "TRY", "J", effect=(1, 1), doc="postfix ?: unwrap Ok, return Err/None")
+_op(68, "TRY_TOP", "V", effect=(1, 1), doc="postfix ? at top level")
+_op(69, "RETURN", "U", effect=(1, 0))
+_op(70, "HALT", "U", effect=(1, 0))
+_op(71, "SPREAD_COPY", "V", Flag("array", "object"), effect=(1, 1),
+    doc="check and copy a spread value where it stands")
+
+# ---------------------------------------------------------------- lookups derived from it
+
+NAMES: list[str] = [i.name for i in INFO]
+CLASS: list[str] = [i.cls for i in INFO]
+OPS: dict[str, int] = {i.name: i.number for i in INFO}
+TARGETS: list[tuple[int, ...]] = [i.targets for i in INFO]   # operand positions of jump targets
+
+for _info in INFO:
+    globals()[_info.name] = _info.number
+
+if len(set(NAMES)) != len(NAMES):    # pragma: no cover - a typo in the table above
+    raise AssertionError("duplicate opcode name")
+
+
+def jump_targets(op: int, a: int, b: int) -> tuple[int, ...]:
+    """The jump targets of one instruction (none for most)."""
+    where = TARGETS[op]
+    if not where:
+        return ()
+    return tuple(a if i == 1 else b for i in where)
 
 
 def stack_effect(op: int, a: int, b: int, consts: list) -> tuple[int, int]:
     """(pops, pushes) of one instruction on the fall-through path."""
-    n = NAMES[op]
-    if n in ("NOP", "MAKE_CELL", "WRAP_CELL", "JUMP", "RAISE", "MATCH_ERROR", "MATCH"):
-        return (0, 0)
-    if n in ("CALL_VAR", "CALL_METHOD_VAR"):
-        return (2, 1)
-    if n == "CALL_BUILTIN_VAR":
-        return (1, 1)
-    if n in ("LOAD_CONST", "LOAD_PRELUDE", "LOAD_UNIT", "LOAD_LOCAL", "LOAD_CELL", "LOAD_FREE", "LOAD_BUILTIN",
-             "MAKE_VARIANT", "MAKE_ENUM_TYPE", "SNAPSHOT", "FOR_NEXT"):
-        return (0, 1)
-    if n in ("STORE_LOCAL", "STORE_CELL", "STORE_FREE", "POP", "JUMP_IF_FALSE", "JUMP_IF_TRUE",
-             "DESTRUCTURE", "FOR_SETUP", "LIST_APPEND", "DEFINE_METHOD", "RETURN", "HALT"):
-        return (1, 0)
-    if n == "POP_N":
-        return (a, 0)
-    if n == "DUP":
-        return (1, 2)
-    if n == "DUP2":
-        return (2, 4)
-    if n in ("BINARY", "MAKE_ANNOTATED", "MAKE_RANGE", "ATTACH_CONTEXT", "GET_INDEX", "STRUCT_FINISH"):
-        return (2, 1)
-    if n in ("UNARY_NEG", "UNARY_NOT", "TO_BOOL", "SPREAD_COPY",
-             "FORMAT", "FORMAT_SPEC", "GET_ATTR", "GET_VARIANT",
-             "JUMP_IF_NOT_NONE", "JUMP_IF_NONE", "JUMP_UNLESS_FAILURE", "AWAIT", "TRY",
-             "TRY_TOP"):
-        # JUMP_IF_NOT_NONE pops on fall-through and keeps when jumping; the compiler accounts for it.
-        return (1, 0) if n == "JUMP_IF_NOT_NONE" else (1, 1)
-    if n in ("BUILD_LIST", "BUILD_STRING"):
-        return (a, 1)
-    if n == "BUILD_LIST_SPREAD":
-        return (len(consts[a]), 1)
-    if n == "BUILD_OBJECT":
-        return (len(consts[a]), 1)
-    if n == "SET_ATTR":
-        return (2, 1 if b else 0)
-    if n == "SET_INDEX":
-        return (3, 1 if b else 0)
-    if n in ("BUILD_VARIANT", "BUILD_RECORD"):
-        return (b, 1)
-    if n in ("BUILD_STRUCT", "STRUCT_LITERAL"):
-        return (b + 1, 1)
-    if n == "MAKE_STRUCT_TYPE":
-        return (1 if b else 0, 1)
-    if n == "MAKE_CLOSURE":
-        return (0, 1)
-    if n in ("CALL", "CALL_REF"):
-        return (a + 1, 1)
-    if n == "CALL_BUILTIN":
-        return (b, 1)
-    if n == "CALL_METHOD":
-        return (b + 1, 1)
-    raise ValueError(f"no stack effect for {n}")
+    info = INFO[op]
+    return info.pops.value(a, b, consts), info.pushes.value(a, b, consts)
+
+
+def operands_text(op: int, a: int, b: int, site: Any) -> str:
+    """The operands of one instruction as the disassembler shows them."""
+    info = INFO[op]
+    sa, sb = info.a.show(a, site), info.b.show(b, site)
+    if info.form is not None:
+        return info.form.format(a=sa, b=sb)
+    return ", ".join(s for s in (sa, sb) if s)
+

@@ -14,15 +14,15 @@ A descriptor is a nested list:
 
 MATCH uses strict matching (`match` arms); DESTRUCTURE uses the lenient rules of `let`,
 parameters and `for` (missing elements and fields bind None). Both follow the reference
-evaluator's `match_pattern` / `_bind_loose` exactly.
+evaluator's `match_pattern` / `_bind_loose` exactly. The verifier checks stored descriptors
+against the same grammar, declared as `PATTERN` in vm/operands.py.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from shapelang.runtime import display as D, operators as Op, values as V
-from shapelang.runtime.errors import KINDS, ShapeError
-from shapelang.vm import opcodes as O
+from shapelang.runtime.errors import ShapeError
 
 Matcher = Callable[[Any, list], bool]
 
@@ -206,119 +206,3 @@ def loose(desc: list) -> Callable[[Any, list], None]:
         if not m(v, R):
             raise ShapeError("MatchError", f"Value {D.display(v)} does not match the pattern")
     return d_other
-
-
-# ---------------------------------------------------------------- validation of constant operands
-
-def _valid_pattern(d: Any, nlocals: int, depth: int = 0) -> bool:
-    if depth > 200 or type(d) is not list or not d or type(d[0]) is not str:
-        return False
-    tag = d[0]
-    if tag == "_":
-        return len(d) == 1
-    if tag == "b":
-        return len(d) == 3 and type(d[1]) is int and 0 <= d[1] < nlocals and d[2] in (0, 1) \
-            and type(d[2]) is int
-    if tag == "l":
-        return len(d) == 2 and (d[1] is None or type(d[1]) in (int, float, str, bool))
-    if tag == "a":
-        return (len(d) == 4 and type(d[1]) is list
-                and all(_valid_pattern(x, nlocals, depth + 1) for x in d[1])
-                and d[2] in (0, 1) and type(d[2]) is int
-                and (d[3] is None or (_valid_pattern(d[3], nlocals, depth + 1) and d[3][0] == "b")))
-    if tag == "o":
-        return len(d) == 2 and _valid_fields(d[1], nlocals, depth)
-    if tag in ("some", "ok", "err"):
-        return len(d) == 2 and _valid_pattern(d[1], nlocals, depth + 1)
-    if tag == "s":
-        return len(d) == 3 and type(d[1]) is str and _valid_fields(d[2], nlocals, depth)
-    if tag == "v":
-        return (len(d) == 5 and type(d[1]) is str and type(d[2]) is str
-                and (d[3] is None or (type(d[3]) is list
-                                      and all(_valid_pattern(x, nlocals, depth + 1) for x in d[3])))
-                and (d[4] is None or _valid_fields(d[4], nlocals, depth)))
-    if tag == "x":
-        return len(d) == 3 and d[1] in KINDS and type(d[2]) is str
-    return False
-
-
-def _valid_fields(fields: Any, nlocals: int, depth: int) -> bool:
-    return type(fields) is list and all(
-        type(f) is list and len(f) == 2 and type(f[0]) is str
-        and _valid_pattern(f[1], nlocals, depth + 1) for f in fields)
-
-
-def _str_list(x: Any, allow_none: bool = False) -> bool:
-    return type(x) is list and all(type(s) is str or (allow_none and s is None) for s in x)
-
-
-def _valid_type_name(x: Any) -> bool:
-    return x is None or type(x) is str
-
-
-def validate_consts(b: Any, need: Callable[[bool, str], None]) -> None:
-    """Check the structured constant operands of every instruction of blob `b`."""
-    from shapelang.vm.machine import BUILTIN_NAMES
-    K = b.consts
-    n = b.nlocals
-    for pc, (op, a, c) in enumerate(b.code):
-        where = f"operand of {O.NAMES[op]} at {pc}"
-        if op == O.MATCH:
-            d = K[a]
-            need(type(d) is list and len(d) == 2 and type(d[0]) is int and 0 <= d[0] < n
-                 and _valid_pattern(d[1], n), where)
-        elif op == O.DESTRUCTURE:
-            need(_valid_pattern(K[a], n), where)
-        elif op in (O.LOAD_BUILTIN, O.CALL_BUILTIN):
-            need(type(K[a]) is str and K[a] in BUILTIN_NAMES, where)
-        elif op == O.LOAD_PRELUDE:
-            need(type(K[a]) is str and K[a].startswith("__"), where)
-        elif op == O.MAKE_ANNOTATED:
-            need(K[a] is None or type(K[a]) is str, where)
-        elif op in (O.GET_ATTR, O.SET_ATTR, O.FORMAT_SPEC, O.CALL_METHOD, O.CALL_METHOD_VAR):
-            need(type(K[a]) is str, where)
-        elif op == O.GET_VARIANT:
-            need(_str_list(K[a]) and len(K[a]) == 2, where)
-        elif op == O.BUILD_OBJECT:
-            need(_str_list(K[a], allow_none=True), where)
-        elif op == O.BUILD_LIST_SPREAD:
-            need(type(K[a]) is list and all(type(x) is int and x in (0, 1) for x in K[a]), where)
-        elif op in (O.STRUCT_LITERAL, O.BUILD_STRUCT):
-            d = K[a]
-            need(type(d) is list and len(d) == 2 and _str_list(d[0]) and 1 <= len(d[0]) <= 2
-                 and _str_list(d[1]) and len(d[1]) == c, where)
-        elif op == O.BUILD_RECORD:
-            d = K[a]
-            need(type(d) is list and len(d) == 4 and d[0] in ("struct", "variant")
-                 and type(d[1]) is str and type(d[2]) is str and type(d[3]) is list
-                 and all(type(f) is list and len(f) == 4 and type(f[0]) is str
-                         and f[1] in (0, 1) and type(f[1]) is int and type(f[2]) is int
-                         and -1 <= f[2] < c and (f[3] is None or type(f[3]) in (int, float, str, bool))
-                         for f in d[3]), where)
-        elif op == O.MAKE_VARIANT:
-            need(_str_list(K[a]) and len(K[a]) == 2, where)
-        elif op == O.BUILD_VARIANT:
-            d = K[a]
-            need(type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str
-                 and type(d[2]) is list and all(_valid_type_name(t) for t in d[2]), where)
-        elif op == O.MAKE_ENUM_TYPE:
-            d = K[a]
-            need(type(d) is list and len(d) == 2 and type(d[0]) is str and type(d[1]) is list
-                 and all(type(v) is list and len(v) == 4 and type(v[0]) is str
-                         and v[1] in ("unit", "tuple", "struct")
-                         and type(v[2]) is list and all(_valid_type_name(t) for t in v[2])
-                         and _str_list(v[3]) for v in d[1]), where)
-        elif op == O.MAKE_STRUCT_TYPE:
-            d = K[a]
-            need(type(d) is list and len(d) == 2 and type(d[0]) is str and type(d[1]) is list
-                 and all(type(f) is list and len(f) == 4 and type(f[0]) is str
-                         and _valid_type_name(f[1]) and f[2] in (0, 1, 2) and type(f[2]) is int
-                         and (f[3] is None or type(f[3]) in (int, float, str, bool))
-                         for f in d[1]) and c in (0, 1), where)
-        elif op == O.DEFINE_METHOD:
-            need(_str_list(K[a]) and len(K[a]) == 2, where)
-        elif op == O.CALL_REF:
-            need(type(K[c]) is list and all(type(i) is int and 0 <= i < a for i in K[c]), where)
-        elif op == O.RAISE:
-            need(type(K[a]) is list and len(K[a]) == 2 and K[a][0] in KINDS
-                 and type(K[a][1]) is str, where)

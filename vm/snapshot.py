@@ -21,11 +21,12 @@ from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
-from shapelang.vm.blob import Blob, BlobError, Program, stack_depths
+from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import (BUILTIN_NAMES, DEFAULT_MAX_DEPTH, STOPPED, Machine,
                                   builtin_value)
 from shapelang.vm.store import SQLiteStore
+from shapelang.vm.verify import stack_depths
 
 STATE_VERSION = 1
 

@@ -77,10 +77,7 @@ def leaders_of(blob: Blob) -> list[int]:
     lead = {0}
     lead.update(blob.entries)
     for pc, (op, a, b) in enumerate(code):
-        if op in O.JUMP_A:
-            lead.add(a)
-        if op in O.JUMP_B:
-            lead.add(b)
+        lead.update(O.jump_targets(op, a, b))
         if O.CLASS[op] in "UC" and pc + 1 < n:
             lead.add(pc + 1)
             if op in _DROPPABLE and code[pc + 1][0] == O.POP and pc + 2 < n:
@@ -232,10 +229,7 @@ class _Gen:
             pc = start
             while True:
                 op, a, b = code[pc]
-                if op in O.JUMP_A:
-                    out.add(self.forward(a))
-                if op in O.JUMP_B:
-                    out.add(self.forward(b))
+                out.update(self.forward(t) for t in O.jump_targets(op, a, b))
                 if op in _DROPPABLE and self.drops(pc):
                     out.add(self.forward(pc + 2))
                 if O.CLASS[op] in "UC" or pc + 1 >= n:
@@ -256,7 +250,7 @@ class _Gen:
         hot = [blob.kind != "module"] * n
         if blob.kind == "module":
             for pc, (op, a, b) in enumerate(code):
-                for t in ((a,) if op in O.JUMP_A else ()) + ((b,) if op in O.JUMP_B else ()):
+                for t in O.jump_targets(op, a, b):
                     if t <= pc:
                         for i in range(t, pc + 1):
                             hot[i] = True
