@@ -17,7 +17,6 @@ Constant subexpressions are folded with the shared value model (never when foldi
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any, Callable, Optional
 
@@ -64,19 +63,6 @@ class LoopCtx:
         self.cont = cont
         self.depth = depth
         self.want = want
-
-
-def iter_children(node: Any):
-    for f in dataclasses.fields(node):
-        yield from _nodes(getattr(node, f.name))
-
-
-def _nodes(v: Any):
-    if isinstance(v, A.Node):
-        yield v
-    elif isinstance(v, (list, tuple)):
-        for x in v:
-            yield from _nodes(x)
 
 
 class AwaitThunk:
@@ -169,7 +155,7 @@ class Analysis:
                 b = uses.get(id(n))
                 if b is not None:
                     add(b)
-            for c in iter_children(n):
+            for c in A.iter_child_nodes(n):
                 visit(c)
 
         if isinstance(fn, A.TypeDecl):
@@ -239,7 +225,7 @@ class Analysis:
                 elif isinstance(n, self.USE_NODES) and self.res.uses.get(id(n)) is own:
                     ok = False
                 else:
-                    stack.extend(iter_children(n))
+                    stack.extend(A.iter_child_nodes(n))
         self._inlinable[key] = ok
         return ok
 

@@ -1,0 +1,216 @@
+"""The blob verifier (vm/verify.py): stored code that breaks the opcode record is refused."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Callable, Optional
+
+import pytest
+
+from shapelang.vm import opcodes as O
+from shapelang.vm import operands as K
+from shapelang.vm import threader
+from shapelang.vm.blob import Blob, BlobError
+from shapelang.vm.compiler import compile_source
+
+from test_vm_opcodes import golden_programs, user_blobs
+
+
+def forged(blob: Blob, **changes: Any) -> Blob:
+    return dataclasses.replace(blob, _id=None, **changes)
+
+
+def load(blob: Blob) -> Blob:
+    return Blob.from_bytes(blob.to_bytes(), blob.id)
+
+
+def out_of_range(kind: K.Kind, blob: Blob, pc: int, v: int) -> Optional[int]:
+    """A value the operand kind must refuse at this instruction (None: every int is valid)."""
+    if kind is K.NONE:
+        return 1
+    if isinstance(kind, K.Slot):
+        return blob.nlocals - kind.width + 1
+    if kind is K.TARGET:
+        return len(blob.code)
+    if isinstance(kind, K.Count):
+        return kind.min - 1 if kind.min else None
+    if isinstance(kind, K.Flag):
+        return 2
+    if kind is O.CHILD:
+        return len(blob.children)
+    if kind is O.OPERATOR:
+        return len(O.BINOPS)
+    if kind is K.ORDINAL:
+        return v + 1
+    if isinstance(kind, K.Const):
+        return len(blob.consts)
+    raise AssertionError(f"no out-of-range value for {kind!r}")
+
+
+def first_uses():
+    """(program, blob, pc) of the first use of each opcode in the golden programs."""
+    seen: set[int] = set()
+    for program in golden_programs():
+        for blob in user_blobs(program):
+            for pc, (op, _, _) in enumerate(blob.code):
+                if op not in seen:
+                    seen.add(op)
+                    yield program, blob, pc
+
+
+def test_every_operand_out_of_its_kinds_range_is_refused():
+    checked = set()
+    for _, blob, pc in first_uses():
+        assert load(blob).id == blob.id
+        op, a, b = blob.code[pc]
+        info = O.INFO[op]
+        for field, kind, v in ((1, info.a, a), (2, info.b, b)):
+            bad = out_of_range(kind, blob, pc, v)
+            if bad is None:
+                continue
+            code = copy.deepcopy(blob.code)
+            code[pc][field] = bad
+            with pytest.raises(BlobError, match=f"operand {'ab'[field - 1]} .* of {info.name}"):
+                load(forged(blob, code=code))
+            checked.add(type(kind))
+    assert checked >= {type(k) for k in (K.NONE, K.SLOT, K.TARGET, K.ORDINAL, O.CHILD, O.NAME,
+                                          O.KEEP, O.VALUES)}
+
+
+def _wrong_values(v: Any) -> list:
+    """Values of other types and shapes than constant v, and v with one part changed."""
+    out: list = [None, 0, -1, 1.5, "s", True, [], [None], [[["deep"]]]]
+    if type(v) is list:
+        for i, x in enumerate(v):
+            for y in (None, 7, "t", [], [x]):
+                w = copy.deepcopy(v)
+                w[i] = y
+                out.append(w)
+        out.append(v[:-1])
+        out.append(v + [0])
+    return [w for w in out if w != v or type(w) is not type(v)]
+
+
+def test_forged_constants_are_refused_or_safe_to_thread():
+    """The threader trusts every blob the verifier accepts: a constant of the wrong shape is
+    either refused or one the generated code handles."""
+    refused = accepted = 0
+    for program, blob, pc in first_uses():
+        op, a, b = blob.code[pc]
+        info = O.INFO[op]
+        for kind, v in ((info.a, a), (info.b, b)):
+            if not isinstance(kind, K.Const):
+                continue
+            for w in _wrong_values(blob.consts[v]):
+                consts = list(blob.consts)
+                consts[v] = w
+                try:
+                    loaded = load(forged(blob, consts=consts))
+                except BlobError:
+                    refused += 1
+                    continue
+                accepted += 1
+                threader.compile_blob(loaded, program.blobs)
+    assert refused > 300 and accepted > 0
+
+
+def _program_with(op: int, src: str):
+    program = compile_source(src)
+    for blob in user_blobs(program):
+        for pc, ins in enumerate(blob.code):
+            if ins[0] == op:
+                return blob, pc
+    raise AssertionError(f"{O.NAMES[op]} not in {src!r}")
+
+
+def _set_const(which: int, f: Callable[[Any, Blob, list], Any]):
+    def forge(blob: Blob, pc: int) -> Blob:
+        consts = copy.deepcopy(blob.consts)
+        ins = blob.code[pc]
+        consts[ins[which]] = f(consts[ins[which]], blob, ins)
+        return forged(blob, consts=consts)
+    return forge
+
+
+CASES = [
+    ("match subject slot out of range", O.MATCH, "match 1 { 1 => 2, _ => 3 }\n",
+     _set_const(1, lambda d, bl, ins: [bl.nlocals, d[1]])),
+    ("pattern binds a register that does not exist", O.MATCH,
+     "match [1] { [x] => x, _ => 0 }\n",
+     _set_const(1, lambda d, bl, ins: [d[0], ["a", [["b", bl.nlocals, 0]], 0, None]])),
+    ("unknown pattern tag", O.DESTRUCTURE, "let [a, b] = [1, 2]\n",
+     _set_const(1, lambda d, bl, ins: ["q", d[1]])),
+    ("array rest that is not a binding", O.DESTRUCTURE, "let [a, ...r] = [1, 2]\n",
+     _set_const(1, lambda d, bl, ins: d[:3] + [["_"]])),
+    ("invalid-pattern error of an unknown kind", O.MATCH, "match 1 { Ok(a, b) => 1, _ => 2 }\n",
+     _set_const(1, lambda d, bl, ins: [d[0], ["x", "NoSuchError", "m"]])),
+    ("unknown builtin", O.CALL_BUILTIN, "print(1)\n",
+     _set_const(1, lambda d, bl, ins: "no_such_builtin")),
+    ("builtin name that is not a string", O.LOAD_BUILTIN, "let f = len\n",
+     _set_const(1, lambda d, bl, ins: ["len"])),
+    ("spread builtin call of an unknown builtin", O.CALL_BUILTIN_VAR, "print(...[1])\n",
+     _set_const(1, lambda d, bl, ins: "nope")),
+    ("prelude name without the __ prefix", O.LOAD_PRELUDE,
+     "annotation a { before() { 1 } }\n@a fn f() { 1 }\n",
+     _set_const(1, lambda d, bl, ins: "ann_call")),
+    ("struct literal with fewer names than values", O.BUILD_STRUCT,
+     "fn d() { 1 }\ntype T { a: int = d(), b: int }\nT { b: 2 }\n",
+     _set_const(1, lambda d, bl, ins: [d[0], []])),
+    ("record field taken from a value that is not there", O.BUILD_RECORD,
+     "type P { x: int }\nP { x: 1 }\n",
+     _set_const(1, lambda d, bl, ins: d[:3] + [[[f[0], f[1], ins[2], f[3]] for f in d[3]]])),
+    ("enum variant of an unknown kind", O.MAKE_ENUM_TYPE, "enum E { A }\n",
+     _set_const(1, lambda d, bl, ins: [d[0], [[v[0], "blob", v[2], v[3]] for v in d[1]]])),
+    ("struct field with an unknown default mode", O.MAKE_STRUCT_TYPE, "type T { a: int = 1 }\n",
+     _set_const(1, lambda d, bl, ins: [d[0], [[f[0], f[1], 3, f[3]] for f in d[1]]])),
+    ("raise of an unknown error kind", O.RAISE, "fn f() { snapshot(1) }\n",
+     _set_const(1, lambda d, bl, ins: ["Oops", d[1]])),
+    ("reference position beyond the arguments", O.CALL_REF,
+     "fn inc(&x) { x = x + 1 }\nlet mut v = 1\ninc(&v)\n",
+     _set_const(2, lambda d, bl, ins: [ins[1]])),
+    ("capture of a register that does not exist", O.MAKE_CLOSURE,
+     "let mut n = 0\nlet f = || n\n",
+     _set_const(2, lambda d, bl, ins: [bl.nlocals])),
+    ("spread flag that is not 0 or 1", O.BUILD_LIST_SPREAD, "let a = [1]\nlet b = [...a, 2]\n",
+     _set_const(1, lambda d, bl, ins: [2] * len(d))),
+    ("object key that is not a string", O.BUILD_OBJECT, "let o = { a: 1 }\n",
+     _set_const(1, lambda d, bl, ins: [1] * len(d))),
+    ("list constant pushed as a value", O.LOAD_CONST, "let a = 5\n",
+     _set_const(1, lambda d, bl, ins: [d])),
+    ("variant path of one name", O.GET_VARIANT, "enum E { A(int) }\nlet c = E::A\n",
+     _set_const(1, lambda d, bl, ins: d[:1])),
+]
+
+
+@pytest.mark.parametrize("what, op, src, forge", CASES, ids=[c[0] for c in CASES])
+def test_structured_constant_checks(what, op, src, forge):
+    blob, pc = _program_with(op, src)
+    assert load(blob).id == blob.id
+    with pytest.raises(BlobError, match=O.NAMES[op]):
+        load(forge(blob, pc))
+
+
+def test_unused_operands_must_be_zero():
+    blob, pc = _program_with(O.POP, "1\n2\n")
+    code = copy.deepcopy(blob.code)
+    code[pc][2] = 5
+    with pytest.raises(BlobError, match=r"operand b \(none\) of POP"):
+        load(forged(blob, code=code))
+
+
+def test_stack_effects_are_checked_along_every_path():
+    blob, pc = _program_with(O.HALT, "1\n")
+    with pytest.raises(BlobError, match="underflow"):
+        load(forged(blob, code=[[O.POP, 0, 0], [O.LOAD_UNIT, 0, 0], [O.HALT, 0, 0]], lines=[]))
+    # Two paths meet with different depths: one pushes before the join, the other does not.
+    code = [[O.LOAD_CONST, 0, 0], [O.JUMP_IF_FALSE, 3, 0], [O.LOAD_UNIT, 0, 0], [O.HALT, 0, 0]]
+    with pytest.raises(BlobError, match="stack depth"):
+        load(forged(blob, code=code, lines=[], consts=[True]))
+    code[1] = [O.JUMP_IF_NOT_NONE, 3, 0]       # keeps its value when it jumps: depths agree
+    load(forged(blob, code=code, lines=[], consts=[True]))
+
+
+def test_code_must_end_in_a_transfer():
+    blob, _ = _program_with(O.HALT, "1\n")
+    with pytest.raises(BlobError, match="transfer"):
+        load(forged(blob, code=blob.code + [[O.LOAD_UNIT, 0, 0]]))
