@@ -483,7 +483,8 @@ def test_list_shows_a_row_with_corrupt_metadata_beside_the_good_ones(base, db):
     code, out, err = cli_main("snapshot", "--store", db, "list")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert len(lines) == 3 and all(sid in out for sid in base["ids"].values())
+    assert lines[0].split()[0] == "ID"  # the header
+    assert len(lines) == 4 and all(sid in out for sid in base["ids"].values())
     assert any(base["ids"]["p1"] in ln and "corrupt metadata" in ln for ln in lines)
 
 
@@ -638,13 +639,13 @@ def test_read_only_store_reads_but_refuses_writes_cleanly(base, db, monkeypatch)
 
     def read_only(path, *a, **k):  # chmod does not stop root; open the file read-only instead
         return real(f"file:{path}?mode=ro", *a, uri=True, **k)
-    monkeypatch.setattr(ST.sqlite3, "connect", read_only)
+    monkeypatch.setattr(sqlite3, "connect", read_only)
     assert cli_main("snapshot", "--store", db, "verify")[0] == 0
     assert cli_main("--resume", base["ids"]["p3"], "--store", db)[1] == PROGRAMS["p3"][1]
     code, out, err = cli_main("snapshot", "--store", db, "delete", base["ids"]["p1"])
     assert_clean_error(code, err)
     assert "readonly" in err
-    monkeypatch.setattr(ST.sqlite3, "connect", real)
+    monkeypatch.setattr(sqlite3, "connect", real)
     assert_others_resume(base, db)
 
 

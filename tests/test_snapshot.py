@@ -330,7 +330,7 @@ def test_cli_snapshot_then_resume_then_recompile(tmp_path, store):
     prog.write_text(LOOP)
     r = shape("run", str(prog), env_store=store)
     assert r.returncode == 0 and r.stdout == "v1 0 0\nv1 1 1\nv1 4 5\n5\n"
-    ids = [line.split()[0] for line in shape("snapshot", "list", env_store=store).stdout.splitlines()]
+    ids = [line.split()[0] for line in shape("snapshot", "list", env_store=store).stdout.splitlines()[1:]]
     assert len(ids) == 3
     r = shape("--resume", ids[1][:12], env_store=store)
     assert r.returncode == 0 and r.stdout == "v1 1 1\nv1 4 5\n5\n"
@@ -344,7 +344,7 @@ def test_cli_recompile_errors_exit_1(tmp_path, store):
     prog = tmp_path / "f.shape"
     prog.write_text(PROGRAMS["brief-function"])
     shape("run", str(prog), env_store=store)
-    sid = shape("snapshot", "list", env_store=store).stdout.split()[0]
+    sid = shape("snapshot", "list", env_store=store).stdout.splitlines()[1].split()[0]
     r = shape("--resume", sid, str(prog), env_store=store)
     assert r.returncode == 1 and "call stack is non-empty" in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error: ")]
@@ -396,9 +396,18 @@ def test_corrupt_snapshot_is_rejected_and_nothing_else_lost(store):
     assert resume_vm(ids[1], store) == "1\n"
 
 
-def test_unknown_snapshot_is_a_resume_error(store):
+def test_unknown_snapshot_is_a_resume_error(store, tmp_path):
+    prog = tmp_path / "one.shape"
+    prog.write_text("let s = snapshot()\n")
+    assert shape("run", str(prog), env_store=store).returncode == 0
     r = shape("--resume", "abcdef", env_store=store)
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "ResumeError" in r.stderr
+
+
+def test_resume_from_a_store_that_does_not_exist_creates_nothing(store):
+    r = shape("--resume", "abcdef", env_store=store)
+    assert r.returncode == 1 and r.stderr.startswith("Error: ") and "StoreError" in r.stderr
+    assert "No snapshot store at" in r.stderr and not os.path.exists(store)
 
 
 def test_errors_after_a_full_resume_name_the_original_script(store, tmp_path):

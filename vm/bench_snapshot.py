@@ -23,7 +23,6 @@ from typing import Optional
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
 from shapelang.vm.machine import Machine
-from shapelang.vm.store import SQLiteStore
 
 SIZES = [("1 KB", 1_000), ("100 KB", 100_000), ("1 MB", 1_000_000), ("10 MB", 10_000_000)]
 

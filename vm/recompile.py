@@ -31,7 +31,7 @@ from shapelang.vm import snapshot as S
 from shapelang.vm.blob import Blob, Program
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import AnnotatedFunction, Cell, Closure
-from shapelang.vm.store import SQLiteStore
+from shapelang.vm.store import open_store
 
 _PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED", "MAKE_ENUM_TYPE",
                                     "MAKE_STRUCT_TYPE", "STORE_LOCAL", "STORE_CELL",
@@ -101,7 +101,7 @@ def recompile_resume(sid_or_prefix: str, source: str, path: str, write: Callable
                      stderr: Optional[Callable[[str], Any]] = None) -> Any:
     import sys
     errw = stderr or sys.stderr.write
-    st = SQLiteStore(store)
+    st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
         loaded = S.load(st, sid)

@@ -25,7 +25,7 @@ from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import (BUILTIN_NAMES, DEFAULT_MAX_DEPTH, STOPPED, Machine,
                                   builtin_value)
-from shapelang.vm.store import SQLiteStore
+from shapelang.vm.store import SnapshotStore, open_store
 from shapelang.vm.verify import stack_depths
 
 STATE_VERSION = 1
@@ -66,15 +66,15 @@ class SnapshotSession:
         self.store_path = store_path
         self.script = script
         self.parent = parent
-        self._store: Optional[SQLiteStore] = None
+        self._store: Optional[SnapshotStore] = None
         self._source_bytes = source.encode("utf-8") if source is not None else None
         self.source_id = content_id(self._source_bytes) if self._source_bytes is not None else source_id
         self._blob_cache: dict[int, dict[str, bytes]] = {}
 
     @property
-    def store(self) -> SQLiteStore:
+    def store(self) -> SnapshotStore:
         if self._store is None:
-            self._store = SQLiteStore(self.store_path)
+            self._store = open_store(self.store_path)
         return self._store
 
     def on_snapshot(self, machine: Machine) -> str:
@@ -121,7 +121,7 @@ class Loaded:
         self.script = script
 
 
-def load(store: SQLiteStore, sid: str) -> Loaded:
+def load(store: SnapshotStore, sid: str) -> Loaded:
     info, data = store.get_snapshot(sid)
     try:
         state = Decoder(registry()).decode(data)
@@ -310,7 +310,7 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
     """Full resume: continue a stored snapshot on its stored code (no source is read).
     `on_saved` is told the id of each snapshot() the resumed run takes (harnesses chain them)."""
     err = stderr or sys.stderr.write
-    st = SQLiteStore(store)
+    st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
         loaded = load(st, sid)

@@ -1,92 +1,191 @@
-"""`shape snapshot list | info ID | delete ID | gc | verify` — look after the snapshot store."""
+"""`shape snapshot list | info ID | delete ID | gc | verify | copy ID --to STORE` — look after
+a snapshot store (a SQLite file or a PostgreSQL database; see vm/store).
+
+Read-only commands (list, info, verify) and the ones that only remove (delete, gc) never create
+a store: on a path or database with nothing stored they say so and leave it as it was.
+"""
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import sys
 from typing import Optional
 
 from shapelang.runtime.errors import ShapeError
-from shapelang.vm.store import SQLiteStore, default_store_path
+from shapelang.vm.store import (SnapshotInfo, SnapshotStore, copy_snapshot, default_store_path,
+                                mask_url, open_store)
+
+_UNKNOWN_TIME = "????-??-??T??:??:??Z"
 
 
-def _when(ts: float) -> str:
+def iso_utc(ts: float) -> str:
+    """A stored time as UTC ISO 8601 (`2026-11-27T09:15:02Z`)."""
     try:
         if ts > 0:
-            return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+            return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         pass
-    return "????-??-?? ??:??:??"  # a damaged creation time (see the store's metadata rows)
+    return _UNKNOWN_TIME  # a damaged creation time (see the store's metadata rows)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="shape snapshot", description="Inspect and manage stored snapshots.")
-    p.add_argument("--store", help=f"store file (default {default_store_path()})")
+def _row_json(s: SnapshotInfo) -> dict:
+    return {"id": s.id, "created": None if iso_utc(s.created) == _UNKNOWN_TIME else iso_utc(s.created),
+            "kind": s.kind, "state_size": s.state_size, "code_blobs": len(s.blob_ids),
+            "script": s.script, "parent": s.parent, "problem": s.problem}
+
+
+def parent_chain(store: SnapshotStore, s: SnapshotInfo, limit: int = 1000) -> list[str]:
+    """The ids of the snapshots `s` was resumed from, nearest first; a parent that is not in
+    this store ends the chain as `<id> (not in this store)`."""
+    chain: list[str] = []
+    seen = {s.id}
+    parent = s.parent
+    while parent is not None and len(chain) < limit:
+        if parent in seen:  # only a forged store can loop; show where, and stop
+            chain.append(f"{parent} (loop)")
+            break
+        seen.add(parent)
+        info = store.info(parent)
+        if info is None:
+            chain.append(f"{parent} (not in this store)")
+            break
+        chain.append(parent)
+        parent = info.parent
+    return chain
+
+
+def _limit(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
+def _table(rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shape snapshot",
+                                description="Inspect and manage stored snapshots.")
+    where = (f"snapshot store: a path, sqlite:///PATH or postgresql://… "
+             f"(default: $SHAPE_STORE or {default_store_path()})")
+    p.add_argument("--store", help=where)
     sub = p.add_subparsers(dest="cmd", required=True)
-    cmds = [sub.add_parser("list", help="list snapshots, oldest first")]
-    info = sub.add_parser("info", help="show one snapshot (a unique id prefix is enough)")
+    lst = sub.add_parser("list", help="list snapshots, oldest first")
+    lst.add_argument("--json", action="store_true", help="print a JSON array of snapshots")
+    lst.add_argument("--script", help="only the snapshots of this script (as it was run)")
+    lst.add_argument("--limit", type=_limit, help="only the newest N snapshots")
+    info = sub.add_parser("info", help="show one snapshot and its parent chain "
+                                       "(a unique id prefix is enough)")
     info.add_argument("id")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     delete = sub.add_parser("delete", help="delete one snapshot (its code blobs stay until gc)")
     delete.add_argument("id")
     verify = sub.add_parser("verify", help="check every stored blob against its hash")
     verify.add_argument("--deep", action="store_true",
                         help="also load every snapshot: decode its state and validate its code")
-    cmds += [info, delete, sub.add_parser("gc", help="delete blobs that no snapshot refers to"),
-             verify]
+    copy = sub.add_parser("copy", help="copy snapshots (state, code, source, metadata) to "
+                                       "another store; their ids stay the same")
+    copy.add_argument("id", nargs="+")
+    copy.add_argument("--to", required=True, metavar="STORE", help="the store to copy into")
+    cmds = [lst, info, delete, sub.add_parser("gc", help="delete blobs that no snapshot refers to"),
+            verify, copy]
     # The usage line puts --store last (`shape snapshot list --store PATH`): accept it there too.
     for c in cmds:
-        c.add_argument("--store", dest="sub_store", help="store file")
-    args = p.parse_args(argv)
-    store = SQLiteStore(args.sub_store if args.sub_store is not None else args.store)
-    out = sys.stdout
+        c.add_argument("--store", dest="sub_store", help=where)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    location = args.sub_store if args.sub_store is not None else args.store
+    store = open_store(location, create=False)
     try:
-        if args.cmd == "list":
-            snaps = store.list()
-            if not snaps:
-                out.write(f"No snapshots in {store.path}\n")
-            for s in snaps:
-                out.write(f"{s.id}  {_when(s.created)}  {s.kind:<9}  {s.state_size:>9} B  "
-                          f"{s.script or '-'}{'  (' + s.problem + ')' if s.problem else ''}\n")
-        elif args.cmd == "info":
-            sid = store.resolve(args.id)
-            s, state = store.get_snapshot(sid)
-            out.write(f"id:       {s.id}\ncreated:  {_when(s.created)}\nkind:     {s.kind}\n"
-                      f"script:   {s.script or '-'}\nparent:   {s.parent or '-'}\n"
-                      f"state:    {len(state)} bytes\ncode:     {len(s.blob_ids)} function blob(s)\n"
-                      f"resume:   shape --resume {s.id}\n")
-        elif args.cmd == "delete":
-            sid = store.resolve(args.id)
-            store.delete(sid)
-            out.write(f"Deleted snapshot {sid}\n")
-        elif args.cmd == "gc":
-            # gc deletes what no snapshot's blob list names, so it first makes sure every list
-            # is right (each snapshot loads with exactly its listed blobs); a damaged store is
-            # left as it is, for `verify --deep` to report and `delete` to clear.
-            bad = store.verify()
-            sources: set[str] = set()
-            bad += _unloadable(store, bad, sources)
-            if bad:
-                raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
-                                 "problem(s) in the store (see `shape snapshot verify --deep`)")
-            n = store.gc(keep=sources)
-            out.write(f"Removed {n} unreferenced blob(s)\n")
-        elif args.cmd == "verify":
-            problems = store.verify()
-            if args.deep:
-                problems += _unloadable(store, problems)
-            stats = store.stats()
-            for prob in problems:
-                out.write(f"BAD  {prob}\n")
-            out.write(f"Checked {stats['blobs']} blob(s) in {stats['snapshots']} snapshot(s): "
-                      f"{'OK' if not problems else f'{len(problems)} problem(s)'}\n")
-            if problems:
-                raise ShapeError("StoreError", f"{len(problems)} problem(s) found in {store.path}")
+        return _run(args, store)
     finally:
         store.close()
+
+
+def _run(args: argparse.Namespace, store: SnapshotStore) -> int:
+    out = sys.stdout
+    if args.cmd == "list":
+        snaps = store.list(script=args.script, limit=args.limit)
+        if args.json:
+            out.write(json.dumps([_row_json(s) for s in snaps], indent=1) + "\n")
+        elif not snaps:
+            out.write(f"No snapshots in {store.location}"
+                      f"{' for ' + args.script if args.script is not None else ''}\n")
+        else:
+            rows = [["ID", "CREATED (UTC)", "KIND", "STATE", "PARENT", "SCRIPT"]]
+            for s in snaps:
+                rows.append([s.id, iso_utc(s.created), s.kind, f"{s.state_size} B",
+                             s.parent[:12] if s.parent else "-",
+                             (s.script or "-") + (f"  ({s.problem})" if s.problem else "")])
+            out.write(_table(rows, right={3}))
+    elif args.cmd == "info":
+        sid = store.resolve(args.id)
+        s, state = store.get_snapshot(sid)
+        chain = parent_chain(store, s)
+        if args.json:
+            out.write(json.dumps({**_row_json(s), "parents": chain,
+                                  "resume": f"shape --resume {s.id}"}, indent=1) + "\n")
+        else:
+            out.write(f"id:       {s.id}\ncreated:  {iso_utc(s.created)}\nkind:     {s.kind}\n"
+                      f"script:   {s.script or '-'}\nparent:   {chain[0] if chain else '-'}\n"
+                      f"state:    {len(state)} bytes\ncode:     {len(s.blob_ids)} function blob(s)\n")
+            for pid in chain[1:]:  # the parent's parent and on, nearest first
+                out.write(f"          {pid}\n")
+            out.write(f"resume:   shape --resume {s.id}\n")
+    elif args.cmd == "delete":
+        sid = store.resolve(args.id)
+        store.delete(sid)
+        out.write(f"Deleted snapshot {sid}\n")
+    elif args.cmd == "gc":
+        # gc deletes what no snapshot's blob list names, so it first makes sure every list
+        # is right (each snapshot loads with exactly its listed blobs); a damaged store is
+        # left as it is, for `verify --deep` to report and `delete` to clear.
+        bad = store.verify()
+        sources: set[str] = set()
+        bad += _unloadable(store, bad, sources)
+        if bad:
+            raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
+                             "problem(s) in the store (see `shape snapshot verify --deep`)")
+        n = store.gc(keep=sources)
+        out.write(f"Removed {n} unreferenced blob(s)\n")
+    elif args.cmd == "verify":
+        problems = store.verify()
+        if args.deep:
+            problems += _unloadable(store, problems)
+        stats = store.stats()
+        for prob in problems:
+            out.write(f"BAD  {prob}\n")
+        out.write(f"Checked {stats['blobs']} blob(s) in {stats['snapshots']} snapshot(s): "
+                  f"{'OK' if not problems else f'{len(problems)} problem(s)'}\n")
+        if problems:
+            raise ShapeError("StoreError", f"{len(problems)} problem(s) found in {store.location}")
+    elif args.cmd == "copy":
+        ids = [store.resolve(i) for i in args.id]
+        target = open_store(args.to, create=True)
+        try:
+            for sid in ids:
+                copy_snapshot(store, target, sid)
+                out.write(f"Copied snapshot {sid} to {target.location}\n")
+        finally:
+            target.close()
     return 0
 
 
-def _unloadable(store: SQLiteStore, known: list[str], sources: Optional[set] = None) -> list[str]:
+def _unloadable(store: SnapshotStore, known: list[str], sources: Optional[set] = None) -> list[str]:
     """Snapshots whose hashes are fine but which still cannot be loaded (a state or code blob that
     does not decode, a state that does not fit its code). Nothing is run. The source ids the
     loadable snapshots use are added to `sources` (older snapshots may not list theirs)."""
