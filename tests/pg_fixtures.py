@@ -9,8 +9,6 @@ import os
 
 import pytest
 
-from shapelang.jobs.pgserver import PostgresServer, PostgresUnavailable
-
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
@@ -18,6 +16,11 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def pg_server():
+    try:
+        import psycopg  # noqa: F401  (a venv installed before it became a dependency lacks it)
+        from shapelang.jobs.pgserver import PostgresServer, PostgresUnavailable
+    except ImportError as e:
+        pytest.fail(f"{e}: run pip install -e '.[test]' again", pytrace=False)
     try:
         server = PostgresServer().start()
     except PostgresUnavailable as e:
