@@ -86,16 +86,16 @@ MUTANTS: list[Mutant] = [
            'L(f"if type({x}) is list: {t} = len({x})")\n'
            '                L(f"elif type({x}) is str: {t} = len({x}.encode())")',
            "string length on the fast path counts UTF-8 bytes"),
-    Mutant("loop-variable-shared", "vm/compiler.py",
-           "        fc.mark(nxt)\n        fc.emit_jump_b(O.FOR_NEXT, it, exit_)\n"
+    Mutant("loop-variable-shared", "vm/compiler/control.py",
+           "        fc.mark(nxt)\n        fc.emit_jump(O.FOR_NEXT, exit_, it)\n"
            "        self.enter_scope(e)\n",
            "        self.enter_scope(e)\n        fc.mark(nxt)\n"
-           "        fc.emit_jump_b(O.FOR_NEXT, it, exit_)\n",
+           "        fc.emit_jump(O.FOR_NEXT, exit_, it)\n",
            "a `for` loop variable captured by a closure gets one cell for the whole loop instead of "
            "a fresh one per iteration (closures made in the loop all see the last value)"),
-    Mutant("constant-fold-floors", "vm/compiler.py",
-           "return self._fold(lambda: Op.binary_op(e.op, left[0], right[0]))",
-           "return self._fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
+    Mutant("constant-fold-floors", "vm/compiler/folding.py",
+           "return _fold(lambda: Op.binary_op(e.op, left[0], right[0]))",
+           "return _fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
            "and type(right[0]) is int and right[0] else Op.binary_op(e.op, left[0], right[0]))",
            "constant folding of int / int floors"),
     Mutant("array-rest-off-by-one", "vm/patterns.py",
@@ -141,11 +141,11 @@ MUTANTS: list[Mutant] = [
            "sites = [pc for pc, o in new_blob.snapshots if o == k + 1] or "
            "[pc for pc, o in new_blob.snapshots if o == k]",
            "recompile-and-resume continues at the next snapshot() site when there is one"),
-    Mutant("annotation-stack-reversed", "vm/compiler.py",
+    Mutant("annotation-stack-reversed", "vm/compiler/annotations.py",
            "for ann in reversed(decl.annotations or []):",
            "for ann in (decl.annotations or []):",
            "stacked `@outer @inner fn` wraps in the wrong order (inner's hooks run outside)"),
-    Mutant("await-layers-reversed", "vm/compiler.py",
+    Mutant("await-layers-reversed", "vm/compiler/annotations.py",
            "hooks = self.emit_hooks(anns[k])",
            "hooks = self.emit_hooks(anns[len(anns) - 1 - k])",
            "`await @a @b e` runs b's hooks outside a's"),

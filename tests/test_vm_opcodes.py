@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from shapelang.ref.parser import parse
-from shapelang.ref.resolver import resolve
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import compiler as C
+from shapelang.vm.compiler import assembler
+from shapelang.vm.compiler.fncode import FnCode
+from shapelang.vm.compiler.lowering import Compiler
 from shapelang.vm import opcodes as O
 from shapelang.vm import operands as K
 from shapelang.vm.blob import reachable
@@ -88,8 +90,8 @@ def test_stack_effects_come_from_the_record():
 
 def _module_code():
     program = parse("let x = 1\nprint(x)\n")
-    comp = C.Compiler(program, resolve(program, C.builtin_names()), None)
-    comp.fc = C.FnCode(comp, program, "module", None)
+    comp = Compiler(program, C.check(program), None)
+    comp.fc = FnCode(comp, program, "module", None)
     return comp.fc
 
 
@@ -104,7 +106,7 @@ def _module_code():
     (O.LOAD_LOCAL, -1, 0, "slot"),
 ])
 def test_assembler_checks_operands_against_the_record(monkeypatch, op, a, b, what):
-    monkeypatch.setattr(C, "CHECK_OPERANDS", True)
+    monkeypatch.setattr(assembler, "CHECK_OPERANDS", True)
     fc = _module_code()
     fc.new_slot("x")
     with pytest.raises(AssertionError, match=what):
@@ -112,7 +114,7 @@ def test_assembler_checks_operands_against_the_record(monkeypatch, op, a, b, wha
 
 
 def test_assembler_checks_constant_shapes(monkeypatch):
-    monkeypatch.setattr(C, "CHECK_OPERANDS", True)
+    monkeypatch.setattr(assembler, "CHECK_OPERANDS", True)
     fc = _module_code()
     fc.emit(O.GET_ATTR, fc.const("name"))
     with pytest.raises(AssertionError, match="GET_ATTR"):
@@ -122,7 +124,7 @@ def test_assembler_checks_constant_shapes(monkeypatch):
 
 
 def test_check_mode_is_on_in_the_tests():
-    assert C.CHECK_OPERANDS
+    assert assembler.CHECK_OPERANDS
 
 
 def test_disassembly_shows_every_operand():

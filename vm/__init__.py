@@ -1,7 +1,7 @@
 """The production engine: bytecode compiler, function blobs, threaded-code machine.
 
 Public API:
-    compile_program(program, path) -> Program      (vm/compiler.py)
+    compile_program(program, path) -> Program      (vm/compiler/)
     Machine(program, out=…, max_depth=…)            (vm/machine.py); machine.run(max_steps=None)
     run_source(source, path, out=None) -> value     raises ShapeError / ShapeExit
     disassemble(program) -> str                     (vm/disasm.py)

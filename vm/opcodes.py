@@ -22,9 +22,9 @@ Each opcode is declared once, below, with
 - its disassembly form (`form`, a format string over the shown operands `{a}` and `{b}`; by
   default the shown operands joined by ", ").
 
-The compiler's assembler (vm/compiler.py), the blob verifier (vm/verify.py), the disassembler
-(vm/disasm.py) and the threader's leader analysis read this record; the threader's per-opcode
-templates and the compiler's lowering are the only other places an opcode appears.
+The compiler's assembler (vm/compiler/assembler.py), the blob verifier (vm/verify.py), the
+disassembler (vm/disasm.py) and the threader's leader analysis read this record; the threader's
+per-opcode templates and the compiler's lowering are the only other places an opcode appears.
 """
 from __future__ import annotations
 
