@@ -1,125 +1,50 @@
-"""The `shape` command.
+"""The `shape` command: argument parsing, signals and reporting over `shapelang.api`.
 
-    shape FILE                          run FILE on the VM (the default engine)
-    shape run FILE [--engine ref|vm] [--json] [--store PATH] [--snapshot-at N]
-    shape --resume ID [FILE]            resume a snapshot (recompile-and-resume with FILE)
-    shape snapshot list|info|delete|gc|verify
-    shape conformance [PATHS] --engine ref|vm|all|cmd:"…"
-    shape dis FILE | shape bench [NAMES] | shape fuzz …
-
-Every failure a user can cause ends as one `Error: …` line on stderr and exit code 1; a Python
-traceback is never shown (set SHAPE_DEBUG=1 to see one for an internal error).
+Options for `shape` come before the script, as with `python`; what follows the script belongs to
+the program. Every failure a user can cause ends as an `Error: …` line on stderr (first line,
+so scripts can grep it) with exit code 1, 2 for usage errors; a Python traceback is never shown
+(SHAPE_DEBUG=1 shows one for an internal error). Heavy modules (the engines, Pygments,
+prompt_toolkit) are imported only by the commands that use them, to keep start-up small.
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import json
-import math
 import os
+import signal
 import sys
 from typing import Any, Callable, Optional
 
+from shapelang import api
 from shapelang.runtime.errors import ShapeError, ShapeExit
 
-ENGINES = ("ref", "vm")
+ENVIRONMENT = """environment variables:
+  SHAPE_STORE     snapshot store file (default: $XDG_DATA_HOME/shape/snapshots.db, or
+                  ~/.local/share/shape/snapshots.db)
+  NO_COLOR        never colour diagnostics (they are coloured only on a terminal)
+  SHAPE_DEBUG     show the Python traceback of an internal error
+"""
 
 
-# ---------------------------------------------------------------- running programs
-
-def read_source(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ShapeError("IOError", f"No such file: {path}", file=path)
-    except IsADirectoryError:
-        raise ShapeError("IOError", f"Is a directory: {path}", file=path)
-    except UnicodeDecodeError:
-        raise ShapeError("IOError", f"File is not valid UTF-8: {path}", file=path)
-    except OSError as e:
-        raise ShapeError("IOError", f"Cannot read {path}: {e.strerror}", file=path)
+NO_ID = object()     # `--resume` without an id (so that `shape --resume --help` still works)
 
 
-def vm_available() -> bool:
-    try:
-        from shapelang import vm
-        return hasattr(vm, "run_source")
-    except Exception:
-        return False
+class UsageError(Exception):
+    """A command line that does not parse: an `Error:` line, the usage line, exit 2."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
 
 
-def run_source(source: str, path: str, engine: str, write: Callable[[str], None],
-               options: Optional[dict] = None) -> Any:
-    """Run a program on an engine; returns its value, raises ShapeError / ShapeExit."""
-    try:
-        return _run_source(source, path, engine, write, options)
-    except RecursionError:
-        # The engines turn deep Shape recursion into StackOverflow themselves; what is left is a
-        # front end (resolver, compiler) walking source nested beyond Python's limits.
-        raise ShapeError("CompileError", "Program is nested too deeply to compile",
-                         file=path) from None
-    except MemoryError:
-        raise ShapeError("RuntimeError", "Out of memory", file=path) from None
-
-
-def _run_source(source: str, path: str, engine: str, write: Callable[[str], None],
-                options: Optional[dict] = None) -> Any:
-    options = options or {}
-    if engine == "ref":
-        from shapelang.ref.evaluator import run_source as ref_run
-        return ref_run(source, write, path, resume_at=options.get("resume_at"),
-                       recompile_from=options.get("recompile_from"),
-                       on_first_snapshot=options.get("on_first_snapshot"))
-    if engine == "vm":
-        if not vm_available():
-            raise ShapeError("RuntimeError", "The VM engine is not available in this build")
-        from shapelang.vm import snapshot
-        return snapshot.run_source(source, path, write, **options)
-    raise ShapeError("RuntimeError", f"Unknown engine '{engine}' (expected ref or vm)")
-
-
-def value_json(v: Any) -> dict:
-    from shapelang.runtime import display as D, values as V
-    t = V.type_name(v)
-    native: Any = None
-    if t in ("int", "string", "bool"):
-        native = v
-    elif t == "number" and math.isfinite(v):
-        native = v
-    return {"type": t, "display": D.display(v), "json": native}
-
-
-def run_source_json(source: str, path: str, engine: str = "vm",
-                    options: Optional[dict] = None) -> dict:
-    """Run a program and return the --json result object (see spec/implementation-contracts.md)."""
-    chunks: list[str] = []
-    result: dict = {"stdout": "", "value": None, "error": None, "exit_code": 0}
-    try:
-        value = run_source(source, path, engine, chunks.append, options)
-        result["value"] = value_json(value)
-    except ShapeExit as e:
-        result["exit_code"] = e.code
-    except ShapeError as e:
-        if e.file is None:
-            e.file = path
-        result["error"] = e.to_json()
-        result["exit_code"] = 1
-    except Exception as e:  # an engine bug: still a structured answer, never a traceback
-        result["error"] = {"kind": "InternalError", "phase": "runtime",
-                           "message": f"{type(e).__name__}: {e}", "line": None, "col": None}
-        result["exit_code"] = 1
-    result["stdout"] = "".join(chunks)
-    return result
-
-
-def _stdout_writer() -> Callable[[str], None]:
-    out = sys.stdout
-    return out.write
+def _usage_error(self: argparse.ArgumentParser, message: str) -> None:
+    raise UsageError(self, message)
 
 
 def step_count(text: str) -> int:
     """argparse type of --snapshot-at: a step count, 0 or more."""
-    import argparse
     try:
         n = int(text)
     except ValueError:
@@ -129,108 +54,297 @@ def step_count(text: str) -> int:
     return n
 
 
-def cmd_run(argv: list[str]) -> int:
-    import argparse
-    p = argparse.ArgumentParser(prog="shape run", description="Run a Shape program.")
-    p.add_argument("file")
-    p.add_argument("--engine", default=None, choices=ENGINES,
-                   help="vm (default) or ref, the reference evaluator")
-    p.add_argument("--json", action="store_true", help="print one JSON result object")
-    p.add_argument("--store", help="snapshot store file (default: $SHAPE_STORE or the data dir)")
-    p.add_argument("--snapshot-at", type=step_count, help="interrupt after N instructions (VM)")
-    p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
-    args = p.parse_args(argv)
-    if args.engine is None:
-        args.engine = "vm" if vm_available() else "ref"
-    if args.engine == "ref" and args.snapshot_at is not None:
-        # The reference evaluator has no serialisable state: it never stores a snapshot. (A
-        # --store is accepted, so one command line can drive both engines; the note says it.)
-        p.error("--snapshot-at needs the VM engine (the reference evaluator stores no snapshots)")
-    options: dict = {}
-    if args.store is not None:
-        options["store"] = args.store
-    if args.snapshot_at is not None:
-        options["snapshot_at"] = args.snapshot_at
-    if args.resume_at is not None:
-        options["resume_at"] = args.resume_at
-    if args.json:
-        try:
-            source = read_source(args.file)
-        except ShapeError as e:
-            print(json.dumps({"stdout": "", "value": None, "error": e.to_json(), "exit_code": 1}))
-            return 1
-        result = run_source_json(source, args.file, args.engine, options)
-        print(json.dumps(result))
-        return result["exit_code"]
-    source = read_source(args.file)
-    if args.engine == "ref":
-        options["on_first_snapshot"] = lambda: _say(
-            "Note: the reference evaluator does not store snapshots; the ids it returns cannot "
-            "be resumed (run on the VM to store them)\n")
+def seconds(text: str) -> float:
     try:
-        run_source(source, args.file, args.engine, _stdout_writer(), options)
-    except ShapeError as e:
-        if e.file is None:
-            e.file = args.file
-        raise
-    finally:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not s >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return s
+
+
+# ---------------------------------------------------------------- the parser tree
+
+COMMANDS: dict[str, str] = {
+    "run": "run a program (options may follow FILE; program arguments after --)",
+    "snapshot": "list, inspect, delete, collect and verify stored snapshots",
+    "conformance": "run the conformance corpus on the engines or another implementation",
+    "fuzz": "differential and resume-equivalence fuzzing of the two engines",
+    "dis": "show the VM bytecode of a program",
+    "bench": "benchmark the engines against each other and CPython",
+}
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=api.ENGINES, default=None,
+                   help="vm (the default, resumable) or ref (the reference evaluator)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (stdout, value, error, exit_code, snapshots, "
+                        "interrupt) instead of the program's output")
+    p.add_argument("--store", metavar="PATH",
+                   help="snapshot store file (default: $SHAPE_STORE or the user data directory)")
+    p.add_argument("--snapshot-at", type=step_count, metavar="N",
+                   help="interrupt after N steps, as Ctrl+C does, and store a snapshot (VM)")
+    p.add_argument("--timeout", type=seconds, metavar="S",
+                   help="interrupt after S seconds, as Ctrl+C does")
+    p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
+
+
+def main_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<13}{text}" for name, text in COMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="shape",
+        usage="shape [OPTIONS] [FILE | -c CODE | -] [ARGS...]\n       shape COMMAND [ARGS...]",
+        description="Run Shape programs on the resumable VM or the reference evaluator, and "
+                    "continue stored snapshots. `-` (or no FILE with input "
+                    "piped in) reads the program from standard "
+                    "input. ARGS after the program belong to the program.",
+        epilog=f"commands (shape COMMAND --help for each):\n{commands}\n\n{ENVIRONMENT}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-V", "--version", action="version", version=f"shape {_version()}",
+                   help="print the version and exit")
+    p.add_argument("-c", metavar="CODE", dest="code", help="run CODE instead of a file")
+    p.add_argument("--resume", metavar="ID", nargs="?", const=NO_ID,
+                   help="continue snapshot ID (an id or a unique prefix); with FILE, continue it "
+                        "in the recompiled FILE (recompile-and-resume)")
+    _add_run_options(p)
+    p.add_argument("file", nargs="?", metavar="FILE", help="the program ('-' for standard input)")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)
+    return p
+
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shape run", usage="shape run [OPTIONS] FILE [OPTIONS] [-- ARGS...]",
+        description="Run a Shape program. Unlike `shape FILE`, options may also follow FILE; "
+                    "the program's own arguments follow `--`.",
+        epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_run_options(p)
+    p.add_argument("file", metavar="FILE", help="the program ('-' for standard input)")
+    return p
+
+
+def _version() -> str:
+    from shapelang import __version__
+    return __version__
+
+
+# ---------------------------------------------------------------- signals
+
+class Signals:
+    """SIGINT and SIGTERM stop the run at its next safepoint (the VM stores an interrupt
+    snapshot): exit 130 and 143. A second signal exits at once. A signal that was ignored when
+    `shape` started stays ignored, as Python and `nohup` do. Only in the main thread."""
+
+    CODES = {signal.SIGINT: api.INTERRUPT_EXIT, signal.SIGTERM: api.TERMINATE_EXIT}
+
+    def __init__(self, control: api.Control) -> None:
+        self.control = control
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> "Signals":
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in self.CODES:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        code = self.CODES.get(signal.Signals(signum), api.INTERRUPT_EXIT)
+        if self.control.stopped:
+            _say("\nInterrupted again: exiting without a snapshot\n")
+            os._exit(code)
+        self.control.stop(code)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, previous in self.saved.items():
+            signal.signal(sig, previous)
+
+
+# ---------------------------------------------------------------- running programs
+
+def _stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _report(result: api.Result, as_json: bool, source: Optional[str]) -> int:
+    """Print how a run ended (the program's output has been streamed already)."""
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return result.exit_code
+    try:
         sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except Exception:
+        pass
+    if result.error is not None:
+        _say(render_error(result.error, source) + "\n")
+    elif result.interrupt is not None:
+        _say(f"Snapshot saved: {result.interrupt}\nResume with: shape --resume {result.interrupt}\n")
+    elif result.interrupted:
+        _say("Error: interrupted\n")
+    return result.exit_code
+
+
+def render_error(error: api.Error, source: Optional[str]) -> str:
+    from shapelang.diagnostics import render
+    return render(error, source, color=_color_stderr())
+
+
+def _color_stderr() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stderr.isatty()
+    except Exception:
+        return False
+
+
+def _program(args: argparse.Namespace) -> tuple[Optional[str], str]:
+    """(source, path) of the program named by -c, FILE or `-` (source None: read FILE)."""
+    if getattr(args, "code", None) is not None:
+        return args.code, "<string>"
+    if args.file == "-":
+        return sys.stdin.read(), "<stdin>"
+    return None, args.file
+
+
+def execute(args: argparse.Namespace, program_args: list[str],
+            usage: Callable[[str], None]) -> int:
+    """Run (or resume) what the parsed options ask for and report it."""
+    engine = args.engine or api.DEFAULT_ENGINE
+    resume = getattr(args, "resume", None)
+    if resume is not None:
+        if resume is NO_ID:
+            usage("argument --resume: expected a snapshot ID")
+        if args.engine == "ref":
+            usage("--resume runs on the VM (the reference evaluator stores no snapshots)")
+        if args.resume_at is not None:
+            usage("--resume-at is a reference-engine oracle; it does not combine with --resume")
+    elif engine == "ref" and args.snapshot_at is not None:
+        usage("--snapshot-at needs the VM engine (the reference evaluator stores no snapshots)")
+    elif args.resume_at is not None and engine != "ref":
+        usage("--resume-at needs --engine ref")
+    source, path = _program(args) if (args.file is not None or getattr(args, "code", None)
+                                      is not None) else (None, None)
+    control = api.Control()
+    write = None if args.json else _stdout_write
+    stderr = None if args.json else _say
+    options = dict(store=args.store, snapshot_at=args.snapshot_at, timeout=args.timeout,
+                   argv=program_args, write=write, stderr=stderr, control=control)
+    with Signals(control):
+        if resume is not None:
+            target: Any = source if source is not None else (
+                _PathArg(path) if path is not None else None)
+            result = api.resume(resume, target, path=path, **options)
+            if source is None and path is not None and result.error is not None:
+                source = _read_quietly(result.error.file)
+        else:
+            if source is None:
+                try:
+                    source = api.read_source(path)  # type: ignore[arg-type]
+                except ShapeError as e:
+                    return _report(api.Result(error=api.Error.of(e), exit_code=1), args.json, None)
+            if args.resume_at is not None:
+                options["resume_at"] = args.resume_at
+            result = api.run(source, path=path, engine=engine, **options)
+    if result.error is not None and result.error.file != path:
+        source = _read_quietly(result.error.file)
+    return _report(result, args.json, source)
+
+
+class _PathArg(os.PathLike):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+def _read_quietly(path: Optional[str]) -> Optional[str]:
+    """The source a diagnostic points into, when it is a readable file (else no excerpt)."""
+    if not path or path.startswith("<") or path == "--resume":
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def cmd_main(argv: list[str]) -> int:
+    p = main_parser()
+    args = p.parse_args(argv)
+    program_args = list(args.args)
+    if args.code is not None and args.file is not None:
+        # `shape -c CODE a b`: everything after CODE is the program's (as `python -c`).
+        program_args = [args.file] + program_args
+        args.file = None
+    if args.code is None and args.file is None and args.resume is None:
+        if sys.stdin.isatty():
+            p.print_help()
+            return 2
+        args.file = "-"
+    return execute(args, program_args, lambda m: p.error(m))
+
+
+def cmd_run(argv: list[str]) -> int:
+    if "--" in argv:
+        i = argv.index("--")
+        argv, program_args = argv[:i], argv[i + 1:]
+    else:
+        program_args = []
+    p = run_parser()
+    args = p.parse_args(argv)
+    return execute(args, program_args, lambda m: p.error(m))
+
+
+def cmd_dis(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="shape dis", description="Show the VM bytecode of a program.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--prelude", action="store_true", help="also show the prelude's blobs")
+    p.add_argument("--full-ids", action="store_true", help="print blob ids in full")
+    args = p.parse_args(argv)
+    source = api.read_source(args.file)
+    sys.stdout.write(api.disassemble(source, path=args.file, prelude=args.prelude,
+                                     full_ids=args.full_ids))
     return 0
 
 
-def _delegate(module: str, argv: list[str]) -> int:
-    import importlib
-    try:
-        mod = importlib.import_module(module)
-        entry = getattr(mod, "main")
-    except (ImportError, AttributeError):
-        raise ShapeError("RuntimeError", f"This command is not available yet ({module})")
-    return entry(argv) or 0
+def _commands() -> dict[str, Callable[[list[str]], int]]:
+    # Imported on use: each tool pulls in its own dependencies.
+    def snapshot(argv: list[str]) -> int:
+        from shapelang.vm import snapshot_cli
+        return snapshot_cli.main(argv) or 0
 
+    def conformance(argv: list[str]) -> int:
+        from shapelang.conformance import runner
+        return runner.main(argv) or 0
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "run": cmd_run,
-    "conformance": lambda argv: _delegate("shapelang.conformance.runner", argv),
-    "dis": lambda argv: _delegate("shapelang.vm.disasm", argv),
-    "bench": lambda argv: (_delegate("shapelang.vm.bench_snapshot", argv[1:])
-                           if argv[:1] == ["snapshot"] else _delegate("shapelang.vm.bench", argv)),
-    "snapshot": lambda argv: _delegate("shapelang.vm.snapshot_cli", argv),
-    "fuzz": lambda argv: _delegate("shapelang.fuzz.cli", argv),
-}
+    def fuzz(argv: list[str]) -> int:
+        from shapelang.fuzz import cli as fuzz_cli
+        return fuzz_cli.main(argv) or 0
 
-USAGE = """usage: shape FILE
-       shape run FILE [--engine ref|vm] [--json] [--store PATH] [--snapshot-at N]
-       shape --resume ID [FILE] [--store PATH]
-       shape snapshot list|info ID|delete ID|gc|verify [--deep] [--store PATH]
-       shape conformance [PATHS] [--engine ref|vm|all|cmd:COMMAND] [--json] [--junit FILE]
-       shape dis FILE
-       shape bench [NAMES]
-       shape fuzz [--seconds N] [--seed S] [--jobs J] [--check a,b,...]
-"""
+    def bench(argv: list[str]) -> int:
+        from shapelang import bench as B
+        return B.main(argv) or 0
 
-
-_RUN_OPTIONS = ("--engine", "--json", "--store", "--snapshot-at")
+    return {"run": cmd_run, "snapshot": snapshot, "conformance": conformance, "fuzz": fuzz,
+            "dis": cmd_dis, "bench": bench}
 
 
 def dispatch(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
-        return 0 if argv else 1
-    if argv[0] == "--version":
-        from shapelang import __version__
-        print(f"shape {__version__}")
-        return 0
-    if argv[0] == "--resume" or any(a == "--resume" or a.startswith("--resume=") for a in argv):
-        return _delegate("shapelang.vm.resume_cli", argv)
-    if argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
-    if argv[0].split("=")[0] in _RUN_OPTIONS:
-        return cmd_run(argv)          # `shape --store X job.shape` is `shape run …` too
-    if argv[0].startswith("-"):
-        raise ShapeError("RuntimeError", f"Unknown option {argv[0]} (see shape --help)",
-                         file="shape")
-    return cmd_run(argv)
+    if argv and argv[0] in COMMANDS:
+        return _commands()[argv[0]](argv[1:])
+    return cmd_main(argv)
 
+
+# ---------------------------------------------------------------- the entry point
 
 class _ClosedStdout:
     """Stands in for a closed stdout (`shape … >&-`): the run goes on until it prints, and then
@@ -243,10 +357,6 @@ class _ClosedStdout:
         pass
 
 
-def _usage_error(parser: "argparse.ArgumentParser", message: str) -> None:
-    raise ShapeError("RuntimeError", f"{message} (see {parser.prog} --help)", file=parser.prog)
-
-
 def _say(text: str) -> None:
     try:
         sys.stderr.write(text)
@@ -256,18 +366,23 @@ def _say(text: str) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    import argparse
     argv = sys.argv[1:] if argv is None else argv
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()  # type: ignore[assignment]
-    # Usage errors of the sub-commands become one `Error:` line with exit code 1, as all other
-    # errors (argparse would print its usage and exit with 2). `shape conformance` keeps the 2
-    # that its README documents for usage errors.
+    # Every parser of every command reports usage errors the same way (Error: line first, then
+    # the usage line; exit 2), including those of the tools' own modules.
     saved_error = argparse.ArgumentParser.error
-    if argv[:1] != ["conformance"]:
-        argparse.ArgumentParser.error = _usage_error  # type: ignore[method-assign]
+    argparse.ArgumentParser.error = _usage_error  # type: ignore[method-assign]
     try:
         code = dispatch(argv)
+    except UsageError as e:
+        try:
+            sys.stdout.flush()
+        except Exception:
+            pass
+        _say(f"Error: {e.parser.prog}: {e.message} (see {e.parser.prog} --help)\n")
+        _say(e.parser.format_usage())
+        code = 2
     except ShapeExit as e:
         code = e.code
     except ShapeError as e:
@@ -275,13 +390,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             sys.stdout.flush()
         except Exception:
             pass
-        _say(e.render() + "\n")
+        _say(render_error(api.Error.of(e), _read_quietly(e.file)) + "\n")
         code = 1
     except KeyboardInterrupt:
         _say("Error: interrupted\n")
         code = 130
-    except SystemExit as e:  # --help, and commands that exit on their own
-        code = e.code if isinstance(e.code, int) else 1
+    except SystemExit as e:  # --help, --version, and commands that exit on their own
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BrokenPipeError:
         # The reader went away (`shape … | head`): stop quietly, as Unix tools do.
         _quiet_stdout()

@@ -7,8 +7,8 @@ Cases run in a pool of worker processes (one case at a time per worker), so an e
 crashes, calls exit() or loops forever costs one case, never the run: a worker that dies is
 replaced, and a worker that exceeds the per-case timeout is killed and replaced.
 
-The `ref` and `vm` engines run in-process inside the worker through
-`shapelang.cli.run_source_json` (the --json contract as a function); `cmd:COMMAND` runs any
+The `ref` and `vm` engines run in-process inside the worker through the engine API
+(`shapelang.api.run(...).to_json()` is the --json contract); `cmd:COMMAND` runs any
 external implementation as `COMMAND PROGRAM.shape`, and `py:MODULE:FUNCTION` calls a Python
 implementation in-process (see conformance/README.md).
 """
@@ -114,24 +114,8 @@ def engine_unavailable(engine: Engine) -> Optional[str]:
         except Exception as e:
             return f"cannot load {engine.command[0]}:{engine.command[1]} ({type(e).__name__}: {e})"
         return None
-    if engine.kind == "ref":
-        try:
-            from shapelang.ref import evaluator
-            if not hasattr(evaluator, "run_source"):
-                return "shapelang.ref.evaluator has no run_source"
-        except Exception as e:
-            return f"the reference evaluator cannot be imported ({type(e).__name__}: {e})"
-        return None
-    if engine.kind == "vm":
-        try:
-            from shapelang import cli
-            available = getattr(cli, "vm_available", None)
-            if available is not None:
-                return None if available() else "the VM engine is not available in this build"
-            from shapelang import vm
-            return None if hasattr(vm, "run_source") else "shapelang.vm has no runnable entry"
-        except Exception as e:
-            return f"the VM cannot be imported ({type(e).__name__}: {e})"
+    if engine.kind in ("ref", "vm"):
+        return None    # in-process, through shapelang.api
     return f"unknown engine kind {engine.kind}"
 
 
@@ -156,25 +140,20 @@ def load_py_engine(engine: Engine) -> Callable[[str, str], dict]:
     return fn
 
 
-def _internal_error(message: str) -> dict:
+def _error_result(kind: str, phase: str, message: str) -> dict:
     return {"stdout": "", "value": None, "exit_code": 1,
-            "error": {"kind": "InternalError", "phase": "runtime", "message": message,
-                      "line": None, "col": None}}
+            "error": {"kind": kind, "phase": phase, "message": message, "line": None,
+                      "col": None}}
+
+
+def _internal_error(message: str) -> dict:
+    return _error_result("InternalError", "runtime", message)
 
 
 def run_engine(engine: str, source: str, path: str) -> dict:
-    """Run `source` on the in-process engine `ref` or `vm`; returns the --json contract dict.
-
-    Uses `shapelang.cli.run_source_json` when the CLI provides it, else runs
-    `python -m shapelang run --json --engine ENGINE FILE` in a subprocess."""
-    try:
-        from shapelang.cli import run_source_json
-    except ImportError:
-        run_source_json = None
-    if run_source_json is not None:
-        return run_source_json(source, path, engine)
-    return _run_subprocess_json([sys.executable, "-m", "shapelang", "run", "--json", "--engine",
-                                 engine], source, path, None)
+    """Run `source` on the in-process engine `ref` or `vm`; returns the --json contract dict."""
+    from shapelang import api
+    return api.run(source, path=path, engine=engine).to_json()
 
 
 def _program_file(source: str, path: str, tmpdir: Optional[str]) -> tuple[str, Optional[str]]:
@@ -235,24 +214,6 @@ def _run_subprocess_json(argv: list[str], source: str, path: str, timeout: Optio
                 pass
 
 
-def _contract_call(fn: Callable[[Callable[[str], None]], Any]) -> dict:
-    """Run fn(write) the way run_source_json runs a program, producing the contract dict."""
-    from shapelang.runtime.errors import ShapeError, ShapeExit
-    chunks: list[str] = []
-    result: dict = {"stdout": "", "value": None, "error": None, "exit_code": 0}
-    try:
-        fn(chunks.append)
-    except ShapeExit as e:
-        result["exit_code"] = e.code
-    except ShapeError as e:
-        result["error"] = e.to_json()
-        result["exit_code"] = 1
-    except Exception as e:
-        result.update(_internal_error(f"{type(e).__name__}: {e}"))
-    result["stdout"] = "".join(chunks)
-    return result
-
-
 class Unsupported(Exception):
     """A check this engine cannot perform (reported as a note, not a failure)."""
 
@@ -268,8 +229,8 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
                 new_source = f.read()
         except OSError as e:
             raise CaseFormatError(case.path, 1, f"cannot read {exp.label} source: {e}") from None
+    from shapelang import api
     if engine.kind == "ref":
-        from shapelang.cli import run_source_json
         if new_source is None:
             # The oracle counts events over the whole replay: the J-th snapshot event of a run
             # resumed from event e is event e + 1 + J.
@@ -277,13 +238,17 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
             for j in exp.then:
                 events.append(events[-1] + 1 + j)
             at = events[0] if len(events) == 1 else tuple(events)
-            return run_source_json(case.source, case.path, "ref", {"resume_at": at})
-        return run_source_json(new_source, new_path, "ref",
-                               {"recompile_from": (case.source, exp.event)})
+            return api.run(case.source, path=case.path, engine="ref", resume_at=at).to_json()
+        return api.run(new_source, path=new_path, engine="ref",
+                       recompile_from=(case.source, exp.event)).to_json()
     if engine.kind == "vm":
         return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then)
     raise Unsupported(f"resume expectations are not checked on {engine.name} "
                       "(external engines have no resume contract)")
+
+
+def _fewer_snapshots(n: int) -> dict:
+    return _error_result("ResumeError", "resume", f"The program takes fewer than {n} snapshot(s)")
 
 
 def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional[str],
@@ -291,67 +256,25 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
     """Run the case on the VM with a private store, note the id of each snapshot event, then
     resume event k (full resume, or recompile-and-resume with new_source); for a chain, resume
     the then[0]-th snapshot of that resumed run, and so on (through the store each time)."""
-    try:
-        from shapelang.vm import snapshot as S
-        from shapelang.vm.compiler import compile_source
-        from shapelang.vm.machine import Machine
-    except ImportError as e:
-        raise Unsupported(f"the VM snapshot layer is not available ({e})") from None
-    recompile_resume = None
-    if new_source is not None:
-        try:
-            from shapelang.vm.recompile import recompile_resume
-        except ImportError:
-            raise Unsupported("recompile-and-resume is not available on vm yet") from None
-    from shapelang.runtime.errors import ShapeError
+    from shapelang import api
     fd, store = tempfile.mkstemp(suffix=".db", prefix="resume-", dir=tmpdir)
     os.close(fd)
     os.unlink(store)  # the store creates its own file
-    ids: list[str] = []
-    discard = lambda s: None  # noqa: E731
-
-    def first_run(write: Callable[[str], None]) -> None:
-        program = compile_source(case.source, case.path)
-        session = S.SnapshotSession(store, case.path, case.source)
-
-        def on_snapshot(machine: Any) -> str:
-            sid = session.on_snapshot(machine)
-            ids.append(sid)
-            return sid
-        machine = Machine(program, out=discard, on_snapshot=on_snapshot)
-        try:
-            S.drive(machine, session, None, discard)
-        finally:
-            session.close()
-
     try:
         # Whatever the first run does after its snapshots (even failing) does not matter here.
-        _contract_call(first_run)
+        ids = api.run(case.source, path=case.path, store=store).snapshots
         if k >= len(ids):
-            def fail(write: Callable[[str], None]) -> None:
-                raise ShapeError("ResumeError", f"The program takes fewer than {k + 1} snapshot(s)",
-                                 phase="resume")
-            return _contract_call(fail)
-        # The resume diagnostics ("Resuming from snapshot: …") belong to stderr, which the
-        # contract does not compare; keep them out of the runner's own output.
-        with contextlib.redirect_stderr(io.StringIO()):
-            if new_source is None:
-                sid, event = ids[k], k
-                for j in then:
-                    saved: list[str] = []
-                    _contract_call(lambda w: S.resume(sid, discard, store=store, stderr=discard,
-                                                      on_saved=saved.append))
-                    event += 1 + j   # counted over the whole run, as the oracle counts
-                    if j >= len(saved):
-                        def short(write: Callable[[str], None], n: int = event + 1) -> None:
-                            raise ShapeError("ResumeError", f"The program takes fewer than {n} "
-                                             "snapshot(s)", phase="resume")
-                        return _contract_call(short)
-                    sid = saved[j]
-                return _contract_call(lambda w: S.resume(sid, w, store=store, stderr=discard))
-            assert recompile_resume is not None
-            return _contract_call(lambda w: recompile_resume(ids[k], new_source, new_path, w,
-                                                             store=store, stderr=discard))
+            return _fewer_snapshots(k + 1)
+        if new_source is not None:
+            return api.resume(ids[k], new_source, path=new_path, store=store).to_json()
+        sid, event = ids[k], k
+        for j in then:
+            saved = api.resume(sid, store=store).snapshots
+            event += 1 + j   # counted over the whole run, as the oracle counts
+            if j >= len(saved):
+                return _fewer_snapshots(event + 1)
+            sid = saved[j]
+        return api.resume(sid, store=store).to_json()
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
@@ -586,8 +509,9 @@ def _mp_context() -> Any:
         ctx = multiprocessing.get_context("forkserver")
         # Workers fork from a server that already imported the engines: a new worker (also a
         # replacement after a timeout) is ready in milliseconds.
-        ctx.set_forkserver_preload(["shapelang.conformance.runner", "shapelang.cli",
-                                    "shapelang.ref.evaluator", "shapelang.vm"])
+        ctx.set_forkserver_preload(["shapelang.conformance.runner", "shapelang.api",
+                                    "shapelang.ref.evaluator", "shapelang.vm",
+                                    "shapelang.vm.snapshot", "shapelang.vm.recompile"])
         return ctx
     return multiprocessing.get_context("spawn")
 

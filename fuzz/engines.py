@@ -5,7 +5,7 @@ snapshot layer are still being built: a check whose capability is missing report
 skipped with the reason, and starts running as soon as the API lands.
 
 Capabilities
-- ref            the reference evaluator (`shapelang.cli.run_source_json(engine="ref")`) and its
+- ref            the reference evaluator (`shapelang.api.run(engine="ref")`) and its
                  resume oracle (`resume_at=k`).
 - vm             `shapelang.vm.run_source` (check a).
 - machine        the in-process VM machine: `Machine.run(max_steps)` stops at a safepoint,
@@ -23,7 +23,6 @@ display), error (kind and phase), exit code.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import re
@@ -142,7 +141,7 @@ def has_codec() -> bool:
 def has_cli_resume() -> bool:
     try:
         import importlib.util
-        return importlib.util.find_spec("shapelang.vm.resume_cli") is not None
+        return importlib.util.find_spec("shapelang.cli") is not None
     except Exception:
         return False
 
@@ -167,10 +166,10 @@ def capabilities() -> dict[str, bool]:
 def run_json(source: str, engine: str, path: str = "fuzz.shape",
              options: Optional[dict] = None) -> Outcome:
     """One run through the --json contract (in process)."""
-    from shapelang.cli import run_source_json
+    from shapelang import api
     if engine == "vm" and not has_vm():
         raise Unavailable("shapelang.vm.run_source is missing")
-    return Outcome.from_json(run_source_json(source, path, engine, options))
+    return Outcome.from_json(api.run(source, path=path, engine=engine, **(options or {})).to_json())
 
 
 def ref_run(source: str, path: str = "fuzz.shape") -> Outcome:
@@ -196,8 +195,8 @@ def vm_run(source: str, path: str = "fuzz.shape") -> Outcome:
 # ---------------------------------------------------------------- the in-process machine
 
 def _outcome_of(run: Callable[[list], Any]) -> tuple[Outcome, Any]:
-    """Run `run(chunks)` and turn its value or exception into an Outcome (like run_source_json)."""
-    from shapelang.cli import value_json
+    """Run `run(chunks)` and turn its value or exception into an Outcome (like `api.run`)."""
+    from shapelang.api import value_json
     from shapelang.runtime.errors import ShapeError, ShapeExit
     try:
         from shapelang.vm.machine import STOPPED
@@ -371,40 +370,17 @@ def concat(before: Outcome, after: Outcome) -> Outcome:
 
 def vm_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape",
                  store_dir: Optional[str] = None) -> Outcome:
-    """Run old_source on the VM with a store, then `recompile_resume` its k-th snapshot event in
-    new_source. The output is that of the resumed run only (what the oracle predicts)."""
+    """Run old_source on the VM with a store, then recompile-and-resume its k-th snapshot event
+    in new_source. The output is that of the resumed run only (what the oracle predicts)."""
     import tempfile
-    try:
-        from shapelang.vm import snapshot as S
-        from shapelang.vm.recompile import recompile_resume
-    except ImportError as e:
-        raise Unavailable(f"recompile-and-resume is missing ({e})")
+    from shapelang import api
     with tempfile.TemporaryDirectory(prefix="shape-fuzz-", dir=store_dir) as tmp:
         store = os.path.join(tmp, "store.db")
-        ids: list[str] = []
-
-        class Recording(S.SnapshotSession):
-            def on_snapshot(self, machine: Any) -> str:
-                sid = super().on_snapshot(machine)
-                ids.append(sid)
-                return sid
-
-        from shapelang.vm.compiler import compile_source
-        from shapelang.vm.machine import Machine
-        session = Recording(store, path, old_source)
-        try:
-            program = compile_source(old_source, path)
-            machine = Machine(program, out=lambda s: None, on_snapshot=session.on_snapshot)
-            first, _ = _outcome_of(lambda chunks: machine.run(HANG_STEPS))
-        finally:
-            session.close()
+        ids = api.run(old_source, path=path, store=store, snapshot_at=HANG_STEPS).snapshots
         if k >= len(ids):
             return Outcome("", None, ("ResumeError", "resume"),
                            f"The program takes fewer than {k + 1} snapshot(s)", 1)
-        sink = io.StringIO()
-        out, _ = _outcome_of(lambda chunks: recompile_resume(ids[k], new_source, path, chunks.append,
-                                                             store=store, stderr=sink.write))
-        return out
+        return Outcome.from_json(api.resume(ids[k], new_source, path=path, store=store).to_json())
 
 
 # ---------------------------------------------------------------- the real CLI (fresh processes)

@@ -20,7 +20,7 @@ import sys
 import msgpack
 import pytest
 
-from shapelang import cli
+from shapelang import api, cli
 from shapelang.vm import snapshot as S
 from shapelang.vm import store as ST
 
@@ -52,11 +52,21 @@ def shape(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def assert_clean_error(code: int, err: str, where: str | None = None) -> None:
     assert code == 1, err
-    assert err.startswith("Error: "), err
-    assert err.count("\n") == 1, err  # exactly one line, nothing announced before it
+    assert err.startswith("Error: "), err    # the Error line comes first, nothing before it
+    assert sum(line.startswith("Error: ") for line in err.splitlines()) == 1, err  # (a source
+    # excerpt may follow the Error line)
     assert "Traceback" not in err and "internal error" not in err, err
     if where is not None:
         assert err.startswith(f"Error: {where}"), err
+
+
+def assert_usage_error(code: int, err: str) -> None:
+    """A command line that does not parse: exit 2, the Error line, then the usage line."""
+    assert code == 2, err
+    lines = err.splitlines()
+    assert lines[0].startswith("Error: shape") and "--help" in lines[0], err
+    assert lines[1].startswith("usage: shape"), err
+    assert "Traceback" not in err, err
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +79,7 @@ def base(tmp_path_factory) -> dict:
         path = str(d / f"{name}.shape")
         with open(path, "w") as f:
             f.write(src)
-        S.run_source(src, path, lambda text: None, store=db)
+        assert api.run(src, path=path, store=db).ok
         st = ST.SQLiteStore(db)
         try:
             ids[name] = next(s.id for s in st.list() if s.script == path)
@@ -92,9 +102,9 @@ def db(base, tmp_path) -> str:
 
 
 def resume_out(sid: str, db: str) -> str:
-    out: list[str] = []
-    S.resume(sid, out.append, store=db, stderr=lambda s: None)
-    return "".join(out)
+    r = api.resume(sid, store=db)
+    assert r.error is None, r.error
+    return r.stdout
 
 
 def assert_others_resume(base: dict, db: str, except_: set[str] = frozenset()) -> None:
@@ -212,7 +222,7 @@ def test_values_nested_10000_deep_display_and_compare(engine, tmp_path):
 def test_recursion_in_the_front_end_is_reported_with_the_file(argv, tmp_path, monkeypatch):
     def deep(*a, **k):
         raise RecursionError("maximum recursion depth exceeded")
-    monkeypatch.setattr(cli, "_run_source", deep)
+    monkeypatch.setattr(api, "_run_vm", deep)
     path = tmp_path / "x.shape"
     path.write_text("print(1)\n")
     code, out, err = cli_main(*argv, str(path))
@@ -230,7 +240,8 @@ def test_huge_integer_literal_is_a_syntax_error(tmp_path):
     path.write_text("print(" + "9" * 100_000 + ")\n")
     code, out, err = cli_main("run", str(path))
     assert_clean_error(code, err, where=f"{path}:1:7")
-    assert "SyntaxError: Integer literal 99999999999999999999" in err and len(err) < 300
+    assert "SyntaxError: Integer literal 99999999999999999999" in err
+    assert len(err.splitlines()[0]) < 300 and len(err) < 600   # the excerpt is a window too
 
 
 def _address_space_limit(resource, nbytes: int):
@@ -552,8 +563,8 @@ def test_concurrent_gc_cannot_delete_code_a_new_snapshot_is_about_to_use(tmp_pat
     monkeypatch.setattr(ST.SQLiteStore, "put_snapshot", gc_first)
     out: list[str] = []
     src, expected = PROGRAMS["p1"]
-    S.run_source(src, "p1.shape", out.append, store=db)
-    S.run_source(src, "p1.shape", out.append, store=db)
+    out.append(api.run(src, path="p1.shape", store=db).stdout)
+    out.append(api.run(src, path="p1.shape", store=db).stdout)
     sid = out[0].split("Hash(")[1].split(")")[0]
     monkeypatch.setattr(ST.SQLiteStore, "put_snapshot", real)
     assert resume_out(sid, db) == expected
@@ -651,30 +662,44 @@ def test_read_only_store_reads_but_refuses_writes_cleanly(base, db, monkeypatch)
 
 # ---------------------------------------------------------------- CLI misuse
 
+# Usage errors: exit 2 with a usage line (issue 14); the others are ordinary errors, exit 1.
 MISUSE = [
     ["run"], ["run", "--engine"], ["run", "{p1}", "--engine", "bogus"],
     ["run", "{p1}", "--snapshot-at", "-5"], ["run", "{p1}", "--snapshot-at", "abc"],
     ["run", "{p1}", "--snapshot-at", "1.5"], ["run", "{p1}", "--bogus"], ["run", "{p1}", "extra"],
     ["--resume"], ["--resume", "{sid}", "--snapshot-at", "-1"], ["--resume", "{sid}", "--bogus"],
-    ["--resume", "{sid}", "{p1}", "--engine", "ref"], ["--bogus"],
+    ["--resume", "{sid}", "--engine", "ref", "{p1}"], ["--bogus"],
     ["snapshot"], ["snapshot", "bogus"], ["snapshot", "info"], ["snapshot", "delete"],
     ["snapshot", "list", "extra"], ["snapshot", "list", "--store"],
-    ["dis"], ["dis", "{missing}"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
+    ["dis"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
     ["bench", "nosuchbench"], ["bench", "fib", "--engines", "zz"],
     ["run", "{p1}", "--engine", "ref", "--snapshot-at", "5"],
     ["fuzz", "--seconds", "abc"], ["fuzz", "--seconds", "-1"], ["fuzz", "--jobs", "0"],
-    ["conformance", "--junit", "/nonexistent-dir/x.xml", "{p1}"],
 ]
+FAILED_COMMANDS = [["dis", "{missing}"], ["conformance", "--junit", "/nonexistent-dir/x.xml", "{p1}"]]
 
 
-@pytest.mark.parametrize("argv", MISUSE, ids=lambda a: " ".join(a) or "-")
-def test_cli_misuse_is_one_error_line_exit_1(argv, base, db):
+def _misuse_argv(argv: list[str], base: dict, db: str) -> list[str]:
     subst = {"{p1}": os.path.join(base["dir"], "p1.shape"), "{sid}": base["ids"]["p1"],
              "{missing}": os.path.join(base["dir"], "missing.shape")}
     argv = [subst.get(a, a) for a in argv]
-    if argv[0] in ("run", "--resume"):
+    if argv[0] == "run":
         argv += ["--store", db]
-    code, out, err = cli_main(*argv)
+    elif argv[0] == "--resume":
+        argv = ["--store", db] + argv   # options of `shape` come before the script
+    return argv
+
+
+@pytest.mark.parametrize("argv", MISUSE, ids=lambda a: " ".join(a) or "-")
+def test_cli_misuse_is_a_usage_error_exit_2(argv, base, db):
+    code, out, err = cli_main(*_misuse_argv(argv, base, db))
+    assert_usage_error(code, err)
+    assert_others_resume(base, db)
+
+
+@pytest.mark.parametrize("argv", FAILED_COMMANDS, ids=lambda a: " ".join(a))
+def test_commands_that_fail_give_one_error_exit_1(argv, base, db):
+    code, out, err = cli_main(*_misuse_argv(argv, base, db))
     assert_clean_error(code, err)
     assert_others_resume(base, db)
 
@@ -703,10 +728,11 @@ def test_conformance_usage_errors_keep_their_documented_exit_2(tmp_path):
 # ---------------------------------------------------------------- real processes: stdout, pipes
 
 def test_misuse_in_a_real_process_has_no_traceback(base, tmp_path):
-    for argv in (["run", "--engine", "bogus", "x"], ["snapshot", "info"],
-                 ["--resume", "zz", "--store", str(tmp_path / "s.db")]):
+    for argv in (["run", "--engine", "bogus", "x"], ["snapshot", "info"]):
         r = shape(*argv)
-        assert_clean_error(r.returncode, r.stderr)
+        assert_usage_error(r.returncode, r.stderr)
+    r = shape("--resume", "zz", "--store", str(tmp_path / "s.db"))
+    assert_clean_error(r.returncode, r.stderr)
 
 
 @pytest.mark.parametrize("engine", ["vm", "ref"])

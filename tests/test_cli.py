@@ -44,14 +44,18 @@ def test_bare_file_argument_runs(prog):
     ("print(1)\nprint(1 / 0)", "ArithmeticError", 2),
     ('let s = "\\q"', "SyntaxError", 1),
 ])
-def test_errors_are_one_line_with_location(prog, src, kind, line):
+def test_errors_start_with_one_line_with_location(prog, src, kind, line):
     path = prog(src)
     r = shape("run", path, "--engine", "ref")
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
-    assert r.stderr.startswith(f"Error: {path}:{line}:")
-    assert f"{kind}:" in r.stderr
-    assert r.stderr.count("\n") == 1
+    first, *excerpt = r.stderr.splitlines()
+    assert first.startswith(f"Error: {path}:{line}:") and f"{kind}:" in first
+    # then the source line, with a caret under the column the first line names
+    col = int(first[len(f"Error: {path}:{line}:"):].split(":")[0])
+    source_line = src.splitlines()[line - 1]
+    assert excerpt[1] == f"{line} | {source_line}"
+    assert excerpt[2] == " " * len(str(line)) + " | " + " " * (col - 1) + "^"
 
 
 def test_missing_file_is_an_error_not_a_traceback(tmp_path):
@@ -75,12 +79,14 @@ def test_json_contract(prog):
     r = shape("run", "--json", prog('print("x")\n40 + 2'), "--engine", "ref")
     data = json.loads(r.stdout)
     assert data == {"stdout": "x\n", "value": {"type": "int", "display": "42", "json": 42},
-                    "error": None, "exit_code": 0}
+                    "error": None, "exit_code": 0, "snapshots": [], "interrupt": None}
     r = shape("run", "--json", prog("1 / 0"), "--engine", "ref")
     data = json.loads(r.stdout)
     assert r.returncode == 1 and data["exit_code"] == 1 and data["value"] is None
     assert data["error"] == {"kind": "ArithmeticError", "phase": "runtime",
-                             "message": "Division by zero", "line": 1, "col": 1}
+                             "message": "Division by zero", "line": 1, "col": 1,
+                             "file": data["error"]["file"], "stack": []}
+    assert data["error"]["file"].endswith("p.shape")
 
 
 def test_no_parser_files_dropped_in_cwd(prog, tmp_path):
@@ -111,7 +117,8 @@ def test_committed_parse_tables_match_grammar():
 def test_usage_and_unknown_option():
     assert shape("--help").returncode == 0
     r = shape("--bogus")
-    assert r.returncode == 1 and r.stderr.startswith("Error: ")
+    assert r.returncode == 2 and r.stderr.startswith("Error: shape: unrecognized arguments: --bogus")
+    assert r.stderr.splitlines()[1].startswith("usage: shape ")
 
 
 def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
@@ -125,8 +132,8 @@ def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
 
 def test_snapshot_at_needs_the_vm(prog):
     r = shape("run", prog("print(1)"), "--engine", "ref", "--snapshot-at", "5")
-    assert r.returncode == 1 and r.stdout == ""
-    assert r.stderr.startswith("Error: shape run: RuntimeError: --snapshot-at needs the VM engine")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("Error: shape run: --snapshot-at needs the VM engine")
 
 
 def test_reference_engine_accepts_and_ignores_a_store(prog, tmp_path):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shapelang.cli import run_source_json
+from shapelang import api
 
 
 def run(src: str) -> dict:
-    return run_source_json(src, "t.shape", "ref")
+    return api.run(src, path="t.shape", engine="ref").to_json()
 
 
 def out(src: str) -> str:
@@ -147,10 +147,10 @@ def test_snapshot_oracle_replays_from_kth_event() -> None:
            "total = total * 10\nprint(total)")
     first = run(src)
     assert first["stdout"] == "30\n"
-    resumed = run_source_json(src, "t.shape", "ref", {"resume_at": 0})
+    resumed = api.run(src, path="t.shape", engine="ref", resume_at=0).to_json()
     assert resumed["stdout"] == "30\n"
     src2 = ("fn step(base) {\n  let doubled = base * 2\n  let s = snapshot()\n"
             "  let bonus = match s { Snapshot::Hash(_) => 0, Snapshot::Resumed => 100 }\n"
             "  doubled + bonus\n}\nprint(step(21))")
     assert run(src2)["stdout"] == "42\n"
-    assert run_source_json(src2, "t.shape", "ref", {"resume_at": 0})["stdout"] == "142\n"
+    assert api.run(src2, path="t.shape", engine="ref", resume_at=0).stdout == "142\n"

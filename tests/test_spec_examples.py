@@ -129,8 +129,8 @@ def _where(e: Example) -> str:
 
 
 def _run(e: Example, engine: str = "ref") -> dict:
-    from shapelang.cli import run_source_json
-    return run_source_json(e.source, _where(e), engine=engine)
+    from shapelang import api
+    return api.run(e.source, path=_where(e), engine=engine).to_json()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from shapelang.vm.compiler import compile_source
-from shapelang.vm.disasm import disassemble, main
+from shapelang import cli
+from shapelang.vm.disasm import disassemble
 
 SRC = """fn fib(n) { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }
 let mut total = 0
@@ -36,10 +37,10 @@ def test_prelude_is_optional():
     assert "__array_map" in disassemble(p, prelude=True)
 
 
-def test_main_prints_to_stdout(tmp_path, capsys):
+def test_shape_dis_prints_to_stdout(tmp_path, capsys):
     f = tmp_path / "p.shape"
     f.write_text(SRC)
-    assert main([str(f), "--full-ids"]) == 0
+    assert cli.main(["dis", str(f), "--full-ids"]) == 0
     out = capsys.readouterr().out
     p = compile_source(SRC, str(f))
     assert p.entry in out

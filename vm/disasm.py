@@ -8,9 +8,6 @@ what they mean (constants, slot names, targets, child blobs, snapshot ordinals).
 """
 from __future__ import annotations
 
-import argparse
-import sys
-from typing import Optional
 
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob, Program, reachable
@@ -72,21 +69,3 @@ def disassemble(program: Program, prelude: bool = False, ids: int = 12) -> str:
         parts.append("snapshot() call sites: " + ", ".join(
             f"#{o} in {bid[:ids]} at {pc}" for o, bid, pc in sites))
     return "\n\n".join(parts) + "\n"
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    from shapelang.cli import read_source
-    from shapelang.vm.compiler import compile_source
-    p = argparse.ArgumentParser(prog="shape dis", description="Disassemble a Shape program.")
-    p.add_argument("file")
-    p.add_argument("--prelude", action="store_true", help="also show the prelude's blobs")
-    p.add_argument("--full-ids", action="store_true", help="print blob ids in full")
-    args = p.parse_args(argv)
-    source = read_source(args.file)
-    program = compile_source(source, args.file)
-    sys.stdout.write(disassemble(program, prelude=args.prelude, ids=64 if args.full_ids else 12))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

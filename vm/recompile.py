@@ -21,7 +21,6 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 from shapelang.ref.deepstack import on_deep_stack
-from shapelang.ref.evaluator import check
 from shapelang.ref.parser import parse
 from shapelang.ref.resume import NON_EMPTY_STACK, plan
 from shapelang.runtime.errors import ShapeError
@@ -29,6 +28,7 @@ from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm import snapshot as S
 from shapelang.vm.blob import Blob, Program
+from shapelang.vm.compiler import check, compile_program
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import AnnotatedFunction, Cell, Closure
 from shapelang.vm.store import open_store
@@ -95,25 +95,19 @@ def _repoint(values: list, mapping: dict[int, Cell]) -> None:
 
 # ---------------------------------------------------------------- recompile-and-resume
 
-def recompile_resume(sid_or_prefix: str, source: str, path: str, write: Callable[[str], Any],
-                     store: Optional[str] = None, snapshot_at: Optional[int] = None,
-                     max_depth: int = DEFAULT_MAX_DEPTH,
-                     stderr: Optional[Callable[[str], Any]] = None) -> Any:
-    import sys
-    errw = stderr or sys.stderr.write
+def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str], Any],
+              store: Optional[str] = None, on_saved: Optional[Callable[[str], Any]] = None,
+              max_depth: int = DEFAULT_MAX_DEPTH) -> "S.Run":
+    """A run that continues a stored snapshot in the recompiled `source` (raises ResumeError
+    when the mapping cannot be established)."""
     st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
         loaded = S.load(st, sid)
     finally:
         st.close()
-    machine, session = prepare(loaded, source, path, write, store, max_depth)
-    # Announced only once the mapping succeeded, so a refused resume is a single error line.
-    errw(f"Resuming from snapshot: {sid}\n")
-    try:
-        return S.drive(machine, session, snapshot_at, stderr)
-    finally:
-        session.close()
+    machine, session = prepare(loaded, source, path, write, store, max_depth, on_saved)
+    return S.Run(machine, session, resumed_from=sid, script=path)
 
 
 def _front_end(loaded: "S.Loaded", source: str, path: str, k: int) -> tuple:
@@ -140,9 +134,9 @@ def _front_end(loaded: "S.Loaded", source: str, path: str, k: int) -> tuple:
 
 
 def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], Any],
-            store: Optional[str], max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Machine, "S.SnapshotSession"]:
+            store: Optional[str], max_depth: int = DEFAULT_MAX_DEPTH,
+            on_saved: Optional[Callable[[str], Any]] = None) -> tuple[Machine, "S.SnapshotSession"]:
     """A machine positioned to continue `loaded` in the recompiled `source`."""
-    from shapelang.vm.compiler import compile_program
     state = loaded.state["machine"]
     frames = state.get("frames")
     if not isinstance(frames, list) or not frames:
@@ -189,7 +183,8 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     program.blobs[pro.id] = pro
 
     session = S.SnapshotSession(store, path, source, parent=loaded.sid)
-    m = Machine(program, out=write, max_depth=max_depth, on_snapshot=session.on_snapshot)
+    m = Machine(program, out=write, max_depth=max_depth,
+                on_snapshot=S.recording(session, on_saved))
     m.frames.clear()
     m.push_module(pro.id)
     R = m.frames[-1][F.REGS]

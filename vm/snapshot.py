@@ -11,20 +11,15 @@ blob, before a machine is built from it. Nothing in a snapshot is ever executed 
 """
 from __future__ import annotations
 
-import os
-import signal
-import sys
-import threading
 from typing import Any, Callable, Optional
 
 from shapelang.runtime import values as V
-from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.runtime.errors import ShapeError
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
-from shapelang.vm.machine import (BUILTIN_NAMES, DEFAULT_MAX_DEPTH, STOPPED, Machine,
-                                  builtin_value)
+from shapelang.vm.machine import BUILTIN_NAMES, DEFAULT_MAX_DEPTH, Machine, builtin_value
 from shapelang.vm.store import SnapshotStore, open_store
 from shapelang.vm.verify import stack_depths
 
@@ -238,78 +233,98 @@ def _check_code_refs(root: Any, blobs: dict, sid: str) -> None:
             stack.extend(getattr(v, f) for f in registry().by_class[t].fields)
 
 
+# ---------------------------------------------------------------- looking after a store
+
+def verify(store: SnapshotStore, deep: bool = False) -> list[str]:
+    """Problems in a store: blobs that do not match their hashes, missing references, and with
+    `deep` also snapshots that cannot be loaded (nothing is run)."""
+    problems = store.verify()
+    if deep:
+        problems += _unloadable(store, problems)
+    return problems
+
+
+def collect(store: SnapshotStore) -> int:
+    """Delete the blobs no snapshot needs; returns how many. Every snapshot's blob list must be
+    right first (each snapshot loads with exactly its listed blobs): a damaged store is left as
+    it is, for `verify(deep=True)` to report and `delete` to clear."""
+    bad = store.verify()
+    sources: set[str] = set()
+    bad += _unloadable(store, bad, sources)
+    if bad:
+        raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
+                         "problem(s) in the store (see `shape snapshot verify --deep`)")
+    return store.gc(keep=sources)
+
+
+def _unloadable(store: SnapshotStore, known: list[str], sources: Optional[set] = None) -> list[str]:
+    """Snapshots whose hashes are fine but which still cannot be loaded (a state or code blob that
+    does not decode, a state that does not fit its code). Nothing is run. The source ids the
+    loadable snapshots use are added to `sources` (older snapshots may not list theirs)."""
+    flagged = " ".join(known)
+    out = []
+    for info in store.list():
+        if info.id in flagged:
+            continue
+        try:
+            loaded = load(store, info.id)
+        except ShapeError as e:
+            out.append(f"snapshot {info.id}: {e.message}")
+            continue
+        if sources is not None and loaded.source is not None:
+            sources.add(loaded.source_id)
+    return out
+
+
 # ---------------------------------------------------------------- running with snapshots
 
-class _Interrupts:
-    """Ctrl+C: the first asks the machine to stop at the next safepoint (it is then snapshotted);
-    a second one exits at once."""
+class Run:
+    """A machine ready to run, with the store session its snapshots go to. Running it, stopping it
+    (signals, timeouts) and reporting are the engine API's job (`shapelang.api`)."""
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Machine, session: SnapshotSession,
+                 resumed_from: Optional[str] = None, script: Optional[str] = None) -> None:
         self.machine = machine
-        self.count = 0
-        self.previous: Any = None
-        self.active = threading.current_thread() is threading.main_thread()
+        self.session = session
+        self.resumed_from = resumed_from
+        self.script = script
 
-    def __enter__(self) -> "_Interrupts":
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
+    def save_interrupt(self) -> str:
+        """Store the state of a machine that stopped at a safepoint; returns the snapshot id."""
+        return self.session.save(self.machine, "interrupt")
 
-    def _handler(self, signum, frame) -> None:
-        self.count += 1
-        if self.count > 1:
-            sys.stderr.write("\nInterrupted again: exiting without a snapshot\n")
-            sys.stderr.flush()
-            os._exit(130)
-        self.machine.request_stop()
-
-    def __exit__(self, *exc) -> None:
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
+    def close(self) -> None:
+        self.session.close()
 
 
-def drive(machine: Machine, session: SnapshotSession, snapshot_at: Optional[int] = None,
-          stderr: Optional[Callable[[str], Any]] = None) -> Any:
-    """Run `machine` to the end; on Ctrl+C or after `snapshot_at` steps, save an interrupt
-    snapshot, report it on stderr and exit with code 130."""
-    err = stderr or sys.stderr.write
-    # The handler stays installed while the interrupt snapshot is saved, so a second Ctrl+C
-    # during a long save exits at once (SQLite discards the unfinished transaction).
-    with _Interrupts(machine):
-        result = machine.run(max_steps=snapshot_at)
-        sid = session.save(machine, "interrupt") if result is STOPPED else None
-    if sid is not None:
-        try:
-            sys.stdout.flush()
-        except Exception:
-            pass
-        err(f"Snapshot saved: {sid}\nResume with: shape --resume {sid}\n")
-        raise ShapeExit(130)
-    return result
+def recording(session: SnapshotSession, on_saved: Optional[Callable[[str], Any]]
+               ) -> Callable[[Machine], str]:
+    if on_saved is None:
+        return session.on_snapshot
+
+    def on_snapshot(machine: Machine) -> str:
+        sid = session.on_snapshot(machine)
+        on_saved(sid)
+        return sid
+    return on_snapshot
 
 
-def run_source(source: str, path: Optional[str], write: Callable[[str], Any],
-               store: Optional[str] = None, snapshot_at: Optional[int] = None,
-               max_depth: int = DEFAULT_MAX_DEPTH, stderr: Optional[Callable[[str], Any]] = None,
-               **_: Any) -> Any:
-    """Compile and run `source` on the VM with the snapshot store enabled."""
-    from shapelang.vm.compiler import compile_source
-    program = compile_source(source, path)
-    session = SnapshotSession(store, path, source)
-    machine = Machine(program, out=write, max_depth=max_depth, on_snapshot=session.on_snapshot)
-    try:
-        return drive(machine, session, snapshot_at, stderr)
-    finally:
-        session.close()
+def start(program: Program, source: Optional[str], write: Callable[[str], Any],
+          store: Optional[str] = None, on_saved: Optional[Callable[[str], Any]] = None,
+          max_depth: int = DEFAULT_MAX_DEPTH) -> Run:
+    """A run of a compiled program whose snapshot() calls are stored (`on_saved` is told each
+    id). `source` is stored beside the snapshots (recompile-and-resume needs it) when given."""
+    session = SnapshotSession(store, program.path, source)
+    machine = Machine(program, out=write, max_depth=max_depth,
+                      on_snapshot=recording(session, on_saved))
+    return Run(machine, session, script=program.path)
 
 
-def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
-           snapshot_at: Optional[int] = None, max_depth: int = DEFAULT_MAX_DEPTH,
-           stderr: Optional[Callable[[str], Any]] = None,
-           on_saved: Optional[Callable[[str], Any]] = None) -> Any:
-    """Full resume: continue a stored snapshot on its stored code (no source is read).
-    `on_saved` is told the id of each snapshot() the resumed run takes (harnesses chain them)."""
-    err = stderr or sys.stderr.write
+def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
+            on_saved: Optional[Callable[[str], Any]] = None,
+            max_depth: int = DEFAULT_MAX_DEPTH) -> Run:
+    """Full resume: a run that continues a stored snapshot on its stored code (no source is
+    read). Raises ResumeError when the snapshot is missing or does not fit its code."""
     st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
@@ -319,26 +334,12 @@ def resume(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str]
     # The resumed run's snapshots list (and so keep) the same source as the one resumed.
     session = SnapshotSession(store, loaded.script, loaded.source, parent=sid,
                               source_id=loaded.source_id)
-    on_snapshot = session.on_snapshot
-    if on_saved is not None:
-        def on_snapshot(machine: Machine) -> str:
-            sid = session.on_snapshot(machine)
-            on_saved(sid)
-            return sid
     try:
         machine = Machine.from_state(loaded.program, loaded.state["machine"], out=write,
-                                     max_depth=max_depth, on_snapshot=on_snapshot)
+                                     max_depth=max_depth,
+                                     on_snapshot=recording(session, on_saved))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
     except ShapeError as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed: {e.message}") from None
-    # Announced only once the state is known to fit its code, so a refused resume is one line.
-    err(f"Resuming from snapshot: {sid}\n")
-    try:
-        return drive(machine, session, snapshot_at, stderr)
-    except ShapeError as e:
-        if e.file is None and e.phase != "resume":
-            e.file = loaded.script   # positions refer to the program the snapshot came from
-        raise
-    finally:
-        session.close()
+    return Run(machine, session, resumed_from=sid, script=loaded.script)

@@ -13,6 +13,7 @@ import sys
 from typing import Optional
 
 from shapelang.runtime.errors import ShapeError
+from shapelang.vm import snapshot as S
 from shapelang.vm.store import (SnapshotInfo, SnapshotStore, copy_snapshot, default_store_path,
                                 mask_url, open_store)
 
@@ -151,21 +152,10 @@ def _run(args: argparse.Namespace, store: SnapshotStore) -> int:
         store.delete(sid)
         out.write(f"Deleted snapshot {sid}\n")
     elif args.cmd == "gc":
-        # gc deletes what no snapshot's blob list names, so it first makes sure every list
-        # is right (each snapshot loads with exactly its listed blobs); a damaged store is
-        # left as it is, for `verify --deep` to report and `delete` to clear.
-        bad = store.verify()
-        sources: set[str] = set()
-        bad += _unloadable(store, bad, sources)
-        if bad:
-            raise ShapeError("StoreError", f"gc stopped, nothing was deleted: {len(bad)} "
-                             "problem(s) in the store (see `shape snapshot verify --deep`)")
-        n = store.gc(keep=sources)
+        n = S.collect(store)
         out.write(f"Removed {n} unreferenced blob(s)\n")
     elif args.cmd == "verify":
-        problems = store.verify()
-        if args.deep:
-            problems += _unloadable(store, problems)
+        problems = S.verify(store, deep=args.deep)
         stats = store.stats()
         for prob in problems:
             out.write(f"BAD  {prob}\n")
@@ -183,23 +173,3 @@ def _run(args: argparse.Namespace, store: SnapshotStore) -> int:
         finally:
             target.close()
     return 0
-
-
-def _unloadable(store: SnapshotStore, known: list[str], sources: Optional[set] = None) -> list[str]:
-    """Snapshots whose hashes are fine but which still cannot be loaded (a state or code blob that
-    does not decode, a state that does not fit its code). Nothing is run. The source ids the
-    loadable snapshots use are added to `sources` (older snapshots may not list theirs)."""
-    from shapelang.vm import snapshot as S
-    flagged = " ".join(known)
-    out = []
-    for info in store.list():
-        if info.id in flagged:
-            continue
-        try:
-            loaded = S.load(store, info.id)
-        except ShapeError as e:
-            out.append(f"snapshot {info.id}: {e.message}")
-            continue
-        if sources is not None and loaded.source is not None:
-            sources.add(loaded.source_id)
-    return out

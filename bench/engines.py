@@ -1,6 +1,6 @@
 """`shape bench`: the benchmark programs on the reference evaluator, the VM and CPython.
 
-Each program in vm/bench/ exists as NAME.shape and as an equivalent plain-Python NAME.py. Every
+Each program in bench/programs/ exists as NAME.shape and as an equivalent plain-Python NAME.py. Every
 measurement runs in a fresh child process (so one engine's caches and memory do not affect
 another's); the child times the whole run (parse, compile and execute for the Shape engines) and
 reports its CPU time (robust on a busy machine) and peak resident set size. The best time
@@ -8,7 +8,6 @@ over --repeat runs is kept. Outputs of the three
 engines are compared, so a benchmark that computes something different is reported, not timed.
 
     shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]
-    shape bench snapshot …      (the snapshot/resume benchmark, if installed)
 """
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ import sys
 import time
 from typing import Any, Optional
 
-BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench")
+BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 ENGINES = ("ref", "vm", "py")
 
 
@@ -63,23 +62,19 @@ def child(engine: str, name: str) -> dict:
         with open(path, encoding="utf-8") as f:
             source = f.read()
         chunks: list[str] = []
-        if engine == "vm":
-            from shapelang.vm import run_source
-            t0 = time.process_time()
-            run_source(source, path, chunks.append)
-            t = time.process_time() - t0
-        else:
-            from shapelang.ref.evaluator import run_source as ref_run
-            t0 = time.process_time()
-            ref_run(source, chunks.append, path)
-            t = time.process_time() - t0
+        from shapelang import api
+        t0 = time.process_time()
+        result = api.run(source, path=path, engine=engine, write=chunks.append)
+        t = time.process_time() - t0
+        if not result.ok:
+            raise RuntimeError(f"{engine} {name}: {result.error.render() if result.error else result.exit_code}")
         out = "".join(chunks)
     return {"seconds": t, "output": hashlib.sha256(out.encode()).hexdigest()[:16],
             "peak_mb": _peak_rss_mb()}
 
 
 def measure(engine: str, name: str) -> dict:
-    cmd = [sys.executable, "-m", "shapelang.vm.bench", "--child", engine, name]
+    cmd = [sys.executable, "-m", "shapelang.bench.engines", "--child", engine, name]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{engine} {name} failed:\n{proc.stderr[-2000:]}")
@@ -142,14 +137,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv[:1] == ["--child"]:
         print(json.dumps(child(argv[1], argv[2])))
         return 0
-    if argv[:1] == ["snapshot"]:
-        import importlib
-        try:
-            mod = importlib.import_module("shapelang.vm.bench_snapshot")
-        except ImportError:
-            sys.stderr.write("shape bench snapshot is not available in this build\n")
-            return 1
-        return mod.main(argv[1:]) or 0
     p = argparse.ArgumentParser(prog="shape bench", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", help=f"programs (default: all of {', '.join(programs())})")
     p.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is kept")

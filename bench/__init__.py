@@ -1,0 +1,19 @@
+"""`shape bench`: benchmarks, measured side by side in one run.
+
+    shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]   the engines (engines.py)
+    shape bench snapshot [--json] …                                     snapshot/resume (snapshot.py)
+
+The benchmark driver runs both engines, so it lives above them, beside the other tools.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(argv or [])
+    if argv[:1] == ["snapshot"]:
+        from shapelang.bench import snapshot
+        return snapshot.main(argv[1:]) or 0
+    from shapelang.bench import engines
+    return engines.main(argv) or 0
