@@ -214,3 +214,88 @@ def test_code_must_end_in_a_transfer():
     blob, _ = _program_with(O.HALT, "1\n")
     with pytest.raises(BlobError, match="transfer"):
         load(forged(blob, code=blob.code + [[O.LOAD_UNIT, 0, 0]]))
+
+
+# ---------------------------------------------------------------- kinds of registers and values
+
+def _forge_code(blob: Blob, pc: int, ins: list) -> Blob:
+    code = copy.deepcopy(blob.code)
+    code[pc] = ins
+    return forged(blob, code=code)
+
+
+def _refused(blob: Blob, match: str) -> None:
+    with pytest.raises(BlobError, match=match):
+        load(blob)
+
+
+def test_cell_operations_need_a_register_that_holds_a_cell():
+    blob, pc = _program_with(O.STORE_LOCAL, "fn f(a) { let x = a + 1\nx }\nf(1)\n")
+    op, a, _ = blob.code[pc]
+    _refused(_forge_code(blob, pc, [O.STORE_CELL, a, 0]), "STORE_CELL .* needs register")
+    # A captured variable's cell is made at scope entry; code entered past it has no cell.
+    blob, pc = _program_with(O.MAKE_CELL, "let mut n = 0\nlet f = || n\nn = 2\nprint(f())\n")
+    _refused(_forge_code(blob, pc, [O.NOP, 0, 0]), "needs register .* holding a cell")
+
+
+def test_captures_and_cell_bindings_need_cells():
+    blob, pc = _program_with(O.MAKE_CLOSURE, "let k = 1\nlet mut n = 0\nlet f = || n + k\n")
+    plain = next(s for s in range(blob.nlocals) if s not in blob.cells)
+    _refused(_set_const(2, lambda d, bl, ins: [plain])(blob, pc), "MAKE_CLOSURE .* cell")
+    blob, pc = _program_with(O.DESTRUCTURE, "let [a, b] = [1, 2]\nlet f = || a\n")
+    desc = blob.consts[blob.code[pc][1]]
+    unbound = [i for i, d in enumerate(desc[1]) if d[2] == 0]
+    assert unbound        # `b` is not captured: a plain register, which has no cell
+    flipped = copy.deepcopy(desc)
+    flipped[1][unbound[0]][2] = 1
+    consts = copy.deepcopy(blob.consts)
+    consts[blob.code[pc][1]] = flipped
+    _refused(forged(blob, consts=consts), "DESTRUCTURE .* cell")
+
+
+def test_loop_and_comprehension_registers_must_be_set_up():
+    blob, pc = _program_with(O.FOR_SETUP, "for i in 0..3 { print(i) }\n")
+    _refused(_forge_code(blob, pc, [O.POP, 0, 0]), "FOR_NEXT .* iter")
+    blob, pc = _program_with(O.LIST_APPEND, "let a = [x * 2 for x in [1, 2]]\n")
+    acc = blob.code[pc][1]
+    other = next(s for s in range(blob.nlocals) if s != acc)
+    _refused(_forge_code(blob, pc, [O.LIST_APPEND, other, 0]), "LIST_APPEND .* list")
+
+
+def test_string_building_takes_strings_only():
+    blob, pc = _program_with(O.BUILD_STRING, 'let x = 5\nprint(f"a{x}b")\n')
+    fmt = next(p for p in range(pc) if blob.code[p][0] == O.FORMAT)
+    _refused(_forge_code(blob, fmt, [O.NOP, 0, 0]), "BUILD_STRING .* string")
+
+
+def test_opcodes_that_only_run_in_some_blob_kinds():
+    blob, pc = _program_with(O.HALT, "1\n")
+    _refused(_forge_code(blob, pc, [O.RETURN, 0, 0]), "RETURN .* module")
+    blob, pc = _program_with(O.RETURN, "fn f() { 1 }\nf()\n")
+    _refused(_forge_code(blob, pc, [O.HALT, 0, 0]), "HALT .* function")
+
+
+def test_frame_kinds_name_every_register_and_stack_entry():
+    from shapelang.vm.verify import frame_kinds
+    blob, pc = _program_with(O.FOR_NEXT, "let mut n = 0\nfor i in 0..3 { n += i }\nlet f = || n\n")
+    kinds = frame_kinds(blob)
+    regs, stack = kinds[pc]
+    a = blob.code[pc][1]
+    assert (regs[a], regs[a + 1]) == (K.ITER, K.INDEX)
+    assert K.CELL in regs and stack == ()
+    assert len(kinds) == len(blob.code)
+
+
+def test_program_links_closures_to_code_with_as_many_cells():
+    from shapelang.vm.verify import check_program
+    program = compile_source("let mut n = 0\nlet f = || n\nprint(f())\n")
+    check_program(program.blobs)
+    entry = program.blobs[program.entry]
+    pc = next(p for p, ins in enumerate(entry.code) if ins[0] == O.MAKE_CLOSURE)
+    bad = _set_const(2, lambda d, bl, ins: d + d)(entry, pc)
+    blobs = {**program.blobs, bad.id: bad}
+    with pytest.raises(BlobError, match="captures 2 cell"):
+        check_program(blobs)
+    del blobs[entry.children[0]]
+    with pytest.raises(BlobError, match="missing"):
+        check_program(blobs)

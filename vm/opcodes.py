@@ -18,7 +18,9 @@ Each opcode is declared once, below, with
 - the kinds of its operands `a` and `b` (vm/operands.py: register, jump target, count, flag,
   constant of a given shape, …);
 - its stack effect: how many values it pops and pushes on the fall-through path, and, for an
-  instruction with a jump target, on the jump (`jump`);
+  instruction with a jump target, on the jump (`jump`); the kind of what it pushes (`push`:
+  a string, a fresh list, the kind of register a, …) and what it needs popped (`pop_needs`);
+- the kinds of blob it may appear in (`only`), where the others could not run it;
 - its disassembly form (`form`, a format string over the shown operands `{a}` and `{b}`; by
   default the shown operands joined by ", ").
 
@@ -32,8 +34,9 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from shapelang.vm.operands import (
-    ERROR_KIND, FLAG01, NONE, OPT_STR, ORDINAL, PATTERN, SCALAR, SLOT, SLOT_REF, STR, TARGET,
-    Const, Count, Flag, Index, IntBelow, Kind, ListOf, Member, OneOf, Prefixed, Slot, Tuple,
+    CELL, CELL_REF, ERROR_KIND, FLAG01, ITER, LIST, NONE, OPT_STR, ORDINAL, PATTERN, POPPED,
+    SCALAR, SLOT, SLOT_REF, STR, STRING, TARGET, VALUE, Const, Count, Flag, Index, IntBelow, Kind,
+    ListOf, Member, OneOf, Prefixed, Slot, Tuple,
 )
 
 # Operators of BINARY, in operand order; `a` indexes this list.
@@ -93,6 +96,11 @@ class OpInfo:
     pops: Term
     pushes: Term
     jump: tuple[int, int]        # (pops, pushes) when the jump is taken
+    push: str                    # kind of the pushed values (operands.VALUE, STRING, LIST) or
+    #                              "register" (register a's), "constant" (STRING for a string
+    #                              constant), "copy" (DUP, DUP2: the kinds they copy)
+    pop_needs: Optional[str]     # the kind every popped value must have
+    only: Optional[tuple[str, ...]]   # the blob kinds it may appear in (None: all)
     form: Optional[str]
     doc: str
 
@@ -107,11 +115,13 @@ INFO: list[OpInfo] = []
 
 def _op(number: int, name: str, cls: str, a: Kind = NONE, b: Kind = NONE,
         effect: tuple[Count_, Count_] = (0, 0), jump: tuple[int, int] = (0, 0),
-        form: Optional[str] = None, doc: str = "") -> None:
+        push: str = VALUE, pop_needs: Optional[str] = None,
+        only: Optional[tuple[str, ...]] = None, form: Optional[str] = None,
+        doc: str = "") -> None:
     if number != len(INFO):
         raise AssertionError(f"opcode {name} is declared as {number}, expected {len(INFO)}")
-    INFO.append(OpInfo(number, name, cls, a, b, _term(effect[0]), _term(effect[1]), jump, form,
-                       doc))
+    INFO.append(OpInfo(number, name, cls, a, b, _term(effect[0]), _term(effect[1]), jump, push,
+                       pop_needs, only, form, doc))
 
 
 def _builtin_names() -> Any:
@@ -124,6 +134,8 @@ NAME = Const(STR, bare=True)
 PAIR = Tuple(STR, STR)                      # [enum, variant] or [type, method]
 TYPE_NAMES = ListOf(OPT_STR)                # declared field types (None: no annotation)
 KEEP = Flag("", "keep")
+CELL_SLOT = Slot(needs=CELL)
+NOT_MODULE = ("function", "lambda", "method", "defaults", "annotation", "wrapper", "thunk")
 ARGC = Count("arg(s)")
 VALUES = Count("value(s)")
 CHILD = Index("child", lambda s: len(s.children), lambda v, s: s.children[v][:s.ids])
@@ -132,35 +144,37 @@ OPERATOR = Index("operator", lambda s: len(BINOPS), lambda v, s: BINOPS[v])
 STRUCT_LIT = Const(Tuple(ListOf(STR, min_len=1, max_len=2), ListOf(STR, length=lambda s: s.b)))
 
 _op(0, "NOP", "V")
-_op(1, "LOAD_CONST", "V", Const(SCALAR), effect=(0, 1))
+_op(1, "LOAD_CONST", "V", Const(SCALAR), effect=(0, 1), push="constant")
 _op(2, "LOAD_UNIT", "V", effect=(0, 1))
-_op(3, "LOAD_LOCAL", "V", SLOT, effect=(0, 1))
-_op(4, "LOAD_CELL", "V", SLOT, effect=(0, 1), doc="a local variable that lives in a cell")
-_op(5, "LOAD_FREE", "V", SLOT, effect=(0, 1),
+_op(3, "LOAD_LOCAL", "V", SLOT, effect=(0, 1), push="register")
+_op(4, "LOAD_CELL", "V", CELL_SLOT, effect=(0, 1), doc="a local variable that lives in a cell")
+_op(5, "LOAD_FREE", "V", CELL_SLOT, effect=(0, 1),
     doc="a captured variable: NameError while uninitialised")
-_op(6, "STORE_LOCAL", "V", SLOT, effect=(1, 0))
-_op(7, "STORE_CELL", "V", SLOT, effect=(1, 0))
-_op(8, "STORE_FREE", "V", SLOT, effect=(1, 0))
-_op(9, "MAKE_CELL", "V", SLOT, doc="fresh, uninitialised cell (scope entry)")
-_op(10, "WRAP_CELL", "V", SLOT, doc="parameter prologue: box the argument unless it is a cell")
+_op(6, "STORE_LOCAL", "V", Slot(sets=POPPED), effect=(1, 0))
+_op(7, "STORE_CELL", "V", CELL_SLOT, effect=(1, 0))
+_op(8, "STORE_FREE", "V", CELL_SLOT, effect=(1, 0))
+_op(9, "MAKE_CELL", "V", Slot(sets=CELL), doc="fresh, uninitialised cell (scope entry)")
+_op(10, "WRAP_CELL", "V", Slot(sets=CELL),
+    doc="parameter prologue: box the argument unless it is a cell")
 _op(11, "LOAD_BUILTIN", "V", BUILTIN, effect=(0, 1))
 _op(12, "POP", "V", effect=(1, 0))
 _op(13, "POP_N", "V", Count(), effect=(A, 0))
-_op(14, "DUP", "V", effect=(1, 2))
-_op(15, "DUP2", "V", effect=(2, 4))
+_op(14, "DUP", "V", effect=(1, 2), push="copy")
+_op(15, "DUP2", "V", effect=(2, 4), push="copy")
 _op(16, "BINARY", "V", OPERATOR, effect=(2, 1))
 _op(17, "UNARY_NEG", "V", effect=(1, 1))
 _op(18, "UNARY_NOT", "V", effect=(1, 1))
 _op(19, "TO_BOOL", "V", effect=(1, 1))
 _op(20, "MAKE_RANGE", "V", Flag("exclusive", "inclusive"), effect=(2, 1))
-_op(21, "BUILD_LIST", "V", Count("item(s)"), effect=(A, 1))
+_op(21, "BUILD_LIST", "V", Count("item(s)"), effect=(A, 1), push=LIST)
 _op(22, "BUILD_LIST_SPREAD", "V", Const(ListOf(FLAG01)), effect=(LEN_A, 1),
     doc="one flag per item: 1 = spread it")
 _op(23, "BUILD_OBJECT", "V", Const(ListOf(OPT_STR)), effect=(LEN_A, 1),
     doc="one key per value; None = spread the value")
-_op(24, "BUILD_STRING", "V", Count("part(s)", min=1), effect=(A, 1))
-_op(25, "FORMAT", "V", effect=(1, 1))
-_op(26, "FORMAT_SPEC", "V", Const(STR), effect=(1, 1))
+_op(24, "BUILD_STRING", "V", Count("part(s)", min=1), effect=(A, 1), push=STRING,
+    pop_needs=STRING, doc="concatenate strings (string constants, FORMAT results)")
+_op(25, "FORMAT", "V", effect=(1, 1), push=STRING)
+_op(26, "FORMAT_SPEC", "V", Const(STR), effect=(1, 1), push=STRING)
 _op(27, "GET_ATTR", "V", NAME, effect=(1, 1))
 _op(28, "SET_ATTR", "V", NAME, KEEP, effect=(2, B), doc="object, value; keep: push the value")
 _op(29, "GET_INDEX", "V", effect=(2, 1))
@@ -186,12 +200,14 @@ _op(37, "BUILD_RECORD", "V",
     VALUES, effect=(B, 1), doc="a literal of a declared type, built with no run-time lookups")
 _op(38, "BUILD_STRUCT", "C", STRUCT_LIT, VALUES, effect=(B + 1, 1),
     doc="type, values: may run the type's defaults thunk")
-_op(39, "STRUCT_FINISH", "V", effect=(2, 1), doc="type, given fields (end of a defaults thunk)")
+_op(39, "STRUCT_FINISH", "V", effect=(2, 1), only=("defaults",),
+    doc="type, given fields (end of a defaults thunk)")
 _op(40, "DEFINE_METHOD", "V", Const(PAIR), effect=(1, 0), doc="[type, method]")
-_op(41, "MAKE_CLOSURE", "V", CHILD, Const(ListOf(SLOT_REF, each=True), bare=True),
+_op(41, "MAKE_CLOSURE", "V", CHILD, Const(ListOf(CELL_REF, each=True), bare=True),
     effect=(0, 1), form="{a} capturing {b}", doc="b: the slots of the captured cells")
-_op(42, "FOR_SETUP", "V", Slot(2), effect=(1, 0), doc="iterable into the loop's two slots")
-_op(43, "FOR_NEXT", "J", Slot(2), TARGET, effect=(0, 1), form="{a}, exit {b}",
+_op(42, "FOR_SETUP", "V", Slot(2, sets=ITER), effect=(1, 0),
+    doc="iterable into the loop's two slots")
+_op(43, "FOR_NEXT", "J", Slot(2, needs=ITER), TARGET, effect=(0, 1), form="{a}, exit {b}",
     doc="push the next item, or jump when done")
 _op(44, "MATCH", "J", Const(Tuple(SLOT_REF, PATTERN, form="{0} against {1}"), bare=True),
     TARGET, form="{a}, else {b}", doc="[subject slot, pattern]: bind, or jump when no match")
@@ -207,7 +223,7 @@ _op(52, "JUMP_IF_NONE", "J", TARGET, effect=(1, 1), doc="keep and jump if None (
 _op(53, "JUMP_UNLESS_FAILURE", "J", TARGET, effect=(1, 1),
     doc="keep and jump unless Err/None (for !!)")
 _op(54, "ATTACH_CONTEXT", "V", effect=(2, 1))
-_op(55, "LIST_APPEND", "V", SLOT, effect=(1, 0), doc="append to the list in slot a")
+_op(55, "LIST_APPEND", "V", Slot(needs=LIST), effect=(1, 0), doc="append to the list in slot a")
 _op(56, "CALL", "C", ARGC, effect=(A + 1, 1), doc="callee, arguments")
 _op(57, "CALL_REF", "C", ARGC, Const(ListOf(IntBelow(lambda s: s.a)), bare=True),
     effect=(A + 1, 1), form="{a}, by reference {b}", doc="b: positions of `&x` arguments")
@@ -222,10 +238,10 @@ _op(64, "MAKE_ANNOTATED", "V", Const(OPT_STR), effect=(2, 1),
     doc="function, wrapper -> AnnotatedFunction")
 _op(65, "SNAPSHOT", "C", ORDINAL, effect=(0, 1))
 _op(66, "AWAIT", "V", effect=(1, 1))
-_op(67, "TRY", "J", effect=(1, 1), doc="postfix ?: unwrap Ok, return Err/None")
-_op(68, "TRY_TOP", "V", effect=(1, 1), doc="postfix ? at top level")
-_op(69, "RETURN", "U", effect=(1, 0))
-_op(70, "HALT", "U", effect=(1, 0))
+_op(67, "TRY", "J", effect=(1, 1), only=NOT_MODULE, doc="postfix ?: unwrap Ok, return Err/None")
+_op(68, "TRY_TOP", "V", effect=(1, 1), only=("module",), doc="postfix ? at top level")
+_op(69, "RETURN", "U", effect=(1, 0), only=NOT_MODULE)
+_op(70, "HALT", "U", effect=(1, 0), only=("module",))
 _op(71, "SPREAD_COPY", "V", Flag("array", "object"), effect=(1, 1),
     doc="check and copy a spread value where it stands")
 

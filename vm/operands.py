@@ -13,14 +13,36 @@ blob is untrusted input, and the threader trusts every operand the verifier let 
 A check sees the instruction's *site* (`Site`): the blob's register count, constant table,
 children, code length and snapshot sites, and the instruction's own pc and operands, since some
 constants are sized by the other operand (a struct literal's field names by its value count).
+
+Registers also have *kinds* (`CELL`, the two registers of a for loop `ITER`/`INDEX`, a
+comprehension's `LIST`, plain values), which the verifier tracks along every path: a register
+operand says what kind it needs or makes (`Slot(needs=CELL)`, `Slot(sets=CELL)`), and a
+constant's shape says which registers it binds or captures (`slot_uses`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 from shapelang.runtime.errors import KINDS as ERROR_KINDS
 
 MAX_OPERAND = 2 ** 31   # every operand is a non-negative int below this
+
+# Kinds of register and stack values, as the verifier's flow analysis sees them. STRING and LIST
+# are plain values known to be a string or a fresh list; TOP is "could be anything" (paths
+# disagree).
+VALUE, STRING, LIST, CELL = "value", "string", "list", "cell"
+ITER, INDEX, TOP = "iter", "index", "?"
+_VALUES = (VALUE, STRING, LIST)
+PLAIN_KINDS = _VALUES       # kinds an instruction may push whatever its operands
+
+
+def join(k1: str, k2: str) -> str:
+    """The kind of a register or stack entry where two paths with kinds k1 and k2 meet."""
+    if k1 == k2:
+        return k1
+    if k1 in _VALUES and k2 in _VALUES:
+        return VALUE
+    return TOP
 
 
 class Site(Protocol):
@@ -57,6 +79,11 @@ class Shape:
     def show(self, v: Any, site: Site) -> str:
         return _short(v)
 
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        """(register, kind) pairs of a checked value: a register it binds (kind VALUE: it
+        writes a value) or one that must hold a cell (CELL)."""
+        return iter(())
+
 
 class _Type(Shape):
     def __init__(self, *types: type, allow_none: bool = False) -> None:
@@ -91,10 +118,12 @@ class IntBelow(Shape):
     """An int with lo <= v < limit(site): a register number, an argument position, …"""
 
     def __init__(self, limit: Callable[[Site], int], lo: int = 0,
-                 show: Optional[Callable[[int, Site], str]] = None) -> None:
+                 show: Optional[Callable[[int, Site], str]] = None,
+                 needs: Optional[str] = None) -> None:
         self.limit = limit
         self.lo = lo
         self._show = show
+        self.needs = needs        # a register that must hold this kind
 
     def ok(self, v: Any, site: Site) -> bool:
         return type(v) is int and self.lo <= v < self.limit(site)
@@ -102,8 +131,16 @@ class IntBelow(Shape):
     def show(self, v: Any, site: Site) -> str:
         return self._show(v, site) if self._show else repr(v)
 
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        return iter(((v, self.needs),) if self.needs else ())
 
-SLOT_REF = IntBelow(lambda s: s.nlocals, show=lambda v, s: f"{v} ({slot_name(s, v)})")
+
+def _show_slot(v: int, site: Site) -> str:
+    return f"{v} ({slot_name(site, v)})"
+
+
+SLOT_REF = IntBelow(lambda s: s.nlocals, show=_show_slot)
+CELL_REF = IntBelow(lambda s: s.nlocals, show=_show_slot, needs=CELL)   # a captured cell
 
 
 class Prefixed(Shape):
@@ -152,6 +189,10 @@ class ListOf(Shape):
             return _short(v)
         return "[" + ", ".join(self.item.show(x, site) for x in v) + "]"
 
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        for x in v:
+            yield from self.item.slot_uses(x)
+
 
 class Tuple(Shape):
     """A list of fixed length whose items have the given shapes; `form` shows it ({0}, {1}, …)."""
@@ -169,13 +210,19 @@ class Tuple(Shape):
             return _short(v)
         return self.form.format(*(s.show(x, site) for s, x in zip(self.items, v)))
 
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        for s, x in zip(self.items, v):
+            yield from s.slot_uses(x)
+
 
 class Tagged(Shape):
     """A list whose first item is a tag string that selects the shape of the rest."""
 
-    def __init__(self, cases: Callable[[], dict[str, tuple[Shape, ...]]]) -> None:
+    def __init__(self, cases: Callable[[], dict[str, tuple[Shape, ...]]],
+                 uses: Optional[Callable[[list], Iterator[tuple[int, str]]]] = None) -> None:
         self._cases = cases      # a function, so that a shape may refer to itself
         self._table: Optional[dict[str, tuple[Shape, ...]]] = None
+        self._uses = uses        # the register uses of a value, when its items do not say
 
     def cases(self) -> dict[str, tuple[Shape, ...]]:
         if self._table is None:
@@ -189,22 +236,36 @@ class Tagged(Shape):
         return (rest is not None and len(v) == len(rest) + 1
                 and all(s.ok(x, site) for s, x in zip(rest, v[1:])))
 
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        if self._uses is not None:
+            yield from self._uses(v)
+        for s, x in zip(self.cases()[v[0]], v[1:]):
+            yield from s.slot_uses(x)
 
-class Either(Shape):
-    def __init__(self, *options: Shape) -> None:
-        self.options = options
+
+class Nullable(Shape):
+    """None, or a value of the given shape."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
 
     def ok(self, v: Any, site: Site) -> bool:
-        return any(s.ok(v, site) for s in self.options)
+        return v is None or self.shape.ok(v, site)
 
-
-class Nullable(Either):
-    def __init__(self, shape: Shape) -> None:
-        super().__init__(OneOf(None), shape)
+    def slot_uses(self, v: Any) -> Iterator[tuple[int, str]]:
+        return iter(()) if v is None else self.shape.slot_uses(v)
 
 
 # Pattern descriptors (the format is described in vm/patterns.py, which builds the matchers).
-BIND = Tagged(lambda: {"b": (SLOT_REF, FLAG01)})
+# ["b", slot, cell]: a binding writes a value into the register, or into the cell it holds.
+
+
+def _bind_uses(v: list) -> Iterator[tuple[int, str]]:
+    if v[0] == "b":
+        yield (v[1], CELL if v[2] else VALUE)
+
+
+BIND = Tagged(lambda: {"b": (SLOT_REF, FLAG01)}, uses=_bind_uses)
 
 
 def _pattern_cases() -> dict[str, tuple[Shape, ...]]:
@@ -222,7 +283,7 @@ def _pattern_cases() -> dict[str, tuple[Shape, ...]]:
     }
 
 
-PATTERN = Tagged(_pattern_cases)
+PATTERN = Tagged(_pattern_cases, uses=_bind_uses)
 
 
 # ---------------------------------------------------------------- operand kinds
@@ -251,11 +312,18 @@ class _None(Kind):
         return ""
 
 
-class Slot(Kind):
-    """A register; `width` consecutive registers from it (a for loop keeps two)."""
+POPPED = "popped"   # Slot(sets=POPPED): the register takes the kind of the value popped into it
 
-    def __init__(self, width: int = 1) -> None:
+
+class Slot(Kind):
+    """A register; `width` consecutive registers from it (a for loop keeps two: ITER, INDEX).
+    `needs`: the kind the register must hold; `sets`: the kind the instruction leaves in it."""
+
+    def __init__(self, width: int = 1, needs: Optional[str] = None,
+                 sets: Optional[str] = None) -> None:
         self.width = width
+        self.needs = needs
+        self.sets = sets
         self.name = "slot" if width == 1 else f"slot×{width}"
 
     def check(self, v: int, site: Site) -> bool:

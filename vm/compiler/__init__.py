@@ -26,7 +26,9 @@ from shapelang.ref.evaluator import PRELUDE_PATH, builtin_names
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Resolution, resolve
 from shapelang.vm.blob import Blob, Program
+from shapelang.vm.compiler import assembler
 from shapelang.vm.compiler.lowering import Compiler
+from shapelang.vm.verify import BlobError, check_program
 
 __all__ = ["check", "compile_blobs", "compile_program", "compile_source", "prelude_blobs"]
 
@@ -62,6 +64,11 @@ def compile_program(program: A.Program, path: Optional[str] = None) -> Program:
     pblobs, pentry = prelude_blobs()
     all_blobs = dict(pblobs)
     all_blobs.update(blobs)
+    if assembler.CHECK_OPERANDS:
+        try:
+            check_program(all_blobs)
+        except BlobError as e:
+            raise AssertionError(f"the compiler made an invalid program: {e}") from None
     return Program(all_blobs, entry, pentry, path)
 
 
