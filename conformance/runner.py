@@ -63,6 +63,9 @@ _STDERR_ERROR_RE = re.compile(r"^Error: (?:(?P<loc>.*?): )?(?P<kind>[A-Z][A-Za-z
 
 # ---------------------------------------------------------------- engines
 
+GENERIC = ("generic",)   # Engine.command of the VM run with its generic templates only
+
+
 @dataclass(frozen=True)
 class Engine:
     """An engine to measure: `ref`, `vm`, or an external command (`cmd:…`)."""
@@ -74,9 +77,12 @@ class Engine:
     def parse(spec: str) -> list["Engine"]:
         spec = spec.strip()
         if spec == "all":
-            return [Engine("ref", "ref"), Engine("vm", "vm")]
+            return [Engine("ref", "ref"), Engine("vm", "vm"), Engine("vm-generic", "vm", GENERIC)]
         if spec in ("ref", "vm"):
             return [Engine(spec, spec)]
+        if spec == "vm-generic":
+            # The VM with every fast path off (vm/threader.py generic_mode).
+            return [Engine(spec, "vm", GENERIC)]
         if spec.startswith("py:"):
             # py:MODULE:FUNCTION or py:FILE.py:FUNCTION, FUNCTION(source, path) -> contract dict:
             # a Python implementation measured in-process (also how the runner tests itself).
@@ -98,7 +104,8 @@ class Engine:
             if len(label) > 40:
                 label = Path(argv[0]).name + " …"
             return [Engine("cmd:" + label, "cmd", argv)]
-        raise ValueError(f"unknown engine {spec!r} (expected ref, vm, all or cmd:COMMAND)")
+        raise ValueError(f"unknown engine {spec!r} (expected ref, vm, vm-generic, all or "
+                         "cmd:COMMAND)")
 
 
 def engine_unavailable(engine: Engine) -> Optional[str]:
@@ -443,6 +450,10 @@ def check_case(case: Case, engine: Engine, context: str = "main", timeout: Optio
     if reason:
         res.status, res.reason = "skip", reason
         return res
+    if engine.kind == "vm" and engine.command == GENERIC:
+        from shapelang.vm.threader import generic_mode
+        with generic_mode(True):
+            return check_case(case, Engine(engine.name, "vm"), context, timeout, tmpdir)
     source = derive_source(case, context)
     path = case.path if context == "main" else f"{Path(case.path).with_suffix('')}.{context}.shape"
     if engine.kind == "cmd":

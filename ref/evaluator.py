@@ -14,33 +14,22 @@ numbers: each of those events returns `Resumed`, and output starts at the last.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Optional
 
 from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Binding, Resolution, resolve
-from shapelang.runtime import (access as Acc, builtins as B, display as D, iteration as It,
-                               methods as Me, operators as Op, snapshots as Snap, values as V)
-from shapelang.runtime.errors import ShapeError, exit_with
+from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
+                               methods as Me, operators as Op, patterns as P, records as Rec,
+                               results as Res, snapshots as Snap, values as V)
+from shapelang.runtime.builtins import builtin_names
+from shapelang.runtime.errors import ShapeError, exit_with, stack_overflow
+from shapelang.runtime.iteration import (DONE, for_item, for_start, make_range, spread_array,
+                                         spread_object)
+from shapelang.runtime.prelude import PRELUDE_PATH
 
 DEFAULT_MAX_DEPTH = 12_000
-
-PRELUDE_PATH = os.path.join(os.path.dirname(V.__file__), "prelude.shape")
-
-# Array methods implemented by the prelude (`arr.map(f)` runs `__array_map(arr, f)`).
-PRELUDE_METHODS = {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
-                   "flatMap", "groupBy"}
-# Methods that go to the prelude only when given a callback (`sort()` and `count()` do not).
-PRELUDE_IF_ARG = {"sort", "count"}
-
-ENGINE_BUILTINS = ["print", "exit", "snapshot", "Snapshot", "__arity", "__is_array",
-                   "__is_number", "__is_object", "__type_error"]
-
-
-def builtin_names() -> list[str]:
-    return sorted(set(B.BUILTINS) | set(ENGINE_BUILTINS))
 
 
 # ---------------------------------------------------------------- runtime objects
@@ -160,13 +149,6 @@ class ContinueSignal(Exception):
     pass
 
 
-def _coerce_field(type_name: Optional[str], value: Any) -> Any:
-    # Fields declared `number` hold floats, so `Point { x: 1 }` displays `{ x: 1.0 }`.
-    if type_name in ("number", "float") and type(value) is int:
-        return float(value)
-    return value
-
-
 # ---------------------------------------------------------------- the interpreter
 
 class Interpreter:
@@ -202,22 +184,19 @@ class Interpreter:
         b: dict[str, Any] = dict(B.BUILTINS)
 
         def _print(args):
-            self.write(" ".join(D.display(a) for a in args) + "\n")
+            self.write(B.print_line(args))
             return None
 
         def _exit(args):
             raise exit_with(args)
 
         def _arity(args):
-            f = args[0]
+            f = B.one_argument("__arity", args)
             if isinstance(f, Closure):
                 return len(f.params)
             if isinstance(f, AnnotatedFunction):
                 return len(f.fn.params)
             return 1
-
-        def _type_error(args):
-            raise ShapeError("TypeError", D.display(args[0]) if args else "type error")
 
         b["print"] = V.BuiltinFunction("print", _print)
         b["exit"] = V.BuiltinFunction("exit", _exit)
@@ -225,11 +204,6 @@ class Interpreter:
         b["Snapshot"] = EnumType(A.EnumDecl("Snapshot", [A.Variant("Hash", "tuple", ["string"]),
                                                          A.Variant("Resumed")]))
         b["__arity"] = V.BuiltinFunction("__arity", _arity)
-        b["__is_array"] = V.BuiltinFunction("__is_array", lambda a: type(a[0]) is list)
-        b["__is_number"] = V.BuiltinFunction(
-            "__is_number", lambda a: type(a[0]) in (int, float))
-        b["__is_object"] = V.BuiltinFunction("__is_object", lambda a: type(a[0]) is dict)
-        b["__type_error"] = V.BuiltinFunction("__type_error", _type_error)
         return b
 
     def _snapshot(self, args: list) -> Any:
@@ -332,7 +306,7 @@ class Interpreter:
                 value = self.exec_stmt(st, env)
         except ReturnSignal as r:
             return r.value
-        except BreakSignal as b:
+        except BreakSignal:
             raise ShapeError("RuntimeError", "'break' outside of a loop")
         except ContinueSignal:
             raise ShapeError("RuntimeError", "'continue' outside of a loop")
@@ -348,7 +322,7 @@ class Interpreter:
             return Cell(self.builtins[b.name])
         c = env.cell(b)
         if c is None or c.value is _UNINIT:
-            raise uninitialised(b.name)
+            raise Calls.uninitialised(b.name)
         return c
 
     # ------------------------------------------------------------ statements and blocks
@@ -413,9 +387,13 @@ class Interpreter:
 
     def bind_pattern(self, pat, value: Any, env: Env, strict: bool, node=None) -> bool:
         """Bind `pat` to `value` in `env`. With strict=False (let, parameters) destructuring is
-        lenient: missing elements and fields bind None. Returns False when a strict match fails."""
+        lenient: missing elements and fields bind None. Returns False when a strict match fails.
+        An error is reported at `node` (a `let` statement), else at the pattern."""
         if not strict:
-            return self._bind_loose(pat, value, env)
+            try:
+                return self._bind_loose(pat, value, env)
+            except ShapeError as err:
+                raise self.located(err, node if node is not None else pat)
         bindings: list = []
         if not self.match_pattern(pat, value, bindings):
             return False
@@ -540,12 +518,16 @@ class Interpreter:
         try:
             return _DISPATCH[type(e)](self, e, env)
         except ShapeError as err:
-            # An error inside prelude code is reported at the user's call of the method.
-            if self.res is not self.prelude_res:
-                err.at(e.line or None, e.col or None)
-            raise
+            raise self.located(err, e)
         except RecursionError:
-            raise ShapeError("StackOverflow", "stack overflow", e.line or None, e.col or None)
+            raise stack_overflow().at(e.line or None, e.col or None)
+
+    def located(self, err: ShapeError, node: Any) -> ShapeError:
+        """`err` at `node` unless it has a position already. An error inside prelude code is
+        reported at the user's call of the method."""
+        if self.res is not self.prelude_res:
+            err.at(node.line or None, node.col or None)
+        return err
 
     def ev_literal(self, e, env):
         return e.value
@@ -560,7 +542,10 @@ class Interpreter:
                 out.append(part)
             else:
                 v = self.eval(part.expr, env)
-                out.append(D.format_spec(v, part.spec) if part.spec else D.display(v))
+                try:
+                    out.append(D.format_spec(v, part.spec) if part.spec else D.display(v))
+                except ShapeError as err:
+                    raise self.located(err, part.expr)
         return "".join(out)
 
     def ev_name(self, e, env):
@@ -571,40 +556,26 @@ class Interpreter:
         if isinstance(head, EnumType) and len(e.parts) == 2:
             variant = head.variants.get(e.parts[1])
             if variant is None:
-                raise ShapeError("TypeError", f"Enum {head.name} has no variant {e.parts[1]}")
+                raise Rec.no_such_variant(head.name, e.parts[1])
             if variant.kind == "unit":
                 return V.EnumValue(head.name, variant.name, None)
             return VariantConstructor(head.name, variant)
-        raise ShapeError("TypeError", f"Cannot resolve path {'::'.join(e.parts)}")
+        raise Rec.unresolved_path("::".join(e.parts))
 
     def ev_array(self, e, env):
         out = []
         for item in e.items:
             if type(item) is A.Spread:
-                out.extend(self.spread_items(self.eval(item.expr, env)))
+                out.extend(spread_array(self.eval(item.expr, env)))
             else:
                 out.append(self.eval(item, env))
         return out
-
-    @staticmethod
-    def spread_items(v: Any) -> list:
-        if type(v) is list:
-            return v
-        if type(v) is str or isinstance(v, V.RangeValue):
-            return list(It.iterate(v))
-        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
 
     def ev_object(self, e, env):
         out: dict = {}
         for entry in e.entries:
             if type(entry) is A.Spread:
-                v = self.eval(entry.expr, env)
-                if type(v) is dict:
-                    out.update(v)
-                elif isinstance(v, V.StructValue):
-                    out.update(v.fields)
-                elif v is not None:
-                    raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
+                out.update(spread_object(self.eval(entry.expr, env)))
             else:
                 out[entry[0]] = self.eval(entry[1], env)
         return out
@@ -617,30 +588,16 @@ class Interpreter:
         if isinstance(head, EnumType) and len(e.path) == 2:
             variant = head.variants.get(e.path[1])
             if variant is None or variant.kind != "struct":
-                raise ShapeError("TypeError", f"{'::'.join(e.path)} is not a struct variant")
-            payload = {}
-            for fname, ftype in zip(variant.fields, variant.types):
-                if fname not in given:
-                    raise ShapeError("TypeError", f"Missing field '{fname}' for {'::'.join(e.path)}")
-                payload[fname] = _coerce_field(ftype, given.pop(fname))
-            if given:
-                raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {'::'.join(e.path)}")
-            return V.EnumValue(head.name, variant.name, payload)
-        raise ShapeError("TypeError", f"{'::'.join(e.path)} is not a type")
+                raise Rec.not_a_struct_variant("::".join(e.path))
+            declared = [(name, ftype, False) for name, ftype in zip(variant.fields, variant.types)]
+            return Rec.build_struct_variant(head.name, variant.name, declared, given)
+        raise Rec.not_a_type("::".join(e.path))
 
     def construct_struct(self, st: StructType, given: dict) -> V.StructValue:
-        fields = {}
-        for f in st.decl.fields:
-            if f.name in given:
-                v = given.pop(f.name)
-            elif f.default is not None:
-                v = self.eval(f.default, st.env)
-            else:
-                raise ShapeError("TypeError", f"Missing field '{f.name}' for {st.name}")
-            fields[f.name] = _coerce_field(f.type, v)
-        if given:
-            raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {st.name}")
-        return V.StructValue(st.name, fields)
+        fields = st.decl.fields
+        declared = [(f.name, f.type, f.default is not None) for f in fields]
+        return Rec.build_struct(st.name, declared, given,
+                                lambda i: self.eval(fields[i].default, st.env))
 
     def ev_unary(self, e, env):
         return Op.unary_op(e.op, self.eval(e.operand, env))
@@ -656,19 +613,20 @@ class Interpreter:
             return left if left is not None else self.eval(e.right, env)
         if op == "!!":
             left = self.eval(e.left, env)
-            if isinstance(left, V.Err):
-                ctx = D.display(self.eval(e.right, env))
-                return V.Err(f"{ctx}: {D.display(left.value)}")
-            if left is None:
-                return V.Err(D.display(self.eval(e.right, env)))
-            return left
+            if not Res.is_failure(left):
+                return left
+            return Res.attach_context(left, self.eval(e.right, env))
         return Op.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
 
     def ev_pipe(self, e, env):
         value = self.eval(e.left, env)
         right = e.right
         if type(right) is A.Call:
-            return self.call_expr(right, env, first=[value])
+            # `x |> f(a)` is the call `f(x, a)`, and its errors are the call's.
+            try:
+                return self.call_expr(right, env, first=[value])
+            except ShapeError as err:
+                raise self.located(err, right)
         return self.call(self.eval(right, env), [value])
 
     def ev_ternary(self, e, env):
@@ -685,11 +643,11 @@ class Interpreter:
                 value = self.eval(e.value, env)
                 cell = env.cell(b)
                 if cell is None:
-                    raise uninitialised(b.name)
+                    raise Calls.uninitialised(b.name)
             else:
                 cell = env.cell(b)
                 if cell is None or cell.value is _UNINIT:
-                    raise uninitialised(b.name)
+                    raise Calls.uninitialised(b.name)
                 value = Op.binary_op(op[:-1], cell.value, self.eval(e.value, env))
             cell.value = value
             return value
@@ -721,14 +679,11 @@ class Interpreter:
 
     def ev_try(self, e, env):
         v = self.eval(e.expr, env)
-        if isinstance(v, V.Ok):
-            return v.value
-        if isinstance(v, V.Err) or v is None:
-            if self.depth == 0:
-                what = f"Err({D.display(v.value)})" if isinstance(v, V.Err) else "None"
-                raise ShapeError("UnwrapError", f"Unwrapped {what} at top level")
+        if self.depth == 0:
+            return Res.try_top(v)
+        if Res.is_failure(v):
             raise ReturnSignal(v)
-        return v
+        return Res.unwrap_ok(v)
 
     def ev_lambda(self, e, env):
         fn = Closure(e, env, None, self)
@@ -759,7 +714,7 @@ class Interpreter:
             if arm.guard is not None and not Op.truthy(self.eval(arm.guard, arm_env)):
                 continue
             return self.eval(arm.body, arm_env)
-        raise ShapeError("MatchError", f"No match arm matched the value {D.display(subject)}")
+        raise P.no_arm_matched(subject)
 
     def ev_while(self, e, env):
         while Op.truthy(self.eval(e.cond, env)):
@@ -780,28 +735,23 @@ class Interpreter:
             except ContinueSignal:
                 continue
 
-    def iterate(self, iterable: Any):
-        # Arrays are walked by index against their current length, as the VM does, so a loop
-        # body that pushes to the array it iterates sees the new elements.
-        if type(iterable) is list:
-            i = 0
-            while i < len(iterable):
-                yield iterable[i]
-                i += 1
-        else:
-            yield from It.iterate(iterable)
+    @staticmethod
+    def iterate(iterable: Any):
+        # A comprehension walks its sequence as `for` does.
+        walked, i = for_start(iterable)
+        while (item := for_item(walked, i)) is not DONE:
+            yield item
+            i += 1
 
     def ev_for(self, e, env):
-        # The loop state is explicit, [sequence, index], as in the VM: an array is walked by
-        # index against its current length; strings, ranges and HashMap keys are fixed at the
-        # start. The recompile oracle reads and replaces these states (see snapshot_event).
-        state = [_for_sequence(self.eval(e.iterable, env)), 0]
+        # The loop state is explicit, [walked, index] (runtime/iteration.py for_start), as in
+        # the VM. The recompile oracle reads and replaces these states (see snapshot_event).
+        state = list(for_start(self.eval(e.iterable, env)))
         top = self.depth == 0
         if top:
             self.for_states.append(state)
         try:
-            while state[1] < len(state[0]):
-                item = state[0][state[1]]
+            while (item := for_item(state[0], state[1])) is not DONE:
                 it_env = Env(env)
                 self.bind_pattern(e.pattern, item, it_env, strict=False)
                 try:
@@ -817,11 +767,7 @@ class Interpreter:
         return V.UNIT
 
     def ev_range(self, e, env):
-        start, end = self.eval(e.start, env), self.eval(e.end, env)
-        if type(start) is not int or type(end) is not int:
-            raise ShapeError("TypeError", f"Range bounds must be int, got {V.type_name(start)} "
-                                          f"and {V.type_name(end)}")
-        return V.RangeValue(start, end, e.inclusive)
+        return make_range(self.eval(e.start, env), self.eval(e.end, env), e.inclusive)
 
     def ev_comprehension(self, e, env):
         out: list = []
@@ -839,7 +785,7 @@ class Interpreter:
             return
         for item in self.iterate(self.eval(clause.iterable, env)):
             inner = Env(env)
-            self.bind_pattern(clause.pattern, item, inner, strict=False)
+            self.bind_pattern(clause.pattern, item, inner, strict=False, node=clause)
             self._comp(e, i + 1, inner, out)
 
     def ev_await(self, e, env):
@@ -864,16 +810,15 @@ class Interpreter:
         self.res = ann.res
         try:
             if len(args) > len(decl.params):
-                raise ShapeError("TypeError", f"Annotation @{decl.name} expects {len(decl.params)} "
-                                              f"argument(s), got {len(args)}")
+                raise Calls.arity_error(decl.name, len(decl.params), len(args), annotation=True)
             for i, p in enumerate(decl.params):
                 if i < len(args):
                     a = args[i]
                 elif p.default is not None:
                     a = self.eval(p.default, ann.env)
                 else:
-                    raise ShapeError("TypeError", f"Annotation @{decl.name} expects "
-                                                  f"{len(decl.params)} argument(s), got {len(args)}")
+                    raise Calls.arity_error(decl.name, len(decl.params), len(args),
+                                            annotation=True)
                 self.bind_pattern(p.pattern, a, h_env, strict=False)
             handlers = []
             for h in (decl.before, decl.after):
@@ -924,12 +869,12 @@ class Interpreter:
         out = []
         for a in args:
             if type(a) is A.Spread:
-                out.extend(self.spread_items(self.eval(a.expr, env)))
+                out.extend(spread_array(self.eval(a.expr, env)))
             elif type(a) is A.RefArg:
                 b = self.res.use(a)
                 cell = env.cell(b)
                 if cell is None:
-                    raise uninitialised(a.name)
+                    raise Calls.uninitialised(a.name)
                 out.append(cell)   # a Cell argument is a reference to the caller's variable
             else:
                 out.append(self.eval(a, env))
@@ -940,7 +885,7 @@ class Interpreter:
         ordinal = self.res.ordinals.get(id(e))
         if ordinal is not None:
             if e.args or first:
-                raise ShapeError("TypeError", "snapshot() takes no arguments")
+                raise Calls.snapshot_arguments()
             return self.snapshot_event(ordinal, e, env)
         if type(callee) is A.Member:
             obj = self.eval(callee.obj, env)
@@ -954,14 +899,13 @@ class Interpreter:
 
     def call_method(self, obj: Any, name: str, args: list) -> Any:
         args = [a.value if isinstance(a, Cell) else a for a in args]
-        type_key = _method_type_key(obj)
-        table = self.methods.get(type_key) if type_key else None
-        if table and name in table:
-            return self.call(table[name].bind_self(obj), args)
-        if type(obj) is dict and name in obj and isinstance(obj[name], V.FunctionValue):
-            return self.call(obj[name], args)
-        if type(obj) is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
-            return self.call(self.prelude["__array_" + name], [obj] + args)
+        kind, target = Calls.method_target(obj, name, len(args), self.methods)
+        if kind == Calls.EXTEND:
+            return self.call(target.bind_self(obj), args)
+        if kind == Calls.FIELD:
+            return self.call(target, args)
+        if kind == Calls.PRELUDE:
+            return self.call(self.prelude[target], [obj] + args)
         return Me.call_method(obj, name, args)
 
     def call(self, fn: Any, args: list) -> Any:
@@ -981,23 +925,19 @@ class Interpreter:
         if isinstance(fn, VariantConstructor):
             v = fn.variant
             if v.kind != "tuple":
-                raise ShapeError("TypeError", f"{fn.enum}::{v.name} is not a tuple variant")
-            if len(args) != len(v.types):
-                raise ShapeError("TypeError", f"{fn.enum}::{v.name} expects {len(v.types)} "
-                                              f"argument(s), got {len(args)}")
-            return V.EnumValue(fn.enum, v.name,
-                               tuple(_coerce_field(t, a) for t, a in zip(v.types, args)))
+                raise Rec.not_a_tuple_variant(fn.enum, v.name)
+            return Rec.build_tuple_variant(fn.enum, v.name, v.types, args)
         if isinstance(fn, StructType):
-            raise ShapeError("TypeError", f"Type {fn.name} is constructed with {fn.name} {{ … }}")
-        raise ShapeError("TypeError", f"Cannot call a value of type {V.type_name(fn)}")
+            raise Rec.constructed_with_braces(fn.name)
+        raise Calls.not_callable(fn)
 
     def call_closure(self, fn: Closure, args: list) -> Any:
         node = fn.node
         params = node.params
         if len(args) > len(params):
-            raise _arity_error(fn, len(params), len(args))
+            raise Calls.arity_error(fn.name, len(params), len(args))
         if self.depth >= self.max_depth:
-            raise ShapeError("StackOverflow", "stack overflow")
+            raise stack_overflow()
         res_saved = self.res
         self.res = fn.res
         try:
@@ -1011,7 +951,7 @@ class Interpreter:
                 elif p.default is not None:
                     a = self.eval(p.default, fn.env)
                 else:
-                    raise _arity_error(fn, len(params), len(args))
+                    raise Calls.arity_error(fn.name, len(params), len(args))
                 if p.by_ref and isinstance(a, Cell):
                     env.vars[self.res.decl(p)] = a
                     continue
@@ -1031,41 +971,6 @@ class Interpreter:
                 self.depth -= 1
         finally:
             self.res = res_saved
-
-
-def _for_sequence(v: Any) -> Any:
-    """What a `for` loop walks by index: arrays live, everything else fixed at the start."""
-    t = type(v)
-    if t is list or t is str:
-        return v
-    if t is V.RangeValue:
-        return range(v.start, v.end + 1 if v.inclusive else v.end)
-    return list(It.iterate(v))
-
-
-def uninitialised(name: str) -> ShapeError:
-    return ShapeError("NameError", f"Variable '{name}' is used before it is initialised",
-                      phase="runtime")
-
-
-def _fn_label(fn: Closure) -> str:
-    return f"Function '{fn.name}'" if fn.name else "Closure"
-
-
-def _arity_error(fn: Closure, expected: int, got: int) -> ShapeError:
-    if fn.name and fn.name.startswith("__array_"):
-        # A prelude method: count the arguments the user wrote (the receiver is not one).
-        return ShapeError("TypeError", f"Array method {fn.name[8:]}() expects {expected - 1} "
-                                       f"argument(s), got {got - 1}")
-    return ShapeError("TypeError", f"{_fn_label(fn)} expects {expected} argument(s), got {got}")
-
-
-def _method_type_key(obj: Any) -> Optional[str]:
-    if isinstance(obj, V.StructValue):
-        return obj.type_name
-    if isinstance(obj, V.EnumValue):
-        return obj.enum
-    return None
 
 
 _UNINIT = object()

@@ -1,7 +1,9 @@
-"""The built-in functions that are plain functions of their arguments (brief §3).
+"""The built-in functions (brief §3).
 
-The engine builtins (`print`, `exit`, `snapshot`, and the prelude's helpers) need the running
-engine and are listed in ENGINE_BUILTINS; each engine implements them.
+BUILTINS are plain functions of their arguments, including the helpers the prelude and the
+compiled code use (`__is_array`, …). The ENGINE_BUILTINS need the running engine (its output,
+its frames, its snapshot machinery); each engine implements them, with the shared parts here
+(`print_line`, errors.exit_with).
 """
 from __future__ import annotations
 
@@ -208,6 +210,47 @@ def _b_format(args: list) -> Any:
     return "".join(out)
 
 
+def print_line(args: list) -> str:
+    """What `print(a, b, …)` writes."""
+    return " ".join([display(a) for a in args]) + "\n"
+
+
+def one_argument(what: str, args: list) -> Any:
+    if not args:
+        raise type_error(f"{what}() expects 1 argument, got 0")
+    return args[0]
+
+
+def _b_is_array(args: list) -> Any:
+    return type(one_argument("__is_array", args)) is list
+
+
+def _b_is_numeric(args: list) -> Any:
+    t = type(one_argument("__is_number", args))
+    return t is int or t is float
+
+
+def _b_is_object(args: list) -> Any:
+    return type(one_argument("__is_object", args)) is dict
+
+
+def _b_type_error(args: list) -> Any:
+    # The prelude's way to raise a TypeError with its own message.
+    raise type_error(display(args[0]) if args else "type error")
+
+
+def _b_has_key(args: list) -> Any:
+    # Compiled struct defaults test which fields a literal gave (an object's keys).
+    argc("__has_key()", args, 2)
+    obj = args[0]
+    if type(obj) is not dict:
+        raise type_error(f"__has_key() expects an object, got {type_name(obj)}")
+    return type(args[1]) is str and args[1] in obj
+
+
+# Run by each engine itself; the resolver knows them as builtins.
+ENGINE_BUILTINS = ("print", "exit", "snapshot", "Snapshot", "__arity")
+
 BUILTINS: dict[str, BuiltinFunction] = {
     "len": BuiltinFunction("len", _b_len),
     "range": BuiltinFunction("range", _b_range),
@@ -233,4 +276,14 @@ BUILTINS: dict[str, BuiltinFunction] = {
     "Err": BuiltinFunction("Err", _b_err),
     "HashMap": BuiltinFunction("HashMap", _b_hashmap),
     "format": BuiltinFunction("format", _b_format),
+    "__is_array": BuiltinFunction("__is_array", _b_is_array),
+    "__is_number": BuiltinFunction("__is_number", _b_is_numeric),
+    "__is_object": BuiltinFunction("__is_object", _b_is_object),
+    "__type_error": BuiltinFunction("__type_error", _b_type_error),
+    "__has_key": BuiltinFunction("__has_key", _b_has_key),
 }
+
+
+def builtin_names() -> list[str]:
+    """Every name the resolver binds as a builtin, for both engines."""
+    return sorted(set(BUILTINS) | set(ENGINE_BUILTINS))

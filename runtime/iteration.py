@@ -1,10 +1,10 @@
-"""Ranges and iteration: what `a..b` builds and what `for` walks."""
+"""Ranges, iteration and spreading: what `a..b` builds, what `for` walks, what `...x` gives."""
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from shapelang.runtime.errors import type_error
-from shapelang.runtime.values import HashMapValue, RangeValue, type_name
+from shapelang.runtime.values import HashMapValue, RangeValue, StructValue, type_name
 
 
 def make_range(start: Any, end: Any, inclusive: bool) -> RangeValue:
@@ -34,3 +34,62 @@ def iterate(v: Any) -> Iterable:
     if t is HashMapValue:
         return iter(v.keys_list())
     raise type_error(f"{type_name(v)} is not iterable")
+
+
+# ---------------------------------------------------------------- for loops
+
+class _Done:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+DONE = _Done()   # what for_item gives when the loop is over
+
+
+def for_start(v: Any) -> tuple[Any, int]:
+    """The state `(walked, index)` a `for` loop over `v` starts with. An array is walked by
+    index against its current length, so elements pushed by the body are seen; a string is
+    fixed at the start; a range is walked as the ints from `index` up to `walked` (its end);
+    a HashMap walks its keys as they were at the start."""
+    t = type(v)
+    if t is list or t is str:
+        return v, 0
+    if t is RangeValue:
+        return (v.end + 1 if v.inclusive else v.end), v.start
+    if t is HashMapValue:
+        return v.keys_list(), 0
+    return list(iterate(v)), 0
+
+
+def for_item(walked: Any, index: int) -> Any:
+    """The item at `index` of a loop state, or DONE when the loop is over."""
+    if type(walked) is int:
+        return index if index < walked else DONE
+    return walked[index] if index < len(walked) else DONE
+
+
+# ---------------------------------------------------------------- spreading
+
+def spread_array(v: Any) -> list:
+    """The elements `...v` contributes to an array literal or an argument list (a new list,
+    taken when the spread is evaluated)."""
+    t = type(v)
+    if t is list:
+        return list(v)
+    if t is str or t is RangeValue:
+        return list(iterate(v))
+    raise type_error(f"Cannot spread {type_name(v)} into an array")
+
+
+def spread_object(v: Any) -> dict:
+    """The fields `...v` contributes to an object literal (a new dict; `...None` adds none)."""
+    t = type(v)
+    if t is dict:
+        return dict(v)
+    if t is StructValue:
+        return dict(v.fields)
+    if v is None:
+        return {}
+    raise type_error(f"Cannot spread {type_name(v)} into an object")

@@ -16,6 +16,7 @@ from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, 
                                        to_number)
 from shapelang.runtime.iteration import range_len, range_values
 from shapelang.runtime.operators import add, compare, equals, min_max
+from shapelang.runtime.prelude import CALLBACK_METHODS
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
 
 
@@ -526,14 +527,6 @@ _METHOD_TABLES: dict = {
     HashMapValue: _HASHMAP_METHODS, Ok: _RESULT_METHODS, Err: _RESULT_METHODS,
     RangeValue: _RANGE_METHODS,
 }
-
-# Array methods that call back into Shape code: engines run them through the Shape prelude
-# (`sort` and `count` only when given an argument).
-CALLBACK_METHODS: frozenset = frozenset({
-    "map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every", "flatMap",
-    "sort", "count", "groupBy",
-})
-
 
 def call_method(receiver: Any, name: str, args: list) -> Any:
     """Every non-callback built-in method; unknown methods are a TypeError."""

@@ -332,7 +332,9 @@ def test_skip_reasons() -> None:
 
 
 def test_engine_specs() -> None:
-    assert [e.name for e in R.Engine.parse("all")] == ["ref", "vm"]
+    assert [e.name for e in R.Engine.parse("all")] == ["ref", "vm", "vm-generic"]
+    generic = R.Engine.parse("vm-generic")[0]
+    assert generic.kind == "vm" and generic.command == R.GENERIC
     e = R.Engine.parse('cmd:"my-shape run --json"')[0]
     assert e.kind == "cmd" and e.command == ("my-shape", "run", "--json")
     assert R.engine_unavailable(R.Engine.parse("cmd:/no/such/shape")[0]) is not None

@@ -23,9 +23,10 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from shapelang.runtime import (access as Acc, builtins as B, display as D, iteration as It,
-                               methods as Me, operators as Op, snapshots as Snap, values as V)
-from shapelang.runtime.errors import ShapeError, ShapeExit, exit_with
+from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
+                               iteration as It, methods as Me, operators as Op, patterns as P,
+                               records as Rec, results as Res, snapshots as Snap, values as V)
+from shapelang.runtime.errors import ShapeError, ShapeExit, exit_with, stack_overflow
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
@@ -36,10 +37,6 @@ from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, 
 
 DEFAULT_MAX_DEPTH = 200_000
 VALUE_RECURSION_LIMIT = 30_000
-
-PRELUDE_METHODS = T.PRELUDE_METHODS
-PRELUDE_IF_ARG = T.PRELUDE_IF_ARG
-
 
 class _Stopped:
     __slots__ = ()
@@ -58,10 +55,7 @@ def _vm_only(args: list) -> Any:  # pragma: no cover - the machine intercepts th
 
 
 VM_BUILTINS: dict[str, V.BuiltinFunction] = {
-    name: V.BuiltinFunction(name, _vm_only)
-    for name in ("print", "exit", "snapshot", "__arity", "__is_array", "__is_number",
-                 "__is_object", "__type_error", "__has_key")
-}
+    name: V.BuiltinFunction(name, _vm_only) for name in B.ENGINE_BUILTINS if name != "Snapshot"}
 SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
                                       "Resumed": ["unit", [], []]})
 BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
@@ -76,89 +70,30 @@ def builtin_value(name: str) -> Any:
 
 
 # ---------------------------------------------------------------- helpers used by threaded code
+# The rules themselves are in runtime/; these adapt them to the machine's type objects (an
+# EnumType's variants are [kind, types, field names]; a StructType's fields are
+# [name, type, mode, constant], mode 1 being a constant default).
 
 def h_uninit(name: str) -> None:
-    raise ShapeError("NameError", f"Variable '{name}' is used before it is initialised",
-                     phase="runtime")
+    raise Calls.uninitialised(name)
 
 
 def h_overflow() -> None:
-    raise ShapeError("StackOverflow", "stack overflow")
-
-
-def h_range(start: Any, end: Any, inclusive: bool) -> V.RangeValue:
-    if type(start) is not int or type(end) is not int:
-        raise ShapeError("TypeError", f"Range bounds must be int, got {V.type_name(start)} "
-                                      f"and {V.type_name(end)}")
-    return V.RangeValue(start, end, inclusive)
-
-
-def h_spread_list(v: Any) -> list:
-    t = type(v)
-    if t is list:
-        return v
-    if t is str or t is V.RangeValue:
-        return list(It.iterate(v))
-    raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an array")
+    raise stack_overflow()
 
 
 def h_spread_obj(out: dict, v: Any) -> None:
-    t = type(v)
-    if t is dict:
-        out.update(v)
-    elif t is V.StructValue:
-        out.update(v.fields)
-    elif v is not None:
-        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
+    out.update(It.spread_object(v))
 
 
 def h_spread_copy(v: Any, to_object: int) -> Any:
     # A spread is taken when it is evaluated (as in the reference): later items of the same
-    # literal or call may mutate the spread value or raise, so copy and check it here.
-    if to_object:
-        t = type(v)
-        if t is dict:
-            return dict(v)
-        if t is V.StructValue:
-            return dict(v.fields)
-        if v is None:
-            return None
-        raise ShapeError("TypeError", f"Cannot spread {V.type_name(v)} into an object")
-    return list(v) if type(v) is list else h_spread_list(v)
-
-
-def h_for_setup(x: Any) -> tuple:
-    t = type(x)
-    if t is list or t is str:
-        return x, 0
-    if t is V.RangeValue:
-        return (x.end + 1 if x.inclusive else x.end), x.start
-    if t is V.HashMapValue:
-        return x.keys_list(), 0
-    return list(It.iterate(x)), 0
+    # literal or call may mutate the spread value or raise.
+    return It.spread_object(v) if to_object else It.spread_array(v)
 
 
 def h_match_error(v: Any) -> None:
-    raise ShapeError("MatchError", f"No match arm matched the value {D.display(v)}")
-
-
-def h_attach(left: Any, ctx: Any) -> Any:
-    if type(left) is V.Err:
-        return V.Err(f"{D.display(ctx)}: {D.display(left.value)}")
-    if left is None:
-        return V.Err(D.display(ctx))
-    return left
-
-
-def h_try_top(v: Any) -> Any:
-    t = type(v)
-    if t is V.Ok:
-        return v.value
-    if t is V.Err:
-        raise ShapeError("UnwrapError", f"Unwrapped Err({D.display(v.value)}) at top level")
-    if v is None:
-        raise ShapeError("UnwrapError", "Unwrapped None at top level")
-    return v
+    raise P.no_arm_matched(v)
 
 
 def h_get_variant(head: Any, desc: list) -> Any:
@@ -166,11 +101,11 @@ def h_get_variant(head: Any, desc: list) -> Any:
     if type(head) is EnumType:
         variant = head.variants.get(name)
         if variant is None:
-            raise ShapeError("TypeError", f"Enum {head.name} has no variant {name}")
+            raise Rec.no_such_variant(head.name, name)
         if variant[0] == "unit":
             return V.EnumValue(head.name, name, None)
         return VariantConstructor(head.name, name, variant[0], list(variant[1]))
-    raise ShapeError("TypeError", f"Cannot resolve path {full}")
+    raise Rec.unresolved_path(full)
 
 
 def h_make_enum(desc: list) -> EnumType:
@@ -181,33 +116,15 @@ def h_make_struct_type(desc: list, defaults: Optional[Closure]) -> StructType:
     return StructType(desc[0], [list(f) for f in desc[1]], defaults)
 
 
-def _coerce(type_name: Any, value: Any) -> Any:
-    if type(value) is int and type_name in ("number", "float"):
-        return float(value)
-    return value
-
-
 def h_build_variant(desc: list, args: list) -> V.EnumValue:
     enum, name, types = desc
-    if len(args) != len(types):
-        raise ShapeError("TypeError", f"{enum}::{name} expects {len(types)} argument(s), "
-                                      f"got {len(args)}")
-    return V.EnumValue(enum, name, tuple(_coerce(t, a) for t, a in zip(types, args)))
+    return Rec.build_tuple_variant(enum, name, types, args)
 
 
 def construct_struct(st: StructType, given: dict) -> V.StructValue:
-    fields = {}
-    for name, tname, mode, const in st.fields:
-        if name in given:
-            v = given.pop(name)
-        elif mode == 1:
-            v = const
-        else:
-            raise ShapeError("TypeError", f"Missing field '{name}' for {st.name}")
-        fields[name] = _coerce(tname, v)
-    if given:
-        raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {st.name}")
-    return V.StructValue(st.name, fields)
+    fields = st.fields
+    declared = [(name, tname, mode == 1) for name, tname, mode, _ in fields]
+    return Rec.build_struct(st.name, declared, given, lambda i: fields[i][3])
 
 
 def h_struct_literal(head: Any, desc: list, vals: list) -> Any:
@@ -216,19 +133,12 @@ def h_struct_literal(head: Any, desc: list, vals: list) -> Any:
     if type(head) is StructType and len(path) == 1:
         return construct_struct(head, given)
     if type(head) is EnumType and len(path) == 2:
-        full = "::".join(path)
         variant = head.variants.get(path[1])
         if variant is None or variant[0] != "struct":
-            raise ShapeError("TypeError", f"{full} is not a struct variant")
-        payload = {}
-        for fname, ftype in zip(variant[2], variant[1]):
-            if fname not in given:
-                raise ShapeError("TypeError", f"Missing field '{fname}' for {full}")
-            payload[fname] = _coerce(ftype, given.pop(fname))
-        if given:
-            raise ShapeError("TypeError", f"Unknown field '{next(iter(given))}' for {full}")
-        return V.EnumValue(head.name, path[1], payload)
-    raise ShapeError("TypeError", f"{'::'.join(path)} is not a type")
+            raise Rec.not_a_struct_variant("::".join(path))
+        declared = [(fname, ftype, False) for fname, ftype in zip(variant[2], variant[1])]
+        return Rec.build_struct_variant(head.name, path[1], declared, given)
+    raise Rec.not_a_type("::".join(path))
 
 
 def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
@@ -238,7 +148,8 @@ def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
 _G: dict[str, Any] = {
     "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
                      "dict": dict, "str": str, "tuple": tuple, "isinstance": isinstance},
-    "Cell": Cell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task, "UNINIT": UNINIT, "UNIT": V.UNIT,
+    "Cell": Cell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task,
+    "UNINIT": UNINIT, "UNIT": V.UNIT,
     "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
     "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,
     "IMIN": V.INT_MIN, "IMAX": V.INT_MAX,
@@ -248,10 +159,13 @@ _G: dict[str, Any] = {
     "truthy": Op.truthy, "display": D.display, "format_spec": D.format_spec,
     "get_property": Acc.get_property, "set_property": Acc.set_property,
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,
-    "h_uninit": h_uninit, "h_overflow": h_overflow, "h_range": h_range,
-    "h_spread_list": h_spread_list, "h_spread_obj": h_spread_obj,
-    "h_spread_copy": h_spread_copy, "h_for_setup": h_for_setup,
-    "h_match_error": h_match_error, "h_attach": h_attach, "h_try_top": h_try_top,
+    "make_range": It.make_range, "spread_array": It.spread_array, "for_start": It.for_start,
+    "for_item": It.for_item, "DONE": It.DONE,
+    "attach_context": Res.attach_context, "try_top": Res.try_top, "is_failure": Res.is_failure,
+    "unwrap_ok": Res.unwrap_ok, "coerce_field": Rec.coerce_field, "print_line": B.print_line,
+    "h_uninit": h_uninit, "h_overflow": h_overflow,
+    "h_spread_obj": h_spread_obj, "h_spread_copy": h_spread_copy,
+    "h_match_error": h_match_error,
     "h_get_variant": h_get_variant, "h_make_enum": h_make_enum,
     "h_make_struct_type": h_make_struct_type, "h_build_variant": h_build_variant,
     "h_struct_literal": h_struct_literal, "h_struct_finish": h_struct_finish,
@@ -276,25 +190,17 @@ class RBlob:
         self.blank = [None] * (blob.nlocals - blob.argc - blob.nfree)
 
 
-def _label(blob: Blob) -> str:
-    if blob.kind == "annotation":
-        return f"Annotation @{blob.name}"
-    return f"Function '{blob.name}'" if blob.name else "Closure"
-
-
 def arity_error(blob: Blob, got: int) -> ShapeError:
-    if blob.name and blob.name.startswith("__array_") and blob.kind == "function":
-        # A prelude method: count the arguments the user wrote (the receiver is not one).
-        return ShapeError("TypeError", f"Array method {blob.name[8:]}() expects {blob.params - 1} "
-                                       f"argument(s), got {got - 1}")
-    return ShapeError("TypeError", f"{_label(blob)} expects {blob.params} argument(s), got {got}")
+    return Calls.arity_error(blob.name, blob.params, got, annotation=blob.kind == "annotation")
 
 
 class Machine:
     def __init__(self, program: Program, out: Any = None, max_depth: int = DEFAULT_MAX_DEPTH,
                  on_snapshot: Optional[Callable[["Machine"], str]] = None,
-                 start: bool = True) -> None:
+                 start: bool = True, generic: Optional[bool] = None) -> None:
         self.program = program
+        # Thread with the generic templates only (no inline fast paths; see vm/threader.py).
+        self.generic = T.generic_default() if generic is None else generic
         self.max_depth = max_depth
         self._writer = [self._resolve_out(out)]
         self._out = out
@@ -356,7 +262,7 @@ class Machine:
 
     def _thread(self, rb: RBlob) -> None:
         try:
-            cb = T.compile_blob(rb.blob, self.program.blobs)
+            cb = T.compile_blob(rb.blob, self.program.blobs, self.generic)
             ns = dict(_G)
             exec(cb.code, ns)   # defines the unit factories from template code (see threader.py)
         except Exception as e:
@@ -476,7 +382,7 @@ class Machine:
             raise
         except RecursionError:
             self.status = "error"
-            err = ShapeError("StackOverflow", "stack overflow")
+            err = stack_overflow()
             self._locate(err, pc)
             raise err from None
         self.steps += steps
@@ -497,7 +403,7 @@ class Machine:
         FR = self.frames
         i = len(FR) - 1
         bid = FR[i][BID]
-        ipc = T.pc_from_traceback(e.__traceback__, bid)
+        ipc = T.pc_from_traceback(e.__traceback__, bid, self.generic)
         if ipc is None:
             ipc = pc if pc >= 0 else FR[i][PC]
         while i >= 0:
@@ -589,12 +495,12 @@ class Machine:
             return nxt
         if t is VariantConstructor:
             if fn.kind != "tuple":
-                raise ShapeError("TypeError", f"{fn.enum}::{fn.name} is not a tuple variant")
-            R.append(h_build_variant([fn.enum, fn.name, fn.types], args))
+                raise Rec.not_a_tuple_variant(fn.enum, fn.name)
+            R.append(Rec.build_tuple_variant(fn.enum, fn.name, fn.types, args))
             return nxt
         if t is StructType:
-            raise ShapeError("TypeError", f"Type {fn.name} is constructed with {fn.name} {{ … }}")
-        raise ShapeError("TypeError", f"Cannot call a value of type {V.type_name(fn)}")
+            raise Rec.constructed_with_braces(fn.name)
+        raise Calls.not_callable(fn)
 
     def call_var(self, fn: Any, args: list, nxt: int) -> int:
         """A call whose arguments were spread into one list (it may hold `&x` cells)."""
@@ -619,21 +525,15 @@ class Machine:
         return self.call(fn, args, nxt)
 
     def call_method(self, obj: Any, name: str, args: list, nxt: int) -> int:
-        t = type(obj)
-        if t is V.StructValue or t is V.EnumValue:
-            table = self.methods.get(obj.type_name if t is V.StructValue else obj.enum)
-            if table is not None:
-                m = table.get(name)
-                if m is not None:
-                    if type(m) is AnnotatedFunction:
-                        return self.call(_bind_annotated(m, obj), args, nxt)
-                    return self.call_closure(m, args, nxt, obj)
-        elif t is dict:
-            f = obj.get(name)
-            if name in obj and isinstance(f, V.FunctionValue):
-                return self.call(f, args, nxt)
-        elif t is list and (name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and args)):
-            return self.call_closure(self.prelude["__array_" + name], [obj] + args, nxt)
+        kind, target = Calls.method_target(obj, name, len(args), self.methods)
+        if kind == Calls.EXTEND:
+            if type(target) is AnnotatedFunction:
+                return self.call(_bind_annotated(target, obj), args, nxt)
+            return self.call_closure(target, args, nxt, obj)
+        if kind == Calls.FIELD:
+            return self.call(target, args, nxt)
+        if kind == Calls.PRELUDE:
+            return self.call_closure(self.prelude[target], [obj] + args, nxt)
         self.frames[-1][REGS].append(Me.call_method(obj, name, args))
         return nxt
 
@@ -685,24 +585,12 @@ class Machine:
         if pure is not None:
             return pure.fn(args)
         if name == "print":
-            self.write(" ".join(D.display(a) for a in args) + "\n")
+            self.write(B.print_line(args))
             return None
         if name == "exit":
             raise exit_with(args)
-        if name == "__type_error":
-            raise ShapeError("TypeError", D.display(args[0]) if args else "type error")
-        if not args:
-            raise ShapeError("TypeError", f"{name}() expects 1 argument, got 0")
         if name == "__arity":
-            return self.arity(args[0])
-        if name == "__is_array":
-            return type(args[0]) is list
-        if name == "__is_number":
-            return type(args[0]) in (int, float)
-        if name == "__is_object":
-            return type(args[0]) is dict
-        if name == "__has_key":
-            return len(args) > 1 and args[1] in args[0]
+            return self.arity(B.one_argument("__arity", args))
         raise ShapeError("RuntimeError", f"unknown builtin {name}")
 
     # ------------------------------------------------------------ snapshots
@@ -740,9 +628,10 @@ class Machine:
     @classmethod
     def from_state(cls, program: Program, state: dict, out: Any = None,
                    max_depth: int = DEFAULT_MAX_DEPTH,
-                   on_snapshot: Optional[Callable[["Machine"], str]] = None) -> "Machine":
+                   on_snapshot: Optional[Callable[["Machine"], str]] = None,
+                   generic: Optional[bool] = None) -> "Machine":
         """A machine continuing `state` (as produced by export_state) on `program`."""
-        m = cls(program, out, max_depth, on_snapshot, start=False)
+        m = cls(program, out, max_depth, on_snapshot, start=False, generic=generic)
         frames = state["frames"]
         if not isinstance(frames, list):
             raise ShapeError("ResumeError", "snapshot state has no call stack")

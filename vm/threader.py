@@ -20,20 +20,49 @@ with its own frame stack. Nothing here is part of the machine state: it is rebui
 Every instruction's code starts on its own source line(s), and `line_pc` maps generated line
 numbers back to instruction offsets, so an error raised anywhere in a unit is reported at the
 exact instruction (and so at its Shape line:col) from the traceback, at no run-time cost.
+
+Fast paths and the generic path. Templates of hot code inline the common, successful case of an
+operation (an int `+`, a list index in range, a call of a plain closure); everything else, and
+every error, goes through the rule's one function in runtime/. With the generic switch
+(environment variable SHAPE_VM_GENERIC=1, or `Machine(generic=True)`) every unit is threaded with
+the generic templates only: each operation calls its rule, so a run with the switch and one
+without must agree exactly (the conformance runner's `vm-generic` engine and the fuzzer compare
+them).
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Optional
+import os
+from typing import Any, Iterator, Optional
 
+from shapelang.runtime.prelude import prelude_method
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm import patterns as P
 from shapelang.vm.blob import Blob
 
-PRELUDE_METHODS = {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
-                   "flatMap", "groupBy"}
-PRELUDE_IF_ARG = {"sort", "count"}
+GENERIC_ENV = "SHAPE_VM_GENERIC"
+_generic_override: list[Optional[bool]] = [None]
+
+
+def generic_default() -> bool:
+    """Whether machines thread code with the generic templates only (see the module docstring):
+    the innermost `generic_mode`, else the SHAPE_VM_GENERIC environment variable."""
+    if _generic_override[0] is not None:
+        return _generic_override[0]
+    return os.environ.get(GENERIC_ENV, "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def generic_mode(on: bool) -> Iterator[None]:
+    """Machines created inside the block use the generic templates (on) or the fast paths."""
+    saved = _generic_override[0]
+    _generic_override[0] = on
+    try:
+        yield
+    finally:
+        _generic_override[0] = saved
 
 _BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "pow_",
              "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
@@ -48,8 +77,8 @@ def _pattern_size(d: Any) -> int:
     return 0
 
 
-def filename_for(bid: str) -> str:
-    return f"<shape-blob {bid}>"
+def filename_for(bid: str, generic: bool = False) -> str:
+    return f"<shape-blob {bid}{' generic' if generic else ''}>"
 
 
 class CompiledBlob:
@@ -67,8 +96,7 @@ class CompiledBlob:
 
 CACHE_LIMIT = 4096
 CHUNK = 48          # dispatch units per generated factory function
-_CACHE: dict[str, CompiledBlob] = {}
-_BY_FILENAME: dict[str, CompiledBlob] = {}
+_CACHE: dict[str, CompiledBlob] = {}   # by filename_for(bid, generic)
 
 
 def leaders_of(blob: Blob) -> list[int]:
@@ -87,9 +115,10 @@ def leaders_of(blob: Blob) -> list[int]:
 
 
 class _Gen:
-    def __init__(self, blob: Blob, blobs: dict[str, Blob]) -> None:
+    def __init__(self, blob: Blob, blobs: dict[str, Blob], generic: bool = False) -> None:
         self.blob = blob
         self.blobs = blobs
+        self.generic = generic
         self.out: list[tuple[str, int]] = []
         self.pc = 0
         self.ind = 2
@@ -149,12 +178,14 @@ class _Gen:
             e = repr(v)
             self.kinds[e] = "none" if v is None else "bool"
             return e
+        # Every operand expression is a Python atom, so a template may apply `.attr`, `[i]` or a
+        # call to any operand: `(3)` and `(2.5)`, never `3` (`3.bid` does not even compile).
         if t is int:
-            e = repr(v) if v >= 0 else f"({v!r})"
+            e = f"({v!r})"
             self.kinds[e] = "int"
             return e
         if t is float and math.isfinite(v):
-            e = repr(v) if not (v < 0 or (v == 0 and math.copysign(1, v) < 0)) else f"({v!r})"
+            e = f"({v!r})"
             self.kinds[e] = "float"
             return e
         e = f"K[{i}]"
@@ -192,7 +223,12 @@ class _Gen:
         self.stack = []
 
     def coerced(self, x: str) -> str:
-        """x as a `number` field stores it: ints become floats."""
+        """x as a `number` field stores it: ints become floats (runtime/records.py
+        coerce_field, inlined)."""
+        if self.cold:
+            t = self.tmp()
+            self.line(f"{t} = coerce_field('number', {x})")
+            return t
         k = self.kind(x)
         if k == "float":
             return x
@@ -204,6 +240,8 @@ class _Gen:
         return t
 
     def truth(self, x: str) -> str:
+        if self.cold:
+            return f"truthy({x})"
         k = self.kind(x)
         if k == "bool":
             return x
@@ -274,7 +312,7 @@ class _Gen:
             self.n = 0
             self.pc = start
             self.unit_start = start
-            self.cold = not hot[start]
+            self.cold = self.generic or not hot[start]
             self.ind = 1
             self.line(f"def u{start}(R):")
             self.ind = 2
@@ -376,7 +414,9 @@ class _Gen:
         elif op == O.UNARY_NEG:
             x = self.pop()
             t = self.tmp()
-            if self.kind(x) == "float":
+            if self.cold:
+                L(f"{t} = neg({x})")
+            elif self.kind(x) == "float":
                 L(f"{t} = -{x}")
             else:
                 L(f"{t} = -{x} if type({x}) is float else neg({x})")
@@ -384,14 +424,14 @@ class _Gen:
         elif op == O.UNARY_NOT:
             x = self.pop()
             t = self.tmp()
-            if self.kind(x) == "bool":
+            if self.kind(x) == "bool" and not self.cold:
                 L(f"{t} = not {x}")
             else:
                 L(f"{t} = not truthy({x})")
             self.push(t, "bool")
         elif op == O.TO_BOOL:
             x = self.pop()
-            if self.kind(x) == "bool":
+            if self.kind(x) == "bool" and not self.cold:
                 self.push(x, "bool")
             else:
                 t = self.tmp()
@@ -400,7 +440,7 @@ class _Gen:
         elif op == O.MAKE_RANGE:
             x, y = self.popn(2)
             t = self.tmp()
-            L(f"{t} = h_range({x}, {y}, {bool(a)})")
+            L(f"{t} = make_range({x}, {y}, {bool(a)})")
             self.push(t)
         elif op == O.BUILD_LIST:
             items = self.popn(a)
@@ -414,7 +454,7 @@ class _Gen:
             L(f"{t} = []")
             for f, x in zip(flags, items):
                 if f:
-                    L(f"{t}.extend(h_spread_list({x}))")
+                    L(f"{t}.extend(spread_array({x}))")
                 else:
                     L(f"{t}.append({x})")
             self.push(t)
@@ -444,7 +484,11 @@ class _Gen:
             self.push(t, "str")
         elif op == O.FORMAT:
             x = self.pop()
-            if self.kind(x) == "str":
+            if self.cold:
+                t = self.tmp()
+                L(f"{t} = display({x})")
+                self.push(t, "str")
+            elif self.kind(x) == "str":
                 self.push(x, "str")
             else:
                 t = self.tmp()
@@ -461,7 +505,7 @@ class _Gen:
             attr = self.blob.consts[a]
             if self.cold:
                 L(f"{t} = get_property({x}, K[{a}])")
-            elif attr in ("length", "len"):
+            elif attr == "length":
                 L(f"if type({x}) is list or type({x}) is str: {t} = len({x})")
                 L(f"else: {t} = get_property({x}, K[{a}])")
             else:
@@ -472,8 +516,11 @@ class _Gen:
         elif op == O.SET_ATTR:
             x, v = self.popn(2)
             x = self.ident(x)
-            L(f"if type({x}) is dict: {x}[K[{a}]] = {v}")
-            L(f"else: set_property({x}, K[{a}], {v})")
+            if self.cold:
+                L(f"set_property({x}, K[{a}], {v})")
+            else:
+                L(f"if type({x}) is dict: {x}[K[{a}]] = {v}")
+                L(f"else: set_property({x}, K[{a}], {v})")
             if b:
                 self.push(v)
         elif op == O.GET_INDEX:
@@ -491,9 +538,13 @@ class _Gen:
         elif op == O.SET_INDEX:
             x, i, v = self.popn(3)
             x = self.ident(x)
-            L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): {x}[{i}] = {v}")
-            L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {v}")
-            L(f"else: index_set({x}, {i}, {v})")
+            if self.cold:
+                L(f"index_set({x}, {i}, {v})")
+            else:
+                L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): "
+                  f"{x}[{i}] = {v}")
+                L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {v}")
+                L(f"else: index_set({x}, {i}, {v})")
             if b:
                 self.push(v)
         elif op == O.GET_VARIANT:
@@ -509,7 +560,7 @@ class _Gen:
             items = self.popn(b)
             t = self.tmp()
             types = self.blob.consts[a][2]
-            if len(types) == b:
+            if len(types) == b and not self.cold:
                 vals = [self.coerced(x) if ty in ("number", "float") else x
                         for x, ty in zip(items, types)]
                 L(f"{t} = EnumValue(K[{a}][0], K[{a}][1], ({''.join(v + ', ' for v in vals)}))")
@@ -567,8 +618,19 @@ class _Gen:
             self.push(t)
         elif op == O.FOR_SETUP:
             x = self.pop()
-            L(f"R[{a}], R[{a + 1}] = h_for_setup({x})")
+            L(f"R[{a}], R[{a + 1}] = for_start({x})")
+        elif op == O.FOR_NEXT and self.cold:
+            # runtime/iteration.py for_item, called
+            t = self.tmp()
+            L(f"{t} = for_item(R[{a}], R[{a + 1}])")
+            L(f"if {t} is DONE:")
+            self.ind += 1
+            self.exit_to(b)
+            self.ind -= 1
+            L(f"R[{a + 1}] += 1")
+            self.push(t)
         elif op == O.FOR_NEXT:
+            # runtime/iteration.py for_item, inlined
             q = self.tmp()
             t = self.tmp()
             L(f"{q} = R[{a}]")
@@ -594,7 +656,7 @@ class _Gen:
         elif op == O.MATCH:
             subj, desc = self.blob.consts[a]
             inline = None
-            if _pattern_size(desc) <= 12:
+            if _pattern_size(desc) <= 12 and not self.cold:
                 v = self.tmp()
                 inline = self.pattern_code(desc, v, f"K[{a}][1]")
             if inline is None:
@@ -662,7 +724,7 @@ class _Gen:
         elif op == O.ATTACH_CONTEXT:
             left, ctx = self.popn(2)
             t = self.tmp()
-            L(f"{t} = h_attach({left}, {ctx})")
+            L(f"{t} = attach_context({left}, {ctx})")
             self.push(t)
         elif op == O.LIST_APPEND:
             x = self.pop()
@@ -712,7 +774,14 @@ class _Gen:
             t = self.tmp()
             L(f"{t} = M.prelude_fn(K[{a}])")
             self.push(t)
+        elif op == O.TRY and self.cold:
+            x = self.ident(self.pop())
+            t = self.tmp()
+            L(f"if is_failure({x}): return M.ret({x})")
+            L(f"{t} = unwrap_ok({x})")
+            self.push(t)
         elif op == O.TRY:
+            # runtime/results.py is_failure and unwrap_ok, inlined
             x = self.ident(self.pop())
             t = self.tmp()
             L(f"if type({x}) is Ok: {t} = {x}.value")
@@ -722,7 +791,7 @@ class _Gen:
         elif op == O.TRY_TOP:
             x = self.ident(self.pop())
             t = self.tmp()
-            L(f"{t} = h_try_top({x})")
+            L(f"{t} = try_top({x})")
             self.push(t)
         elif op == O.RETURN:
             x = self.pop()
@@ -966,10 +1035,12 @@ class _Gen:
             self.ind += 1
             self.push_result(f"len({obj})", nxt)
             self.ind -= 1
-        to_prelude = name in PRELUDE_METHODS or (name in PRELUDE_IF_ARG and argc > 0)
-        if to_prelude:
+        # The lookup order is runtime/calls.py method_target's; these are its successful cases
+        # for a receiver whose type the template tests first.
+        to_prelude = prelude_method(name, argc)
+        if to_prelude is not None:
             # arr.map(f) runs the prelude's __array_map(arr, f) in a frame of its own.
-            self.env["PN"][a] = "__array_" + name
+            self.env["PN"][a] = to_prelude
             F, B, RA = self.tmp(), self.tmp(), self.tmp()
             L(f"if type({obj}) is list:")
             L(f"    {F} = PRE[PN[{a}]]")
@@ -979,7 +1050,7 @@ class _Gen:
             self.ind += 2
             self.push_frame(F, RA, B, nxt)
             self.ind -= 2
-        elif name in PRELUDE_IF_ARG:
+        elif prelude_method(name, 1) is not None:
             L(f"if type({obj}) is list:")
             self.ind += 1
             self.push_result(f"call_method({obj}, K[{a}], [])", nxt)
@@ -1012,6 +1083,16 @@ class _Gen:
         L = self.line
         args = self.popn(argc)
         t = self.tmp()
+        if self.cold and name != "exit" and name != "__arity":
+            if name == "print":
+                L(f"OUT(print_line([{', '.join(args)}]))")
+                self.push("None", "none")
+                return
+            from shapelang.vm.machine import builtin_value
+            self.env["BF"][a] = builtin_value(name).fn
+            L(f"{t} = BF[{a}]([{', '.join(args)}])")
+            self.push(t)
+            return
         if name == "print":
             if argc == 1:
                 x = args[0]
@@ -1035,17 +1116,12 @@ class _Gen:
             L(f"{t} = type({args[0]}) is int or type({args[0]}) is float")
             self.push(t, "bool")
             return
-        if name == "__has_key" and argc == 2:
-            L(f"{t} = {args[1]} in {args[0]}")
-            self.push(t, "bool")
-            return
         if name == "__arity" and argc == 1:
             x = self.ident(args[0])
             L(f"{t} = BL[{x}.bid].blob.params if type({x}) is Closure else M.arity({x})")
             self.push(t)
             return
-        if name in ("exit", "__type_error", "__arity", "__is_array", "__is_number", "__is_object",
-                    "__has_key"):
+        if name in ("exit", "__arity"):
             L(f"{t} = M.vm_builtin(K[{a}], [{', '.join(args)}])")
             self.push(t)
             return
@@ -1059,31 +1135,29 @@ class _Gen:
         self.push(t)
 
 
-def compile_blob(blob: Blob, blobs: dict[str, Blob]) -> CompiledBlob:
+def compile_blob(blob: Blob, blobs: dict[str, Blob], generic: bool = False) -> CompiledBlob:
     bid = blob.id
-    cb = _CACHE.get(bid)
+    fname = filename_for(bid, generic)
+    cb = _CACHE.get(fname)
     if cb is not None:
         return cb
-    gen = _Gen(blob, blobs)
+    gen = _Gen(blob, blobs, generic)
     src, line_pc, leaders = gen.generate()
-    fname = filename_for(bid)
     code = compile(src, fname, "exec")
     cb = CompiledBlob(code, line_pc, leaders, gen.env, src)
     if len(_CACHE) >= CACHE_LIMIT:
         # Long-lived processes (the conformance runner, the fuzzer) compile many programs:
         # forget the oldest half. Machines keep the code they already instantiated.
         for old in list(_CACHE)[:CACHE_LIMIT // 2]:
-            _BY_FILENAME.pop(filename_for(old), None)
             del _CACHE[old]
-    _CACHE[bid] = cb
-    _BY_FILENAME[fname] = cb
+    _CACHE[fname] = cb
     return cb
 
 
-def pc_from_traceback(tb: Any, bid: str) -> Optional[int]:
+def pc_from_traceback(tb: Any, bid: str, generic: bool = False) -> Optional[int]:
     """The instruction offset in blob `bid` where the exception in `tb` was raised."""
-    fname = filename_for(bid)
-    cb = _BY_FILENAME.get(fname)
+    fname = filename_for(bid, generic)
+    cb = _CACHE.get(fname)
     if cb is None:
         return None
     found = None

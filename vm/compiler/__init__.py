@@ -22,9 +22,10 @@ from typing import Optional
 
 from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_front_end_stack
-from shapelang.ref.evaluator import PRELUDE_PATH, builtin_names
 from shapelang.ref.parser import parse
 from shapelang.ref.resolver import Resolution, resolve
+from shapelang.runtime.builtins import builtin_names
+from shapelang.runtime.prelude import PRELUDE_PATH
 from shapelang.vm.blob import Blob, Program
 from shapelang.vm.compiler import assembler
 from shapelang.vm.compiler.lowering import Compiler

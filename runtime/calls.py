@@ -1,0 +1,69 @@
+"""Calls: which method a call `obj.name(…)` runs, and the errors of calls and variables."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from shapelang.runtime.errors import ShapeError, type_error
+from shapelang.runtime.prelude import PRELUDE_PREFIX, prelude_method
+from shapelang.runtime.values import EnumValue, FunctionValue, StructValue, type_name
+
+# What `method_target` finds, in the order the language looks.
+EXTEND, FIELD, PRELUDE, BUILTIN = "extend", "field", "prelude", "builtin"
+
+
+def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, Any]:
+    """The method a call `obj.name(…argc arguments)` runs, in the language's lookup order:
+
+    1. EXTEND: a method declared with `extend` on the struct's or enum's type (`methods` maps
+       type names to the engine's method tables);
+    2. FIELD: an object's field that holds a function;
+    3. PRELUDE: an array method that calls back into Shape (the prelude function's name);
+    4. BUILTIN: a built-in method (runtime/methods.py `call_method`, which also reports unknown
+       methods).
+    """
+    t = type(obj)
+    if t is StructValue or t is EnumValue:
+        table = methods.get(obj.type_name if t is StructValue else obj.enum)
+        if table is not None and name in table:
+            return EXTEND, table[name]
+    elif t is dict:
+        f = obj.get(name)
+        if isinstance(f, FunctionValue):
+            return FIELD, f
+    elif t is list:
+        fn = prelude_method(name, argc)
+        if fn is not None:
+            return PRELUDE, fn
+    return BUILTIN, None
+
+
+def function_label(name: Optional[str], annotation: bool = False) -> str:
+    if annotation:
+        return f"Annotation @{name}"
+    return f"Function '{name}'" if name else "Closure"
+
+
+def arity_error(name: Optional[str], expected: int, got: int,
+                annotation: bool = False) -> ShapeError:
+    """A Shape function (or an annotation's parameter list) called with the wrong number of
+    arguments."""
+    if not annotation and name and name.startswith(PRELUDE_PREFIX):
+        # A prelude method: count the arguments the user wrote (the receiver is not one).
+        return type_error(f"Array method {name[len(PRELUDE_PREFIX):]}() expects {expected - 1} "
+                          f"argument(s), got {got - 1}")
+    return type_error(f"{function_label(name, annotation)} expects {expected} argument(s), "
+                      f"got {got}")
+
+
+def not_callable(v: Any) -> ShapeError:
+    return type_error(f"Cannot call a value of type {type_name(v)}")
+
+
+def snapshot_arguments() -> ShapeError:
+    return type_error("snapshot() takes no arguments")
+
+
+def uninitialised(name: str) -> ShapeError:
+    """A variable read (or assigned through a closure) before its declaration ran."""
+    return ShapeError("NameError", f"Variable '{name}' is used before it is initialised",
+                      phase="runtime")

@@ -1,0 +1,86 @@
+"""Structs and enum variants: how they are built from fields and arguments, and their errors.
+
+Each engine has its own type objects (what `type` and `enum` declarations bind); both hand the
+declared fields to these functions, so the checks, the coercion and the messages are the same.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+from shapelang.runtime.errors import ShapeError, type_error
+from shapelang.runtime.values import EnumValue, StructValue
+
+
+def coerce_field(declared: Optional[str], value: Any) -> Any:
+    """A field (or tuple-variant payload) declared `number` holds a float, so `Point { x: 1 }`
+    displays `{ x: 1.0 }`."""
+    if type(value) is int and declared in ("number", "float"):
+        return float(value)
+    return value
+
+
+def fields_of(label: str, declared: Sequence[Sequence[Any]], given: dict,
+              default: Optional[Callable[[int], Any]] = None) -> dict:
+    """The fields of a struct or struct variant named `label`, in declaration order.
+
+    `declared[i]` starts with (name, declared type, has default); `given` maps the names written
+    in the literal to their values (it is consumed); `default(i)` computes the default of field
+    i when the literal leaves it out."""
+    fields = {}
+    for i, entry in enumerate(declared):
+        name = entry[0]
+        if name in given:
+            v = given.pop(name)
+        elif entry[2] and default is not None:
+            v = default(i)
+        else:
+            raise type_error(f"Missing field '{name}' for {label}")
+        fields[name] = coerce_field(entry[1], v)
+    if given:
+        raise type_error(f"Unknown field '{next(iter(given))}' for {label}")
+    return fields
+
+
+def build_struct(type_name: str, declared: Sequence[Sequence[Any]], given: dict,
+                 default: Optional[Callable[[int], Any]] = None) -> StructValue:
+    """`TypeName { … }`."""
+    return StructValue(type_name, fields_of(type_name, declared, given, default))
+
+
+def build_struct_variant(enum: str, variant: str, declared: Sequence[Sequence[Any]],
+                         given: dict) -> EnumValue:
+    """`Enum::Variant { … }` for a struct variant (its fields have no defaults)."""
+    return EnumValue(enum, variant, fields_of(f"{enum}::{variant}", declared, given))
+
+
+def build_tuple_variant(enum: str, variant: str, types: Sequence[Optional[str]],
+                        args: list) -> EnumValue:
+    """`Enum::Variant(a, b)` for a tuple variant."""
+    if len(args) != len(types):
+        raise type_error(f"{enum}::{variant} expects {len(types)} argument(s), got {len(args)}")
+    return EnumValue(enum, variant, tuple([coerce_field(t, a) for t, a in zip(types, args)]))
+
+
+def not_a_tuple_variant(enum: str, variant: str) -> ShapeError:
+    return type_error(f"{enum}::{variant} is not a tuple variant")
+
+
+def not_a_struct_variant(path: str) -> ShapeError:
+    return type_error(f"{path} is not a struct variant")
+
+
+def not_a_type(path: str) -> ShapeError:
+    return type_error(f"{path} is not a type")
+
+
+def no_such_variant(enum: str, variant: str) -> ShapeError:
+    return type_error(f"Enum {enum} has no variant {variant}")
+
+
+def unresolved_path(path: str) -> ShapeError:
+    return type_error(f"Cannot resolve path {path}")
+
+
+def constructed_with_braces(type_name: str) -> ShapeError:
+    """Calling a struct type as a function."""
+    return type_error(f"Type {type_name} is constructed with {type_name} {{ … }}")
