@@ -423,6 +423,7 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
              argv: tuple[str, ...]) -> Any:
     from shapelang.ref import deepstack
     from shapelang.ref import evaluator as Ev
+    from shapelang.ref import oracle
     note = None
     if stderr is not None:
         def note() -> None:
@@ -431,12 +432,17 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
     caller = threading.get_ident()
     control._attach(lambda: deepstack.interrupt(caller, _Interrupted))
     try:
+        if resume_at is not None or recompile_from is not None:
+            # What resuming prints: the snapshot oracle replays the program.
+            if isinstance(code, str):
+                return oracle.run_source(code, write, path, resume_at=resume_at,
+                                         recompile_from=recompile_from)
+            if recompile_from is not None:
+                raise TypeError("recompile_from needs the new program as source text")
+            return oracle.run_program(code, write, path, resume_at=resume_at)
         if isinstance(code, str):
-            return Ev.run_source(code, write, path, resume_at=resume_at,
-                                 recompile_from=recompile_from, on_first_snapshot=note)
-        if recompile_from is not None:
-            raise TypeError("recompile_from needs the new program as source text")
-        return Ev.run_program(code, write, path, resume_at=resume_at, on_first_snapshot=note)
+            return Ev.run_source(code, write, path, on_first_snapshot=note)
+        return Ev.run_program(code, write, path, on_first_snapshot=note)
     finally:
         control._detach()
 

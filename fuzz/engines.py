@@ -149,9 +149,8 @@ def has_cli_resume() -> bool:
 def has_recompile() -> bool:
     try:
         import importlib.util
-        from shapelang.ref import evaluator as Ev
         return (importlib.util.find_spec("shapelang.vm.recompile") is not None
-                and "recompile_from" in Ev.run_source.__code__.co_varnames)
+                and importlib.util.find_spec("shapelang.ref.oracle") is not None)
     except Exception:
         return False
 
@@ -183,9 +182,9 @@ def ref_resume(source: str, k: int, path: str = "fuzz.shape") -> Outcome:
 
 def ref_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape") -> Outcome:
     """The reference oracle for `shape --resume <event k of old_source> path` with new_source."""
-    from shapelang.ref.evaluator import run_source as ref_run_source
-    return _outcome_of(lambda chunks: ref_run_source(new_source, chunks.append, path,
-                                                     recompile_from=(old_source, k)))[0]
+    from shapelang.ref.oracle import run_source as oracle_run_source
+    return _outcome_of(lambda chunks: oracle_run_source(new_source, chunks.append, path,
+                                                        recompile_from=(old_source, k)))[0]
 
 
 def vm_run(source: str, path: str = "fuzz.shape") -> Outcome:

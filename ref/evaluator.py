@@ -6,11 +6,9 @@ closure shares the cells of the scopes it was created in, and `&x` passes the ce
 Every rule on values (arithmetic, display, equality, methods, …) comes from `runtime/`, which
 the VM uses too; array methods that call back into Shape run the Shape prelude.
 
-Snapshot oracle: with `resume_at=k` the evaluator replays the program deterministically with
-output suppressed until the k-th `snapshot()` event, which then returns `Snapshot::Resumed`; the
-output from there on is what resuming the k-th snapshot must print. A chain of resumes (resume
-event k, then a snapshot the resumed run takes, …) is `resume_at=(k, k2, …)` in absolute event
-numbers: each of those events returns `Resumed`, and output starts at the last.
+A `snapshot()` call is an event handed to a hook (`SnapshotEvents`): in a plain run it returns
+`Snapshot::Hash(id)` with a placeholder id. The snapshot oracle (ref/oracle.py), which computes
+what resuming a snapshot must print, replaces the hook.
 """
 from __future__ import annotations
 
@@ -19,6 +17,7 @@ from typing import Any, Callable, Optional
 from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
+from shapelang.ref.patterns import describe
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
                                methods as Me, operators as Op, patterns as P, records as Rec,
@@ -119,21 +118,29 @@ class Thunk(V.FunctionValue):
 
 # ---------------------------------------------------------------- control-flow signals
 
-class Captured(Exception):
-    """Recompile oracle: the run reached the snapshot event it was asked to capture."""
+class Pattern:
+    """An AST pattern with its descriptor, its bindings (by slot) and its matchers."""
+    __slots__ = ("node", "desc", "binds", "_strict", "_loose")
 
-    def __init__(self, ordinal: int, occurrence: int, depth: int, values: dict) -> None:
-        self.ordinal = ordinal
-        self.occurrence = occurrence
-        self.depth = depth
-        self.values = values
+    def __init__(self, node: Any, desc: list, binds: list) -> None:
+        self.node = node          # kept alive, so its id is not reused
+        self.desc = desc
+        self.binds = binds
+        self._strict: Optional[P.Matcher] = None
+        self._loose: Optional[P.Binder] = None
 
+    @property
+    def strict(self) -> P.Matcher:
+        if self._strict is None:
+            self._strict = P.strict(self.desc)
+        return self._strict
 
-class ReplayTarget:
-    def __init__(self, ordinal: int, occurrence: int, values: dict) -> None:
-        self.ordinal = ordinal
-        self.occurrence = occurrence
-        self.values = values
+    @property
+    def loose(self) -> P.Binder:
+        if self._loose is None:
+            self._loose = P.loose(self.desc)
+        return self._loose
+
 
 class ReturnSignal(Exception):
     def __init__(self, value: Any) -> None:
@@ -151,34 +158,48 @@ class ContinueSignal(Exception):
 
 # ---------------------------------------------------------------- the interpreter
 
+class SnapshotEvents:
+    """What `snapshot()` calls do in a plain run. Each call is an event (counted from 0, in
+    execution order) and returns `Snapshot::Hash(id)` with a placeholder id: the reference
+    engine stores no snapshots. The snapshot oracle (ref/oracle.py) replaces this hook; it is
+    also told when a `for` loop starts and ends (its state is `[walked, index]`)."""
+
+    def __init__(self, on_first: Optional[Callable[[], None]] = None) -> None:
+        self.events = 0
+        self.on_first = on_first   # the CLI's notice that snapshots are not stored
+
+    def snapshot(self, interp: "Interpreter", ordinal: int, call: A.Call, env: "Env") -> Any:
+        k = self.events
+        self.events += 1
+        return self.taken(k)
+
+    def taken(self, k: int) -> Any:
+        if k == 0 and self.on_first is not None:
+            self.on_first()
+        return Snap.snapshot_hash(Snap.placeholder_id(k))
+
+    def loop_started(self, interp: "Interpreter", state: list) -> None:
+        pass
+
+    def loop_ended(self, interp: "Interpreter", state: list) -> None:
+        pass
+
+
 class Interpreter:
     def __init__(self, write: Callable[[str], None], path: Optional[str] = None,
                  max_depth: int = DEFAULT_MAX_DEPTH,
-                 resume_at: Optional[int | tuple[int, ...]] = None) -> None:
-        self._write = write
+                 events: Optional[SnapshotEvents] = None) -> None:
+        self.write = write
         self.path = path
         self.max_depth = max_depth
         self.depth = 0
         self.methods: dict[str, dict[str, Closure]] = {}   # type name -> method name -> closure
-        events = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
-        self.resume_events = frozenset(events)
-        self.resume_last = events[-1] if events else None
-        self.snapshot_events = 0
-        self.suppress = resume_at is not None
-        self.ordinal_counts: dict[int, int] = {}
-        self.capture_at: Optional[int] = None      # recompile oracle: stop at this event
-        self.replay: Optional["ReplayTarget"] = None  # recompile oracle: continue at this site
-        self.on_first_snapshot: Optional[Callable[[], None]] = None  # the CLI's notice
-        self.module_env: Optional[Env] = None
-        self.for_states: list[list] = []   # [sequence, index] of the active top-level for loops
+        self.events = events if events is not None else SnapshotEvents()
+        self.patterns: dict[int, Pattern] = {}   # by id of the AST pattern
         self.builtins = self._make_builtins()
         self.prelude = self._load_prelude()
 
     # ------------------------------------------------------------ output and builtins
-
-    def write(self, text: str) -> None:
-        if not self.suppress:
-            self._write(text)
 
     def _make_builtins(self) -> dict[str, Any]:
         b: dict[str, Any] = dict(B.BUILTINS)
@@ -200,80 +221,11 @@ class Interpreter:
 
         b["print"] = V.BuiltinFunction("print", _print)
         b["exit"] = V.BuiltinFunction("exit", _exit)
-        b["snapshot"] = V.BuiltinFunction("snapshot", self._snapshot)
+        b["snapshot"] = B.ENGINE_PLACEHOLDERS["snapshot"]   # calls are snapshot events
         b["Snapshot"] = EnumType(A.EnumDecl("Snapshot", [A.Variant("Hash", "tuple", ["string"]),
                                                          A.Variant("Resumed")]))
         b["__arity"] = V.BuiltinFunction("__arity", _arity)
         return b
-
-    def _snapshot(self, args: list) -> Any:
-        raise ShapeError("CompileError", "snapshot must be called directly, as snapshot()")
-
-    def snapshot_event(self, ordinal: int, call: Any = None, env: Optional[Env] = None) -> Any:
-        """A `snapshot()` call: the k-th event of the run, at call site `ordinal`."""
-        k = self.snapshot_events
-        self.snapshot_events += 1
-        occurrence = self.ordinal_counts.get(ordinal, 0)
-        self.ordinal_counts[ordinal] = occurrence + 1
-        if self.capture_at is not None and k == self.capture_at:
-            values = self.frame_cells(call, env) if self.depth == 0 else {}
-            values["$for"] = [list(st) for st in self.for_states] if self.depth == 0 else []
-            raise Captured(ordinal, occurrence, self.depth, values)
-        if self.replay is not None and self.replay.ordinal == ordinal \
-                and self.replay.occurrence == occurrence:
-            saved_loops = self.replay.values.get("$for", [])
-            if len(saved_loops) == len(self.for_states):
-                for st, saved in zip(self.for_states, saved_loops):
-                    st[0], st[1] = saved[0], saved[1]
-            self.restore_frame_cells(call, env, self.replay.values)
-            self.replay = None
-            self.suppress = False
-            return Snap.SNAPSHOT_RESUMED
-        if k in self.resume_events:
-            if k == self.resume_last:
-                self.suppress = False
-            return Snap.SNAPSHOT_RESUMED
-        if k == 0 and self.on_first_snapshot is not None:
-            self.on_first_snapshot()
-        return Snap.snapshot_hash(Snap.placeholder_id(k))
-
-    def frame_cells(self, call: Any, env: Env) -> dict:
-        """The cells of the top-level variables visible at a snapshot site, by resume key."""
-        out = {}
-        for key, b in self.main_res.frame_variables(call).items():
-            c = env.cell(b)
-            if c is not None:
-                out[key] = c
-        return out
-
-    def restore_frame_cells(self, call: Any, env: Env, cells: dict) -> None:
-        # Variables of the saved run keep their cells (closures of the saved run still share
-        # them); variables only the new source has are uninitialised (the VM cannot run the new
-        # code before the boundary either).
-        for key, b in self.main_res.frame_variables(call).items():
-            holder = env
-            while holder is not None and b not in holder.vars:
-                holder = holder.parent
-            target = holder if holder is not None else self._env_of_scope(env, b)
-            if key in cells:
-                if target is not None:
-                    target.vars[b] = cells[key]
-            elif holder is not None:
-                del holder.vars[b]
-
-    def _env_of_scope(self, env: Env, b: Binding) -> Optional[Env]:
-        # A variable the new code has not initialised yet has no entry; its scope's env is the
-        # one at the same depth of the chain as the scope is below the module.
-        depth, scope = 0, b.scope
-        while scope.kind != "module":
-            depth += 1
-            scope = scope.parent
-        chain = []
-        while env is not None:
-            chain.append(env)
-            env = env.parent
-        chain.reverse()
-        return chain[depth] if depth < len(chain) else None
 
     def _load_prelude(self) -> dict[str, Closure]:
         prog, res = _prelude_program()
@@ -297,7 +249,6 @@ class Interpreter:
         self.res = res
         self.main_res = res
         env = Env(None)
-        self.module_env = env
         body = program.body
         self.enter_block(body, env)
         value = None
@@ -306,10 +257,7 @@ class Interpreter:
                 value = self.exec_stmt(st, env)
         except ReturnSignal as r:
             return r.value
-        except BreakSignal:
-            raise ShapeError("RuntimeError", "'break' outside of a loop")
-        except ContinueSignal:
-            raise ShapeError("RuntimeError", "'continue' outside of a loop")
+        # (The resolver refuses `break` and `continue` outside of a loop, so no signal escapes.)
         if body and isinstance(body[-1], A.ExprStmt):
             return value
         return None
@@ -371,7 +319,7 @@ class Interpreter:
             return self.eval(st.expr, env)
         if t is A.Let:
             value = self.eval(st.value, env) if st.value is not None else None
-            self.bind_pattern(st.pattern, value, env, strict=False, node=st)
+            self.bind_pattern(st.pattern, value, env, node=st)
             return None
         if t is A.Return:
             raise ReturnSignal(self.eval(st.value, env) if st.value is not None else V.UNIT)
@@ -385,131 +333,42 @@ class Interpreter:
 
     # ------------------------------------------------------------ patterns
 
-    def bind_pattern(self, pat, value: Any, env: Env, strict: bool, node=None) -> bool:
-        """Bind `pat` to `value` in `env`. With strict=False (let, parameters) destructuring is
-        lenient: missing elements and fields bind None. Returns False when a strict match fails.
-        An error is reported at `node` (a `let` statement), else at the pattern."""
-        if not strict:
-            try:
-                return self._bind_loose(pat, value, env)
-            except ShapeError as err:
-                raise self.located(err, node if node is not None else pat)
-        bindings: list = []
-        if not self.match_pattern(pat, value, bindings):
-            return False
-        for b, v in bindings:
-            env.vars[b] = Cell(v)
-        return True
+    def pattern(self, pat: Any) -> "Pattern":
+        """`pat` as the shared matchers of runtime/patterns.py see it (built once per node):
+        its bindings are numbered 0, 1, … and matched into a scratch list."""
+        p = self.patterns.get(id(pat))
+        if p is None:
+            binds: list[Binding] = []
 
-    def _bind_loose(self, pat, value: Any, env: Env) -> bool:
-        if isinstance(pat, A.PBind):
+            def bind(node: Any) -> list:
+                binds.append(self.res.decl(node))
+                return ["b", len(binds) - 1, 0]
+            p = self.patterns[id(pat)] = Pattern(pat, describe(pat, bind), binds)
+        return p
+
+    def bind_pattern(self, pat: Any, value: Any, env: Env, node: Any = None) -> None:
+        """`let`, parameters and `for`: destructure `value` leniently into `env`. An error is
+        reported at `node` (a `let` statement), else at the pattern."""
+        if type(pat) is A.PBind:
             env.vars[self.res.decl(pat)] = Cell(value)
-        elif isinstance(pat, A.PWild):
-            pass
-        elif isinstance(pat, A.PArray):
-            if type(value) is not list:
-                raise ShapeError("TypeError", f"Cannot destructure {V.type_name(value)} as an array")
-            for i, item in enumerate(pat.items):
-                self._bind_loose(item, value[i] if i < len(value) else None, env)
-            if pat.has_rest and pat.rest and pat.rest != "_":
-                env.vars[self.res.decl(pat)] = Cell(list(value[len(pat.items):]))
-        elif isinstance(pat, A.PObject):
-            for key, sub in pat.fields:
-                self._bind_loose(sub, self._field_or_none(value, key), env)
-        else:
-            bindings: list = []
-            if not self.match_pattern(pat, value, bindings):
-                raise ShapeError("MatchError",
-                                 f"Value {D.display(value)} does not match the pattern")
-            for b, v in bindings:
-                env.vars[b] = Cell(v)
-        return True
+            return
+        p = self.pattern(pat)
+        slots = [None] * len(p.binds)
+        try:
+            p.loose(value, slots)
+        except ShapeError as err:
+            raise self.located(err, node if node is not None else pat)
+        for b, v in zip(p.binds, slots):
+            env.vars[b] = Cell(v)
 
-    @staticmethod
-    def _field_or_none(value: Any, key: str) -> Any:
-        if type(value) is dict:
-            return value.get(key)
-        if isinstance(value, V.StructValue):
-            return value.fields.get(key)
-        if isinstance(value, V.EnumValue) and isinstance(value.payload, dict):
-            return value.payload.get(key)
-        if isinstance(value, V.HashMapValue):
-            return value.entries.get(key)
-        raise ShapeError("TypeError", f"Cannot destructure {V.type_name(value)} as an object")
-
-    def match_pattern(self, pat, value: Any, out: list) -> bool:
-        t = type(pat)
-        if t is A.PWild:
-            return True
-        if t is A.PBind:
-            out.append((self.res.decl(pat), value))
-            return True
-        if t is A.PLit:
-            if pat.value is None:
-                return value is None
-            if value is None or type(value) in (list, dict):
-                return False
-            if (type(pat.value) is bool) != (type(value) is bool):
-                return False
-            return type(value) in (int, float, str, bool) and Op.equals(value, pat.value)
-        if t is A.PArray:
-            if type(value) is not list:
-                return False
-            n = len(pat.items)
-            if len(value) < n or (not pat.has_rest and len(value) != n):
-                return False
-            for sub, v in zip(pat.items, value):
-                if not self.match_pattern(sub, v, out):
-                    return False
-            if pat.has_rest and pat.rest and pat.rest != "_":
-                out.append((self.res.decl(pat), list(value[n:])))
-            return True
-        if t is A.PObject:
-            if type(value) is dict:
-                fields = value
-            elif isinstance(value, V.StructValue):
-                fields = value.fields
-            else:
-                return False
-            for key, sub in pat.fields:
-                if key not in fields or not self.match_pattern(sub, fields[key], out):
-                    return False
-            return True
-        if t is A.PVariant:
-            return self._match_variant(pat, value, out)
-        raise ShapeError("RuntimeError", f"Unknown pattern {t.__name__}")  # pragma: no cover
-
-    def _match_variant(self, pat: A.PVariant, value: Any, out: list) -> bool:
-        path = pat.path
-        if len(path) == 1 and path[0] in ("Some", "Ok", "Err") and not pat.fields:
-            args = pat.args or []
-            if len(args) != 1:
-                raise ShapeError("TypeError", f"{path[0]}(…) pattern takes exactly one pattern")
-            if path[0] == "Some":
-                return value is not None and self.match_pattern(args[0], value, out)
-            wrapper = V.Ok if path[0] == "Ok" else V.Err
-            return isinstance(value, wrapper) and self.match_pattern(args[0], value.value, out)
-        if len(path) == 1:
-            # `Point { x, y }`: a struct instance of that type.
-            if not isinstance(value, V.StructValue) or value.type_name != path[0]:
-                return False
-            for key, sub in pat.fields or []:
-                if key not in value.fields or not self.match_pattern(sub, value.fields[key], out):
-                    return False
-            return True
-        enum, variant = path[0], path[-1]
-        if not isinstance(value, V.EnumValue) or value.enum != enum or value.variant != variant:
+    def match(self, pat: Any, value: Any, env: Env) -> bool:
+        """A `match` arm: bind `pat`'s variables in `env` and return True, or return False."""
+        p = self.pattern(pat)
+        slots = [None] * len(p.binds)
+        if not p.strict(value, slots):
             return False
-        if pat.args is not None:
-            payload = value.payload if isinstance(value.payload, tuple) else ()
-            if len(payload) != len(pat.args):
-                return False
-            return all(self.match_pattern(s, v, out) for s, v in zip(pat.args, payload))
-        if pat.fields is not None:
-            payload = value.payload if isinstance(value.payload, dict) else {}
-            for key, sub in pat.fields:
-                if key not in payload or not self.match_pattern(sub, payload[key], out):
-                    return False
+        for b, v in zip(p.binds, slots):
+            env.vars[b] = Cell(v)
         return True
 
     # ------------------------------------------------------------ expressions
@@ -705,12 +564,9 @@ class Interpreter:
     def ev_match(self, e, env):
         subject = self.eval(e.subject, env)
         for arm in e.arms:
-            bindings: list = []
-            if not self.match_pattern(arm.pattern, subject, bindings):
-                continue
             arm_env = Env(env)
-            for b, v in bindings:
-                arm_env.vars[b] = Cell(v)
+            if not self.match(arm.pattern, subject, arm_env):
+                continue
             if arm.guard is not None and not Op.truthy(self.eval(arm.guard, arm_env)):
                 continue
             return self.eval(arm.body, arm_env)
@@ -745,15 +601,13 @@ class Interpreter:
 
     def ev_for(self, e, env):
         # The loop state is explicit, [walked, index] (runtime/iteration.py for_start), as in
-        # the VM. The recompile oracle reads and replaces these states (see snapshot_event).
+        # the VM; the recompile oracle reads and replaces the states of top-level loops.
         state = list(for_start(self.eval(e.iterable, env)))
-        top = self.depth == 0
-        if top:
-            self.for_states.append(state)
+        self.events.loop_started(self, state)
         try:
             while (item := for_item(state[0], state[1])) is not DONE:
                 it_env = Env(env)
-                self.bind_pattern(e.pattern, item, it_env, strict=False)
+                self.bind_pattern(e.pattern, item, it_env)
                 try:
                     self.exec_block(e.body, it_env)
                 except BreakSignal as b:
@@ -762,8 +616,7 @@ class Interpreter:
                     pass
                 state[1] += 1
         finally:
-            if top:
-                self.for_states.pop()
+            self.events.loop_ended(self, state)
         return V.UNIT
 
     def ev_range(self, e, env):
@@ -785,7 +638,7 @@ class Interpreter:
             return
         for item in self.iterate(self.eval(clause.iterable, env)):
             inner = Env(env)
-            self.bind_pattern(clause.pattern, item, inner, strict=False, node=clause)
+            self.bind_pattern(clause.pattern, item, inner, node=clause)
             self._comp(e, i + 1, inner, out)
 
     def ev_await(self, e, env):
@@ -819,7 +672,7 @@ class Interpreter:
                 else:
                     raise Calls.arity_error(decl.name, len(decl.params), len(args),
                                             annotation=True)
-                self.bind_pattern(p.pattern, a, h_env, strict=False)
+                self.bind_pattern(p.pattern, a, h_env)
             handlers = []
             for h in (decl.before, decl.after):
                 if h is None:
@@ -886,7 +739,7 @@ class Interpreter:
         if ordinal is not None:
             if e.args or first:
                 raise Calls.snapshot_arguments()
-            return self.snapshot_event(ordinal, e, env)
+            return self.events.snapshot(self, ordinal, e, env)
         if type(callee) is A.Member:
             obj = self.eval(callee.obj, env)
             if obj is None and callee.optional:
@@ -957,7 +810,7 @@ class Interpreter:
                     continue
                 if isinstance(a, Cell):
                     a = a.value
-                self.bind_pattern(p.pattern, a, env, strict=False)
+                self.bind_pattern(p.pattern, a, env)
             self.depth += 1
             try:
                 if type(node.body) is A.Block:
@@ -965,8 +818,6 @@ class Interpreter:
                 return self.eval(node.body, env)
             except ReturnSignal as r:
                 return r.value
-            except (BreakSignal, ContinueSignal):
-                raise ShapeError("RuntimeError", "'break' or 'continue' outside of a loop")
             finally:
                 self.depth -= 1
         finally:
@@ -1051,64 +902,21 @@ def check(program: A.Program, path: Optional[str] = None) -> Resolution:
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
                 max_depth: int = DEFAULT_MAX_DEPTH,
-                resume_at: Optional[int | tuple[int, ...]] = None,
                 on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
     """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit."""
     res = check(program, path)
-    interp = Interpreter(write, path, max_depth, resume_at)
-    interp.on_first_snapshot = on_first_snapshot
-    return _with_deep_stack(lambda: interp.run(program, res))
+    interp = Interpreter(write, path, max_depth, SnapshotEvents(on_first_snapshot))
+    return run_deep(lambda: interp.run(program, res))
 
 
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH,
-               resume_at: Optional[int | tuple[int, ...]] = None,
-               recompile_from: Optional[tuple[str, int]] = None,
                on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
-    """Run a program. `resume_at=k` gives the output of resuming its k-th snapshot event;
-    `recompile_from=(old_source, k)` gives the output of `shape --resume <k-th snapshot of
-    old_source> path` (recompile-and-resume with this source)."""
-    program = parse(source, path)
-    if recompile_from is None:
-        if resume_at is None:
-            return run_program(program, write, path, max_depth,
-                               on_first_snapshot=on_first_snapshot)
-        res = check(program, path)
-        interp = Interpreter(write, path, max_depth, resume_at)
-        try:
-            return _with_deep_stack(lambda: interp.run(program, res))
-        finally:
-            if interp.snapshot_events <= interp.resume_last:
-                # The oracle was asked to resume a snapshot this program never takes.
-                raise ShapeError("ResumeError", f"The program takes fewer than "
-                                 f"{interp.resume_last + 1} snapshot(s)", phase="resume")
-    old_source, k = recompile_from
-    old = parse(old_source, path)
-    old_res = check(old, path)
-    capture = Interpreter(lambda s: None, path, max_depth)
-    capture.capture_at = k
-    try:
-        _with_deep_stack(lambda: capture.run(old, old_res))
-    except Captured as c:
-        captured = c
-    else:
-        raise ShapeError("ResumeError", f"The program takes fewer than {k + 1} snapshot(s)",
-                         phase="resume")
-    from shapelang.ref.resume import NON_EMPTY_STACK, plan
-    if captured.depth > 0:
-        raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
-    res = check(program, path)
-    plan(old, old_res, program, res, captured.ordinal)
-    interp = Interpreter(write, path, max_depth)
-    interp.suppress = True
-    interp.replay = ReplayTarget(captured.ordinal, captured.occurrence, captured.values)
-    value = _with_deep_stack(lambda: interp.run(program, res))
-    if interp.replay is not None:
-        raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot #{captured.ordinal} "
-                         "the way the saved run did; cannot continue safely", phase="resume")
-    return value
+    """Parse and run a program; returns its value. Raises ShapeError / ShapeExit. (What a
+    resume of it prints: ref/oracle.py run_source.)"""
+    return run_program(parse(source, path), write, path, max_depth, on_first_snapshot)
 
 
-def _with_deep_stack(fn: Callable[[], Any]) -> Any:
+def run_deep(fn: Callable[[], Any]) -> Any:
     """Run fn with room for deep Shape recursion (the engine's own limit ends it first)."""
     return on_deep_stack(fn)

@@ -1,18 +1,68 @@
 """The language rules both engines share: the value model and every rule applied to values.
 
 The reference evaluator (ref/evaluator.py) and the VM (vm/machine.py, vm/threader.py) decide
-*when* a rule runs; what it does, and every error it raises, is written once, here:
+*when* a rule runs; what it does, and every error it raises, is written once, here. A VM fast
+path may inline a rule's common, successful case (vm/threader.py says which); everything else
+calls the function below, and the generic VM (SHAPE_VM_GENERIC=1) calls it every time.
+
+Modules:
 
     values       the Python class of each Shape type, and type names (`type_name`)
-    errors       ShapeError, the closed set of error kinds and phases, common error values
+    errors       ShapeError, the closed set of error kinds and phases, common errors
     display      print / f-string / to_string display, string concatenation, format specs
     operators    truthiness, equality, ordering, arithmetic, unary and binary operators
     numbers      the int64 range and number conversions (parse, toInt, toNumber, rounding)
     access       indexing, slicing and properties, reading and assigning
-    iteration    ranges (`a..b`) and what `for` walks
+    iteration    ranges, what `for` walks, what a spread gives
+    results      postfix `?` and `!!` (Option and Result)
+    records      structs and enum variants: construction, field coercion, their errors
+    calls        method lookup order, arity and call errors, uninitialised variables
+    patterns     pattern descriptors and the one definition of matching
     arguments    argument counts, types and size limits of the built-in methods and functions
     methods      the built-in methods that do not call back into Shape
-    builtins     the built-in functions that are plain functions of their arguments
+    builtins     the built-in functions; the names the resolver knows as builtins
+    prelude      which method calls run the Shape prelude (prelude.shape: array methods with
+                 callbacks, the annotation protocol)
     snapshots    the values `snapshot()` returns and the placeholder ids of store-less runs
-    prelude.shape  the array methods that call back into Shape, and the annotation protocol
+
+Each shared rule and its one function:
+
+    rule                                    function
+    --------------------------------------  -----------------------------------------------
+    display, `string + x`, `{x:.2f}`        display.display, display_concat, format_spec
+    truthiness                              operators.truthy
+    `==`, ordering, `sort()` order          operators.equals, compare (lt, le, gt, ge)
+    arithmetic and unary operators          operators.binary_op (add, sub, …), unary_op
+    `a[i]`, slices, `a[i] = v`              access.index_get, index_set
+    `o.f`, `o.f = v`                        access.get_property, set_property
+    `a..b`, `a..=b`                         iteration.make_range
+    what `for` (and a comprehension) walks  iteration.for_start, for_item
+    `...x` in arrays / calls, in objects    iteration.spread_array, spread_object
+    `!!`                                    results.is_failure (is the context evaluated?),
+                                            results.attach_context
+    postfix `?`                             results.try_top (top level); is_failure,
+                                            unwrap_ok (in a function)
+    `number` fields and payloads            records.coerce_field
+    `T { … }` checks, defaults              records.build_struct (fields_of)
+    `E::V { … }`, `E::V(…)`                 records.build_struct_variant, build_tuple_variant
+    errors of paths and type values         records.no_such_variant, unresolved_path,
+                                            not_a_type, not_a_struct_variant,
+                                            not_a_tuple_variant, constructed_with_braces
+    method lookup order                     calls.method_target
+    built-in methods, unknown methods       methods.call_method
+    array methods with callbacks            prelude.prelude_method (PRELUDE_METHODS,
+                                            PRELUDE_IF_ARG, CALLBACK_METHODS)
+    wrong number of arguments               calls.arity_error
+    calling a non-function                  calls.not_callable; snapshot_arguments
+    variable used before initialisation     calls.uninitialised
+    `match` and destructuring               patterns.strict_code / strict, loose (the
+                                            descriptors: ref/patterns.py describe)
+    no arm matched                          patterns.no_arm_matched
+    builtins and their names                builtins.BUILTINS, ENGINE_BUILTINS, builtin_names
+    `print`, `exit`                         builtins.print_line, errors.exit_with
+    `snapshot()` values, placeholder ids    snapshots.snapshot_hash, SNAPSHOT_RESUMED,
+                                            placeholder_id
+    stack overflow, division by zero        errors.stack_overflow, division_by_zero
+
+tests/test_error_messages.py checks that every error message is written in one module only.
 """

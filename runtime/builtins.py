@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from shapelang.runtime.arguments import MAX_BUILD, argc, check_size, int_arg, num_arg, str_arg
 from shapelang.runtime.display import display
-from shapelang.runtime.errors import type_error, value_error
+from shapelang.runtime.errors import ShapeError, type_error, value_error
 from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_number)
 from shapelang.runtime.iteration import range_len
 from shapelang.runtime.operators import min_max, pow_
@@ -250,6 +250,17 @@ def _b_has_key(args: list) -> Any:
 
 # Run by each engine itself; the resolver knows them as builtins.
 ENGINE_BUILTINS = ("print", "exit", "snapshot", "Snapshot", "__arity")
+
+
+def _run_by_the_engine(args: list) -> Any:  # pragma: no cover - engines intercept the calls
+    raise ShapeError("RuntimeError", "this builtin is run by the engine")
+
+
+# The function values of the engine builtins (what `let p = print` holds); an engine runs their
+# calls itself. One object per name, so a snapshot refers to each by its name.
+ENGINE_PLACEHOLDERS: dict[str, BuiltinFunction] = {
+    name: BuiltinFunction(name, _run_by_the_engine) for name in ENGINE_BUILTINS
+    if name != "Snapshot"}
 
 BUILTINS: dict[str, BuiltinFunction] = {
     "len": BuiltinFunction("len", _b_len),

@@ -109,3 +109,8 @@ def stack_overflow() -> ShapeError:
     # Deep Shape recursion, or a value nested so deep that walking it (display, ==) would exhaust
     # the Python stack: both are the Shape stack overflow.
     return ShapeError("StackOverflow", "stack overflow")
+
+
+def program_too_deep(path: str | None = None) -> ShapeError:
+    # The front end (resolver, compiler) walking source nested beyond Python's limits.
+    return ShapeError("CompileError", "Program is nested too deeply to compile", file=path)

@@ -295,7 +295,7 @@ BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
 def binary_op(op: str, a: Any, b: Any) -> Any:
     f = BINARY_OPS.get(op)
     if f is None:
-        raise ShapeError("RuntimeError", f"Unknown operator '{op}'")
+        raise unknown_operator(op)
     return f(a, b)
 
 
@@ -317,7 +317,11 @@ def unary_op(op: str, v: Any) -> Any:
         return neg(v)
     if op == "!":
         return not truthy(v)
-    raise ShapeError("RuntimeError", f"Unknown operator '{op}'")
+    raise unknown_operator(op)
+
+
+def unknown_operator(op: str) -> ShapeError:
+    return ShapeError("RuntimeError", f"Unknown operator '{op}'")
 
 
 def min_max(items: list, want: int) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from shapelang.cli import run_source_json
+from shapelang import api
 from shapelang.vm.threader import generic_mode
 
 LITERALS = ["3", "-3", "2.5", "-0.0", '"s"', "None", "true", "()", "[1, 2]", "{a: 1}",
@@ -39,8 +39,10 @@ def program(shape: str, literal: str) -> str:
 
 
 def outcome(source: str, engine: str) -> dict:
-    r = run_source_json(source, "t.shape", engine)
-    return {"stdout": r["stdout"], "error": r["error"], "exit_code": r["exit_code"]}
+    r = api.run(source, path="t.shape", engine=engine)
+    e = r.error
+    error = None if e is None else (e.kind, e.phase, e.message, e.line, e.col)
+    return {"stdout": r.stdout, "error": error, "exit_code": r.exit_code}
 
 
 @pytest.mark.parametrize("shape", SHAPES)

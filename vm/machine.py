@@ -32,8 +32,8 @@ from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
                                 STORED_REGS, STORED_SIZE, new_frame, stored)
 from shapelang.vm.frame import KINDS as FRAME_KINDS
-from shapelang.vm.objects import (UNINIT, AnnotatedFunction, BoundMethod, Cell, Closure,
-                                  EnumType, StructType, Task, VariantConstructor)
+from shapelang.vm.objects import (UNINIT, VM_BUILTINS, AnnotatedFunction, BoundMethod, Cell,
+                                  Closure, EnumType, StructType, Task, VariantConstructor)
 
 DEFAULT_MAX_DEPTH = 200_000
 VALUE_RECURSION_LIMIT = 30_000
@@ -46,27 +46,6 @@ class _Stopped:
 
 
 STOPPED = _Stopped()
-
-
-# ---------------------------------------------------------------- builtin values
-
-def _vm_only(args: list) -> Any:  # pragma: no cover - the machine intercepts these
-    raise ShapeError("RuntimeError", "this builtin is run by the machine")
-
-
-VM_BUILTINS: dict[str, V.BuiltinFunction] = {
-    name: V.BuiltinFunction(name, _vm_only) for name in B.ENGINE_BUILTINS if name != "Snapshot"}
-SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
-                                      "Resumed": ["unit", [], []]})
-BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
-
-
-def builtin_value(name: str) -> Any:
-    if name in VM_BUILTINS:
-        return VM_BUILTINS[name]
-    if name == "Snapshot":
-        return SNAPSHOT_ENUM
-    return B.BUILTINS[name]
 
 
 # ---------------------------------------------------------------- helpers used by threaded code
@@ -169,6 +148,7 @@ _G: dict[str, Any] = {
     "h_get_variant": h_get_variant, "h_make_enum": h_make_enum,
     "h_make_struct_type": h_make_struct_type, "h_build_variant": h_build_variant,
     "h_struct_literal": h_struct_literal, "h_struct_finish": h_struct_finish,
+    **P.CODE_NAMES,
 }
 
 

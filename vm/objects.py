@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from shapelang.runtime import values as V
+from shapelang.runtime import builtins as B, values as V
 
 
 class Uninit:
@@ -109,6 +109,24 @@ class AnnotatedFunction(V.FunctionValue):
         self.name = name
         self.fn = fn
         self.wrapper = wrapper
+
+
+# ---------------------------------------------------------------- builtin values
+
+# The values builtin names are bound to (LOAD_BUILTIN); the engine builtins (print, exit,
+# snapshot, __arity) are placeholders whose calls the machine runs itself.
+VM_BUILTINS: dict[str, V.BuiltinFunction] = B.ENGINE_PLACEHOLDERS
+SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
+                                      "Resumed": ["unit", [], []]})
+BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
+
+
+def builtin_value(name: str) -> Any:
+    if name in VM_BUILTINS:
+        return VM_BUILTINS[name]
+    if name == "Snapshot":
+        return SNAPSHOT_ENUM
+    return B.BUILTINS[name]
 
 
 # Record classes of the machine state and their fields, for the snapshot codec.

@@ -125,7 +125,7 @@ def _op(number: int, name: str, cls: str, a: Kind = NONE, b: Kind = NONE,
 
 
 def _builtin_names() -> Any:
-    from shapelang.vm.machine import BUILTIN_NAMES
+    from shapelang.vm.objects import BUILTIN_NAMES
     return BUILTIN_NAMES
 
 

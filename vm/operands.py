@@ -256,7 +256,7 @@ class Nullable(Shape):
         return iter(()) if v is None else self.shape.slot_uses(v)
 
 
-# Pattern descriptors (the format is described in vm/patterns.py, which builds the matchers).
+# Pattern descriptors (the format is described in runtime/patterns.py, which builds the matchers).
 # ["b", slot, cell]: a binding writes a value into the register, or into the cell it holds.
 
 

@@ -19,7 +19,8 @@ from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
-from shapelang.vm.machine import BUILTIN_NAMES, DEFAULT_MAX_DEPTH, Machine, builtin_value
+from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
+from shapelang.vm.objects import BUILTIN_NAMES, builtin_value
 from shapelang.vm.store import SnapshotStore, open_store
 from shapelang.vm.verify import stack_depths
 

@@ -36,11 +36,12 @@ import math
 import os
 from typing import Any, Iterator, Optional
 
+from shapelang.runtime import patterns as P
 from shapelang.runtime.prelude import prelude_method
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
-from shapelang.vm import patterns as P
 from shapelang.vm.blob import Blob
+from shapelang.vm.objects import builtin_value
 
 GENERIC_ENV = "SHAPE_VM_GENERIC"
 _generic_override: list[Optional[bool]] = [None]
@@ -392,7 +393,6 @@ class _Gen:
             L(f"{t} = R[{a}]")
             L(f"if type({t}) is not Cell: R[{a}] = Cell({t})")
         elif op == O.LOAD_BUILTIN:
-            from shapelang.vm.machine import builtin_value
             self.env["BI"][a] = builtin_value(self.blob.consts[a])
             self.push(f"BI[{a}]")
         elif op == O.POP:
@@ -657,8 +657,9 @@ class _Gen:
             subj, desc = self.blob.consts[a]
             inline = None
             if _pattern_size(desc) <= 12 and not self.cold:
+                # The shared matcher's own code (runtime/patterns.py strict_code), inlined.
                 v = self.tmp()
-                inline = self.pattern_code(desc, v, f"K[{a}][1]")
+                inline = P.strict_code(desc, v, f"K[{a}][1]")
             if inline is None:
                 self.env["MT"][a] = P.strict(desc)
                 L(f"if not MT[{a}](R[{subj}], R):")
@@ -809,67 +810,6 @@ class _Gen:
         else:  # pragma: no cover - every opcode is handled above
             raise AssertionError(f"threader: no template for {name}")
         return False
-
-    def pattern_code(self, d: list, v: str, path: str) -> Optional[tuple[list, list]]:
-        """Inline test (conditions, all evaluated before any binding) and bindings for a strict
-        pattern, following patterns.strict exactly; None for the kinds left to the matchers.
-        `v` is a Python expression for the value, `path` one for the descriptor in K."""
-        tag = d[0]
-        if tag == "_":
-            return [], []
-        if tag == "b":
-            return [], [f"R[{d[1]}].v = {v}" if d[2] else f"R[{d[1]}] = {v}"]
-        if tag == "l":
-            lit = d[1]
-            if lit is None:
-                return [f"{v} is None"], []
-            if type(lit) is bool:
-                return [f"{v} is {lit!r}"], []
-            if type(lit) is int or type(lit) is float:
-                rhs = repr(lit) if type(lit) is int else f"{path}[1]"
-                return [f"(type({v}) is int or type({v}) is float)", f"{v} == {rhs}"], []
-            if type(lit) is str:
-                return [f"type({v}) is str", f"{v} == {path}[1]"], []
-            return None
-        if tag in ("some", "ok", "err"):
-            if tag == "some":
-                conds, inner = [f"{v} is not None"], v
-            else:
-                conds, inner = [f"type({v}) is {'Ok' if tag == 'ok' else 'Err'}"], f"{v}.value"
-            sub = self.pattern_code(d[1], inner, f"{path}[1]")
-            if sub is None:
-                return None
-            return conds + sub[0], sub[1]
-        if tag == "v" and d[4] is None:
-            conds = [f"type({v}) is EnumValue", f"{v}.variant == {path}[2]", f"{v}.enum == {path}[1]"]
-            binds: list = []
-            if d[3] is not None:
-                n = len(d[3])
-                conds += [f"type({v}.payload) is tuple", f"len({v}.payload) == {n}"]
-                for i, sub_d in enumerate(d[3]):
-                    sub = self.pattern_code(sub_d, f"{v}.payload[{i}]", f"{path}[3][{i}]")
-                    if sub is None:
-                        return None
-                    conds += sub[0]
-                    binds += sub[1]
-            return conds, binds
-        if tag == "a":
-            items = d[1]
-            n = len(items)
-            conds = [f"type({v}) is list", f"len({v}) {'>=' if d[2] else '=='} {n}"]
-            binds = []
-            for i, sub_d in enumerate(items):
-                sub = self.pattern_code(sub_d, f"{v}[{i}]", f"{path}[1][{i}]")
-                if sub is None:
-                    return None
-                conds += sub[0]
-                binds += sub[1]
-            if d[3] is not None:
-                rest = d[3]
-                rv = f"list({v}[{n}:])"
-                binds.append(f"R[{rest[1]}].v = {rv}" if rest[2] else f"R[{rest[1]}] = {rv}")
-            return conds, binds
-        return None
 
     def binary(self, op: str, x: str, y: str) -> None:
         L = self.line
@@ -1088,7 +1028,6 @@ class _Gen:
                 L(f"OUT(print_line([{', '.join(args)}]))")
                 self.push("None", "none")
                 return
-            from shapelang.vm.machine import builtin_value
             self.env["BF"][a] = builtin_value(name).fn
             L(f"{t} = BF[{a}]([{', '.join(args)}])")
             self.push(t)
@@ -1125,7 +1064,6 @@ class _Gen:
             L(f"{t} = M.vm_builtin(K[{a}], [{', '.join(args)}])")
             self.push(t)
             return
-        from shapelang.vm.machine import builtin_value
         self.env["BF"][a] = builtin_value(name).fn
         if name == "len" and argc == 1:
             x = args[0]

@@ -1,0 +1,193 @@
+"""The snapshot oracle: what resuming a snapshot must print, computed by the reference evaluator.
+
+The reference evaluator keeps no serialisable state, so it answers by replaying. Its hook for
+`snapshot()` calls (ref/evaluator.py `SnapshotEvents`) is replaced here:
+
+- Full resume. With `resume_at=k` the program is replayed deterministically with its output
+  suppressed until the k-th `snapshot()` event (events count calls in execution order, from 0),
+  which returns `Snapshot::Resumed`; the output from there on is what resuming the k-th snapshot
+  must print. A chain of resumes (resume event k, then a snapshot the resumed run takes, …) is
+  `resume_at=(k, k2, …)` in absolute event numbers: each of those events returns `Resumed`, and
+  output starts at the last.
+- Recompile-and-resume. With `recompile_from=(old_source, k)`, the old program runs until its
+  k-th event and is captured there (call site ordinal, occurrence, the cells of the top-level
+  variables visible at the site, the state of the enclosing top-level `for` loops); after the
+  shared rules of ref/resume.py accept the edit, the new program is replayed silently until the
+  same site's same occurrence, where the captured cells and loop states are put in place and the
+  call returns `Resumed`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from shapelang.ref import ast as A
+from shapelang.ref.evaluator import (DEFAULT_MAX_DEPTH, Env, Interpreter, SnapshotEvents, check,
+                                     run_deep)
+from shapelang.ref.parser import parse
+from shapelang.ref.resolver import Binding, Resolution
+from shapelang.ref.resume import NON_EMPTY_STACK, plan
+from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.snapshots import SNAPSHOT_RESUMED
+
+
+def fewer_snapshots(n: int) -> ShapeError:
+    """Asked to resume the snapshot event n - 1 of a program that takes fewer than n."""
+    return ShapeError("ResumeError", f"The program takes fewer than {n} snapshot(s)",
+                      phase="resume")
+
+
+class Captured(Exception):
+    """The run reached the snapshot event it was asked to capture."""
+
+    def __init__(self, ordinal: int, occurrence: int, depth: int, values: dict) -> None:
+        self.ordinal = ordinal
+        self.occurrence = occurrence
+        self.depth = depth
+        self.values = values
+
+
+class OracleEvents(SnapshotEvents):
+    """Snapshot events of a replay: suppresses output until the run reaches the point it
+    continues from, and captures or restores the state at a call site."""
+
+    def __init__(self, write: Callable[[str], None], resume_at: tuple[int, ...] = (),
+                 capture_at: Optional[int] = None, replay: Optional[Captured] = None) -> None:
+        super().__init__()
+        self.resume_events = frozenset(resume_at)
+        self.resume_last = resume_at[-1] if resume_at else None
+        self.capture_at = capture_at
+        self.replay = replay
+        self.suppress = bool(resume_at) or replay is not None
+        self.ordinal_counts: dict[int, int] = {}
+        self.for_states: list[list] = []   # [walked, index] of the active top-level for loops
+        self._write = write
+
+    def write(self, text: str) -> None:
+        if not self.suppress:
+            self._write(text)
+
+    def loop_started(self, interp: Interpreter, state: list) -> None:
+        if interp.depth == 0:
+            self.for_states.append(state)
+
+    def loop_ended(self, interp: Interpreter, state: list) -> None:
+        if interp.depth == 0:
+            self.for_states.pop()
+
+    def snapshot(self, interp: Interpreter, ordinal: int, call: Any, env: Env) -> Any:
+        k = self.events
+        self.events += 1
+        occurrence = self.ordinal_counts.get(ordinal, 0)
+        self.ordinal_counts[ordinal] = occurrence + 1
+        if k == self.capture_at:
+            values = frame_cells(interp, call, env) if interp.depth == 0 else {}
+            values["$for"] = [list(st) for st in self.for_states] if interp.depth == 0 else []
+            raise Captured(ordinal, occurrence, interp.depth, values)
+        replay = self.replay
+        if replay is not None and replay.ordinal == ordinal and replay.occurrence == occurrence:
+            saved_loops = replay.values.get("$for", [])
+            if len(saved_loops) == len(self.for_states):
+                for st, saved in zip(self.for_states, saved_loops):
+                    st[0], st[1] = saved[0], saved[1]
+            restore_frame_cells(interp, call, env, replay.values)
+            self.replay = None
+            self.suppress = False
+            return SNAPSHOT_RESUMED
+        if k in self.resume_events:
+            if k == self.resume_last:
+                self.suppress = False
+            return SNAPSHOT_RESUMED
+        return self.taken(k)
+
+
+def frame_cells(interp: Interpreter, call: Any, env: Env) -> dict:
+    """The cells of the top-level variables visible at a snapshot site, by resume key."""
+    out = {}
+    for key, b in interp.main_res.frame_variables(call).items():
+        c = env.cell(b)
+        if c is not None:
+            out[key] = c
+    return out
+
+
+def restore_frame_cells(interp: Interpreter, call: Any, env: Env, cells: dict) -> None:
+    # Variables of the saved run keep their cells (closures of the saved run still share them);
+    # variables only the new source has are uninitialised (the VM cannot run the new code before
+    # the boundary either).
+    for key, b in interp.main_res.frame_variables(call).items():
+        holder = env
+        while holder is not None and b not in holder.vars:
+            holder = holder.parent
+        target = holder if holder is not None else _env_of_scope(env, b)
+        if key in cells:
+            if target is not None:
+                target.vars[b] = cells[key]
+        elif holder is not None:
+            del holder.vars[b]
+
+
+def _env_of_scope(env: Env, b: Binding) -> Optional[Env]:
+    # A variable the new code has not initialised yet has no entry; its scope's env is the one
+    # at the same depth of the chain as the scope is below the module.
+    depth, scope = 0, b.scope
+    while scope.kind != "module":
+        depth += 1
+        scope = scope.parent
+    chain = []
+    while env is not None:
+        chain.append(env)
+        env = env.parent
+    chain.reverse()
+    return chain[depth] if depth < len(chain) else None
+
+
+def _run(program: A.Program, res: Resolution, path: Optional[str], max_depth: int,
+         events: OracleEvents) -> Any:
+    interp = Interpreter(events.write, path, max_depth, events)
+    return run_deep(lambda: interp.run(program, res))
+
+
+def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
+               max_depth: int = DEFAULT_MAX_DEPTH,
+               resume_at: Optional[int | tuple[int, ...]] = None,
+               recompile_from: Optional[tuple[str, int]] = None) -> Any:
+    """The output of a resume: `resume_at=k` (or a chain `(k, k2, …)`) gives what resuming the
+    program's k-th snapshot event prints; `recompile_from=(old_source, k)` what `shape --resume
+    <k-th snapshot of old_source> path` prints with this source (recompile-and-resume)."""
+    return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from)
+
+
+def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
+                max_depth: int = DEFAULT_MAX_DEPTH,
+                resume_at: Optional[int | tuple[int, ...]] = None,
+                recompile_from: Optional[tuple[str, int]] = None) -> Any:
+    """`run_source` for a parsed program."""
+    if recompile_from is None:
+        chain = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
+        events = OracleEvents(write, resume_at=chain)
+        try:
+            return _run(program, check(program, path), path, max_depth, events)
+        finally:
+            if chain and events.events <= chain[-1]:
+                # Asked to resume a snapshot this program never takes.
+                raise fewer_snapshots(chain[-1] + 1)
+    old_source, k = recompile_from
+    old = parse(old_source, path)
+    old_res = check(old, path)
+    try:
+        _run(old, old_res, path, max_depth, OracleEvents(lambda s: None, capture_at=k))
+    except Captured as c:
+        captured = c
+    else:
+        raise fewer_snapshots(k + 1)
+    if captured.depth > 0:
+        raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
+    res = check(program, path)
+    plan(old, old_res, program, res, captured.ordinal)
+    events = OracleEvents(write, replay=captured)
+    value = _run(program, res, path, max_depth, events)
+    if events.replay is not None:
+        raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot "
+                         f"#{captured.ordinal} the way the saved run did; cannot continue safely",
+                         phase="resume")
+    return value
