@@ -25,7 +25,8 @@ SNAPSHOT_ID_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 MASK = "<id>"
 
 _KEY_RE = re.compile(r"^(?P<key>[a-z][a-z-]*)(?P<args>(?: [^:\s]+)*)\s*:(?P<rest>.*)$")
-_ERROR_RE = re.compile(r'^(?P<kind>[A-Za-z]+)\s+(?P<phase>[a-z]+)(?:\s+(?P<msg>"(?:[^"\\]|\\.)*"))?\s*$')
+_ERROR_RE = re.compile(r'^(?P<kind>[A-Za-z]+)\s+(?P<phase>[a-z]+)(?:\s+(?P<msg>"(?:[^"\\]|\\.)*"))?'
+                       r'(?:\s+at\s+(?P<line>[0-9]+):(?P<col>[0-9]+))?\s*$')
 
 
 class CaseFormatError(ValueError):
@@ -43,10 +44,13 @@ class ExpectedError:
     kind: str
     phase: str
     message: Optional[str] = None  # a substring of the actual message; None = any message
+    line: Optional[int] = None     # `at LINE:COL`: where the error is reported; None = anywhere
+    col: Optional[int] = None
 
     def describe(self) -> str:
         s = f"{self.kind} {self.phase}"
-        return s + (f" {json.dumps(self.message)}" if self.message is not None else "")
+        s += f" {json.dumps(self.message)}" if self.message is not None else ""
+        return s + (f" at {self.line}:{self.col}" if self.line is not None else "")
 
 
 @dataclass(frozen=True)
@@ -139,14 +143,17 @@ def _header_lines(source: str) -> tuple[list[str], str]:
 def _parse_error(text: str, path: str, lineno: int) -> ExpectedError:
     m = _ERROR_RE.match(text.strip())
     if not m:
-        raise CaseFormatError(path, lineno, f'expected KIND PHASE ["message"], got {text.strip()!r}')
+        raise CaseFormatError(path, lineno, f'expected KIND PHASE ["message"] [at LINE:COL], '
+                                            f'got {text.strip()!r}')
     msg = m.group("msg")
     if msg is not None:
         try:
             msg = json.loads(msg)
         except json.JSONDecodeError:
             msg = msg[1:-1]  # not valid JSON escapes: take it literally
-    return ExpectedError(m.group("kind"), m.group("phase"), msg)
+    line = int(m.group("line")) if m.group("line") else None
+    col = int(m.group("col")) if m.group("col") else None
+    return ExpectedError(m.group("kind"), m.group("phase"), msg, line, col)
 
 
 def _parse_int(text: str, path: str, lineno: int, what: str) -> int:

@@ -368,6 +368,11 @@ def _error_mismatch(expected: Optional[ExpectedError], actual: Optional[dict]) -
         problems.append("phase")
     if expected.message is not None and expected.message not in (actual.get("message") or ""):
         problems.append("message")
+    # A line of None from an engine that reports none is a difference; a plain stdout/stderr
+    # engine (phase None) cannot report positions, so they are not checked there.
+    if expected.line is not None and actual.get("phase") is not None \
+            and (actual.get("line"), actual.get("col")) != (expected.line, expected.col):
+        problems.append("position")
     if problems:
         return (f"error {'/'.join(problems)} differs: expected {expected.describe()}, "
                 f"got {_describe_error(actual)}")

@@ -27,7 +27,8 @@ def parse_checks(text: str) -> str:
     for part in text.replace(",", " ").split():
         for ch in part.strip():
             if ch not in H.CHECK_NAMES:
-                raise argparse.ArgumentTypeError(f"unknown check {ch!r} (expected a-f)")
+                raise argparse.ArgumentTypeError(f"unknown check {ch!r} (expected "
+                                                 f"{H.CHECK_NAMES[0]}-{H.CHECK_NAMES[-1]})")
             if ch not in out:
                 out += ch
     return "".join(c for c in H.CHECK_NAMES if c in out)
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check a against the VM (default) or a second reference run")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="a program whose checks run longer than this is a failure")
+    p.add_argument("--errors", action="store_true",
+                   help="error-path programs: mistakes in functions, loops, callbacks, methods and "
+                        "hooks (a different program k than without it)")
     p.add_argument("--strict", action="store_true",
                    help="count known divergences (harness.KNOWN_DIVERGENCES) as failures")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
@@ -94,7 +98,8 @@ class Progress:
 
 def summary_json(s: H.Summary) -> dict:
     return {
-        "seed": s.config.seed, "jobs": s.config.jobs, "checks": s.config.checks,
+        "seed": s.config.seed, "errors": s.config.errors, "jobs": s.config.jobs,
+        "checks": s.config.checks,
         "seconds": s.wall, "cpu_seconds": s.cpu, "programs": s.programs,
         "programs_per_second": s.programs / s.wall if s.wall else 0.0,
         "programs_per_cpu_second": s.programs / s.cpu if s.cpu else 0.0,
@@ -110,7 +115,7 @@ def summary_json(s: H.Summary) -> dict:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    case, _ = H.make_case(args.seed, args.show)
+    case, _ = H.make_case(args.seed, args.show, args.errors)
     sys.stdout.write(case.source)
     return 0
 
@@ -118,8 +123,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     save_dir = None if args.no_save else args.save_dir
     case, verdicts, failure = H.replay(args.seed, args.replay, args.check, args.ref_vs,
-                                       args.shrink_seconds, save_dir, args.strict)
-    print(f"program {args.replay} of seed {args.seed}:")
+                                       args.shrink_seconds, save_dir, args.strict, args.errors)
+    mode = " (error-path mode)" if args.errors else ""
+    print(f"program {args.replay} of seed {args.seed}{mode}:")
     sys.stdout.write(case.source)
     problem = case.harness_error()
     if problem:
@@ -151,7 +157,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                            ref_vs=args.ref_vs, shrink_seconds=args.shrink_seconds,
                            save_dir=None if args.no_save else args.save_dir,
                            program_timeout=args.timeout, max_programs=args.programs,
-                           start=args.start, strict=args.strict)
+                           start=args.start, strict=args.strict, errors=args.errors)
     progress = Progress(args.quiet)
     avail = H.available_checks()
     for c in cfg.checks:

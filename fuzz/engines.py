@@ -18,7 +18,7 @@ Capabilities
 - recompile      recompile-and-resume with a new source and the reference oracle for it (check e).
 
 Every result is normalised into an `Outcome`: stdout with snapshot ids masked, value (type and
-display), error (kind and phase), exit code.
+display), error (kind, phase, message, line and column), exit code.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -42,12 +42,15 @@ def mask_ids(text: str) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a run did. Every field is compared: an error's message and position are part of
+    the language (the same mistake must be reported the same way by both engines)."""
     stdout: str
     value: Optional[tuple[str, str]]       # (type, display), None after an error or exit()
     error: Optional[tuple[str, str]]       # (kind, phase)
-    message: str = field(default="", compare=False)
+    message: str = ""
     exit_code: int = 0
-    line: Optional[int] = field(default=None, compare=False)
+    line: Optional[int] = None
+    col: Optional[int] = None
 
     @staticmethod
     def from_json(result: dict) -> "Outcome":
@@ -60,12 +63,19 @@ class Outcome:
             message="" if err is None else mask_ids(str(err.get("message", ""))),
             exit_code=int(result.get("exit_code", 0)),
             line=None if err is None else err.get("line"),
+            col=None if err is None else err.get("col"),
         )
+
+    @property
+    def position(self) -> str:
+        if self.line is None:
+            return "no position"
+        return f"{self.line}:{self.col}"
 
     def describe(self) -> str:
         parts = []
         if self.error:
-            parts.append(f"error {self.error[0]} ({self.error[1]}): {self.message}")
+            parts.append(f"error {self.error[0]} ({self.error[1]}) at {self.position}: {self.message}")
         if self.value is not None:
             parts.append(f"value {self.value[0]} {self.value[1]}")
         parts.append(f"exit {self.exit_code}")
@@ -73,7 +83,8 @@ class Outcome:
 
 
 def diff_outcomes(expected: Outcome, actual: Outcome, names: tuple[str, str] = ("ref", "vm")) -> list[str]:
-    """The fields that differ ("stdout", "value", "error", "exit") with a readable account."""
+    """The fields that differ ("stdout", "value", "error" (kind, phase, message), "position",
+    "exit") with a readable account."""
     out = []
     if expected.stdout != actual.stdout:
         import difflib
@@ -82,9 +93,13 @@ def diff_outcomes(expected: Outcome, actual: Outcome, names: tuple[str, str] = (
         out.append("stdout differs:\n" + "\n".join(list(d)[:60]))
     if expected.value != actual.value:
         out.append(f"value differs: {names[0]} {expected.value} vs {names[1]} {actual.value}")
-    if expected.error != actual.error:
+    if (expected.error, expected.message) != (actual.error, actual.message):
         out.append(f"error differs: {names[0]} {expected.error} {expected.message!r} vs "
                    f"{names[1]} {actual.error} {actual.message!r}")
+    elif (expected.line, expected.col) != (actual.line, actual.col):
+        out.append(f"position differs: {names[0]} {expected.error[0] if expected.error else ''} "
+                   f"at {expected.position} vs {names[1]} at {actual.position} "
+                   f"({expected.message!r})")
     if expected.exit_code != actual.exit_code:
         out.append(f"exit code differs: {names[0]} {expected.exit_code} vs {names[1]} {actual.exit_code}")
     return out
@@ -256,7 +271,8 @@ class MachineSession:
     def roundtrip(self, state: Any) -> Any:
         if self.codec is not None:
             enc, dec = self.codec
-            self.last_bytes = enc(state)    # the live state's encoding (check f re-encodes it)
+            # the live state's encoding, as a store holds it (check f re-encodes it)
+            self.last_bytes = enc(state, self.program.entry, self.program.prelude)
             return dec(self.last_bytes)
         self.last_bytes = None
         return copy.deepcopy(state)
@@ -356,13 +372,13 @@ class MachineSession:
         if self.codec is None:
             raise Unavailable("no state codec (shapelang.vm.snapshot registry / vm.codec)")
         enc, dec = self.codec
-        return enc(dec(data))
+        return enc(dec(data), self.program.entry, self.program.prelude)
 
 
 def concat(before: Outcome, after: Outcome) -> Outcome:
     """The outcome of a run cut in two: output of both parts, the end of the second."""
     return Outcome(before.stdout + after.stdout, after.value, after.error, after.message,
-                   after.exit_code, after.line)
+                   after.exit_code, after.line, after.col)
 
 
 # ---------------------------------------------------------------- recompile-and-resume (store based)
@@ -393,3 +409,65 @@ def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) ->
     e.update(env or {})
     return subprocess.run(cli_command() + args, capture_output=True, text=True, env=e,
                           timeout=timeout)
+
+
+# ---------------------------------------------------------------- stored snapshots
+
+class ScratchStore:
+    """A snapshot store for the checks that go through one (recompile, forged states). Stores are
+    content-addressed, so the programs of a worker share one; it is started afresh every
+    `RENEW` uses so that it does not grow without bound."""
+
+    RENEW = 500
+
+    def __init__(self) -> None:
+        self.tmp: Any = None
+        self.uses = 0
+
+    @property
+    def path(self) -> str:
+        import tempfile
+        if self.tmp is None or self.uses >= self.RENEW:
+            self.close()
+            self.tmp = tempfile.TemporaryDirectory(prefix="shape-fuzz-store-")
+            self.uses = 0
+        self.uses += 1
+        return os.path.join(self.tmp.name, "store.db")
+
+    def put(self, state: bytes, blobs: dict[str, bytes], script: str = "fuzz.shape") -> tuple[str, str]:
+        """Store a snapshot (its state bytes and every blob it runs); returns (store path, id)."""
+        from shapelang.vm.store import SQLiteStore
+        path = self.path
+        store = SQLiteStore(path)
+        try:
+            sid = store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
+        finally:
+            store.close()
+        return path, sid
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
+
+
+SCRATCH = ScratchStore()
+
+
+def cli_in_process(argv: list[str]) -> "Completed":
+    """`shape ARGV` run by the CLI's own entry point in this process, its output captured: what a
+    user sees, without starting a process. (For a fresh process, see processes.zygote().)"""
+    import contextlib
+    from shapelang.cli import main
+    from shapelang.fuzz.processes import Completed
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:           # what `python -m shapelang` would print
+            import traceback
+            traceback.print_exc()
+            code = 1
+    return Completed(code, out.getvalue(), err.getvalue())

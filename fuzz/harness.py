@@ -25,20 +25,23 @@ reproduces it, and saves it as a conformance case under `conformance/cases/regre
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import random
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from shapelang.fuzz import engines as E
+from shapelang.fuzz.reduce import reduce_program
 from shapelang.fuzz.generator import (ChoiceSource, GeneratedProgram, ProgramBuilder,
                                       RandomChoiceSource)
 
-CHECK_NAMES = "abcdef"
+CHECK_NAMES = "abcdefg"
 CHECK_TITLES = {
     "a": "ref vs VM",
     "b": "cut anywhere and resume",
@@ -46,10 +49,18 @@ CHECK_TITLES = {
     "d": "chains of cuts",
     "e": "recompile-and-resume vs the reference oracle",
     "f": "codec round trip",
+    "g": "forged snapshots resumed through the store",
 }
+# What one run of a check counts (`units` in the summary): resumed continuations compared with
+# the uninterrupted run or the oracle (b, c, d, e), forged snapshots resumed (g).
+CHECK_UNITS = {"b": "resumed continuations", "c": "resumed continuations",
+               "d": "resumed continuations", "e": "recompiled continuations",
+               "g": "forged snapshots"}
 MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
 CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
 CLI_SHARE = 2              # percent of cases that check b also runs through the real CLI
+FORGERIES = 4              # forged snapshots per case (check g)
+FORGED_BUDGET = 20_000     # steps a forged snapshot may run (`--snapshot-at`)
 
 
 # ---------------------------------------------------------------- verdicts and cases
@@ -61,6 +72,8 @@ class Verdict:
     reason: str = ""                 # fail: a short category; skip: why
     detail: str = ""
     resume: Optional[tuple[int, Optional[str]]] = None   # the failing resume: (event, new source)
+    family: str = ""                 # which error message it is about (see _message_family)
+    units: int = 0                   # what the check did, counted (see CHECK_UNITS)
 
     @property
     def failed(self) -> bool:
@@ -68,7 +81,10 @@ class Verdict:
 
     @property
     def signature(self) -> str:
-        return f"{self.check}:{self.reason}"
+        """What makes two failures the same bug for shrinking and counting repeats: the check,
+        the reason and, for errors, the message without its particulars."""
+        sig = f"{self.check}:{self.reason}"
+        return f"{sig}:{self.family}" if self.family else sig
 
 
 @dataclass
@@ -80,6 +96,7 @@ class CheckParams:
     events: list[int] = field(default_factory=list)   # check c (and e): which events
     chain: list[int] = field(default_factory=list)    # check d: per mille of steps per leg
     edits: list[int] = field(default_factory=list)    # check e: edit choices
+    forge: int = 0                                # check g: seed of the forgeries
 
     @staticmethod
     def draw(c: ChoiceSource) -> "CheckParams":
@@ -89,6 +106,7 @@ class CheckParams:
             events=[c.int(0, 63) for _ in range(MAX_RESUMED_EVENTS)],
             chain=[c.int(0, 1000) for _ in range(CHAIN_CUTS)],
             edits=[c.int(0, 99) for _ in range(6)],
+            forge=c.int(0, 2**30),
         )
 
 
@@ -104,9 +122,13 @@ class Case:
         self._session: Any = None
         self._full: Optional[tuple[E.Outcome, int]] = None
 
+    def with_ast(self, tree: Any) -> "Case":
+        """The same case with another program (the test-case reducer's edits)."""
+        return Case(dataclasses.replace(self.prog, ast=tree), self.params, self.path)
+
     @staticmethod
-    def build(choices: ChoiceSource) -> "Case":
-        prog = ProgramBuilder(choices).program()
+    def build(choices: ChoiceSource, errors: bool = False) -> "Case":
+        prog = ProgramBuilder(choices, errors).program()
         return Case(prog, CheckParams.draw(choices))
 
     @property
@@ -162,6 +184,17 @@ def _steps(per_mille: int, total: int) -> int:
     return (per_mille * max(total, 1)) // 1000
 
 
+_PARTICULARS = re.compile(r"'[^']*'|\"[^\"]*\"|[0-9a-f]{12,}|-?[0-9]+(\.[0-9]+)?")
+
+
+def _message_family(out: E.Outcome) -> str:
+    """An error's kind and message with names, numbers and ids taken out: `TypeError: Unknown
+    property _ on array` for every unknown property of an array."""
+    if out.error is None:
+        return ""
+    return f"{out.error[0]}: {_PARTICULARS.sub('_', out.message)}"
+
+
 def _compare(check: str, expected: E.Outcome, actual: E.Outcome, names: tuple[str, str],
              context: str = "") -> Verdict:
     diffs = E.diff_outcomes(expected, actual, names)
@@ -173,7 +206,8 @@ def _compare(check: str, expected: E.Outcome, actual: E.Outcome, names: tuple[st
     if actual.error and actual.error[0] == "Hang":
         reason = "hang"
     head = (context + "\n") if context else ""
-    return Verdict(check, "fail", reason, head + "\n".join(diffs))
+    family = _message_family(expected) or _message_family(actual)
+    return Verdict(check, "fail", reason, head + "\n".join(diffs), family=family)
 
 
 # ---------------------------------------------------------------- the checks
@@ -414,8 +448,64 @@ def check_f(case: Case) -> Verdict:
     return Verdict("f", "pass")
 
 
+def judge_stored_run(done: Any) -> Optional[str]:
+    """What is wrong with the outcome of `shape --resume` on a forged snapshot, or None. It may
+    end cleanly (with the program's own exit code), stop at the step budget (exit 130, the
+    interrupt snapshot saved), or fail with exactly one `Error:` line and exit code 1; never
+    with an internal error or a traceback."""
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
+    if "Traceback (most recent call last)" in done.stderr:
+        return "traceback"
+    if any("internal error" in ln for ln in errors):
+        return "internal"
+    if done.timed_out:
+        return "timeout"
+    if len(errors) > 1:
+        return "error-lines"
+    if errors and done.code != 1:
+        return "exit"
+    if done.code == 130 and "Snapshot saved:" not in done.stderr:
+        return "exit"
+    return None
+
+
+def check_g(case: Case) -> Verdict:
+    """Forged snapshots: states and code of this program, edited (forge.py), re-hashed, stored
+    and resumed through the store with a step budget."""
+    from shapelang.fuzz.forge import forge
+    if not (E.has_machine() and E.has_codec() and E.has_cli_resume()):
+        return Verdict("g", "skip", "needs the VM machine, the state codec and shape --resume")
+    session = case.session
+    states: list[bytes] = []
+    if case.prog.snapshot_sites:
+        session.snapshots()
+        states = [b for b in session.event_bytes if b]
+    if not states:
+        _, steps = case.full
+        _, cut = session.cut(_steps(case.params.cut, steps))
+        if cut is None or not session.last_bytes:
+            return Verdict("g", "pass", "no state to forge")
+        states = [session.last_bytes]
+    program = session.program
+    blobs = program.blob_bytes()
+    for i in range(FORGERIES):
+        seed = case.params.forge * FORGERIES + i
+        state = states[seed % len(states)]
+        f = forge(state, blobs, program.entry, program.prelude, seed)
+        path, sid = E.SCRATCH.put(f.state, f.blobs)
+        done = E.cli_in_process(["--resume", sid, "--store", path,
+                                 "--snapshot-at", str(FORGED_BUDGET)])
+        problem = judge_stored_run(done)
+        if problem is not None:
+            return Verdict("g", "fail", problem,
+                           f"forgery {i} (seed {seed}): {f.what}\nexit code {done.code}\n"
+                           f"--- stderr ---\n{done.stderr[-3000:]}", units=i + 1)
+    return Verdict("g", "pass", units=FORGERIES)
+
+
 CHECKS: dict[str, Callable[[Case], Verdict]] = {
     "a": check_a, "b": check_b, "c": check_c, "d": check_d, "e": check_e, "f": check_f,
+    "g": check_g,
 }
 
 
@@ -429,6 +519,8 @@ def available_checks() -> dict[str, Optional[str]]:
         "d": None if caps["machine"] else "VM machine API missing",
         "e": None if caps["recompile"] else "recompile-and-resume API missing",
         "f": None if caps["machine"] and caps["codec"] else "state codec API missing",
+        "g": None if caps["machine"] and caps["codec"] and caps["cli"] else
+             "needs the VM machine, the state codec and shape --resume",
     }
 
 
@@ -515,34 +607,37 @@ class ReplayChoiceSource(ChoiceSource):
         return self.int(0, 99) >= 100 - percent
 
 
-def program_seed(seed: int, k: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{k}".encode()).digest()[:8], "big")
+def program_seed(seed: int, k: int, errors: bool = False) -> int:
+    key = f"{seed}:{k}:errors" if errors else f"{seed}:{k}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def make_case(seed: int, k: int) -> tuple[Case, list[int]]:
-    """Program k of a campaign seed, with its choice sequence."""
-    src = RecordingChoiceSource(program_seed(seed, k))
-    case = Case.build(src)
+def make_case(seed: int, k: int, errors: bool = False) -> tuple[Case, list[int]]:
+    """Program k of a campaign seed (of its error-path mode with `errors`), with its choice
+    sequence."""
+    src = RecordingChoiceSource(program_seed(seed, k, errors))
+    case = Case.build(src, errors)
     return case, src.trace
 
 
-def case_from_choices(choices: list[int]) -> Case:
-    return Case.build(ReplayChoiceSource(choices))
+def case_from_choices(choices: list[int], errors: bool = False) -> Case:
+    return Case.build(ReplayChoiceSource(choices), errors)
 
 
 # ---------------------------------------------------------------- shrinking
 
 def shrink(choices: list[int], still_fails: Callable[[Case], bool], seconds: float = 60.0,
-           log: Optional[Callable[[str], None]] = None) -> list[int]:
+           log: Optional[Callable[[str], None]] = None, errors: bool = False) -> list[int]:
     """A shorter/simpler choice sequence whose case still fails, found by Hypothesis' shrinker
     (its engine, started from our recorded sequence). Falls back to a plain delta-debugging
-    shrinker over the sequence if that engine cannot be driven."""
+    shrinker over the sequence if that engine cannot be driven. `errors`: the choices are those
+    of an error-path program."""
     try:
-        return _shrink_hypothesis(choices, still_fails, seconds)
+        return _shrink_hypothesis(choices, still_fails, seconds, errors)
     except _EngineUnusable as e:
         if log:
             log(f"Hypothesis shrinker unavailable ({e}); using the built-in shrinker")
-        return _shrink_simple(choices, still_fails, seconds)
+        return _shrink_simple(choices, still_fails, seconds, errors)
 
 
 class _EngineUnusable(Exception):
@@ -555,7 +650,7 @@ class _BudgetSpent(KeyboardInterrupt):
 
 
 def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
-                       seconds: float) -> list[int]:
+                       seconds: float, errors: bool = False) -> list[int]:
     try:
         from hypothesis import HealthCheck, Phase, settings
         from hypothesis.internal.conjecture.engine import ConjectureRunner
@@ -571,7 +666,7 @@ def _shrink_hypothesis(choices: list[int], still_fails: Callable[[Case], bool],
             # recorded as a test case that stopped drawing early, which Hypothesis then
             # reports as flaky; a KeyboardInterrupt is not recorded.
             raise _BudgetSpent
-        case = Case.build(ChoiceSource(data.draw))
+        case = Case.build(ChoiceSource(data.draw), errors)
         if still_fails(case):
             data.mark_interesting(origin)
 
@@ -613,12 +708,13 @@ def _first_attr(obj: Any, *names: str) -> Any:
     return None
 
 
-def _shrink_simple(choices: list[int], still_fails: Callable[[Case], bool], seconds: float) -> list[int]:
+def _shrink_simple(choices: list[int], still_fails: Callable[[Case], bool], seconds: float,
+                   errors: bool = False) -> list[int]:
     deadline = time.monotonic() + seconds
     best = list(choices)
 
     def ok(cand: list[int]) -> bool:
-        return time.monotonic() < deadline and still_fails(case_from_choices(cand))
+        return time.monotonic() < deadline and still_fails(case_from_choices(cand, errors))
 
     size = max(1, len(best) // 2)
     while size >= 1 and time.monotonic() < deadline:
@@ -661,7 +757,8 @@ def _error_line(key: str, out: E.Outcome) -> str:
     assert out.error is not None
     msg = out.message
     quoted = f" {json.dumps(msg, ensure_ascii=False)}" if msg and "\n" not in msg else ""
-    return f"// {key}: {out.error[0]} {out.error[1]}{quoted}"
+    at = f" at {out.line}:{out.col}" if out.line is not None and out.col is not None else ""
+    return f"// {key}: {out.error[0]} {out.error[1]}{quoted}{at}"
 
 
 def conformance_case_text(case: Case, note: str, resume: Optional[tuple[int, Optional[str]]] = None,
@@ -732,9 +829,11 @@ class Failure:
     minimal_choices: int = 0
     saved: str = ""
     shrunk: bool = False
+    errors: bool = False             # found by an error-path campaign
 
     def reproduce(self) -> str:
-        return f"shape fuzz --seed {self.seed} --replay {self.program} --check {self.check}"
+        mode = " --errors" if self.errors else ""
+        return f"shape fuzz --seed {self.seed}{mode} --replay {self.program} --check {self.check}"
 
     def render(self) -> str:
         src = self.minimal_source or self.source
@@ -757,8 +856,9 @@ def investigate(seed: int, k: int, case: Case, choices: list[int], verdict: Verd
                 shrink_seconds: float, save_dir: Optional[str],
                 log: Optional[Callable[[str], None]] = None) -> Failure:
     """Shrink a failure to a minimal case with the same check and reason, and save it."""
+    errors = case.prog.errors
     f = Failure(verdict.check, verdict.reason, seed, k, verdict.detail, case.source,
-                choices=len(choices))
+                choices=len(choices), errors=errors)
     if shrink_seconds > 0:
         sig = verdict.signature
 
@@ -768,15 +868,27 @@ def investigate(seed: int, k: int, case: Case, choices: list[int], verdict: Verd
             except ValueError:   # the printer refused this tree
                 return False
             return any(v.failed and v.signature == sig for v in run_case(c, verdict.check, ref_vs))
-        best = shrink(choices, still_fails, shrink_seconds, log)
-        small = case_from_choices(best)
-        vs = [v for v in run_case(small, verdict.check, ref_vs) if v.failed and v.signature == sig]
+        # First the generator's decisions (the program stays well formed), then the program
+        # itself (reduce.py), each with half of the time.
+        best = shrink(choices, still_fails, shrink_seconds / 2, log, errors)
+        small = case_from_choices(best, errors)
+        if not still_fails(small):
+            small = case
+        def tree_fails(tree: Any) -> bool:
+            try:
+                return still_fails(small.with_ast(tree))
+            except (ValueError, RecursionError):    # not printable
+                return False
+        tree, _ = reduce_program(small.prog.ast, tree_fails, shrink_seconds / 2)
+        smaller = small.with_ast(tree)
+        vs = [v for v in run_case(smaller, verdict.check, ref_vs)
+              if v.failed and v.signature == sig]
         if vs:
-            f.minimal_source = small.source
+            f.minimal_source = smaller.source
             f.minimal_detail = vs[0].detail
             f.minimal_choices = len(best)
             f.shrunk = True
-            case, verdict = small, vs[0]
+            case, verdict = smaller, vs[0]
     if save_dir is not None:
         note = (f"found by shape fuzz (check {verdict.check}, {verdict.reason}); "
                 f"reproduce with {f.reproduce()}")
@@ -794,7 +906,7 @@ class CampaignConfig:
     seconds: float = 60.0
     seed: int = 0
     jobs: int = 1
-    checks: str = "abcdef"
+    checks: str = CHECK_NAMES
     ref_vs: str = "vm"                 # "ref" drives check a against a second reference run
     shrink_seconds: float = 120.0
     shrinks_per_signature: int = 1     # further failures with the same signature are only counted
@@ -803,6 +915,7 @@ class CampaignConfig:
     max_programs: Optional[int] = None
     start: int = 0                     # first program index
     strict: bool = False               # known divergences count as failures
+    errors: bool = False               # error-path programs (generator/mistakes.py)
 
 
 def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[tuple], None],
@@ -822,7 +935,7 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
             break
         if progress is not None:
             progress.started(wid, k)
-        case, choices = make_case(cfg.seed, k)
+        case, choices = make_case(cfg.seed, k, cfg.errors)
         try:
             problem = case.harness_error()
         except ValueError as e:     # the printer refused the tree: a generator/printer issue
@@ -841,6 +954,8 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
         bump("programs")
         for v in verdicts:
             bump(f"{v.check}:{v.status}")
+            if v.units:
+                bump(f"{v.check}:units", v.units)
         for v in verdicts:
             if not v.failed:
                 continue
@@ -921,7 +1036,8 @@ class Summary:
 
     def render(self) -> str:
         cfg = self.config
-        lines = [f"shape fuzz: seed {cfg.seed}, {cfg.jobs} job(s), checks {cfg.checks}, "
+        mode = " (error-path programs)" if cfg.errors else ""
+        lines = [f"shape fuzz: seed {cfg.seed}{mode}, {cfg.jobs} job(s), checks {cfg.checks}, "
                  f"{self.wall:.1f} s wall, {self.cpu:.1f} s CPU"]
         per_cpu = self.programs / self.cpu if self.cpu else 0.0
         lines.append(f"  programs: {self.programs} ({self.programs / max(self.wall, 1e-9):.1f}/s wall, "
@@ -932,8 +1048,10 @@ class Summary:
             p, fl, sk, kn = (self.stats.get(f"{c}:{s}", 0) for s in ("pass", "fail", "skip", "known"))
             why = f" (skipped: {self.skipped[c]})" if sk and c in self.skipped else ""
             known = f", {kn} known divergences" if kn else ""
+            units = self.stats.get(f"{c}:units", 0)
+            counted = f" ({units:,} {CHECK_UNITS[c]})" if units else ""
             lines.append(f"  check {c} {CHECK_TITLES[c]}: {p} passed, {fl} failed{known}, "
-                         f"{sk} skipped{why}")
+                         f"{sk} skipped{why}{counted}")
         lines.append(f"  failures: {self.failure_count} ({len(self.failures)} investigated)")
         for ex in self.harness_examples[:3]:
             lines.append(f"  harness error in program {ex['program']}: {ex['problem']}")
@@ -1024,10 +1142,10 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
                     k = progress.program[w]
                     p.kill()
                     p.join()
-                    case, _ = make_case(cfg.seed, k)
+                    case, _ = make_case(cfg.seed, k, cfg.errors)
                     f = Failure("timeout", "timeout", cfg.seed, k,
                                 f"program {k} ran longer than {cfg.program_timeout:.0f} s "
-                                f"(checks {cfg.checks})", case.source)
+                                f"(checks {cfg.checks})", case.source, errors=cfg.errors)
                     summary.failures.append(f)
                     summary.failing.append((k, "timeout:timeout"))
                     if summary.first_failure is None:
@@ -1053,10 +1171,10 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
 
 
 def replay(seed: int, k: int, checks: str, ref_vs: str = "vm", shrink_seconds: float = 0.0,
-           save_dir: Optional[str] = None, strict: bool = False
+           save_dir: Optional[str] = None, strict: bool = False, errors: bool = False
            ) -> tuple[Case, list[Verdict], Optional[Failure]]:
     """Run program k of a seed again (and optionally shrink its first failure)."""
-    case, choices = make_case(seed, k)
+    case, choices = make_case(seed, k, errors)
     verdicts = run_case(case, checks, ref_vs, strict)
     failure = None
     bad = [v for v in verdicts if v.failed]

@@ -2,6 +2,7 @@
 the campaign driver and the CLI. Budget: well under a minute in total."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 
@@ -200,8 +201,14 @@ def test_outcomes_mask_snapshot_ids_and_compare_fields():
     b = E.Outcome.from_json({"stdout": "Hash(" + "cd" * 32 + ")\n", "value": None,
                              "error": {"kind": "TypeError", "phase": "runtime", "message": "other",
                                        "line": 3, "col": 4}, "exit_code": 1})
-    assert a.stdout == "Hash(<id>)\n"
-    assert E.diff_outcomes(a, b) == []          # messages and positions are not compared
+    assert a.stdout == "Hash(<id>)\n" == b.stdout
+    # the message is part of the error; the position is compared when the error is the same
+    assert [d.split(" ")[0] for d in E.diff_outcomes(a, b)] == ["error"]
+    moved = dataclasses.replace(a, line=1, col=7)
+    diffs = E.diff_outcomes(a, moved)
+    assert [d.split(" ")[0] for d in diffs] == ["position"]
+    assert "at 1:2" in diffs[0] and "at 1:7" in diffs[0]
+    assert E.diff_outcomes(a, dataclasses.replace(a)) == []
     c = E.Outcome("x\n", None, ("ValueError", "runtime"), "", 1)
     fields = [d.split(" ")[0] for d in E.diff_outcomes(a, c)]
     assert fields == ["stdout", "error"]

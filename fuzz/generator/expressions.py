@@ -51,6 +51,7 @@ class Expressions(BuilderState):
             (2, "ifexpr"), (2, "match"), (1, "pow"), (1, "strint"), (1, "floor"),
             (2, "optdefault"), (1, "block"), (1, "snapmatch"), (1, "objfield"), (1, "enummatch"),
             (1, "resmatch"), (1, "parseint"), (self.await_weight(), "await"), (2, "arrmatch"),
+            (self.mistake_expr_weight(), "mistake"), (3 if self.structs else 0, "structmethod"),
         ])
         if kind == "lit":
             return self.int_lit()
@@ -215,6 +216,10 @@ class Expressions(BuilderState):
             return self.await_expr("int", d - 1) or self.int_lit()
         if kind == "arrmatch":
             return self.array_match_expr(d - 1)
+        if kind == "mistake":
+            return self.mistake_expr(d - 1)
+        if kind == "structmethod":
+            return self.method_call(d - 1) or self.int_lit()
         return self.int_lit()
 
     def array_match_expr(self, d: int) -> X:
@@ -339,7 +344,10 @@ class Expressions(BuilderState):
         kind = c.weighted([(6, "cmp"), (3, "lit"), (3, "var"), (3, "numcmp"), (2, "strcmp"),
                            (2, "not"), (3, "andor"), (2, "includes"), (2, "strpred"),
                            (2, "somevery"), (1, "seqeq"), (1, "isnum"), (1, "resok"),
-                           (1, "truthy"), (self.await_weight() // 2, "await")])
+                           (1, "truthy"), (self.await_weight() // 2, "await"),
+                           (self.mistake_expr_weight(), "mistake")])
+        if kind == "mistake":
+            return self.mistake_expr(d - 1)
         if kind == "cmp":
             a, b = self.e_int(d - 1, MAXB), self.e_int(d - 1, MAXB)
             return X(binop(c.pick(["<", "<=", ">", ">=", "==", "!="]), a.node, b.node))
@@ -415,7 +423,10 @@ class Expressions(BuilderState):
         kind = c.weighted([(6, "lit"), (6, "var"), (5, "concat"), (4, "concatval"), (4, "fstr"),
                            (3, "method"), (2, "tostring"), (2, "join"), (1, "sarridx"),
                            (1, "fixed"), (2, "ternary"), (1, "match"), (1, "numstr"),
-                           (self.await_weight() // 2 if growing else 0, "await")])
+                           (self.await_weight() // 2 if growing else 0, "await"),
+                           (self.mistake_expr_weight(), "mistake")])
+        if kind == "mistake":
+            return X(self.mistake_expr(d - 1).node, 64)
         if kind == "lit":
             s = c.pick(STR_LITS)
             return X(lit(s), len(s))
@@ -547,7 +558,10 @@ class Expressions(BuilderState):
                            (2, "concat"), (2, "sort"), (2, "reverse"), (2, "takeskip"),
                            (1, "unique"), (2, "spread"), (2, "comp"), (1, "rangeidx"),
                            (1, "split"), (1, "flatmap"), (1, "push"),
-                           (self.await_weight() // 2 if growing else 0, "await")])
+                           (self.await_weight() // 2 if growing else 0, "await"),
+                           (self.mistake_expr_weight(), "mistake")])
+        if kind == "mistake":
+            return X(self.mistake_expr(d - 1).node, 4)
         if kind == "var" and vs:
             v = c.pick(vs)
             return X(name(v.name), v.info.bound, v.info, False)

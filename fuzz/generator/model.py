@@ -123,6 +123,7 @@ class Var:
     readonly: bool = False  # loop counters and array parameters: never assigned or mutated
     cost: int = 1          # callables: estimated statement executions of one call
     info: Any = None       # arr/sarr: SeqInfo; obj: dict field -> type
+    struct: Optional[str] = None   # obj: the struct type of the instance (error mode)
 
 
 @dataclass
@@ -178,6 +179,15 @@ class EnumSig:
 
 
 @dataclass
+class StructSig:
+    """A struct type declared in error mode, with the methods of its `extend` block."""
+    name: str
+    fields: list[str]
+    methods: list[tuple[str, int]] = field(default_factory=list)   # (name, parameter count)
+    cost: int = 1                     # estimated statement executions of one method call
+
+
+@dataclass
 class LoopFrame:
     kind: str                         # while for loop
     break_ty: Optional[str] = None    # `let r = loop { … break v … }`: type of v
@@ -185,7 +195,7 @@ class LoopFrame:
 
 @dataclass
 class Ctx:
-    kind: str                         # module fn lambda
+    kind: str                         # module fn lambda hook method
     sig: Optional[FnSig] = None
     loops: list[LoopFrame] = field(default_factory=list)
     mult: int = 1
@@ -200,8 +210,10 @@ class BuilderState:
     """What every part of the builder reads and updates: the decisions, the scopes with their
     typed variables, the declarations made so far, and the cost of the code being generated."""
 
-    def __init__(self, choices: ChoiceSource) -> None:
+    def __init__(self, choices: ChoiceSource, errors: bool = False) -> None:
         self.c = choices
+        self.errors = errors                # error-path mode (mistakes.py)
+        self.structs: list[StructSig] = []  # struct types (error mode only)
         self.scopes: list[dict[str, Var]] = []
         self.barriers: list[int] = []       # scope indices where a module function starts
         self.fns: list[FnSig] = []

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shapelang.fuzz.generator.annotations import Annotations
 from shapelang.fuzz.generator.choices import ChoiceSource, RandomChoiceSource
 from shapelang.fuzz.generator.expressions import Expressions
+from shapelang.fuzz.generator.mistakes import ERROR_KINDS, Mistakes
 from shapelang.fuzz.generator.model import (
     ANNOTATION_CHANCE, ASYNC_CHANCE, FN_BUDGET, MAX_STMTS, VB, AnnSig, Ctx, EnumSig, FnSig,
     SeqInfo, Var, binop, block, call, let, lit, name, param, stmt, tail)
@@ -29,6 +30,7 @@ class GeneratedProgram:
     snapshot_sites: int = 0
     top_level_sites: list[int] = field(default_factory=list)  # ordinals not inside a function
     stmts: int = 0
+    errors: bool = False                              # an error-path program (mistakes.py)
 
     @property
     def source(self) -> str:
@@ -40,8 +42,9 @@ def to_source(node: Any) -> str:
     return _to_source(node)
 
 
-class ProgramBuilder(Expressions, Statements, Annotations):
-    """Builds one program from a choice source: `ProgramBuilder(choices).program()`."""
+class ProgramBuilder(Expressions, Statements, Annotations, Mistakes):
+    """Builds one program from a choice source: `ProgramBuilder(choices).program()`;
+    `ProgramBuilder(choices, errors=True)` builds an error-path program (mistakes.py)."""
 
     # ------------------------------------------------------------ declarations and program
 
@@ -187,6 +190,10 @@ class ProgramBuilder(Expressions, Statements, Annotations):
             decls.append(self.fn_decl(i))
             if self.stmt_count >= MAX_STMTS // 2:
                 break
+        if self.errors:
+            # after the functions, so only methods and top-level code call methods
+            for i in range(c.weighted([(1, 0), (3, 1), (1, 2)])):
+                decls += self.struct_decls(i)
         hoisted = []
         for d in ann_decls:
             # declarations are hoisted: an annotation may follow its uses
@@ -212,8 +219,9 @@ class ProgramBuilder(Expressions, Statements, Annotations):
             body.append(tail(self.expr(ty, 1).node))
         self.pop_scope()
         prog = A.Program(decls + body + hoisted)
-        return GeneratedProgram(prog, set(self.planted), self.planted_exit, self.snapshot_sites,
-                                list(self.top_level_sites), self.stmt_count)
+        planted = set(self.planted) | (ERROR_KINDS if self.errors else set())
+        return GeneratedProgram(prog, planted, self.planted_exit, self.snapshot_sites,
+                                list(self.top_level_sites), self.stmt_count, self.errors)
 
 
 def _calls_snapshot(n: Any) -> bool:
@@ -287,11 +295,12 @@ def _walk_nodes(n: Any):
 
 
 @st.composite
-def programs(draw: Callable[[Any], Any]) -> GeneratedProgram:
-    """A strategy for generated programs (`GeneratedProgram`: ast, planted errors, sites)."""
-    return ProgramBuilder(ChoiceSource(draw)).program()
+def programs(draw: Callable[[Any], Any], errors: bool = False) -> GeneratedProgram:
+    """A strategy for generated programs (`GeneratedProgram`: ast, planted errors, sites);
+    `programs(errors=True)` for error-path programs."""
+    return ProgramBuilder(ChoiceSource(draw), errors).program()
 
 
-def generate(seed: int) -> GeneratedProgram:
+def generate(seed: int, errors: bool = False) -> GeneratedProgram:
     """One program from a plain seed, without Hypothesis."""
-    return ProgramBuilder(RandomChoiceSource(seed)).program()
+    return ProgramBuilder(RandomChoiceSource(seed), errors).program()

@@ -1,0 +1,172 @@
+"""Fresh `shape` processes without Python's start-up cost: a zygote.
+
+Checks that go through the real command line (`shape run --snapshot-at`, `shape --resume`) want a
+fresh process per command, so that nothing but the store carries state from one command to the
+next. Starting Python and importing the engines takes about 0.3 s, which made those checks the
+most expensive part of a campaign. Instead, each worker starts one zygote: a fresh interpreter
+(`python -m shapelang.fuzz.processes`) that imports the modules a command needs and then runs
+nothing itself. Every command is a fork of it, so every command starts from the state of a
+process that has only imported the code, exactly as `python -m shapelang` would be before it
+reads its arguments, at the cost of a fork.
+
+Protocol: one JSON request per line on the zygote's stdin (`argv`, `env`, `timeout`, `memory_mb`),
+one JSON answer per line on its stdout (`code`, `stdout`, `stderr`, `timeout`). The zygote exits
+when its stdin closes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+# What a command needs, imported once by the zygote (importing runs no Shape code).
+PRELOAD = ("shapelang.cli", "shapelang.vm.resume_cli", "shapelang.vm.snapshot",
+           "shapelang.vm.recompile", "shapelang.vm.compiler", "shapelang.vm.machine",
+           "shapelang.ref.evaluator", "shapelang.ref.parser", "shapelang.vm.store", "sqlite_utils")
+
+
+@dataclass
+class Completed:
+    code: int                # exit code (-signal when killed)
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+class Zygote:
+    """Runs `shape` command lines, each in a fresh fork of one clean interpreter."""
+
+    def __init__(self) -> None:
+        self.proc: Optional[subprocess.Popen] = None
+
+    def _start(self) -> subprocess.Popen:
+        if self.proc is None or self.proc.poll() is not None:
+            env = dict(os.environ)
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+            self.proc = subprocess.Popen([sys.executable, "-m", "shapelang.fuzz.processes"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True, env=env)
+        return self.proc
+
+    def run(self, argv: list[str], env: Optional[dict] = None, timeout: float = 60.0,
+            memory_mb: int = 0) -> Completed:
+        """`shape ARGV` in a fresh process with `env` added to the environment; killed after
+        `timeout` seconds; with `memory_mb`, its address space is limited to that."""
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        request = {"argv": argv, "env": env or {}, "timeout": timeout, "memory_mb": memory_mb}
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("the fuzz zygote process died")
+        answer = json.loads(line)
+        return Completed(answer["code"], answer["stdout"], answer["stderr"], answer["timeout"])
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+_ZYGOTE: Optional[Zygote] = None
+
+
+def zygote() -> Zygote:
+    """This process's zygote (started on first use)."""
+    global _ZYGOTE
+    if _ZYGOTE is None:
+        _ZYGOTE = Zygote()
+    return _ZYGOTE
+
+
+# ---------------------------------------------------------------- the zygote process itself
+
+def _child(argv: list[str], env: dict, out_fd: int, err_fd: int, memory_mb: int) -> None:
+    """In the forked child: become `shape ARGV` and exit with its code (never returns)."""
+    code = 1
+    try:
+        os.environ.update(env)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)         # stdin is the zygote's request pipe
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        if memory_mb:
+            import resource
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        sys.argv = ["shape"] + argv
+        from shapelang.cli import main
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        # what Python does with an exception that escapes `python -m shapelang`
+        import traceback
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        os._exit(code & 0xFF if code >= 0 else 1)
+
+
+def _serve_one(request: dict) -> dict:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request["argv"], request["env"], out.fileno(), err.fileno(),
+                   request.get("memory_mb", 0))
+        deadline = time.monotonic() + request["timeout"]
+        timed_out = False
+        delay = 0.0005
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                _, status = os.waitpid(pid, 0)
+                timed_out = True
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {"code": code, "timeout": timed_out,
+                "stdout": out.read().decode("utf-8", "replace"),
+                "stderr": err.read().decode("utf-8", "replace")}
+
+
+def serve() -> None:
+    import importlib
+    for module in PRELOAD:
+        importlib.import_module(module)
+    answers = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        answers.write(json.dumps(_serve_one(json.loads(line))) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover - the zygote process
+    serve()
