@@ -23,11 +23,10 @@ display), error (kind, phase, message, line and column), exit code.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -128,9 +127,10 @@ def has_machine() -> bool:
         return False
 
 
-def state_codec() -> Optional[tuple[Callable[[Any], bytes], Callable[[bytes], Any]]]:
+def state_codec() -> Optional[tuple[Callable[..., bytes], Callable[[bytes], Any]]]:
     """(encode, decode) for machine states, through the snapshot layer's codec and registry, or
-    None while that layer is missing. The document is the one a stored snapshot holds."""
+    None while that layer is missing. The document is the one a stored snapshot holds
+    (SnapshotSession.encode): `encode(state, entry, prelude, source_id)`."""
     try:
         from shapelang.vm import snapshot as S
         from shapelang.vm.codec import Decoder, Encoder
@@ -139,9 +139,9 @@ def state_codec() -> Optional[tuple[Callable[[Any], bytes], Callable[[bytes], An
     except Exception:
         return None
 
-    def encode(state: Any, entry: str = "", prelude: str = "") -> bytes:
+    def encode(state: Any, entry: str = "", prelude: str = "", source: Optional[str] = None) -> bytes:
         return Encoder(reg).encode({"v": version, "entry": entry, "prelude": prelude,
-                                    "source": None, "machine": state})
+                                    "source": source, "machine": state})
 
     def decode(data: bytes) -> Any:
         return Decoder(reg).decode(data)["machine"]
@@ -186,13 +186,26 @@ def run_json(source: str, engine: str, path: str = "fuzz.shape",
     return Outcome.from_json(api.run(source, path=path, engine=engine, **(options or {})).to_json())
 
 
-def ref_run(source: str, path: str = "fuzz.shape") -> Outcome:
-    return run_json(source, "ref", path)
+def parse(source: str, path: str = "fuzz.shape") -> Any:
+    """The program's syntax tree. The checks parse each program once and hand the tree to every
+    run (the engines only read it)."""
+    from shapelang.ref.parser import parse as parse_source
+    return parse_source(source, path)
 
 
-def ref_resume(source: str, k: int, path: str = "fuzz.shape") -> Outcome:
+def ref_run(source: str, path: str = "fuzz.shape", program: Any = None) -> Outcome:
+    """A run on the reference evaluator; `program` is the parsed `source` when the caller has
+    it (the same run as `shape run --engine ref`, without parsing again)."""
+    return ref_resume(source, None, path, program)
+
+
+def ref_resume(source: str, k: Optional[int], path: str = "fuzz.shape",
+               program: Any = None) -> Outcome:
     """The reference oracle: what resuming the k-th snapshot() event must print."""
-    return run_json(source, "ref", path, {"resume_at": k})
+    if program is None:
+        return run_json(source, "ref", path, None if k is None else {"resume_at": k})
+    from shapelang.ref.evaluator import run_program
+    return _outcome_of(lambda chunks: run_program(program, chunks.append, path, resume_at=k))[0]
 
 
 def ref_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape") -> Outcome:
@@ -229,8 +242,10 @@ def _outcome_of(run: Callable[[list], Any]) -> tuple[Outcome, Any]:
         result["error"] = e.to_json()
         result["exit_code"] = 1
     except RecursionError:
-        result["error"] = {"kind": "InternalError", "phase": "runtime",
-                           "message": "Python RecursionError", "line": None, "col": None}
+        # as `shape run` reports it (cli.run_source): a front end out of Python stack
+        result["error"] = {"kind": "CompileError", "phase": "compile",
+                           "message": "Program is nested too deeply to compile", "line": None,
+                           "col": None}
         result["exit_code"] = 1
     except Exception as e:
         result["error"] = {"kind": "InternalError", "phase": "runtime",
@@ -255,25 +270,44 @@ _VALID_BLOBS: set[bytes] = set()    # blob encodings found valid (the prelude's 
 
 
 class MachineSession:
-    """One program compiled once for the in-process VM checks (cut, resume, chains, codec)."""
+    """One program compiled once for the in-process VM checks (cut, resume, chains, codec,
+    recompile, forged states). `program` is the parsed source when the caller has it."""
 
-    def __init__(self, source: str, path: str = "fuzz.shape") -> None:
+    def __init__(self, source: str, path: str = "fuzz.shape", program: Any = None) -> None:
         if not has_machine():
             raise Unavailable("the VM machine API (run(max_steps), export_state, from_state) is missing")
-        from shapelang.vm import compile_source
-        self.program = compile_source(source, path)
+        from shapelang.vm.compiler import compile_program
+        self.source = source
+        self.path = path
+        self.program = compile_program(program if program is not None else parse(source, path), path)
         self.codec = state_codec()
         self.last_bytes: Optional[bytes] = None
+        self._events: Optional[Outcome] = None
+        self.event_ordinals: list[int] = []
+        self.event_bytes: list[bytes] = []
 
-    # A state leaves the machine through the same path a stored snapshot takes: encoded and
-    # decoded by the codec when there is one. Until then it is deep-copied, which still checks
-    # that export_state/from_state capture everything and share nothing with the live machine.
+    @property
+    def source_id(self) -> str:
+        from shapelang.vm.codec import content_id
+        return content_id(self.source.encode("utf-8"))
+
+    # A state leaves the machine through the same path a stored snapshot takes: encoded as the
+    # document a store holds (vm/snapshot.py, SnapshotSession.encode) and decoded by the codec.
+    # Without a codec it is deep-copied, which still checks that export_state/from_state capture
+    # everything and share nothing with the live machine.
+    def encode(self, state: Any) -> bytes:
+        assert self.codec is not None
+        enc, _ = self.codec
+        return enc(state, self.program.entry, self.program.prelude, self.source_id)
+
+    def decode(self, data: bytes) -> Any:
+        assert self.codec is not None
+        return self.codec[1](data)
+
     def roundtrip(self, state: Any) -> Any:
         if self.codec is not None:
-            enc, dec = self.codec
-            # the live state's encoding, as a store holds it (check f re-encodes it)
-            self.last_bytes = enc(state, self.program.entry, self.program.prelude)
-            return dec(self.last_bytes)
+            self.last_bytes = self.encode(state)    # check f re-encodes it
+            return self.decode(self.last_bytes)
         self.last_bytes = None
         return copy.deepcopy(state)
 
@@ -309,22 +343,26 @@ class MachineSession:
         out, _, m = self._run(None, None, on_snapshot)
         return out, (m.steps if m is not None else 0)
 
-    def snapshots(self, limit: int = 64) -> tuple[Outcome, list[Any]]:
-        """Uninterrupted run that keeps a round-tripped copy of the state at every snapshot()."""
-        states: list[Any] = []
-        self.event_ordinals: list[int] = []
-        self.event_bytes: list[Optional[bytes]] = []
+    def snapshots(self, limit: int = 64) -> tuple[Outcome, int]:
+        """The uninterrupted run, keeping the encoded state of every snapshot() event (at most
+        `limit`): `event_bytes[k]` is what a store holds for event k. Run once per program; the
+        outcome and the number of events kept are returned."""
+        if self._events is not None:
+            return self._events, len(self.event_bytes)
 
         def hook(machine: Any) -> str:
             from shapelang.runtime.snapshots import placeholder_id
             k = machine.snapshot_count
-            if len(states) < limit:
-                states.append(self.roundtrip(machine.export_state()))
+            if len(self.event_bytes) < limit:
+                self.event_bytes.append(self.encode(machine.export_state()))
                 self.event_ordinals.append(machine.pending_ordinal)
-                self.event_bytes.append(self.last_bytes)
             return placeholder_id(k)
-        out, _ = self.full(on_snapshot=hook)
-        return out, states
+        self._events, _ = self.full(on_snapshot=hook)
+        return self._events, len(self.event_bytes)
+
+    def event_state(self, k: int) -> Any:
+        """A fresh decoded copy of the state of snapshot() event k (a run consumes the copy)."""
+        return self.decode(self.event_bytes[k])
 
     def resume(self, state: Any, stop_after: Optional[int] = None) -> tuple[Outcome, Any]:
         """Continue a state; with stop_after, stop there and also return the new state (None when
@@ -337,6 +375,13 @@ class MachineSession:
         program ended first)."""
         out, st, _ = self._run(None, steps)
         return out, st
+
+    def store_event(self, k: int) -> tuple[str, str]:
+        """Store snapshot() event k the way a run with a store does (SnapshotSession.save: the
+        state, the program's blobs and its source) in the scratch store: (store path, id)."""
+        blobs = dict(self.program.blob_bytes())
+        blobs[self.source_id] = self.source.encode("utf-8")
+        return SCRATCH.put(self.event_bytes[k], blobs, self.path)
 
     def stored_code_problems(self) -> list[str]:
         """The program's code as a stored snapshot holds it: every blob must load back through
@@ -371,8 +416,7 @@ class MachineSession:
         """encode(decode(data)): check f wants it to equal `data`."""
         if self.codec is None:
             raise Unavailable("no state codec (shapelang.vm.snapshot registry / vm.codec)")
-        enc, dec = self.codec
-        return enc(dec(data), self.program.entry, self.program.prelude)
+        return self.encode(self.decode(data))
 
 
 def concat(before: Outcome, after: Outcome) -> Outcome:
@@ -383,32 +427,25 @@ def concat(before: Outcome, after: Outcome) -> Outcome:
 
 # ---------------------------------------------------------------- recompile-and-resume (store based)
 
-def vm_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape",
-                 store_dir: Optional[str] = None) -> Outcome:
-    """Run old_source on the VM with a store, then recompile-and-resume its k-th snapshot event
-    in new_source. The output is that of the resumed run only (what the oracle predicts)."""
-    import tempfile
+def vm_recompile(session: MachineSession, k: int, new_source: str) -> Outcome:
+    """Recompile-and-resume of the program's k-th snapshot() event (stored as a run with a store
+    stores it) in new_source, through the engine API (`api.resume(id, source)`). The output is
+    that of the resumed run only (what the oracle predicts)."""
     from shapelang import api
-    with tempfile.TemporaryDirectory(prefix="shape-fuzz-", dir=store_dir) as tmp:
-        store = os.path.join(tmp, "store.db")
-        ids = api.run(old_source, path=path, store=store, snapshot_at=HANG_STEPS).snapshots
-        if k >= len(ids):
-            return Outcome("", None, ("ResumeError", "resume"),
-                           f"The program takes fewer than {k + 1} snapshot(s)", 1)
-        return Outcome.from_json(api.resume(ids[k], new_source, path=path, store=store).to_json())
+    session.snapshots()
+    if k >= len(session.event_bytes):
+        return Outcome("", None, ("ResumeError", "resume"),
+                       f"The program takes fewer than {k + 1} snapshot(s)", 1)
+    store, sid = session.store_event(k)
+    return Outcome.from_json(api.resume(sid, new_source, path=session.path, store=store).to_json())
 
 
 # ---------------------------------------------------------------- the real CLI (fresh processes)
 
-def cli_command() -> list[str]:
-    return [sys.executable, "-m", "shapelang"]
-
-
-def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(cli_command() + args, capture_output=True, text=True, env=e,
-                          timeout=timeout)
+def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) -> "Completed":
+    """`shape ARGS` in a fresh process (a fork of this worker's zygote, processes.py)."""
+    from shapelang.fuzz.processes import zygote
+    return zygote().run(args, env, timeout)
 
 
 # ---------------------------------------------------------------- stored snapshots

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import random
 import re
 import time
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from shapelang.fuzz import engines as E
+from shapelang.fuzz.processes import commands_cpu
 from shapelang.fuzz.reduce import reduce_program
 from shapelang.fuzz.generator import (ChoiceSource, GeneratedProgram, ProgramBuilder,
                                       RandomChoiceSource)
@@ -118,6 +120,7 @@ class Case:
         self.params = params
         self.path = path
         self.source = prog.source
+        self._ast: Any = None
         self._ref: Optional[E.Outcome] = None
         self._session: Any = None
         self._full: Optional[tuple[E.Outcome, int]] = None
@@ -132,9 +135,29 @@ class Case:
         return Case(prog, CheckParams.draw(choices))
 
     @property
+    def ast(self) -> Any:
+        """The program parsed from its source (once; every run of every check shares it, and
+        none changes it). Raises NoSession when the source does not parse."""
+        if self._ast is None:
+            try:
+                self._ast = E.parse(self.source, self.path)
+            except Exception as e:
+                self._ast = NoSession(E.error_outcome(e))
+        if isinstance(self._ast, NoSession):
+            raise self._ast
+        return self._ast
+
+    def copy_ast(self) -> Any:
+        """A copy of the parsed program to edit (pickling copies a tree faster than parsing)."""
+        return pickle.loads(pickle.dumps(self.ast, pickle.HIGHEST_PROTOCOL))
+
+    @property
     def ref(self) -> E.Outcome:
         if self._ref is None:
-            self._ref = E.ref_run(self.source, self.path)
+            try:
+                self._ref = E.ref_run(self.source, self.path, self.ast)
+            except NoSession as e:
+                self._ref = e.outcome
         return self._ref
 
     @property
@@ -143,7 +166,7 @@ class Case:
         the VM gives instead) when it does not compile there."""
         if self._session is None:
             try:
-                self._session = E.MachineSession(self.source, self.path)
+                self._session = E.MachineSession(self.source, self.path, self.ast)
             except E.Unavailable:
                 raise
             except Exception as e:
@@ -235,14 +258,16 @@ def check_b(case: Case) -> Verdict:
         after, _ = case.session.resume(state)
         total = E.concat(before, after)
     v = _compare("b", full, total, ("uninterrupted", "cut+resume"), f"cut after {n} of {steps} steps")
+    v.units = 0 if state is None else 1
     if v.failed or case.params.cli >= CLI_SHARE or not E.has_cli_resume():
         return v
-    return check_b_cli(case, n)
+    cli = check_b_cli(case, n)
+    cli.units += v.units
+    return cli
 
 
 def check_b_cli(case: Case, n: int) -> Verdict:
     """The same cut through the real CLI and store, in fresh processes."""
-    import re
     import tempfile
     full, _ = case.full
     with tempfile.TemporaryDirectory(prefix="shape-fuzz-") as tmp:
@@ -253,22 +278,24 @@ def check_b_cli(case: Case, n: int) -> Verdict:
         first = E.cli_run(["run", src, "--snapshot-at", str(max(n, 1))], env)
         m = re.search(r"Snapshot saved: ([0-9a-f]{64})", first.stderr)
         stdout = first.stdout
-        code = first.returncode
+        code = first.code
         err = first.stderr
+        resumed = 0
         if m:
+            resumed = 1
             second = E.cli_run(["--resume", m.group(1)], env)
             stdout += second.stdout
-            code = second.returncode
+            code = second.code
             err = second.stderr
     if E.mask_ids(stdout) != full.stdout:
         import difflib
         d = "\n".join(difflib.unified_diff(full.stdout.splitlines(), E.mask_ids(stdout).splitlines(),
                                            "in-process", "cli", lineterm="", n=2))
-        return Verdict("b", "fail", "cli-stdout", f"CLI cut after {n} steps\n{d}")
+        return Verdict("b", "fail", "cli-stdout", f"CLI cut after {n} steps\n{d}", units=resumed)
     if code != full.exit_code:
         return Verdict("b", "fail", "cli-exit", f"CLI cut after {n} steps: exit {code} vs "
-                                                 f"{full.exit_code}\n{err[-2000:]}")
-    return Verdict("b", "pass")
+                                                 f"{full.exit_code}\n{err[-2000:]}", units=resumed)
+    return Verdict("b", "pass", units=resumed)
 
 
 def _events_to_resume(case: Case, available: int) -> list[int]:
@@ -285,18 +312,19 @@ def check_c(case: Case) -> Verdict:
         return Verdict("c", "skip", "VM machine API missing")
     if case.prog.snapshot_sites == 0:
         return Verdict("c", "pass", "no snapshot() sites")
-    _, states = case.session.snapshots()
-    if not states:
+    _, events = case.session.snapshots()
+    if not events:
         return Verdict("c", "pass", "no snapshot() events")
-    for k in _events_to_resume(case, len(states)):
-        expected = E.ref_resume(case.source, k, case.path)
-        actual, _ = case.session.resume(states[k])
+    resumed = _events_to_resume(case, events)
+    for k in resumed:
+        expected = E.ref_resume(case.source, k, case.path, case.ast)
+        actual, _ = case.session.resume(case.session.event_state(k))
         v = _compare("c", expected, actual, ("ref-oracle", "vm-resume"),
                      f"resuming snapshot event #{k}")
         if v.failed:
             v.resume = (k, None)
             return v
-    return Verdict("c", "pass")
+    return Verdict("c", "pass", units=len(resumed))
 
 
 def check_d(case: Case) -> Verdict:
@@ -307,17 +335,22 @@ def check_d(case: Case) -> Verdict:
     before, state = case.session.cut(legs[0])
     out = before
     cuts = [legs[0]]
+    resumed = 0
     for n in legs[1:]:
         if state is None:
             break
         part, state = case.session.resume(state, n)
+        resumed += 1
         out = E.concat(out, part)
         cuts.append(n)
     if state is not None:
         rest, _ = case.session.resume(state)
+        resumed += 1
         out = E.concat(out, rest)
-    return _compare("d", full, out, ("uninterrupted", "chain"),
-                    f"chain of legs {cuts} (steps) out of {steps}")
+    v = _compare("d", full, out, ("uninterrupted", "chain"),
+                 f"chain of legs {cuts} (steps) out of {steps}")
+    v.units = resumed
+    return v
 
 
 def _snapshot_sites(program: Any) -> list[tuple[int, int]]:
@@ -338,14 +371,14 @@ def _snapshot_sites(program: Any) -> list[tuple[int, int]]:
     return sorted(sites)
 
 
-def edit_after_boundary(source: str, ordinal: int, edits: list[int]) -> tuple[str, str]:
-    """An edited copy of `source` for recompile-and-resume from the site with `ordinal`: edits only
-    touch top-level statements after the one holding the site (the upstream guidance: keep the
-    boundary and what precedes it stable). Returns (new source, description)."""
+def edit_after_boundary(case: Case, ordinal: int, edits: list[int]) -> tuple[str, str]:
+    """An edited copy of the case's source for recompile-and-resume from the site with
+    `ordinal`: edits only touch top-level statements after the one holding the site (the upstream
+    guidance: keep the boundary and what precedes it stable). Returns (new source, description)."""
     from shapelang.ref import ast as A
-    from shapelang.ref.parser import parse
     from shapelang.fuzz.generator import to_source
-    prog = parse(source, "fuzz.shape")
+    source = case.source
+    prog = case.copy_ast()
     sites = _snapshot_sites(prog)
     if ordinal >= len(sites):
         return source, "unchanged (site not found)"
@@ -395,22 +428,23 @@ def check_e(case: Case) -> Verdict:
                                     "reference oracle is missing")
     if case.prog.snapshot_sites == 0:
         return Verdict("e", "pass", "no snapshot() sites")
-    _, states = case.session.snapshots()
-    if not states:
+    _, events = case.session.snapshots()
+    if not events:
         return Verdict("e", "pass", "no snapshot() events")
-    k = case.params.events[0] % len(states)
+    k = case.params.events[0] % events
     ordinal = case.session.event_ordinals[k]
     try:
-        new_source, what = edit_after_boundary(case.source, ordinal, case.params.edits)
+        new_source, what = edit_after_boundary(case, ordinal, case.params.edits)
     except ValueError as e:   # the printer refused the edited tree
         return Verdict("e", "skip", f"edit not printable: {e}")
     expected = E.ref_recompile(case.source, k, new_source, case.path)
-    actual = E.vm_recompile(case.source, k, new_source, case.path)
+    actual = E.vm_recompile(case.session, k, new_source)
     context = f"recompile-and-resume from event #{k} (site #{ordinal}), {what}"
     if what != "same source":
         context += "\n--- edited source ---\n" + new_source
     v = _compare("e", expected, actual, ("ref-oracle", "vm-recompile"), context)
     v.resume = (k, new_source)
+    v.units = 1
     return v
 
 
@@ -423,7 +457,7 @@ def check_f(case: Case) -> Verdict:
     encoded: list[tuple[str, bytes]] = []
     if case.prog.snapshot_sites:
         session.snapshots()
-        encoded += [(f"snapshot event #{i}", b) for i, b in enumerate(session.event_bytes) if b]
+        encoded += [(f"snapshot event #{i}", b) for i, b in enumerate(session.event_bytes)]
     _, steps = case.full
     n = _steps(case.params.cut, steps)
     _, cut_state = session.cut(n)
@@ -479,7 +513,7 @@ def check_g(case: Case) -> Verdict:
     states: list[bytes] = []
     if case.prog.snapshot_sites:
         session.snapshots()
-        states = [b for b in session.event_bytes if b]
+        states = list(session.event_bytes)
     if not states:
         _, steps = case.full
         _, cut = session.cut(_steps(case.params.cut, steps))
@@ -930,6 +964,10 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
     def bump(key: str, n: int = 1) -> None:
         stats[key] = stats.get(key, 0) + n
 
+    def cpu_used() -> float:
+        # this worker, and the fresh `shape` processes it ran (check b's CLI share)
+        return time.process_time() - cpu0 + commands_cpu()
+
     while time.time() < deadline:
         if cfg.max_programs is not None and k >= cfg.start + cfg.max_programs:
             break
@@ -972,9 +1010,9 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
         now = time.time()
         if now - last > 0.5:
             last = now
-            emit(("stats", wid, dict(stats), time.process_time() - cpu0))
+            emit(("stats", wid, dict(stats), cpu_used()))
         k += cfg.jobs
-    emit(("done", wid, dict(stats), time.process_time() - cpu0))
+    emit(("done", wid, dict(stats), cpu_used()))
 
 
 class _SharedProgress:

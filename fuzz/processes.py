@@ -5,9 +5,10 @@ fresh process per command, so that nothing but the store carries state from one 
 next. Starting Python and importing the engines takes about 0.3 s, which made those checks the
 most expensive part of a campaign. Instead, each worker starts one zygote: a fresh interpreter
 (`python -m shapelang.fuzz.processes`) that imports the modules a command needs and then runs
-nothing itself. Every command is a fork of it, so every command starts from the state of a
-process that has only imported the code, exactly as `python -m shapelang` would be before it
-reads its arguments, at the cost of a fork.
+nothing itself (it builds the prelude's code tables, which depend on nothing but the code).
+Every command is a fork of it, so every command starts from the state of a process that has only
+imported and prepared the code, as `python -m shapelang` is before it reads its arguments, at the
+cost of a fork.
 
 Protocol: one JSON request per line on the zygote's stdin (`argv`, `env`, `timeout`, `memory_mb`),
 one JSON answer per line on its stdout (`code`, `stdout`, `stderr`, `timeout`). The zygote exits
@@ -36,6 +37,7 @@ class Completed:
     stdout: str
     stderr: str
     timed_out: bool = False
+    cpu: float = 0.0         # CPU seconds of the command's process (and the fork that made it)
 
 
 class Zygote:
@@ -43,6 +45,7 @@ class Zygote:
 
     def __init__(self) -> None:
         self.proc: Optional[subprocess.Popen] = None
+        self.cpu = 0.0          # CPU seconds of every command run so far (campaign accounting)
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
@@ -67,7 +70,9 @@ class Zygote:
             self.close()
             raise RuntimeError("the fuzz zygote process died")
         answer = json.loads(line)
-        return Completed(answer["code"], answer["stdout"], answer["stderr"], answer["timeout"])
+        self.cpu += answer["cpu"]
+        return Completed(answer["code"], answer["stdout"], answer["stderr"], answer["timeout"],
+                         answer["cpu"])
 
     def close(self) -> None:
         if self.proc is not None:
@@ -90,6 +95,11 @@ def zygote() -> Zygote:
     if _ZYGOTE is None:
         _ZYGOTE = Zygote()
     return _ZYGOTE
+
+
+def commands_cpu() -> float:
+    """CPU seconds spent by the commands this process ran through its zygote."""
+    return _ZYGOTE.cpu if _ZYGOTE is not None else 0.0
 
 
 # ---------------------------------------------------------------- the zygote process itself
@@ -127,6 +137,7 @@ def _child(argv: list[str], env: dict, out_fd: int, err_fd: int, memory_mb: int)
 
 
 def _serve_one(request: dict) -> dict:
+    cpu0 = time.process_time()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -138,12 +149,12 @@ def _serve_one(request: dict) -> dict:
         timed_out = False
         delay = 0.0005
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 break
             if time.monotonic() > deadline:
                 os.kill(pid, 9)
-                _, status = os.waitpid(pid, 0)
+                _, status, usage = os.wait4(pid, 0)
                 timed_out = True
                 break
             time.sleep(delay)
@@ -151,15 +162,28 @@ def _serve_one(request: dict) -> dict:
         code = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return {"code": code, "timeout": timed_out,
+        cpu = usage.ru_utime + usage.ru_stime + time.process_time() - cpu0
+        return {"code": code, "timeout": timed_out, "cpu": cpu,
                 "stdout": out.read().decode("utf-8", "replace"),
                 "stderr": err.read().decode("utf-8", "replace")}
+
+
+def _warm_up() -> None:
+    """Build the tables every command builds first and that depend on nothing but the code: the
+    prelude's compiled blobs and their threaded code (content-addressed caches; no Shape code
+    runs). A command forked from here starts where a fresh process would be after that step."""
+    from shapelang.vm import threader
+    from shapelang.vm.compiler import prelude_blobs
+    blobs, _ = prelude_blobs()
+    for blob in blobs.values():
+        threader.compile_blob(blob, blobs)
 
 
 def serve() -> None:
     import importlib
     for module in PRELOAD:
         importlib.import_module(module)
+    _warm_up()
     answers = sys.stdout
     for line in sys.stdin:
         if not line.strip():

@@ -117,6 +117,21 @@ class Loaded:
         self.script = script
 
 
+# Blobs already validated in this process, by id: a blob is named by the hash of its content, so
+# the same id is the same valid blob (a process that resumes many snapshots of one program, or
+# the fuzzer, validates the prelude's and the program's blobs once). Blobs are never changed
+# after loading.
+_VALIDATED: dict[str, Blob] = {}
+_VALIDATED_LIMIT = 4096
+
+
+def _remember_valid(bid: str, blob: Blob) -> None:
+    if len(_VALIDATED) >= _VALIDATED_LIMIT:
+        for old in list(_VALIDATED)[:_VALIDATED_LIMIT // 2]:
+            del _VALIDATED[old]
+    _VALIDATED[bid] = blob
+
+
 def load(store: SnapshotStore, sid: str) -> Loaded:
     info, data = store.get_snapshot(sid)
     try:
@@ -134,10 +149,15 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     for bid in info.blob_ids:
         if bid == source_id:
             continue
-        try:
-            blobs[bid] = Blob.from_bytes(store.get_blob(bid), bid)
-        except BlobError as e:
-            raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
+        stored = store.get_blob(bid)        # checks that the content matches the id
+        blob = _VALIDATED.get(bid)
+        if blob is None:
+            try:
+                blob = Blob.from_bytes(stored, bid)
+            except BlobError as e:
+                raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
+            _remember_valid(bid, blob)
+        blobs[bid] = blob
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     source = None
