@@ -473,9 +473,9 @@ class ScratchStore:
 
     def put(self, state: bytes, blobs: dict[str, bytes], script: str = "fuzz.shape") -> tuple[str, str]:
         """Store a snapshot (its state bytes and every blob it runs); returns (store path, id)."""
-        from shapelang.vm.store import SQLiteStore
+        from shapelang.vm.store import open_store
         path = self.path
-        store = SQLiteStore(path)
+        store = open_store(path)
         try:
             sid = store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
         finally:

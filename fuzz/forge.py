@@ -249,27 +249,8 @@ class Forger:
                 new = _pack(doc)
                 if new != data:
                     break
-        blobs = dict(self.blobs)
-        del blobs[bid]
-        new_id = sha(new)
-        blobs[new_id] = new
-        renames = {bid: new_id}
-        # Parents name their children by id: re-point and re-hash them, children first, up to
-        # the module (each original blob is rewritten at most once).
-        for pid in _children_first(self.blobs):
-            if pid == bid:
-                continue
-            pdoc = _unpack(self.blobs[pid])
-            if any(c in renames for c in pdoc[16]):
-                pdoc[16] = [renames.get(c, c) for c in pdoc[16]]
-                pnew = _pack(pdoc)
-                del blobs[pid]
-                renames[pid] = sha(pnew)
-                blobs[renames[pid]] = pnew
-        sd = StateDoc(self.state)
-        for old, newer in renames.items():
-            sd.replace_strings(old, newer)
-        return Forgery(f"code of blob {bid[:8]}: {what}", sd.bytes(), blobs,
+        state, blobs, renames = replace_blob(self.state, self.blobs, bid, new)
+        return Forgery(f"code of blob {bid[:8]}: {what}", state, blobs,
                        entry_changed=self.entry in renames)
 
     def mutate_blob(self, doc: list) -> str:
@@ -305,6 +286,31 @@ class Forger:
         old = doc[i]
         doc[i] = number() if r.random() < 0.6 else r.choice(WRONG_VALUES)
         return f"{names[field]}: {_short(old)} -> {_short(doc[i])}"
+
+
+def replace_blob(state: bytes, blobs: dict[str, bytes], bid: str, new: bytes
+                 ) -> tuple[bytes, dict[str, bytes], dict[str, str]]:
+    """Put `new` in place of blob `bid` the way a forger with write access would: under the
+    hash of its bytes, with every parent re-pointed and re-hashed, children first, up to the
+    module, and the state pointing at the new ids. Returns (state, blobs, old id -> new id)."""
+    out = dict(blobs)
+    del out[bid]
+    renames = {bid: sha(new)}
+    out[renames[bid]] = new
+    for pid in _children_first(blobs):      # each original blob is rewritten at most once
+        if pid == bid:
+            continue
+        pdoc = _unpack(blobs[pid])
+        if any(c in renames for c in pdoc[16]):
+            pdoc[16] = [renames.get(c, c) for c in pdoc[16]]
+            pnew = _pack(pdoc)
+            del out[pid]
+            renames[pid] = sha(pnew)
+            out[renames[pid]] = pnew
+    sd = StateDoc(state)
+    for old, newer in renames.items():
+        sd.replace_strings(old, newer)
+    return sd.bytes(), out, renames
 
 
 def _children_first(blobs: dict[str, bytes]) -> list[str]:

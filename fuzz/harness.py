@@ -62,7 +62,8 @@ MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
 CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
 CLI_SHARE = 2              # percent of cases that check b also runs through the real CLI
 FORGERIES = 4              # forged snapshots per case (check g)
-FORGED_BUDGET = 20_000     # steps a forged snapshot may run (`--snapshot-at`)
+FORGED_BUDGET = 2_000      # steps a forged snapshot may run (`--snapshot-at`; each snapshot() it
+                           # takes is a store write, so the budget stays small)
 
 
 # ---------------------------------------------------------------- verdicts and cases
@@ -356,19 +357,9 @@ def check_d(case: Case) -> Verdict:
 def _snapshot_sites(program: Any) -> list[tuple[int, int]]:
     """Positions of the snapshot() call sites in source order (their ordinals are the indices)."""
     from shapelang.ref import ast as A
-    sites: list[tuple[int, int]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, A.Call) and isinstance(node.callee, A.Name) and node.callee.name == "snapshot":
-            sites.append((node.line, node.col))
-        if isinstance(node, A.Node):
-            for f in node.__dataclass_fields__:
-                walk(getattr(node, f))
-        elif isinstance(node, (list, tuple)):
-            for x in node:
-                walk(x)
-    walk(program)
-    return sorted(sites)
+    return sorted((n.line, n.col) for n in A.walk(program)
+                  if isinstance(n, A.Call) and isinstance(n.callee, A.Name)
+                  and n.callee.name == "snapshot")
 
 
 def edit_after_boundary(case: Case, ordinal: int, edits: list[int]) -> tuple[str, str]:
@@ -394,18 +385,8 @@ def edit_after_boundary(case: Case, ordinal: int, edits: list[int]) -> tuple[str
         body.insert(where, A.ExprStmt(A.Call(A.Name("print"), [A.Literal("edited"), A.Literal(edits[2])]), True))
         return to_source(prog), f"inserted a print before top-level statement {where}"
     if kind == 2:
-        lits: list[Any] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, A.Literal) and type(node.value) is int:
-                lits.append(node)
-            if isinstance(node, A.Node):
-                for f in node.__dataclass_fields__:
-                    walk(getattr(node, f))
-            elif isinstance(node, (list, tuple)):
-                for x in node:
-                    walk(x)
-        walk(body[boundary + 1:])
+        lits = [n for st in body[boundary + 1:] for n in A.walk(st)
+                if isinstance(n, A.Literal) and type(n.value) is int]
         if not lits:
             return source, "same source (no literal after the boundary)"
         lit = lits[edits[2] % len(lits)]

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 # What a command needs, imported once by the zygote (importing runs no Shape code).
 PRELOAD = ("shapelang.cli", "shapelang.vm.resume_cli", "shapelang.vm.snapshot",
@@ -100,6 +100,35 @@ def zygote() -> Zygote:
 def commands_cpu() -> float:
     """CPU seconds spent by the commands this process ran through its zygote."""
     return _ZYGOTE.cpu if _ZYGOTE is not None else 0.0
+
+
+def bounded(test: Callable[[], bool], seconds: float) -> Optional[bool]:
+    """`test()` in a forked child of this process, given `seconds`: its answer, or None when it
+    did not answer in time (the child is killed) or crashed. For predicates that may not end,
+    such as the test-case reducer's candidates (an edit can remove a loop's exit)."""
+    import select
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            answer = b"1" if test() else b"0"
+        except BaseException:
+            answer = b"?"
+        os.write(w, answer)
+        os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], seconds)
+        answer = os.read(r, 1) if ready else b""
+    finally:
+        os.close(r)
+        if not answer:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    return {b"1": True, b"0": False}.get(answer)
 
 
 # ---------------------------------------------------------------- the zygote process itself

@@ -7,17 +7,22 @@ declarations, arguments, arms and items, and replaces expressions by one of thei
 sub-expressions or by a literal, keeping an edit only when the printed program gets shorter and
 the failure is still the same (same check, reason and error family). Every edit is checked by
 running the checks again, so a reduced program may be anything that still fails the same way;
-it need not be well typed.
+it need not be well typed. An edit can also make the program run forever (remove a loop's exit),
+so every candidate runs in a forked child with a time limit (processes.bounded).
 """
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from shapelang.fuzz.processes import bounded
 from shapelang.ref import ast as A
 from shapelang.ref.printer import to_source
+
+CANDIDATE_SECONDS = 10.0     # a candidate that takes longer is taken to run forever
 
 EXPR_TYPES = (A.Literal, A.UnitLit, A.FString, A.Name, A.Path, A.ArrayLit, A.ObjectLit,
               A.StructLit, A.Unary, A.Binary, A.Pipe, A.Ternary, A.Assign, A.Call, A.Member,
@@ -32,22 +37,15 @@ def _fields(node: Any) -> list[str]:
 
 
 def _sub_exprs(node: Any) -> Iterator[Any]:
-    """Expressions below `node` (nearest first), candidates to stand in for it."""
-    queue = [node]
+    """Expressions below `node` (nearest first, at most 40), candidates to stand in for it."""
+    queue = collections.deque([node])
     seen = 0
     while queue and seen < 40:
-        n = queue.pop(0)
-        for name in _fields(n):
-            v = getattr(n, name)
-            items = v if isinstance(v, list) else [v]
-            for it in items:
-                if isinstance(it, tuple):
-                    it = it[-1]
-                if isinstance(it, EXPR_TYPES):
-                    seen += 1
-                    yield it
-                if isinstance(it, A.Node):
-                    queue.append(it)
+        for child in A.iter_child_nodes(queue.popleft()):
+            if isinstance(child, EXPR_TYPES):
+                seen += 1
+                yield child
+            queue.append(child)
 
 
 class Reducer:
@@ -72,7 +70,7 @@ class Reducer:
         text = self._print(self.tree)
         if text is None or len(text) >= self.size:
             return False
-        if not self.still_fails(self.tree):
+        if not bounded(lambda: self.still_fails(self.tree), CANDIDATE_SECONDS):
             return False
         self.size = len(text)
         return True
@@ -90,7 +88,7 @@ class Reducer:
 
     def _lists(self, root: Any) -> bool:
         changed = False
-        for node in list(_walk(root)):
+        for node in list(A.walk(root)):
             if self.out_of_time():
                 break
             for name in _fields(node):
@@ -120,7 +118,7 @@ class Reducer:
 
     def _exprs(self, root: Any) -> bool:
         changed = False
-        for node in list(_walk(root)):
+        for node in list(A.walk(root)):
             if self.out_of_time():
                 break
             for name in _fields(node):
@@ -148,24 +146,6 @@ class Reducer:
                 return True
             put(old)
         return False
-
-
-def _walk(root: Any) -> Iterator[Any]:
-    """Every node, parents before children."""
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, A.Node):
-            yield n
-            kids = []
-            for name in _fields(n):
-                v = getattr(n, name)
-                for it in (v if isinstance(v, list) else [v]):
-                    if isinstance(it, tuple):
-                        kids += [x for x in it if isinstance(x, A.Node)]
-                    elif isinstance(it, A.Node):
-                        kids.append(it)
-            stack.extend(reversed(kids))
 
 
 def reduce_program(tree: A.Program, still_fails: Callable[[A.Program], bool],

@@ -182,6 +182,22 @@ def test_error_message_escapes() -> None:
     assert c.error is not None and c.error.message == 'can\'t parse "abc"'
 
 
+def test_error_position_expectation() -> None:
+    c = make_case('// error: TypeError runtime "max() expects" at 2:7\n')
+    assert c.error == C.ExpectedError("TypeError", "runtime", "max() expects", 2, 7)
+    assert c.error.describe() == 'TypeError runtime "max() expects" at 2:7'
+    err = {"kind": "TypeError", "phase": "runtime", "message": "max() expects numbers, got array",
+           "line": 2, "col": 7}
+    assert R.compare(c, _result(value=None, error=err, exit_code=1), "main", "x")[0] == []
+    d, _ = R.compare(c, _result(value=None, error=dict(err, col=17), exit_code=1), "main", "x")
+    assert "position differs" in d[0] and "at 2:17" in d[0]
+    # an engine that only speaks stdout and stderr (phase None) reports no positions
+    plain = dict(err, phase=None, line=None, col=None)
+    assert R.compare(c, _result(value=None, error=plain, exit_code=1), "main", "x")[0] == []
+    with pytest.raises(C.CaseFormatError):
+        make_case('// error: TypeError runtime at 2\n')
+
+
 def test_resume_expectations() -> None:
     c = make_case('''
         // stdout:

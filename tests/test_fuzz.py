@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from shapelang.fuzz import engines as E
 from shapelang.fuzz import harness as H
-from shapelang.fuzz.generator import GeneratedProgram, features, generate, programs
+from shapelang.fuzz.generator import GeneratedProgram, features, generate, programs, to_source
 from shapelang.ref.parser import parse
 
 SEED = 20240601
@@ -294,6 +295,152 @@ def test_cli_rejects_unknown_checks():
         main(["--check", "z"])
 
 
+# ---------------------------------------------------------------- error-path programs
+
+def test_error_mode_programs_are_other_programs_and_reproducible():
+    a, choices = H.make_case(SEED, 4, errors=True)
+    b, _ = H.make_case(SEED, 4, errors=True)
+    assert a.source == b.source and a.prog.errors
+    assert a.source != H.make_case(SEED, 4)[0].source
+    assert H.case_from_choices(choices, errors=True).source == a.source
+    assert parse(a.source, "gen.shape") == a.prog.ast
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(programs(errors=True))
+def test_error_mode_programs_round_trip_through_the_printer(prog):
+    assert parse(prog.source, "gen.shape") == prog.ast
+
+
+def test_error_mode_makes_mistakes_in_hot_contexts():
+    n = 60
+    failing = in_functions = 0
+    for k in range(n):
+        case, _ = H.make_case(SEED, k, errors=True)
+        r = case.ref
+        assert r.error is None or r.error[1] == "runtime", (k, r.describe())
+        if r.error is not None:
+            failing += 1
+            line = case.source.splitlines()[r.line - 1] if r.line else ""
+            # reported inside a function, method, lambda or loop body (indented code)
+            in_functions += line.startswith("  ")
+    assert failing >= n * 2 // 5, failing
+    assert in_functions >= failing // 2, (in_functions, failing)
+
+
+def test_error_mode_declares_struct_types_with_methods():
+    sources = [H.make_case(SEED, k, errors=True)[0].source for k in range(30)]
+    assert sum("extend S0" in src for src in sources) >= 10
+
+
+def test_outcomes_of_a_position_divergence_fail_check_a_with_its_family():
+    ref = E.Outcome("", None, ("TypeError", "runtime"), "max() expects numbers, got array", 1, 2, 7)
+    vm = dataclasses.replace(ref, col=17)
+    v = H._compare("a", ref, vm, ("ref", "vm"))
+    assert v.failed and v.reason == "position"
+    assert v.signature == "a:position:TypeError: max() expects numbers, got array"
+    other = dataclasses.replace(ref, message="abs() expects a number, got string")
+    assert H._compare("a", other, dataclasses.replace(other, col=9), ("ref", "vm")).signature != \
+        v.signature
+
+
+def test_regression_cases_expect_the_error_position(tmp_path):
+    case = H.case_from_choices([])
+    case._ref = E.Outcome("", None, ("TypeError", "runtime"), "boom", 1, 3, 5)
+    path = H.save_regression(case, H.Verdict("a", "fail", "position"), "note", str(tmp_path))
+    text = open(path, encoding="utf-8").read()
+    assert '// error: TypeError runtime "boom" at 3:5\n' in text
+
+
+# ---------------------------------------------------------------- test-case reduction
+
+def test_reducer_keeps_only_what_the_failure_needs():
+    from shapelang.fuzz.reduce import reduce_program
+    for k in range(100):
+        case, _ = H.make_case(SEED, k)
+        if len(case.source) > 800 and "print(" in case.source:
+            break
+
+    def prints_a_division(tree):
+        src = to_source(tree)
+        return "print(" in src and " / " in src
+    if not prints_a_division(case.prog.ast):
+        pytest.skip("no program with a division")
+    tree, tries = reduce_program(case.prog.ast, prints_a_division, seconds=20)
+    small = to_source(tree)
+    assert prints_a_division(tree) and tries > 0
+    assert len(small) < 80, small
+    assert case.source == to_source(case.prog.ast)        # the original is left alone
+
+
+def test_bounded_gives_up_on_a_predicate_that_runs_forever():
+    from shapelang.fuzz.processes import bounded
+
+    def forever() -> bool:
+        while True:
+            pass
+    assert bounded(lambda: True, 5) is True
+    assert bounded(lambda: False, 5) is False
+    assert bounded(forever, 0.5) is None
+
+
+# ---------------------------------------------------------------- fresh processes
+
+def test_zygote_runs_each_command_in_a_fresh_process(tmp_path):
+    from shapelang.fuzz.processes import Zygote
+    src = tmp_path / "p.shape"
+    src.write_text("print(1 + 1)\nlet mut i = 0\nwhile true { i = i + 1 }\n")
+    z = Zygote()
+    try:
+        done = z.run(["run", str(src), "--snapshot-at", "50"],
+                     env={"SHAPE_STORE": str(tmp_path / "s.db")})
+        assert done.code == 130 and done.stdout == "2\n" and "Snapshot saved:" in done.stderr
+        sid = done.stderr.split("Snapshot saved: ")[1].split()[0]
+        again = z.run(["--resume", sid, "--snapshot-at", "10"],
+                      env={"SHAPE_STORE": str(tmp_path / "s.db")})
+        assert again.code == 130 and again.stdout == ""
+        hang = z.run(["run", str(src)], timeout=1)
+        assert hang.timed_out
+        assert z.cpu > 0
+    finally:
+        z.close()
+
+
+# ---------------------------------------------------------------- forged snapshots
+
+def test_judging_what_a_forged_snapshot_did():
+    from shapelang.fuzz.processes import Completed
+    ok = [Completed(0, "x\n", "Resuming from snapshot: abc\n"),
+          Completed(3, "", ""),                               # the program's own exit(3)
+          Completed(130, "", "Snapshot saved: abc\nResume with: …\n"),
+          Completed(1, "", "Resuming from snapshot: a\nError: --resume: ResumeError: bad\n")]
+    assert [H.judge_stored_run(c) for c in ok] == [None] * 4
+    assert H.judge_stored_run(Completed(1, "", "Error: internal error: TypeError: x\n")) == "internal"
+    assert H.judge_stored_run(Completed(1, "", "Traceback (most recent call last):\n")) == "traceback"
+    assert H.judge_stored_run(Completed(1, "", "Error: a\nError: b\n")) == "error-lines"
+    assert H.judge_stored_run(Completed(0, "", "Error: a\n")) == "exit"
+
+
+def test_forgeries_are_reproducible_and_rehash_code():
+    from shapelang.fuzz.forge import forge
+    case, _ = H.make_case(SEED, 0)
+    s = case.session
+    _, steps = case.full
+    s.cut(steps // 2)
+    blobs = s.program.blob_bytes()
+    kinds = set()
+    for seed in range(40):
+        f = forge(s.last_bytes, blobs, s.program.entry, s.program.prelude, seed)
+        g = forge(s.last_bytes, blobs, s.program.entry, s.program.prelude, seed)
+        assert (f.what, f.state, f.blobs) == (g.what, g.state, g.blobs)
+        kinds.add(f.what.split(":")[0])
+        for bid, data in f.blobs.items():
+            assert hashlib.sha256(data).hexdigest() == bid
+    assert {"state bytes", "frames", "state value"} <= {k.split(" ")[0] + (" " + k.split(" ")[1] if
+                                                        k.startswith("state") else "") for k in kinds}
+    assert any(k.startswith("code of blob") for k in kinds)
+
+
 # ---------------------------------------------------------------- long campaigns (opt-in)
 # `SHAPE_FUZZ_SECONDS=3600 SHAPE_FUZZ_SHARDS=16 pytest tests/test_fuzz.py -k campaign_shard -n 16`
 # runs 16 shards of one campaign, one per xdist worker (add `--tx ssh=host//python=python3
@@ -313,6 +460,7 @@ def test_campaign_shard(shard):
     cfg = H.CampaignConfig(
         seconds=seconds, seed=int(os.environ.get("SHAPE_FUZZ_SEED", "1")),
         checks=os.environ.get("SHAPE_FUZZ_CHECKS", H.CHECK_NAMES),
+        errors=bool(os.environ.get("SHAPE_FUZZ_ERRORS")),
         start=shard * 10**8,
         shrink_seconds=float(os.environ.get("SHAPE_FUZZ_SHRINK_SECONDS", "120")),
         save_dir=os.environ.get("SHAPE_FUZZ_SAVE_DIR") or None)

@@ -6,8 +6,9 @@ A snapshot is the document
 encoded by `vm/codec.py`; its id is the SHA-256 of those bytes. The function blobs it runs and the
 source text are stored beside it, content-addressed, so a second snapshot of the same program adds
 only its state. Loading checks every hash (the store), decodes strictly (the codec), re-validates
-every blob (`Blob.from_bytes`) and checks that every code reference in the state names a stored
-blob, before a machine is built from it. Nothing in a snapshot is ever executed as Python.
+every blob (`Blob.from_bytes`) and checks the state against its code (`vm/state_check.py`: the
+call stack, what each register holds at its frame's position, the form of every value), before a
+machine is built from it. Nothing in a snapshot is ever executed as Python.
 """
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ from typing import Any, Callable, Optional
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError
-from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import BUILTIN_NAMES, builtin_value
+from shapelang.vm.state_check import CodeError, check_state, register_types
 from shapelang.vm.store import SnapshotStore, open_store
-from shapelang.vm.verify import stack_depths
 
 STATE_VERSION = 1
 
@@ -154,7 +154,8 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
         if blob is None:
             try:
                 blob = Blob.from_bytes(stored, bid)
-            except BlobError as e:
+                register_types(blob)
+            except (BlobError, CodeError) as e:
                 raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
             _remember_valid(bid, blob)
         blobs[bid] = blob
@@ -169,89 +170,9 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
         except UnicodeDecodeError:
             raise resume_error(f"Snapshot {sid[:12]}: stored source is not text") from None
     program = Program(blobs, entry, prelude, info.script)
-    _check_code_refs(state["machine"], blobs, sid)
-    _check_machine_shape(state["machine"], blobs, sid)
+    check_state(state["machine"], entry, blobs, registry(),
+                lambda what: resume_error(f"Snapshot {sid[:12]} is malformed ({what})"))
     return Loaded(sid, program, state, source, source_id, info.script)
-
-
-def _check_machine_shape(machine: dict, blobs: dict, sid: str) -> None:
-    """The top level of the machine state has the shape `Machine.export_state` writes, so a
-    tampered snapshot is refused when it is loaded (and by `shape snapshot verify --deep`), the
-    same way for a full resume and a recompile."""
-    def bad(what: str) -> ShapeError:
-        return resume_error(f"Snapshot {sid[:12]} is malformed ({what})")
-
-    frames = machine.get("frames")
-    if type(frames) is not list:
-        raise bad("no call stack")
-    depths: dict[str, list] = {}
-    for i, fr in enumerate(frames):
-        if not (type(fr) is list and len(fr) == F.STORED_SIZE):
-            raise bad("a frame is not [code, position, registers, task]")
-        bid, pc = fr[F.STORED_BID], fr[F.STORED_PC]
-        regs, task = fr[F.STORED_REGS], fr[F.STORED_KIND]
-        blob = blobs.get(bid) if type(bid) is str else None
-        if blob is None:
-            raise bad("a frame runs code the snapshot does not include")
-        if type(pc) is not int or not 0 <= pc < len(blob.code):
-            raise bad("a frame's position is outside its code")
-        if type(regs) is not list or len(regs) < blob.nlocals:
-            raise bad("a frame is missing registers")
-        if task not in F.KINDS:
-            raise bad("a frame has an unknown task mark")
-        # The code at `pc` pops what the verifier says is on the operand stack there, less the
-        # value still to come: the result of the call above this frame (unless that call's
-        # result is dropped) or, on top, of the pending snapshot() call.
-        if bid not in depths:
-            depths[bid] = stack_depths(blob)
-        if i + 1 < len(frames):
-            above = frames[i + 1]
-            coming = 0 if (type(above) is list and len(above) == F.STORED_SIZE
-                           and above[F.STORED_KIND] == "drop") else 1
-        else:
-            coming = 1 if machine.get("pending") == "snapshot" else 0
-        want = depths[bid][pc]
-        if want is None or len(regs) - blob.nlocals != want - coming:
-            raise bad("a frame's operand stack does not fit its position")
-    for key in ("methods", "prelude"):
-        if machine.get(key) is not None and type(machine[key]) is not dict:
-            raise bad(f"{key} is not a table")
-    if machine.get("pending") not in (None, "snapshot"):
-        raise bad("unknown pending call")
-    if machine.get("pending_ordinal") is not None and type(machine["pending_ordinal"]) is not int:
-        raise bad("bad snapshot ordinal")
-
-
-def _check_code_refs(root: Any, blobs: dict, sid: str) -> None:
-    """Every closure in the state must name stored code (walks the graph without recursion)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t in (list, tuple):
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            stack.extend(v)
-        elif t is dict:
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif t is O.Closure:
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            if not isinstance(v.bid, str) or v.bid not in blobs:
-                raise resume_error(f"Snapshot {sid[:12]} refers to code that is not stored")
-            stack.append(v.cells)
-        elif t in registry().by_class:
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            stack.extend(getattr(v, f) for f in registry().by_class[t].fields)
 
 
 # ---------------------------------------------------------------- looking after a store

@@ -31,8 +31,8 @@ ERROR_KINDS = frozenset({"TypeError", "ArithmeticError", "IndexError", "ValueErr
 
 # Percent weights of a mistake among the statement kinds (about 120 in total) and among the
 # expression kinds (about 100): hot contexts get most of them.
-HOT_STMT_WEIGHT, COLD_STMT_WEIGHT = 10, 1
-HOT_EXPR_WEIGHT, COLD_EXPR_WEIGHT = 2, 0
+HOT_STMT_WEIGHT, COLD_STMT_WEIGHT = 14, 2
+HOT_EXPR_WEIGHT, COLD_EXPR_WEIGHT = 3, 0
 
 # Properties and methods that a value of each generator type does not have (some of them exist on
 # another type, which is the usual mix-up).

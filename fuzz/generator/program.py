@@ -224,16 +224,20 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes):
                                 list(self.top_level_sites), self.stmt_count, self.errors)
 
 
-def _calls_snapshot(n: Any) -> bool:
-    if isinstance(n, A.Call) and isinstance(n.callee, A.Name) and n.callee.name == "snapshot":
-        return True
-    if isinstance(n, (A.Lambda, A.FnDecl)):
-        return False
-    if isinstance(n, A.Node):
-        return any(_calls_snapshot(getattr(n, f)) for f in n.__dataclass_fields__)
-    if isinstance(n, (list, tuple)):
-        return any(_calls_snapshot(x) for x in n)
+def _calls_snapshot(node: Any) -> bool:
+    """Whether `node` calls snapshot() itself (not in a function or lambda it defines)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if _is_snapshot_call(n):
+            return True
+        if not isinstance(n, (A.Lambda, A.FnDecl)):
+            stack.extend(A.iter_child_nodes(n))
     return False
+
+
+def _is_snapshot_call(n: Any) -> bool:
+    return isinstance(n, A.Call) and isinstance(n.callee, A.Name) and n.callee.name == "snapshot"
 
 
 def features(node: Any) -> set[str]:
@@ -248,14 +252,16 @@ def features(node: Any) -> set[str]:
             if isinstance(top, A.ExprStmt) and isinstance(top.expr, A.For) and _calls_snapshot(top.expr.body):
                 out.add("top-level-loop-snapshot")
 
-    def walk(n: Any, in_hook: bool) -> None:
+    stack: list[tuple[Any, bool]] = [(node, False)]
+    while stack:
+        n, in_hook = stack.pop()
         if isinstance(n, A.MatchArm) and isinstance(n.pattern, A.PArray) and n.pattern.has_rest:
             out.add("match-rest")
         elif isinstance(n, A.Literal) and type(n.value) is int and abs(n.value) > 2**62:
             out.add("int-overflow")
         elif isinstance(n, A.For) and any(
                 isinstance(x, A.Call) and isinstance(x.callee, A.Member) and x.callee.name == "push"
-                and any(isinstance(a, A.Lambda) for a in x.args) for x in _walk_nodes(n.body)):
+                and any(isinstance(a, A.Lambda) for a in x.args) for x in A.walk(n.body)):
             out.add("closure-kept-from-loop")
         if isinstance(n, A.AnnotationDecl):
             out.add("annotation")
@@ -271,27 +277,10 @@ def features(node: Any) -> set[str]:
             out.add("await")
             if n.annotations:
                 out.add("await-annotation")
-        elif (in_hook and isinstance(n, A.Call) and isinstance(n.callee, A.Name)
-              and n.callee.name == "snapshot"):
+        elif in_hook and _is_snapshot_call(n):
             out.add("hook-snapshot")
-        if isinstance(n, A.Node):
-            for f in n.__dataclass_fields__:
-                walk(getattr(n, f), in_hook)
-        elif isinstance(n, (list, tuple)):
-            for x in n:
-                walk(x, in_hook)
-    walk(node, False)
+        stack.extend((child, in_hook) for child in A.iter_child_nodes(n))
     return out
-
-
-def _walk_nodes(n: Any):
-    if isinstance(n, A.Node):
-        yield n
-        for f in n.__dataclass_fields__:
-            yield from _walk_nodes(getattr(n, f))
-    elif isinstance(n, (list, tuple)):
-        for x in n:
-            yield from _walk_nodes(x)
 
 
 @st.composite

@@ -1,0 +1,158 @@
+"""Loading a snapshot checks the state against its code (vm/state_check.py): forged states and
+forged code that used to reach the machine and end in an internal error are refused with a
+ResumeError, and everything the compiler and the machine produce is accepted."""
+from __future__ import annotations
+
+import glob
+import os
+
+import msgpack
+import pytest
+
+from shapelang.conformance.caseformat import CASES_DIR, load_case
+from shapelang.fuzz.engines import cli_in_process
+from shapelang.fuzz.forge import StateDoc, replace_blob
+from shapelang.vm import objects as O
+from shapelang.vm import snapshot as S
+from shapelang.vm.compiler import compile_source
+from shapelang.vm.state_check import CodeError, record_checks, register_types
+from shapelang.vm.store import open_store
+
+# A function with a captured variable and a loop, stopped inside the loop by a snapshot().
+PROGRAM = """
+fn f(n) {
+  let mut total = 0
+  let add = |x| { total = total + x }
+  for i in [1, 2, 3] {
+    add(i)
+    if i == 2 { snapshot() }
+  }
+  total + n
+}
+print(f(10))
+"""
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """(store path, state bytes, blob bytes by id, program) of PROGRAM's snapshot."""
+    path = str(tmp_path / "store.db")
+    program = compile_source(PROGRAM, "p.shape")
+    session = S.SnapshotSession(path, "p.shape", PROGRAM)
+    ids = []
+
+    def on(m):
+        ids.append(session.on_snapshot(m))
+        return ids[-1]
+    from shapelang.vm.machine import Machine
+    Machine(program, out=lambda s: None, on_snapshot=on).run()
+    session.close()
+    st = open_store(path)
+    _, data = st.get_snapshot(ids[0])
+    st.close()
+    return path, data, program.blob_bytes(), program
+
+
+def resume(path: str, state: bytes, blobs: dict):
+    st = open_store(path)
+    sid = st.put_snapshot(state, blobs.keys(), "p.shape", "call", None, blobs=blobs)
+    st.close()
+    return cli_in_process(["--resume", sid, "--store", path])
+
+
+def frame_registers(doc: StateDoc, which: int) -> list:
+    frames = doc.frames()[1]
+    return doc.node(doc.node(frames[which])[1][2])[1]
+
+
+def test_the_real_snapshot_resumes(stored):
+    path, data, blobs, _ = stored
+    done = resume(path, data, blobs)
+    assert done.code == 0 and done.stdout == "16\n", done.stderr
+
+
+def test_a_dropped_outermost_frame_is_refused(stored):
+    path, data, blobs, _ = stored
+    doc = StateDoc(data)
+    del doc.frames()[1][0]           # the module frame: the function would return into nothing
+    done = resume(path, doc.bytes(), blobs)
+    assert done.code == 1 and "module code" in done.stderr and "internal" not in done.stderr
+
+
+def test_a_cell_register_holding_a_number_is_refused(stored):
+    path, data, blobs, program = stored
+    doc = StateDoc(data)
+    regs = frame_registers(doc, 1)
+    f = next(b for b in program.blobs.values() if b.name == "f")
+    cell_slot = f.cells[0]
+    regs[cell_slot] = 1.5
+    done = resume(path, doc.bytes(), blobs)
+    assert done.code == 1 and "must hold a cell" in done.stderr, done.stderr
+
+
+def test_a_loop_index_holding_a_string_is_refused(stored):
+    path, data, blobs, program = stored
+    doc = StateDoc(data)
+    regs = frame_registers(doc, 1)
+    f = next(b for b in program.blobs.values() if b.name == "f")
+    setup = next(a for op, a, _ in f.code if op == 42)        # FOR_SETUP: slots a, a + 1
+    regs[setup + 1] = "snapshot"
+    done = resume(path, doc.bytes(), blobs)
+    assert done.code == 1 and "loop index" in done.stderr, done.stderr
+
+
+def test_an_array_that_is_also_a_frames_registers_is_refused(stored):
+    path, data, blobs, _ = stored
+    doc = StateDoc(data)
+    frames = doc.frames()[1]
+    regs_ref = doc.node(frames[1])[1][2]
+    doc.node(frames[0])[1][2:3] = [regs_ref]       # both frames share one register list
+    done = resume(path, doc.bytes(), blobs)
+    assert done.code == 1 and "malformed" in done.stderr and "internal" not in done.stderr
+
+
+def test_a_closure_with_too_few_cells_is_refused(stored):
+    path, data, blobs, _ = stored
+    doc = StateDoc(data)
+    # the lambda `add` captures `total`: one cell
+    cells = next(doc.node(n[2][2]) for n in doc.nodes
+                 if n[0] == "R" and n[1] == "Closure" and doc.node(n[2][2])[1])
+    cells[1].clear()
+    done = resume(path, doc.bytes(), blobs)
+    assert done.code == 1 and "cells do not fit" in done.stderr, done.stderr
+
+
+def test_code_that_reads_a_value_slot_as_a_cell_is_refused(stored):
+    path, data, blobs, program = stored
+    # the lambda's first instruction loads its parameter; make it load the parameter "as a cell"
+    lam = next(bid for bid, b in program.blobs.items() if b.kind == "lambda")
+    doc = msgpack.unpackb(blobs[lam], raw=False, use_list=True)
+    code = doc[13]
+    pc = next(i for i, ins in enumerate(code) if ins[0] == 3)     # LOAD_LOCAL
+    code[pc][0] = 4                                               # LOAD_CELL
+    state, forged, _ = replace_blob(data, blobs, lam, msgpack.packb(doc, use_bin_type=True))
+    done = resume(path, state, forged)
+    assert done.code == 1 and "stored code is invalid" in done.stderr, done.stderr
+    assert "as a cell" in done.stderr
+
+
+def test_every_record_class_of_the_codec_has_a_check():
+    assert set(record_checks()) == {cls for cls, _ in O.RECORDS}
+
+
+def test_every_blob_the_compiler_makes_for_the_corpus_passes_register_typing():
+    seen = 0
+    for p in sorted(glob.glob(os.path.join(str(CASES_DIR), "**", "*.shape"), recursive=True)):
+        if os.path.basename(p).startswith("_"):
+            continue
+        try:
+            program = compile_source(load_case(p).body, p)
+        except Exception:       # cases of compile errors
+            continue
+        for blob in program.blobs.values():
+            try:
+                register_types(blob)
+            except CodeError as e:
+                pytest.fail(f"{p}: {blob.name or blob.kind}: {e}")
+            seen += 1
+    assert seen > 1000
