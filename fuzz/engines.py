@@ -202,10 +202,9 @@ def ref_run(source: str, path: str = "fuzz.shape", program: Any = None) -> Outco
 def ref_resume(source: str, k: Optional[int], path: str = "fuzz.shape",
                program: Any = None) -> Outcome:
     """The reference oracle: what resuming the k-th snapshot() event must print."""
-    if program is None:
-        return run_json(source, "ref", path, None if k is None else {"resume_at": k})
-    from shapelang.ref.evaluator import run_program
-    return _outcome_of(lambda chunks: run_program(program, chunks.append, path, resume_at=k))[0]
+    from shapelang import api
+    return Outcome.from_json(api.run(source if program is None else program, path=path,
+                                     engine="ref", resume_at=k).to_json())
 
 
 def ref_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape") -> Outcome:
@@ -491,20 +490,13 @@ class ScratchStore:
 SCRATCH = ScratchStore()
 
 
-def cli_in_process(argv: list[str]) -> "Completed":
-    """`shape ARGV` run by the CLI's own entry point in this process, its output captured: what a
-    user sees, without starting a process. (For a fresh process, see processes.zygote().)"""
-    import contextlib
-    from shapelang.cli import main
-    from shapelang.fuzz.processes import Completed
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException:           # what `python -m shapelang` would print
-            import traceback
-            traceback.print_exc()
-            code = 1
-    return Completed(code, out.getvalue(), err.getvalue())
+def resume_stored(store: str, sid: str, budget: int) -> tuple[Optional[Any], str]:
+    """Resume a stored snapshot through the engine API (what `shape --resume ID --snapshot-at
+    BUDGET` runs), output discarded: (the api.Result, or None when an exception escaped the API;
+    the traceback text then)."""
+    import traceback
+    from shapelang import api
+    try:
+        return api.resume(sid, store=store, snapshot_at=budget, write=lambda s: None), ""
+    except Exception:
+        return None, traceback.format_exc()

@@ -463,11 +463,25 @@ def check_f(case: Case) -> Verdict:
     return Verdict("f", "pass")
 
 
+def judge_resumed(result: Any, escaped: str) -> Optional[str]:
+    """What is wrong with resuming a forged snapshot through the engine API, or None: it may end
+    cleanly (with the program's own exit code), stop at the step budget (an interrupt snapshot),
+    or fail with an error of a Shape kind (which the CLI shows as one `Error:` line, exit code
+    1); never with an internal error, and no exception may escape the API."""
+    if result is None:
+        return "traceback"
+    if result.error is not None and result.error.kind == "InternalError":
+        return "internal"
+    if result.error is not None and result.exit_code != 1:
+        return "exit"
+    return None
+
+
 def judge_stored_run(done: Any) -> Optional[str]:
-    """What is wrong with the outcome of `shape --resume` on a forged snapshot, or None. It may
-    end cleanly (with the program's own exit code), stop at the step budget (exit 130, the
-    interrupt snapshot saved), or fail with exactly one `Error:` line and exit code 1; never
-    with an internal error or a traceback."""
+    """What is wrong with the outcome of `shape --resume` (a fresh process) on a forged snapshot,
+    or None: as `judge_resumed`, seen from outside: a clean run, the step budget (exit 130, the
+    interrupt snapshot saved), or exactly one `Error:` line and exit code 1; never an internal
+    error or a traceback."""
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("Error:")]
     if "Traceback (most recent call last)" in done.stderr:
         return "traceback"
@@ -503,18 +517,24 @@ def check_g(case: Case) -> Verdict:
         states = [session.last_bytes]
     program = session.program
     blobs = program.blob_bytes()
+    # a share of the cases (as for check b) resume through the real CLI in a fresh process
+    through_cli = case.params.cli < CLI_SHARE
     for i in range(FORGERIES):
         seed = case.params.forge * FORGERIES + i
         state = states[seed % len(states)]
         f = forge(state, blobs, program.entry, program.prelude, seed)
         path, sid = E.SCRATCH.put(f.state, f.blobs)
-        done = E.cli_in_process(["--resume", sid, "--store", path,
-                                 "--snapshot-at", str(FORGED_BUDGET)])
-        problem = judge_stored_run(done)
+        if through_cli:
+            done = E.cli_run(["--resume", sid, "--store", path, "--snapshot-at", str(FORGED_BUDGET)])
+            problem = judge_stored_run(done)
+            account = f"exit code {done.code}\n--- stderr ---\n{done.stderr[-3000:]}"
+        else:
+            result, escaped = E.resume_stored(path, sid, FORGED_BUDGET)
+            problem = judge_resumed(result, escaped)
+            account = escaped or (result.error.render() if result.error else "no error")
         if problem is not None:
-            return Verdict("g", "fail", problem,
-                           f"forgery {i} (seed {seed}): {f.what}\nexit code {done.code}\n"
-                           f"--- stderr ---\n{done.stderr[-3000:]}", units=i + 1)
+            return Verdict("g", "fail", problem, f"forgery {i} (seed {seed}): {f.what}\n{account}",
+                           units=i + 1)
     return Verdict("g", "pass", units=FORGERIES)
 
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 # What a command needs, imported once by the zygote (importing runs no Shape code).
-PRELOAD = ("shapelang.cli", "shapelang.vm.resume_cli", "shapelang.vm.snapshot",
-           "shapelang.vm.recompile", "shapelang.vm.compiler", "shapelang.vm.machine",
-           "shapelang.ref.evaluator", "shapelang.ref.parser", "shapelang.vm.store", "sqlite_utils")
+PRELOAD = ("shapelang.cli", "shapelang.api", "shapelang.vm.snapshot", "shapelang.vm.recompile",
+           "shapelang.vm.compiler", "shapelang.vm.machine", "shapelang.ref.evaluator",
+           "shapelang.ref.parser", "shapelang.vm.store", "sqlite_utils")
 
 
 @dataclass
@@ -146,9 +146,12 @@ def _child(argv: list[str], env: dict, out_fd: int, err_fd: int, memory_mb: int)
             import resource
             limit = memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # exactly what `python -m shapelang ARGV` runs (the CLI is started, not imported: the
+        # fuzzer sits below the CLI in the layers)
+        import runpy
         sys.argv = ["shape"] + argv
-        from shapelang.cli import main
-        code = main(argv)
+        runpy.run_module("shapelang", run_name="__main__", alter_sys=True)
+        code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:

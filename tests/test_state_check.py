@@ -3,14 +3,17 @@ forged code that used to reach the machine and end in an internal error are refu
 ResumeError, and everything the compiler and the machine produce is accepted."""
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import os
 
 import msgpack
 import pytest
 
+from shapelang.cli import main
 from shapelang.conformance.caseformat import CASES_DIR, load_case
-from shapelang.fuzz.engines import cli_in_process
+from shapelang.fuzz.processes import Completed
 from shapelang.fuzz.forge import StateDoc, replace_blob
 from shapelang.vm import objects as O
 from shapelang.vm import snapshot as S
@@ -53,11 +56,15 @@ def stored(tmp_path):
     return path, data, program.blob_bytes(), program
 
 
-def resume(path: str, state: bytes, blobs: dict):
+def resume(path: str, state: bytes, blobs: dict) -> Completed:
+    """Store the (forged) snapshot and run `shape --resume ID` on it, as a user would."""
     st = open_store(path)
     sid = st.put_snapshot(state, blobs.keys(), "p.shape", "call", None, blobs=blobs)
     st.close()
-    return cli_in_process(["--resume", sid, "--store", path])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--resume", sid, "--store", path])
+    return Completed(code, out.getvalue(), err.getvalue())
 
 
 def frame_registers(doc: StateDoc, which: int) -> list:
