@@ -8,9 +8,9 @@ that a range has int bounds. A snapshot is untrusted input (anyone with write ac
 can put one there under its new hash), so `check_state` checks all of it when a snapshot is
 loaded, for a full resume and for a recompile alike:
 
-- the call stack: every frame names stored code, stands at an instruction of it with the operand
-  stack that instruction expects, at a return point unless it is the innermost frame; the
-  outermost frame runs the program's module code and no other frame does;
+- the call stack: every frame names stored code and stands at an instruction of it with the
+  operand stack that instruction expects; the outermost frame runs the program's module code and
+  no other frame does;
 - the registers of each frame: what each slot and operand-stack entry holds at that position
   (a cell, a loop's sequence or index, a comprehension's list, a value), found by following every
   path of the code from its entries (`register_types`, which also refuses stored code whose
@@ -97,12 +97,9 @@ def _check_frames(machine: dict, entry: str, blobs: dict, values: "_Values",
         if task not in F.KINDS:
             raise bad("a frame has an unknown task mark")
         top = i + 1 == len(frames)
-        # A frame below another waits for that call's result: it stands right after a call
-        # instruction (the innermost frame after snapshot() when that call is pending).
-        if not top or pending:
-            before = blob.code[pc - 1][0] if pc > 0 else None
-            if before is None or OP.CLASS[before] != "C" or (top and before != OP.OPS["SNAPSHOT"]):
-                raise bad("a frame does not stand where a call returns")
+        # (Where a frame may stand is the threaded code's business: a unit boundary, which the
+        # machine checks when it builds the frames. From there on, the code at `pc` runs with
+        # the operand stack and the registers checked here.)
         # The code at `pc` pops what the verifier says is on the operand stack there, less the
         # value still to come: the result of the call above this frame (unless that call's
         # result is dropped) or, on top, of the pending snapshot() call.
