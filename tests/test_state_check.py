@@ -4,21 +4,18 @@ ResumeError, and everything the compiler and the machine produce is accepted."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import io
-import os
 
 import msgpack
 import pytest
 
 from shapelang.cli import main
-from shapelang.conformance.caseformat import CASES_DIR, load_case
 from shapelang.fuzz.processes import Completed
 from shapelang.fuzz.forge import StateDoc, replace_blob
 from shapelang.vm import objects as O
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
-from shapelang.vm.state_check import CodeError, record_checks, register_types
+from shapelang.vm.state_check import record_checks
 from shapelang.vm.store import open_store
 
 # A function with a captured variable and a loop, stopped inside the loop by a snapshot().
@@ -140,26 +137,8 @@ def test_code_that_reads_a_value_slot_as_a_cell_is_refused(stored):
     state, forged, _ = replace_blob(data, blobs, lam, msgpack.packb(doc, use_bin_type=True))
     done = resume(path, state, forged)
     assert done.code == 1 and "stored code is invalid" in done.stderr, done.stderr
-    assert "as a cell" in done.stderr
+    assert "holding a cell" in done.stderr
 
 
 def test_every_record_class_of_the_codec_has_a_check():
     assert set(record_checks()) == {cls for cls, _ in O.RECORDS}
-
-
-def test_every_blob_the_compiler_makes_for_the_corpus_passes_register_typing():
-    seen = 0
-    for p in sorted(glob.glob(os.path.join(str(CASES_DIR), "**", "*.shape"), recursive=True)):
-        if os.path.basename(p).startswith("_"):
-            continue
-        try:
-            program = compile_source(load_case(p).body, p)
-        except Exception:       # cases of compile errors
-            continue
-        for blob in program.blobs.values():
-            try:
-                register_types(blob)
-            except CodeError as e:
-                pytest.fail(f"{p}: {blob.name or blob.kind}: {e}")
-            seen += 1
-    assert seen > 1000

@@ -21,8 +21,9 @@ from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import BUILTIN_NAMES, builtin_value
-from shapelang.vm.state_check import CodeError, check_state, register_types
+from shapelang.vm.state_check import check_state
 from shapelang.vm.store import SnapshotStore, open_store
+from shapelang.vm.verify import check_program
 
 STATE_VERSION = 1
 
@@ -154,13 +155,16 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
         if blob is None:
             try:
                 blob = Blob.from_bytes(stored, bid)
-                register_types(blob)
-            except (BlobError, CodeError) as e:
+            except BlobError as e:
                 raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
             _remember_valid(bid, blob)
         blobs[bid] = blob
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
+    try:
+        check_program(blobs)        # what spans blobs: children present, closures' cell counts
+    except BlobError as e:
+        raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
     source = None
     if source_id is not None and (source_id in info.blob_ids or store.has_blob(source_id)):
         # Snapshots taken in resumed runs by earlier versions do not list their source; it is

@@ -11,25 +11,25 @@ loaded, for a full resume and for a recompile alike:
 - the call stack: every frame names stored code and stands at an instruction of it with the
   operand stack that instruction expects; the outermost frame runs the program's module code and
   no other frame does;
-- the registers of each frame: what each slot and operand-stack entry holds at that position
-  (a cell, a loop's sequence or index, a comprehension's list, a value), found by following every
-  path of the code from its entries (`register_types`, which also refuses stored code whose
-  instructions would use a register as what it may not hold);
+- the registers of each frame: what each register and operand-stack entry holds at that
+  position (a cell, a loop's sequence or index, a comprehension's list, a string, a value): the
+  kinds the verifier finds along every path of the code (`vm/verify.frame_kinds`, which already
+  refused stored code that would use a register as what it may not hold);
 - every value reachable from the state has the form its class promises (`_Values`), and every
   container plays one part only: an array that is also a frame's registers or a closure's cells
   would let the program corrupt the machine.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
-from shapelang.vm import opcodes as OP
+from shapelang.vm import operands as K
+from shapelang.vm.verify import frame_kinds
 
-VALUE = "a value"
 
 
 def check_state(machine: Any, entry: str, blobs: dict, registry: Any,
@@ -109,156 +109,45 @@ def _check_frames(machine: dict, entry: str, blobs: dict, values: "_Values",
                            and above[F.STORED_KIND] == "drop") else 1
         else:
             coming = 1 if pending else 0
-        types = register_types(blob)
-        at = types[pc]
+        at = _frame_kinds(bid, blob)[pc]
         if at is None or len(regs) - blob.nlocals != len(at[1]) - coming:
             raise bad("a frame's operand stack does not fit its position")
         slots, stack = at
         for s, v in enumerate(regs):
-            t = slots.get(s) if s < blob.nlocals else stack[s - blob.nlocals]
-            if not values.fits(v, t):
-                raise bad(f"register {s} of {blob.name or blob.kind} at {pc} must hold {t}")
+            kind = slots[s] if s < blob.nlocals else stack[s - blob.nlocals]
+            if not values.fits(v, kind):
+                raise bad(f"register {s} of {blob.name or blob.kind} at {pc} must hold a "
+                          f"{_SHOWN.get(kind, kind)}")
 
 
-# ---------------------------------------------------------------- register types
+# ---------------------------------------------------------------- register kinds
 
-CELL, LIST, ITER, INDEX = "a cell", "a list", "a loop's sequence", "a loop index"
-# A slot or stack entry of type VALUE holds a Shape value; one with no type (None) may hold a
-# value or a cell. LIST, ITER and INDEX are values of a known form.
+_KINDS: dict[str, list] = {}
 
 
-class CodeError(ValueError):
-    """Stored code whose instructions would use a register as what it does not hold."""
-
-
-def _join(a: Optional[str], b: Optional[str]) -> Optional[str]:
-    if a == b:
-        return a
-    if a is None or b is None or a == CELL or b == CELL:
-        return None
-    return VALUE
-
-
-_TYPES: dict[str, list] = {}
-
-
-def register_types(blob: Any) -> list:
-    """For each instruction (None where unreachable), what the registers hold on every path that
-    reaches it from an entry: (slot -> type, the operand stack's types). Raises CodeError where
-    an instruction needs a register to hold a cell, a loop's state or a list and it may not
-    (stored code is untrusted; the threaded code relies on these). Cached by blob id."""
-    bid = blob.id
-    found = _TYPES.get(bid)
-    if found is None:
-        if len(_TYPES) > 2048:
-            _TYPES.clear()
-        found = _TYPES[bid] = _register_types(blob)
-    return found
-
-
-def _register_types(blob: Any) -> list:
-    n = len(blob.code)
-    out: list = [None] * n
-    argc = blob.params + (1 if blob.has_self else 0)
-    # a `&x` parameter receives the caller's cell (unless the callee is async), the others values
-    by_ref = {p + (1 if blob.has_self else 0) for p in blob.ref_params}
-    start: dict[int, Optional[str]] = {s: VALUE for s in range(argc) if s not in by_ref}
-    start.update({s: CELL for s in range(argc, argc + blob.nfree)})
-    work = [(e, start, ()) for e in blob.entries]
-    while work:
-        pc, slots, stack = work.pop()
-        while 0 <= pc < n:
-            old = out[pc]
-            if old is not None:
-                merged = {s: _join(t, slots.get(s)) for s, t in old[0].items()}
-                merged = {s: t for s, t in merged.items() if t is not None}
-                mstack = tuple(_join(a, b) for a, b in zip(old[1], stack))
-                if merged == old[0] and mstack == old[1]:
-                    break
-                slots, stack = merged, mstack
-            out[pc] = (slots, stack)
-            op, a, b = blob.code[pc]
-            slots, stack = _step(blob, pc, op, a, b, slots, stack)
-            for target in OP.jump_targets(op, a, b):
-                pops, pushes = OP.INFO[op].jump
-                work.append((target, slots, out[pc][1][:len(out[pc][1]) - pops] + (VALUE,) * pushes))
-            if OP.CLASS[op] == "U":
-                break
-            pc += 1
-    return out
-
-
-def _need(ok: bool, pc: int, what: str) -> None:
-    if not ok:
-        raise CodeError(f"instruction {pc} {what}")
-
-
-def _step(blob: Any, pc: int, op: int, a: int, b: int, slots: dict,
-          stack: tuple) -> tuple[dict, tuple]:
-    """The registers after one instruction on its fall-through path."""
-    name = OP.NAMES[op]
-    pops, pushes = OP.stack_effect(op, a, b, blob.consts)
-    kept = stack[:len(stack) - pops]
-    if name in ("LOAD_CELL", "STORE_CELL", "LOAD_FREE", "STORE_FREE"):
-        _need(slots.get(a) == CELL, pc, f"uses slot {a} as a cell, which it may not be")
-    elif name == "LIST_APPEND":
-        _need(slots.get(a) == LIST, pc, f"appends to slot {a}, which may not hold a list")
-    elif name == "FOR_NEXT":
-        _need(slots.get(a) == ITER and slots.get(a + 1) == INDEX, pc,
-              f"continues a loop whose state in slots {a}, {a + 1} may not be set")
-    elif name == "MAKE_CLOSURE":
-        caps = blob.consts[b]
-        _need(all(slots.get(s) == CELL for s in caps), pc, "captures a slot that may not hold a cell")
-    if name == "LOAD_LOCAL":
-        return slots, kept + (slots.get(a),)
-    if name == "BUILD_LIST":
-        return slots, kept + (LIST,)
-    if name == "DUP":
-        return slots, stack + stack[-1:]
-    if name == "DUP2":
-        return slots, stack + stack[-2:]
-    changes: dict[int, Optional[str]] = {}
-    if name == "STORE_LOCAL":
-        changes[a] = stack[-1] if stack[-1] in (CELL, LIST) else VALUE
-    elif name in ("MAKE_CELL", "WRAP_CELL"):
-        changes[a] = CELL
-    elif name == "FOR_SETUP":
-        changes[a], changes[a + 1] = ITER, INDEX
-    elif name in ("MATCH", "DESTRUCTURE"):
-        for s, into_cell in _binds(blob.consts[a][1] if name == "MATCH" else blob.consts[a]):
-            if into_cell:
-                _need(slots.get(s) == CELL, pc, f"binds into slot {s}, which may not hold a cell")
-            else:
-                changes[s] = VALUE
-    if changes:
-        slots = dict(slots)
-        slots.update(changes)
-    return slots, kept + (VALUE,) * pushes
-
-
-def _binds(pattern: Any) -> list[tuple[int, bool]]:
-    """The (slot, into a cell) of every binding in a pattern descriptor (vm/patterns.py)."""
-    out: list[tuple[int, bool]] = []
-    stack = [pattern]
-    while stack:
-        p = stack.pop()
-        if type(p) is list:
-            if len(p) == 3 and p[0] == "b" and type(p[1]) is int and p[2] in (0, 1):
-                out.append((p[1], bool(p[2])))
-            else:
-                stack.extend(p)
-        elif type(p) is tuple:
-            stack.extend(p)
-    return out
+def _frame_kinds(bid: str, blob: Any) -> list:
+    """The verifier's kinds of every register and stack entry before each instruction (cached by
+    blob id: a program's blobs are checked once per process)."""
+    kinds = _KINDS.get(bid)
+    if kinds is None:
+        if len(_KINDS) > 2048:
+            _KINDS.clear()
+        kinds = _KINDS[bid] = frame_kinds(blob)
+    return kinds
 
 
 # ---------------------------------------------------------------- values
 
 # The part a container plays in the state; values and cells may be shared, the rest may not.
+VALUE, CELL = "value", "cell"
 _FRAMES, _FRAME, _REGS, _CELLS = "call stack", "frame", "registers", "closure cells"
 _METHODS, _PRELUDE, _VARIANTS, _FIELDS = "method table", "prelude table", "variants", "fields"
 _SHARED = (VALUE, CELL)
-_FORMS: dict[str, tuple[type, ...]] = {LIST: (list,), ITER: (list, str, int), INDEX: (int,)}
+# What a register of each verifier kind (vm/operands.py) holds, beyond being a value.
+_FORMS: dict[str, tuple[type, ...]] = {K.LIST: (list,), K.STRING: (str,),
+                                       K.ITER: (list, str, int), K.INDEX: (int,)}
+_SHOWN = {K.CELL: "cell", K.LIST: "list", K.STRING: "string", K.ITER: "loop's sequence",
+          K.INDEX: "loop index", K.VALUE: "value"}
 
 
 class _Values:
@@ -290,16 +179,15 @@ class _Values:
     def is_callable(self, v: Any) -> bool:
         return isinstance(v, V.FunctionValue)
 
-    def fits(self, v: Any, t: Optional[str]) -> bool:
-        """Whether register content `v` is what a register of type `t` holds (and queue it)."""
-        if t == CELL or (t is None and type(v) is O.Cell):
+    def fits(self, v: Any, kind: str) -> bool:
+        """Whether register content `v` is what a register of verifier kind `kind` holds (and
+        queue it for the value checks). TOP may be a value or a cell."""
+        if kind == K.CELL or (kind == K.TOP and type(v) is O.Cell):
             if type(v) is not O.Cell:
                 return False
             self.cell(v)
             return True
-        if t is None and v is O.UNINIT:
-            return True
-        if t in _FORMS and type(v) not in _FORMS[t]:
+        if kind in _FORMS and type(v) not in _FORMS[kind]:
             return False
         self.value(v)
         return True
