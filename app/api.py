@@ -530,17 +530,27 @@ class Session:
         return Machine.from_state(self.program, state, out=write, on_snapshot=on_snapshot)
 
     def encode_state(self, state: Any) -> bytes:
-        from shapelang.vm import snapshot as S
-        from shapelang.vm.codec import Encoder
-        return Encoder(S.registry()).encode({"v": S.STATE_VERSION, "entry": self.program.entry,
-                                             "prelude": self.program.prelude, "source": None,
-                                             "machine": state})
+        return encode_state(self.program, state)
 
     @staticmethod
     def decode_state(data: bytes) -> Any:
-        from shapelang.vm import snapshot as S
-        from shapelang.vm.codec import Decoder
-        return Decoder(S.registry()).decode(data)["machine"]
+        return decode_state(data)
+
+
+def encode_state(program: Any, state: Any) -> bytes:
+    """A machine state of a compiled VM program as the bytes a snapshot stores."""
+    from shapelang.vm import snapshot as S
+    from shapelang.vm.codec import Encoder
+    return Encoder(S.registry()).encode({"v": S.STATE_VERSION, "entry": program.entry,
+                                         "prelude": program.prelude, "source": None,
+                                         "machine": state})
+
+
+def decode_state(data: bytes) -> Any:
+    """The machine state in the bytes `encode_state` made (the codec validates them)."""
+    from shapelang.vm import snapshot as S
+    from shapelang.vm.codec import Decoder
+    return Decoder(S.registry()).decode(data)["machine"]
 
 
 def disassemble(program: Program, *, path: Optional[str] = None, prelude: bool = False,

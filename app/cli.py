@@ -73,6 +73,7 @@ COMMANDS: dict[str, str] = {
     "fuzz": "differential and resume-equivalence fuzzing of the two engines",
     "dis": "show the VM bytecode of a program",
     "bench": "benchmark the engines against each other and CPython",
+    "repl": "start the interactive prompt (what `shape` alone does on a terminal)",
 }
 
 
@@ -192,17 +193,8 @@ def _report(result: api.Result, as_json: bool, source: Optional[str]) -> int:
 
 
 def render_error(error: api.Error, source: Optional[str]) -> str:
-    from shapelang.diagnostics import render
-    return render(error, source, color=_color_stderr())
-
-
-def _color_stderr() -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return sys.stderr.isatty()
-    except Exception:
-        return False
+    from shapelang.diagnostics import for_stderr
+    return for_stderr(error, source)
 
 
 def _program(args: argparse.Namespace) -> tuple[Optional[str], str]:
@@ -237,6 +229,9 @@ def execute(args: argparse.Namespace, program_args: list[str],
     stderr = None if args.json else _say
     options = dict(store=args.store, snapshot_at=args.snapshot_at, timeout=args.timeout,
                    argv=program_args, write=write, stderr=stderr, control=control)
+    if resume is not None and args.file is None and _is_repl_snapshot(resume, args.store):
+        from shapelang import repl
+        return repl.main(store=args.store, resume=resume)
     with Signals(control):
         if resume is not None:
             target: Any = source if source is not None else (
@@ -256,6 +251,17 @@ def execute(args: argparse.Namespace, program_args: list[str],
     if result.error is not None and result.error.file != path:
         source = _read_quietly(result.error.file)
     return _report(result, args.json, source)
+
+
+def _is_repl_snapshot(snapshot: str, store: Optional[str]) -> bool:
+    """Whether a snapshot was taken at the interactive prompt (resuming it reopens the prompt).
+    Any problem finding out is left for the resume itself to report."""
+    from shapelang import repl
+    try:
+        with api.Store(store) as s:
+            return s.info(snapshot).script == repl.SCRIPT
+    except Exception:
+        return False
 
 
 class _PathArg(os.PathLike):
@@ -287,8 +293,8 @@ def cmd_main(argv: list[str]) -> int:
         args.file = None
     if args.code is None and args.file is None and args.resume is None:
         if sys.stdin.isatty():
-            p.print_help()
-            return 2
+            from shapelang import repl
+            return repl.main(store=args.store)
         args.file = "-"
     return execute(args, program_args, lambda m: p.error(m))
 
@@ -316,6 +322,19 @@ def cmd_dis(argv: list[str]) -> int:
     return 0
 
 
+def cmd_repl(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="shape repl", description="Start the interactive prompt: "
+                                "each entry runs on the VM, bindings carry over, snapshot() "
+                                "works (resuming one reopens the prompt).",
+                                epilog=ENVIRONMENT,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", metavar="PATH", help="snapshot store (default: $SHAPE_STORE or the "
+                                                   "user data directory)")
+    args = p.parse_args(argv)
+    from shapelang import repl
+    return repl.main(store=args.store)
+
+
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     # Imported on use: each tool pulls in its own dependencies.
     def snapshot(argv: list[str]) -> int:
@@ -335,7 +354,7 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         return B.main(argv) or 0
 
     return {"run": cmd_run, "snapshot": snapshot, "conformance": conformance, "fuzz": fuzz,
-            "dis": cmd_dis, "bench": bench}
+            "dis": cmd_dis, "bench": bench, "repl": cmd_repl}
 
 
 def dispatch(argv: list[str]) -> int:

@@ -4,6 +4,8 @@ column and the Shape call stack, most recent call last, with long recursions fol
 Colour only when asked (the CLI asks on a terminal without NO_COLOR)."""
 from __future__ import annotations
 
+import os
+import sys
 from typing import Optional, Sequence
 
 from shapelang.api import Error, Frame
@@ -11,6 +13,20 @@ from shapelang.api import Error, Frame
 RED, BOLD, DIM, RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 FOLD_AFTER = 3      # a frame repeated more often than this is folded into one line
 WIDTH = 100         # a longer source line is shown as a window around the column
+
+
+def for_stderr(error: Error, source: Optional[str] = None) -> str:
+    """`render`, coloured when stderr is a terminal and NO_COLOR is not set."""
+    return render(error, source, color=_color_stderr())
+
+
+def _color_stderr() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stderr.isatty()
+    except Exception:
+        return False
 
 
 def render(error: Error, source: Optional[str] = None, color: bool = False) -> str:

@@ -107,7 +107,7 @@ def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str],
     finally:
         st.close()
     machine, session = prepare(loaded, source, path, write, store, max_depth, on_saved)
-    return S.Run(machine, session, resumed_from=sid, script=path)
+    return S.Run(machine, session, resumed_from=sid, script=path, source=source)
 
 
 def _front_end(loaded: "S.Loaded", source: str, path: str, k: int) -> tuple:

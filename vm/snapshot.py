@@ -229,11 +229,13 @@ class Run:
     (signals, timeouts) and reporting are the engine API's job (`shapelang.api`)."""
 
     def __init__(self, machine: Machine, session: SnapshotSession,
-                 resumed_from: Optional[str] = None, script: Optional[str] = None) -> None:
+                 resumed_from: Optional[str] = None, script: Optional[str] = None,
+                 source: Optional[str] = None) -> None:
         self.machine = machine
         self.session = session
         self.resumed_from = resumed_from
         self.script = script
+        self.source = source
 
     def save_interrupt(self) -> str:
         """Store the state of a machine that stopped at a safepoint; returns the snapshot id."""
@@ -263,7 +265,7 @@ def start(program: Program, source: Optional[str], write: Callable[[str], Any],
     session = SnapshotSession(store, program.path, source)
     machine = Machine(program, out=write, max_depth=max_depth,
                       on_snapshot=recording(session, on_saved))
-    return Run(machine, session, script=program.path)
+    return Run(machine, session, script=program.path, source=source)
 
 
 def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
@@ -288,4 +290,4 @@ def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
     except ShapeError as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed: {e.message}") from None
-    return Run(machine, session, resumed_from=sid, script=loaded.script)
+    return Run(machine, session, resumed_from=sid, script=loaded.script, source=loaded.source)
