@@ -271,6 +271,8 @@ t_AT = r"@"
 
 
 def t_error(t):
+    if t.value[0] == '"':   # no closing quote anywhere after it
+        raise _error(t, "Unterminated string: the closing '\"' is missing")
     raise _error(t, f"Unexpected character {t.value[0]!r}")
 
 

@@ -1066,14 +1066,63 @@ def parse(source: str, path: Optional[str] = None) -> A.Program:
     """Parse a whole program; raises ShapeError(SyntaxError) with file, line and column."""
     if source.startswith("\ufeff"):
         source = source[1:]  # a byte-order mark written by an editor: not part of the program
+    toks: list = []
     try:
-        return _parse_tokens(_located_tokens(source))
+        toks = _located_tokens(source)
+        return _parse_tokens(toks)
     except ShapeError as e:
         if e.file is None:
             e.file = path
+        if e.kind == "SyntaxError" and toks:
+            e.message = _explain(toks, e)
         raise
     except RecursionError:
         raise ShapeError("SyntaxError", "Program is nested too deeply to parse", 1, 1, file=path)
+
+
+_PAIRS = {"RPAREN": "LPAREN", "RBRACKET": "LBRACKET", "RBRACE": ("LBRACE", "LBRACE_OBJ")}
+_CHAR = {"LPAREN": "(", "LBRACKET": "[", "LBRACE": "{", "LBRACE_OBJ": "{", "RPAREN": ")",
+         "RBRACKET": "]", "RBRACE": "}"}
+_ENDS_VALUE = {"IDENT", "STRUCTNAME", "INT", "FLOAT", "STRING", "FSTRING", "TRUE", "FALSE", "NONE",
+               "RPAREN", "RBRACKET", "RBRACE"}
+
+
+def _explain(toks: list, e: ShapeError) -> str:
+    """A syntax error's message, told in terms of the brackets around it: an unclosed bracket
+    is named with where it opened, and a `(` or `[` at the start of a line that made the line
+    continue the one before (the language's rule) is pointed out."""
+    stack: list = []
+    at = None
+    for tok in toks:
+        if (tok.line, tok.col) >= (e.line or 0, e.col or 0):
+            at = tok
+            break
+        if tok.type in _CHAR and tok.type not in _PAIRS:
+            stack.append(tok)
+        elif tok.type in _PAIRS and stack:
+            stack.pop()
+    if not stack:
+        return e.message
+    opened = stack[-1]
+    where = f"'{_CHAR[opened.type]}' opened at {opened.line}:{opened.col}"
+    if not e.message.startswith("Unexpected "):
+        return e.message            # a rule of the language, not a bracket problem
+    if at is None:
+        message = f"{e.message} ({where} is not closed)"
+    elif at is not None and at.type in _PAIRS and opened.type not in (
+            _PAIRS[at.type] if isinstance(_PAIRS[at.type], tuple) else (_PAIRS[at.type],)):
+        message = f"Unexpected '{_CHAR[at.type]}': {where} is not closed"
+    elif at is not None and at.line > opened.line:
+        message = f"{e.message} (inside {where})"
+    else:
+        message = e.message
+    i = toks.index(opened)
+    if (opened.type in ("LPAREN", "LBRACKET") and i > 0 and toks[i - 1].line < opened.line
+            and toks[i - 1].type in _ENDS_VALUE):
+        message += (f" (the '{_CHAR[opened.type]}' at {opened.line}:{opened.col} starts a line, "
+                    f"so it continues the expression on line {toks[i - 1].line}; end that line "
+                    f"with ';' to start a new statement)")
+    return message
 
 
 def parse_expression(source: str, line: int = 1, col: int = 1) -> Any:

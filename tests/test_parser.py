@@ -676,9 +676,25 @@ class TestErrors:
         assert err.message.startswith("Unexpected '='")
         assert (err.line, err.col) == (2, 5)
 
+    def test_brackets_in_syntax_errors(self):
+        # issue 14: an unclosed bracket says where it opened; a line starting with '[' or '('
+        # continues the previous line, and the error says so; an unterminated string says so
+        assert syntax_error("fn f() {\n  let x = [1,\n").message.endswith(
+            "('[' opened at 2:11 is not closed)")
+        assert syntax_error("fn f() { (1 }").message == "Unexpected '}': '(' opened at 1:10 is not closed"
+        assert syntax_error("foo(1\nlet y = 2").message.endswith("(inside '(' opened at 1:4)")
+        err = syntax_error("let a = 1\n[1, 2].map(f)")
+        assert (err.line, err.col) == (2, 3)
+        assert err.message.endswith("(the '[' at 2:1 starts a line, so it continues the expression "
+                                    "on line 1; end that line with ';' to start a new statement)")
+        err = syntax_error('let s = "abc')
+        assert (err.message, err.line, err.col) == (
+            "Unterminated string: the closing '\"' is missing", 1, 9)
+
     def test_unexpected_end_of_input(self):
         err = syntax_error("let x = (1 +")
-        assert err.message == "Unexpected end of input; expected an expression"
+        assert err.message == ("Unexpected end of input; expected an expression "
+                               "('(' opened at 1:9 is not closed)")
         assert (err.line, err.col) == (1, 13)
 
     def test_unexpected_closing_brace(self):
