@@ -12,18 +12,22 @@ machine is built from it. Nothing in a snapshot is ever executed as Python.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
-from shapelang.vm.codec import CodecError, Decoder, Encoder, Registry, content_id
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import BUILTIN_NAMES, builtin_value
 from shapelang.vm.state_check import check_state
-from shapelang.vm.store import SnapshotStore, open_store
 from shapelang.vm.verify import check_program
+
+# The codec (msgpack) and the store (sqlite-utils, psycopg) are imported when a snapshot is first
+# taken or loaded: most runs take none, and `shape hello.shape` should start quickly.
+if TYPE_CHECKING:
+    from shapelang.vm.codec import Registry
+    from shapelang.vm.store import SnapshotStore
 
 STATE_VERSION = 1
 
@@ -34,6 +38,7 @@ def registry() -> Registry:
     """What a snapshot may contain: the machine's record types and its fixed singletons."""
     global _REGISTRY
     if _REGISTRY is None:
+        from shapelang.vm.codec import Registry
         reg = Registry()
         for cls, fields in O.RECORDS:
             reg.record(cls, fields)
@@ -65,12 +70,20 @@ class SnapshotSession:
         self.parent = parent
         self._store: Optional[SnapshotStore] = None
         self._source_bytes = source.encode("utf-8") if source is not None else None
-        self.source_id = content_id(self._source_bytes) if self._source_bytes is not None else source_id
+        self._source_id = source_id
         self._blob_cache: dict[int, dict[str, bytes]] = {}
+
+    @property
+    def source_id(self) -> Optional[str]:
+        if self._source_id is None and self._source_bytes is not None:
+            from shapelang.vm.codec import content_id
+            self._source_id = content_id(self._source_bytes)
+        return self._source_id
 
     @property
     def store(self) -> SnapshotStore:
         if self._store is None:
+            from shapelang.vm.store import open_store
             self._store = open_store(self.store_path)
         return self._store
 
@@ -81,6 +94,7 @@ class SnapshotSession:
         state = {"v": STATE_VERSION, "entry": machine.program.entry,
                  "prelude": machine.program.prelude, "source": self.source_id,
                  "machine": machine.export_state()}
+        from shapelang.vm.codec import CodecError, Encoder
         try:
             return Encoder(registry()).encode(state)
         except CodecError as e:
@@ -134,6 +148,7 @@ def _remember_valid(bid: str, blob: Blob) -> None:
 
 
 def load(store: SnapshotStore, sid: str) -> Loaded:
+    from shapelang.vm.codec import CodecError, Decoder
     info, data = store.get_snapshot(sid)
     try:
         state = Decoder(registry()).decode(data)
@@ -273,6 +288,7 @@ def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str
             max_depth: int = DEFAULT_MAX_DEPTH) -> Run:
     """Full resume: a run that continues a stored snapshot on its stored code (no source is
     read). Raises ResumeError when the snapshot is missing or does not fit its code."""
+    from shapelang.vm.store import open_store
     st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
