@@ -13,6 +13,7 @@ import pytest
 from shapelang import api
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.vm import snapshot as S
+from shapelang.vm.codec import Decoder, Encoder
 from shapelang.vm.compiler import compile_source
 from shapelang.vm.machine import STOPPED, Machine
 from shapelang.vm.recompile import prepare
@@ -233,8 +234,8 @@ def test_decode_encode_roundtrip_is_byte_identical(store):
     st = SQLiteStore(store)
     for sid in ids:
         _, data = st.get_snapshot(sid)
-        state = S.Decoder(S.registry()).decode(data)
-        assert S.Encoder(S.registry()).encode(state) == data
+        state = Decoder(S.registry()).decode(data)
+        assert Encoder(S.registry()).encode(state) == data
     st.close()
 
 
