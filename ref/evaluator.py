@@ -118,30 +118,6 @@ class Thunk(V.FunctionValue):
 
 # ---------------------------------------------------------------- control-flow signals
 
-class Pattern:
-    """An AST pattern with its descriptor, its bindings (by slot) and its matchers."""
-    __slots__ = ("node", "desc", "binds", "_strict", "_loose")
-
-    def __init__(self, node: Any, desc: list, binds: list) -> None:
-        self.node = node          # kept alive, so its id is not reused
-        self.desc = desc
-        self.binds = binds
-        self._strict: Optional[P.Matcher] = None
-        self._loose: Optional[P.Binder] = None
-
-    @property
-    def strict(self) -> P.Matcher:
-        if self._strict is None:
-            self._strict = P.strict(self.desc)
-        return self._strict
-
-    @property
-    def loose(self) -> P.Binder:
-        if self._loose is None:
-            self._loose = P.loose(self.desc)
-        return self._loose
-
-
 class ReturnSignal(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -195,7 +171,9 @@ class Interpreter:
         self.depth = 0
         self.methods: dict[str, dict[str, Closure]] = {}   # type name -> method name -> closure
         self.events = events if events is not None else SnapshotEvents()
-        self.patterns: dict[int, Pattern] = {}   # by id of the AST pattern
+        # Matchers by id of the AST pattern (the entry keeps the node alive, so ids stay unique).
+        self.strict_patterns: dict[int, tuple] = {}
+        self.loose_patterns: dict[int, tuple] = {}
         self.builtins = self._make_builtins()
         self.prelude = self._load_prelude()
 
@@ -333,18 +311,24 @@ class Interpreter:
 
     # ------------------------------------------------------------ patterns
 
-    def pattern(self, pat: Any) -> "Pattern":
-        """`pat` as the shared matchers of runtime/patterns.py see it (built once per node):
-        its bindings are numbered 0, 1, … and matched into a scratch list."""
-        p = self.patterns.get(id(pat))
-        if p is None:
-            binds: list[Binding] = []
+    def described(self, pat: Any) -> tuple[list, list]:
+        """`pat` as the shared matchers of runtime/patterns.py see it: its descriptor, and its
+        bindings, numbered 0, 1, … (the matchers bind into a scratch list by those numbers)."""
+        binds: list[Binding] = []
 
-            def bind(node: Any) -> list:
-                binds.append(self.res.decl(node))
-                return ["b", len(binds) - 1, 0]
-            p = self.patterns[id(pat)] = Pattern(pat, describe(pat, bind), binds)
-        return p
+        def bind(node: Any) -> list:
+            binds.append(self.res.decl(node))
+            return ["b", len(binds) - 1, 0]
+        return describe(pat, bind), binds
+
+    def matcher(self, pat: Any, strict: bool) -> tuple[list, Any, Any]:
+        """(bindings, runtime/patterns.py strict or loose matcher, pat), built once per node."""
+        cache = self.strict_patterns if strict else self.loose_patterns
+        m = cache.get(id(pat))
+        if m is None:
+            desc, binds = self.described(pat)
+            m = cache[id(pat)] = (binds, P.strict(desc) if strict else P.loose(desc), pat)
+        return m
 
     def bind_pattern(self, pat: Any, value: Any, env: Env, node: Any = None) -> None:
         """`let`, parameters and `for`: destructure `value` leniently into `env`. An error is
@@ -352,24 +336,26 @@ class Interpreter:
         if type(pat) is A.PBind:
             env.vars[self.res.decl(pat)] = Cell(value)
             return
-        p = self.pattern(pat)
-        slots = [None] * len(p.binds)
+        binds, loose, _ = self.matcher(pat, False)
+        slots = [None] * len(binds)
         try:
-            p.loose(value, slots)
+            loose(value, slots)
         except ShapeError as err:
             raise self.located(err, node if node is not None else pat)
-        for b, v in zip(p.binds, slots):
+        for b, v in zip(binds, slots):
             env.vars[b] = Cell(v)
 
-    def match(self, pat: Any, value: Any, env: Env) -> bool:
-        """A `match` arm: bind `pat`'s variables in `env` and return True, or return False."""
-        p = self.pattern(pat)
-        slots = [None] * len(p.binds)
-        if not p.strict(value, slots):
-            return False
-        for b, v in zip(p.binds, slots):
-            env.vars[b] = Cell(v)
-        return True
+    def match(self, pat: Any, value: Any, env: Env) -> Optional[Env]:
+        """A `match` arm: a scope below `env` holding `pat`'s variables, or None when `value`
+        does not match."""
+        binds, strict, _ = self.matcher(pat, True)
+        slots = [None] * len(binds)
+        if not strict(value, slots):
+            return None
+        arm_env = Env(env)
+        for b, v in zip(binds, slots):
+            arm_env.vars[b] = Cell(v)
+        return arm_env
 
     # ------------------------------------------------------------ expressions
 
@@ -564,8 +550,8 @@ class Interpreter:
     def ev_match(self, e, env):
         subject = self.eval(e.subject, env)
         for arm in e.arms:
-            arm_env = Env(env)
-            if not self.match(arm.pattern, subject, arm_env):
+            arm_env = self.match(arm.pattern, subject, env)
+            if arm_env is None:
                 continue
             if arm.guard is not None and not Op.truthy(self.eval(arm.guard, arm_env)):
                 continue
