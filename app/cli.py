@@ -20,8 +20,8 @@ from shapelang import api
 from shapelang.runtime.errors import ShapeError, ShapeExit
 
 ENVIRONMENT = """environment variables:
-  SHAPE_STORE     snapshot store file (default: $XDG_DATA_HOME/shape/snapshots.db, or
-                  ~/.local/share/shape/snapshots.db)
+  SHAPE_STORE     snapshot store: a file, sqlite:///PATH or postgresql://… (default:
+                  $XDG_DATA_HOME/shape/snapshots.db, or ~/.local/share/shape/snapshots.db)
   NO_COLOR        never colour diagnostics (they are coloured only on a terminal)
   SHAPE_DEBUG     show the Python traceback of an internal error
 """
@@ -72,7 +72,11 @@ COMMANDS: dict[str, str] = {
     "conformance": "run the conformance corpus on the engines or another implementation",
     "fuzz": "differential and resume-equivalence fuzzing of the two engines",
     "dis": "show the VM bytecode of a program",
-    "bench": "benchmark the engines against each other and CPython",
+    "bench": "benchmark the engines against each other and CPython (`bench handoff`: jobs)",
+    "submit": "enqueue a job that continues a snapshot on a worker (PostgreSQL store)",
+    "worker": "run jobs from PostgreSQL queues, one resumed VM per job",
+    "jobs": "list jobs: snapshot, queue, status, attempts, worker, times, hand-offs",
+    "wait": "wait for a job (following its hand-offs); print its output, exit with its code",
     "repl": "start the interactive prompt (what `shape` alone does on a terminal)",
 }
 
@@ -350,11 +354,21 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         return fuzz_cli.main(argv) or 0
 
     def bench(argv: list[str]) -> int:
+        if argv[:1] == ["handoff"]:
+            from shapelang.jobs import bench as handoff
+            return handoff.main(argv[1:]) or 0
         from shapelang import bench as B
         return B.main(argv) or 0
 
+    def job_command(name: str) -> Callable[[list[str]], int]:
+        def run(argv: list[str]) -> int:
+            from shapelang.jobs import cli as jobs_cli
+            return getattr(jobs_cli, f"{name}_main")(argv) or 0
+        return run
+
     return {"run": cmd_run, "snapshot": snapshot, "conformance": conformance, "fuzz": fuzz,
-            "dis": cmd_dis, "bench": bench, "repl": cmd_repl}
+            "dis": cmd_dis, "bench": bench, "repl": cmd_repl,
+            **{name: job_command(name) for name in ("submit", "worker", "jobs", "wait")}}
 
 
 def dispatch(argv: list[str]) -> int:

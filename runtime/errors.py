@@ -23,6 +23,7 @@ KINDS = {
     "ResumeError",      # resume: snapshot cannot be resumed (missing, corrupt, bad mapping)
     "StoreError",       # resume/runtime: the snapshot store failed
     "IOError",          # the CLI could not read a file
+    "JobError",         # jobs: an unknown job, a `shape wait` that timed out
 }
 
 PHASES = {"parse", "compile", "runtime", "resume"}

@@ -1,0 +1,235 @@
+"""`shape worker`: run "continue snapshot S" jobs from PostgreSQL queues, one resumed VM per job.
+
+The worker is a procrastinate worker. Each job runs on its own thread: the snapshot is loaded
+from the shared store, the machine continues it with its output captured, and the result (the
+output, the exit code or the error) is recorded once in the job's record (see records.py). A
+program's `exit()`, an error or a stop end the job, never the worker.
+
+Failures, and what this module adds to procrastinate for them:
+- a worker that dies (SIGKILL, a lost machine) stops sending heartbeats; every worker runs a
+  sweeper that finds jobs whose worker's heartbeat is older than the stall timeout and puts
+  them back in the queue, so another worker continues the same snapshot again; after
+  `max_attempts` starts a job is failed instead (a job that keeps killing its workers);
+- SIGTERM (or Ctrl+C) preempts: every running machine stops at its next safepoint, its state is
+  saved as a snapshot, and a continuation job is enqueued in the same transaction that closes the
+  job as `preempted`; then the worker exits. No work is lost and none is repeated;
+- a lost database connection (a PostgreSQL restart) is reconnected by the store and by the
+  queue's pool; a job whose store work fails anyway is retried, up to `max_attempts`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from shapelang.jobs import records
+from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.vm.store.postgres import connect
+from shapelang.vm.store.url import StoreURL
+
+DEFAULT_QUEUE = "default"
+
+
+class RetryableJobError(Exception):
+    """The job could not run for a reason outside the program (the store was unreachable)."""
+
+
+@dataclass
+class WorkerSettings:
+    url: StoreURL
+    queues: list[str] = field(default_factory=lambda: [DEFAULT_QUEUE])
+    concurrency: int = 1
+    heartbeat: float = 10.0        # seconds between heartbeats; stalled after 3 missed
+    max_attempts: int = 3
+    burst: bool = False            # exit when the queues are empty (tests, benchmarks)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    log: Callable[[str], Any] = field(default=lambda text: None)
+
+    @property
+    def stall_timeout(self) -> float:
+        return 3 * self.heartbeat
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings) -> None:
+        from procrastinate import App, PsycopgConnector, RetryStrategy
+        self.s = settings
+        self.stopping = threading.Event()
+        self.running: dict[int, Any] = {}       # job id -> the machine running it
+        self.lock = threading.Lock()
+        self.preempted = 0
+        self.app = App(connector=PsycopgConnector(
+            conninfo=settings.url.target, min_size=1, max_size=settings.concurrency + 4,
+            kwargs={"connect_timeout": 10}))
+        self.deferrer = records.deferrer()
+        retry = RetryStrategy(max_attempts=settings.max_attempts, wait=1,
+                              retry_exceptions={RetryableJobError})
+
+        @self.app.task(name=records.TASK_RESUME, pass_context=True, retry=retry)
+        def resume_job(context: Any, snapshot: str) -> None:
+            self.run_job(context.job.id, context.job.queue, snapshot)
+
+    # ------------------------------------------------------------ one job (on its own thread)
+
+    def run_job(self, job_id: int, queue: str, snapshot: str) -> None:
+        from shapelang.vm import snapshot as S
+        from shapelang.vm.machine import STOPPED
+        try:
+            link = records.Link(self.s.url)
+        except ShapeError as e:
+            raise RetryableJobError(e.message) from None
+        try:
+            if not link.call(records.start, job_id, self.s.name):
+                return  # a second delivery of a job whose result is recorded: nothing to do
+            attempt = link.call(records.get, job_id).attempts
+            out: list[str] = []
+            resumed = None
+            try:
+                resumed = S.restore(snapshot, out.append, store=self.s.url.target)
+                with self.lock:
+                    self.running[job_id] = resumed.machine
+                if self.stopping.is_set():
+                    resumed.machine.request_stop()
+                link.call(records.first_step, job_id, time.time())
+                result = resumed.machine.run()
+                if result is STOPPED:   # preempted (SIGTERM): hand the rest on
+                    sid = resumed.save_interrupt()
+                    nxt = link.call(records.hand_on, self.deferrer, job_id, sid, queue,
+                                    "preempted", "".join(out))
+                    self.preempted += 1
+                    self.s.log(f"job {job_id}: preempted, continues as job {nxt} "
+                               f"(snapshot {sid[:12]})")
+                    return
+                self._finish(link, job_id, "succeeded", 0, out, None)
+            except ShapeExit as e:
+                self._finish(link, job_id, "succeeded" if e.code == 0 else "failed", e.code, out, None)
+            except ShapeError as e:
+                if e.kind == "StoreError" and attempt < self.s.max_attempts:
+                    self.s.log(f"job {job_id}: attempt {attempt} failed, retrying: {e.message}")
+                    raise RetryableJobError(e.message) from None
+                if e.file is None and e.phase != "resume" and resumed is not None:
+                    e.file = resumed.script
+                self._finish(link, job_id, "failed", 1, out, e.render())
+            except RetryableJobError:
+                raise
+            except Exception as e:  # an engine bug: the job fails, the worker goes on
+                self._finish(link, job_id, "failed", 1, out,
+                             f"Error: internal error: {type(e).__name__}: {e}")
+            finally:
+                with self.lock:
+                    self.running.pop(job_id, None)
+                if resumed is not None:
+                    resumed.close()
+        finally:
+            link.close()
+
+    def _finish(self, link: records.Link, job_id: int, status: str, code: int, out: list[str],
+                error: Optional[str]) -> None:
+        recorded = link.call(records.finish, job_id, status, code, "".join(out), error)
+        self.s.log(f"job {job_id}: {status} (exit {code})"
+                   + ("" if recorded else ", result already recorded by another attempt"))
+
+    # ------------------------------------------------------------ the worker process
+
+    def preempt(self) -> None:
+        """SIGTERM / Ctrl+C: stop every running job at its next safepoint, then stop."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.s.log("stopping: running jobs are snapshotted and re-enqueued")
+        with self.lock:
+            for machine in self.running.values():
+                machine.request_stop()
+        if self._task is not None:
+            self._task.cancel()
+
+    _task: Optional[asyncio.Task] = None
+
+    async def serve(self) -> None:
+        await asyncio.to_thread(self._prepare)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.preempt)
+        async with self.app.open_async():
+            sweeper = asyncio.create_task(self.sweep_forever())
+            self._task = asyncio.create_task(self.app.run_worker_async(
+                queues=self.s.queues, concurrency=self.s.concurrency, wait=not self.s.burst,
+                name=self.s.name, install_signal_handlers=False, listen_notify=True,
+                update_heartbeat_interval=self.s.heartbeat,
+                stalled_worker_timeout=self.s.stall_timeout, fetch_job_polling_interval=1.0))
+            self.s.log(f"worker {self.s.name}: queues {', '.join(self.s.queues)}, "
+                       f"concurrency {self.s.concurrency}, heartbeat {self.s.heartbeat:g} s")
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                if not self.stopping.is_set():
+                    raise
+            finally:
+                sweeper.cancel()
+
+    def _prepare(self) -> None:
+        records.open_queue(self.s.url).close()
+
+    async def sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the database is away: try again at the next beat
+                self.s.log(f"sweeper: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            await asyncio.sleep(self.s.heartbeat)
+
+    async def sweep(self) -> None:
+        """Put the jobs of workers whose heartbeat stopped back in their queue, or fail them
+        once they have used up their attempts."""
+        from procrastinate import exceptions, jobs
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            task_name=records.TASK_RESUME, seconds_since_heartbeat=self.s.stall_timeout)
+        for job in stalled:
+            rec = await asyncio.to_thread(self._record, job.id)
+            try:
+                if rec is not None and rec.attempts >= self.s.max_attempts:
+                    await asyncio.to_thread(self._fail_lost, job.id, rec.attempts)
+                    await self.app.job_manager.finish_job_by_id_async(
+                        job.id, status=jobs.Status.FAILED, delete_job=False)
+                else:
+                    await self.app.job_manager.retry_job(job)
+                    self.s.log(f"job {job.id}: its worker stopped answering; back in queue "
+                               f"{job.queue}")
+            except exceptions.ConnectorException:
+                pass  # another worker's sweeper got there first
+
+    def _record(self, job_id: int) -> Optional[records.JobRecord]:
+        conn = connect(self.s.url)
+        try:
+            return records.get(conn, job_id)
+        finally:
+            conn.close()
+
+    def _fail_lost(self, job_id: int, attempts: int) -> None:
+        conn = connect(self.s.url)
+        try:
+            records.finish(conn, job_id, "failed", 1, "",
+                           f"Error: job {job_id}: its worker was lost {attempts} time(s); "
+                           "not retried again")
+        finally:
+            conn.close()
+        self.s.log(f"job {job_id}: failed after {attempts} lost attempt(s)")
+
+
+def run_worker(settings: WorkerSettings) -> int:
+    """Run until the queues are empty (burst) or until SIGTERM / Ctrl+C; returns an exit code."""
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    worker = Worker(settings)
+    asyncio.run(worker.serve())
+    if worker.preempted:
+        settings.log(f"worker {settings.name}: stopped; {worker.preempted} job(s) re-enqueued")
+    return 0

@@ -1,0 +1,236 @@
+"""Jobs through a real PostgreSQL server and real `shape worker` processes: submit, run, wait,
+the exit code and error of a job, SIGKILL (retried once the heartbeat stops), SIGTERM
+(preempted at a safepoint and continued), a PostgreSQL restart, bounded attempts. Every output
+is compared with the same snapshot resumed from a SQLite store (the uninterrupted run)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shapelang import cli
+from shapelang.vm.store import copy_snapshot, open_store
+
+HEARTBEAT = "0.5"     # seconds: a killed worker is taken for dead after 1.5 s
+
+
+def shape(*args: str):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def handoff_program(n: int, every: int, tail: str = "") -> str:
+    """A program that snapshots, exits on the taking run, and on resume counts to n."""
+    return f"""let s = snapshot()
+match s {{
+  Snapshot::Hash(id) => {{ print("taken"); exit(0) }}
+  Snapshot::Resumed => print("resumed")
+}}
+let mut acc = 0
+for i in 0..{n} {{
+  acc = (acc + i * i) % 1000003
+  if i % {every} == 0 {{ print("at", i, acc) }}
+}}
+print("done", acc)
+{tail}
+"""
+
+
+def take(url: str, source: str, tmp_path, name: str = "job.shape") -> str:
+    prog = tmp_path / name
+    prog.write_text(source)
+    r = shape("run", str(prog), "--store", url)
+    assert r.returncode == 0 and r.stdout == "taken\n", r.stderr
+    store = open_store(url, create=False)
+    try:
+        return [s.id for s in store.list(script=str(prog))][-1]
+    finally:
+        store.close()
+
+
+def uninterrupted(url: str, sid: str, tmp_path) -> tuple[int, str]:
+    """The snapshot resumed in one go from a SQLite copy of it."""
+    lite = str(tmp_path / "reference.db")
+    src, dst = open_store(url, create=False), open_store(lite)
+    try:
+        copy_snapshot(src, dst, sid)
+    finally:
+        src.close()
+        dst.close()
+    r = subprocess.run([sys.executable, "-m", "shapelang", "--resume", sid, "--store", lite],
+                       capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout
+
+
+def submit(url: str, sid: str, queue: str = "default") -> int:
+    r = shape("submit", sid, "--queue", queue, "--store", url)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def worker(url: str, *args: str, log=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "shapelang", "worker", "--store", url,
+                             "--heartbeat", HEARTBEAT, *args],
+                            stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
+
+
+def record(url: str, job: int) -> dict:
+    r = shape("jobs", "--json", "--store", url)
+    assert r.returncode == 0, r.stderr
+    return next(j for j in json.loads(r.stdout) if j["id"] == job)
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> int:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def test_submit_run_wait_equals_the_uninterrupted_run(pg_url, tmp_path):
+    sid = take(pg_url, handoff_program(3000, 1000), tmp_path)
+    job = submit(pg_url, sid[:12])
+    assert record(pg_url, job)["status"] == "queued"
+    assert finish(worker(pg_url, "--burst")) == 0
+    r = shape("wait", str(job), "--timeout", "30", "--store", pg_url)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path)
+    assert r.stdout.startswith("resumed\nat 0 0\n") and r.stdout.endswith("\n")
+    rec = record(pg_url, job)
+    assert rec["status"] == "succeeded" and rec["attempts"] == 1 and rec["exit_code"] == 0
+    assert rec["snapshot"] == sid and rec["worker"] and rec["started"].endswith("Z")
+    r = shape("jobs", "--store", pg_url)
+    assert r.stdout.splitlines()[0].split()[:5] == ["ID", "SNAPSHOT", "QUEUE", "STATUS", "ATTEMPTS"]
+    assert r.stdout.splitlines()[1].split()[:5] == [str(job), sid[:12], "default", "succeeded", "1"]
+
+
+def test_exit_code_error_and_queues(pg_url, tmp_path):
+    exits = take(pg_url, handoff_program(10, 5, "exit(3)"), tmp_path, "exits.shape")
+    fails = take(pg_url, handoff_program(10, 5, "print(1 / 0)"), tmp_path, "fails.shape")
+    j_exit, j_fail = submit(pg_url, exits, "q1"), submit(pg_url, fails, "q2")
+    other = submit(pg_url, exits, "elsewhere")
+    assert finish(worker(pg_url, "--burst", "--queue", "q1", "--queue", "q2")) == 0
+    r = shape("wait", str(j_exit), "--store", pg_url)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, exits, tmp_path) and r.returncode == 3
+    r = shape("wait", str(j_fail), "--store", pg_url)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, fails, tmp_path) and r.returncode == 1
+    assert r.stderr.startswith("Error: ") and "fails.shape:12:7: ArithmeticError: Division by zero" in r.stderr
+    rec = record(pg_url, j_fail)
+    assert rec["status"] == "failed" and rec["attempts"] == 1   # a program error is not retried
+    assert record(pg_url, other)["status"] == "queued"          # nobody took that queue
+    r = shape("wait", str(other), "--timeout", "0.3", "--store", pg_url)
+    assert r.returncode == 1 and "JobError: Job" in r.stderr and "did not end in time" in r.stderr
+
+
+def test_a_sqlite_store_is_refused_at_once(tmp_path):
+    lite = str(tmp_path / "s.db")
+    for argv in (["submit", "abc"], ["worker"], ["jobs"], ["wait", "1"]):
+        r = shape(*argv, "--store", lite)
+        assert r.returncode == 1 and "needs a shared PostgreSQL store" in r.stderr, r.stderr
+    assert not os.path.exists(lite)
+
+
+def test_unknown_job_and_a_database_without_a_queue(pg_url, tmp_path):
+    r = shape("jobs", "--store", pg_url)
+    assert r.returncode == 1 and "has no job queue yet" in r.stderr
+    sid = take(pg_url, handoff_program(10, 5), tmp_path)
+    submit(pg_url, sid)
+    r = shape("wait", "99", "--store", pg_url)
+    assert r.returncode == 1 and "JobError: No job 99" in r.stderr
+    r = shape("submit", "ffff", "--store", pg_url)
+    assert r.returncode == 1 and "ResumeError" in r.stderr
+
+
+LONG = handoff_program(1_000_000, 200_000)
+
+
+def test_sigkill_mid_job_is_retried_once_the_heartbeat_stops(pg_url, tmp_path):
+    sid = take(pg_url, LONG, tmp_path)
+    job = submit(pg_url, sid)
+    a = worker(pg_url)
+    wait_for(lambda: record(pg_url, job)["first_step"] is not None, what="the job to start")
+    os.kill(a.pid, signal.SIGKILL)
+    a.wait()
+    assert record(pg_url, job)["status"] == "running"       # nothing recorded by the dead worker
+    b = worker(pg_url)
+    try:
+        r = shape("wait", str(job), "--timeout", "90", "--store", pg_url)
+    finally:
+        b.send_signal(signal.SIGTERM)
+        finish(b)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path)
+    rec = record(pg_url, job)
+    assert rec["status"] == "succeeded" and rec["attempts"] == 2
+    assert rec["stdout"].count("done") == 1                  # recorded once
+
+
+def test_sigterm_preempts_at_a_safepoint_and_the_continuation_finishes(pg_url, tmp_path):
+    sid = take(pg_url, LONG, tmp_path)
+    job = submit(pg_url, sid)
+    log = open(tmp_path / "worker.log", "w")
+    a = worker(pg_url, log=log)
+    wait_for(lambda: record(pg_url, job)["first_step"] is not None, what="the job to start")
+    time.sleep(0.3)
+    a.send_signal(signal.SIGTERM)
+    assert finish(a, 30) == 0
+    rec = record(pg_url, job)
+    assert rec["status"] == "preempted" and rec["next_job"] and rec["next_snapshot"]
+    assert "re-enqueued" in (tmp_path / "worker.log").read_text()
+    assert finish(worker(pg_url, "--burst")) == 0
+    r = shape("wait", str(job), "--timeout", "60", "--store", pg_url)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path)
+    nxt = record(pg_url, rec["next_job"])
+    assert nxt["status"] == "succeeded" and nxt["snapshot"] == rec["next_snapshot"]
+    r = shape("snapshot", "info", rec["next_snapshot"], "--json", "--store", pg_url)
+    assert json.loads(r.stdout)["kind"] == "interrupt" and json.loads(r.stdout)["parent"] == sid
+
+
+def test_workers_carry_on_across_a_postgresql_restart(pg_server, pg_url, tmp_path):
+    sid = take(pg_url, handoff_program(400_000, 100_000, "let t = snapshot()\nprint(\"again\")"), tmp_path)
+    first = submit(pg_url, sid)
+    a = worker(pg_url, "--concurrency", "2")
+    try:
+        wait_for(lambda: record(pg_url, first)["first_step"] is not None, what="the job to start")
+        pg_server.restart()
+        second = submit(pg_url, sid)
+        for job in (first, second):
+            r = shape("wait", str(job), "--timeout", "90", "--store", pg_url)
+            assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path), r.stderr
+        assert a.poll() is None                               # the worker is still serving
+    finally:
+        a.send_signal(signal.SIGTERM)
+        finish(a)
+
+
+def test_attempts_are_bounded(pg_url, tmp_path):
+    sid = take(pg_url, LONG, tmp_path)
+    job = submit(pg_url, sid)
+    a = worker(pg_url)
+    wait_for(lambda: record(pg_url, job)["first_step"] is not None, what="the job to start")
+    os.kill(a.pid, signal.SIGKILL)
+    a.wait()
+    b = worker(pg_url, "--max-attempts", "1")
+    try:
+        r = shape("wait", str(job), "--timeout", "60", "--store", pg_url)
+    finally:
+        b.send_signal(signal.SIGTERM)
+        finish(b)
+    assert r.returncode == 1 and "its worker was lost 1 time(s)" in r.stderr
+    assert record(pg_url, job)["status"] == "failed"
