@@ -150,3 +150,30 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+
+def main() -> int:
+    """`python -m shapelang.jobs.pgserver`: a throwaway server for trying jobs out; prints its
+    URL and runs until Ctrl+C or SIGTERM, then deletes everything it stored."""
+    import signal
+    import sys
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as e:
+        sys.stderr.write(f"Error: PostgreSQL: {e}\n")
+        return 1
+    try:
+        url = server.create_database("shape")
+        print(f"export SHAPE_STORE='{url}'", flush=True)
+        sys.stderr.write("PostgreSQL is running; Ctrl+C stops it and deletes its data\n")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -49,6 +49,9 @@ class WorkerSettings:
     heartbeat: float = 10.0        # seconds between heartbeats; stalled after 3 missed
     max_attempts: int = 3
     burst: bool = False            # exit when the queues are empty (tests, benchmarks)
+    # A notification can arrive while the worker is between two fetches and be lost (procrastinate
+    # clears its new-job event after each fetch): the poll bounds the delay that costs.
+    poll: float = 0.2
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     log: Callable[[str], Any] = field(default=lambda text: None)
 
@@ -163,7 +166,7 @@ class Worker:
                 queues=self.s.queues, concurrency=self.s.concurrency, wait=not self.s.burst,
                 name=self.s.name, install_signal_handlers=False, listen_notify=True,
                 update_heartbeat_interval=self.s.heartbeat,
-                stalled_worker_timeout=self.s.stall_timeout, fetch_job_polling_interval=1.0))
+                stalled_worker_timeout=self.s.stall_timeout, fetch_job_polling_interval=self.s.poll))
             self.s.log(f"worker {self.s.name}: queues {', '.join(self.s.queues)}, "
                        f"concurrency {self.s.concurrency}, heartbeat {self.s.heartbeat:g} s")
             try:
