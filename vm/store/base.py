@@ -177,6 +177,9 @@ class SQLStore:
         return self._op("write", work)
 
     def get_blob(self, blob_id: str) -> bytes:
+        return self._read_blob(blob_id)
+
+    def _read_blob(self, blob_id: str) -> bytes:
         self._check_readable()
         row = self._op("read", lambda: self._one("SELECT data FROM blobs WHERE id=?", (blob_id,)))
         if row is None:
@@ -247,7 +250,7 @@ class SQLStore:
             info = self._info(row)
         except ValueError:
             raise store_error(f"Snapshot {snap_id[:12]} has corrupt metadata (its blob list)") from None
-        return info, self.get_blob(snap_id)
+        return info, self._read_blob(snap_id)
 
     def info(self, snap_id: str) -> Optional[SnapshotInfo]:
         """The metadata of one snapshot (None if absent), for listings: a damaged blob list is

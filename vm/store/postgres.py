@@ -8,7 +8,9 @@ creation and migrations run under the same exclusive lock, on the first write.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -23,6 +25,12 @@ _LOCK_KEY = 0x5348_4150_4531   # "SHAPE1"
 CONNECT_TIMEOUT = 10           # seconds; a server that does not answer is an error, not a hang
 RECONNECT_SECONDS = 30.0       # how long a lost connection is retried (a server restart)
 MAX_RECONNECTS = 10            # per store object: a server that keeps dropping us is an error
+CODE_CACHE_BYTES = 32 << 20    # verified code blobs a process keeps (a worker loads the same code
+                               # for every job; each would otherwise be a round trip)
+
+_code_cache: "OrderedDict[str, bytes]" = OrderedDict()
+_code_cache_lock = threading.Lock()
+_code_cache_size = 0
 
 
 def connect(url: StoreURL, **kwargs: Any) -> Any:
@@ -78,6 +86,26 @@ class PostgresStore(SQLStore):
 
     def _execute(self, sql: str, params: tuple = ()) -> Any:
         return self.conn.execute(sql.replace("?", "%s"), params)
+
+    def get_blob(self, blob_id: str) -> bytes:
+        """As every store's, with a process-wide cache of blobs already read and verified: a
+        blob's id is the hash of its bytes, so a cached blob is exactly what the store holds
+        under that id. Snapshot states (read once, by `get_snapshot`) do not go through it."""
+        global _code_cache_size
+        with _code_cache_lock:
+            data = _code_cache.get(blob_id)
+            if data is not None:
+                _code_cache.move_to_end(blob_id)
+                return data
+        data = self._read_blob(blob_id)
+        with _code_cache_lock:
+            if blob_id not in _code_cache and len(data) <= CODE_CACHE_BYTES // 4:
+                _code_cache[blob_id] = data
+                _code_cache_size += len(data)
+                while _code_cache_size > CODE_CACHE_BYTES:
+                    _, old = _code_cache.popitem(last=False)
+                    _code_cache_size -= len(old)
+        return data
 
     @contextmanager
     def _write(self, exclusive: bool = False) -> Iterator[None]:
