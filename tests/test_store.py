@@ -462,3 +462,23 @@ def test_the_store_is_chosen_by_the_environment_too(pg_url, tmp_path):
     assert r.returncode == 0
     r = _process("snapshot", "list", env=env)
     assert r.returncode == 0 and str(prog) in r.stdout
+
+
+# ---------------------------------------------------------------- the output journal
+
+def test_journal_is_numbered_per_snapshot_kept_by_gc_and_dropped_by_delete(store):
+    out = blobs(b"saved output v1")
+    base = store.put_snapshot(b"base", [], None, "call", None)
+    other = store.put_snapshot(b"other", [], None, "call", None)
+    store.put_blobs(out)
+    assert store.journal(base) == []
+    assert store.journal_add(base, {"op": "write", "path": "a.txt"}, out) == 0
+    assert store.journal_add(base, {"op": "append", "n": 2}) == 1
+    assert store.journal_add(other, {"op": "write"}) == 0
+    assert store.journal(base) == [{"op": "write", "path": "a.txt"}, {"op": "append", "n": 2}]
+    assert store.gc() == 0 and store.get_blob(next(iter(out))) == b"saved output v1"
+    with pytest.raises(ShapeError):
+        store.journal_add(base, {"op": "write"}, ["e" * 64])   # its blob must be stored first
+    store.delete(base)
+    assert store.journal(base) == [] and store.journal(other) == [{"op": "write"}]
+    assert store.gc() == 1 and store.verify() == []

@@ -76,6 +76,7 @@ class SQLStore:
     url: StoreURL
     _db_errors: tuple = ()
     _ready = False           # the schema is known to be current (checked once per connection)
+    _version_read = schema.SCHEMA_VERSION   # the version a read found (older stores lack tables)
 
     # ------------------------------------------------------------ backend hooks
 
@@ -132,6 +133,7 @@ class SQLStore:
         if self._ready:
             return
         version = self._op("open", self._schema_version)
+        self._version_read = version
         if version == 0:
             raise store_error(f"{self.location} has no snapshot store yet (nothing was stored "
                               "there; it was left unchanged)")
@@ -151,6 +153,7 @@ class SQLStore:
         if version < schema.SCHEMA_VERSION:
             self._op("schema update", lambda: self._migrate(schema.pending(version)))
         self._ready = True
+        self._version_read = schema.SCHEMA_VERSION
 
     def _insert_blob(self, blob_id: str, data: bytes) -> bool:
         if sha256_hex(data) != blob_id:
@@ -294,6 +297,46 @@ class SQLStore:
                 params + (limit,)))[::-1]
         return [self._listed(r) for r in rows]
 
+    # ------------------------------------------------------------ the output journal
+
+    def journal_add(self, base: str, record: dict, blob_ids: Iterable[str] = ()) -> int:
+        """Append `record` (JSON data) to the journal of snapshot `base`; returns its sequence
+        number (0, 1, … per base). The blobs it names must be stored already; `gc` keeps them
+        while `base` exists, and deleting `base` drops its journal."""
+        self._check_writable()
+        ids = sorted(set(blob_ids))
+        text = json.dumps(record, sort_keys=True)
+
+        def work() -> int:
+            # Exclusive: two appends to one journal must not pick the same number.
+            with self._write(exclusive=True):
+                missing = [b for b in ids
+                           if self._one("SELECT 1 FROM blobs WHERE id=?", (b,)) is None]
+                if missing:
+                    raise store_error(f"Journal record refers to blob {missing[0][:12]} which "
+                                      "is not stored")
+                seq = self._one("SELECT COALESCE(MAX(seq), -1) + 1 FROM journal WHERE base=?",
+                                (base,))[0]
+                self._execute("INSERT INTO journal (base, seq, record, blob_ids) VALUES (?, ?, ?, ?)",
+                              (base, seq, text, json.dumps(ids)))
+                return int(seq)
+        return self._op("write", work)
+
+    def journal(self, base: str) -> list[dict]:
+        """The journal of snapshot `base`, in order (empty when it has none)."""
+        self._check_readable()
+        if self._version_read < 3:
+            return []   # a store from before the journal: nothing was journalled
+        rows = self._op("read", lambda: self._all(
+            "SELECT seq, record FROM journal WHERE base=? ORDER BY seq", (base,)))
+        out = []
+        for seq, text in rows:
+            try:
+                out.append(json.loads(text))
+            except (TypeError, ValueError, RecursionError):
+                raise store_error(f"Journal record {seq} of snapshot {base[:12]} is corrupt") from None
+        return out
+
     def delete(self, snap_id: str) -> None:
         self._check_writable()
 
@@ -301,6 +344,7 @@ class SQLStore:
             with self._write(exclusive=True):
                 self._execute("DELETE FROM snapshots WHERE id=?", (snap_id,))
                 self._execute("DELETE FROM blobs WHERE id=?", (snap_id,))
+                self._execute("DELETE FROM journal WHERE base=?", (snap_id,))
         self._op("write", work)
 
     def gc(self, keep: Iterable[str] = ()) -> int:
@@ -318,6 +362,14 @@ class SQLStore:
                     except ValueError:
                         raise store_error(f"Snapshot {sid[:12]} has corrupt metadata; gc stopped, "
                                           "nothing was deleted") from None
+                snapshots = {r[0] for r in self._all("SELECT id FROM snapshots")}
+                for base, ids in self._all("SELECT base, blob_ids FROM journal"):
+                    if base in snapshots:
+                        try:
+                            live.update(_blob_ids(ids))
+                        except ValueError:
+                            raise store_error(f"A journal record of snapshot {base[:12]} is "
+                                              "corrupt; gc stopped, nothing was deleted") from None
                 dead = [r[0] for r in self._all("SELECT id FROM blobs") if r[0] not in live]
                 for b in dead:
                     self._execute("DELETE FROM blobs WHERE id=?", (b,))
@@ -345,6 +397,14 @@ class SQLStore:
                             problems.append(f"snapshot {sid}: blob {b} missing")
                 except ValueError:
                     problems.append(f"snapshot {sid}: corrupt metadata")
+            journal = self._all("SELECT base, seq, blob_ids FROM journal") if self._version_read >= 3 else []
+            for base, seq, refs in journal:
+                try:
+                    for b in _blob_ids(refs):
+                        if b not in ids:
+                            problems.append(f"journal {base} #{seq}: blob {b} missing")
+                except ValueError:
+                    problems.append(f"journal {base} #{seq}: corrupt blob list")
             return problems
         return self._op("read", work)
 

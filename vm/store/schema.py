@@ -20,7 +20,7 @@ ColumnType = Union[type, str]
 class Table:
     name: str
     columns: dict[str, ColumnType]
-    pk: str
+    pk: Union[str, tuple[str, ...]]
 
     def columns_for_sqlite(self) -> dict[str, type]:
         return {n: (str if t == ID else t) for n, t in self.columns.items()}
@@ -50,6 +50,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "newest-first listings and --limit read an index, not the whole table", (
         Index("snapshots", ("created", "id"), "snapshots_by_created"),
     )),
+    Migration(3, "the output journal of a snapshot (records of outputs a resumed run must see)", (
+        Table("journal", {"base": ID, "seq": int, "record": str, "blob_ids": str},
+              pk=("base", "seq")),
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -70,9 +74,10 @@ _PG_TYPES = {int: "bigint", float: "double precision", str: "text", bytes: "byte
 def postgres_ddl(step: object) -> str:
     """The PostgreSQL statement of one migration step (sqlite-utils builds the SQLite ones)."""
     if isinstance(step, Table):
-        cols = ", ".join(f"{name} {_PG_TYPES[t]}{' PRIMARY KEY' if name == step.pk else ''}"
-                         for name, t in step.columns.items())
-        return f"CREATE TABLE IF NOT EXISTS {step.name} ({cols})"
+        cols = [f"{name} {_PG_TYPES[t]}" for name, t in step.columns.items()]
+        keys = (step.pk,) if isinstance(step.pk, str) else step.pk
+        return (f"CREATE TABLE IF NOT EXISTS {step.name} ({', '.join(cols)}, "
+                f"PRIMARY KEY ({', '.join(keys)}))")
     if isinstance(step, Index):
         return (f"CREATE INDEX IF NOT EXISTS {step.name} ON {step.table} "
                 f"({', '.join(step.columns)})")
