@@ -234,3 +234,53 @@ def test_attempts_are_bounded(pg_url, tmp_path):
         finish(b)
     assert r.returncode == 1 and "its worker was lost 1 time(s)" in r.stderr
     assert record(pg_url, job)["status"] == "failed"
+
+
+# ---------------------------------------------------------------- the corpus through workers
+
+def _snapshot_events(url: str, case) -> list[str]:
+    """Run a corpus case on the VM against `url`; the ids of its snapshot() events, in order."""
+    from shapelang.runtime.errors import ShapeError, ShapeExit
+    from shapelang.vm import snapshot as S
+    from shapelang.vm.compiler import compile_source
+    from shapelang.vm.machine import Machine
+    session = S.SnapshotSession(url, case.path, case.source)
+    ids: list[str] = []
+
+    def on_snapshot(machine) -> str:
+        ids.append(session.on_snapshot(machine))
+        return ids[-1]
+    try:
+        Machine(compile_source(case.source, case.path), out=lambda s: None,
+                on_snapshot=on_snapshot).run()
+    except (ShapeError, ShapeExit):
+        pass
+    finally:
+        session.close()
+    return ids
+
+
+def test_every_corpus_resume_runs_the_same_on_a_worker(pg_url):
+    """Each `resume K:` expectation of the conformance corpus, continued by a worker through
+    PostgreSQL instead of `shape --resume`: the job's output is the expected resume output."""
+    from shapelang.conformance.caseformat import discover, load_case, mask_ids
+    expected: dict[int, tuple[str, str]] = {}
+    for path in discover():
+        case = load_case(path)
+        plain = [r for r in case.resumes
+                 if r.source_file is None and r.stdout is not None and not r.then]
+        if not plain:
+            continue
+        ids = _snapshot_events(pg_url, case)
+        for r in plain:
+            expected[submit(pg_url, ids[r.event])] = (case.id, r.stdout)
+    assert len(expected) > 50
+    workers = [worker(pg_url, "--burst", "--concurrency", "2") for _ in range(2)]
+    for w in workers:
+        assert finish(w, 600) == 0
+    r = shape("jobs", "--json", "--store", pg_url)
+    results = {j["id"]: j for j in json.loads(r.stdout)}
+    wrong = [(case_id, results[job]["status"], results[job]["error"])
+             for job, (case_id, stdout) in expected.items()
+             if mask_ids(results[job]["stdout"] or "") != mask_ids(stdout)]
+    assert wrong == []
