@@ -76,6 +76,22 @@ def submit_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _named(command: str):
+    """Errors of `shape COMMAND` name the command where a source file would be named."""
+    def wrap(main):
+        def run(argv: Optional[list[str]] = None) -> int:
+            try:
+                return main(argv)
+            except ShapeError as e:
+                if e.file is None:
+                    e.file = f"shape {command}"
+                raise
+        run.__doc__ = main.__doc__
+        return run
+    return wrap
+
+
+@_named("submit")
 def submit_main(argv: Optional[list[str]] = None) -> int:
     args = submit_parser().parse_args(argv)
     url = queue_store(args.store, "submit")
@@ -120,6 +136,7 @@ def worker_parser() -> argparse.ArgumentParser:
     return p
 
 
+@_named("worker")
 def worker_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.jobs.worker import WorkerSettings, run_worker
     args = worker_parser().parse_args(argv)
@@ -147,6 +164,7 @@ def jobs_parser() -> argparse.ArgumentParser:
     return p
 
 
+@_named("jobs")
 def jobs_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.jobs import records
     from shapelang.vm.snapshot_cli import _table
@@ -207,6 +225,7 @@ def wait_parser() -> argparse.ArgumentParser:
 POLL_SECONDS = 0.05
 
 
+@_named("wait")
 def wait_main(argv: Optional[list[str]] = None) -> int:
     args = wait_parser().parse_args(argv)
     url = queue_store(args.store, "wait")

@@ -284,3 +284,12 @@ def test_every_corpus_resume_runs_the_same_on_a_worker(pg_url):
              for job, (case_id, stdout) in expected.items()
              if mask_ids(results[job]["stdout"] or "") != mask_ids(stdout)]
     assert wrong == []
+
+
+def test_an_unreachable_database_is_one_clean_line_without_the_password():
+    url = "postgresql://bob:pa55word-xyz@127.0.0.1:1/shape"   # nothing listens on port 1
+    for argv in (["worker"], ["submit", "abcd"], ["jobs"], ["wait", "1"]):
+        r = shape(*argv, "--store", url)
+        assert r.returncode == 1 and r.stderr.startswith(f"Error: shape {argv[0]}: StoreError: ")
+        assert "pa55word" not in r.stdout + r.stderr and "bob:***@127.0.0.1:1" in r.stderr
+        assert "Connection refused" in r.stderr and "Traceback" not in r.stderr

@@ -55,9 +55,10 @@ def connect(url: StoreURL, **kwargs: Any) -> Any:
 
 
 def _first_line(e: BaseException, url: StoreURL) -> str:
-    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
-    # libpq puts the useful part last ("connection to server … failed: FATAL: …").
-    return scrub(lines[-1].strip() if lines else type(e).__name__, url)
+    """libpq's message on one line (it spreads "connection to server … failed: Connection
+    refused" and its hint over several), with the password scrubbed."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    return scrub(" ".join(lines) if lines else type(e).__name__, url)
 
 
 class PostgresStore(SQLStore):
