@@ -81,12 +81,14 @@ def _registered(conn: Any) -> int:
     return conn.execute("SELECT COUNT(*) FROM procrastinate_workers").fetchone()[0]
 
 
-def _until(pred, timeout: float, what: str) -> None:
+def _until(pred, timeout: float, what: str, every: float = 0.005) -> None:
+    """Poll `pred` every `every` seconds (the times measured come from the job records, so the
+    poll only has to be cheap, not fast)."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.002)
+        time.sleep(every)
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -142,7 +144,7 @@ def throughput(url: str, jobs: int, workers: int) -> dict:
             n = link.conn.execute(f"SELECT COUNT(*) FROM shape.jobs WHERE id >= %s AND id <= %s "
                                   "AND finished IS NOT NULL", (min(ids), last)).fetchone()[0]
             return n == jobs
-        _until(done, 600, f"{jobs} jobs")
+        _until(done, 600, f"{jobs} jobs", every=0.1)
         end = link.conn.execute("SELECT MAX(finished) FROM shape.jobs WHERE id >= %s AND id <= %s",
                                 (min(ids), last)).fetchone()[0]
     finally:

@@ -243,20 +243,15 @@ def _snapshot_events(url: str, case) -> list[str]:
     from shapelang.runtime.errors import ShapeError, ShapeExit
     from shapelang.vm import snapshot as S
     from shapelang.vm.compiler import compile_source
-    from shapelang.vm.machine import Machine
-    session = S.SnapshotSession(url, case.path, case.source)
     ids: list[str] = []
-
-    def on_snapshot(machine) -> str:
-        ids.append(session.on_snapshot(machine))
-        return ids[-1]
+    run = S.start(compile_source(case.source, case.path), case.source, lambda s: None,
+                  store=url, on_saved=ids.append)
     try:
-        Machine(compile_source(case.source, case.path), out=lambda s: None,
-                on_snapshot=on_snapshot).run()
+        run.machine.run()
     except (ShapeError, ShapeExit):
         pass
     finally:
-        session.close()
+        run.close()
     return ids
 
 
