@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Optional
+from typing import Optional
 
 BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 ENGINES = ("ref", "vm", "py")
@@ -86,23 +86,24 @@ def geomean(xs: list[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
 
 
-def run_bench(names: list[str], engines: list[str], repeat: int,
-              log: Any = sys.stdout.write) -> dict:
+def run_bench(names: list[str], engines: list[str], repeat: int, show: bool = True) -> dict:
+    from shapelang.report import Progress
     results: dict = {}
-    for name in names:
-        row: dict = {}
-        for engine in engines:
-            best: Optional[dict] = None
-            for _ in range(repeat):
-                r = measure(engine, name)
-                if best is None or r["seconds"] < best["seconds"]:
-                    best = r
-                best["peak_mb"] = max(best["peak_mb"], r["peak_mb"])
-            row[engine] = best
-        outs = {row[e]["output"] for e in engines}
-        row["agree"] = len(outs) == 1
-        results[name] = row
-        log(_format_row(name, row, engines))
+    with Progress(len(names) * len(engines) * repeat, "bench runs", enabled=show) as progress:
+        for name in names:
+            row: dict = {}
+            for engine in engines:
+                best: Optional[dict] = None
+                for _ in range(repeat):
+                    r = measure(engine, name)
+                    progress.advance(program=name)
+                    if best is None or r["seconds"] < best["seconds"]:
+                        best = r
+                    best["peak_mb"] = max(best["peak_mb"], r["peak_mb"])
+                row[engine] = best
+            outs = {row[e]["output"] for e in engines}
+            row["agree"] = len(outs) == 1
+            results[name] = row
     return results
 
 
@@ -112,20 +113,18 @@ def _ratio(row: dict, a: str, b: str) -> float:
     return float("nan")
 
 
-_HEADER = ("{:<11}" + "{:>10}" * 3 + "{:>10}{:>10}" + "{:>22}").format(
-    "program", "ref s", "vm s", "python s", "ref/vm", "vm/py", "peak MB ref/vm/py")
+HEADER = ["program", "ref s", "vm s", "python s", "ref/vm", "vm/py", "peak MB ref/vm/py", ""]
 
 
-def _format_row(name: str, row: dict, engines: list[str]) -> str:
+def table_row(name: str, row: dict) -> list[str]:
     def t(e: str) -> str:
         return f"{row[e]['seconds']:.3f}" if e in row else "-"
 
     def m(e: str) -> str:
         return f"{row[e]['peak_mb']:.0f}" if e in row else "-"
-    flag = "" if row["agree"] else "   OUTPUTS DIFFER"
-    return ("{:<11}" + "{:>10}" * 3 + "{:>10}{:>10}" + "{:>22}").format(
-        name, t("ref"), t("vm"), t("py"), _x(_ratio(row, "ref", "vm")), _x(_ratio(row, "vm", "py")),
-        f"{m('ref')}/{m('vm')}/{m('py')}") + flag + "\n"
+    return [name, t("ref"), t("vm"), t("py"), _x(_ratio(row, "ref", "vm")),
+            _x(_ratio(row, "vm", "py")), f"{m('ref')}/{m('vm')}/{m('py')}",
+            "" if row["agree"] else "OUTPUTS DIFFER"]
 
 
 def _x(r: float) -> str:
@@ -150,16 +149,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     engines = [e for e in args.engines.split(",") if e]
     if any(e not in ENGINES for e in engines):
         p.error("engines are ref, vm and py")
-    quiet = args.json
-    log = (lambda s: None) if quiet else sys.stdout.write
-    log(f"Python {sys.version.split()[0]}, best of {args.repeat}; CPU seconds including parse and "
-        f"compile for the Shape engines; peak MB is the child process's max RSS\n")
-    log(_HEADER + "\n")
-    results = run_bench(names, engines, args.repeat, log)
+    results = run_bench(names, engines, args.repeat, show=not args.json)
     g_ref_vm = geomean([_ratio(r, "ref", "vm") for r in results.values()])
     g_vm_py = geomean([_ratio(r, "vm", "py") for r in results.values()])
-    log(f"{'geomean':<41}{_x(g_ref_vm):>10}{_x(g_vm_py):>10}\n")
-    if quiet:
+    if not args.json:
+        from shapelang.report import table
+        print(f"Python {sys.version.split()[0]}, best of {args.repeat}; CPU seconds including "
+              f"parse and compile for the Shape engines; peak MB is the child process's max RSS")
+        print(table(HEADER, [table_row(n, r) for n, r in results.items()],
+                    right=range(1, 7), total=["geomean", "", "", "", _x(g_ref_vm), _x(g_vm_py),
+                                              "", ""]))
+    else:
         print(json.dumps({"results": results, "geomean_ref_over_vm": g_ref_vm,
                           "geomean_vm_over_py": g_vm_py}, indent=2))
     return 0 if all(r["agree"] for r in results.values()) else 1

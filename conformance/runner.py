@@ -733,18 +733,11 @@ def format_table(results: list[CaseResult], format_errors: list[CaseFormatError]
             return "-"
         return f"{cell['passed']}/{cell['failed']}/{cell['skipped']}"
 
-    rows = [["area"] + columns]
-    for area, cells in table.items():
-        rows.append([area] + [cell_text(cells.get(c)) for c in columns])
-    rows.append(["total"] + [cell_text(totals[c]) for c in columns])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, r in enumerate(rows):
-        if n == len(rows) - 1:
-            lines.append("  ".join("-" * w for w in widths))
-        lines.append("  ".join(r[0].ljust(widths[0]) if i == 0 else r[i].rjust(widths[i])
-                               for i in range(len(r))).rstrip())
-    lines.append("cells: passed/failed/skipped")
+    from shapelang.report import table as text_table
+    rows = [[area] + [cell_text(cells.get(c)) for c in columns] for area, cells in table.items()]
+    lines = [text_table(["area"] + columns, rows, right=range(1, len(columns) + 1),
+                        total=["total"] + [cell_text(totals[c]) for c in columns]),
+             "cells: passed/failed/skipped"]
     failed = sum(t["failed"] for t in totals.values())
     passed = sum(t["passed"] for t in totals.values())
     skipped = sum(t["skipped"] for t in totals.values())
@@ -943,19 +936,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     unavailable = {e.name: r for e in engines if (r := engine_unavailable(e))}
     runnable = [e for e in engines if e.name not in unavailable]
     tasks = build_tasks(cases, runnable, contexts, args.timeout)
-    show_progress = not args.quiet and not args.json and sys.stderr.isatty()
-    done = [0]
+    from shapelang.report import Progress
+    failures = [0]
 
     def progress(r: CaseResult) -> None:
-        done[0] += 1
-        if show_progress and (done[0] % 25 == 0 or done[0] == len(tasks)):
-            sys.stderr.write(f"\r{done[0]}/{len(tasks)} runs")
-            sys.stderr.flush()
+        failures[0] += r.status == "fail"
+        bar.advance(failed=failures[0])
 
     started = time.monotonic()
-    results = run_tasks(tasks, args.jobs, progress)
-    if show_progress and tasks:
-        sys.stderr.write("\r" + " " * 30 + "\r")
+    with Progress(len(tasks), "conformance runs", enabled=not args.quiet and not args.json) as bar:
+        results = run_tasks(tasks, args.jobs, progress)
     # An engine that cannot run here: every case is reported as skipped, with the reason.
     for e in engines:
         if e.name in unavailable:
