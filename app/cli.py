@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 from typing import Any, Callable, Optional
@@ -315,15 +316,45 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_dis(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="shape dis", description="Show the VM bytecode of a program.")
+    p = argparse.ArgumentParser(prog="shape dis", description="Show the VM bytecode of a program, "
+                                "with each source line above the instructions compiled from it "
+                                "(highlighted on a terminal).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--prelude", action="store_true", help="also show the prelude's blobs")
     p.add_argument("--full-ids", action="store_true", help="print blob ids in full")
+    p.add_argument("--no-source", action="store_true", help="instructions only")
     args = p.parse_args(argv)
     source = api.read_source(args.file)
-    sys.stdout.write(api.disassemble(source, path=args.file, prelude=args.prelude,
-                                     full_ids=args.full_ids))
+    text = api.disassemble(source, path=args.file, prelude=args.prelude, full_ids=args.full_ids)
+    if not args.no_source:
+        from shapelang.diagnostics import use_color
+        text = with_source(text, source, color=use_color(sys.stdout))
+    sys.stdout.write(text)
     return 0
+
+
+_DIS_POSITION = re.compile(r"^\s+(\d+):\d+ ")
+
+
+def with_source(listing: str, source: str, color: bool = False) -> str:
+    """A disassembly with the source line shown above the first instruction of each line run
+    (`objdump -S` style); prelude code, whose lines are not in `source`, is left as it is."""
+    lines = source.splitlines()
+    out: list[str] = []
+    last = None
+    for row in listing.split("\n"):
+        if row.startswith("Blob "):
+            last = None
+        m = _DIS_POSITION.match(row)
+        if m and int(m.group(1)) != last and 1 <= int(m.group(1)) <= len(lines):
+            last = int(m.group(1))
+            text = lines[last - 1].strip()
+            if color:
+                from shapelang.highlight import highlight_line
+                text = highlight_line(text)
+            out.append(f"  {last:>7} | {text}")
+        out.append(row)
+    return "\n".join(out)
 
 
 def cmd_repl(argv: list[str]) -> int:

@@ -17,14 +17,15 @@ WIDTH = 100         # a longer source line is shown as a window around the colum
 
 def for_stderr(error: Error, source: Optional[str] = None) -> str:
     """`render`, coloured when stderr is a terminal and NO_COLOR is not set."""
-    return render(error, source, color=_color_stderr())
+    return render(error, source, color=use_color(sys.stderr))
 
 
-def _color_stderr() -> bool:
+def use_color(stream: object) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR (no-color.org)."""
     if os.environ.get("NO_COLOR"):
         return False
     try:
-        return sys.stderr.isatty()
+        return bool(stream.isatty())  # type: ignore[attr-defined]
     except Exception:
         return False
 
