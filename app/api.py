@@ -211,6 +211,21 @@ class _Timeout:
 
 # ---------------------------------------------------------------- running
 
+@dataclass(frozen=True)
+class Invocation:
+    """How a program was started: its command line (`argv[0]` is the script) and the directory
+    its relative paths start from."""
+    argv: tuple[str, ...]
+    cwd: str
+
+    @staticmethod
+    def of(argv: Optional[Sequence[str]], cwd: Optional[str], path: Optional[str]) -> "Invocation":
+        if argv is not None and (isinstance(argv, str) or not all(isinstance(a, str) for a in argv)):
+            raise TypeError("argv must be a sequence of strings")
+        return Invocation(tuple(argv) if argv is not None else (path or "<input>",),
+                          cwd if cwd is not None else os.getcwd())
+
+
 class _CallerError(BaseException):
     """An exception raised by the caller's own `write` (a closed stdout, a broken pipe): it
     passes through the engine untouched and is raised again from `run` as it was."""
@@ -294,7 +309,8 @@ def _source_of(program: Program, path: Optional[str]) -> tuple[Any, Optional[str
 
 def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_ENGINE,
         store: Optional[str] = None, snapshot_at: Optional[int] = None,
-        timeout: Optional[float] = None, argv: Sequence[str] = (),
+        timeout: Optional[float] = None, argv: Optional[Sequence[str]] = None,
+        cwd: Optional[str] = None,
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
@@ -309,7 +325,9 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     (from any thread); `control` stops it on demand. Printed text is collected in
     `Result.stdout`, or passed to `write` as it is printed when given (then `stdout` stays
     empty). `stderr` receives diagnostics meant for a person (the reference engine's snapshot
-    note). `argv` are the program's own arguments. `resume_at` and `recompile_from` ask the
+    note). `argv` is the program's command line as `sys.argv` is Python's (the script's path
+    first; default `[path]`) and `cwd` the directory its relative paths start from (default: the
+    current directory); both are carried to the engines for the std modules that read them. `resume_at` and `recompile_from` ask the
     reference engine for what resuming a snapshot must print (the conformance oracle)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
@@ -328,18 +346,20 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
                 raise ValueError("snapshot_at needs the VM engine (the reference evaluator "
                                  "stores no snapshots)")
             return out.finish(lambda: _run_ref(code, out.path, out.write, stderr, control,
-                                               resume_at, recompile_from, tuple(argv)), control)
+                                               resume_at, recompile_from,
+                                               Invocation.of(argv, cwd, out.path)), control)
         if resume_at is not None or recompile_from is not None:
             raise ValueError("resume_at and recompile_from are reference-engine oracles "
                              "(use resume() on the VM)")
         return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
-                                           tuple(argv)), control)
+                                           Invocation.of(argv, cwd, out.path)), control)
 
 
 def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = None, *,
            path: Optional[str] = None, store: Optional[str] = None,
            snapshot_at: Optional[int] = None, timeout: Optional[float] = None,
-           argv: Sequence[str] = (), write: Optional[Write] = None,
+           argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
+           write: Optional[Write] = None,
            stderr: Optional[Write] = None, control: Optional[Control] = None) -> Result:
     """Continue a stored snapshot (an id or a unique prefix of one) on the VM.
 
@@ -351,6 +371,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
     control = control or Control()
     out = _Outcome(write, path)
+    Invocation.of(argv, cwd, path)   # checked now; the engines take it with the std modules
     text: Optional[str] = None
     if isinstance(source, os.PathLike):
         out.path = path if path is not None else os.fspath(source)
@@ -393,7 +414,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
 
 
 def _run_vm(code: Any, source: Optional[str], out: _Outcome, store: Optional[str],
-            snapshot_at: Optional[int], control: Control, argv: tuple[str, ...]) -> Any:
+            snapshot_at: Optional[int], control: Control, invocation: "Invocation") -> Any:
     from shapelang.vm import snapshot as S
     from shapelang.vm.compiler import compile_program, compile_source
     compiled = (compile_source(code, out.path) if isinstance(code, str)
@@ -420,7 +441,7 @@ def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) 
 
 def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Write],
              control: Control, resume_at: Any, recompile_from: Any,
-             argv: tuple[str, ...]) -> Any:
+             invocation: "Invocation") -> Any:
     from shapelang.ref import deepstack
     from shapelang.ref import evaluator as Ev
     from shapelang.ref import oracle

@@ -232,8 +232,9 @@ def execute(args: argparse.Namespace, program_args: list[str],
     control = api.Control()
     write = None if args.json else _stdout_write
     stderr = None if args.json else _say
+    script = "-c" if getattr(args, "code", None) is not None else (args.file or "--resume")
     options = dict(store=args.store, snapshot_at=args.snapshot_at, timeout=args.timeout,
-                   argv=program_args, write=write, stderr=stderr, control=control)
+                   argv=[script, *program_args], write=write, stderr=stderr, control=control)
     if resume is not None and args.file is None and _is_repl_snapshot(resume, args.store):
         from shapelang import repl
         return repl.main(store=args.store, resume=resume)
