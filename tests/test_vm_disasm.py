@@ -44,3 +44,15 @@ def test_shape_dis_prints_to_stdout(tmp_path, capsys):
     out = capsys.readouterr().out
     p = compile_source(SRC, str(f))
     assert p.entry in out
+
+
+def test_shape_dis_shows_the_source_lines(tmp_path, capsys):
+    f = tmp_path / "p.shape"
+    f.write_text("fn f(x) {\n  x * 2\n}\nprint(f(21))\n")
+    assert cli.main(["dis", str(f)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "        4 | print(f(21))" in out and "        2 | x * 2" in out
+    i = out.index("        2 | x * 2")
+    assert "LOAD_LOCAL" in out[i + 1]          # the line's instructions follow it
+    assert cli.main(["dis", str(f), "--no-source"]) == 0
+    assert " | " not in capsys.readouterr().out
