@@ -56,12 +56,13 @@ class Error:
     line: Optional[int] = None
     col: Optional[int] = None
     stack: tuple[Frame, ...] = ()     # the Shape call stack, most recent call last
+    note: Optional[str] = None        # more context for a person (where a snapshot was taken)
 
     @staticmethod
     def of(e: ShapeError, path: Optional[str] = None) -> "Error":
         stack = tuple(Frame(*f) for f in getattr(e, "stack", None) or ())
         return Error(e.kind, e.phase, e.message, e.file if e.file is not None else path,
-                     e.line, e.col, stack)
+                     e.line, e.col, stack, getattr(e, "note", None))
 
     @staticmethod
     def internal(exc: BaseException) -> "Error":
@@ -82,7 +83,7 @@ class Error:
     def to_json(self) -> dict:
         return {"kind": self.kind, "phase": self.phase, "message": self.message,
                 "line": self.line, "col": self.col, "file": self.file,
-                "stack": [f.to_json() for f in self.stack]}
+                "stack": [f.to_json() for f in self.stack], "note": self.note}
 
 
 @dataclass

@@ -38,6 +38,8 @@ def render(error: Error, source: Optional[str] = None, color: bool = False) -> s
         lines.append(excerpt)
     if len(error.stack) > 1:
         lines.append(call_stack(error.stack, error.file))
+    if error.note:
+        lines.append(f"note: {error.note}")
     return "\n".join(lines)
 
 

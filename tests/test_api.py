@@ -80,3 +80,13 @@ def test_a_parsed_program_runs_on_both_engines():
     prog = parse("let xs = [1, 2, 3]\nxs.map(|x| x * 2)", "p.shape")
     for engine in api.ENGINES:
         assert api.run(prog, engine=engine).value["display"] == "[2, 4, 6]"
+
+
+def test_a_refused_recompile_says_where_the_snapshot_was_taken(tmp_path):
+    store = str(tmp_path / "s.db")
+    first = api.run("fn f() {\n  let s = snapshot()\n  1\n}\nf()\n", path="job.shape", store=store)
+    r = api.resume(first.snapshots[0], "print(1)\n", path="job.shape", store=store)
+    assert r.error.kind == "ResumeError" and "non-empty" in r.error.message
+    assert r.error.note == f"snapshot {first.snapshots[0][:12]} was taken in job.shape, line 2"
+    from shapelang.diagnostics import render
+    assert render(r.error).splitlines()[-1] == f"note: {r.error.note}"

@@ -85,7 +85,7 @@ def test_json_contract(prog):
     assert r.returncode == 1 and data["exit_code"] == 1 and data["value"] is None
     assert data["error"] == {"kind": "ArithmeticError", "phase": "runtime",
                              "message": "Division by zero", "line": 1, "col": 1,
-                             "file": data["error"]["file"], "stack": []}
+                             "file": data["error"]["file"], "stack": [], "note": None}
     assert data["error"]["file"].endswith("p.shape")
 
 

@@ -106,7 +106,14 @@ def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str],
         loaded = S.load(st, sid)
     finally:
         st.close()
-    machine, session = prepare(loaded, source, path, write, store, max_depth, on_saved)
+    try:
+        machine, session = prepare(loaded, source, path, write, store, max_depth, on_saved)
+    except ShapeError as e:
+        if e.phase == "resume":
+            # Which run the refused snapshot came from, and where it was taken (for the
+            # diagnostic; the message itself stays the one the reference oracle gives).
+            e.note = f"snapshot {sid[:12]} was taken in {S.boundary(loaded)}"
+        raise
     return S.Run(machine, session, resumed_from=sid, script=path, source=source)
 
 

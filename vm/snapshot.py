@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError
+from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
@@ -192,6 +193,19 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     check_state(state["machine"], entry, blobs, registry(),
                 lambda what: resume_error(f"Snapshot {sid[:12]} is malformed ({what})"))
     return Loaded(sid, program, state, source, source_id, info.script)
+
+
+def boundary(loaded: Loaded) -> str:
+    """Where a loaded snapshot was taken, for messages: `job.shape, line 12` (the line of the
+    innermost frame's instruction before the boundary; the script alone when unknown)."""
+    script = loaded.script or "an unnamed script"
+    try:
+        top = loaded.state["machine"]["frames"][-1]
+        blob = loaded.program.blobs[top[F.STORED_BID]]
+        line, _ = blob.line_at(max(top[F.STORED_PC] - 1, 0))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return script
+    return script if line is None else f"{script}, line {line}"
 
 
 # ---------------------------------------------------------------- looking after a store
