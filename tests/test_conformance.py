@@ -587,6 +587,7 @@ RESUMING = """
     // stdout:
     // | 0
     // | Hash(<id>)
+    // | 1
     // resume 0:
     // | Resumed
     // | 1
@@ -619,6 +620,7 @@ def test_external_engines_check_resumes_with_a_template(tmp_path: Path) -> None:
     r = R.check_case(case, templated, timeout=60, tmpdir=str(tmp_path))
     assert (r.status, r.details, r.notes) == ("pass", [], [])
     # and a wrong expectation is found on the external engine too
-    path.write_text(textwrap.dedent(RESUMING).lstrip("\n").replace("// | 1\n", "// | 2\n", 1))
+    path.write_text(textwrap.dedent(RESUMING).lstrip("\n").replace("// | Resumed\n// | 1\n",
+                                                                     "// | Resumed\n// | 2\n"))
     r = R.check_case(C.load_case(path, tmp_path), templated, timeout=60, tmpdir=str(tmp_path))
     assert r.status == "fail" and "resume 0: stdout differs" in r.details[0]
