@@ -643,6 +643,9 @@ def p_struct_path(p):
         p[0] = [p[1]]
     else:
         p[0] = ([p[1]] if isinstance(p[1], str) else p[1]) + [p[3]]
+    # A list of names carries no position: the struct literal takes its first token's.
+    first = p.slice[1]
+    p.slice[0].line, p.slice[0].col = getattr(first, "line", 0), getattr(first, "col", 0)
 
 
 # ================================================================ expressions
