@@ -226,6 +226,11 @@ class Invocation:
         return Invocation(tuple(argv) if argv is not None else (path or "<input>",),
                           cwd if cwd is not None else os.getcwd())
 
+    def io(self, pin_inputs: bool = False) -> Any:
+        """The run's I/O context, through which the std modules read it (spec/io.md)."""
+        from shapelang.runtime.stdlib.context import IOContext
+        return IOContext(cwd=self.cwd, argv=self.argv, pin_inputs=pin_inputs)
+
 
 class _CallerError(BaseException):
     """An exception raised by the caller's own `write` (a closed stdout, a broken pipe): it
@@ -315,7 +320,7 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
-        recompile_from: Optional[tuple[str, int]] = None) -> Result:
+        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False) -> Result:
     """Run a program to its end (or to an interrupt) and return its Result.
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
@@ -328,8 +333,10 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     empty). `stderr` receives diagnostics meant for a person (the reference engine's snapshot
     note). `argv` is the program's command line as `sys.argv` is Python's (the script's path
     first; default `[path]`) and `cwd` the directory its relative paths start from (default: the
-    current directory); both are carried to the engines for the std modules that read them. `resume_at` and `recompile_from` ask the
-    reference engine for what resuming a snapshot must print (the conformance oracle)."""
+    current directory); both are carried to the engines for the std modules that read them
+    (spec/io.md). `pin_inputs` copies the input files the program reads into the store with its
+    snapshots. `resume_at` and `recompile_from` ask the reference engine for what resuming a
+    snapshot must print (the conformance oracle)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
@@ -348,12 +355,14 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
                                  "stores no snapshots)")
             return out.finish(lambda: _run_ref(code, out.path, out.write, stderr, control,
                                                resume_at, recompile_from,
-                                               Invocation.of(argv, cwd, out.path)), control)
+                                               Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                              control)
         if resume_at is not None or recompile_from is not None:
             raise ValueError("resume_at and recompile_from are reference-engine oracles "
                              "(use resume() on the VM)")
         return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
-                                           Invocation.of(argv, cwd, out.path)), control)
+                                           Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                          control)
 
 
 def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = None, *,
@@ -361,13 +370,18 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
            snapshot_at: Optional[int] = None, timeout: Optional[float] = None,
            argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
            write: Optional[Write] = None,
-           stderr: Optional[Write] = None, control: Optional[Control] = None) -> Result:
+           stderr: Optional[Write] = None, control: Optional[Control] = None,
+           allow_changed_inputs: bool = False, pin_inputs: bool = False) -> Result:
     """Continue a stored snapshot (an id or a unique prefix of one) on the VM.
 
     Without `source` the snapshot continues on its stored code (full resume); with it (text, or
     a path that is read) the source is compiled and the run continues in it at the same
     `snapshot()` call (recompile-and-resume, spec/snapshots.md). Other arguments as for `run`;
-    `stderr` is told `Resuming from snapshot: ID` once the snapshot is known to fit its code."""
+    `stderr` is told `Resuming from snapshot: ID` once the snapshot is known to fit its code.
+    Before the run continues, its files are checked against the snapshot's I/O ledger and its
+    outputs rewound (spec/io.md): a changed input stops the resume unless
+    `allow_changed_inputs`; `pin_inputs` pins what the continuation reads. A resumed run keeps
+    the command line and directory of the run that took the snapshot."""
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
     control = control or Control()
@@ -390,10 +404,12 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
         on_saved = out.result.snapshots.append
         try:
             if text is None:
-                r = S.restore(snapshot, out.write, store, on_saved)
+                r = S.restore(snapshot, out.write, store, on_saved,
+                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs)
             else:
                 from shapelang.vm.recompile import recompile
-                r = recompile(snapshot, text, out.path or "<input>", out.write, store, on_saved)
+                r = recompile(snapshot, text, out.path or "<input>", out.write, store, on_saved,
+                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs)
         except ShapeError as e:
             if e.file is None and e.phase == "resume":
                 e.file = "--resume"
@@ -402,6 +418,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
             raise
         out.result.resumed_from = r.resumed_from
         if stderr is not None:
+            for note in r.notes:
+                stderr(f"Warning: {note}\n")
             stderr(f"Resuming from snapshot: {r.resumed_from}\n")
         try:
             return _drive(r, out, snapshot_at, control)
@@ -415,22 +433,24 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
 
 
 def _run_vm(code: Any, source: Optional[str], out: _Outcome, store: Optional[str],
-            snapshot_at: Optional[int], control: Control, invocation: "Invocation") -> Any:
+            snapshot_at: Optional[int], control: Control, io: Any) -> Any:
     from shapelang.vm import snapshot as S
     from shapelang.vm.compiler import compile_program, compile_source
     compiled = (compile_source(code, out.path) if isinstance(code, str)
                 else compile_program(code, out.path))
-    r = S.start(compiled, source, out.write, store, out.result.snapshots.append)
+    r = S.start(compiled, source, out.write, store, out.result.snapshots.append, io=io)
     return _drive(r, out, snapshot_at, control)
 
 
 def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) -> Any:
     """Run a VM run to its end; when it stops at a safepoint (interrupt, timeout, snapshot_at)
     store an interrupt snapshot and report it in the result."""
+    from shapelang.runtime.stdlib.context import running
     from shapelang.vm.machine import STOPPED
     control._attach(r.machine.request_stop)
     try:
-        value = r.machine.run(max_steps=snapshot_at)
+        with running(r.io):
+            value = r.machine.run(max_steps=snapshot_at)
         if value is STOPPED:
             out.result.interrupt = r.save_interrupt()
             return _STOPPED_MARK
@@ -441,8 +461,7 @@ def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) 
 
 
 def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Write],
-             control: Control, resume_at: Any, recompile_from: Any,
-             invocation: "Invocation") -> Any:
+             control: Control, resume_at: Any, recompile_from: Any, io: Any) -> Any:
     from shapelang.ref import deepstack
     from shapelang.ref import evaluator as Ev
     from shapelang.ref import oracle
@@ -456,15 +475,17 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
     try:
         if resume_at is not None or recompile_from is not None:
             # What resuming prints: the snapshot oracle replays the program.
-            if isinstance(code, str):
-                return oracle.run_source(code, write, path, resume_at=resume_at,
-                                         recompile_from=recompile_from)
-            if recompile_from is not None:
-                raise TypeError("recompile_from needs the new program as source text")
-            return oracle.run_program(code, write, path, resume_at=resume_at)
+            from shapelang.runtime.stdlib.context import running
+            with running(io):
+                if isinstance(code, str):
+                    return oracle.run_source(code, write, path, resume_at=resume_at,
+                                             recompile_from=recompile_from)
+                if recompile_from is not None:
+                    raise TypeError("recompile_from needs the new program as source text")
+                return oracle.run_program(code, write, path, resume_at=resume_at)
         if isinstance(code, str):
-            return Ev.run_source(code, write, path, on_first_snapshot=note)
-        return Ev.run_program(code, write, path, on_first_snapshot=note)
+            return Ev.run_source(code, write, path, on_first_snapshot=note, io=io)
+        return Ev.run_program(code, write, path, on_first_snapshot=note, io=io)
     finally:
         control._detach()
 

@@ -95,6 +95,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=seconds, metavar="S",
                    help="interrupt after S seconds, as Ctrl+C does")
     p.add_argument("--resume-at", type=int, help=argparse.SUPPRESS)  # ref oracle, for harnesses
+    p.add_argument("--pin-inputs", action="store_true",
+                   help="copy every input file the program reads into the snapshot store, so "
+                        "its continuations read the same bytes anywhere (spec/io.md)")
+    p.add_argument("--allow-changed-inputs", action="store_true",
+                   help="with --resume: continue even if an input file changed since the "
+                        "snapshot")
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -234,7 +240,10 @@ def execute(args: argparse.Namespace, program_args: list[str],
     stderr = None if args.json else _say
     script = "-c" if getattr(args, "code", None) is not None else (args.file or "--resume")
     options = dict(store=args.store, snapshot_at=args.snapshot_at, timeout=args.timeout,
-                   argv=[script, *program_args], write=write, stderr=stderr, control=control)
+                   argv=[script, *program_args], write=write, stderr=stderr, control=control,
+                   pin_inputs=args.pin_inputs)
+    if args.allow_changed_inputs and resume is None:
+        usage("--allow-changed-inputs applies to --resume")
     if resume is not None and args.file is None and _is_repl_snapshot(resume, args.store):
         from shapelang import repl
         return repl.main(store=args.store, resume=resume)
@@ -242,7 +251,8 @@ def execute(args: argparse.Namespace, program_args: list[str],
         if resume is not None:
             target: Any = source if source is not None else (
                 _PathArg(path) if path is not None else None)
-            result = api.resume(resume, target, path=path, **options)
+            result = api.resume(resume, target, path=path,
+                                allow_changed_inputs=args.allow_changed_inputs, **options)
             if source is None and path is not None and result.error is not None:
                 source = _read_quietly(result.error.file)
         else:

@@ -8,6 +8,7 @@ doing the work for a given caller (a run's timeout, from any thread).
 """
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from typing import Callable, Optional, TypeVar
@@ -68,11 +69,14 @@ def on_front_end_stack(fn: Callable[[], T]) -> T:
 def _run_on_thread(fn: Callable[[], T], stack_mb: int, recursion: int) -> tuple[bool, T]:
     result: dict = {}
     worker = _Worker()
+    # A new thread starts with empty context variables; the caller's (the run's I/O context)
+    # must be seen by `fn`.
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
             worker.begin()
-            result["value"] = fn()
+            result["value"] = context.run(fn)
         except BaseException as exc:  # re-raised in the caller's thread
             result["error"] = exc
 

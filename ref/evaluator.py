@@ -21,12 +21,13 @@ from shapelang.ref.patterns import describe
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
                                methods as Me, operators as Op, patterns as P, records as Rec,
-                               results as Res, snapshots as Snap, values as V)
+                               results as Res, snapshots as Snap, stdlib, values as V)
 from shapelang.runtime.builtins import builtin_names
 from shapelang.runtime.errors import ShapeError, exit_with, stack_overflow
 from shapelang.runtime.iteration import (DONE, for_item, for_start, make_range, spread_array,
                                          spread_object)
 from shapelang.runtime.prelude import PRELUDE_PATH
+from shapelang.runtime.stdlib.context import IOContext, running
 
 DEFAULT_MAX_DEPTH = 12_000
 
@@ -181,6 +182,7 @@ class Interpreter:
 
     def _make_builtins(self) -> dict[str, Any]:
         b: dict[str, Any] = dict(B.BUILTINS)
+        b.update(stdlib.BUILTIN_VALUES)   # reached only through imports (qualified names)
 
         def _print(args):
             self.write(B.print_line(args))
@@ -888,19 +890,23 @@ def check(program: A.Program, path: Optional[str] = None) -> Resolution:
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
                 max_depth: int = DEFAULT_MAX_DEPTH,
-                on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
-    """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit."""
+                on_first_snapshot: Optional[Callable[[], None]] = None,
+                io: Optional[IOContext] = None) -> Any:
+    """Resolve and run `program`; returns its value. Raises ShapeError / ShapeExit. `io` is the
+    run's I/O context (arguments, working directory); by default the process's."""
     res = check(program, path)
     interp = Interpreter(write, path, max_depth, SnapshotEvents(on_first_snapshot))
-    return run_deep(lambda: interp.run(program, res))
+    with running(io if io is not None else IOContext(argv=[path] if path else [])):
+        return run_deep(lambda: interp.run(program, res))
 
 
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH,
-               on_first_snapshot: Optional[Callable[[], None]] = None) -> Any:
+               on_first_snapshot: Optional[Callable[[], None]] = None,
+               io: Optional[IOContext] = None) -> Any:
     """Parse and run a program; returns its value. Raises ShapeError / ShapeExit. (What a
     resume of it prints: ref/oracle.py run_source.)"""
-    return run_program(parse(source, path), write, path, max_depth, on_first_snapshot)
+    return run_program(parse(source, path), write, path, max_depth, on_first_snapshot, io)
 
 
 def run_deep(fn: Callable[[], Any]) -> Any:

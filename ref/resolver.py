@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from shapelang.ref import ast as A
+from shapelang.runtime import stdlib
 from shapelang.runtime.errors import ShapeError
 
 
@@ -62,6 +63,10 @@ class Scope:
     def declare(self, binding: Binding, index: int) -> None:
         self.bindings.append(binding)
         self._by_name.setdefault(binding.name, []).append((index, binding))
+
+    def alias(self, name: str, binding: Binding, index: int) -> None:
+        """Make `name` stand for an existing binding (an import names a std builtin)."""
+        self._by_name.setdefault(name, []).append((index, binding))
 
 
 @dataclass
@@ -234,10 +239,30 @@ class Resolver:
         for i, st in enumerate(stmts):
             if isinstance(st, A.Let):
                 self.pattern(st.pattern, st.kind, st.mutable or st.kind == "var", index=i, uses=False)
+            elif isinstance(st, A.Import):
+                self.import_(st, i)
         for i, st in enumerate(stmts):
             self.scope.cur = i
             self.stmt(st)
         self.scope.cur = len(stmts)
+
+    def import_(self, st: A.Import, index: int) -> None:
+        """`use std::core::file` binds `file`, `from std::core::json use { parse }` binds `parse`:
+        each name stands for the std module's builtin value of that qualified name, from the
+        statement after the import on, like `let` (spec/io.md)."""
+        path = stdlib.module_path(st.path)
+        names = stdlib.exports(path)
+        if names is None:
+            raise self.error("CompileError", f"Unknown module '{path}'", st)
+        for name in st.names:
+            if name not in names:
+                raise self.error("CompileError", f"Module '{path}' has no export '{name}'", st)
+        if not stdlib.binds(path):
+            return
+        pairs = [(n, f"{path}::{n}") for n in st.names] if st.names else [(st.path[-1], path)]
+        for local, qualified in pairs:
+            b = Binding(qualified, "builtin", False, None, self.builtins, uid=qualified)
+            self.scope.alias(local, b, index)
 
     def block(self, block: A.Block, kind: str = "block") -> None:
         self.push(kind, block)

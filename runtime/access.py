@@ -124,6 +124,10 @@ def get_property(v: Any, name: str) -> Any:
             return v.end
     if v is None:
         raise type_error(f"Cannot read property '{name}' of None")
+    # Objects of the std modules (a module's functions) answer their own fields.
+    own = getattr(type(v), "shape_property", None)
+    if own is not None:
+        return own(v, name)
     raise type_error(f"Unknown property '{name}' on {type_name(v)}")
 
 

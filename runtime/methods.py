@@ -538,6 +538,10 @@ def call_method(receiver: Any, name: str, args: list) -> Any:
     if name == "toString":
         argc("toString()", args, 0)
         return display(receiver)
+    # Objects of the std modules (modules, line readers) answer their other methods.
+    own = getattr(type(receiver), "shape_call_method", None)
+    if own is not None:
+        return own(receiver, name, args)
     if type(receiver) is list and name in CALLBACK_METHODS:
         raise type_error(f"'{name}' with a callback is run by the engine, not call_method")
     raise type_error(f"Unknown method '{name}' on {type_name(receiver)}")

@@ -230,7 +230,7 @@ def _read_then_snapshot(tmp_path, store, **kw):
 
 
 def _reader_from(state):
-    reader_cls = stdlib.RECORDS[0][0]
+    reader_cls = stdlib.records()[0][0]
     r = object.__new__(reader_cls)
     for f, v in state.items():
         setattr(r, f, v)
@@ -386,3 +386,15 @@ def test_outputs_resolve_against_the_runs_directory_not_the_process(tmp_path):
     finally:
         os.chdir(old)
     assert (tmp_path / "o.txt").read_text() == "ab" and not (other / "o.txt").exists()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("path", "relative.txt"), ("path", 3), ("fingerprint", "abc"), ("offset", -1),
+    ("offset", 1.5), ("line", None), ("done", 0),
+])
+def test_forged_reader_fields_are_not_well_formed(field, value):
+    reader_cls = stdlib.records()[0][0]
+    r = reader_cls("/a/b.txt", sha(b""), 0, 0, False)
+    assert r.well_formed()
+    setattr(r, field, value)
+    assert not r.well_formed()

@@ -128,6 +128,12 @@ def _where(e: Example) -> str:
     return f"spec/{getattr(e, 'file', 'language.md')}:{e.line}"
 
 
+@pytest.fixture(autouse=True)
+def _own_directory(tmp_path, monkeypatch) -> None:
+    """Each example runs in a fresh empty working directory (spec/io.md's examples write files)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _run(e: Example, engine: str = "ref") -> dict:
     from shapelang import api
     return api.run(e.source, path=_where(e), engine=engine).to_json()

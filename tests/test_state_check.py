@@ -12,6 +12,7 @@ import pytest
 from shapelang.cli import main
 from shapelang.fuzz.processes import Completed
 from shapelang.fuzz.forge import StateDoc, replace_blob
+from shapelang.runtime import stdlib
 from shapelang.vm import objects as O
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
@@ -141,4 +142,4 @@ def test_code_that_reads_a_value_slot_as_a_cell_is_refused(stored):
 
 
 def test_every_record_class_of_the_codec_has_a_check():
-    assert set(record_checks()) == {cls for cls, _ in O.RECORDS}
+    assert set(record_checks()) == {cls for cls, _ in O.RECORDS + stdlib.records()}

@@ -43,6 +43,11 @@ def test_exports_and_unknown_modules():
     assert not stdlib.binds("std::core::snapshot") and stdlib.binds("std::core::file")
 
 
+def test_export_lists_match_the_implementations():
+    for path, (_, names) in stdlib.EXPORTS.items():
+        assert tuple(stdlib.implementation(path).FUNCTIONS) == names
+
+
 def test_module_value_fields_and_display():
     m = stdlib.module_value("std::core::json")
     assert display(m) == "[module std::core::json]"
@@ -53,11 +58,11 @@ def test_module_value_fields_and_display():
     assert display(m.shape_property("parse")) == "[Function json.parse]"
 
 
-def test_codec_constants_are_unique_and_complete():
-    names = [n for n, _ in stdlib.codec_constants()]
-    assert len(names) == len(set(names))
-    assert "module:std::core::file" in names and "builtin:std::core::csv::read_file" in names
+def test_builtin_values_are_qualified_names_no_identifier_spells():
+    names = set(stdlib.BUILTIN_VALUES)
+    assert {"std::core::file", "std::core::csv::read_file", "std::core::env::args"} <= names
     assert len(names) == 4 + sum(len(stdlib.exports(p)) for p in stdlib.MODULES)
+    assert all("::" in n for n in names)
 
 
 # ---------------------------------------------------------------- file

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from shapelang.runtime import builtins as B, values as V
+from shapelang.runtime import builtins as B, stdlib, values as V
 
 
 class Uninit:
@@ -118,7 +118,9 @@ class AnnotatedFunction(V.FunctionValue):
 VM_BUILTINS: dict[str, V.BuiltinFunction] = B.ENGINE_PLACEHOLDERS
 SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
                                       "Resumed": ["unit", [], []]})
-BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"}
+# The std modules' values are builtins under qualified names that only an import reaches
+# (`std::core::file`, `std::core::json::parse`; spec/io.md).
+BUILTIN_NAMES = set(B.BUILTINS) | set(VM_BUILTINS) | {"Snapshot"} | set(stdlib.BUILTIN_VALUES)
 
 
 def builtin_value(name: str) -> Any:
@@ -126,7 +128,8 @@ def builtin_value(name: str) -> Any:
         return VM_BUILTINS[name]
     if name == "Snapshot":
         return SNAPSHOT_ENUM
-    return B.BUILTINS[name]
+    std = stdlib.BUILTIN_VALUES.get(name)
+    return B.BUILTINS[name] if std is None else std
 
 
 # Record classes of the machine state and their fields, for the snapshot codec.

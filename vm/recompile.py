@@ -97,7 +97,8 @@ def _repoint(values: list, mapping: dict[int, Cell]) -> None:
 
 def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str], Any],
               store: Optional[str] = None, on_saved: Optional[Callable[[str], Any]] = None,
-              max_depth: int = DEFAULT_MAX_DEPTH) -> "S.Run":
+              max_depth: int = DEFAULT_MAX_DEPTH, allow_changed_inputs: bool = False,
+              pin_inputs: bool = False) -> "S.Run":
     """A run that continues a stored snapshot in the recompiled `source` (raises ResumeError
     when the mapping cannot be established)."""
     st = open_store(store, create=False)
@@ -114,7 +115,8 @@ def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str],
             # diagnostic; the message itself stays the one the reference oracle gives).
             e.note = f"snapshot {sid[:12]} was taken in {S.boundary(loaded)}"
         raise
-    return S.Run(machine, session, resumed_from=sid, script=path, source=source)
+    notes = S.resume_io(loaded, session, allow_changed_inputs, pin_inputs)
+    return S.Run(machine, session, resumed_from=sid, script=path, source=source, notes=notes)
 
 
 def _front_end(loaded: "S.Loaded", source: str, path: str, k: int) -> tuple:

@@ -2,7 +2,8 @@
 
 A snapshot is the document
     {"v": STATE_VERSION, "entry": module blob id, "prelude": prelude blob id,
-     "source": id of the source-text blob or None, "machine": Machine.export_state()}
+     "source": id of the source-text blob or None, "machine": Machine.export_state(),
+     "io": the run's I/O ledger (only for a run that did I/O; spec/io.md)}
 encoded by `vm/codec.py`; its id is the SHA-256 of those bytes. The function blobs it runs and the
 source text are stored beside it, content-addressed, so a second snapshot of the same program adds
 only its state. Loading checks every hash (the store), decodes strictly (the codec), re-validates
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from shapelang.runtime import values as V
+from shapelang.runtime import stdlib, values as V
 from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.stdlib.context import IOContext
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
@@ -27,6 +29,8 @@ from shapelang.vm.verify import check_program
 # The codec (msgpack) and the store (sqlite-utils, psycopg) are imported when a snapshot is first
 # taken or loaded: most runs take none, and `shape hello.shape` should start quickly.
 if TYPE_CHECKING:
+    from shapelang.runtime.stdlib.context import Checkpoint
+    from shapelang.runtime.stdlib.ledger import Ledger
     from shapelang.vm.codec import Registry
     from shapelang.vm.store import SnapshotStore
 
@@ -41,7 +45,7 @@ def registry() -> Registry:
     if _REGISTRY is None:
         from shapelang.vm.codec import Registry
         reg = Registry()
-        for cls, fields in O.RECORDS:
+        for cls, fields in O.RECORDS + stdlib.records():
             reg.record(cls, fields)
         reg.constant("unit", V.UNIT)
         reg.constant("uninit", O.UNINIT)
@@ -65,11 +69,14 @@ class SnapshotSession:
 
     def __init__(self, store_path: Optional[str], script: Optional[str],
                  source: Optional[str], parent: Optional[str] = None,
-                 source_id: Optional[str] = None) -> None:
+                 source_id: Optional[str] = None, io: Optional[IOContext] = None) -> None:
         self.store_path = store_path
         self.script = script
         self.parent = parent
         self._store: Optional[SnapshotStore] = None
+        # The run's I/O (spec/io.md): its ledger goes into each snapshot, its pinned inputs and
+        # saved outputs into the store.
+        self.use_io(io if io is not None else IOContext(argv=[script] if script else []))
         self._source_bytes = source.encode("utf-8") if source is not None else None
         self._source_id = source_id
         self._blob_cache: dict[int, dict[str, bytes]] = {}
@@ -81,6 +88,10 @@ class SnapshotSession:
             self._source_id = content_id(self._source_bytes)
         return self._source_id
 
+    def use_io(self, io: IOContext) -> None:
+        self.io = io
+        io.fetch_blob = lambda blob_id: self.store.get_blob(blob_id)
+
     @property
     def store(self) -> SnapshotStore:
         if self._store is None:
@@ -91,10 +102,12 @@ class SnapshotSession:
     def on_snapshot(self, machine: Machine) -> str:
         return self.save(machine, "call")
 
-    def encode(self, machine: Machine) -> bytes:
+    def encode(self, machine: Machine, io: Optional[Checkpoint] = None) -> bytes:
         state = {"v": STATE_VERSION, "entry": machine.program.entry,
                  "prelude": machine.program.prelude, "source": self.source_id,
                  "machine": machine.export_state()}
+        if io is not None:
+            state["io"] = io.ledger
         from shapelang.vm.codec import CodecError, Encoder
         try:
             return Encoder(registry()).encode(state)
@@ -102,7 +115,8 @@ class SnapshotSession:
             raise ShapeError("RuntimeError", f"Cannot snapshot this state: {e}") from None
 
     def save(self, machine: Machine, kind: str) -> str:
-        data = self.encode(machine)
+        io = self.io.checkpoint()
+        data = self.encode(machine, io)
         program = machine.program
         blobs = self._blob_cache.get(id(program))
         if blobs is None:
@@ -111,9 +125,12 @@ class SnapshotSession:
         to_store = dict(blobs)
         if self._source_bytes is not None:
             to_store[self.source_id] = self._source_bytes
+        ids = list(to_store)
+        if io is not None:
+            to_store.update(io.new_blobs)
+            ids.extend(io.blob_ids)
         store = self.store
-        return store.put_snapshot(data, to_store.keys(), self.script, kind, self.parent,
-                                  blobs=to_store)
+        return store.put_snapshot(data, ids, self.script, kind, self.parent, blobs=to_store)
 
     def close(self) -> None:
         if self._store is not None:
@@ -124,10 +141,12 @@ class SnapshotSession:
 
 class Loaded:
     def __init__(self, sid: str, program: Program, state: dict, source: Optional[str],
-                 source_id: Optional[str], script: Optional[str]) -> None:
+                 source_id: Optional[str], script: Optional[str],
+                 ledger: Optional[Ledger] = None) -> None:
         self.sid = sid
         self.program = program
         self.state = state
+        self.ledger = ledger      # the run's I/O (spec/io.md), None if it did none
         self.source = source
         self.source_id = source_id
         self.script = script
@@ -162,9 +181,18 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
             and (source_id is None or isinstance(source_id, str))
             and isinstance(state.get("machine"), dict)):
         raise resume_error(f"Snapshot {sid[:12]} is malformed")
+    ledger = None
+    data_ids: set[str] = set()   # pinned inputs and saved outputs: data, not code
+    if "io" in state:
+        from shapelang.runtime.stdlib.resume import load_ledger
+        ledger = load_ledger(state["io"], sid)
+        data_ids = set(ledger.blob_ids())
+        if not data_ids <= set(info.blob_ids):
+            raise resume_error(f"Snapshot {sid[:12]} is malformed (its I/O ledger refers to "
+                               "data the snapshot does not list)")
     blobs: dict[str, Blob] = {}
     for bid in info.blob_ids:
-        if bid == source_id:
+        if bid == source_id or bid in data_ids:
             continue
         stored = store.get_blob(bid)        # checks that the content matches the id
         blob = _VALIDATED.get(bid)
@@ -192,7 +220,7 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     program = Program(blobs, entry, prelude, info.script)
     check_state(state["machine"], entry, blobs, registry(),
                 lambda what: resume_error(f"Snapshot {sid[:12]} is malformed ({what})"))
-    return Loaded(sid, program, state, source, source_id, info.script)
+    return Loaded(sid, program, state, source, source_id, info.script, ledger)
 
 
 def boundary(loaded: Loaded) -> str:
@@ -259,12 +287,18 @@ class Run:
 
     def __init__(self, machine: Machine, session: SnapshotSession,
                  resumed_from: Optional[str] = None, script: Optional[str] = None,
-                 source: Optional[str] = None) -> None:
+                 source: Optional[str] = None, notes: Optional[list] = None) -> None:
         self.machine = machine
         self.session = session
         self.resumed_from = resumed_from
         self.script = script
         self.source = source
+        self.notes = notes or []   # for a person: inputs that changed (--allow-changed-inputs)
+
+    @property
+    def io(self) -> IOContext:
+        """The run's I/O context, current while the machine runs (spec/io.md)."""
+        return self.session.io
 
     def save_interrupt(self) -> str:
         """Store the state of a machine that stopped at a safepoint; returns the snapshot id."""
@@ -288,20 +322,40 @@ def recording(session: SnapshotSession, on_saved: Optional[Callable[[str], Any]]
 
 def start(program: Program, source: Optional[str], write: Callable[[str], Any],
           store: Optional[str] = None, on_saved: Optional[Callable[[str], Any]] = None,
-          max_depth: int = DEFAULT_MAX_DEPTH) -> Run:
+          max_depth: int = DEFAULT_MAX_DEPTH, io: Optional[IOContext] = None) -> Run:
     """A run of a compiled program whose snapshot() calls are stored (`on_saved` is told each
-    id). `source` is stored beside the snapshots (recompile-and-resume needs it) when given."""
-    session = SnapshotSession(store, program.path, source)
+    id). `source` is stored beside the snapshots (recompile-and-resume needs it) when given.
+    `io` is the run's I/O context (command line, working directory, pinning)."""
+    session = SnapshotSession(store, program.path, source, io=io)
     machine = Machine(program, out=write, max_depth=max_depth,
                       on_snapshot=recording(session, on_saved))
     return Run(machine, session, script=program.path, source=source)
 
 
+def resume_io(loaded: Loaded, session: SnapshotSession, allow_changed_inputs: bool = False,
+              pin_inputs: bool = False) -> list[str]:
+    """Give a resumed run its I/O: the files are checked against the snapshot's ledger and its
+    outputs rewound (runtime/stdlib/resume.py); a run that did no I/O starts a fresh context.
+    Returns notes for a person (inputs that changed, when that is allowed)."""
+    notes: list[str] = []
+    if loaded.ledger is None:
+        session.use_io(IOContext(argv=[loaded.script] if loaded.script else [],
+                                 pin_inputs=pin_inputs))
+    else:
+        from shapelang.runtime.stdlib import resume as io_resume
+        session.use_io(io_resume.restore(loaded.ledger, session.store.get_blob,
+                                         allow_changed_inputs=allow_changed_inputs,
+                                         pin_inputs=pin_inputs, notes=notes))
+    return notes
+
+
 def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
             on_saved: Optional[Callable[[str], Any]] = None,
-            max_depth: int = DEFAULT_MAX_DEPTH) -> Run:
+            max_depth: int = DEFAULT_MAX_DEPTH, allow_changed_inputs: bool = False,
+            pin_inputs: bool = False) -> Run:
     """Full resume: a run that continues a stored snapshot on its stored code (no source is
-    read). Raises ResumeError when the snapshot is missing or does not fit its code."""
+    read). Raises ResumeError when the snapshot is missing or does not fit its code, or when its
+    files do not fit its I/O ledger; otherwise the outputs are rewound to the snapshot."""
     from shapelang.vm.store import open_store
     st = open_store(store, create=False)
     try:
@@ -320,4 +374,6 @@ def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
     except ShapeError as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed: {e.message}") from None
-    return Run(machine, session, resumed_from=sid, script=loaded.script, source=loaded.source)
+    notes = resume_io(loaded, session, allow_changed_inputs, pin_inputs)
+    return Run(machine, session, resumed_from=sid, script=loaded.script, source=loaded.source,
+               notes=notes)

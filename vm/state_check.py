@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from shapelang.runtime import values as V
+from shapelang.runtime import stdlib, values as V
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
@@ -358,6 +358,15 @@ _RECORD_CHECKS: dict[type, Callable[[_Values, Any], None]] = {
     V.RangeValue: _range,
     V.HashMapValue: _hashmap,
 }
+
+
+def _std_record(w: _Values, r: Any) -> None:
+    # Records of the std modules (a line reader) check their own plain fields.
+    w.need(r.well_formed(), f"a {type(r).__name__} is malformed")
+
+
+for _cls, _ in stdlib.records():
+    _RECORD_CHECKS[_cls] = _std_record
 
 
 def record_checks() -> dict[type, Callable[[_Values, Any], None]]:

@@ -3,20 +3,21 @@
 `use std::core::file` binds `file` to the module's value; `from std::core::json use { parse }`
 binds `parse` to the function. The front end asks `exports(path)` which names a module has (an
 unknown module or name is a compile error); the engines bind `module_value(path)` and
-`import_value(path, name)`. Module functions are ordinary builtin values: they take the argument
-list and reach the run's I/O through `context.current()`, so both engines call them the way they
-call `len`, and a snapshot names them as constants (`codec_constants`). The lazy line reader is
-the one record the modules add to the machine state (`RECORDS`).
+`import_value(path, name)`: the values of `BUILTIN_VALUES`, the engines' builtins under qualified
+names (`std::core::file`, `std::core::json::parse`) that no identifier can spell, so only an
+import reaches them. Module functions are ordinary builtin values: they take the argument list
+and reach the run's I/O through `context.current()`, so both engines call them the way they call
+`len`, and a snapshot names them as constants, as it names every builtin. The lazy line reader is
+the one record the modules add to the machine state (`records()`).
 
 See spec/io.md.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Optional
 
 from shapelang.runtime.errors import type_error
-from shapelang.runtime.stdlib import csv_module, env_module, file_module, json_module
-from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.runtime.values import BuiltinFunction
 
 # `std::core::snapshot` is the prelude's: importing from it is accepted and binds nothing new.
@@ -49,23 +50,45 @@ class ModuleValue:
         return self.shape_property(name).fn(args)
 
 
-def _module(path: str, functions: dict[str, Callable[[list], Any]]) -> ModuleValue:
+# What each module exports, and the Python module that implements it (its FUNCTIONS table).
+# The names are listed here so that the front end, and a program that imports nothing, never
+# load the implementations (start-up time); a test checks both lists agree.
+EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "std::core::file": ("file_module", ("read_text", "write_text", "read_lines", "append",
+                                        "read_bytes", "write_bytes", "lines")),
+    "std::core::json": ("json_module", ("parse", "stringify", "is_valid")),
+    "std::core::csv": ("csv_module", ("parse", "parse_records", "stringify",
+                                      "stringify_records", "read_file", "is_valid")),
+    "std::core::env": ("env_module", ("get", "has", "all", "args", "cwd", "os", "arch")),
+}
+
+
+def implementation(path: str) -> Any:
+    """The Python module that implements std module `path`."""
+    return importlib.import_module(f"shapelang.runtime.stdlib.{EXPORTS[path][0]}")
+
+
+def _function(path: str, name: str) -> BuiltinFunction:
+    impl: list[Callable[[list], Any]] = []
+
+    def call(args: list) -> Any:
+        if not impl:
+            impl.append(implementation(path).FUNCTIONS[name])
+        return impl[0](args)
     short = path.rsplit("::", 1)[-1]
-    return ModuleValue(path, {name: BuiltinFunction(f"{short}.{name}", fn)
-                              for name, fn in functions.items()})
+    return BuiltinFunction(f"{short}.{name}", call)
 
 
 MODULES: dict[str, ModuleValue] = {
-    m.path: m for m in (
-        _module("std::core::file", file_module.FUNCTIONS),
-        _module("std::core::json", json_module.FUNCTIONS),
-        _module("std::core::csv", csv_module.FUNCTIONS),
-        _module("std::core::env", env_module.FUNCTIONS),
-    )
+    path: ModuleValue(path, {name: _function(path, name) for name in names})
+    for path, (_, names) in EXPORTS.items()
 }
 
-# Record types the modules add to the machine state, with the fields a snapshot keeps.
-RECORDS: list[tuple[type, tuple[str, ...]]] = [(LineReader, LineReader.FIELDS)]
+
+def records() -> list[tuple[type, tuple[str, ...]]]:
+    """Record types the modules add to the machine state, with the fields a snapshot keeps."""
+    from shapelang.runtime.stdlib.readers import LineReader
+    return [(LineReader, LineReader.FIELDS)]
 
 
 def module_path(parts: list) -> str:
@@ -85,7 +108,7 @@ def module_value(path: str) -> ModuleValue:
 
 
 def import_value(path: str, name: str) -> Any:
-    return MODULES[path].functions[name]
+    return BUILTIN_VALUES[f"{path}::{name}"]
 
 
 def binds(path: str) -> bool:
@@ -93,11 +116,13 @@ def binds(path: str) -> bool:
     return path != PRELUDE_MODULE
 
 
-def codec_constants() -> list[tuple[str, Any]]:
-    """The values of the modules a snapshot refers to by name, never by content."""
-    out: list[tuple[str, Any]] = []
-    for path, m in sorted(MODULES.items()):
-        out.append((f"module:{path}", m))
-        for name, f in sorted(m.functions.items()):
-            out.append((f"builtin:{path}::{name}", f))
+def _builtin_values() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, m in MODULES.items():
+        out[path] = m
+        for name, f in m.functions.items():
+            out[f"{path}::{name}"] = f
     return out
+
+
+BUILTIN_VALUES: dict[str, Any] = _builtin_values()

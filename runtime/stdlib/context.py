@@ -12,9 +12,7 @@ of a resumed run from a snapshot's ledger.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,13 +26,19 @@ from shapelang.runtime.stdlib.messages import not_found
 CHUNK = 1 << 20  # bytes hashed or read at a time
 
 
+def new_hash(data: bytes = b"") -> Any:
+    """A running SHA-256 (hashlib is imported on first use: most runs never fingerprint)."""
+    import hashlib
+    return hashlib.sha256(data)
+
+
 def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return new_hash(data).hexdigest()
 
 
 def hash_file(path: str, limit: Optional[int] = None) -> tuple[Any, int]:
     """(running SHA-256, size) of the file's bytes, or of its first `limit` bytes."""
-    h = hashlib.sha256()
+    h = new_hash()
     n = 0
     with open(path, "rb") as f:
         while limit is None or n < limit:
@@ -197,11 +201,11 @@ class IOContext:
                 size = os.stat(key).st_size
             except FileNotFoundError:
                 size = 0
-            live = LiveOutput("append", size, hashlib.sha256() if size == 0 else None)
+            live = LiveOutput("append", size, new_hash() if size == 0 else None)
         with open(key, "ab") as f:
             f.write(data)
         if live.kind == "write":
-            h = hashlib.sha256(live.content or b"")
+            h = new_hash(live.content or b"")
             live = LiveOutput("append", live.size, h)
         if live.hasher is not None:
             live.hasher.update(data)
@@ -319,6 +323,7 @@ def _os_name() -> str:
 
 
 def _arch_name() -> str:
+    import platform
     m = platform.machine().lower()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
 

@@ -11,12 +11,17 @@ before it dropped; a last line without `\n` is returned as it is.
 """
 from __future__ import annotations
 
+import os
+import re
 from typing import Any, Optional
 
 from shapelang.runtime.arguments import argc
 from shapelang.runtime.errors import ShapeError, type_error
 from shapelang.runtime.stdlib.context import CHUNK, current
 from shapelang.runtime.stdlib.messages import os_error_text, utf8_error_text
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class LineReader:
@@ -34,6 +39,14 @@ class LineReader:
 
     def __repr__(self) -> str:
         return f"LineReader({self.path!r}, offset={self.offset}, line={self.line})"
+
+    def well_formed(self) -> bool:
+        """Whether the fields are what a reader can hold (a snapshot's may be forged)."""
+        return (type(self.path) is str and os.path.isabs(self.path) and "\x00" not in self.path
+                and type(self.fingerprint) is str and _HEX64.fullmatch(self.fingerprint) is not None
+                and type(self.offset) is int and 0 <= self.offset < 2 ** 63
+                and type(self.line) is int and 0 <= self.line < 2 ** 63
+                and type(self.done) is bool)
 
     def shape_display(self) -> str:
         return f"[LineReader {self.path}]"
