@@ -147,3 +147,22 @@ def test_run_options_may_come_before_the_bare_file(prog, tmp_path):
     db = tmp_path / "s.db"
     r = shape("--store", str(db), prog("let s = snapshot()\nprint(1)\n"))
     assert (r.returncode, r.stdout) == (0, "1\n") and db.exists()
+
+
+def test_version_code_stdin_and_resume_help(prog):
+    assert shape("-V").stdout == shape("--version").stdout != ""
+    r = shape("-c", "print(1 + 2)")
+    assert (r.returncode, r.stdout) == (0, "3\n")
+    assert shape("-", input_text='print("in")').stdout == "in\n"
+    assert shape(input_text='print("piped")').stdout == "piped\n"   # no FILE, not a terminal
+    r = shape("--resume", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: shape")
+    assert "SHAPE_STORE" in shape("--help").stdout and "NO_COLOR" in shape("--help").stdout
+
+
+def test_arguments_after_the_script_belong_to_the_program(prog, tmp_path):
+    # `--json` after the script is the program's argument, not an option of shape
+    r = shape("--engine", "ref", prog("print(1)"), "--json", "--bogus")
+    assert (r.returncode, r.stdout) == (0, "1\n")
+    r = shape("run", prog("print(2)"), "--engine", "ref", "--", "--json")
+    assert (r.returncode, r.stdout) == (0, "2\n")
