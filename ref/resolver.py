@@ -130,6 +130,9 @@ class Resolution:
 
 
 BUILTIN_PATTERNS = {"Some", "Ok", "Err"}
+# Patterns nest at most this deep (the VM keeps a pattern as one constant, and matches it with
+# recursive code); spec/implementation-contracts.md, limits.
+MAX_PATTERN_DEPTH = 100
 
 
 class Resolver:
@@ -294,9 +297,12 @@ class Resolver:
         elif isinstance(st, A.EnumDecl):
             pass
         elif isinstance(st, A.TypeDecl):
+            # Defaults run when a literal is built, apart from any loop around the declaration.
+            outer_loops, self.loop_depth = self.loop_depth, 0
             for f in st.fields:
                 if f.default is not None:
                     self.expr(f.default)
+            self.loop_depth = outer_loops
         elif isinstance(st, A.ExtendDecl):
             for m in st.methods:
                 self.function(m, m.params, m.body, implicit=("self",))
@@ -384,27 +390,31 @@ class Resolver:
                 self.pattern_uses(sub)
 
     def pattern(self, pat, kind: str, mutable: bool, index: Optional[int] = None,
-                uses: bool = True) -> None:
+                uses: bool = True, level: int = 0) -> None:
         """Declare the variables a pattern binds (and, unless told not to, resolve its heads)."""
+        if level > MAX_PATTERN_DEPTH:
+            raise self.error("CompileError", "Pattern is nested too deeply (more than "
+                             f"{MAX_PATTERN_DEPTH} levels)", pat)
+        level += 1
         if isinstance(pat, A.PBind):
             self.declare(pat.name, kind, mutable, pat, index)
         elif isinstance(pat, (A.PWild, A.PLit)):
             pass
         elif isinstance(pat, A.PArray):
             for item in pat.items:
-                self.pattern(item, kind, mutable, index, uses)
+                self.pattern(item, kind, mutable, index, uses, level)
             if pat.has_rest and pat.rest and pat.rest != "_":
                 self.declare(pat.rest, kind, mutable, pat, index)
         elif isinstance(pat, A.PObject):
             for _, sub in pat.fields:
-                self.pattern(sub, kind, mutable, index, uses)
+                self.pattern(sub, kind, mutable, index, uses, level)
         elif isinstance(pat, A.PVariant):
             if uses and not (len(pat.path) == 1 and pat.path[0] in BUILTIN_PATTERNS):
                 self.lookup(pat.path[0], pat)
             for sub in pat.args or []:
-                self.pattern(sub, kind, mutable, index, uses)
+                self.pattern(sub, kind, mutable, index, uses, level)
             for _, sub in pat.fields or []:
-                self.pattern(sub, kind, mutable, index, uses)
+                self.pattern(sub, kind, mutable, index, uses, level)
         else:  # pragma: no cover - parser produces no other pattern
             raise self.error("SyntaxError", f"Unknown pattern {type(pat).__name__}", pat)
 
@@ -549,14 +559,15 @@ class Resolver:
                 # Past its first annotation, an annotated await runs as a thunk (a frame of its
                 # own in the VM), so the variables declared inside it belong to the Await node.
                 self.check_annotation(e.annotations[0], "await_expr")
-                outer = self.owner
+                outer, outer_loops = self.owner, self.loop_depth
                 self.owner = e
+                self.loop_depth = 0     # `break` cannot leave the thunk for a loop around it
                 try:
                     for ann in e.annotations[1:]:
                         self.check_annotation(ann, "await_expr")
                     self.expr(e.expr)
                 finally:
-                    self.owner = outer
+                    self.owner, self.loop_depth = outer, outer_loops
         elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
                    A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import):
             self.stmt(e)

@@ -136,15 +136,12 @@ def test_the_collector_sees_messages_built_every_way():
 # when the list and the code disagree, so a removed copy must also leave this list).
 KNOWN_COPIES = {
     "Program is nested too deeply to compile": (
-        ["runtime/errors.py", "vm/compiler/assembler.py", "vm/recompile.py"],
-        "layers + compiler: raise runtime/errors.py program_too_deep(path)"),
+        ["runtime/errors.py", "vm/recompile.py"],
+        "layers: raise runtime/errors.py program_too_deep(path)"),
     "Cannot read {}: {}": (
         ["app/api.py", "runtime/stdlib/readers.py"], "layers + lang: one function for both"),
     "Snapshot store {} has an unknown schema version": (
         ["vm/store/postgres.py", "vm/store/sqlite.py"], "pg: one function in vm/store/"),
-    "Unknown operator '{}'": (
-        ["runtime/operators.py", "vm/compiler/lowering.py"],
-        "compiler: raise runtime/operators.py unknown_operator(op)"),
 }
 
 

@@ -143,14 +143,16 @@ def test_disassembly_shows_every_operand():
                         assert shown, (info.name, kind)
 
 
-def test_deeply_nested_patterns_verify_or_fail_to_compile_cleanly():
+def test_patterns_nested_to_the_limit_verify_and_deeper_ones_are_refused():
     from shapelang.vm.blob import Blob
-    for n in (40, 150):
+    from shapelang.vm.verify import SHALLOW_CONST
+    for n in (40, 100):   # 100 levels: a constant deep enough to be checked on the deep stack
         src = f"let {'[' * n}x{']' * n} = {'[' * n}1{']' * n}\nprint(x)\n"
         program = compile_source(src)
         for blob in user_blobs(program):
             assert Blob.from_bytes(blob.to_bytes(), blob.id).id == blob.id
-    n = 600
-    with pytest.raises(ShapeError) as e:
-        compile_source(f"let {'[' * n}x{']' * n} = 1\n")
-    assert e.value.kind == "CompileError" and "nested too deeply" in e.value.message
+    assert 2 * 100 > SHALLOW_CONST
+    for n in (101, 600):
+        with pytest.raises(ShapeError) as e:
+            compile_source(f"let {'[' * n}x{']' * n} = 1\n")
+        assert e.value.kind == "CompileError" and "nested too deeply" in e.value.message

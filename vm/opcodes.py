@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from shapelang.vm.objects import BUILTIN_NAMES
 from shapelang.vm.operands import (
     CELL, CELL_REF, ERROR_KIND, FLAG01, ITER, LIST, NONE, OPT_STR, ORDINAL, PATTERN, POPPED,
     SCALAR, SLOT, SLOT_REF, STR, STRING, TARGET, VALUE, Const, Count, Flag, Index, IntBelow, Kind,
@@ -124,12 +125,7 @@ def _op(number: int, name: str, cls: str, a: Kind = NONE, b: Kind = NONE,
                        pop_needs, only, form, doc))
 
 
-def _builtin_names() -> Any:
-    from shapelang.vm.objects import BUILTIN_NAMES
-    return BUILTIN_NAMES
-
-
-BUILTIN = Const(Member(_builtin_names), bare=True)
+BUILTIN = Const(Member(lambda: BUILTIN_NAMES), bare=True)   # a name the machine provides
 NAME = Const(STR, bare=True)
 PAIR = Tuple(STR, STR)                      # [enum, variant] or [type, method]
 TYPE_NAMES = ListOf(OPT_STR)                # declared field types (None: no annotation)

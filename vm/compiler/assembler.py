@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import msgpack
 
-from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.errors import program_too_deep
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
 from shapelang.vm.operands import MAX_OPERAND, TARGET
@@ -85,8 +85,9 @@ class Assembler:
             key = _const_key(v)
         except ValueError:
             # msgpack encodes data nested at most 1024 deep: a pattern about 340 levels deep.
-            raise ShapeError("CompileError", "Program is nested too deeply to compile",
-                             self.cur[0] or None, self.cur[1] or None, file=self.path) from None
+            err = program_too_deep(self.path)
+            err.line, err.col = self.cur[0] or None, self.cur[1] or None
+            raise err from None
         i = self.const_index.get(key)
         if i is None:
             i = len(self.consts)

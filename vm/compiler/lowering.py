@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 from shapelang.ref import ast as A
 from shapelang.ref.resolver import Binding, Resolution
 from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.operators import unknown_operator
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
 from shapelang.vm.compiler.analysis import Analysis
@@ -25,7 +26,7 @@ from shapelang.vm.compiler.annotations import AnnotationLowering
 from shapelang.vm.compiler.assembler import Label
 from shapelang.vm.compiler.calls import CallLowering
 from shapelang.vm.compiler.control import ControlLowering
-from shapelang.vm.compiler.fncode import FnCode
+from shapelang.vm.compiler.fncode import FnCode, LoopCtx
 from shapelang.vm.compiler.folding import const_value
 from shapelang.vm.compiler.patterns import PatternLowering
 from shapelang.vm.compiler.records import RecordLowering
@@ -308,45 +309,28 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         elif t is A.Break:
             self.break_(st)
         elif t is A.Continue:
-            if not fc.loops:
-                self.raise_outside_loop()
-            else:
-                loop = fc.loops[-1]
-                extra = fc.depth - loop.depth
-                if extra:
-                    fc.emit(O.POP_N, extra)
-                fc.emit_jump(O.JUMP, loop.cont)
-                fc.depth += extra
+            loop = self.enclosing_loop()
+            extra = fc.depth - loop.depth
+            if extra:
+                fc.emit(O.POP_N, extra)
+            fc.emit_jump(O.JUMP, loop.cont)
+            fc.depth += extra
         elif t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl):
             pass
         else:
             self.expr(st, want=False)
         fc.cur = old
 
-    def raise_outside_loop(self) -> None:
-        fc = self.fc
-        if fc.kind == "module":
-            msg = "'break' outside of a loop"
-        else:
-            msg = "'break' or 'continue' outside of a loop"
-        fc.emit(O.RAISE, fc.const(["RuntimeError", msg]))
-        fc.reachable = True   # code after it is still generated (never runs)
+    def enclosing_loop(self) -> LoopCtx:
+        # The resolver refuses `break` and `continue` outside a loop of the same function (a
+        # struct field default and an annotated await count as functions: they run apart).
+        if not self.fc.loops:
+            raise AssertionError("break or continue outside a loop got past the resolver")
+        return self.fc.loops[-1]
 
     def break_(self, st: A.Break) -> None:
         fc = self.fc
-        if not fc.loops:
-            if fc.kind == "module":
-                if st.value is not None:
-                    self.expr(st.value, want=False)
-                fc.emit(O.RAISE, fc.const(["RuntimeError", "'break' outside of a loop"]))
-            else:
-                if st.value is not None:
-                    self.expr(st.value, want=False)
-                fc.emit(O.RAISE, fc.const(["RuntimeError",
-                                           "'break' or 'continue' outside of a loop"]))
-            fc.reachable = True
-            return
-        loop = fc.loops[-1]
+        loop = self.enclosing_loop()
         saved = fc.depth
         extra = fc.depth - loop.depth
         if extra:
@@ -492,7 +476,9 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             fc.emit(O.ATTACH_CONTEXT)
             fc.mark(end)
         else:
-            raise self.error("SyntaxError", f"Unknown operator '{op}'", e)
+            err = unknown_operator(op)
+            err.line, err.col, err.file = e.line or None, e.col or None, self.path
+            raise err
 
     def ex_assign(self, e: A.Assign, want: bool, tail: bool) -> None:
         fc = self.fc
