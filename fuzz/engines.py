@@ -310,21 +310,25 @@ class MachineSession:
         self.last_bytes = None
         return copy.deepcopy(state)
 
-    def _machine(self, out: list, state: Any = None, on_snapshot: Any = None) -> Any:
+    def _machine(self, out: list, state: Any = None, on_snapshot: Any = None,
+                 generic: bool = False) -> Any:
+        """A machine for the program (or continuing `state`); `generic` threads its code with the
+        generic templates only (the VM's switch that checks its fast paths, issue 11 item 5)."""
         from shapelang.vm.machine import Machine
         if state is None:
-            return Machine(self.program, out=out, on_snapshot=on_snapshot)
-        return Machine.from_state(self.program, state, out=out, on_snapshot=on_snapshot)
+            return Machine(self.program, out=out, on_snapshot=on_snapshot, generic=generic)
+        return Machine.from_state(self.program, state, out=out, on_snapshot=on_snapshot,
+                                  generic=generic)
 
-    def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None
-             ) -> tuple[Outcome, Any, Any]:
+    def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None,
+             generic: bool = False) -> tuple[Outcome, Any, Any]:
         """Run from the start (state None) or from a state. With stop_after, stop after that many
         steps; without it, run to the end, where a run longer than HANG_STEPS is a `Hang`."""
         from shapelang.vm.machine import STOPPED
         box: dict = {}
 
         def go(chunks: list) -> Any:
-            m = self._machine(chunks, state=state, on_snapshot=on_snapshot)
+            m = self._machine(chunks, state=state, on_snapshot=on_snapshot, generic=generic)
             box["m"] = m
             return m.run(HANG_STEPS if stop_after is None else stop_after)
         out, ret = _outcome_of(go)
@@ -337,9 +341,9 @@ class MachineSession:
             return out, self.roundtrip(m.export_state()), m
         return out, None, m
 
-    def full(self, on_snapshot: Any = None) -> tuple[Outcome, int]:
+    def full(self, on_snapshot: Any = None, generic: bool = False) -> tuple[Outcome, int]:
         """Uninterrupted run; also returns the number of steps it took."""
-        out, _, m = self._run(None, None, on_snapshot)
+        out, _, m = self._run(None, None, on_snapshot, generic)
         return out, (m.steps if m is not None else 0)
 
     def snapshots(self, limit: int = 64) -> tuple[Outcome, int]:
@@ -363,10 +367,11 @@ class MachineSession:
         """A fresh decoded copy of the state of snapshot() event k (a run consumes the copy)."""
         return self.decode(self.event_bytes[k])
 
-    def resume(self, state: Any, stop_after: Optional[int] = None) -> tuple[Outcome, Any]:
+    def resume(self, state: Any, stop_after: Optional[int] = None,
+               generic: bool = False) -> tuple[Outcome, Any]:
         """Continue a state; with stop_after, stop there and also return the new state (None when
         the program ended first)."""
-        out, st, _ = self._run(state, stop_after)
+        out, st, _ = self._run(state, stop_after, generic=generic)
         return out, st
 
     def cut(self, steps: int) -> tuple[Outcome, Any]:

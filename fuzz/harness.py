@@ -43,7 +43,7 @@ from shapelang.fuzz.reduce import reduce_program
 from shapelang.fuzz.generator import (ChoiceSource, GeneratedProgram, ProgramBuilder,
                                       RandomChoiceSource)
 
-CHECK_NAMES = "abcdefg"
+CHECK_NAMES = "abcdefgh"
 CHECK_TITLES = {
     "a": "ref vs VM",
     "b": "cut anywhere and resume",
@@ -52,12 +52,13 @@ CHECK_TITLES = {
     "e": "recompile-and-resume vs the reference oracle",
     "f": "codec round trip",
     "g": "forged snapshots resumed through the store",
+    "h": "VM fast paths vs generic templates",
 }
 # What one run of a check counts (`units` in the summary): resumed continuations compared with
 # the uninterrupted run or the oracle (b, c, d, e), forged snapshots resumed (g).
 CHECK_UNITS = {"b": "resumed continuations", "c": "resumed continuations",
                "d": "resumed continuations", "e": "recompiled continuations",
-               "g": "forged snapshots"}
+               "g": "forged snapshots", "h": "resumed continuations"}
 MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
 CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
 CLI_SHARE = 2              # percent of cases that check b also runs through the real CLI
@@ -538,9 +539,31 @@ def check_g(case: Case) -> Verdict:
     return Verdict("g", "pass", units=FORGERIES)
 
 
+def check_h(case: Case) -> Verdict:
+    """The VM with every unit threaded by the generic templates (each operation calls its rule
+    in runtime/; the switch of issue 11 item 5) must do exactly what the fast paths do: the
+    whole run, and the second half of a cut run resumed with the generic templates."""
+    if not E.has_machine():
+        return Verdict("h", "skip", "VM machine API missing")
+    fast, steps = case.full
+    generic, _ = case.session.full(generic=True)
+    v = _compare("h", fast, generic, ("vm", "vm-generic"))
+    if v.failed:
+        return v
+    n = _steps(case.params.cut, steps)
+    before, state = case.session.cut(n)
+    if state is None:
+        return v
+    after, _ = case.session.resume(state, generic=True)
+    v = _compare("h", fast, E.concat(before, after), ("vm", "vm, then vm-generic"),
+                 f"cut after {n} of {steps} steps, resumed with the generic templates")
+    v.units = 1
+    return v
+
+
 CHECKS: dict[str, Callable[[Case], Verdict]] = {
     "a": check_a, "b": check_b, "c": check_c, "d": check_d, "e": check_e, "f": check_f,
-    "g": check_g,
+    "g": check_g, "h": check_h,
 }
 
 
@@ -556,6 +579,7 @@ def available_checks() -> dict[str, Optional[str]]:
         "f": None if caps["machine"] and caps["codec"] else "state codec API missing",
         "g": None if caps["machine"] and caps["codec"] and caps["cli"] else
              "needs the VM machine, the state codec and shape --resume",
+        "h": None if caps["machine"] else "VM machine API missing",
     }
 
 
