@@ -265,9 +265,6 @@ def error_outcome(e: BaseException) -> Outcome:
     return Outcome("", None, ("InternalError", "runtime"), f"{type(e).__name__}: {e}", 1)
 
 
-_VALID_BLOBS: set[bytes] = set()    # blob encodings found valid (the prelude's are in every program)
-
-
 class MachineSession:
     """One program compiled once for the in-process VM checks (cut, resume, chains, codec,
     recompile, forged states). `program` is the parsed source when the caller has it."""
@@ -389,31 +386,23 @@ class MachineSession:
 
     def stored_code_problems(self) -> list[str]:
         """The program's code as a stored snapshot holds it: every blob must load back through
-        the store's validation (`Blob.from_bytes`, what `shape --resume` runs) to the same
-        bytes. The in-process checks never load code that way. Blobs already found valid (the
-        prelude's, in every program) are not checked again."""
-        try:
-            from shapelang.vm.blob import Blob
-        except Exception:
-            raise Unavailable("no blob validator (shapelang.vm.blob.Blob.from_bytes)")
-        blobs = getattr(self.program, "blobs", None)
-        if not isinstance(blobs, dict) or not hasattr(Blob, "from_bytes"):
-            raise Unavailable("no blob validator (shapelang.vm.blob.Blob.from_bytes)")
+        the store's validation (`snapshot.validated_blob`, what `shape --resume` runs) to the
+        same bytes. The in-process checks never load code that way. (A blob id validated once
+        in this process, such as the prelude's, is not validated again: the id names the
+        content.)"""
+        from shapelang.vm import snapshot as S
+        from shapelang.vm.blob import BlobError
         problems = []
-        for bid, b in blobs.items():
+        for bid, b in self.program.blobs.items():
             data = b.to_bytes()
-            if data in _VALID_BLOBS:
-                continue
             try:
-                again = Blob.from_bytes(data, bid).to_bytes()
-            except Exception as e:
+                again = S.validated_blob(bid, data).to_bytes()
+            except BlobError as e:
                 problems.append(f"blob {bid[:12]} ({getattr(b, 'name', None) or 'module'}): "
                                 f"{type(e).__name__}: {e}")
                 continue
             if again != data:
                 problems.append(f"blob {bid[:12]}: loading changed its bytes")
-                continue
-            _VALID_BLOBS.add(data)
         return problems
 
     def reencode(self, data: bytes) -> bytes:

@@ -62,6 +62,7 @@ CHECK_UNITS = {"b": "resumed continuations", "c": "resumed continuations",
 MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
 CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
 CLI_SHARE = 2              # percent of cases that check b also runs through the real CLI
+CUT_POINTS = 3             # cuts per case (check b), spread over the run
 FORGERIES = 4              # forged snapshots per case (check g)
 FORGED_BUDGET = 2_000      # steps a forged snapshot may run (`--snapshot-at`; each snapshot() it
                            # takes is a store write, so the budget stays small)
@@ -248,22 +249,35 @@ def check_a(case: Case, other: str = "vm") -> Verdict:
     return _compare("a", case.ref, actual, ("ref", other))
 
 
+def cut_points(case: Case, steps: int) -> list[int]:
+    """Where check b cuts the run: at the drawn position and at CUT_POINTS - 1 more spread evenly
+    over the run from there (steps from the start; distinct)."""
+    marks = [(case.params.cut + i * 1000 // CUT_POINTS) % 1000 for i in range(CUT_POINTS)]
+    return sorted({_steps(m, steps) for m in marks})
+
+
 def check_b(case: Case) -> Verdict:
     if not E.has_machine():
         return Verdict("b", "skip", "VM machine API (run(max_steps)/export_state/from_state) missing")
     full, steps = case.full
-    n = _steps(case.params.cut, steps)
-    before, state = case.session.cut(n)
-    if state is None:
-        total = before
-    else:
-        after, _ = case.session.resume(state)
-        total = E.concat(before, after)
-    v = _compare("b", full, total, ("uninterrupted", "cut+resume"), f"cut after {n} of {steps} steps")
-    v.units = 0 if state is None else 1
+    resumed = 0
+    v = Verdict("b", "pass")
+    for n in cut_points(case, steps):
+        before, state = case.session.cut(n)
+        if state is None:
+            total = before
+        else:
+            after, _ = case.session.resume(state)
+            total = E.concat(before, after)
+            resumed += 1
+        v = _compare("b", full, total, ("uninterrupted", "cut+resume"),
+                     f"cut after {n} of {steps} steps")
+        if v.failed:
+            break
+    v.units = resumed
     if v.failed or case.params.cli >= CLI_SHARE or not E.has_cli_resume():
         return v
-    cli = check_b_cli(case, n)
+    cli = check_b_cli(case, _steps(case.params.cut, steps))
     cli.units += v.units
     return cli
 
@@ -370,18 +384,20 @@ def edit_after_boundary(case: Case, ordinal: int, edits: list[int]) -> tuple[str
     from shapelang.ref import ast as A
     from shapelang.fuzz.generator import to_source
     source = case.source
-    prog = case.copy_ast()
-    sites = _snapshot_sites(prog)
+    kind = edits[0] % 5
+    if kind == 0:
+        return source, "same source"
+    sites = _snapshot_sites(case.ast)
     if ordinal >= len(sites):
         return source, "unchanged (site not found)"
+    if kind == 4 and not (ordinal == len(sites) - 1 and edits[4] % 4 == 0):
+        return source, "same source"
     pos = sites[ordinal]
+    prog = case.copy_ast()       # the edits change this copy only
     body = prog.body
     boundary = max((i for i, st in enumerate(body) if (st.line, st.col) <= pos), default=0)
     after = list(range(boundary + 1, len(body) + 1))
-    kind = edits[0] % 5
     where = after[edits[1] % len(after)]
-    if kind == 0:
-        return source, "same source"
     if kind == 1:
         body.insert(where, A.ExprStmt(A.Call(A.Name("print"), [A.Literal("edited"), A.Literal(edits[2])]), True))
         return to_source(prog), f"inserted a print before top-level statement {where}"
@@ -397,7 +413,7 @@ def edit_after_boundary(case: Case, ordinal: int, edits: list[int]) -> tuple[str
         victim = after[edits[3] % (len(after) - 1)]
         del body[victim]
         return to_source(prog), f"deleted top-level statement {victim}"
-    if kind == 4 and ordinal == len(sites) - 1 and edits[4] % 4 == 0:
+    if kind == 4:
         # drop the boundary statement: the saved ordinal no longer exists (a documented error)
         del body[boundary]
         return to_source(prog), f"deleted the boundary statement {boundary} (ordinal #{ordinal} is gone)"

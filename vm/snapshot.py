@@ -160,11 +160,17 @@ _VALIDATED: dict[str, Blob] = {}
 _VALIDATED_LIMIT = 4096
 
 
-def _remember_valid(bid: str, blob: Blob) -> None:
-    if len(_VALIDATED) >= _VALIDATED_LIMIT:
-        for old in list(_VALIDATED)[:_VALIDATED_LIMIT // 2]:
-            del _VALIDATED[old]
-    _VALIDATED[bid] = blob
+def validated_blob(bid: str, data: bytes) -> Blob:
+    """The blob named `bid`, from its stored bytes, validated (`Blob.from_bytes`) the first time
+    this process sees the id. Raises BlobError."""
+    blob = _VALIDATED.get(bid)
+    if blob is None:
+        blob = Blob.from_bytes(data, bid)
+        if len(_VALIDATED) >= _VALIDATED_LIMIT:
+            for old in list(_VALIDATED)[:_VALIDATED_LIMIT // 2]:
+                del _VALIDATED[old]
+        _VALIDATED[bid] = blob
+    return blob
 
 
 def load(store: SnapshotStore, sid: str) -> Loaded:
@@ -195,14 +201,10 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
         if bid == source_id or bid in data_ids:
             continue
         stored = store.get_blob(bid)        # checks that the content matches the id
-        blob = _VALIDATED.get(bid)
-        if blob is None:
-            try:
-                blob = Blob.from_bytes(stored, bid)
-            except BlobError as e:
-                raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
-            _remember_valid(bid, blob)
-        blobs[bid] = blob
+        try:
+            blobs[bid] = validated_blob(bid, stored)
+        except BlobError as e:
+            raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     try:
