@@ -828,25 +828,35 @@ def _stdout_block(text: str) -> list[str]:
     return ["// |" + ((" " + ln) if ln else "") for ln in lines]
 
 
-def _error_line(key: str, out: E.Outcome) -> str:
+def _error_line(key: str, out: E.Outcome, shift: int = 0) -> str:
+    """The `error:`-style line of an expected error; `shift` moves its line number (the case's
+    header lines come before the program)."""
     assert out.error is not None
     msg = out.message
     quoted = f" {json.dumps(msg, ensure_ascii=False)}" if msg and "\n" not in msg else ""
-    at = f" at {out.line}:{out.col}" if out.line is not None and out.col is not None else ""
+    at = (f" at {out.line + shift}:{out.col}" if out.line is not None and out.col is not None
+          else "")
     return f"// {key}: {out.error[0]} {out.error[1]}{quoted}{at}"
 
 
 def conformance_case_text(case: Case, note: str, resume: Optional[tuple[int, Optional[str]]] = None,
                           edit_file: Optional[str] = None) -> str:
     """A conformance case (format: conformance/caseformat.py) whose expectations all come from
-    the reference engine: the first run, and the failing resume when there is one."""
+    the reference engine: the first run, and the failing resume when there is one. Positions are
+    those of the case file, whose header comes before the program."""
+    header = _case_header(case, note, resume, edit_file, 0)
+    return "\n".join(_case_header(case, note, resume, edit_file, len(header))) + "\n" + case.source
+
+
+def _case_header(case: Case, note: str, resume: Optional[tuple[int, Optional[str]]],
+                 edit_file: Optional[str], shift: int) -> list[str]:
     r = case.ref
     lines = ["// features: fuzz-regression", "// flags: no-wrap", "// stdout:"]
     lines += _stdout_block(r.stdout)
     if r.value is not None:
         lines.append(f"// value: {r.value[0]} {r.value[1]}")
     if r.error is not None:
-        lines.append(_error_line("error", r))
+        lines.append(_error_line("error", r, shift))
     elif r.exit_code != 0:
         lines.append(f"// exit: {r.exit_code}")
     if resume is not None:
@@ -854,21 +864,21 @@ def conformance_case_text(case: Case, note: str, resume: Optional[tuple[int, Opt
         if new_source is None:
             exp = E.ref_resume(case.source, k, case.path)
             if exp.error is not None:
-                lines.append(_error_line(f"resume-error {k}", exp))
+                lines.append(_error_line(f"resume-error {k}", exp, shift))
             else:
                 lines.append(f"// resume {k}:")
                 lines += _stdout_block(exp.stdout)
         else:
             assert edit_file is not None
             exp = E.ref_recompile(case.source, k, new_source, case.path)
-            if exp.error is not None:
+            if exp.error is not None:   # positions in the edited file, which has no header
                 lines.append(_error_line(f"recompile-error {k} {edit_file}", exp))
             else:
                 lines.append(f"// recompile {k} {edit_file}:")
                 lines += _stdout_block(exp.stdout)
     for n in note.splitlines():
         lines.append("/// " + n)
-    return "\n".join(lines) + "\n" + case.source
+    return lines
 
 
 def save_regression(case: Case, verdict: Verdict, note: str, directory: Optional[str] = None) -> str:

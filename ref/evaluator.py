@@ -392,7 +392,7 @@ class Interpreter:
                 try:
                     out.append(D.format_spec(v, part.spec) if part.spec else D.display(v))
                 except ShapeError as err:
-                    raise self.located(err, part.expr)
+                    raise self.located(err, part)      # the hole, `(` included (as the VM)
         return "".join(out)
 
     def ev_name(self, e, env):
@@ -579,14 +579,6 @@ class Interpreter:
             except ContinueSignal:
                 continue
 
-    @staticmethod
-    def iterate(iterable: Any):
-        # A comprehension walks its sequence as `for` does.
-        walked, i = for_start(iterable)
-        while (item := for_item(walked, i)) is not DONE:
-            yield item
-            i += 1
-
     def ev_for(self, e, env):
         # The loop state is explicit, [walked, index] (runtime/iteration.py for_start), as in
         # the VM; the recompile oracle reads and replaces the states of top-level loops.
@@ -624,10 +616,18 @@ class Interpreter:
             if Op.truthy(self.eval(clause.cond, env)):
                 self._comp(e, i + 1, env, out)
             return
-        for item in self.iterate(self.eval(clause.iterable, env)):
+        # A comprehension walks its sequence as `for` does; what it cannot walk is reported at
+        # the clause (as a `for` statement reports it at its `for`).
+        iterable = self.eval(clause.iterable, env)
+        try:
+            walked, index = for_start(iterable)
+        except ShapeError as err:
+            raise self.located(err, clause)
+        while (item := for_item(walked, index)) is not DONE:
             inner = Env(env)
             self.bind_pattern(clause.pattern, item, inner, node=clause)
             self._comp(e, i + 1, inner, out)
+            index += 1
 
     def ev_await(self, e, env):
         if e.annotations:

@@ -345,11 +345,23 @@ def test_outcomes_of_a_position_divergence_fail_check_a_with_its_family():
 
 
 def test_regression_cases_expect_the_error_position(tmp_path):
+    # the position in the case file: the header's lines come before the program
     case = H.case_from_choices([])
     case._ref = E.Outcome("", None, ("TypeError", "runtime"), "boom", 1, 3, 5)
     path = H.save_regression(case, H.Verdict("a", "fail", "position"), "note", str(tmp_path))
     text = open(path, encoding="utf-8").read()
-    assert '// error: TypeError runtime "boom" at 3:5\n' in text
+    header = text[:len(text) - len(case.source)].count("\n")
+    assert f'// error: TypeError runtime "boom" at {3 + header}:5\n' in text
+
+
+def test_a_saved_error_case_passes_on_the_reference_engine(tmp_path):
+    from shapelang.conformance import caseformat as C, runner as R
+    case = H.case_from_choices([])
+    case = case.with_ast(parse("let xs = [1]\nprint(xs[0])\nprint(xs.len)\n", "p.shape"))
+    path = H.save_regression(case, H.Verdict("a", "fail", "position"), "note", str(tmp_path))
+    assert "at " in open(path, encoding="utf-8").read()
+    result = R.check_case(C.load_case(path), R.Engine("ref", "ref", ()), "main")
+    assert result.status == "pass", result.details
 
 
 # ---------------------------------------------------------------- test-case reduction
