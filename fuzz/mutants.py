@@ -1,10 +1,13 @@
 """Mutation score: how many plausible VM / codec / snapshot bugs the fuzzer catches.
 
-Each mutant is one textual patch to a VM-side file (never the reference evaluator or the shared
-value model, whose bugs no differential check can see). For every mutant the package is copied to
-a temporary directory, the patch is applied to the copy only, and `shape fuzz` runs from the copy
-on a fixed budget: the first N programs of a fixed seed (deterministic, and independent of machine
-load), with a wall-clock cap. A mutant is *caught* when the campaign reports a failure.
+Each mutant is one textual patch to the VM, the codec, the recompiler or a shared rule of
+runtime/ (never the reference evaluator alone). For every mutant the package is copied to a
+temporary directory, the patch is applied to the copy only, and `shape fuzz` runs from the copy on
+a fixed budget: the first N programs of a fixed seed (deterministic, and independent of machine
+load), with a wall-clock cap. A mutant is *caught* when the campaign reports a failure. A mutant of
+a shared rule (runtime/) changes both engines at once, which no differential check can see where
+both take the rule, so for those the conformance corpus also runs from the copy (`shape
+conformance --engine ref --engine vm`); a case that fails there catches the mutant too.
 
     python -m shapelang.fuzz.mutants [--programs N] [--seconds CAP] [--seed S] [--only NAME,...]
                                      [--parallel P] [--json FILE] [--list]
@@ -56,6 +59,12 @@ class Mutant:
     what: str
     count: int = 1       # occurrences of `old` to replace (0: all of them)
     extra: list[tuple[str, str, str]] = field(default_factory=list)   # more (file, old, new), once each
+
+    @property
+    def shared(self) -> bool:
+        """A bug in a rule both engines share (runtime/): differential checks cannot see it when
+        both engines take the rule, so the conformance corpus runs too."""
+        return self.file.startswith("runtime/")
 
 
 MUTANTS: list[Mutant] = [
@@ -152,6 +161,48 @@ MUTANTS: list[Mutant] = [
            'return self.push_frame(rb, fn, args, nxt, "async" if b.is_async else None)',
            "return self.push_frame(rb, fn, args, nxt, None)",
            "an async fn call returns its value instead of a task"),
+    # ---- shared rules (runtime/): both engines call them; the corpus has to catch these
+    Mutant("range-inclusive-end-dropped", "runtime/iteration.py",
+           "return range(r.start, r.end + 1 if r.inclusive else r.end)",
+           "return range(r.start, r.end)",
+           "`a..=b` walks like `a..b` where a range is iterated as values (spread, comprehension, "
+           "methods)"),
+    Mutant("for-range-inclusive-end-dropped", "runtime/iteration.py",
+           "return (v.end + 1 if v.inclusive else v.end), v.start",
+           "return v.end, v.start",
+           "a `for` loop over `a..=b` stops before b"),
+    Mutant("modulo-sign-of-divisor", "runtime/operators.py",
+           "r = abs(a) % abs(b)  # sign of the dividend\n        return -r if a < 0 else r",
+           "return a % b",
+           "int % takes the sign of the divisor (Python's %) instead of the dividend's"),
+    Mutant("number-field-kept-int", "runtime/records.py",
+           'if type(value) is int and declared in ("number", "float"):',
+           'if type(value) is int and declared == "float":',
+           "a struct field declared `number` keeps an int (displays 1, not 1.0)"),
+    Mutant("context-message-swapped", "runtime/results.py",
+           'return Err(f"{display(context)}: {display(left.value)}")',
+           'return Err(f"{display(left.value)}: {display(context)}")',
+           "`Err(e) !! c` puts the error before its context"),
+    Mutant("negative-index-reads-none", "runtime/access.py",
+           "    if i < 0:\n        i += container_len\n    if 0 <= i < container_len:",
+           "    if 0 <= i < container_len:",
+           "a negative index reads None instead of counting from the end"),
+    Mutant("inclusive-slice-end-dropped", "runtime/access.py",
+           "    if r.inclusive:\n        e += 1\n",
+           "",
+           "`a[1..=2]` slices like `a[1..2]`"),
+    Mutant("whole-float-without-point", "runtime/display.py",
+           '            return f"{int(x)}.0"',
+           '            return f"{int(x)}"',
+           "a whole number displays without `.0` (3.0 shows as 3)"),
+    Mutant("index-of-missing-is-none", "runtime/methods.py",
+           "            return i\n    return -1",
+           "            return i\n    return None",
+           "`indexOf` of a missing element gives None instead of -1"),
+    Mutant("empty-object-truthy", "runtime/operators.py",
+           "    if t is int or t is float or t is str or t is list or t is dict:",
+           "    if t is int or t is float or t is str or t is list:",
+           "an empty object `{}` is truthy"),
     Mutant("recompile-loop-index-reset", "vm/recompile.py",
            "R[nw], R[nw + 1] = old_R[o], old_R[o + 1]",
            "R[nw], R[nw + 1] = old_R[o], 0",
@@ -211,6 +262,20 @@ def _patch(dest: str, file: str, old: str, new: str, count: int) -> bool:
     return True
 
 
+def stale(m: Mutant, root: str = ROOT) -> Optional[str]:
+    """Why the mutant's patch no longer applies to the checkout at `root` (its text is not, or not
+    often enough, in its file), or None."""
+    for file, old, count in [(m.file, m.old, m.count)] + [(f, o, 1) for f, o, _ in m.extra]:
+        try:
+            with open(os.path.join(root, file), encoding="utf-8") as f:
+                n = f.read().count(old)
+        except OSError as e:
+            return f"{file}: {e.strerror}"
+        if n == 0 or (count and n < count):
+            return f"patch text not found in {file}"
+    return None
+
+
 def apply(m: Mutant, dest: str) -> bool:
     """Patch the copy; False when a patch text is not (or not often enough) in its file."""
     if not _patch(dest, m.file, m.old, m.new, m.count):
@@ -229,6 +294,7 @@ class Result:
     checks: dict[str, int] = field(default_factory=dict)
     detail: str = ""
     failing: list = field(default_factory=list)    # [program, "check:reason"] beyond the baseline
+    corpus: list = field(default_factory=list)     # conformance cases failing beyond the baseline
 
 
 def _env(dest: str) -> dict:
@@ -254,6 +320,27 @@ def run_fuzz(dest: str, programs: int, seconds: float, seed: int, checks: str) -
         return json.load(f), p.stdout[-4000:], took
 
 
+CASES = os.path.join(ROOT, "conformance", "cases")
+
+
+def run_corpus(dest: str, seconds: float) -> tuple[Optional[set], str]:
+    """The conformance corpus on ref and vm, run from the copy (the cases are the checkout's):
+    the set of (engine, case) that fail, or None and the output when the run itself broke."""
+    out_json = os.path.join(dest, "corpus.json")
+    cmd = [sys.executable, "-m", "shapelang", "conformance", CASES, "--engine", "ref",
+           "--engine", "vm", "--jobs", "1", "--json", "--quiet"]
+    with open(out_json, "w", encoding="utf-8") as f:
+        p = subprocess.run(cmd, cwd=dest, env=_env(dest), stdout=f, stderr=subprocess.PIPE,
+                           text=True, timeout=seconds + 600)
+    try:
+        with open(out_json, encoding="utf-8") as f:
+            report = json.load(f)
+    except ValueError:
+        return None, p.stderr[-2000:]
+    return {(r["engine"], r["id"]) for r in report.get("results", [])
+            if r.get("status") == "fail"}, ""
+
+
 def imported_from(dest: str) -> str:
     p = subprocess.run([sys.executable, "-c", "import shapelang.vm as v; print(v.__file__)"],
                        cwd=dest, env=_env(dest), capture_output=True, text=True)
@@ -261,10 +348,15 @@ def imported_from(dest: str) -> str:
 
 
 def evaluate(m: Optional[Mutant], pristine: str, programs: int, seconds: float, seed: int,
-             checks: str, baseline: Optional[set] = None) -> Result:
-    """Run the campaign on a mutated copy. With `baseline` (the failing (program, check:reason)
-    pairs of the unmutated copy), only failures the unmutated code does not have count."""
+             checks: str, baseline: Optional[set] = None,
+             corpus_baseline: Optional[set] = None) -> Result:
+    """Run the campaign on a mutated copy (and the corpus for a shared rule's mutant, or for the
+    unmutated copy). With `baseline` (the failing (program, check:reason) pairs of the unmutated
+    copy) and `corpus_baseline` (its failing cases), only failures the unmutated code does not
+    have count."""
     name = m.name if m else "(unmutated)"
+    corpus_failing: Optional[set] = set()
+    corpus_out = ""
     with tempfile.TemporaryDirectory(prefix="shape-mutant-") as tmp:
         dest = clone(pristine, tmp)
         if m is not None and not apply(m, dest):
@@ -274,26 +366,36 @@ def evaluate(m: Optional[Mutant], pristine: str, programs: int, seconds: float, 
             return Result(name, "broken", m.what if m else "",
                           detail=f"the copy is not what gets imported ({where or 'import failed'})")
         summary, out, took = run_fuzz(dest, programs, seconds, seed, checks)
-    if summary is None:
+        if m is None or m.shared:
+            t0 = time.time()
+            corpus_failing, corpus_out = run_corpus(dest, seconds)
+            took += time.time() - t0
+    if summary is None or corpus_failing is None:
         # the campaign could not even run: the mutant breaks everything, which any test sees
         return Result(name, "caught", m.what if m else "", took, 0, None, {},
-                      "campaign crashed: " + out[-500:])
+                      "campaign crashed: " + (out + corpus_out)[-500:])
     failing = {(k, sig) for k, sig in summary.get("failing_programs", [])}
     if baseline:
         failing -= baseline
+    corpus = sorted(corpus_failing - (corpus_baseline or set()))
     fails: dict[str, int] = {}
     for _, sig in failing:
         fails[sig[0]] = fails.get(sig[0], 0) + 1
-    status = "caught" if failing else "missed"
+    if corpus:
+        fails["corpus"] = len(corpus)
+    status = "caught" if failing or corpus else "missed"
     if m is None:
-        status = "failing" if failing else "clean"
+        status = "failing" if failing or corpus else "clean"
     first = summary.get("first_failure_seconds")
     example = ""
     if failing:
         k, sig = min(failing)
         example = f"program {k} fails {sig}: shape fuzz --seed {seed} --replay {k} --check {sig[0]}"
+    if corpus and not example:
+        example = f"corpus case {corpus[0][1]} fails on {corpus[0][0]}"
     return Result(name, status, m.what if m else "", took, summary["programs"], first, fails,
-                  example if failing else out[-300:], sorted([k, sig] for k, sig in failing))
+                  example if failing or corpus else out[-300:],
+                  sorted([k, sig] for k, sig in failing), [list(c) for c in corpus])
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -325,6 +427,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     pristine = make_copy(pristine_dir.name, args.from_worktree, args.fuzzer_from_worktree)
     base = evaluate(None, pristine, args.programs, args.seconds, args.seed, args.check)
     baseline = {(k, sig) for k, sig in base.failing}
+    corpus_baseline = {tuple(c) for c in base.corpus}
     print(f"baseline (unmutated copy): {base.programs} programs in {base.seconds:.1f} s, "
           + ("no failures" if base.status == "clean" else
              f"{len(baseline)} failing program/check pairs ({base.detail}); a mutant counts as "
@@ -332,7 +435,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     results: list[Result] = []
 
     def one(m: Mutant) -> Result:
-        r = evaluate(m, pristine, args.programs, args.seconds, args.seed, args.check, baseline)
+        r = evaluate(m, pristine, args.programs, args.seconds, args.seed, args.check, baseline,
+                     corpus_baseline)
         checks = ",".join(f"{c}:{n}" for c, n in sorted(r.checks.items())) or "-"
         first = f"{r.first_failure:.1f}s" if r.first_failure is not None else "-"
         print(f"{r.status:7} {r.name:32} programs {r.programs:4}  first failure {first:>7}  "

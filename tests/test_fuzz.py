@@ -453,6 +453,16 @@ def test_forgeries_are_reproducible_and_rehash_code():
     assert any(k.startswith("code of blob") for k in kinds)
 
 
+# ---------------------------------------------------------------- mutation score
+
+def test_every_mutant_still_applies():
+    # When code moves, its mutants move with it (issue 11 item 9: 0 stale); names stay unique.
+    from shapelang.fuzz import mutants as M
+    assert [m.name for m in M.MUTANTS if M.stale(m)] == []
+    assert len({m.name for m in M.MUTANTS}) == len(M.MUTANTS)
+    assert any(m.shared for m in M.MUTANTS) and any(not m.shared for m in M.MUTANTS)
+
+
 # ---------------------------------------------------------------- long campaigns (opt-in)
 # `SHAPE_FUZZ_SECONDS=3600 SHAPE_FUZZ_SHARDS=16 pytest tests/test_fuzz.py -k campaign_shard -n 16`
 # runs 16 shards of one campaign, one per xdist worker (add `--tx ssh=host//python=python3
