@@ -7,6 +7,7 @@ an unknown key or a malformed value is a `CaseFormatError`, because a silently i
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -72,6 +73,8 @@ class ResumeExpectation:
     # A chain (`resume K/J/…`): after resuming event K, resume the J-th snapshot event of that
     # resumed run (counted from 0 within it), and so on; only the last resume's output counts.
     then: tuple[int, ...] = ()
+    # Files the resumed run leaves in its directory: (name, content, or None for no such file).
+    files: tuple[tuple[str, Optional[str]], ...] = ()
 
     @property
     def chain(self) -> str:
@@ -98,6 +101,14 @@ class Case:
     error: Optional[ExpectedError] = None   # None = the run must not fail
     exit: Optional[int] = None              # explicit `exit:`; see expected_exit
     resumes: list[ResumeExpectation] = field(default_factory=list)
+    # Files put in the run's fresh directory before it runs, and the files the run must leave
+    # there (None: the file must not exist) — spec/io.md's programs read and write files.
+    fixtures: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Optional[str]] = field(default_factory=dict)
+
+    @property
+    def uses_files(self) -> bool:
+        return bool(self.fixtures or self.files or any(r.files for r in self.resumes))
 
     @property
     def expected_exit(self) -> int:
@@ -191,13 +202,15 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         if block is None:
             return
         text = "".join(line + "\n" for line in block_lines)
-        if block[0] == "stdout":
+        if block[0] in ("fixture", "file", "resume-file"):
+            _put_file(case, block, text)
+        elif block[0] == "stdout":
             case.stdout = text
         else:
             idx = block[1]
             assert idx is not None
             r = case.resumes[idx]
-            case.resumes[idx] = ResumeExpectation(r.event, text, None, r.source_file, r.then)
+            case.resumes[idx] = dataclasses.replace(r, stdout=text, error=None)
         block, block_lines = None, []
 
     for i, raw in enumerate(header, start=1):
@@ -276,6 +289,26 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
                 raise CaseFormatError(path, i, 'expected \'recompile-error K FILE: KIND PHASE "msg"\'')
             k = _parse_int(args[0], path, i, "recompile-error K")
             case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), args[1]))
+        elif key in ("fixture", "file", "resume-file"):
+            want = 2 if key == "resume-file" else 1
+            if len(args) != want:
+                raise CaseFormatError(path, i, f"expected '{key}{' K' if want == 2 else ''} NAME:' "
+                                               "followed by '// |' lines, a JSON string"
+                                               f"{'' if key == 'fixture' else ' or absent'}")
+            name = _file_name(args[-1], path, i)
+            target: tuple = (key, name, i)
+            if key == "resume-file":
+                chain = tuple(_parse_chain(args[0], path, i, "resume-file K"))
+                idx = next((n for n, r in enumerate(case.resumes)
+                            if r.source_file is None and (r.event, *r.then) == chain), None)
+                if idx is None:
+                    raise CaseFormatError(path, i, f"resume-file {args[0]}: no 'resume {args[0]}:' "
+                                                   "or 'resume-error' line before it")
+                target = (key, (idx, name), i)
+            if not value.strip():
+                block, block_lines = target, []
+            else:
+                _put_file(case, target, _file_value(value, key != "fixture", path, i))
         elif key == "recompile":
             if len(args) != 2 or value.strip():
                 raise CaseFormatError(path, i, "expected 'recompile K FILE:' followed by '// |' lines")
@@ -288,6 +321,47 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
     if "ref-only" in case.flags and "vm-only" in case.flags:
         raise CaseFormatError(path, 1, "a case cannot be both ref-only and vm-only")
     return case
+
+
+def _file_name(name: str, path: str, lineno: int) -> str:
+    """A file name relative to the run's directory: no absolute paths, no `..`."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts:
+        raise CaseFormatError(path, lineno, f"{name!r} must be a relative path inside the "
+                                            "run's directory")
+    return name
+
+
+def _file_value(value: str, absent_ok: bool, path: str, lineno: int) -> Optional[str]:
+    text = value.strip()
+    if absent_ok and text == "absent":
+        return None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError:
+        content = None
+    if type(content) is not str:
+        raise CaseFormatError(path, lineno, "expected '// |' lines below, a JSON string"
+                                            f"{' or absent' if absent_ok else ''}")
+    return content
+
+
+def _put_file(case: Case, target: tuple, content: Optional[str]) -> None:
+    key, where, lineno = target
+    if key == "fixture":
+        table = case.fixtures
+    elif key == "file":
+        table = case.files
+    else:
+        idx, where = where
+        r = case.resumes[idx]
+        if any(n == where for n, _ in r.files):
+            raise CaseFormatError(case.path, lineno, f"duplicate resume-file for {where}")
+        case.resumes[idx] = dataclasses.replace(r, files=r.files + ((where, content),))
+        return
+    if where in table:
+        raise CaseFormatError(case.path, lineno, f"duplicate {key} {where}")
+    table[where] = content  # type: ignore[assignment]
 
 
 def load_case(path: str | os.PathLike[str], cases_dir: Path = CASES_DIR) -> Case:

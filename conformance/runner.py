@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 from xml.etree import ElementTree as ET
 
+from shapelang.conformance import fixtures
 from shapelang.conformance.caseformat import (CASES_DIR, Case, CaseFormatError, ExpectedError,
                                               ResumeExpectation, discover, load_case, mask_ids)
 
@@ -159,10 +160,11 @@ def _internal_error(message: str) -> dict:
     return _error_result("InternalError", "runtime", message)
 
 
-def run_engine(engine: str, source: str, path: str) -> dict:
-    """Run `source` on the in-process engine `ref` or `vm`; returns the --json contract dict."""
+def run_engine(engine: str, source: str, path: str, cwd: Optional[str] = None) -> dict:
+    """Run `source` on the in-process engine `ref` or `vm` in directory `cwd`; returns the
+    --json contract dict."""
     from shapelang import api
-    return api.run(source, path=path, engine=engine).to_json()
+    return api.run(source, path=path, engine=engine, cwd=cwd).to_json()
 
 
 def _program_file(source: str, path: str, tmpdir: Optional[str]) -> tuple[str, Optional[str]]:
@@ -194,12 +196,13 @@ def parse_plain_result(stdout: str, stderr: str, code: int) -> dict:
     return {"stdout": stdout, "error": error, "exit_code": code, "stderr": stderr}
 
 
-def _run_command(argv: list[str], timeout: Optional[float], env: Optional[dict] = None) -> dict:
+def _run_command(argv: list[str], timeout: Optional[float], env: Optional[dict] = None,
+                 cwd: Optional[str] = None) -> dict:
     """The contract dict of one external command: its JSON object when it prints one, else its
     stdout, exit code and `Error:` line."""
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              env=None if env is None else {**os.environ, **env})
+                              env=None if env is None else {**os.environ, **env}, cwd=cwd)
     except subprocess.TimeoutExpired:
         return {"timeout": True, "stdout": "", "error": None, "exit_code": None}
     except OSError as e:
@@ -217,10 +220,11 @@ def _run_command(argv: list[str], timeout: Optional[float], env: Optional[dict] 
 
 
 def _run_subprocess_json(argv: list[str], source: str, path: str, timeout: Optional[float],
-                         tmpdir: Optional[str] = None, env: Optional[dict] = None) -> dict:
+                         tmpdir: Optional[str] = None, env: Optional[dict] = None,
+                         cwd: Optional[str] = None) -> dict:
     prog, tmp = _program_file(source, path, tmpdir)
     try:
-        return _run_command(argv + [prog], timeout, env)
+        return _run_command(argv + [os.path.abspath(prog)], timeout, env, cwd)
     finally:
         if tmp:
             try:
@@ -234,9 +238,10 @@ class Unsupported(Exception):
 
 
 def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optional[str],
-               timeout: Optional[float] = None) -> dict:
+               timeout: Optional[float] = None, workdir: Optional[list] = None) -> dict:
     """The contract dict of resuming `case` from snapshot event `exp.event` (recompiled with
-    `exp.source_file` when set); only stdout and error are meaningful."""
+    `exp.source_file` when set); only stdout and error are meaningful. The directory holding the
+    resumed run's files is appended to `workdir` (the caller compares and removes it)."""
     new_source = new_path = None
     if exp.source_file is not None:
         new_path = str(Path(case.path).parent / exp.source_file)
@@ -254,11 +259,27 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
             for j in exp.then:
                 events.append(events[-1] + 1 + j)
             at = events[0] if len(events) == 1 else tuple(events)
-            return api.run(case.source, path=case.path, engine="ref", resume_at=at).to_json()
+            first = None
+            if case.uses_files and exp.then:
+                raise Unsupported("the oracle follows files through one resume, not a chain")
+            if case.uses_files:
+                # The files decide whether the resume may run at all (spec/io.md): the first
+                # run in a directory of its own, checked as a resume checks it; the replay
+                # then runs in a directory as the first run started.
+                first = _workdir(case, tmpdir, workdir)
+                refused = api.resume_io_check(case.source, exp.event, path=case.path, cwd=first)
+                if refused is not None:
+                    # A refused resume touches no file: the first run's files are what is left.
+                    return api.Result(error=refused, exit_code=1).to_json()
+            d = _workdir(case, tmpdir, workdir)
+            return api.run(case.source, path=case.path, engine="ref", resume_at=at,
+                           cwd=d, resume_files=first).to_json()
+        d = _workdir(case, tmpdir, workdir)
         return api.run(new_source, path=new_path, engine="ref",
-                       recompile_from=(case.source, exp.event)).to_json()
+                       recompile_from=(case.source, exp.event), cwd=d).to_json()
     if engine.kind == "vm":
-        return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then)
+        return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then,
+                          _workdir(case, tmpdir, workdir))
     if engine.kind == "cmd" and engine.resume_command:
         return _cmd_resume(engine, case, exp, new_path, tmpdir, timeout)
     if engine.kind == "cmd":
@@ -318,8 +339,16 @@ def _fewer_snapshots(n: int) -> dict:
     return _error_result("ResumeError", "resume", f"The program takes fewer than {n} snapshot(s)")
 
 
+def _workdir(case: Case, tmpdir: Optional[str], keep: Optional[list]) -> str:
+    d = fixtures.run_dir(case, tmpdir)
+    if keep is not None:
+        keep.append(d)
+    return d
+
+
 def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional[str],
-               tmpdir: Optional[str], then: tuple[int, ...] = ()) -> dict:
+               tmpdir: Optional[str], then: tuple[int, ...] = (),
+               cwd: Optional[str] = None) -> dict:
     """Run the case on the VM with a private store, note the id of each snapshot event, then
     resume event k (full resume, or recompile-and-resume with new_source); for a chain, resume
     the then[0]-th snapshot of that resumed run, and so on (through the store each time)."""
@@ -329,7 +358,7 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
     os.unlink(store)  # the store creates its own file
     try:
         # Whatever the first run does after its snapshots (even failing) does not matter here.
-        ids = api.run(case.source, path=case.path, store=store).snapshots
+        ids = api.run(case.source, path=case.path, store=store, cwd=cwd).snapshots
         if k >= len(ids):
             return _fewer_snapshots(k + 1)
         if new_source is not None:
@@ -481,11 +510,19 @@ def _check_resumes(case: Case, engine: Engine, tmpdir: Optional[str],
     details: list[str] = []
     notes: list[str] = []
     for exp in case.resumes:
+        dirs: list[str] = []
         try:
-            result = run_resume(engine, case, exp, tmpdir, timeout)
+            result = run_resume(engine, case, exp, tmpdir, timeout, dirs)
         except Unsupported as e:
             notes.append(f"{exp.label}: not checked ({e})")
             continue
+        finally:
+            files = fixtures.file_mismatches(exp.files, dirs[-1], exp.label) if dirs else []
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+        if exp.files and not dirs:
+            notes.append(f"{exp.label}: files not checked (the engine runs elsewhere)")
+        details += files
         err = result.get("error")
         if err and err.get("kind") == "InternalError":
             details.append(f"{exp.label}: engine internal error: {err.get('message')}")
@@ -522,8 +559,22 @@ def check_case(case: Case, engine: Engine, context: str = "main", timeout: Optio
             return check_case(case, Engine(engine.name, "vm"), context, timeout, tmpdir)
     source = derive_source(case, context)
     path = case.path if context == "main" else f"{Path(case.path).with_suffix('')}.{context}.shape"
+    workdir = None
+    if engine.kind in ("ref", "vm") or (engine.kind == "cmd" and case.uses_files):
+        workdir = fixtures.run_dir(case, tmpdir)
+    try:
+        return _check_in(case, engine, context, timeout, tmpdir, res, start, source, path, workdir)
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _check_in(case: Case, engine: Engine, context: str, timeout: Optional[float],
+              tmpdir: Optional[str], res: CaseResult, start: float, source: str, path: str,
+              workdir: Optional[str]) -> CaseResult:
     if engine.kind == "cmd":
-        result = _run_subprocess_json(list(engine.command), source, path, timeout, tmpdir)
+        result = _run_subprocess_json(list(engine.command), source, path, timeout, tmpdir,
+                                      cwd=workdir)
         if result.get("timeout"):
             res.status, res.reason = "fail", "timeout"
             res.details.append(f"no result within {timeout:.0f} s")
@@ -532,8 +583,13 @@ def check_case(case: Case, engine: Engine, context: str = "main", timeout: Optio
     elif engine.kind == "py":
         result = load_py_engine(engine)(source, path)
     else:
-        result = run_engine(engine.kind, source, path)
+        result = run_engine(engine.kind, source, path, workdir)
     details, notes = compare(case, result, context, engine.name)
+    if context == "main" and case.files:
+        if workdir is None:
+            notes.append("files not checked (the engine runs elsewhere)")
+        else:
+            details += fixtures.file_mismatches(case.files.items(), workdir)
     if context == "main" and case.resumes:
         d, n = _check_resumes(case, engine, tmpdir, timeout)
         details += d
