@@ -320,8 +320,7 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
-        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False,
-        resume_files: Optional[str] = None) -> Result:
+        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False) -> Result:
     """Run a program to its end (or to an interrupt) and return its Result.
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
@@ -337,8 +336,7 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     current directory); both are carried to the engines for the std modules that read them
     (spec/io.md). `pin_inputs` copies the input files the program reads into the store with its
     snapshots. `resume_at` and `recompile_from` ask the reference engine for what resuming a
-    snapshot must print (the conformance oracle); with `resume_at`, `resume_files` is the
-    directory that resume finds (see `resume_io_check`)."""
+    snapshot must print (the conformance oracle)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
@@ -357,8 +355,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
                                  "stores no snapshots)")
             return out.finish(lambda: _run_ref(code, out.path, out.write, stderr, control,
                                                resume_at, recompile_from,
-                                               Invocation.of(argv, cwd, out.path).io(pin_inputs),
-                                               resume_files), control)
+                                               Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                              control)
         if resume_at is not None or recompile_from is not None:
             raise ValueError("resume_at and recompile_from are reference-engine oracles "
                              "(use resume() on the VM)")
@@ -435,16 +433,17 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
 
 
 def resume_io_check(program: Program, event: int, *, path: Optional[str] = None,
-                    argv: Optional[Sequence[str]] = None,
-                    cwd: Optional[str] = None) -> Optional[Error]:
+                    argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
+                    changes: Sequence[tuple[str, Optional[str]]] = ()) -> Optional[Error]:
     """The reference engine's answer to what the files say about resuming snapshot event
     `event` of `program` (spec/io.md): the program runs in `cwd` to its end, as the run that
     took the snapshot does, and its files are then checked against its I/O ledger at that event
-    as a resume checks them. Returns the error that resume would end with (a changed input, a
+    as a resume checks them (after `changes`: (name, content or None to delete) pairs that
+    someone else makes in between). Returns the error that resume would end with (a changed input, a
     changed or missing output), or None; the outputs in `cwd` are left rewound, as a resume
-    finds them. With `run(…, engine="ref", resume_at=event, resume_files=cwd)` in a directory as
-    the first run started, this is the conformance oracle for resumes of programs that read and
-    write files."""
+    finds them. With `run(…, engine="ref", resume_at=event)` in a directory as the first run
+    started (its prefix writes what the first run had written by then), this is the conformance
+    oracle for resumes of programs that read and write files."""
     try:
         code, _, path = _source_of(program, path)
         io = Invocation.of(argv, cwd, path).io()
@@ -455,7 +454,7 @@ def resume_io_check(program: Program, event: int, *, path: Optional[str] = None,
             from shapelang.runtime.stdlib.context import running
             parsed = parse(code, path) if isinstance(code, str) else code
             with running(io):
-                oracle.resume_io_check(parsed, path, event)
+                oracle.resume_io_check(parsed, path, event, changes=changes)
         go()
     except ShapeError as e:
         return Error.of(e, path)
@@ -491,8 +490,7 @@ def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) 
 
 
 def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Write],
-             control: Control, resume_at: Any, recompile_from: Any, io: Any,
-             resume_files: Optional[str] = None) -> Any:
+             control: Control, resume_at: Any, recompile_from: Any, io: Any) -> Any:
     from shapelang.ref import deepstack
     from shapelang.ref import evaluator as Ev
     from shapelang.ref import oracle
@@ -510,12 +508,10 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
             with running(io):
                 if isinstance(code, str):
                     return oracle.run_source(code, write, path, resume_at=resume_at,
-                                             recompile_from=recompile_from,
-                                             resume_files=resume_files)
+                                             recompile_from=recompile_from)
                 if recompile_from is not None:
                     raise TypeError("recompile_from needs the new program as source text")
-                return oracle.run_program(code, write, path, resume_at=resume_at,
-                                          resume_files=resume_files)
+                return oracle.run_program(code, write, path, resume_at=resume_at)
         if isinstance(code, str):
             return Ev.run_source(code, write, path, on_first_snapshot=note, io=io)
         return Ev.run_program(code, write, path, on_first_snapshot=note, io=io)

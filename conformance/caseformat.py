@@ -75,6 +75,8 @@ class ResumeExpectation:
     then: tuple[int, ...] = ()
     # Files the resumed run leaves in its directory: (name, content, or None for no such file).
     files: tuple[tuple[str, Optional[str]], ...] = ()
+    # Changes someone else makes to the directory between the first run and the resume.
+    changes: tuple[tuple[str, Optional[str]], ...] = ()
 
     @property
     def chain(self) -> str:
@@ -108,7 +110,8 @@ class Case:
 
     @property
     def uses_files(self) -> bool:
-        return bool(self.fixtures or self.files or any(r.files for r in self.resumes))
+        return bool(self.fixtures or self.files
+                    or any(r.files or r.changes for r in self.resumes))
 
     @property
     def expected_exit(self) -> int:
@@ -202,7 +205,7 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         if block is None:
             return
         text = "".join(line + "\n" for line in block_lines)
-        if block[0] in ("fixture", "file", "resume-file"):
+        if block[0] in ("fixture", "file", "resume-file", "resume-change"):
             _put_file(case, block, text)
         elif block[0] == "stdout":
             case.stdout = text
@@ -289,20 +292,20 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
                 raise CaseFormatError(path, i, 'expected \'recompile-error K FILE: KIND PHASE "msg"\'')
             k = _parse_int(args[0], path, i, "recompile-error K")
             case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), args[1]))
-        elif key in ("fixture", "file", "resume-file"):
-            want = 2 if key == "resume-file" else 1
+        elif key in ("fixture", "file", "resume-file", "resume-change"):
+            want = 2 if key.startswith("resume-") else 1
             if len(args) != want:
                 raise CaseFormatError(path, i, f"expected '{key}{' K' if want == 2 else ''} NAME:' "
                                                "followed by '// |' lines, a JSON string"
                                                f"{'' if key == 'fixture' else ' or absent'}")
             name = _file_name(args[-1], path, i)
             target: tuple = (key, name, i)
-            if key == "resume-file":
-                chain = tuple(_parse_chain(args[0], path, i, "resume-file K"))
+            if key.startswith("resume-"):
+                chain = tuple(_parse_chain(args[0], path, i, f"{key} K"))
                 idx = next((n for n, r in enumerate(case.resumes)
                             if r.source_file is None and (r.event, *r.then) == chain), None)
                 if idx is None:
-                    raise CaseFormatError(path, i, f"resume-file {args[0]}: no 'resume {args[0]}:' "
+                    raise CaseFormatError(path, i, f"{key} {args[0]}: no 'resume {args[0]}:' "
                                                    "or 'resume-error' line before it")
                 target = (key, (idx, name), i)
             if not value.strip():
@@ -355,9 +358,11 @@ def _put_file(case: Case, target: tuple, content: Optional[str]) -> None:
     else:
         idx, where = where
         r = case.resumes[idx]
-        if any(n == where for n, _ in r.files):
-            raise CaseFormatError(case.path, lineno, f"duplicate resume-file for {where}")
-        case.resumes[idx] = dataclasses.replace(r, files=r.files + ((where, content),))
+        field_name = "files" if key == "resume-file" else "changes"
+        entries = getattr(r, field_name)
+        if any(n == where for n, _ in entries):
+            raise CaseFormatError(case.path, lineno, f"duplicate {key} for {where}")
+        case.resumes[idx] = dataclasses.replace(r, **{field_name: entries + ((where, content),)})
         return
     if where in table:
         raise CaseFormatError(case.path, lineno, f"duplicate {key} {where}")

@@ -259,7 +259,6 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
             for j in exp.then:
                 events.append(events[-1] + 1 + j)
             at = events[0] if len(events) == 1 else tuple(events)
-            first = None
             if case.uses_files and exp.then:
                 raise Unsupported("the oracle follows files through one resume, not a chain")
             if case.uses_files:
@@ -267,19 +266,20 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
                 # run in a directory of its own, checked as a resume checks it; the replay
                 # then runs in a directory as the first run started.
                 first = _workdir(case, tmpdir, workdir)
-                refused = api.resume_io_check(case.source, exp.event, path=case.path, cwd=first)
+                refused = api.resume_io_check(case.source, exp.event, path=case.path, cwd=first,
+                                              changes=exp.changes)
                 if refused is not None:
                     # A refused resume touches no file: the first run's files are what is left.
                     return api.Result(error=refused, exit_code=1).to_json()
             d = _workdir(case, tmpdir, workdir)
             return api.run(case.source, path=case.path, engine="ref", resume_at=at,
-                           cwd=d, resume_files=first).to_json()
+                           cwd=d).to_json()
         d = _workdir(case, tmpdir, workdir)
         return api.run(new_source, path=new_path, engine="ref",
                        recompile_from=(case.source, exp.event), cwd=d).to_json()
     if engine.kind == "vm":
         return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then,
-                          _workdir(case, tmpdir, workdir))
+                          _workdir(case, tmpdir, workdir), exp.changes)
     if engine.kind == "cmd" and engine.resume_command:
         return _cmd_resume(engine, case, exp, new_path, tmpdir, timeout)
     if engine.kind == "cmd":
@@ -348,7 +348,7 @@ def _workdir(case: Case, tmpdir: Optional[str], keep: Optional[list]) -> str:
 
 def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional[str],
                tmpdir: Optional[str], then: tuple[int, ...] = (),
-               cwd: Optional[str] = None) -> dict:
+               cwd: Optional[str] = None, changes: tuple = ()) -> dict:
     """Run the case on the VM with a private store, note the id of each snapshot event, then
     resume event k (full resume, or recompile-and-resume with new_source); for a chain, resume
     the then[0]-th snapshot of that resumed run, and so on (through the store each time)."""
@@ -361,6 +361,8 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
         ids = api.run(case.source, path=case.path, store=store, cwd=cwd).snapshots
         if k >= len(ids):
             return _fewer_snapshots(k + 1)
+        if cwd is not None:
+            fixtures.apply_changes(changes, cwd)
         if new_source is not None:
             return api.resume(ids[k], new_source, path=new_path, store=store).to_json()
         sid, event = ids[k], k

@@ -19,8 +19,7 @@ The reference evaluator keeps no serialisable state, so it answers by replaying.
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from shapelang.ref import ast as A
 from shapelang.ref.evaluator import (DEFAULT_MAX_DEPTH, Env, Interpreter, SnapshotEvents, check,
@@ -64,7 +63,6 @@ class OracleEvents(SnapshotEvents):
         self.ordinal_counts: dict[int, int] = {}
         self.for_states: list[list] = []   # [walked, index] of the active top-level for loops
         self._write = write
-        self.on_resume: Optional[Callable[[], None]] = None   # at the event the run resumes
 
     def write(self, text: str) -> None:
         if not self.suppress:
@@ -100,8 +98,6 @@ class OracleEvents(SnapshotEvents):
         if k in self.resume_events:
             if k == self.resume_last:
                 self.suppress = False
-                if self.on_resume is not None:
-                    self.on_resume()
             return SNAPSHOT_RESUMED
         return self.taken(k)
 
@@ -156,31 +152,21 @@ def _run(program: A.Program, res: Resolution, path: Optional[str], max_depth: in
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH,
                resume_at: Optional[int | tuple[int, ...]] = None,
-               recompile_from: Optional[tuple[str, int]] = None,
-               resume_files: Optional[str] = None) -> Any:
+               recompile_from: Optional[tuple[str, int]] = None) -> Any:
     """The output of a resume: `resume_at=k` (or a chain `(k, k2, …)`) gives what resuming the
     program's k-th snapshot event prints; `recompile_from=(old_source, k)` what `shape --resume
-    <k-th snapshot of old_source> path` prints with this source (recompile-and-resume).
-    `resume_files` is the directory a resume finds (the files of the run that took the
-    snapshot, checked and rewound by `resume_io_check`): when the replay reaches the resumed
-    event, the run's directory is made a copy of it, so the continuation reads and writes what
-    a resumed run does."""
-    return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from,
-                       resume_files)
+    <k-th snapshot of old_source> path` prints with this source (recompile-and-resume)."""
+    return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from)
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
                 max_depth: int = DEFAULT_MAX_DEPTH,
                 resume_at: Optional[int | tuple[int, ...]] = None,
-                recompile_from: Optional[tuple[str, int]] = None,
-                resume_files: Optional[str] = None) -> Any:
+                recompile_from: Optional[tuple[str, int]] = None) -> Any:
     """`run_source` for a parsed program."""
     if recompile_from is None:
         chain = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
         events = OracleEvents(write, resume_at=chain)
-        if resume_files is not None:
-            here = current_io().ledger.cwd
-            events.on_resume = lambda: _mirror(resume_files, here)
         try:
             return _run(program, check(program, path), path, max_depth, events)
         finally:
@@ -220,32 +206,29 @@ class _LedgerAt(SnapshotEvents):
         self.at = at
         self.checkpoint: Any = None
         self.blobs: dict[str, bytes] = {}
+        self.journals: dict[str, list] = {}      # the output journal, by snapshot event
+
+    def note(self, base: str, record: dict, blobs: dict) -> None:
+        self.blobs.update(blobs)
+        self.journals.setdefault(base, []).append(record)
 
     def snapshot(self, interp: Interpreter, ordinal: int, call: Any, env: Env) -> Any:
         k = self.events
         value = super().snapshot(interp, ordinal, call, env)
-        if k <= self.at:
-            cp = current_io().checkpoint()
-            if cp is not None:
-                self.blobs.update(cp.new_blobs)
-            if k == self.at:
-                self.checkpoint = cp
+        io = current_io()
+        io.journal = self.note
+        cp = io.checkpoint()
+        if cp is not None:
+            self.blobs.update(cp.new_blobs)
+        if k == self.at:
+            self.checkpoint = cp
+        io.after_snapshot(f"event {k}")
         return value
 
 
-def _mirror(src: str, dst: str) -> None:
-    """Make directory `dst` hold exactly what `src` holds (the oracle's scratch directories)."""
-    for name in os.listdir(dst):
-        p = os.path.join(dst, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p)
-        else:
-            os.remove(p)
-    shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True)
-
-
 def resume_io_check(program: A.Program, path: Optional[str], event: int,
-                    max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+                    max_depth: int = DEFAULT_MAX_DEPTH,
+                    changes: Sequence[tuple[str, Optional[str]]] = ()) -> None:
     """What the files say about resuming snapshot event `event` (spec/io.md): the program runs
     to its end as the run that took the snapshot does (output discarded, in the current I/O
     context's directory), then its files are checked against its I/O ledger at that event as a
@@ -253,7 +236,7 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
     rewound, as the resume leaves them. (What the resumed run then prints and writes is the
     replay's: `run_program(resume_at=event)` in a directory as the first run started.)"""
     from shapelang.runtime.stdlib.ledger import Ledger
-    from shapelang.runtime.stdlib.resume import restore
+    from shapelang.runtime.stdlib.resume import resume_context, walk_journal
     events = _LedgerAt(event)
     interp = Interpreter(lambda s: None, path, max_depth, events)
     res = check(program, path)
@@ -261,12 +244,24 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
         run_deep(lambda: interp.run(program, res))
     except (ShapeError, ShapeExit):
         pass  # the first run's own end does not matter, only what it left
-    if events.checkpoint is None:
-        return
+    here = current_io().ledger.cwd
+    for name, content in changes:       # someone else, between the run and the resume
+        target = os.path.join(here, name)
+        if content is None:
+            if os.path.lexists(target):
+                os.remove(target)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(content.encode("utf-8"))
+    if events.events <= event:
+        return      # the replay reports that the program takes fewer snapshots
 
     def fetch(blob_id: str) -> bytes:
         if blob_id not in events.blobs:
             raise ShapeError("StoreError", f"Blob {blob_id[:12]} is missing from the store")
         return events.blobs[blob_id]
-    restore(Ledger.load(events.checkpoint.ledger), fetch,
-            allow_changed_inputs=current_io().allow_changed_inputs)
+    cp = events.checkpoint
+    resume_context(None if cp is None else Ledger.load(cp.ledger), fetch,
+                   walk_journal(f"event {event}", lambda b: events.journals.get(b, [])),
+                   allow_changed_inputs=current_io().allow_changed_inputs)

@@ -71,13 +71,15 @@ CASE = """// fixture in.txt: "v1"
 // | a
 // | b
 // resume 0:
-// | v2
+// | v1
+// resume-file 0 in.txt: "v2"
 // resume-file 0 log.txt:
 // | start
 // | a
 // | b
 // resume-error 1: ResumeError resume "changed since the snapshot"
-// resume-file 1 in.txt: "v2"
+// resume-change 1 in.txt: "edited"
+// resume-file 1 in.txt: "edited"
 // resume-file 1 log.txt: "start\\na\\nb\\n"
 use std::core::file
 file.append("log.txt", "a\\n")

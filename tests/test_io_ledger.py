@@ -21,26 +21,49 @@ def call(module: str, name: str, *args):
     return stdlib.import_value(f"std::core::{module}", name).fn(list(args))
 
 
+class Snap(dict):
+    """A checkpoint's ledger, with the id of the snapshot it belongs to."""
+    base = ""
+
+
 class Store:
-    """The blobs checkpoints hand over, as the snapshot store would keep them."""
+    """The blobs checkpoints hand over and the output journal, as the snapshot store keeps them;
+    a snapshot's id here is its number."""
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.journals: dict[str, list] = {}
 
-    def snapshot(self, ctx: IOContext) -> dict:
+    def note(self, base: str, record: dict, blobs: dict) -> None:
+        self.blobs.update(blobs)
+        self.journals.setdefault(base, []).append(record)
+
+    def snapshot(self, ctx: IOContext) -> Snap:
+        ctx.journal = self.note
         cp = ctx.checkpoint()
-        assert cp is not None
-        self.blobs.update(cp.new_blobs)
-        assert set(cp.blob_ids) <= set(self.blobs)
-        return copy.deepcopy(cp.ledger)
+        if cp is not None:
+            self.blobs.update(cp.new_blobs)
+            assert set(cp.blob_ids) <= set(self.blobs)
+        snap = Snap(copy.deepcopy(cp.ledger) if cp is not None else {})
+        snap.base = f"snap{len(self.journals)}-{id(snap)}"
+        self.journals.setdefault(snap.base, [])
+        ctx.after_snapshot(snap.base)
+        return snap
+
+    def journal(self, base: str) -> list:
+        return self.journals.get(base, [])
 
     def get(self, blob_id: str) -> bytes:
         if blob_id not in self.blobs:
             raise ShapeError("StoreError", f"Blob {blob_id[:12]} is missing from the store")
         return self.blobs[blob_id]
 
-    def resume(self, ledger: dict, **kw) -> IOContext:
-        return resume.restore(Ledger.load(ledger), self.get, **kw)
+    def resume(self, snap: Snap, **kw) -> IOContext:
+        ctx = resume.resume_context(Ledger.load(dict(snap)) if snap else None, self.get,
+                                    resume.walk_journal(snap.base, self.journal), **kw)
+        ctx.journal = self.note
+        ctx.after_snapshot(snap.base)
+        return ctx
 
 
 def sha(data: bytes) -> str:
@@ -350,7 +373,7 @@ def test_resumed_run_sees_what_the_first_run_saw(tmp_path):
         assert call("env", "get", "MODE") == "a"
         assert call("env", "os")
         snap = store.snapshot(ctx)
-    resumed = resume.restore(Ledger.load(snap), store.get, environ={"MODE": "b", "NEW": "n"})
+    resumed = store.resume(snap, environ={"MODE": "b", "NEW": "n"})
     with running(resumed):
         assert call("env", "get", "MODE") == "a"
         assert call("env", "args") == ["p.shape", "--fast"]
@@ -364,7 +387,7 @@ def test_env_all_is_recorded_whole(tmp_path):
     with running(ctx):
         assert list(call("env", "all").keys_list()) == ["A", "B"]
         snap = store.snapshot(ctx)
-    with running(resume.restore(Ledger.load(snap), store.get, environ={"C": "3"})):
+    with running(store.resume(snap, environ={"C": "3"})):
         assert list(call("env", "all").keys_list()) == ["A", "B"]
         assert call("env", "get", "C") is None
         assert call("env", "has", "A") is True
@@ -398,3 +421,90 @@ def test_forged_reader_fields_are_not_well_formed(field, value):
     assert r.well_formed()
     setattr(r, field, value)
     assert not r.well_formed()
+
+
+# ---------------------------------------------------------------- resume: the output journal
+
+def test_file_first_written_after_the_snapshot_is_put_back(tmp_path):
+    store = Store()
+    (tmp_path / "old.txt").write_text("was here\n")
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        snap = store.snapshot(ctx)                      # nothing written yet
+        call("file", "append", "new.txt", "1\n")        # a file that did not exist
+        call("file", "append", "old.txt", "more\n")     # a file the snapshot never saw
+        call("file", "write_text", "old.txt", "replaced")
+    store.resume(snap)
+    assert not (tmp_path / "new.txt").exists()
+    assert (tmp_path / "old.txt").read_text() == "was here\n"
+
+
+def test_append_output_overwritten_after_the_snapshot(tmp_path):
+    store = Store()
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        call("file", "append", "o.txt", "keep\n")
+        snap = store.snapshot(ctx)
+        call("file", "append", "o.txt", "tail\n")
+        call("file", "write_text", "o.txt", "new content")
+        call("file", "append", "o.txt", "!")
+    ctx2 = store.resume(snap)
+    assert (tmp_path / "o.txt").read_text() == "keep\n"
+    with running(ctx2):
+        call("file", "append", "o.txt", "again\n")
+    assert ctx2.checkpoint().ledger["outputs"][str(tmp_path / "o.txt")] == \
+        ["append", 11, sha(b"keep\nagain\n")]
+
+
+def test_changes_after_a_later_snapshot_of_the_same_run(tmp_path):
+    store = Store()
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        call("file", "write_text", "a.txt", "A")
+        first = store.snapshot(ctx)
+        store.snapshot(ctx)
+        store.snapshot(ctx)
+        call("file", "append", "late.txt", "x")       # first touched after the third snapshot
+    store.resume(first)
+    assert not (tmp_path / "late.txt").exists()
+
+
+def test_resuming_one_snapshot_twice(tmp_path, monkeypatch):
+    # A run that had done no I/O at its snapshot resumes in the resuming process's directory.
+    monkeypatch.chdir(tmp_path)
+    store = Store()
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        snap = store.snapshot(ctx)
+        call("file", "write_text", "f.txt", "first run")
+    for text in ("fork 1", "fork 2"):
+        ctx = store.resume(snap)
+        assert not (tmp_path / "f.txt").exists()
+        with running(ctx):
+            call("file", "write_text", "f.txt", text)
+    assert (tmp_path / "f.txt").read_text() == "fork 2"
+
+
+@pytest.mark.parametrize("setup", ["ledger write", "journalled", "overwritten append"])
+def test_someone_elses_change_after_the_runs_own_is_refused(tmp_path, setup):
+    store = Store()
+    (tmp_path / "f.txt").write_text("at start")
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        if setup == "ledger write":
+            call("file", "write_text", "f.txt", "at snapshot")
+        elif setup == "overwritten append":
+            call("file", "append", "f.txt", "+")
+        snap = store.snapshot(ctx)
+        call("file", "write_text", "f.txt", "the run's own")
+        call("file", "append", "f.txt", " and more")
+    before = (tmp_path / "f.txt").read_text()
+    store.resume(snap)                                     # the run's own changes: fine
+    (tmp_path / "f.txt").write_text(before)                # as the run had left it
+    with running(store.resume(snap)):
+        pass
+    (tmp_path / "f.txt").write_text("edited by hand")
+    with pytest.raises(ShapeError) as e:
+        store.resume(snap)
+    assert e.value.kind == "ResumeError" and "was changed since the snapshot" in e.value.message
+    assert (tmp_path / "f.txt").read_text() == "edited by hand"

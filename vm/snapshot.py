@@ -91,6 +91,15 @@ class SnapshotSession:
     def use_io(self, io: IOContext) -> None:
         self.io = io
         io.fetch_blob = lambda blob_id: self.store.get_blob(blob_id)
+        io.journal = self._journal
+
+    def _journal(self, base: str, record: dict, blobs: dict) -> None:
+        """The output journal of snapshot `base` (spec/io.md), in the store: the content first,
+        then the record naming it, so a record never names missing data."""
+        store = self.store
+        if blobs:
+            store.put_blobs(blobs)
+        store.journal_add(base, record, blobs.keys())
 
     @property
     def store(self) -> SnapshotStore:
@@ -130,7 +139,9 @@ class SnapshotSession:
             to_store.update(io.new_blobs)
             ids.extend(io.blob_ids)
         store = self.store
-        return store.put_snapshot(data, ids, self.script, kind, self.parent, blobs=to_store)
+        sid = store.put_snapshot(data, ids, self.script, kind, self.parent, blobs=to_store)
+        self.io.after_snapshot(sid)
+        return sid
 
     def close(self) -> None:
         if self._store is not None:
@@ -337,17 +348,16 @@ def start(program: Program, source: Optional[str], write: Callable[[str], Any],
 def resume_io(loaded: Loaded, session: SnapshotSession, allow_changed_inputs: bool = False,
               pin_inputs: bool = False) -> list[str]:
     """Give a resumed run its I/O: the files are checked against the snapshot's ledger and its
-    outputs rewound (runtime/stdlib/resume.py); a run that did no I/O starts a fresh context.
-    Returns notes for a person (inputs that changed, when that is allowed)."""
+    output journal, and the outputs rewound (runtime/stdlib/resume.py). Returns notes for a
+    person (inputs that changed, when that is allowed)."""
+    from shapelang.runtime.stdlib import resume as io_resume
     notes: list[str] = []
-    if loaded.ledger is None:
-        session.use_io(IOContext(argv=[loaded.script] if loaded.script else [],
-                                 pin_inputs=pin_inputs))
-    else:
-        from shapelang.runtime.stdlib import resume as io_resume
-        session.use_io(io_resume.restore(loaded.ledger, session.store.get_blob,
-                                         allow_changed_inputs=allow_changed_inputs,
-                                         pin_inputs=pin_inputs, notes=notes))
+    session.use_io(io_resume.resume_context(
+        loaded.ledger, session.store.get_blob,
+        io_resume.walk_journal(loaded.sid, session.store.journal),
+        argv=[loaded.script] if loaded.script else [],
+        allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs, notes=notes))
+    session.io.after_snapshot(loaded.sid)
     return notes
 
 

@@ -107,6 +107,13 @@ class IOContext:
         self.handed: set[str] = set()             # blob ids the store already has
         self.pinned: dict[str, bytes] = {}        # pinned bytes by fingerprint
         self._pending_pins: dict[str, bytes] = {}  # bytes read in pin mode, not yet stored
+        # The output journal (spec/io.md): before the run first changes a file after its last
+        # snapshot `base` in a way that snapshot cannot undo, what the file held is noted in the
+        # journal of `base` (`journal(base, record, blobs)`, the store's), so resuming `base`
+        # can put it back.
+        self.base: Optional[str] = None
+        self.journal: Optional[Callable[[str, dict, dict], Any]] = None
+        self._noted: set[str] = set()              # outputs noted since `base`
 
     # ------------------------------------------------------------ paths
 
@@ -192,9 +199,40 @@ class IOContext:
             self.seen.pop(key, None)
         return live
 
+    def _note(self, key: str, overwrite: bool) -> None:
+        """Journal what `key` holds before the run first changes it after its last snapshot,
+        unless that snapshot can restore it itself: an output it recorded whole (`write`), or
+        one it recorded by length (`append`) that is only appended to. (Each overwrite after a
+        snapshot is journalled too, by fingerprint: `write_output`.)"""
+        if self.base is None or self.journal is None or key in self._noted:
+            return
+        rec = self.ledger.outputs.get(key)
+        if rec is not None and (rec.kind == "write" or not overwrite):
+            return
+        try:
+            with open(key, "rb") as f:
+                data: Optional[bytes] = f.read()
+        except FileNotFoundError:
+            data = None
+        if data is None:
+            self.journal(self.base, {"path": key, "pre": None}, {})
+        else:
+            fp = sha256_hex(data)
+            self.journal(self.base, {"path": key, "pre": fp, "size": len(data)}, {fp: data})
+        self._noted.add(key)
+
+    def after_snapshot(self, snapshot: str) -> None:
+        """The run took (or resumed from) `snapshot`: later changes are journalled under it, and
+        the journal of the previous one points to it (a resume of that one walks on to it)."""
+        if self.base is not None and self.journal is not None and self.used:
+            self.journal(self.base, {"next": snapshot}, {})
+        self.base = snapshot
+        self._noted = set()
+
     def append_output(self, path: str, data: bytes) -> None:
         key = self.resolve(path)
         self.used = True
+        self._note(key, overwrite=False)
         live = self._live(key)
         if live is None:
             try:
@@ -215,10 +253,17 @@ class IOContext:
     def write_output(self, path: str, data: bytes) -> None:
         key = self.resolve(path)
         self.used = True
+        self._note(key, overwrite=True)
         self._live(key)
         with open(key, "wb") as f:
             f.write(data)
-        self.outputs[key] = LiveOutput("write", len(data), content=data)
+        live = LiveOutput("write", len(data), content=data)
+        self.outputs[key] = live
+        if self.base is not None and self.journal is not None:
+            # What the run wrote, so a resume can tell the run's own writes after the snapshot
+            # from someone else's.
+            self.journal(self.base, {"path": key, "wrote": live.fingerprint(), "size": len(data)},
+                         {})
 
     # ------------------------------------------------------------ environment
 

@@ -6,7 +6,9 @@ Before a resumed run executes anything:
    its recorded length, with a first part whose SHA-256 is the recorded one (the run's own later
    appends are what follows); an overwritten output must exist (its content comes back from the
    store). A missing or changed output is a ResumeError naming it: it is never recreated or
-   overwritten silently;
+   overwritten silently. Files the run changed after the snapshot in ways the snapshot cannot
+   undo (a file it first wrote then, an appended output it then overwrote) are put back from
+   the output journal: what each held before the first such change (`walk_journal`);
 2. every input file that is not pinned must still have the fingerprint the run saw, unless the
    user allows changed inputs; pinned inputs are read from the store;
 3. only when every check passed are the outputs rewound: appended ones truncated to their
@@ -18,10 +20,11 @@ no file.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from shapelang.runtime.errors import ShapeError
-from shapelang.runtime.stdlib.context import IOContext, LiveOutput, hash_file, sha256_hex
+from shapelang.runtime.stdlib.context import (IOContext, LiveOutput, hash_file, new_hash,
+                                              sha256_hex)
 from shapelang.runtime.stdlib.ledger import Ledger, LedgerError
 
 
@@ -36,14 +39,76 @@ def load_ledger(data: object, sid: str) -> Ledger:
         raise resume_error(f"Snapshot {sid[:12]} is malformed (I/O ledger: {e})") from None
 
 
+def walk_journal(base: str, journal: Callable[[str], list]) -> list[dict]:
+    """The journal records that concern a resume of snapshot `base`: its own, then those of the
+    snapshots taken after it by the runs that continued it (each journal names the next), in
+    that order, so the first record of a file is what it held at `base`."""
+    out: list[dict] = []
+    todo, seen = [base], {base}
+    while todo:
+        for rec in journal(todo.pop(0)):
+            if type(rec) is not dict:
+                raise resume_error(f"The output journal of snapshot {base[:12]} is malformed")
+            nxt = rec.get("next")
+            if nxt is not None:
+                if type(nxt) is str and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+            else:
+                out.append(rec)
+    return out
+
+
+Content = tuple[str, int]     # (SHA-256, size) of a file's content
+
+
+def _journalled(records: list[dict]) -> tuple[dict[str, Optional[Content]], dict[str, list]]:
+    """From the journal: per file, what it held before the run first changed it ((fingerprint,
+    size), or None for no file; the first record of a file wins), and every content the run
+    overwrote it with."""
+    before: dict[str, Optional[Content]] = {}
+    wrote: dict[str, list] = {}
+    for rec in records:
+        path, size = rec.get("path"), rec.get("size")
+        if "wrote" in rec:
+            fp = rec["wrote"]
+            if not (type(path) is str and type(fp) is str and type(size) is int):
+                raise resume_error("The output journal is malformed")
+            wrote.setdefault(path, []).append((fp, size))
+            continue
+        pre = rec.get("pre")
+        if not (type(path) is str and os.path.isabs(path)
+                and (pre is None or (type(pre) is str and type(size) is int))):
+            raise resume_error("The output journal is malformed")
+        if path not in before:
+            before[path] = None if pre is None else (pre, size)
+    return before, wrote
+
+
+def _explained(path: str, size: int, contents: list) -> bool:
+    """Whether the file holds one of `contents`, or one of them followed by more (the run
+    appended after writing it): else someone else changed it."""
+    for fp, n in contents:
+        if n <= size:
+            try:
+                h, got = hash_file(path, n)
+            except OSError:
+                return False
+            if got == n and h.hexdigest() == fp:
+                return True
+    return False
+
+
 def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
             allow_changed_inputs: bool = False, pin_inputs: bool = False,
-            environ: Optional[dict] = None, notes: Optional[list] = None) -> IOContext:
-    """Check the files against `ledger`, rewind the outputs, and return the I/O context the
-    resumed run continues with. `notes` receives one line per input that changed (only with
-    `allow_changed_inputs`)."""
+            environ: Optional[dict] = None, notes: Optional[list] = None,
+            journal: Sequence[dict] = ()) -> IOContext:
+    """Check the files against `ledger` (and the `journal` records `walk_journal` gathered),
+    rewind the outputs, and return the I/O context the resumed run continues with. `notes`
+    receives one line per input that changed (only with `allow_changed_inputs`)."""
     outputs: dict[str, LiveOutput] = {}
     rewinds: list[tuple[str, str, object]] = []
+    before, wrote = _journalled(list(journal))
     for path, rec in ledger.outputs.items():
         try:
             size = os.stat(path).st_size
@@ -52,7 +117,18 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
                                "snapshot (restore the file to resume)") from None
         except OSError as e:
             raise resume_error(f"Output {path} cannot be checked: {e.strerror or e}") from None
-        if rec.kind == "append":
+        pre = before.pop(path, None)
+        if rec.kind == "append" and pre is not None:
+            # Overwritten after the snapshot: its content then starts with the snapshot's.
+            if not _explained(path, size, [pre] + wrote.get(path, [])):
+                raise _changed_output(path, rec.size, size)
+            content = _blob(fetch_blob, pre[0], f"the journalled content of output {path}")
+            head = content[:rec.size]
+            if len(head) != rec.size or sha256_hex(head) != rec.fingerprint:
+                raise _changed_output(path, rec.size, len(content))
+            rewinds.append(("write", path, head))
+            outputs[path] = LiveOutput("append", rec.size, new_hash(head))
+        elif rec.kind == "append":
             if size < rec.size:
                 raise _changed_output(path, rec.size, size)
             try:
@@ -64,20 +140,42 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
             rewinds.append(("truncate", path, rec.size))
             outputs[path] = LiveOutput("append", rec.size, h)
         else:
+            if not _explained(path, size, [(rec.fingerprint, rec.size)] + wrote.get(path, [])):
+                raise _changed_output(path, rec.size, size)
             content = _blob(fetch_blob, rec.fingerprint, f"the saved content of output {path}")
             rewinds.append(("write", path, content))
             outputs[path] = LiveOutput("write", rec.size, content=content)
+    # Files the snapshot did not record as outputs but the run changed after it.
+    for path, pre in before.items():
+        exists = os.path.lexists(path)
+        ours = ([] if pre is None else [pre]) + wrote.get(path, [])
+        if exists and ours and not _explained(path, os.stat(path).st_size, ours):
+            raise resume_error(f"Output {path} was changed since the snapshot by someone other "
+                               "than the run; restore it to resume")
+        if pre is None:
+            if exists:
+                rewinds.append(("remove", path, None))
+            continue
+        if not exists:
+            raise resume_error(f"Output {path} is missing; the run changed it after the "
+                               "snapshot and it must be put back (restore the file to resume)")
+        rewinds.append(("write", path, _blob(fetch_blob, pre[0],
+                                             f"the journalled content of output {path}")))
     seen: dict[str, str] = {}
     pinned: dict[str, bytes] = {}
     for path, rec in ledger.inputs.items():
         if rec.pinned:
             pinned[rec.fingerprint] = _blob(fetch_blob, rec.fingerprint, f"pinned input {path}")
             continue
-        try:
-            h, size = hash_file(path)
-            now: Optional[str] = h.hexdigest()
-        except OSError:
-            now, size = None, 0
+        if before.get(path) is not None:
+            # An input the run overwrote after the snapshot: it is put back as it was then.
+            now, size = before[path]  # type: ignore[misc]
+        else:
+            try:
+                h, size = hash_file(path)
+                now = h.hexdigest()
+            except OSError:
+                now, size = None, 0
         if now != rec.fingerprint:
             what = "is missing" if now is None else "changed since the snapshot"
             if not allow_changed_inputs:
@@ -96,6 +194,8 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
         try:
             if kind == "truncate":
                 os.truncate(path, arg)  # type: ignore[arg-type]
+            elif kind == "remove":
+                os.remove(path)
             else:
                 with open(path, "wb") as f:
                     f.write(arg)  # type: ignore[arg-type]
@@ -125,3 +225,19 @@ def _blob(fetch_blob: Callable[[str], bytes], fingerprint: str, what: str) -> by
     if sha256_hex(data) != fingerprint:
         raise resume_error(f"Cannot resume: {what} is corrupt in the store")
     return data
+
+
+def resume_context(ledger: Optional[Ledger], fetch_blob: Callable[[str], bytes],
+                   journal: Sequence[dict] = (), *, argv: Sequence[str] = (),
+                   **options: Any) -> IOContext:
+    """The I/O context of a resumed run: `restore` on the snapshot's ledger, or, for a run that
+    had done no I/O when it took the snapshot, on an empty one when the journal says it
+    changed files after it (else a fresh context: the snapshot is then exactly that of a
+    program without the std modules)."""
+    if ledger is None:
+        if not journal:
+            return IOContext(argv=list(argv), pin_inputs=options.get("pin_inputs", False),
+                             environ=options.get("environ"),
+                             allow_changed_inputs=options.get("allow_changed_inputs", False))
+        ledger = Ledger(cwd=os.path.abspath(os.getcwd()), argv=list(argv))
+    return restore(ledger, fetch_blob, journal=journal, **options)
