@@ -259,7 +259,7 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
 
     def fetch(blob_id: str) -> bytes:
         if blob_id not in events.blobs:
-            raise ShapeError("StoreError", f"Blob {blob_id[:12]} is missing from the store")
+            raise ShapeError("StoreError", f"The first run kept no data {blob_id[:12]}")
         return events.blobs[blob_id]
     cp = events.checkpoint
     resume_context(None if cp is None else Ledger.load(cp.ledger), fetch,
