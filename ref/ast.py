@@ -58,7 +58,14 @@ class PVariant(Node):
     fields: Optional[list[tuple[str, "Pattern"]]] = None  # struct variant payload patterns
 
 
-Pattern = Union[PWild, PLit, PBind, PArray, PObject, PVariant]
+@dataclass
+class PTyped(Node):
+    """`n: int` in a match arm: matches a value of that type and binds it (`_: int` binds nothing)."""
+    name: Optional[str]
+    type: str                              # canonical type text (see ref/types.py)
+
+
+Pattern = Union[PWild, PLit, PBind, PArray, PObject, PVariant, PTyped]
 
 
 # ---------------------------------------------------------------- expressions
@@ -117,15 +124,39 @@ class StructLit(Node):
 
 @dataclass
 class Unary(Node):
-    op: str                # "-" or "!"
+    op: str                # "-", "!" or "~"
     operand: "Expr"
 
 
 @dataclass
 class Binary(Node):
-    op: str                # + - * / % ** == != < <= > >= && || ?? !!
+    op: str                # + - * / % ** == != < <= > >= && || ?? !! & | ^ << >>
     left: "Expr"
     right: "Expr"
+
+
+@dataclass
+class Fuzzy(Node):
+    """`a ~= b`, `a ~< b`, `a ~> b`, optionally `within 0.5` or `within 5%`."""
+    op: str                # "~=", "~<" or "~>"
+    left: "Expr"
+    right: "Expr"
+    tolerance: Optional[Union[int, float]] = None   # None: the default tolerance
+    percent: bool = False  # the tolerance is a percentage (`within 5%`)
+
+
+@dataclass
+class As(Node):
+    """`e as T` converts (or fails); `e as T?` converts to `Ok(v)` or `Err(message)`."""
+    expr: "Expr"
+    type: str              # canonical type text
+    fallible: bool = False
+
+
+@dataclass
+class DurationLit(Node):
+    """`5s`, `1h30m`: the amounts and units as written."""
+    parts: list[tuple[Union[int, float], str]]
 
 
 @dataclass
@@ -189,6 +220,14 @@ class Param(Node):
 class Lambda(Node):
     params: list[Param]
     body: "Expr"
+
+
+@dataclass
+class FnExpr(Node):
+    """An anonymous function `fn(x) -> T { … }` (or `function(x) { … }`)."""
+    params: list[Param]
+    body: "Block"
+    ret_type: Optional[str] = None
 
 
 @dataclass
@@ -306,6 +345,14 @@ class AnnotationUse(Node):
 
 
 @dataclass
+class TypeParam(Node):
+    """A generic parameter `T`, `T: Show + Eq`, `T = int` (a `where` clause adds bounds)."""
+    name: str
+    bounds: list[str] = field(default_factory=list)    # trait names
+    default: Optional[str] = None                      # canonical type text
+
+
+@dataclass
 class FnDecl(Node):
     name: str
     params: list[Param]
@@ -313,6 +360,7 @@ class FnDecl(Node):
     ret_type: Optional[str] = None
     is_async: bool = False
     annotations: list[AnnotationUse] = field(default_factory=list)
+    type_params: list[TypeParam] = field(default_factory=list)
 
 
 @dataclass
@@ -321,12 +369,14 @@ class Variant(Node):
     kind: str = "unit"                   # "unit", "tuple" or "struct"
     types: list[str] = field(default_factory=list)   # tuple payload types
     fields: list[str] = field(default_factory=list)  # struct payload field names
+    value: Any = None                    # `Sell = "sell"`: an int, float or str (unit variants)
 
 
 @dataclass
 class EnumDecl(Node):
     name: str
     variants: list[Variant]
+    type_params: list[TypeParam] = field(default_factory=list)
 
 
 @dataclass
@@ -337,15 +387,48 @@ class FieldDecl(Node):
 
 
 @dataclass
+class ComptimeField(Node):
+    """`comptime name: T = value` in a type: one value for the type, read as `Type.name`."""
+    name: str
+    type: Optional[str] = None
+    default: Optional[Expr] = None
+
+
+@dataclass
 class TypeDecl(Node):
     name: str
-    fields: list[FieldDecl]
+    fields: list[Union[FieldDecl, ComptimeField]]
+    type_params: list[TypeParam] = field(default_factory=list)
 
 
 @dataclass
 class ExtendDecl(Node):
     type_name: str
     methods: list[FnDecl]
+
+
+@dataclass
+class TraitMethodSig(Node):
+    """A method a trait requires: `area(self): number`."""
+    name: str
+    params: list[Param]
+    ret_type: Optional[str] = None
+
+
+@dataclass
+class TraitDecl(Node):
+    name: str
+    type_params: list[TypeParam]
+    members: list[Union[TraitMethodSig, FnDecl]]   # FnDecl: a default method
+
+
+@dataclass
+class ImplDecl(Node):
+    """`impl Trait for Type { methods }` (`impl Trait for Type as Name { … }` names the impl)."""
+    trait: str             # canonical type text of the trait: "Show", "Into<int>"
+    target: str            # canonical type text of the type: "Point", "int", "Box<T>"
+    methods: list[FnDecl]
+    name: Optional[str] = None
 
 
 @dataclass

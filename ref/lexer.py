@@ -1,19 +1,26 @@
-"""Tokens of Shape core (PLY lexer).
+"""Tokens of Shape (PLY lexer).
 
 Newlines are plain whitespace, so the few places where upstream Shape looks ahead across layout
-are decided here, where the raw text is visible, and the grammar stays context-free:
+are decided here, where the raw text is visible, and the grammar stays context-free
+(spec/grammar.md lists every rule with an example):
 - `||` directly followed by `{` or `|` is an empty lambda parameter list (LAMBDA0), never logical or;
 - `?` followed by a newline, end of input or a character that cannot start an expression is the
   postfix try operator (TRY), otherwise the `?` of `c ? a : b` (QUESTION);
 - `{` followed by `}`, `...`, `name :` or `"str" :` opens an object literal (LBRACE_OBJ);
 - a capitalised name directly followed by such a brace (or `{ name ,`/`{ name }`) names a struct
-  literal or struct pattern (STRUCTNAME).
+  literal or struct pattern (STRUCTNAME);
+- a `|` opens a lambda's parameter list (LPIPE) at the start of a line or where no operand ends
+  before it; the next `|` at the same bracket depth closes it (RPIPE); any other `|` is bitwise or;
+- `trait`, `impl`, `dyn`, `comptime` and `within` are keywords only where their construct starts
+  (they stay ordinary names elsewhere).
+This module never imports the parser: string and f-string tokens carry their raw holes, which the
+parser turns into expressions.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import ply.lex as lex
 
@@ -29,40 +36,55 @@ RESERVED = {
 }
 
 tokens = tuple(sorted(set(RESERVED.values()))) + (
-    "IDENT", "STRUCTNAME", "EXTEND", "METHOD", "INT", "FLOAT", "STRING", "FSTRING",
+    "IDENT", "STRUCTNAME", "EXTEND", "METHOD", "INT", "FLOAT", "STRING", "FSTRING", "DURATION",
     "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "POW",
-    "EQ", "NE", "LT", "LE", "GT", "GE",
+    "EQ", "NE", "LT", "LE", "GT", "GE", "FUZZYEQ", "FUZZYLT", "FUZZYGT",
     "ASSIGN", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ", "PERCENTEQ", "POWEQ",
+    "AMPEQ", "PIPEEQ", "CARETEQ", "SHLEQ", "SHREQ",
     "ANDAND", "OROR", "LAMBDA0", "NOT", "QQ", "BANGBANG", "PIPEGT",
     "QUESTION", "TRY", "QDOT", "DOT", "DOTDOT", "DOTDOTEQ", "ELLIPSIS", "COLONCOLON", "COLON",
     "COMMA", "SEMI", "LPAREN", "RPAREN", "LBRACKET", "RBRACKET", "LBRACE", "LBRACE_OBJ",
-    "RBRACE", "PIPE", "AMP", "ARROW", "FATARROW", "AT",
+    "RBRACE", "PIPE", "LPIPE", "RPIPE", "AMP", "CARET", "TILDE", "SHL", "SHR", "BRACKETS",
+    "ARROW", "FATARROW", "AT",
+    "TRAIT", "IMPL", "DYN", "COMPTIME", "WITHIN",
 )
 
 
 @dataclass
+class Hole:
+    """The raw text of one `{expr}` hole of a string, where it starts, and its format spec."""
+    source: str
+    spec: Optional[str]
+    line: int
+    col: int
+
+
+@dataclass
 class StrTok:
-    """A string literal: its value, plus `{expr}` holes for the print-interpolation quirk."""
+    """A string literal: its value, and (for `"…"` only) the raw text between the quotes and
+    where that text starts, from which the parser finds `{expr}` holes for the print quirk."""
     value: str
-    holes: Optional[list] = None   # parts list as for FSTRING when the text has valid `{expr}` holes
+    raw: Optional[str] = None
+    line: int = 0
+    col: int = 0
+    holes: Optional[list] = None   # set by the parser: text and FParts, when a hole parses
 
 
 @dataclass
 class FStrTok:
-    parts: list                    # str or (expr_source, spec, line, col)
+    parts: list                    # str or Hole
 
 
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'",
-           "{": "{", "}": "}"}
+           "{": "{", "}": "}", "$": "$", "#": "#"}
+
+# Duration units (spec/smaller-items.md): s m h d w M y, several may follow each other (`1h30m`).
+DURATION_UNITS = "smhdwMy"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdwMy])")
 
 _OBJ_BRACE = re.compile(r'\{\s*(?:\}|\.\.\.|[A-Za-z_]\w*\s*:(?!:)|"(?:[^"\\]|\\.)*"\s*:)')
 _STRUCT_BRACE = re.compile(r'\s*\{\s*(?:\}|\.\.\.|[A-Za-z_]\w*\s*(?::(?!:)|,|\})|"(?:[^"\\]|\\.)*"\s*:)')
-_EXPR_START = re.compile(r'[ \t]*(?:[A-Za-z_0-9"(\[{\-!@])')
-
-
-def _fpart(expr, spec, line, col):
-    from shapelang.ref.ast import FPart
-    return FPart(expr, spec, line=line, col=col)
+_EXPR_START = re.compile(r'[ \t]*(?:[A-Za-z_0-9"(\[{\-!@~])')
 
 
 def _pos(t) -> tuple[int, int]:
@@ -120,24 +142,36 @@ def t_RAWSTRING(t):
 
 
 def t_FSTRING(t):
-    r'f"'
+    r'f[$\#]?"'
     line, col = _pos(t)
-    parts, end = scan_fstring(t.lexer.lexdata, t.lexpos + 2, line, col + 2)
+    sigil = t.value[1] if len(t.value) == 3 else None
+    start = t.lexpos + len(t.value)
+    parts, end = scan_fstring(t.lexer.lexdata, start, line, col + len(t.value), sigil)
     t.lexer.lineno += t.lexer.lexdata.count("\n", t.lexpos, end)
     t.lexer.lexpos = end
-    from shapelang.ref.parser import parse_expression
-    t.value = FStrTok([p if isinstance(p, str) else _fpart(parse_expression(p[0], p[2], p[3]), p[1], p[2], p[3])
-                       for p in parts])
+    t.value = FStrTok(parts)
     return t
 
 
 def t_STRING(t):
     r'"(?:[^"\\]|\\[\s\S])*"'
     line, col = _pos(t)
-    value = decode_escapes(t.value[1:-1], line, col + 1)
+    raw = t.value[1:-1]
+    value = decode_escapes(raw, line, col + 1)
     t.lexer.lineno += t.value.count("\n")
-    t.value = StrTok(value, _plain_holes(t.value[1:-1], line, col + 1))
+    t.value = StrTok(value, raw, line, col + 1)
     return t
+
+
+def t_DURATION(t):
+    r"\d+(?:\.\d+)?[smhdwMy](?:\d+(?:\.\d+)?[smhdwMy])*(?![A-Za-z0-9_])"
+    t.value = duration_parts(t.value)
+    return t
+
+
+def duration_parts(text: str) -> list:
+    """`1h30m` -> [(1, "h"), (30, "m")]; amounts with a `.` are floats."""
+    return [(float(n) if "." in n else int(n), unit) for n, unit in _DURATION_PART.findall(text)]
 
 
 def t_FLOAT(t):
@@ -165,7 +199,11 @@ def t_INT(t):
 def _check_number_end(t) -> None:
     data, end = t.lexer.lexdata, t.lexpos + len(t.value)
     if end < len(data) and (data[end].isalnum() or data[end] == "_"):
-        raise _error(t, f"Invalid number literal '{t.value}{data[end]}' (no '_' separators or suffixes)")
+        m = re.compile(r"\w*").match(data, end)
+        word = t.value + m.group()
+        shown = word if len(word) <= 40 else word[:40] + "…"
+        raise _error(t, f"Invalid number literal '{shown}' (no '_' separators or suffixes; "
+                        f"durations use the units {', '.join(DURATION_UNITS)})")
 
 
 def t_IDENT(t):
@@ -176,8 +214,12 @@ def t_IDENT(t):
     rest = t.lexer.lexdata[t.lexpos + len(t.value):]
     if t.value == "extend" and re.match(r"\s+[A-Za-z_]\w*\s*\{", rest):
         t.type = "EXTEND"
-    elif t.value == "method" and re.match(r"\s+[A-Za-z_]\w*\s*\(", rest):
+    elif t.value == "method" and re.match(r"\s+[A-Za-z_]\w*\s*[(<]", rest):
         t.type = "METHOD"
+    elif t.value == "trait" and re.match(r"\s+[A-Za-z_]\w*\s*[{<]", rest):
+        t.type = "TRAIT"
+    elif t.value == "impl" and re.match(r"\s+[A-Za-z_]\w*\s*(?:<|for(?![A-Za-z0-9_]))", rest):
+        t.type = "IMPL"
     elif t.value[0].isupper() and _STRUCT_BRACE.match(rest):
         t.type = "STRUCTNAME"
     return t
@@ -217,14 +259,41 @@ def t_QUESTION(t):
     if rest[:1] in ("\n", "\r", ""):
         t.type = "TRY"
     elif rest[:1] == "|":
-        # `c ? |x| x : …` (space, then a lambda) is a ternary; `x?|` (no space: a lambda's
-        # closing pipe), `x? |> f` and `x? || y` are the try operator.
-        if data[i:i + 1] == "|" or rest[:2] == "|>" or (
+        # `c ? |x| x : …` (space, then a lambda, then a `:` on the line) is a ternary; `x?|`
+        # (no space: a lambda's closing pipe), `x? |> f`, `x? || y`, `x? |= y` and `x? | y`
+        # (bitwise or: no `:` follows) are the try operator.
+        if data[i:i + 1] == "|" or rest[:2] in ("|>", "|=") or (
                 rest[:2] == "||" and rest[2:].lstrip(" \t\r\n")[:1] not in ("{", "|")):
+            t.type = "TRY"
+        elif rest[:2] != "||" and not _colon_on_line(rest):
             t.type = "TRY"
     elif not _EXPR_START.match(data, i):
         t.type = "TRY"
     return t
+
+
+def _colon_on_line(text: str) -> bool:
+    """Is there a `:` (not `::`) outside brackets and strings before the end of the line?"""
+    depth, j = 0, 0
+    while j < len(text) and text[j] != "\n":
+        ch = text[j]
+        if ch == '"':
+            j += 1
+            while j < len(text) and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                return False
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            if text.startswith("::", j):
+                j += 2
+                continue
+            return True
+        j += 1
+    return False
 
 
 t_POWEQ = r"\*\*="
@@ -234,6 +303,16 @@ t_MINUSEQ = r"-="
 t_STAREQ = r"\*="
 t_SLASHEQ = r"/="
 t_PERCENTEQ = r"%="
+t_AMPEQ = r"&="
+t_PIPEEQ = r"\|="
+t_CARETEQ = r"\^="
+t_SHLEQ = r"<<="
+t_SHREQ = r">>="
+t_SHL = r"<<"
+t_SHR = r">>"
+t_FUZZYEQ = r"~="
+t_FUZZYLT = r"~<"
+t_FUZZYGT = r"~>"
 t_ARROW = r"->"
 t_FATARROW = r"=>"
 t_EQ = r"=="
@@ -262,11 +341,14 @@ t_COMMA = r","
 t_SEMI = r";"
 t_LPAREN = r"\("
 t_RPAREN = r"\)"
+t_BRACKETS = r"\[\]"     # `[]`: an empty array, or `T[]` (an array type) after a type
 t_LBRACKET = r"\["
 t_RBRACKET = r"\]"
 t_RBRACE = r"\}"
 t_PIPE = r"\|"
 t_AMP = r"&"
+t_CARET = r"\^"
+t_TILDE = r"~"
 t_AT = r"@"
 
 
@@ -285,7 +367,7 @@ def decode_escapes(raw: str, line: int, col: int) -> str:
         if ch == "\\":
             nxt = raw[i + 1] if i + 1 < len(raw) else ""
             if nxt not in ESCAPES:
-                l, c = _offset_pos(raw, i, line, col)
+                l, c = offset_pos(raw, i, line, col)
                 raise ShapeError("SyntaxError", f"Invalid escape sequence '\\{nxt}'", l, c)
             out.append(ESCAPES[nxt])
             i += 2
@@ -295,7 +377,8 @@ def decode_escapes(raw: str, line: int, col: int) -> str:
     return "".join(out)
 
 
-def _offset_pos(text: str, i: int, line: int, col: int) -> tuple[int, int]:
+def offset_pos(text: str, i: int, line: int, col: int) -> tuple[int, int]:
+    """Line and column of `text[i]`, where `text` starts at (`line`, `col`)."""
     nl = text.count("\n", 0, i)
     if nl:
         return line + nl, i - text.rfind("\n", 0, i)
@@ -317,18 +400,44 @@ def dedent_raw(text: str) -> str:
 _SPEC = re.compile(r"^(.*?):\s*(\.\d+f|fixed\(\d+\))\s*$", re.S)
 
 
-def _split_spec(src: str) -> tuple[str, Optional[str]]:
+def split_spec(src: str) -> tuple[str, Optional[str]]:
+    """`expr:.2f` -> ("expr", ".2f"); a hole without a format spec -> (src, None)."""
     m = _SPEC.match(src)
     if m:
         return m.group(1), m.group(2)
     return src, None
 
 
-def scan_fstring(data: str, i: int, line: int, col: int) -> tuple[list, int]:
-    """Scan an f-string body starting after `f"`; return (parts, index after closing quote)."""
+def scan_fstring(data: str, i: int, line: int, col: int,
+                 sigil: Optional[str] = None) -> tuple[list, int]:
+    """Scan an f-string body starting after `f"` (or `f$"`/`f#"`); return (parts, index after
+    the closing quote). Parts are text (str) and holes (Hole).
+
+    `f"…"` opens a hole with `{` and writes literal braces `{{`/`}}`. With a sigil (`f$"…"`,
+    `f#"…"`) braces are plain text, `${…}`/`#{…}` is a hole, and a doubled sigil is one literal
+    sigil (`$${` is the text `${`).
+    """
     parts: list = []
     text: list[str] = []
     start = i
+
+    def where(k: int) -> tuple[int, int]:
+        return offset_pos(data[start:], k - start, line, col)
+
+    def hole(open_at: int) -> int:
+        j = matching_brace(data, open_at)
+        if j < 0:
+            raise ShapeError("SyntaxError", "Unclosed '{' in f-string", *where(open_at))
+        if text:
+            parts.append("".join(text))
+            text.clear()
+        src, spec = split_spec(data[open_at + 1:j])
+        l, c = where(open_at + 1)
+        if not src.strip():
+            raise ShapeError("SyntaxError", "Empty expression in f-string", l, c)
+        parts.append(Hole(src, spec, l, c))
+        return j + 1
+
     while True:
         if i >= len(data):
             raise ShapeError("SyntaxError", "Unterminated f-string", line, col)
@@ -338,10 +447,23 @@ def scan_fstring(data: str, i: int, line: int, col: int) -> tuple[list, int]:
         if ch == "\\":
             nxt = data[i + 1] if i + 1 < len(data) else ""
             if nxt not in ESCAPES:
-                l, c = _offset_pos(data[start:], i - start, line, col)
-                raise ShapeError("SyntaxError", f"Invalid escape sequence '\\{nxt}'", l, c)
+                raise ShapeError("SyntaxError", f"Invalid escape sequence '\\{nxt}'", *where(i))
             text.append(ESCAPES[nxt])
             i += 2
+        elif sigil is not None:
+            if ch == sigil and data.startswith(sigil, i + 1):
+                # `$$` is a literal `$`; `$${` is the literal text `${`.
+                if data.startswith("{", i + 2):
+                    text.append(sigil + "{")
+                    i += 3
+                else:
+                    text.append(sigil)
+                    i += 2
+            elif ch == sigil and data.startswith("{", i + 1):
+                i = hole(i + 1)
+            else:
+                text.append(ch)
+                i += 1
         elif data.startswith("{{", i):
             text.append("{")
             i += 2
@@ -349,22 +471,9 @@ def scan_fstring(data: str, i: int, line: int, col: int) -> tuple[list, int]:
             text.append("}")
             i += 2
         elif ch == "{":
-            j = _matching_brace(data, i)
-            if j < 0:
-                l, c = _offset_pos(data[start:], i - start, line, col)
-                raise ShapeError("SyntaxError", "Unclosed '{' in f-string", l, c)
-            if text:
-                parts.append("".join(text))
-                text = []
-            src, spec = _split_spec(data[i + 1:j])
-            l, c = _offset_pos(data[start:], i + 1 - start, line, col)
-            if not src.strip():
-                raise ShapeError("SyntaxError", "Empty expression in f-string", l, c)
-            parts.append((src, spec, l, c))
-            i = j + 1
+            i = hole(i)
         elif ch == "}":
-            l, c = _offset_pos(data[start:], i - start, line, col)
-            raise ShapeError("SyntaxError", "Single '}' in f-string (write '}}')", l, c)
+            raise ShapeError("SyntaxError", "Single '}' in f-string (write '}}')", *where(i))
         else:
             text.append(ch)
             i += 1
@@ -373,7 +482,7 @@ def scan_fstring(data: str, i: int, line: int, col: int) -> tuple[list, int]:
     return parts, i + 1
 
 
-def _matching_brace(data: str, i: int) -> int:
+def matching_brace(data: str, i: int) -> int:
     """Index of the `}` closing the `{` at i, skipping nested braces and string literals."""
     depth, j = 0, i
     while j < len(data):
@@ -394,18 +503,16 @@ def _matching_brace(data: str, i: int) -> int:
     return -1
 
 
-def _plain_holes(raw: str, line: int, col: int) -> Optional[list]:
-    """Holes of a plain string for `print("…{x}…")`; None when it has no valid `{expr}` hole.
+def plain_holes(raw: str, line: int, col: int) -> list[Union[str, Hole]]:
+    """Candidate holes of a plain string for `print("…{x}…")`: text and Holes, in order.
 
-    Escaped braces (`\\{`) never open a hole; a `{…}` whose content does not parse as an
-    expression stays literal text (so JSON-looking strings print unchanged).
+    Escaped braces (`\\{`) never open a hole and doubled braces are literal braces, as in
+    f-strings. The parser keeps a candidate as a hole only when its text parses as an
+    expression, so JSON-looking strings print unchanged.
     """
-    if "{" not in raw:
-        return None
-    from shapelang.ref.parser import try_parse_expression
     parts: list = []
     text: list[str] = []
-    i, found = 0, False
+    i = 0
     while i < len(raw):
         ch = raw[i]
         if ch == "\\":
@@ -413,36 +520,33 @@ def _plain_holes(raw: str, line: int, col: int) -> Optional[list]:
             i += 2
             continue
         if raw.startswith("{{", i) or raw.startswith("}}", i):
-            # As in f-strings: doubled braces are literal braces.
             text.append(ch)
             i += 2
             continue
         if ch == "{":
-            j = _matching_brace(raw, i)
+            j = matching_brace(raw, i)
             if j > i + 1:
-                src, spec = _split_spec(raw[i + 1:j])
-                l, c = _offset_pos(raw, i + 1, line, col)
-                node = try_parse_expression(src, l, c)
-                if node is not None:
-                    if text:
-                        parts.append("".join(text))
-                        text = []
-                    parts.append(_fpart(node, spec, l, c))
-                    found = True
-                    i = j + 1
-                    continue
+                if text:
+                    parts.append("".join(text))
+                    text = []
+                src, spec = split_spec(raw[i + 1:j])
+                parts.append(Hole(src, spec, *offset_pos(raw, i + 1, line, col)))
+                # The literal text the hole stands for, if it turns out not to be one.
+                parts.append(raw[i:j + 1])
+                i = j + 1
+                continue
         text.append(ch)
         i += 1
     if text:
         parts.append("".join(text))
-    return parts if found else None
+    return parts
 
 
 _LEXER = lex.lex(errorlog=lex.NullLogger())
 
 
 def tokenize(source: str) -> list:
-    """All tokens of `source` (eagerly, so f-string holes can be parsed before the main parse)."""
+    """All tokens of `source`, with the layout-dependent decisions of the module docstring."""
     lexer = _LEXER.clone()
     lexer.lineno = 1
     lexer.input(source)
@@ -451,12 +555,80 @@ def tokenize(source: str) -> list:
         tok.line = tok.lineno
         tok.col = tok.lexpos - source.rfind("\n", 0, tok.lexpos)
         out.append(tok)
+    _classify_pipes(out)
+    _contextual_keywords(out)
     _no_struct_literals_in_headers(out)
     return out
 
 
+# Tokens after which an operand has ended, so a following `|` is bitwise or.
+_OPERAND_END = {
+    "IDENT", "STRUCTNAME", "INT", "FLOAT", "STRING", "FSTRING", "DURATION", "TRUE", "FALSE",
+    "NONE", "RPAREN", "RBRACKET", "RBRACE", "TRY", "BRACKETS",
+}
+# Keywords that are member names after `.` (`x.type | y`), where they end an operand too.
+_MEMBER_KEYWORDS = {"TYPE", "MATCH", "IN", "FROM", "AS", "USE"}
+
+
+def _ends_operand(toks: list, k: int) -> bool:
+    t = toks[k].type
+    if t in _MEMBER_KEYWORDS:
+        return k > 0 and toks[k - 1].type in ("DOT", "QDOT")
+    return t in _OPERAND_END
 _OPEN = {"LPAREN", "LBRACKET", "LBRACE", "LBRACE_OBJ"}
 _CLOSE = {"RPAREN", "RBRACKET", "RBRACE"}
+
+
+def _classify_pipes(toks: list) -> None:
+    """`|` opens a lambda (LPIPE) at the start of a line or where no operand ends before it; the
+    next `|` at the same bracket depth closes the parameter list (RPIPE); every other `|` is the
+    bitwise-or operator (PIPE)."""
+    depth = 0
+    closers: list[int] = []      # bracket depths of lambda parameter lists still open
+    for k, tok in enumerate(toks):
+        t = tok.type
+        if t == "PIPE":
+            if closers and closers[-1] == depth:
+                tok.type = "RPIPE"
+                closers.pop()
+            elif k == 0 or not _ends_operand(toks, k - 1) or tok.line > toks[k - 1].line:
+                tok.type = "LPIPE"
+                closers.append(depth)
+        elif t in _OPEN:
+            depth += 1
+        elif t in _CLOSE:
+            depth -= 1
+            while closers and closers[-1] > depth:
+                closers.pop()
+
+
+# `dyn` is a keyword where a type starts; `within` after a `~=` operand, before the tolerance;
+# `comptime` before a field `name:` of a type body.
+_TYPE_START_AFTER = {"COLON", "LT", "COMMA", "ARROW", "LBRACKET", "AS", "LPAREN", "FOR"}
+
+
+def _contextual_keywords(toks: list) -> None:
+    n = len(toks)
+    for k, tok in enumerate(toks):
+        if tok.type != "IDENT":
+            continue
+        prev = toks[k - 1] if k else None
+        nxt = toks[k + 1] if k + 1 < n else None
+        if tok.value == "dyn":
+            if (prev is not None and prev.type in _TYPE_START_AFTER and nxt is not None
+                    and nxt.type in ("IDENT", "STRUCTNAME") and nxt.line == tok.line):
+                tok.type = "DYN"
+        elif tok.value == "within":
+            if (prev is not None and _ends_operand(toks, k - 1) and nxt is not None
+                    and nxt.type in ("INT", "FLOAT") and nxt.line == tok.line):
+                tok.type = "WITHIN"
+        elif tok.value == "comptime":
+            if (prev is not None and prev.type in ("LBRACE", "LBRACE_OBJ", "COMMA")
+                    and nxt is not None and nxt.type in ("IDENT", "STRUCTNAME")
+                    and k + 2 < n and toks[k + 2].type == "COLON"):
+                tok.type = "COMPTIME"
+
+
 _HEADERS = {"IF", "WHILE", "MATCH"}
 
 
@@ -464,27 +636,31 @@ def _no_struct_literals_in_headers(toks: list) -> None:
     """As in Rust, a struct literal may not stand unparenthesised in the header of `if`, `while`,
     `match` or `for … in`, nor right after `->`: there a capitalised name followed by `{` is a
     plain name and the brace opens the body (`if c == Color::Red { y }`, `fn f() -> Point { p }`).
-    The pattern of a `for` (between `for` and `in`) is not a header: struct patterns stay."""
+    The same holds for the header of a function declaration (its return type and `where` clause)
+    and of `trait`/`impl`. The pattern of a `for` (between `for` and `in`) is not a header:
+    struct patterns stay."""
     depth = 0
     modes: list[tuple[int, str]] = []   # (bracket depth, "header" | "pattern"), innermost last
     prev = None
-    for tok in toks:
+    for k, tok in enumerate(toks):
         t = tok.type
         top = modes[-1] if modes and modes[-1][0] == depth else None
         if t == "STRUCTNAME" and ((top and top[1] == "header") or prev == "ARROW"):
             tok.type = "IDENT"
-        if t in _HEADERS:
+        if t in _HEADERS or t in ("TRAIT", "IMPL"):
             modes.append((depth, "header"))
-        elif t == "FOR":
+        elif t == "FN" and k + 1 < len(toks) and toks[k + 1].type == "IDENT":
+            modes.append((depth, "header"))          # a declaration, not `fn(x) { … }`
+        elif t == "FOR" and not (top and top[1] == "header"):
             modes.append((depth, "pattern"))
         elif t == "IN" and top and top[1] == "pattern":
             modes[-1] = (depth, "header")
-        elif t == "PIPE":
+        elif t == "LPIPE":
             # `|params|` of a lambda: patterns, like a `for` pattern.
+            modes.append((depth, "lambda"))
+        elif t == "RPIPE":
             if top and top[1] == "lambda":
                 modes.pop()
-            else:
-                modes.append((depth, "lambda"))
         elif t in _OPEN:
             if t in ("LBRACE", "LBRACE_OBJ") and top and top[1] == "header":
                 modes.pop()      # the header's body starts here

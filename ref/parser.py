@@ -21,20 +21,26 @@ tokens = L.tokens
 
 precedence = (
     ("nonassoc", "LAMBDA_BODY"),
-    ("right", "ASSIGN", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ", "PERCENTEQ", "POWEQ"),
+    ("right", "ASSIGN", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ", "PERCENTEQ", "POWEQ",
+     "AMPEQ", "PIPEEQ", "CARETEQ", "SHLEQ", "SHREQ"),
     ("left", "PIPEGT"),
     ("right", "QUESTION", "COLON"),
     ("left", "QQ"),
     ("left", "BANGBANG"),
     ("left", "OROR", "OR"),
     ("left", "ANDAND", "AND"),
-    ("left", "EQ", "NE", "LT", "LE", "GT", "GE"),
+    ("left", "PIPE"),
+    ("left", "CARET"),
+    ("left", "AMP"),
+    ("left", "EQ", "NE", "LT", "LE", "GT", "GE", "FUZZYEQ", "FUZZYLT", "FUZZYGT"),
+    ("nonassoc", "WITHIN"),
     ("nonassoc", "DOTDOT", "DOTDOTEQ"),
     ("left", "PLUS", "MINUS"),
+    ("left", "SHL", "SHR"),
     ("left", "STAR", "SLASH", "PERCENT"),
     ("right", "POW"),
-    ("right", "UMINUS", "NOT", "AWAIT"),
-    ("left", "DOT", "QDOT", "LBRACKET", "LPAREN", "TRY"),
+    ("right", "UMINUS", "NOT", "TILDE", "AWAIT"),
+    ("left", "DOT", "QDOT", "LBRACKET", "LPAREN", "TRY", "BRACKETS"),
 )
 
 
@@ -115,10 +121,34 @@ def p_stmt_decl(p):
             | extend_decl opt_semi
             | import_stmt opt_semi
             | annotation_decl opt_semi
+            | trait_decl opt_semi
+            | impl_decl opt_semi
             | return_stmt opt_semi
             | break_stmt opt_semi
             | continue_stmt opt_semi"""
     p[0] = p[1]
+
+
+def p_stmt_pub(p):
+    """stmt : PUB let_stmt opt_semi
+            | PUB fn_decl opt_semi
+            | PUB enum_decl opt_semi
+            | PUB type_decl opt_semi
+            | PUB trait_decl opt_semi
+            | PUB annotation_decl opt_semi"""
+    # `pub` has no effect in a single-file program (spec/smaller-items.md); it is only checked
+    # to stand at the top level (see p_block), so the tree does not record it.
+    p[0] = p[2]
+    p[0]._pub = _pos(p)
+
+
+def _no_pub(stmts: list) -> list:
+    for s in stmts:
+        where = getattr(s, "_pub", None)
+        if where is not None:
+            raise ShapeError("SyntaxError", "'pub' is only allowed before a top-level declaration",
+                             **where)
+    return stmts
 
 
 def p_opt_semi(p):
@@ -138,6 +168,9 @@ def _binding_pattern(pat, what: str):
         for _, sub in pat.fields:
             _binding_pattern(sub, what)
         return pat
+    if isinstance(pat, A.PTyped):
+        raise ShapeError("SyntaxError", f"A typed pattern (name: Type) is only allowed in a match "
+                         f"arm, not in {what}", pat.line, pat.col)
     if isinstance(pat, A.PLit) and (pat.value is None or type(pat.value) is bool):
         word = {None: "None", True: "true", False: "false"}[pat.value]
         raise ShapeError("SyntaxError", f"'{word}' is a reserved word and cannot be bound",
@@ -168,31 +201,150 @@ def p_opt_type(p):
 
 
 def p_type_expr(p):
-    """type_expr : IDENT
-                 | NONE
-                 | FN
-                 | IDENT LT type_list GT
+    """type_expr : type_atom
+                 | type_expr QUESTION
+                 | type_expr TRY
+                 | type_expr BRACKETS"""
+    # `T[]` (upstream's array suffix) is the array type `[T]`.
+    if len(p) == 2:
+        p[0] = p[1]
+    elif p[2] == "[]":
+        p[0] = f"[{p[1]}]"
+    else:
+        p[0] = p[1] + "?"
+
+
+# Types are kept as canonical text (`Array<int>?`, `[string]`, `dyn Show + Eq`); ref/types.py
+# is the one reader of that form. A `>>` token closes two argument lists (`Box<Box<int>>`).
+def p_type_atom(p):
+    """type_atom : type_name
+                 | type_name LT type_list GT
+                 | type_name LT type_args_shr
                  | LBRACKET type_expr RBRACKET
                  | LPAREN RPAREN
                  | LPAREN type_list RPAREN
-                 | type_expr QUESTION
-                 | type_expr TRY"""
+                 | DYN dyn_bounds"""
     if len(p) == 2:
         p[0] = p[1]
     elif p[1] == "[":
         p[0] = f"[{p[2]}]"
     elif p[1] == "(":
-        p[0] = "()" if len(p) == 3 else f"({p[2]})"
-    elif len(p) == 3:
-        p[0] = p[1] + "?"
-    else:
+        p[0] = "()" if len(p) == 3 else f"({', '.join(p[2])})"
+    elif p[1] == "dyn":
+        p[0] = "dyn " + " + ".join(p[2])
+    elif len(p) == 4:
         p[0] = f"{p[1]}<{p[3]}>"
+    else:
+        p[0] = f"{p[1]}<{', '.join(p[3])}>"
+
+
+def p_type_args_shr(p):
+    """type_args_shr : type_name LT type_list SHR
+                     | type_list COMMA type_name LT type_list SHR"""
+    # The argument list of the enclosing type, whose last argument `Name<…` is closed by the
+    # first `>` of the `>>`, the second closing the enclosing list itself.
+    if len(p) == 5:
+        p[0] = f"{p[1]}<{', '.join(p[3])}>"
+    else:
+        p[0] = ", ".join(p[1] + [f"{p[3]}<{', '.join(p[5])}>"])
+
+
+def p_type_name(p):
+    """type_name : IDENT
+                 | STRUCTNAME
+                 | NONE
+                 | FN"""
+    if p[1] == "dyn":
+        raise ShapeError("SyntaxError", "'dyn' must be followed by a trait name", **_pos(p))
+    p[0] = p[1]
 
 
 def p_type_list(p):
     """type_list : type_expr
                  | type_list COMMA type_expr"""
-    p[0] = p[1] if len(p) == 2 else f"{p[1]}, {p[3]}"
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_dyn_bounds(p):
+    """dyn_bounds : any_name
+                  | dyn_bounds PLUS any_name"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+# ---------------------------------------------------------------- generic parameters
+
+def p_opt_type_params(p):
+    """opt_type_params : LT type_param_list GT
+                       | LT type_params_shr
+                       | empty"""
+    p[0] = _distinct_type_params(p[2], p) if len(p) >= 3 else []
+
+
+def _distinct_type_params(params: list, p) -> list:
+    names = [tp.name for tp in params]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ShapeError("SyntaxError", f"Type parameter '{dup}' is declared twice", **_pos(p))
+    return params
+
+
+def p_type_param_list(p):
+    """type_param_list : type_param
+                       | type_param_list COMMA type_param"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_type_params_shr(p):
+    """type_params_shr : type_param_head ASSIGN type_name LT type_list SHR
+                       | type_param_list COMMA type_param_head ASSIGN type_name LT type_list SHR"""
+    # `<T = Box<int>>`: the last default's argument list and the parameter list end in one `>>`.
+    k = 1 if len(p) == 7 else 3
+    head, default = p[k], f"{p[k + 2]}<{', '.join(p[k + 4])}>"
+    last = A.TypeParam(head[0], head[1], default, **head[2])
+    p[0] = ([] if k == 1 else p[1]) + [last]
+
+
+def p_type_param(p):
+    """type_param : type_param_head
+                  | type_param_head ASSIGN type_expr"""
+    name, bounds, pos = p[1]
+    p[0] = A.TypeParam(name, bounds, p[3] if len(p) == 4 else None, **pos)
+
+
+def p_type_param_head(p):
+    """type_param_head : any_name
+                       | any_name COLON dyn_bounds"""
+    p[0] = (p[1], p[3] if len(p) == 4 else [], _pos(p))
+
+
+def p_opt_where(p):
+    """opt_where : WHERE where_list
+                 | WHERE where_list COMMA
+                 | empty"""
+    p[0] = p[2] if len(p) >= 3 else []
+
+
+def p_where_list(p):
+    """where_list : where_pred
+                  | where_list COMMA where_pred"""
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_where_pred(p):
+    "where_pred : any_name COLON dyn_bounds"
+    p[0] = (p[1], p[3], _pos(p))
+
+
+def _with_where(type_params: list, where: list) -> list:
+    """`fn f<T>(…) where T: A + B` is `fn f<T: A + B>(…)`: the bounds join the parameter's."""
+    by_name = {tp.name: tp for tp in type_params}
+    for name, bounds, where_pos in where:
+        tp = by_name.get(name)
+        if tp is None:
+            raise ShapeError("SyntaxError", f"'where' names '{name}', which is not a type "
+                             "parameter of this function", **where_pos)
+        tp.bounds = tp.bounds + [b for b in bounds if b not in tp.bounds]
+    return type_params
 
 
 def p_return(p):
@@ -249,21 +401,27 @@ def p_any_lbrace(p):
 # ================================================================ declarations
 
 def p_fn_decl(p):
-    """fn_decl : annotation_uses fn_head IDENT LPAREN params RPAREN opt_ret block"""
-    is_async, pos = p[2]
-    p[0] = A.FnDecl(p[3], p[5], p[8], p[7], is_async, p[1], **pos)
+    """fn_decl : fn_prefix IDENT opt_type_params LPAREN params RPAREN opt_ret opt_where block"""
+    annotations, is_async, pos = p[1]
+    p[0] = A.FnDecl(p[2], p[5], p[9], p[7], is_async, annotations,
+                    type_params=_with_where(p[3], p[8]), **pos)
+
+
+def p_fn_prefix(p):
+    """fn_prefix : fn_head
+                 | annotation_uses_nonempty fn_head"""
+    # Two rules rather than a possibly empty annotation list, so that `fn` at the start of a
+    # statement can also begin a function expression `fn(x) { … }`.
+    if len(p) == 2:
+        p[0] = ([],) + p[1]
+    else:
+        p[0] = (p[1],) + p[2]
 
 
 def p_fn_head(p):
     """fn_head : FN
                | ASYNC FN"""
     p[0] = (len(p) == 3, _pos(p))
-
-
-def p_annotation_uses(p):
-    """annotation_uses : annotation_uses annotation_use
-                       | empty"""
-    p[0] = [] if len(p) == 2 else p[1] + [p[2]]
 
 
 def p_annotation_use(p):
@@ -306,38 +464,79 @@ def p_param(p):
 
 
 def p_enum_decl(p):
-    """enum_decl : ENUM any_name any_lbrace variants RBRACE
-                 | ENUM any_name any_lbrace variants COMMA RBRACE
-                 | ENUM any_name any_lbrace RBRACE"""
-    p[0] = A.EnumDecl(p[2], p[4] if len(p) > 5 else [], **_pos(p))
+    """enum_decl : ENUM any_name opt_type_params any_lbrace variants RBRACE
+                 | ENUM any_name opt_type_params any_lbrace variants variant_sep RBRACE
+                 | ENUM any_name opt_type_params any_lbrace RBRACE"""
+    if len(p) == 6:
+        # As upstream: an enum has at least one variant.
+        raise ShapeError("SyntaxError", f"Enum {p[2]} has no variants (an enum needs at least one)",
+                         **_pos(p))
+    variants = p[5]
+    names = [v.name for v in variants]
+    for v in variants:
+        if names.count(v.name) > 1:
+            raise ShapeError("SyntaxError", f"Enum {p[2]} declares the variant {v.name} twice",
+                             v.line, v.col)
+    p[0] = A.EnumDecl(p[2], variants, type_params=p[3], **_pos(p))
 
 
 def p_variants(p):
     """variants : variant
-                | variants COMMA variant"""
+                | variants variant_sep variant"""
     p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+
+
+def p_variant_sep(p):
+    """variant_sep : COMMA
+                   | SEMI"""
 
 
 def p_variant(p):
     """variant : IDENT
+               | IDENT ASSIGN variant_value
                | IDENT LPAREN type_list RPAREN
+               | IDENT LPAREN type_list COMMA RPAREN
                | STRUCTNAME any_lbrace field_decls RBRACE
                | STRUCTNAME any_lbrace RBRACE"""
     if len(p) == 2:
         p[0] = A.Variant(p[1], "unit", **_pos(p))
+    elif p[2] == "=":
+        p[0] = A.Variant(p[1], "unit", value=p[3], **_pos(p))
     elif p[2] == "(":
-        p[0] = A.Variant(p[1], "tuple", [t.strip() for t in p[3].split(",")], **_pos(p))
+        p[0] = A.Variant(p[1], "tuple", p[3], **_pos(p))
     else:
         fields = p[3] if len(p) == 5 else []
+        for f in fields:
+            if isinstance(f, A.ComptimeField):
+                raise ShapeError("SyntaxError", "A variant cannot have comptime fields",
+                                 f.line, f.col)
         # For struct variants `types` holds each field's declared type, parallel to `fields`.
         p[0] = A.Variant(p[1], "struct", [f.type or "" for f in fields], [f.name for f in fields],
                          **_pos(p))
 
 
+def p_variant_value(p):
+    """variant_value : INT
+                     | FLOAT
+                     | STRING
+                     | MINUS INT
+                     | MINUS FLOAT"""
+    if len(p) == 3:
+        p[0] = -p[2]
+    else:
+        p[0] = p[1].value if isinstance(p[1], L.StrTok) else p[1]
+
+
 def p_type_decl(p):
-    """type_decl : TYPE any_name any_lbrace field_decls RBRACE
-                 | TYPE any_name any_lbrace RBRACE"""
-    p[0] = A.TypeDecl(p[2], p[4] if len(p) == 6 else [], **_pos(p))
+    """type_decl : TYPE any_name opt_type_params any_lbrace field_decls RBRACE
+                 | TYPE any_name opt_type_params any_lbrace RBRACE"""
+    fields = p[5] if len(p) == 7 else []
+    names = [f.name for f in fields]
+    for f in fields:
+        if names.count(f.name) > 1:
+            raise ShapeError("SyntaxError", f"Type {p[2]} declares the field {f.name} twice",
+                             f.line, f.col)
+    p[0] = A.TypeDecl(p[2], fields, type_params=p[3], **_pos(p))
 
 
 def p_field_decls(p):
@@ -348,8 +547,10 @@ def p_field_decls(p):
 
 def p_field_decl_list(p):
     """field_decl_list : field_decl
-                       | field_decl_list COMMA field_decl"""
-    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[3]]
+                       | field_decl_list COMMA field_decl
+                       | field_decl_list field_decl"""
+    # Commas between fields are optional, as upstream (one field per line reads well).
+    p[0] = [p[1]] if len(p) == 2 else p[1] + [p[len(p) - 1]]
 
 
 def p_field_decl(p):
@@ -359,6 +560,12 @@ def p_field_decl(p):
     ty = p[3] if len(p) >= 4 else None
     default = p[5] if len(p) == 6 else None
     p[0] = A.FieldDecl(p[1], ty, default, **_pos(p))
+
+
+def p_field_decl_comptime(p):
+    """field_decl : COMPTIME IDENT COLON type_expr
+                  | COMPTIME IDENT COLON type_expr ASSIGN expr"""
+    p[0] = A.ComptimeField(p[2], p[4], p[6] if len(p) == 7 else None, **_pos(p))
 
 
 def p_extend_decl(p):
@@ -373,12 +580,86 @@ def p_methods(p):
 
 
 def p_method(p):
-    """method : annotation_uses METHOD IDENT LPAREN params RPAREN opt_ret block opt_semi
+    """method : METHOD IDENT opt_type_params LPAREN params RPAREN opt_ret block opt_semi
+              | annotation_uses_nonempty METHOD IDENT opt_type_params LPAREN params RPAREN opt_ret block opt_semi
               | fn_decl opt_semi"""
     if len(p) == 3:
         p[0] = p[1]
+    elif len(p) == 10:
+        p[0] = A.FnDecl(p[2], p[5], p[8], p[7], False, [], type_params=p[3], **_pos(p))
     else:
-        p[0] = A.FnDecl(p[3], p[5], p[8], p[7], False, p[1], **_pos(p, 2))
+        p[0] = A.FnDecl(p[3], p[6], p[9], p[8], False, p[1], type_params=p[4], **_pos(p, 2))
+
+
+# ---------------------------------------------------------------- traits and impls
+
+def p_trait_decl(p):
+    """trait_decl : TRAIT any_name opt_type_params any_lbrace trait_members RBRACE"""
+    members = p[5]
+    names = [m.name for m in members]
+    for m in members:
+        if names.count(m.name) > 1:
+            raise ShapeError("SyntaxError", f"Trait {p[2]} declares {m.name} twice", m.line, m.col)
+    p[0] = A.TraitDecl(p[2], p[3], members, **_pos(p))
+
+
+def p_trait_members(p):
+    """trait_members : trait_members trait_member
+                     | empty"""
+    p[0] = [] if len(p) == 2 else p[1] + [p[2]]
+
+
+def p_trait_member_sig(p):
+    """trait_member : IDENT LPAREN params RPAREN opt_sig_ret opt_member_sep"""
+    # A required method: `name(self, x: T): R` (upstream writes the result type after `:`).
+    p[0] = A.TraitMethodSig(p[1], p[3], p[5], **_pos(p))
+
+
+def p_trait_member_default(p):
+    """trait_member : method"""
+    p[0] = p[1]
+
+
+def p_opt_sig_ret(p):
+    """opt_sig_ret : COLON type_expr
+                   | ARROW type_expr
+                   | empty"""
+    p[0] = p[2] if len(p) == 3 else None
+
+
+def p_opt_member_sep(p):
+    """opt_member_sep : SEMI
+                      | COMMA
+                      | empty"""
+
+
+def p_impl_decl(p):
+    """impl_decl : IMPL trait_ref FOR type_atom opt_impl_name any_lbrace methods RBRACE"""
+    methods = p[7]
+    names = [m.name for m in methods]
+    for m in methods:
+        if names.count(m.name) > 1:
+            raise ShapeError("SyntaxError", f"impl {p[2]} for {p[4]} defines {m.name} twice",
+                             m.line, m.col)
+    p[0] = A.ImplDecl(p[2], p[4], methods, p[5], **_pos(p))
+
+
+def p_trait_ref(p):
+    """trait_ref : any_name
+                 | any_name LT type_list GT
+                 | any_name LT type_args_shr"""
+    if len(p) == 2:
+        p[0] = p[1]
+    elif len(p) == 4:
+        p[0] = f"{p[1]}<{p[3]}>"
+    else:
+        p[0] = f"{p[1]}<{', '.join(p[3])}>"
+
+
+def p_opt_impl_name(p):
+    """opt_impl_name : AS IDENT
+                     | empty"""
+    p[0] = p[2] if len(p) == 3 else None
 
 
 ANNOTATION_TARGETS = ("function", "await_expr")
@@ -456,12 +737,12 @@ def p_target(p):
 def p_block(p):
     """block : LBRACE stmts RBRACE
              | LBRACE_OBJ RBRACE"""
-    p[0] = A.Block(p[2] if len(p) == 4 else [], **_pos(p))
+    p[0] = A.Block(_no_pub(p[2]) if len(p) == 4 else [], **_pos(p))
 
 
 def p_block_expr(p):
     "block_expr : LBRACE stmts RBRACE"
-    p[0] = A.Block(p[2], **_pos(p))
+    p[0] = A.Block(_no_pub(p[2]), **_pos(p))
 
 
 def p_if(p):
@@ -499,8 +780,8 @@ def p_arms(p):
 
 
 def p_arm(p):
-    """arm : pattern FATARROW expr opt_comma
-           | pattern WHERE expr FATARROW expr opt_comma"""
+    """arm : arm_pattern FATARROW expr opt_comma
+           | arm_pattern WHERE expr FATARROW expr opt_comma"""
     if len(p) == 5:
         p[0] = A.MatchArm(p[1], None, p[3], **_pos(p))
     else:
@@ -513,6 +794,18 @@ def p_opt_comma(p):
 
 
 # ================================================================ patterns
+
+def p_arm_pattern(p):
+    """arm_pattern : pattern
+                   | typed_pattern"""
+    p[0] = p[1]
+
+
+def p_typed_pattern(p):
+    "typed_pattern : IDENT COLON type_expr"
+    # `n: int` matches a value of that type and binds it; `_: int` only tests the type.
+    p[0] = A.PTyped(None if p[1] == "_" else p[1], p[3], **_pos(p))
+
 
 def p_pattern_name(p):
     "pattern : IDENT"
@@ -560,6 +853,11 @@ def p_pattern_struct(p):
     p[0] = A.PVariant(p[1], None, p[3], **_pos(p))
 
 
+def p_pattern_empty_array(p):
+    "pattern : BRACKETS"
+    p[0] = A.PArray([], **_pos(p))
+
+
 def p_pattern_array(p):
     """pattern : LBRACKET pattern_items RBRACKET"""
     items, rest, has_rest = [], None, False
@@ -585,7 +883,8 @@ def p_pattern_rest(p):
 
 
 def p_pattern_elem(p):
-    """pattern_elem : pattern"""
+    """pattern_elem : pattern
+                    | typed_pattern"""
     p[0] = p[1]
 
 
@@ -622,7 +921,8 @@ def p_field_pattern_list(p):
 
 def p_field_pattern(p):
     """field_pattern : IDENT
-                     | IDENT COLON pattern"""
+                     | IDENT COLON pattern
+                     | IDENT COLON typed_pattern"""
     if len(p) == 2:
         p[0] = (p[1], A.PBind(p[1], **_pos(p)))
     else:
@@ -657,7 +957,12 @@ def p_expr_assign(p):
             | expr STAREQ expr
             | expr SLASHEQ expr
             | expr PERCENTEQ expr
-            | expr POWEQ expr"""
+            | expr POWEQ expr
+            | expr AMPEQ expr
+            | expr PIPEEQ expr
+            | expr CARETEQ expr
+            | expr SHLEQ expr
+            | expr SHREQ expr"""
     if not isinstance(p[1], (A.Name, A.Member, A.Index)):
         raise ShapeError("SyntaxError", "Invalid assignment target", p[1].line, p[1].col)
     p[0] = A.Assign(p[1], p[2], p[3], **_pos(p))
@@ -691,7 +996,12 @@ def p_expr_binary(p):
             | expr STAR expr
             | expr SLASH expr
             | expr PERCENT expr
-            | expr POW expr"""
+            | expr POW expr
+            | expr AMP expr
+            | expr PIPE expr
+            | expr CARET expr
+            | expr SHL expr
+            | expr SHR expr"""
     op = {"or": "||", "and": "&&"}.get(p[2], p[2])
     p[0] = A.Binary(op, p[1], p[3], **_pos(p))
 
@@ -702,9 +1012,36 @@ def p_expr_range(p):
     p[0] = A.RangeExpr(p[1], p[3], p[2] == "..=", **_pos(p))
 
 
+def p_expr_fuzzy(p):
+    """expr : expr FUZZYEQ expr
+            | expr FUZZYLT expr
+            | expr FUZZYGT expr
+            | expr FUZZYEQ expr WITHIN tolerance
+            | expr FUZZYLT expr WITHIN tolerance
+            | expr FUZZYGT expr WITHIN tolerance"""
+    tol, percent = p[5] if len(p) == 6 else (None, False)
+    p[0] = A.Fuzzy(p[2], p[1], p[3], tol, percent, **_pos(p))
+
+
+def p_tolerance(p):
+    """tolerance : INT
+                 | FLOAT
+                 | INT PERCENT
+                 | FLOAT PERCENT"""
+    p[0] = (p[1], len(p) == 3)
+
+
+def p_expr_not_not(p):
+    "expr : BANGBANG expr %prec NOT"
+    # In prefix position `!!x` is double negation, as upstream (`!!` between operands is the
+    # context operator).
+    p[0] = A.Unary("!", A.Unary("!", p[2], **_pos(p)), **_pos(p))
+
+
 def p_expr_unary(p):
     """expr : MINUS expr %prec UMINUS
-            | NOT expr"""
+            | NOT expr
+            | TILDE expr"""
     operand = p[2]
     # Fold `-literal` so that the printer's `-5` re-parses to the same tree and so that
     # -9223372036854775808 style literals are not needed to write negative constants.
@@ -732,7 +1069,7 @@ def p_annotation_uses_nonempty(p):
 
 
 def p_expr_lambda(p):
-    """expr : PIPE params PIPE expr %prec LAMBDA_BODY
+    """expr : LPIPE params RPIPE expr %prec LAMBDA_BODY
             | LAMBDA0 expr %prec LAMBDA_BODY
             | OROR expr %prec LAMBDA_BODY"""
     if len(p) == 3:
@@ -772,6 +1109,13 @@ def p_member_name(p):
 def p_postfix_index(p):
     "postfix : postfix LBRACKET expr RBRACKET"
     p[0] = A.Index(p[1], p[3], **_pos(p))
+
+
+def p_postfix_as(p):
+    """postfix : postfix AS type_atom
+               | postfix AS type_atom TRY"""
+    # `as T?` is the fallible conversion; `(x as T?)?` applies the try operator to its result.
+    p[0] = A.As(p[1], p[3], len(p) == 5, **_pos(p))
 
 
 def p_postfix_try(p):
@@ -840,6 +1184,17 @@ def p_primary_fstring(p):
     p[0] = A.FString(p[1].parts, **_pos(p))
 
 
+def p_primary_duration(p):
+    "primary : DURATION"
+    p[0] = A.DurationLit(p[1], **_pos(p))
+
+
+def p_primary_fn(p):
+    "primary : FN LPAREN params RPAREN opt_ret block"
+    # An anonymous function: `fn(x) { … }` (also `function(x) { … }`), a closure like a lambda.
+    p[0] = A.FnExpr(p[3], p[6], p[5], **_pos(p))
+
+
 def p_primary_const(p):
     """primary : TRUE
                | FALSE
@@ -879,8 +1234,9 @@ def p_primary_blocklike(p):
 
 
 def p_primary_array(p):
-    """primary : LBRACKET array_items RBRACKET"""
-    p[0] = A.ArrayLit(p[2], **_pos(p))
+    """primary : LBRACKET array_items RBRACKET
+               | BRACKETS"""
+    p[0] = A.ArrayLit(p[2] if len(p) == 4 else [], **_pos(p))
 
 
 def p_array_items(p):
@@ -987,10 +1343,10 @@ def p_error(tok):
 
 _FRIENDLY = {
     "RBRACE": "'}'", "LBRACE": "'{'", "LBRACE_OBJ": "'{'", "RPAREN": "')'", "LPAREN": "'('",
-    "RBRACKET": "']'", "LBRACKET": "'['", "COMMA": "','", "SEMI": "';'", "COLON": "':'",
+    "RBRACKET": "']'", "LBRACKET": "'['", "BRACKETS": "'[]'", "COMMA": "','", "SEMI": "';'", "COLON": "':'",
     "ASSIGN": "'='", "FATARROW": "'=>'", "IDENT": "a name", "STRUCTNAME": "a name",
     "INT": "a number", "FLOAT": "a number", "STRING": "a string", "FSTRING": "a string",
-    "PIPE": "'|'", "IN": "'in'", "ARROW": "'->'", "DOT": "'.'", "$end": "end of input",
+    "PIPE": "'|'", "LPIPE": "'|'", "RPIPE": "'|'", "IN": "'in'", "ARROW": "'->'", "DOT": "'.'", "$end": "end of input",
     "TRY": "'?'", "QUESTION": "'?'", "EXPR": "an expression",
 }
 
@@ -1014,9 +1370,10 @@ def _expected() -> str:
     names = []
     if _EXPR_TOKENS <= keys:
         names.append("an expression")
-        keys -= _EXPR_TOKENS | {"TRUE", "FALSE", "NONE", "PIPE", "LAMBDA0", "OROR", "IF",
+        keys -= _EXPR_TOKENS | {"TRUE", "FALSE", "NONE", "LPIPE", "LAMBDA0", "OROR", "IF",
                                 "MATCH", "WHILE", "FOR", "LOOP", "LBRACE", "LBRACE_OBJ",
-                                "AWAIT", "STRUCTNAME"}
+                                "AWAIT", "STRUCTNAME", "TILDE", "BANGBANG", "DURATION", "FN",
+                                "BRACKETS"}
     for k in sorted(keys):
         if k in _FRIENDLY and _FRIENDLY[k] not in names:
             names.append(_FRIENDLY[k])
@@ -1047,12 +1404,54 @@ class _TokenStream:
 
 def _parse_tokens(toks: list) -> A.Program:
     global _LAST_POS
+    _string_holes(toks)
     if toks:
         last = toks[-1]
         _LAST_POS = (last.line, last.col + 1)
     else:
         _LAST_POS = (1, 1)
     return _PARSER.parse(lexer=_TokenStream(toks))
+
+
+def _string_holes(toks: list) -> None:
+    """Turn the raw holes of string tokens into expressions, before the main parse (which can
+    then stay non-reentrant): every hole of an f-string must parse; a `{…}` in a plain string
+    is a hole (for `print`'s interpolation quirk) only when it parses."""
+    for tok in toks:
+        if tok.type == "FSTRING":
+            tok.value = L.FStrTok([p if isinstance(p, str) else _fpart(p) for p in tok.value.parts])
+        elif tok.type == "STRING" and tok.value.raw is not None and "{" in tok.value.raw:
+            tok.value.holes = _plain_holes(tok.value)
+
+
+def _fpart(hole: L.Hole) -> A.FPart:
+    expr = parse_expression(hole.source, hole.line, hole.col)
+    return A.FPart(expr, hole.spec, line=hole.line, col=hole.col)
+
+
+def _plain_holes(st: L.StrTok) -> Optional[list]:
+    parts: list = []
+    found = False
+    candidates = L.plain_holes(st.raw, st.line, st.col)
+    k = 0
+    while k < len(candidates):
+        c = candidates[k]
+        if isinstance(c, L.Hole):
+            # A candidate is followed by the literal text it stands for, used if it is no hole.
+            expr = try_parse_expression(c.source, c.line, c.col)
+            k += 1
+            if expr is not None:
+                parts.append(A.FPart(expr, c.spec, line=c.line, col=c.col))
+                found = True
+                k += 1
+                continue
+            c = candidates[k]
+        if parts and isinstance(parts[-1], str):
+            parts[-1] += c
+        else:
+            parts.append(c)
+        k += 1
+    return parts if found else None
 
 
 def _located_tokens(source: str, line: int = 1, col: int = 1) -> list:

@@ -17,8 +17,8 @@ printer therefore guards every place where two printed pieces meet:
 - `-` + number literal is folded by the parser into a negative Literal, so `Literal(-5)` prints as
   `-5` and `Unary("-", Literal(5))` prints as `-(5)`.
 - `?` is the postfix try only when no expression start follows on the same line (and `?.`/`??`
-  are tokens of their own), so a try followed by `-`, `[`, `(`, `.`, `?`, `{`, `for`, ... is
-  parenthesised; at the very start of a statement, where a `(` could glue onto the previous
+  are tokens of their own), so a try followed by `-`, `[`, `(`, `.`, `?`, `{`, `|`, `for`, ... is
+  parenthesised (`e as T?` ends in such a `?` too, and a try of an `as` is always bracketed); at the very start of a statement, where a `(` could glue onto the previous
   statement, it is followed by a space (before `.`/`?`) or by `/**/` instead.
 - A capitalised name directly before a brace that looks like `{}`/`{ x }`/`{ x, `/`{ x: ` lexes
   as a struct literal; blocks after such a name start with `{;` and statements are kept apart.
@@ -27,6 +27,9 @@ printer therefore guards every place where two printed pieces meet:
   is parenthesised.
 - Expression statements are separated by newlines; a non-expression statement that could run
   into the next one gets a `;` (its semicolon is not recorded in the tree).
+- A `|` opens a lambda at the start of a line or where no operand ends before it, so a lambda is
+  parenthesised wherever it is an operand; `e as T` followed by `<` is parenthesised (the `<`
+  would open type arguments); a type ending in `>` is followed by a space before another `>`.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from typing import Any, Callable, Optional
 from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_deep_stack
 from shapelang.ref import lexer as L
+from shapelang.ref import types as T
 
 __all__ = ["to_source"]
 
@@ -47,12 +51,14 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MEMBER_KEYWORDS = {"type", "match", "in", "from", "as", "use"}
 
 _BINARY_PREC = {
-    "??": 4, "!!": 5, "||": 6, "&&": 7,
-    "==": 8, "!=": 8, "<": 8, "<=": 8, ">": 8, ">=": 8,
-    "+": 10, "-": 10, "*": 11, "/": 11, "%": 11, "**": 12,
+    "??": 4, "!!": 5, "||": 6, "&&": 7, "|": 8, "^": 9, "&": 10,
+    "==": 11, "!=": 11, "<": 11, "<=": 11, ">": 11, ">=": 11,
+    "+": 13, "-": 13, "<<": 14, ">>": 14, "*": 15, "/": 15, "%": 15, "**": 16,
 }
-_ASSIGN_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "**="}
-_P_LAMBDA, _P_ASSIGN, _P_PIPE, _P_TERNARY, _P_RANGE, _P_UNARY, _P_POSTFIX = 0, 1, 2, 3, 9, 13, 14
+_FUZZY_OPS = {"~=", "~<", "~>"}
+_P_COMPARE = 11
+_ASSIGN_OPS = {"=", "+=", "-=", "*=", "/=", "%=", "**=", "&=", "|=", "^=", "<<=", ">>="}
+_P_LAMBDA, _P_ASSIGN, _P_PIPE, _P_TERNARY, _P_RANGE, _P_UNARY, _P_POSTFIX = 0, 1, 2, 3, 12, 17, 18
 
 _BLOCKLIKE = (A.If, A.Match, A.While, A.For, A.Loop, A.Block)
 
@@ -61,7 +67,7 @@ _CAP_END = re.compile(r"(?<![A-Za-z0-9_])[A-Z][A-Za-z0-9_]*\Z")
 _EXTEND_END = re.compile(r"(?<![A-Za-z0-9_])extend\Z")
 _METHOD_END = re.compile(r"(?<![A-Za-z0-9_])method\Z")
 _NAME_BRACE = re.compile(r"[A-Za-z_]\w*\s*\{")
-_NAME_PAREN = re.compile(r"[A-Za-z_]\w*\s*\(")
+_NAME_PAREN = re.compile(r"[A-Za-z_]\w*\s*[(<]")
 _SPEC = re.compile(r"\.\d+f|fixed\(\d+\)")
 
 
@@ -84,7 +90,7 @@ def _to_source(node: Any) -> str:
     if isinstance(node, A.Program):
         text = p.stmts(node.body)
         return text + "\n" if text else ""
-    if isinstance(node, (A.PWild, A.PLit, A.PBind, A.PArray, A.PObject, A.PVariant)):
+    if isinstance(node, (A.PWild, A.PLit, A.PBind, A.PArray, A.PObject, A.PVariant, A.PTyped)):
         return p.pat(node)
     if _is_stmt(node):
         return p.stmt(node)
@@ -104,7 +110,8 @@ def _bad(what: str, node: Any = None) -> ValueError:
 
 def _is_stmt(node: Any) -> bool:
     return isinstance(node, (A.ExprStmt, A.Let, A.Return, A.Break, A.Continue, A.FnDecl,
-                             A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.AnnotationDecl, A.Import))
+                             A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.AnnotationDecl, A.Import,
+                             A.TraitDecl, A.ImplDecl))
 
 
 def _ident(name: Any, what: str = "name") -> str:
@@ -183,7 +190,8 @@ def _scalar(value: Any) -> str:
 
 def _try_risky(follow: str) -> bool:
     """Would a `?` directly followed by `follow` lex as something other than postfix try?"""
-    return follow.startswith((".", "?")) or bool(L._EXPR_START.match(follow))
+    return (follow.startswith((".", "?")) or follow.lstrip(" ").startswith("|")
+            or bool(L._EXPR_START.match(follow)))
 
 
 def _struct_hazard(before: str, after: str) -> bool:
@@ -222,6 +230,8 @@ def _prec(node: Any) -> int:
         if node.op not in _BINARY_PREC:
             raise _bad(f"binary operator {node.op!r}")
         return _BINARY_PREC[node.op]
+    if isinstance(node, A.Fuzzy):
+        return _P_COMPARE
     if isinstance(node, A.RangeExpr):
         return _P_RANGE
     if isinstance(node, (A.Unary, A.Await)):
@@ -239,101 +249,45 @@ def _is_number(value: Any) -> bool:
 # ---------------------------------------------------------------- types
 
 
-class _TypeText:
-    """Validate a type string as the parser normalises it; produce source that re-parses to it.
-
-    The only difference between the stored and the printed form is `??`, which would lex as the
-    `??` operator and is printed `? ?`.
-    """
-
-    _TOK = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|[<>\[\](),?])")
-
-    def __init__(self, text: str) -> None:
-        self.toks: list[str] = []
-        pos = 0
-        text = text.rstrip()
-        while pos < len(text):
-            m = self._TOK.match(text, pos)
-            if not m:
-                raise _bad("type", text)
-            self.toks.append(m.group(1))
-            pos = m.end()
-        self.i = 0
-
-    def peek(self) -> Optional[str]:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self, tok: Optional[str] = None) -> str:
-        t = self.peek()
-        if t is None or (tok is not None and t != tok):
-            raise _bad("type (malformed)")
-        self.i += 1
-        return t
-
-    def type_list(self) -> tuple[str, str]:
-        norm, src = self.type_()
-        norms, srcs = [norm], [src]
-        while self.peek() == ",":
-            self.take(",")
-            norm, src = self.type_()
-            norms.append(norm)
-            srcs.append(src)
-        return ", ".join(norms), ", ".join(srcs)
-
-    def type_(self) -> tuple[str, str]:
-        t = self.take()
-        if t == "[":
-            n, s = self.type_()
-            self.take("]")
-            norm, src = f"[{n}]", f"[{s}]"
-        elif t == "(":
-            if self.peek() == ")":
-                self.take(")")
-                norm = src = "()"
-            else:
-                n, s = self.type_list()
-                self.take(")")
-                norm, src = f"({n})", f"({s})"
-        elif _IDENT.match(t):
-            if t in ("None", "fn", "function"):
-                norm = src = t
-            else:
-                _ident(t, "type name")
-                norm = src = t
-                if self.peek() == "<":
-                    self.take("<")
-                    n, s = self.type_list()
-                    self.take(">")
-                    norm, src = f"{t}<{n}>", f"{t}<{s}>"
-        else:
-            raise _bad("type (malformed)")
-        while self.peek() == "?":
-            self.take("?")
-            norm += "?"
-            src += " ?" if src.endswith("?") else "?"
-        return norm, src
-
-
 def _type(text: Any) -> str:
+    """Source for canonical type text (ref/types.py); ValueError if it is not canonical or names
+    something that is not an identifier."""
     if not isinstance(text, str):
         raise _bad("type", text)
-    tt = _TypeText(text)
-    norm, src = tt.type_()
-    if tt.peek() is not None or norm != text:
-        raise _bad("type (not in the parser's normal form)", text)
+    try:
+        t = T.parse_type(text)
+    except T.TypeTextError as e:
+        raise _bad(f"type ({e})", text)
+    for named in T.named_types(t):
+        if named.name not in ("None", "fn", "function"):
+            _ident(named.name, "type name")
+        if named.name == "dyn":
+            raise _bad("type named dyn", text)
+    for trait in T.trait_names(t):
+        _ident(trait, "trait name")
+    return T.type_source(t)
+
+
+def _atom_type(text: Any) -> str:
+    """A type where only a type atom may stand (after `as`, the target of an `impl`): no `?`
+    outside brackets, since a `?` there is the fallible conversion or the try operator."""
+    src = _type(text)
+    if src.endswith("?"):
+        raise _bad("type with a trailing '?' where only a type atom is allowed", text)
     return src
 
 
-def _tuple_types(types: list) -> str:
-    """Tuple variant payload: the parser joins the type list and splits it again on commas."""
-    if not types or not all(isinstance(t, str) for t in types):
-        raise _bad("tuple variant types", types)
-    joined = ", ".join(types)
-    tt = _TypeText(joined)
-    norm, src = tt.type_list()
-    if tt.peek() is not None or norm != joined or [t.strip() for t in norm.split(",")] != types:
-        raise _bad("tuple variant types", types)
+def _trait_ref(text: Any) -> str:
+    """The trait of an `impl`: a name with optional type arguments."""
+    src = _atom_type(text)
+    if not re.match(r"[A-Za-z_]\w*(?:<.*>)?\Z", src) or src.startswith("dyn "):
+        raise _bad("trait reference", text)
     return src
+
+
+def _close_angle(text: str) -> str:
+    """`>` after `text`, spaced when `text` itself ends with `>` (`>>` is one token)."""
+    return text + (" >" if text.endswith(">") else ">")
 
 
 # ---------------------------------------------------------------- the printer
@@ -398,6 +352,10 @@ class _Printer:
             return self._annotation_decl(s)
         if isinstance(s, A.Import):
             return self._import(s)
+        if isinstance(s, A.TraitDecl):
+            return self._trait(s)
+        if isinstance(s, A.ImplDecl):
+            return self._impl(s)
         raise _bad("statement", s)
 
     def _let(self, s: A.Let) -> str:
@@ -409,7 +367,7 @@ class _Printer:
             kw = "const"
         else:
             raise _bad("binding (kind/mutable/value combination)", s)
-        text = kw + " " + self.pat(s.pattern)
+        text = kw + " " + self.binding_pat(s.pattern)
         if s.type is not None:
             text += ": " + _type(s.type)
         if s.value is not None:
@@ -422,8 +380,9 @@ class _Printer:
         name = _ident(use.name, "annotation name")
         if use.args:
             return f"@{name}({self._args(use.args)})"
-        # `@name (x)` would take `(x)` as the annotation's arguments.
-        if after.startswith("(") or _struct_hazard(name, after):
+        # `@name (x)` would take `(x)` as the annotation's arguments; `@method x <` would lex
+        # as a generic method head whatever operator follows the annotated operand.
+        if after.startswith("(") or _struct_hazard(name, after) or name == "method":
             return f"@{name}()"
         return f"@{name}"
 
@@ -435,10 +394,28 @@ class _Printer:
             head += self._annotation_use(use, "fn") + "\n"
         if f.is_async:
             head += "async "
-        head += f"fn {_ident(f.name, 'function name')}({self._params(f.params)})"
+        head += f"fn {_ident(f.name, 'function name')}{self._type_params(f.type_params)}"
+        head += f"({self._params(f.params)})"
         if f.ret_type is not None:
             head += " -> " + _type(f.ret_type)
         return head + " " + self._block(f.body, after=head)
+
+    def _type_params(self, tps: list) -> str:
+        if not tps:
+            return ""
+        out = []
+        for tp in tps:
+            if not isinstance(tp, A.TypeParam):
+                raise _bad("type parameter", tp)
+            text = _ident(tp.name, "type parameter name")
+            if tp.bounds:
+                text += ": " + " + ".join(_ident(b, "trait name") for b in tp.bounds)
+            if tp.default is not None:
+                text += " = " + _type(tp.default)
+            out.append(text)
+        if len({tp.name for tp in tps}) != len(tps):
+            raise _bad("type parameters with a repeated name", tps)
+        return _close_angle("<" + ", ".join(out))
 
     def _params(self, params: list, in_lambda: bool = False) -> str:
         return ", ".join(self._param(p, in_lambda) for p in params)
@@ -451,7 +428,7 @@ class _Printer:
                 raise _bad("reference parameter (only `&name` with an optional type)", p)
             text = "&" + _ident(p.pattern.name)
         else:
-            text = self.pat(p.pattern)
+            text = self.binding_pat(p.pattern)
         if p.type is not None:
             text += ": " + _type(p.type)
         if p.default is not None:
@@ -465,10 +442,12 @@ class _Printer:
             if not isinstance(v, A.Variant):
                 raise _bad("enum variant", v)
             name = _ident(v.name, "variant name")
+            if v.value is not None and (v.kind != "unit" or type(v.value) not in (int, float, str)):
+                raise _bad("enum variant value (a number or string on a unit variant)", v)
             if v.kind == "unit" and not v.types and not v.fields:
-                variants.append(name)
-            elif v.kind == "tuple" and not v.fields:
-                variants.append(f"{name}({_tuple_types(v.types)})")
+                variants.append(name if v.value is None else f"{name} = {_scalar(v.value)}")
+            elif v.kind == "tuple" and not v.fields and v.types:
+                variants.append(f"{name}({', '.join(_type(t) for t in v.types)})")
             elif v.kind == "struct" and len(v.types) == len(v.fields):
                 if not name[0].isupper():
                     raise _bad("struct variant with a lower-case name", v)
@@ -477,12 +456,24 @@ class _Printer:
                 variants.append(f"{name} {{ {fields} }}" if fields else f"{name} {{}}")
             else:
                 raise _bad("enum variant", v)
-        name = _ident(e.name, "enum name")
-        return f"enum {name} {{ {', '.join(variants)} }}" if variants else f"enum {name} {{}}"
+        if not variants:
+            raise _bad("enum without variants", e)
+        if len({v.name for v in e.variants}) != len(e.variants):
+            raise _bad("enum with a repeated variant", e)
+        name = _ident(e.name, "enum name") + self._type_params(e.type_params)
+        return f"enum {name} {{ {', '.join(variants)} }}"
 
     def _type_decl(self, t: A.TypeDecl) -> str:
         fields = []
         for f in t.fields:
+            if isinstance(f, A.ComptimeField):
+                if f.type is None:
+                    raise _bad("comptime field without a type", f)
+                text = f"comptime {_ident(f.name, 'field name')}: {_type(f.type)}"
+                if f.default is not None:
+                    text += " = " + self.ex(f.default)
+                fields.append(text)
+                continue
             if not isinstance(f, A.FieldDecl):
                 raise _bad("field declaration", f)
             text = _ident(f.name, "field name")
@@ -493,8 +484,40 @@ class _Printer:
                     raise _bad("field default without a type", f)
                 text += " = " + self.ex(f.default)
             fields.append(text)
-        name = _ident(t.name, "type name")
+        if len({f.name for f in t.fields}) != len(t.fields):
+            raise _bad("type with a repeated field", t)
+        name = _ident(t.name, "type name") + self._type_params(t.type_params)
         return f"type {name} {{ {', '.join(fields)} }}" if fields else f"type {name} {{}}"
+
+    def _trait(self, t: A.TraitDecl) -> str:
+        members = []
+        for m in t.members:
+            if isinstance(m, A.TraitMethodSig):
+                text = f"{_ident(m.name, 'method name')}({self._params(m.params)})"
+                if m.ret_type is not None:
+                    text += ": " + _type(m.ret_type)
+                members.append(text)
+            elif isinstance(m, A.FnDecl):
+                members.append(self._fn(m))
+            else:
+                raise _bad("trait member", m)
+        if len({m.name for m in t.members}) != len(t.members):
+            raise _bad("trait with a repeated member", t)
+        head = f"trait {_ident(t.name, 'trait name')}{self._type_params(t.type_params)}"
+        if not members:
+            return head + " {}"
+        return head + " {\n" + _indent("\n".join(members)) + "\n}"
+
+    def _impl(self, i: A.ImplDecl) -> str:
+        head = f"impl {_trait_ref(i.trait)} for {_atom_type(i.target)}"
+        if i.name is not None:
+            head += " as " + _ident(i.name, "impl name")
+        if len({m.name for m in i.methods}) != len(i.methods):
+            raise _bad("impl with a repeated method", i)
+        if not i.methods:
+            return head + " {}"
+        body = "\n".join(self._fn(m) for m in i.methods)
+        return head + " {\n" + _indent(body) + "\n}"
 
     def _extend(self, x: A.ExtendDecl) -> str:
         name = _ident(x.type_name, "type name")
@@ -567,6 +590,8 @@ class _Printer:
         if start and isinstance(child, _BLOCKLIKE) and follow.strip() in ("(", "[", "-", "||"):
             # At statement start the block-like would end the statement before `follow`.
             return "(" + self.ex(child, 0, False) + ")"
+        if isinstance(child, A.As) and follow.strip().startswith("<"):
+            return "(" + self.ex(child, 0, False) + ")"     # `x as T <` opens type arguments
         text = self.ex(child, min_prec, start)
         if text.endswith("?") and _try_risky(follow):
             if not start:
@@ -633,7 +658,7 @@ class _Printer:
         hole = "{" + text + "}"
         # The lexer finds the closing brace by counting braces outside string literals; nested
         # f-strings with strings inside can defeat that count.
-        if L._matching_brace(hole, 0) != len(hole) - 1:
+        if L.matching_brace(hole, 0) != len(hole) - 1:
             raise _bad("f-string hole (its braces cannot be delimited)", part)
         return hole
 
@@ -686,7 +711,7 @@ class _Printer:
         return f"({text})" if getattr(self, "_in_head", 0) else text
 
     def _x_Unary(self, n: A.Unary, start: bool) -> str:
-        if n.op not in ("-", "!"):
+        if n.op not in ("-", "!", "~"):
             raise _bad(f"unary operator {n.op!r}")
         if n.op == "-" and isinstance(n.operand, A.Literal) and _is_number(n.operand.value):
             return "-(" + self.ex(n.operand) + ")"   # `-5` would fold into Literal(-5)
@@ -711,6 +736,49 @@ class _Printer:
         if n.op == "||" and right[:1] in ("{", "|"):
             right = "(" + right + ")"   # `|| {` / `|| |` starts a lambda
         return left + follow + right
+
+    def _x_Fuzzy(self, n: A.Fuzzy, start: bool) -> str:
+        if n.op not in _FUZZY_OPS:
+            raise _bad(f"fuzzy operator {n.op!r}")
+        follow = f" {n.op} "
+        text = self._lhs(n.left, _P_COMPARE, start, follow) + follow
+        right = self.ex(n.right, _P_COMPARE + 1)
+        if n.tolerance is not None and right.endswith("?"):
+            right = "(" + right + ")"      # `x? within` would read `?` as a conditional
+        text += right
+        if n.tolerance is None:
+            if n.percent:
+                raise _bad("percent flag without a tolerance", n)
+            return text
+        if not _is_number(n.tolerance) or n.tolerance < 0:
+            raise _bad("fuzzy tolerance (a non-negative number)", n.tolerance)
+        return text + " within " + _number(n.tolerance) + ("%" if n.percent else "")
+
+    def _x_As(self, n: A.As, start: bool) -> str:
+        text = self._lhs(n.expr, _P_POSTFIX, start, " as ") + " as " + _atom_type(n.type)
+        return text + "?" if n.fallible else text
+
+    def _x_DurationLit(self, n: A.DurationLit, start: bool) -> str:
+        if not n.parts:
+            raise _bad("duration without parts", n)
+        out = []
+        for part in n.parts:
+            if not (isinstance(part, tuple) and len(part) == 2):
+                raise _bad("duration part", part)
+            amount, unit = part
+            if unit not in L.DURATION_UNITS or not isinstance(unit, str) or len(unit) != 1:
+                raise _bad("duration unit", unit)
+            text = _number(amount) if _is_number(amount) else None
+            if text is None or not re.fullmatch(r"\d+(?:\.\d+)?", text):
+                raise _bad("duration amount (digits, optionally with a fraction)", amount)
+            out.append(text + unit)
+        return "".join(out)
+
+    def _x_FnExpr(self, n: A.FnExpr, start: bool) -> str:
+        head = f"fn({self._params(n.params)})"
+        if n.ret_type is not None:
+            head += " -> " + _type(n.ret_type)
+        return head + " " + self._block(n.body, after=head)
 
     def _x_Pipe(self, n: A.Pipe, start: bool) -> str:
         return self._lhs(n.left, _P_PIPE, start, " |> ") + " |> " + self.ex(n.right, _P_PIPE + 1)
@@ -745,6 +813,9 @@ class _Printer:
         return self._lhs(n.obj, _P_POSTFIX, start, "[") + "[" + self.ex(n.index) + "]"
 
     def _x_Try(self, n: A.Try, start: bool) -> str:
+        if isinstance(n.expr, A.As):
+            # `x as T?` is the fallible conversion, and `x as T??` would lex `??`.
+            return "(" + self.ex(n.expr, 0, False) + ")?"
         return self._lhs(n.expr, _P_POSTFIX, start, "?") + "?"
 
     def _x_Lambda(self, n: A.Lambda, start: bool) -> str:
@@ -774,7 +845,7 @@ class _Printer:
 
     def _x_For(self, n: A.For, start: bool) -> str:
         it = self._head(n.iterable)
-        head = _join_words(self.pat(n.pattern), "in " + it)
+        head = _join_words(self.binding_pat(n.pattern), "in " + it)
         return "for " + head + " " + self._block(n.body, after=it)
 
     def _x_Loop(self, n: A.Loop, start: bool) -> str:
@@ -802,7 +873,8 @@ class _Printer:
         text = self._head(n.expr)
         for c in n.clauses:
             if isinstance(c, A.CompFor):
-                clause = "for " + _join_words(self.pat(c.pattern), "in " + self._head(c.iterable))
+                clause = "for " + _join_words(self.binding_pat(c.pattern),
+                                              "in " + self._head(c.iterable))
             elif isinstance(c, A.CompIf):
                 clause = "if " + self._head(c.cond)
             else:
@@ -812,9 +884,20 @@ class _Printer:
 
     # ------------------------------------------------------------ patterns
 
+    def binding_pat(self, p: Any) -> str:
+        """A pattern where names are bound (let, parameters, for): no typed patterns."""
+        if _has_typed(p):
+            raise _bad("typed pattern outside a match arm", p)
+        return self.pat(p)
+
     def pat(self, p: Any) -> str:
         if isinstance(p, A.PWild):
             return "_"
+        if isinstance(p, A.PTyped):
+            if p.name == "_":
+                raise _bad("typed pattern named `_` (that is written with name None)", p)
+            name = "_" if p.name is None else _ident(p.name)
+            return f"{name}: {_type(p.type)}"
         if isinstance(p, A.PLit):
             return _scalar(p.value)
         if isinstance(p, A.PBind):
@@ -854,3 +937,16 @@ class _Printer:
             name = _ident(name, "field name")
             out.append(name if sub == A.PBind(name) else f"{name}: {self.pat(sub)}")
         return " " + ", ".join(out) + " " if out else ""
+
+
+def _has_typed(p: Any) -> bool:
+    if isinstance(p, A.PTyped):
+        return True
+    if isinstance(p, A.PArray):
+        return any(_has_typed(i) for i in p.items)
+    if isinstance(p, A.PObject):
+        return any(isinstance(f, tuple) and len(f) == 2 and _has_typed(f[1]) for f in p.fields)
+    if isinstance(p, A.PVariant):
+        return any(_has_typed(a) for a in (p.args or [])) or \
+            any(_has_typed(sub) for _, sub in (p.fields or []))
+    return False

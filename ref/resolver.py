@@ -18,13 +18,23 @@ the reference evaluator and the VM cannot disagree about scoping. The rules (spe
 - Assigning to (or passing by `&`) a binding that is not mutable is an AssignmentError found before
   execution. Mutable: `let mut`, `var`, parameters. Not: `let`, `const`, functions, enums, types,
   loop and pattern variables, builtins.
+- Type names in annotations (spec/types.md) are looked up among type declarations (`type`,
+  `enum`, `trait`) and the generic parameters in scope, then the built-in types; a variable of the
+  same name does not hide a type. An unknown type is a NameError before execution.
+- Traits and impls (spec/traits.md) are declared at the top level only. An impl names a trait
+  (declared or built in) and a type, defines every method the trait requires without a default,
+  only methods the trait has, each with the trait's number of parameters; two traits may not give
+  one type a method of the same name. These are CompileErrors before execution.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref import pending
+from shapelang.ref import types as T
 from shapelang.runtime import stdlib
 from shapelang.runtime.errors import ShapeError
 
@@ -81,6 +91,13 @@ class Resolution:
     snapshot_sites: list = field(default_factory=list)
     ordinals: dict = field(default_factory=dict)   # id(Call node) -> ordinal
     site_scopes: dict = field(default_factory=dict)  # id(Call node) -> innermost Scope at the site
+    # id(node) -> {type or trait name in the node's annotation: the declaring Binding, a TypeParam,
+    # or None for a built-in}; nodes: Let, Param, FnDecl/FnExpr/TraitMethodSig (return type),
+    # FieldDecl, ComptimeField, Variant, As, PTyped, TypeParam, ImplDecl.
+    type_uses: dict = field(default_factory=dict)
+    # The trait implementations of the program: (target type name, trait name) -> ImplDecl
+    # (named impls, `impl T for X as N`, are not in it: they are never used for dispatch).
+    impls: dict = field(default_factory=dict)
 
     def snapshot_ordinal(self, call) -> int:
         return self.ordinals[id(call)]
@@ -154,6 +171,10 @@ class Resolver:
         self.site_scopes: dict = {}
         self.loop_depth = 0       # loops enclosing the current point within this function
         self.keep: list = []   # keep nodes alive so id() keys stay unique
+        self.type_uses: dict = {}
+        self.generic_params: list[dict] = []  # the generic parameters in scope, innermost last
+        self.impls: dict = {}
+        self.methods_by_target: dict = {}   # target type name -> {method name: trait name}
 
     # ------------------------------------------------------------ helpers
 
@@ -222,7 +243,7 @@ class Resolver:
         sites = sorted(self.sites, key=lambda c: (c.line, c.col))
         ordinals = {id(c): i for i, c in enumerate(sites)}
         return Resolution(self.uses, self.decls, self.scopes, module, self.builtins, sites, ordinals,
-                          self.site_scopes)
+                          self.site_scopes, self.type_uses, self.impls)
 
     def hoist(self, stmts: list) -> None:
         for st in stmts:
@@ -234,6 +255,8 @@ class Resolver:
                 self.declare(st.name, "type", False, st, -1)
             elif isinstance(st, A.AnnotationDecl):
                 self.declare("@" + st.name, "annotation", False, st, -1)
+            elif isinstance(st, A.TraitDecl):
+                self.declare(st.name, "trait", False, st, -1)
 
     def stmts(self, stmts: list) -> None:
         self.hoist(stmts)
@@ -276,6 +299,7 @@ class Resolver:
         if isinstance(st, A.ExprStmt):
             self.expr(st.expr)
         elif isinstance(st, A.Let):
+            self.annotation_type(st, st.type)
             if st.value is not None:
                 self.expr(st.value)
             self.pattern_uses(st.pattern)
@@ -295,14 +319,22 @@ class Resolver:
         elif isinstance(st, A.Import):
             pass
         elif isinstance(st, A.EnumDecl):
-            pass
+            with self.generics(st, st.type_params):
+                for v in st.variants:
+                    self.annotation_types(v, [t for t in v.types if t])
         elif isinstance(st, A.TypeDecl):
             # Defaults run when a literal is built, apart from any loop around the declaration.
             outer_loops, self.loop_depth = self.loop_depth, 0
-            for f in st.fields:
-                if f.default is not None:
-                    self.expr(f.default)
+            with self.generics(st, st.type_params):
+                for f in st.fields:
+                    self.annotation_type(f, f.type)
+                    if f.default is not None:
+                        self.expr(f.default)
             self.loop_depth = outer_loops
+        elif isinstance(st, A.TraitDecl):
+            self.trait(st)
+        elif isinstance(st, A.ImplDecl):
+            self.impl(st)
         elif isinstance(st, A.ExtendDecl):
             for m in st.methods:
                 self.function(m, m.params, m.body, implicit=("self",))
@@ -334,6 +366,172 @@ class Resolver:
         for a in ann.args:
             self.expr(a)
 
+    # ------------------------------------------------------------ types, traits and impls
+
+    @contextmanager
+    def generics(self, node, type_params: list) -> Iterator[None]:
+        """Resolve the generic parameters of `node` and make them visible to the annotations
+        inside it (they are types, not variables: no scope of their own)."""
+        for tp in type_params:
+            for bound in tp.bounds:
+                self.note_type_use(tp, bound, self.lookup_trait(bound, tp))
+        self.generic_params.append({tp.name: tp for tp in type_params})
+        try:
+            for tp in type_params:
+                if tp.default is not None:
+                    self.annotation_type(tp, tp.default)
+            yield
+        finally:
+            self.generic_params.pop()
+
+    def note_type_use(self, node, name: str, target) -> None:
+        self.type_uses.setdefault(id(node), {})[name] = target
+        self.keep.append(node)
+
+    def _declared_type(self, name: str) -> Any:
+        """The generic parameter or type/enum/trait Binding a type name means, else None."""
+        for params in reversed(self.generic_params):
+            if name in params:
+                return params[name]
+        scope = self.scope
+        while scope is not None:
+            for _, b in reversed(scope._by_name.get(name, [])):
+                if b.kind in ("type", "enum", "trait"):
+                    return b
+            scope = scope.parent
+        return None
+
+    def lookup_type(self, name: str, node) -> Any:
+        """The declaration a type name in an annotation means: a Binding (type, enum or trait),
+        a TypeParam, or None for a built-in type. NameError if there is none."""
+        found = self._declared_type(name)
+        if found is None and name not in T.BUILTIN_TYPES:
+            raise self.error("NameError", f"Unknown type '{name}'", node)
+        return found
+
+    def lookup_trait(self, name: str, node) -> Optional[Binding]:
+        """A declared trait's Binding, or None for a built-in trait."""
+        found = self._declared_type(name)
+        if found is None:
+            if name in T.BUILTIN_TRAITS:
+                return None
+            if name in T.BUILTIN_TYPES:
+                raise self.error("CompileError", f"'{name}' is not a trait", node)
+            raise self.error("NameError", f"Unknown trait '{name}'", node)
+        if not (isinstance(found, Binding) and found.kind == "trait"):
+            raise self.error("CompileError", f"'{name}' is not a trait", node)
+        return found
+
+    def annotation_type(self, node, text: Optional[str]) -> None:
+        if text is not None:
+            self.annotation_types(node, [text])
+
+    def annotation_types(self, node, texts: list) -> None:
+        """Resolve every name in the annotations `texts` of `node`."""
+        for text in texts:
+            t = T.parse_type(text)
+            for named in T.named_types(t):
+                target = self.lookup_type(named.name, node)
+                self.note_type_use(node, named.name, target)
+                self.check_type_args(named, target, node)
+            for trait in T.trait_names(t):
+                self.note_type_use(node, trait, self.lookup_trait(trait, node))
+
+    def check_type_args(self, named: T.TypeRef, target, node) -> None:
+        """A generic type gets as many type arguments as it has parameters (fewer if the rest have
+        defaults); any other type gets none."""
+        given = len(named.args)
+        if target is None:
+            lo, hi = T.BUILTIN_ARITY.get(named.name, (0, 0))
+        elif isinstance(target, Binding) and isinstance(target.node, (A.TypeDecl, A.EnumDecl,
+                                                                      A.TraitDecl)):
+            tps = target.node.type_params
+            lo, hi = sum(1 for tp in tps if tp.default is None), len(tps)
+            if given == 0:
+                return          # `Box` alone: its arguments are inferred (spec/types.md)
+        else:
+            lo = hi = 0         # a generic parameter takes no arguments
+        if not lo <= given <= hi:
+            want = str(hi) if lo == hi else f"{lo} to {hi}"
+            raise self.error("CompileError", f"Type '{named.name}' takes {want} type argument"
+                             f"{'' if want == '1' else 's'}, not {given}", node)
+
+    def trait(self, decl: A.TraitDecl) -> None:
+        if self.scope.kind != "module":
+            raise self.error("CompileError", "A trait can only be declared at the top level", decl)
+        with self.generics(decl, decl.type_params):
+            for m in decl.members:
+                if isinstance(m, A.TraitMethodSig):
+                    for p in m.params:
+                        self.annotation_type(p, p.type)
+                    self.annotation_type(m, m.ret_type)
+                else:
+                    self.function(m, m.params, m.body, implicit=("self",))
+
+    def trait_methods(self, name: str, node) -> tuple[dict, set]:
+        """(required method -> parameter count without `self`, default method names) of a trait."""
+        b = self.lookup_trait(name, node)
+        if b is None:
+            return dict(T.BUILTIN_TRAIT_METHODS[name]), set()
+        required, defaults = {}, set()
+        for m in b.node.members:
+            if isinstance(m, A.TraitMethodSig):
+                params = m.params
+                if params and isinstance(params[0].pattern, A.PBind) and \
+                        params[0].pattern.name == "self":
+                    params = params[1:]
+                required[m.name] = len(params)
+            else:
+                defaults.add(m.name)
+        return required, defaults
+
+    def impl(self, decl: A.ImplDecl) -> None:
+        if self.scope.kind != "module":
+            raise self.error("CompileError", "An impl can only be declared at the top level", decl)
+        trait_ref = T.parse_type(decl.trait)
+        target_ref = T.parse_type(decl.target)
+        self.note_type_use(decl, trait_ref.name, self.lookup_trait(trait_ref.name, decl))
+        self.annotation_types(decl, [T.type_text(a) for a in trait_ref.args] + [decl.target])
+        if target_ref.kind != "name":
+            raise self.error("CompileError", f"impl target must be a type name, not {decl.target}",
+                             decl)
+        target = self.type_uses[id(decl)][target_ref.name]
+        if isinstance(target, Binding) and target.kind == "trait":
+            raise self.error("CompileError", f"'{target_ref.name}' is a trait, not a type", decl)
+        if isinstance(target, A.TypeParam):
+            raise self.error("CompileError", f"impl target must be a type, not the type parameter "
+                             f"'{target_ref.name}'", decl)
+        trait = trait_ref.name
+        required, defaults = self.trait_methods(trait, decl)
+        given = {m.name: m for m in decl.methods}
+        for m in decl.methods:
+            if m.name not in required and m.name not in defaults:
+                raise self.error("CompileError", f"'{m.name}' is not a method of trait {trait}", m)
+            want = required.get(m.name)
+            if want is not None and len(m.params) != want:
+                raise self.error("CompileError", f"{trait}.{m.name} takes {want} parameter"
+                                 f"{'' if want == 1 else 's'} besides self, not {len(m.params)}", m)
+        missing = [name for name in required if name not in given]
+        if missing:
+            raise self.error("CompileError", f"impl {decl.trait} for {decl.target} is missing the "
+                             f"method{'' if len(missing) == 1 else 's'} {', '.join(missing)}", decl)
+        if decl.name is None:
+            key = (target_ref.name, trait)
+            if key in self.impls:
+                raise self.error("CompileError", f"{trait} is already implemented for "
+                                 f"{target_ref.name}", decl)
+            self.impls[key] = decl
+            self.keep.append(decl)
+            owned = self.methods_by_target.setdefault(target_ref.name, {})
+            for name in list(required) + sorted(defaults):
+                other = owned.get(name)
+                if other is not None and other != trait:
+                    raise self.error("CompileError", f"Method '{name}' of {target_ref.name} would "
+                                     f"come from both {other} and {trait}", decl)
+                owned[name] = trait
+        for m in decl.methods:
+            self.function(m, m.params, m.body, implicit=("self",))
+
     def function(self, node, params: list, body, implicit: tuple = ()) -> None:
         for ann in getattr(node, "annotations", []) or []:
             self.check_annotation(ann, "function")
@@ -344,9 +542,16 @@ class Resolver:
                     name = p.pattern.name if isinstance(p.pattern, A.PBind) else "parameter"
                     raise self.error("CompileError", f"Annotation @{ann.name} cannot be applied "
                                      f"to a function with a reference parameter (&{name})", p)
-        for p in params:
-            if p.default is not None:
-                self.expr(p.default)
+        with self.generics(node, getattr(node, "type_params", None) or []):
+            for p in params:
+                self.annotation_type(p, p.type)
+            self.annotation_type(node, getattr(node, "ret_type", None))
+            for p in params:
+                if p.default is not None:
+                    self.expr(p.default)
+            self.function_body(node, params, body, implicit)
+
+    def function_body(self, node, params: list, body, implicit: tuple) -> None:
         outer, outer_async, outer_loops = self.owner, self.async_ok, self.loop_depth
         self.owner = node
         self.async_ok = isinstance(node, A.FnDecl) and node.is_async
@@ -388,6 +593,8 @@ class Resolver:
                 self.pattern_uses(sub)
             for _, sub in pat.fields or []:
                 self.pattern_uses(sub)
+        elif isinstance(pat, A.PTyped):
+            self.annotation_type(pat, pat.type)
 
     def pattern(self, pat, kind: str, mutable: bool, index: Optional[int] = None,
                 uses: bool = True, level: int = 0) -> None:
@@ -400,6 +607,11 @@ class Resolver:
             self.declare(pat.name, kind, mutable, pat, index)
         elif isinstance(pat, (A.PWild, A.PLit)):
             pass
+        elif isinstance(pat, A.PTyped):
+            if uses:
+                self.annotation_type(pat, pat.type)
+            if pat.name is not None:
+                self.declare(pat.name, kind, mutable, pat, index)
         elif isinstance(pat, A.PArray):
             for item in pat.items:
                 self.pattern(item, kind, mutable, index, uses, level)
@@ -503,6 +715,16 @@ class Resolver:
             self.expr(e.expr)
         elif t is A.Lambda:
             self.function(e, e.params, e.body)
+        elif t is A.FnExpr:
+            self.function(e, e.params, e.body)
+        elif t is A.Fuzzy:
+            self.expr(e.left)
+            self.expr(e.right)
+        elif t is A.As:
+            self.expr(e.expr)
+            self.annotation_type(e, e.type)
+        elif t is A.DurationLit:
+            pass
         elif t is A.Block:
             self.block(e)
         elif t is A.If:
@@ -569,12 +791,15 @@ class Resolver:
                 finally:
                     self.owner, self.loop_depth = outer, outer_loops
         elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
-                   A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import):
+                   A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import, A.TraitDecl, A.ImplDecl):
             self.stmt(e)
         else:  # pragma: no cover
             raise self.error("SyntaxError", f"Unknown expression {t.__name__}", e)
 
 
 def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str] = None) -> Resolution:
-    """Resolve every name in `program`; raises NameError / AssignmentError (phase compile)."""
-    return Resolver(builtin_names, path).program(program)
+    """Resolve every name in `program`; raises NameError / AssignmentError / CompileError (phase
+    compile), including for constructs the engines do not run yet (ref/pending.py)."""
+    res = Resolver(builtin_names, path).program(program)
+    pending.check(program, path)
+    return res

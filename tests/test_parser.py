@@ -534,7 +534,9 @@ class TestDeclarations:
                 A.Variant("Rect", "struct", ["number", ""], ["w", "h"]),
                 A.Variant("Empty", "unit"),
             ])]
-        assert body("enum E {}") == [A.EnumDecl("E", [])]
+        err = syntax_error("enum E {\n}")
+        assert err.message == "Enum E has no variants (an enum needs at least one)"
+        assert (err.line, err.col) == (1, 1)
 
     def test_type_with_defaults(self):
         assert body("type Point { x: number, y: number = 0, tag }") == [A.TypeDecl("Point", [
@@ -708,8 +710,8 @@ class TestErrors:
         assert (err.line, err.col) == (1, 7)
 
     def test_missing_name_after_fn(self):
-        err = syntax_error("fn (")
-        assert err.message == "Unexpected '('; expected a name"
+        err = syntax_error("fn +")
+        assert err.message == "Unexpected '+'; expected a name or '('"
         assert (err.line, err.col) == (1, 4)
 
     def test_render_has_file_line_col(self):
@@ -743,3 +745,322 @@ def test_condition_ending_in_variant_before_one_name_block():
 def test_comma_between_annotation_items():
     d = body("annotation a { targets: [function], before(args, ctx) { args } }")[0]
     assert d.targets == ["function"] and d.before is not None
+
+
+# ================================================================ issue 12 syntax (spec/grammar.md)
+
+
+def U(op: str, operand) -> A.Unary:
+    return A.Unary(op, operand)
+
+
+class TestBitwiseOperators:
+    def test_precedence_follows_upstream(self):
+        # or < xor < and < comparison < range < + - < shifts < * / %   (spec/grammar.md §1)
+        assert ex("a | b ^ c & d == e") == B("|", N("a"), B("^", N("b"), B("&", N("c"),
+                                                                        B("==", N("d"), N("e")))))
+        assert ex("2 + 1 << 3") == B("+", Lit(2), B("<<", Lit(1), Lit(3)))
+        assert ex("a << b * c") == B("<<", N("a"), B("*", N("b"), N("c")))
+        assert ex("a & b && c | d") == B("&&", B("&", N("a"), N("b")), B("|", N("c"), N("d")))
+        assert ex("a >> 1 >> 2") == B(">>", B(">>", N("a"), Lit(1)), Lit(2))
+
+    def test_unary_tilde_and_double_bang(self):
+        assert ex("~x << 2") == B("<<", U("~", N("x")), Lit(2))
+        assert ex("~~x") == U("~", U("~", N("x")))
+        assert ex("!!x") == U("!", U("!", N("x")))
+        assert ex("!!!x") == U("!", U("!", U("!", N("x"))))
+        assert ex("a !! b") == B("!!", N("a"), N("b"))
+
+    @pytest.mark.parametrize("op", ["&=", "|=", "^=", "<<=", ">>="])
+    def test_compound_assignments(self, op):
+        assert ex(f"x {op} 3") == A.Assign(N("x"), op, Lit(3))
+
+    def test_tilde_is_not_fuzzy(self):
+        assert ex("a == ~b") == B("==", N("a"), U("~", N("b")))
+        assert ex("a ~= ~b") == A.Fuzzy("~=", N("a"), U("~", N("b")))
+
+
+class TestPipes:
+    """`|` is a lambda at the start of a line or where no operand ends before it."""
+
+    def test_binary_or_after_an_operand(self):
+        assert ex("a | b") == B("|", N("a"), N("b"))
+        assert ex("f(x) | [1][0]") == B("|", A.Call(N("f"), [N("x")]),
+                                         A.Index(A.ArrayLit([Lit(1)]), Lit(0)))
+
+    def test_lambda_on_its_own_line_is_a_new_statement(self):
+        stmts = body("fn mk() {\n  let k = 2\n  |x| x * k\n}")[0].body.stmts
+        assert len(stmts) == 2
+        assert stmts[1] == S(A.Lambda([P("x")], B("*", N("x"), N("k"))))
+
+    def test_a_line_starting_with_pipe_is_never_a_continuation(self):
+        err = syntax_error("let m = A\n  | B")
+        assert (err.line, err.col) == (2, 6)
+        assert body("let m = A |\n  B") == [A.Let(A.PBind("m"), B("|", N("A"), N("B")))]
+
+    def test_lambda_body_takes_a_bitwise_or(self):
+        assert ex("|x| x | 1") == A.Lambda([P("x")], B("|", N("x"), Lit(1)))
+        assert ex("(|x| x) | y") == B("|", A.Lambda([P("x")], N("x")), N("y"))
+        assert ex("|x| |y| x") == A.Lambda([P("x")], A.Lambda([P("y")], N("x")))
+
+    def test_lambda_parameter_defaults(self):
+        assert ex("|x = (a | b)| x") == A.Lambda([P("x", default=B("|", N("a"), N("b")))], N("x"))
+        assert ex("|x = a || b| x") == A.Lambda([P("x", default=B("||", N("a"), N("b")))], N("x"))
+
+    def test_try_then_bitwise_or(self):
+        assert ex("x? | y") == B("|", A.Try(N("x")), N("y"))
+        assert ex("c ? |x| x : y") == A.Ternary(N("c"), A.Lambda([P("x")], N("x")), N("y"))
+
+    def test_keywords_before_a_lambda(self):
+        assert body("for f in |x| x { }")[0].expr.iterable == A.Lambda([P("x")], N("x"))
+        assert ex("o.in | 1") == B("|", A.Member(N("o"), "in"), Lit(1))
+
+
+class TestAmpersand:
+    def test_reference_arguments_and_bitwise_and(self):
+        assert ex("f(&x, a & b)") == A.Call(N("f"), [A.RefArg("x"), B("&", N("a"), N("b"))])
+        assert ex("f(&mut x)") == A.Call(N("f"), [A.RefArg("x")])
+        f = body("fn g(&x, y = a & b) {}")[0]
+        assert f.params == [A.Param(A.PBind("x"), by_ref=True),
+                            P("y", default=B("&", N("a"), N("b")))]
+
+    def test_reference_then_operator_is_an_error(self):
+        syntax_error("f(&x & y)")
+
+
+class TestAs:
+    def test_as_is_postfix(self):
+        assert ex("x as int") == A.As(N("x"), "int")
+        assert ex("-x as int") == A.Unary("-", A.As(N("x"), "int"))
+        assert ex("a + b as number") == B("+", N("a"), A.As(N("b"), "number"))
+        assert ex("x as int.toString()") == A.Call(A.Member(A.As(N("x"), "int"), "toString"), [])
+
+    def test_fallible_conversion_and_try(self):
+        assert ex("x as int?") == A.As(N("x"), "int", True)
+        assert ex("(x as int?)?") == A.Try(A.As(N("x"), "int", True))
+        assert ex("f(x as int?, 1)") == A.Call(N("f"), [A.As(N("x"), "int", True), Lit(1)])
+        assert ex("x as int? ?? 0") == B("??", A.As(N("x"), "int", True), Lit(0))
+
+    def test_question_before_an_expression_is_a_ternary(self):
+        assert ex("x as bool ? 1 : 2") == A.Ternary(A.As(N("x"), "bool"), Lit(1), Lit(2))
+
+    def test_generic_targets(self):
+        assert ex("x as Array<int>") == A.As(N("x"), "Array<int>")
+        assert ex("x as Box<Box<int>>") == A.As(N("x"), "Box<Box<int>>")
+        assert ex("(x as int) < 3") == B("<", A.As(N("x"), "int"), Lit(3))
+        syntax_error("x as int < 3")     # the `<` opens type arguments
+
+
+class TestGenericsAndShifts:
+    @pytest.mark.parametrize("text", [
+        "Box<Box<int>>", "Box<Box<Box<int>>>", "Map<Box<int>, Box<int>>",
+        "Map<string, Array<Box<int>>>", "A<B<C<D<int>>>>", "Box<Box<int>>?", "[Box<Box<int>>]",
+    ])
+    def test_double_closing_angle_closes_two_lists(self, text):
+        assert body(f"let x: {text} = y")[0].type == text
+
+    def test_array_suffix_is_the_array_type(self):
+        assert body("let a: number[] = []")[0] == A.Let(A.PBind("a"), A.ArrayLit([]), type="[number]")
+        assert body("fn f(x: int[][]?) -> string[] { x }")[0].params[0].type == "[[int]]?"
+        assert ex("match a { [] => 1 }").arms[0].pattern == A.PArray([])
+
+    def test_spaced_closing_angles(self):
+        assert body("let x: Box<Box<int> > = y")[0].type == "Box<Box<int>>"
+
+    def test_shift_operators_stay_operators(self):
+        assert ex("a >> b") == B(">>", N("a"), N("b"))
+        syntax_error("a > > b")
+
+    def test_less_than_in_expressions_is_never_generic(self):
+        assert ex("f<T>(x)") == B(">", B("<", N("f"), N("T")), N("x"))
+
+    def test_generic_declarations(self):
+        f = body("fn pick<T: Show + Eq, U = int>(a: T, b: U) -> T where U: Show { a }")[0]
+        assert f.type_params == [A.TypeParam("T", ["Show", "Eq"]),
+                                 A.TypeParam("U", ["Show"], "int")]
+        assert body("type Box<T> { v: T }")[0] == A.TypeDecl(
+            "Box", [A.FieldDecl("v", "T")], [A.TypeParam("T")])
+        assert body("enum Opt<T> { Some(T), Nothing }")[0].type_params == [A.TypeParam("T")]
+
+    def test_generic_parameter_errors(self):
+        err = syntax_error("fn f<T>(x) where U: Show { x }")
+        assert "'where' names 'U'" in err.message
+        err = syntax_error("fn f<T, T>(x) { x }")
+        assert "declared twice" in err.message
+
+    def test_dyn_types(self):
+        assert body("fn f(x: dyn Show + Eq) {}")[0].params[0].type == "dyn Show + Eq"
+        assert body("let dyn = 1")[0] == A.Let(A.PBind("dyn"), Lit(1))
+        syntax_error("let x: dyn = 1")
+
+
+class TestTypeMethod:
+    def test_type_is_a_method_name(self):
+        assert ex("x.type()") == A.Call(A.Member(N("x"), "type"), [])
+        assert ex("Point.type()") == A.Call(A.Member(N("Point"), "type"), [])
+        assert ex("42.type()") == A.Call(A.Member(Lit(42), "type"), [])
+
+
+class TestFuzzy:
+    def test_operators_and_tolerance(self):
+        assert ex("a ~= b") == A.Fuzzy("~=", N("a"), N("b"))
+        assert ex("a ~< b within 0.5") == A.Fuzzy("~<", N("a"), N("b"), 0.5)
+        assert ex("a ~> b within 2%") == A.Fuzzy("~>", N("a"), N("b"), 2, True)
+
+    def test_fuzzy_is_a_comparison(self):
+        assert ex("a + 1 ~= b && c") == B("&&", A.Fuzzy("~=", B("+", N("a"), Lit(1)), N("b")),
+                                            N("c"))
+        assert ex("a ~= b within 5 == c") == B("==", A.Fuzzy("~=", N("a"), N("b"), 5), N("c"))
+
+    def test_within_is_a_name_elsewhere(self):
+        assert body("let within = 1")[0] == A.Let(A.PBind("within"), Lit(1))
+
+
+class TestDurations:
+    @pytest.mark.parametrize("src,parts", [
+        ("5s", [(5, "s")]), ("1h30m", [(1, "h"), (30, "m")]), ("1.5h", [(1.5, "h")]),
+        ("2d", [(2, "d")]), ("3w", [(3, "w")]), ("1M", [(1, "M")]), ("10y", [(10, "y")]),
+    ])
+    def test_literals(self, src, parts):
+        assert ex(src) == A.DurationLit(parts)
+
+    @pytest.mark.parametrize("src", ["100ms", "5sec", "5x", "1h30"])
+    def test_unknown_units_are_errors(self, src):
+        err = syntax_error(src)
+        assert "Invalid number literal" in err.message
+
+    def test_negative_duration_is_unary_minus(self):
+        assert ex("-5s") == U("-", A.DurationLit([(5, "s")]))
+
+
+class TestSigilFStrings:
+    def test_dollar_and_hash_holes(self):
+        assert ex('f$"a {b} ${c}"') == A.FString(["a {b} ", A.FPart(N("c"))])
+        assert ex('f#"#{x} {y}"') == A.FString([A.FPart(N("x")), " {y}"])
+
+    def test_doubled_sigils_and_escapes(self):
+        assert ex('f$"$${x} $$ $x"') == A.FString(["${x} $ $x"])
+        assert ex('f#"\\#{x} ##{y}"') == A.FString(["#{x} #{y}"])
+        assert ex('"\\$ \\#"') == Lit("$ #")
+
+    def test_format_spec(self):
+        assert ex('f$"${x:.2f}"') == A.FString([A.FPart(N("x"), ".2f")])
+
+    def test_unclosed_hole(self):
+        err = syntax_error('f$"a ${b"')
+        assert "Unclosed '{'" in err.message
+
+
+class TestTypedPatterns:
+    def test_arm_patterns(self):
+        m = ex("match v { n: int => n, _: string => 0, [a: int, b] => a, Some(x: number) => x }")
+        assert [arm.pattern for arm in m.arms] == [
+            A.PTyped("n", "int"), A.PTyped(None, "string"),
+            A.PArray([A.PTyped("a", "int"), A.PBind("b")]),
+            A.PVariant(["Some"], [A.PTyped("x", "number")])]
+
+    def test_object_field_binding_and_typed_subpattern(self):
+        m = ex("match v { {x: int} => int, {x: n: int} => n }")
+        assert m.arms[0].pattern == A.PObject([("x", A.PBind("int"))])
+        assert m.arms[1].pattern == A.PObject([("x", A.PTyped("n", "int"))])
+
+    def test_optional_type_before_arrow_and_guard(self):
+        m = ex("match v { n: int? => 1, n: int? where n > 0 => 2 }")
+        assert m.arms[0].pattern == A.PTyped("n", "int?")
+        assert m.arms[1].guard == B(">", N("n"), Lit(0))
+
+    @pytest.mark.parametrize("src", ["let [a: int] = xs", "for [a: int] in xs {}",
+                                     "fn f([a: int]) {}"])
+    def test_only_in_match_arms(self, src):
+        err = syntax_error(src)
+        assert "only allowed in a match arm" in err.message
+
+
+class TestTraitsAndImpls:
+    def test_trait_members(self):
+        t = body("trait Shape<T> {\n  area(self): number\n  scale(self, k: T) -> T;\n"
+                 "  name(), \n  method describe() { self.area() }\n  fn twice() { 2 }\n}")[0]
+        assert t.name == "Shape" and t.type_params == [A.TypeParam("T")]
+        assert t.members[0] == A.TraitMethodSig("area", [P("self")], "number")
+        assert t.members[1] == A.TraitMethodSig("scale", [P("self"), P("k", type="T")], "T")
+        assert t.members[2] == A.TraitMethodSig("name", [])
+        assert [type(m) for m in t.members[3:]] == [A.FnDecl, A.FnDecl]
+
+    def test_empty_trait_and_impl(self):
+        assert body("trait Marker {}")[0] == A.TraitDecl("Marker", [], [])
+        assert body("impl Marker for Point {}")[0] == A.ImplDecl("Marker", "Point", [])
+
+    def test_impl_forms(self):
+        i = body("impl Into<int> for Box<T> as Unboxed {\n  method into() { self.v }\n}")[0]
+        assert (i.trait, i.target, i.name) == ("Into<int>", "Box<T>", "Unboxed")
+        assert i.methods[0].name == "into"
+
+    def test_duplicates_are_errors(self):
+        assert "twice" in syntax_error("trait T { a(); a() }").message
+        assert "twice" in syntax_error("impl T for P { fn a() {}\n fn a() {} }").message
+
+    def test_trait_and_impl_are_names_elsewhere(self):
+        assert body("let trait = 1\nlet impl = trait")[1] == A.Let(A.PBind("impl"), N("trait"))
+
+
+class TestEnumsAndTypes:
+    def test_variant_values(self):
+        e = body('enum Side { Buy = "buy", Sell = -1, Hold = 2.5; Flat }')[0]
+        assert [(v.name, v.value) for v in e.variants] == [
+            ("Buy", "buy"), ("Sell", -1), ("Hold", 2.5), ("Flat", None)]
+
+    def test_mixed_variants(self):
+        e = body("enum Sig { Buy, Limit { price: number, size: int }, Market(number, Pair<a, b>) }")
+        assert [v.kind for v in e[0].variants] == ["unit", "struct", "tuple"]
+        assert e[0].variants[2].types == ["number", "Pair<a, b>"]
+
+    def test_enum_errors(self):
+        assert "no variants" in syntax_error("enum E { }").message
+        assert "twice" in syntax_error("enum E { A, A }").message
+
+    def test_fields_without_commas_and_comptime_fields(self):
+        t = body('type Cur {\n  comptime symbol: string = "$"\n  amount: number\n  cents: int = 0\n}')[0]
+        assert t.fields == [A.ComptimeField("symbol", "string", Lit("$")),
+                            A.FieldDecl("amount", "number"), A.FieldDecl("cents", "int", Lit(0))]
+        assert body("let comptime = 1")[0] == A.Let(A.PBind("comptime"), Lit(1))
+        assert "twice" in syntax_error("type T { a: int, a: int }").message
+
+
+class TestPubAndFnExpressions:
+    def test_pub_is_accepted_at_top_level(self):
+        assert body("pub fn f() {}\npub let x = 1\npub type T { a: int }") == body(
+            "fn f() {}\nlet x = 1\ntype T { a: int }")
+
+    def test_pub_inside_a_block_is_an_error(self):
+        err = syntax_error("fn f() {\n  pub let x = 1\n}")
+        assert "top-level" in err.message and (err.line, err.col) == (2, 3)
+
+    def test_function_expressions(self):
+        assert ex("fn(x) { x * 2 }") == A.FnExpr([P("x")], blk(B("*", N("x"), Lit(2))))
+        assert ex("function(a, b) -> int { a + b }") == A.FnExpr(
+            [P("a"), P("b")], blk(B("+", N("a"), N("b"))), "int")
+        assert ex("fn(x) { x }(5)") == A.Call(A.FnExpr([P("x")], blk(N("x"))), [Lit(5)])
+
+
+class TestPendingConstructs:
+    """Until phase B, both engines refuse what they cannot run, with the same clean error."""
+
+    @pytest.mark.parametrize("src,what", [
+        ("1 & 2", "the bitwise operator '&'"), ("1 | 2", "the bitwise operator '|'"),
+        ("1 ^ 2", "the bitwise operator '^'"), ("1 << 2", "the shift operator '<<'"),
+        ("1 >> 2", "the shift operator '>>'"), ("~1", "the bitwise operator '~'"),
+        ("let mut x = 1\nx |= 2", "the compound assignment '|='"),
+        ("1 ~= 1", "the fuzzy comparison '~='"), ("1 as number", "an 'as' conversion"),
+        ("5s", "a duration literal"), ("fn(x) { x }", "a function expression (fn(…) { … })"),
+        ("match 1 { n: int => n }", "a typed pattern (name: Type)"), ("trait T {}", "a trait declaration"),
+        ("type P { x: int }\nimpl Display for P { method display() { \"p\" } }", "an impl block"),
+        ("type P { comptime k: int = 1 }", "a comptime field"),
+    ])
+    @pytest.mark.parametrize("engine", ["ref", "vm"])
+    def test_clean_compile_error(self, src, what, engine):
+        from shapelang.cli import run_source_json
+        result = run_source_json("print(0)\n" + src, "t.shape", engine=engine)
+        err = result["error"]
+        assert (err["kind"], err["phase"]) == ("CompileError", "compile"), err
+        assert err["message"] == f"{what} is not supported yet"
+        assert result["stdout"] == ""

@@ -9,6 +9,12 @@ it is not run, but it must still parse, so the spec never shows code the front e
 
 Test ids are `<section heading>-<n>`, n counting the examples of one section from 1, so a failure
 names the place in the spec to look at.
+
+A `shape` block may be marked `pending` (```` ```shape pending ````): it documents behaviour that
+the engines do not implement yet (issue 12, phase B). It must still parse, and it runs like any
+other example, but as a strict expected failure: once an engine implements the behaviour, the
+example passes, the strict xfail turns that into a failure, and the marker has to go. So no
+example stays marked once its feature works (spec/README.md).
 """
 from __future__ import annotations
 
@@ -23,7 +29,9 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 SPECS = sorted(SPEC_DIR.glob("*.md"))
 ENGINES = ("ref", "vm")
 
-_FENCE = re.compile(r"^(`{3,})\s*([A-Za-z0-9_-]*)\s*$")
+_FENCE = re.compile(r"^(`{3,})\s*([A-Za-z0-9_-]*)((?:[ \t]+[A-Za-z0-9_-]+)*)\s*$")
+# Attributes a fence may carry after its language.
+FENCE_ATTRIBUTES = {"pending"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -34,6 +42,7 @@ class Block:
     line: int        # line of the opening fence, 1-based
     heading: str     # the nearest heading above the block
     follows: bool    # only blank lines separate it from the previous block
+    attrs: frozenset = frozenset()   # words after the language (`pending`)
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Example:
     line: int
     expect: Optional[str]        # "output", "error" or None (illustrative)
     expected: str = ""
+    pending: bool = False        # a ```shape pending block: expected to fail until phase B
 
 
 def _blocks(text: str) -> list[Block]:
@@ -63,6 +73,11 @@ def _blocks(text: str) -> list[Block]:
             i += 1
             continue
         ticks, lang = m.group(1), m.group(2).lower()
+        attrs = frozenset(m.group(3).split())
+        unknown = attrs - FENCE_ATTRIBUTES
+        if unknown or (attrs and lang != "shape"):
+            raise AssertionError(f"line {i + 1}: fence attributes {sorted(attrs)} (only `pending`, "
+                                 "and only on a shape block)")
         start = i
         body: list[str] = []
         i += 1
@@ -77,7 +92,7 @@ def _blocks(text: str) -> list[Block]:
         follows = last_end is not None and all(not ln.strip() for ln in lines[last_end + 1:start])
         if len(ticks) == 3:
             blocks.append(Block(lang, "\n".join(body) + ("\n" if body else ""), start + 1,
-                                heading, follows))
+                                heading, follows, attrs))
         else:
             blocks.append(Block("quoted", "", start + 1, heading, follows))
         last_end = i
@@ -105,7 +120,8 @@ def collect_examples(text: str) -> list[Example]:
             expect, expected = nxt.lang, nxt.text
         slug = _slug(b.heading)
         counts[slug] = counts.get(slug, 0) + 1
-        examples.append(Example(f"{slug}-{counts[slug]}", b.text, b.line, expect, expected))
+        examples.append(Example(f"{slug}-{counts[slug]}", b.text, b.line, expect, expected,
+                                "pending" in b.attrs))
     return examples
 
 
@@ -124,6 +140,13 @@ RUN = [e for e in EXAMPLES if e.expect is not None]
 ILLUSTRATIVE = [e for e in EXAMPLES if e.expect is None]
 
 
+def _params(examples: list) -> list:
+    """Examples as test parameters; pending ones are strict expected failures."""
+    mark = pytest.mark.xfail(strict=True, reason="pending: issue 12 phase B (/work/coord/"
+                                                 "lang-phase-b.md); remove the marker once it passes")
+    return [pytest.param(e, id=e.id, marks=[mark] if e.pending else []) for e in examples]
+
+
 def _where(e: Example) -> str:
     return f"spec/{getattr(e, 'file', 'language.md')}:{e.line}"
 
@@ -140,8 +163,7 @@ def _run(e: Example, engine: str = "ref") -> dict:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("example", [e for e in RUN if e.expect == "output"],
-                         ids=lambda e: e.id)
+@pytest.mark.parametrize("example", _params([e for e in RUN if e.expect == "output"]))
 def test_output_example(example: Example, engine: str) -> None:
     result = _run(example, engine)
     assert result["error"] is None, f"{_where(example)}: unexpected error {result['error']}"
@@ -149,8 +171,7 @@ def test_output_example(example: Example, engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("example", [e for e in RUN if e.expect == "error"],
-                         ids=lambda e: e.id)
+@pytest.mark.parametrize("example", _params([e for e in RUN if e.expect == "error"]))
 def test_error_example(example: Example, engine: str) -> None:
     lines = [ln.strip() for ln in example.expected.split("\n") if ln.strip()]
     assert lines, f"{_where(example)}: an error block needs 'KIND PHASE' on its first line"
@@ -190,11 +211,19 @@ def test_extractor_pairs_blocks() -> None:
         "```shape", "1 / 0", "```", "```error", "ArithmeticError runtime", "```",
         "````markdown", "```shape", "quoted()", "```", "```output", "x", "```", "````",
         "```shape", "print()", "```", "```output", "```",
+        "```shape pending", "print(1 << 2)", "```", "```output", "4", "```",
     ])
     ex = collect_examples(doc)
-    assert [(e.id, e.expect) for e in ex] == [
-        ("part-one-1", "output"), ("part-one-2", None), ("part-two-1", "error"),
-        ("part-two-2", "output")]
+    assert [(e.id, e.expect, e.pending) for e in ex] == [
+        ("part-one-1", "output", False), ("part-one-2", None, False),
+        ("part-two-1", "error", False), ("part-two-2", "output", False),
+        ("part-two-3", "output", True)]
     assert ex[0].source == "print(1)\n" and ex[0].expected == "1\n"
     assert ex[2].expected == "ArithmeticError runtime\n"
     assert ex[3].expected == ""
+
+
+@pytest.mark.parametrize("fence", ["```shape later", "```output pending", "```shape pending x"])
+def test_extractor_refuses_unknown_fence_attributes(fence: str) -> None:
+    with pytest.raises(AssertionError, match="fence attributes"):
+        collect_examples("\n".join(["# T", fence, "print(1)", "```"]))

@@ -1,0 +1,59 @@
+"""Constructs the front end accepts but the engines do not run yet (issue 12, phase B).
+
+The parser and the resolver know the whole language of spec/. Until both engines implement a
+construct, this module refuses it before anything runs, in one place and with one message
+(`CompileError: … is not supported yet`), so a program that uses it fails the same clean way on
+both engines. Each phase-B work package (/work/coord/lang-phase-b.md) deletes its entries here in
+the landing that implements them; when every package has landed, this module goes.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from shapelang.ref import ast as A
+from shapelang.runtime.errors import ShapeError
+
+# Operators by AST node and operator text.
+PENDING_BINARY = {
+    "&": "the bitwise operator '&'", "|": "the bitwise operator '|'",
+    "^": "the bitwise operator '^'", "<<": "the shift operator '<<'",
+    ">>": "the shift operator '>>'",
+}
+PENDING_UNARY = {"~": "the bitwise operator '~'"}
+PENDING_ASSIGN = {op: f"the compound assignment '{op}'" for op in ("&=", "|=", "^=", "<<=", ">>=")}
+
+# Whole node types.
+PENDING_NODES: dict[type, str] = {
+    A.Fuzzy: "the fuzzy comparison '{op}'",
+    A.As: "an 'as' conversion",
+    A.DurationLit: "a duration literal",
+    A.FnExpr: "a function expression (fn(…) { … })",
+    A.PTyped: "a typed pattern (name: Type)",
+    A.TraitDecl: "a trait declaration",
+    A.ImplDecl: "an impl block",
+    A.ComptimeField: "a comptime field",
+}
+
+
+def pending(node: Any) -> Optional[str]:
+    """What `node` is, if the engines cannot run it yet; None when they can."""
+    t = type(node)
+    if t is A.Binary:
+        return PENDING_BINARY.get(node.op)
+    if t is A.Unary:
+        return PENDING_UNARY.get(node.op)
+    if t is A.Assign:
+        return PENDING_ASSIGN.get(node.op)
+    what = PENDING_NODES.get(t)
+    if what is not None:
+        return what.replace("{op}", getattr(node, "op", ""))
+    return None
+
+
+def check(program: A.Program, path: Optional[str] = None) -> None:
+    """Raise CompileError at the first construct (in source order) the engines do not run yet."""
+    found = [n for n in A.walk(program) if pending(n) is not None]
+    if found:
+        first = min(found, key=lambda n: (n.line, n.col))
+        raise ShapeError("CompileError", f"{pending(first)} is not supported yet",
+                         first.line or None, first.col or None, file=path)
