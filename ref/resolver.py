@@ -95,8 +95,9 @@ class Resolution:
     # or None for a built-in}; nodes: Let, Param, FnDecl/FnExpr/TraitMethodSig (return type),
     # FieldDecl, ComptimeField, Variant, As, PTyped, TypeParam, ImplDecl.
     type_uses: dict = field(default_factory=dict)
-    # The trait implementations of the program: (target type name, trait name) -> ImplDecl
-    # (named impls, `impl T for X as N`, are not in it: they are never used for dispatch).
+    # The trait implementations of the program: (target type name, trait text) -> ImplDecl, the
+    # trait text with its arguments (`Into<int>`); named impls (`impl T for X as N`) are in it
+    # only for the conversion traits, which `as` selects by their argument, not by name.
     impls: dict = field(default_factory=dict)
 
     def snapshot_ordinal(self, call) -> int:
@@ -490,8 +491,17 @@ class Resolver:
             raise self.error("CompileError", "An impl can only be declared at the top level", decl)
         trait_ref = T.parse_type(decl.trait)
         target_ref = T.parse_type(decl.target)
-        self.note_type_use(decl, trait_ref.name, self.lookup_trait(trait_ref.name, decl))
+        trait_binding = self.lookup_trait(trait_ref.name, decl)
+        self.note_type_use(decl, trait_ref.name, trait_binding)
         self.annotation_types(decl, [T.type_text(a) for a in trait_ref.args] + [decl.target])
+        if trait_binding is None:
+            want = T.BUILTIN_TRAIT_ARITY.get(trait_ref.name, 0)
+            if len(trait_ref.args) != want:
+                raise self.error("CompileError", f"Trait '{trait_ref.name}' takes {want} type "
+                                 f"argument{'' if want == 1 else 's'}, not {len(trait_ref.args)}",
+                                 decl)
+        else:
+            self.check_type_args(trait_ref, trait_binding, decl)
         if target_ref.kind != "name":
             raise self.error("CompileError", f"impl target must be a type name, not {decl.target}",
                              decl)
@@ -515,20 +525,23 @@ class Resolver:
         if missing:
             raise self.error("CompileError", f"impl {decl.trait} for {decl.target} is missing the "
                              f"method{'' if len(missing) == 1 else 's'} {', '.join(missing)}", decl)
-        if decl.name is None:
-            key = (target_ref.name, trait)
+        conversion = trait_binding is None and trait in T.CONVERSION_TRAITS
+        if decl.name is None or conversion:
+            key = (target_ref.name, decl.trait)
             if key in self.impls:
-                raise self.error("CompileError", f"{trait} is already implemented for "
+                raise self.error("CompileError", f"{decl.trait} is already implemented for "
                                  f"{target_ref.name}", decl)
             self.impls[key] = decl
             self.keep.append(decl)
+        if decl.name is None and not conversion:
+            # Conversion methods are reached only through `as`, so they cannot collide.
             owned = self.methods_by_target.setdefault(target_ref.name, {})
             for name in list(required) + sorted(defaults):
                 other = owned.get(name)
-                if other is not None and other != trait:
+                if other is not None and other != decl.trait:
                     raise self.error("CompileError", f"Method '{name}' of {target_ref.name} would "
-                                     f"come from both {other} and {trait}", decl)
-                owned[name] = trait
+                                     f"come from both {other} and {decl.trait}", decl)
+                owned[name] = decl.trait
         for m in decl.methods:
             self.function(m, m.params, m.body, implicit=("self",))
 

@@ -24,14 +24,18 @@ BUILTIN_ARITY = {"Array": (1, 1), "Vec": (1, 1), "HashMap": (2, 2), "Option": (1
                  "Result": (1, 2), "Iterator": (1, 1)}
 
 # Traits the language gives a meaning to without a declaration (spec/traits.md): the operator
-# traits (`impl Add for V` makes `a + b` call `a.add(b)`) and Display (`display()` is the value's
-# display).
+# traits (`impl Add for V` makes `a + b` call `a.add(b)`), Display (`to_string()` gives
+# `display()`), and the conversions of `as T` / `as T?` (Into<T>, TryInto<T>).
 OPERATOR_TRAITS = {"Add": ("+", "add"), "Sub": ("-", "sub"), "Mul": ("*", "mul"),
                    "Div": ("/", "div"), "Neg": ("-", "neg")}
-BUILTIN_TRAITS = frozenset(OPERATOR_TRAITS) | {"Display"}
+CONVERSION_TRAITS = {"Into": "into", "TryInto": "tryInto"}
+BUILTIN_TRAITS = frozenset(OPERATOR_TRAITS) | {"Display"} | frozenset(CONVERSION_TRAITS)
 # The methods each built-in trait requires, with their parameter count (without `self`).
 BUILTIN_TRAIT_METHODS = {**{t: {m: (0 if t == "Neg" else 1)} for t, (_, m) in OPERATOR_TRAITS.items()},
-                         "Display": {"display": 0}}
+                         "Display": {"display": 0},
+                         **{t: {m: 0} for t, m in CONVERSION_TRAITS.items()}}
+# How many type arguments a built-in trait takes.
+BUILTIN_TRAIT_ARITY = {"Into": 1, "TryInto": 1}
 
 
 @dataclass(frozen=True)
