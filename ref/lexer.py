@@ -567,7 +567,7 @@ _OPERAND_END = {
     "NONE", "RPAREN", "RBRACKET", "RBRACE", "TRY", "BRACKETS",
 }
 # Keywords that are member names after `.` (`x.type | y`), where they end an operand too.
-_MEMBER_KEYWORDS = {"TYPE", "MATCH", "IN", "FROM", "AS", "USE"}
+_MEMBER_KEYWORDS = {"TYPE", "MATCH", "IN", "FROM", "AS", "USE", "WHERE"}
 
 
 def _ends_operand(toks: list, k: int) -> bool:
@@ -603,7 +603,7 @@ def _classify_pipes(toks: list) -> None:
 
 
 # `dyn` is a keyword where a type starts; `within` after a `~=` operand, before the tolerance;
-# `comptime` before a field `name:` of a type body.
+# `comptime` before `name:` (a field of a type body).
 _TYPE_START_AFTER = {"COLON", "LT", "COMMA", "ARROW", "LBRACKET", "AS", "LPAREN", "FOR"}
 
 
@@ -623,9 +623,9 @@ def _contextual_keywords(toks: list) -> None:
                     and nxt.type in ("INT", "FLOAT") and nxt.line == tok.line):
                 tok.type = "WITHIN"
         elif tok.value == "comptime":
-            if (prev is not None and prev.type in ("LBRACE", "LBRACE_OBJ", "COMMA")
+            if (prev is not None and prev.type not in ("DOT", "QDOT")
                     and nxt is not None and nxt.type in ("IDENT", "STRUCTNAME")
-                    and k + 2 < n and toks[k + 2].type == "COLON"):
+                    and nxt.line == tok.line and k + 2 < n and toks[k + 2].type == "COLON"):
                 tok.type = "COMPTIME"
 
 

@@ -1102,7 +1102,8 @@ def p_member_name(p):
                    | IN
                    | FROM
                    | AS
-                   | USE"""
+                   | USE
+                   | WHERE"""
     p[0] = p[1]
 
 

@@ -48,7 +48,7 @@ _INDENT = "  "
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Keywords the grammar also accepts after `.` and as object keys (`member_name`).
-_MEMBER_KEYWORDS = {"type", "match", "in", "from", "as", "use"}
+_MEMBER_KEYWORDS = {"type", "match", "in", "from", "as", "use", "where"}
 
 _BINARY_PREC = {
     "??": 4, "!!": 5, "||": 6, "&&": 7, "|": 8, "^": 9, "&": 10,
