@@ -1064,12 +1064,12 @@ class TestPendingConstructs:
     ])
     @pytest.mark.parametrize("engine", ["ref", "vm"])
     def test_clean_compile_error(self, src, what, engine):
-        from shapelang.cli import run_source_json
-        result = run_source_json("print(0)\n" + src, "t.shape", engine=engine)
-        err = result["error"]
-        assert (err["kind"], err["phase"]) == ("CompileError", "compile"), err
-        assert err["message"] == f"{what} is not supported yet"
-        assert result["stdout"] == ""
+        from shapelang import api
+        result = api.run("print(0)\n" + src, path="t.shape", engine=engine)
+        err = result.error
+        assert (err.kind, err.phase) == ("CompileError", "compile"), err
+        assert err.message == f"{what} is not supported yet"
+        assert result.stdout == ""
 
 
 # ================================================================ the pending conformance cases
