@@ -236,6 +236,23 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     return Loaded(sid, program, state, source, source_id, info.script, ledger)
 
 
+def state_summary(state: bytes, sid: str) -> tuple[Optional[Ledger], Optional[str]]:
+    """The I/O ledger of a stored state (spec/io.md; None for a run that did no I/O) and the id
+    of its source text, for `shape snapshot info`."""
+    from shapelang.vm.codec import CodecError, Decoder
+    try:
+        doc = Decoder(registry()).decode(state)
+    except CodecError as e:
+        raise resume_error(f"Snapshot {sid[:12]} is corrupt: {e}") from None
+    if type(doc) is not dict:
+        raise resume_error(f"Snapshot {sid[:12]} is malformed")
+    source = doc.get("source") if type(doc.get("source")) is str else None
+    if "io" not in doc:
+        return None, source
+    from shapelang.runtime.stdlib.resume import load_ledger
+    return load_ledger(doc["io"], sid), source
+
+
 def boundary(loaded: Loaded) -> str:
     """Where a loaded snapshot was taken, for messages: `job.shape, line 12` (the line of the
     innermost frame's instruction before the boundary; the script alone when unknown)."""

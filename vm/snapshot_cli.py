@@ -137,15 +137,36 @@ def _run(args: argparse.Namespace, store: SnapshotStore) -> int:
         sid = store.resolve(args.id)
         s, state = store.get_snapshot(sid)
         chain = parent_chain(store, s)
+        try:
+            ledger, source_id = S.state_summary(state, sid)
+            unreadable = ""
+        except ShapeError as e:     # metadata is still worth showing (verify says more)
+            ledger, source_id, unreadable = None, None, f" ({e.message})"
+        inputs = [] if ledger is None else [
+            {"path": p, "sha256": r.fingerprint, "size": r.size, "pinned": r.pinned}
+            for p, r in sorted(ledger.inputs.items()) if p not in ledger.outputs]
+        outputs = [] if ledger is None else [
+            {"path": p, "kind": r.kind, "size": r.size, "sha256": r.fingerprint}
+            for p, r in sorted(ledger.outputs.items())]
+        data = set() if ledger is None else set(ledger.blob_ids())
+        code = len([b for b in s.blob_ids if b not in data and b != source_id])
         if args.json:
-            out.write(json.dumps({**_row_json(s), "parents": chain,
+            out.write(json.dumps({**_row_json(s), "code_blobs": code, "parents": chain,
+                                  "inputs": inputs, "outputs": outputs,
                                   "resume": f"shape --resume {s.id}"}, indent=1) + "\n")
         else:
             out.write(f"id:       {s.id}\ncreated:  {iso_utc(s.created)}\nkind:     {s.kind}\n"
-                      f"script:   {s.script or '-'}\nparent:   {chain[0] if chain else '-'}\n"
-                      f"state:    {len(state)} bytes\ncode:     {len(s.blob_ids)} function blob(s)\n")
+                      f"script:   {s.script or '-'}\nparent:   {chain[0] if chain else '-'}\n")
             for pid in chain[1:]:  # the parent's parent and on, nearest first
                 out.write(f"          {pid}\n")
+            out.write(f"state:    {len(state)} bytes{unreadable}\n"
+                      f"code:     {code} function blob(s)\n")
+            for n, i in enumerate(inputs):
+                out.write(f"{'inputs:' if n == 0 else '':<10}{i['path']}  sha256 {i['sha256'][:12]}"
+                          f"  {i['size']} bytes  {'pinned' if i['pinned'] else 'not pinned'}\n")
+            for n, o in enumerate(outputs):
+                out.write(f"{'outputs:' if n == 0 else '':<10}{o['path']}  {o['kind']}"
+                          f"  {o['size']} bytes\n")
             out.write(f"resume:   shape --resume {s.id}\n")
     elif args.cmd == "delete":
         sid = store.resolve(args.id)
