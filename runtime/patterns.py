@@ -26,6 +26,7 @@ Slots: the VM binds into its registers; the reference evaluator numbers a patter
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable
 
 from shapelang.runtime.display import display
@@ -58,88 +59,124 @@ def _store(bind: list, v: str) -> str:
     return f"R[{slot}].v = {v}" if cell else f"R[{slot}] = {v}"
 
 
-def strict_code(d: list, v: str, dp: str) -> tuple[list[str], list[str]]:
-    """The strict match of descriptor `d` as Python code: (tests, bindings). `v` is a Python
-    expression for the value (evaluated more than once, so it must be cheap and pure), `dp` one
-    for the descriptor (literals, keys and names are read from it, never spliced into code);
-    slot numbers are ints and are written as such. The tests are in the order a reader would
-    check them, and a failing test stops the rest (`and`)."""
-    tag = d[0]
-    if tag == "_":
-        return [], []
-    if tag == "b":
-        return [], [_store(d, v)]
-    if tag == "l":
-        lit = d[1]
-        if lit is None:
-            return [f"{v} is None"], []
-        if type(lit) is bool:
-            return [f"{v} is {lit!r}"], []
-        if type(lit) is int:
-            return [f"(type({v}) is int or type({v}) is float)", f"{v} == ({lit!r})"], []
-        if type(lit) is float:
-            return [f"(type({v}) is int or type({v}) is float)", f"{v} == {dp}[1]"], []
-        return [f"type({v}) is str", f"{v} == {dp}[1]"], []
-    if tag in ("some", "ok", "err"):
-        if tag == "some":
-            tests, inner = [f"{v} is not None"], v
+class _Code:
+    """What one `strict_code` call accumulates: the tests, the bindings, and the constants the
+    code reads (`{consts}[i]`: literals, keys, names and descriptors are never spliced in)."""
+
+    def __init__(self, tmp: Callable[[], str], consts: str) -> None:
+        self.tests: list[str] = []
+        self.binds: list[str] = []
+        self.values: list[Any] = []
+        self.tmp = tmp
+        self.name = consts
+
+    def const(self, x: Any) -> str:
+        self.values.append(x)
+        return f"{self.name}[{len(self.values) - 1}]"
+
+    def sub(self, d: list, expr: str) -> None:
+        """Match sub-pattern `d` against the value of `expr`. A pattern that tests its value
+        reads it through a temporary, assigned (`:=`) at its first test: every sub-value is
+        computed once, and the code stays linear in the size of the pattern, however deep."""
+        if d[0] in ("_", "b", "x"):
+            self.match(d, expr, expr)
         else:
-            tests, inner = [f"type({v}) is {'Ok' if tag == 'ok' else 'Err'}"], f"{v}.value"
-        sub = strict_code(d[1], inner, f"{dp}[1]")
-        return tests + sub[0], sub[1]
-    if tag == "a":
-        items = d[1]
-        n = len(items)
-        tests = [f"type({v}) is list", f"len({v}) {'>=' if d[2] else '=='} {n}"]
-        binds: list[str] = []
-        for i, sub_d in enumerate(items):
-            sub = strict_code(sub_d, f"{v}[{i}]", f"{dp}[1][{i}]")
-            tests += sub[0]
-            binds += sub[1]
-        if d[3] is not None:
-            binds.append(_store(d[3], f"list({v}[{n}:])"))
-        return tests, binds
-    if tag == "o":
-        # An object's own fields, or a struct instance's.
-        fields = f"({v} if type({v}) is dict else {v}.fields)"
-        tests = [f"(type({v}) is dict or type({v}) is StructValue)"]
-        return _fields_code(d[1], fields, f"{dp}[1]", tests)
-    if tag == "s":
-        tests = [f"type({v}) is StructValue", f"{v}.type_name == {dp}[1]"]
-        return _fields_code(d[2], f"{v}.fields", f"{dp}[2]", tests)
-    if tag == "v":
-        tests = [f"type({v}) is EnumValue", f"{v}.enum == {dp}[1]", f"{v}.variant == {dp}[2]"]
-        payload = f"{v}.payload"
-        if d[3] is not None:
-            n = len(d[3])
-            if n:
-                tests += [f"type({payload}) is tuple", f"len({payload}) == {n}"]
+            t = self.tmp()
+            self.match(d, t, f"({t} := {expr})")
+
+    def match(self, d: list, v: str, first: str) -> None:
+        """`v` names the value; `first` is what its first use in a test says (it may assign
+        `v`, so it comes first in the tests, which run in order and stop at a failure)."""
+        tag = d[0]
+        tests = self.tests
+        if tag == "_":
+            return
+        if tag == "b":
+            self.binds.append(_store(d, first))
+            return
+        if tag == "l":
+            lit = d[1]
+            if lit is None:
+                tests.append(f"{first} is None")
+            elif type(lit) is bool:
+                tests.append(f"{first} is {lit!r}")
+            elif type(lit) is int:
+                tests += [f"(type({first}) is int or type({v}) is float)", f"{v} == ({lit!r})"]
+            elif type(lit) is float:
+                tests += [f"(type({first}) is int or type({v}) is float)",
+                          f"{v} == {self.const(lit)}"]
             else:
-                tests.append(f"(type({payload}) is not tuple or not {payload})")
-            binds = []
-            for i, sub_d in enumerate(d[3]):
-                sub = strict_code(sub_d, f"{payload}[{i}]", f"{dp}[3][{i}]")
-                tests += sub[0]
-                binds += sub[1]
-            return tests, binds
-        if d[4]:
-            tests.append(f"type({payload}) is dict")
-            return _fields_code(d[4], payload, f"{dp}[4]", tests)
-        return tests, []
-    if tag == "x":
-        return [f"h_bad_pattern({dp})"], []
-    raise ValueError(f"bad pattern tag {tag!r}")
+                tests += [f"type({first}) is str", f"{v} == {self.const(lit)}"]
+            return
+        if tag == "some":
+            tests.append(f"{first} is not None")
+            self.match(d[1], v, v)
+            return
+        if tag in ("ok", "err"):
+            tests.append(f"type({first}) is {'Ok' if tag == 'ok' else 'Err'}")
+            self.sub(d[1], f"{v}.value")
+            return
+        if tag == "a":
+            items = d[1]
+            n = len(items)
+            tests += [f"type({first}) is list", f"len({v}) {'>=' if d[2] else '=='} {n}"]
+            for i, sub_d in enumerate(items):
+                self.sub(sub_d, f"{v}[{i}]")
+            if d[3] is not None:
+                self.binds.append(_store(d[3], f"list({v}[{n}:])"))
+            return
+        if tag == "o":
+            # An object's own fields, or a struct instance's.
+            tests.append(f"(type({first}) is dict or type({v}) is StructValue)")
+            self.fields(d[1], f"({v} if type({v}) is dict else {v}.fields)")
+            return
+        if tag == "s":
+            tests += [f"type({first}) is StructValue", f"{v}.type_name == {self.const(d[1])}"]
+            self.fields(d[2], f"{v}.fields")
+            return
+        if tag == "v":
+            tests += [f"type({first}) is EnumValue", f"{v}.enum == {self.const(d[1])}",
+                      f"{v}.variant == {self.const(d[2])}"]
+            payload = f"{v}.payload"
+            if d[3] is not None:
+                n = len(d[3])
+                if n:
+                    tests += [f"type({payload}) is tuple", f"len({payload}) == {n}"]
+                else:
+                    tests.append(f"(type({payload}) is not tuple or not {payload})")
+                for i, sub_d in enumerate(d[3]):
+                    self.sub(sub_d, f"{payload}[{i}]")
+            elif d[4]:
+                tests.append(f"type({payload}) is dict")
+                self.fields(d[4], payload)
+            return
+        if tag == "x":
+            tests.append(f"h_bad_pattern({self.const(d)})")
+            return
+        raise ValueError(f"bad pattern tag {tag!r}")
+
+    def fields(self, fields: list, container: str) -> None:
+        if not fields:
+            return
+        c = self.tmp()
+        first = f"({c} := {container})"
+        for key, sub_d in fields:
+            k = self.const(key)
+            self.tests.append(f"{k} in {first}")
+            first = c
+            self.sub(sub_d, f"{c}[{k}]")
 
 
-def _fields_code(fields: list, container: str, fp: str, tests: list) -> tuple[list, list]:
-    binds: list[str] = []
-    for j, (_, sub_d) in enumerate(fields):
-        key = f"{fp}[{j}][0]"
-        tests.append(f"{key} in {container}")
-        sub = strict_code(sub_d, f"{container}[{key}]", f"{fp}[{j}][1]")
-        tests += sub[0]
-        binds += sub[1]
-    return tests, binds
+def strict_code(d: list, v: str, tmp: Callable[[], str],
+                consts: str) -> tuple[list[str], list[str], list[Any]]:
+    """The strict match of descriptor `d` as Python code: (tests, bindings, constants). `v` is
+    a local variable holding the value; `tmp()` gives a fresh local name for each temporary;
+    the code reads constant `i` as `{consts}[i]`. The tests are in the order a reader would
+    check them, and a failing test stops the rest (`and`); the bindings run after all of them
+    passed (they read the temporaries the tests assigned)."""
+    code = _Code(tmp, consts)
+    code.match(d, v, v)
+    return code.tests, code.binds, code.values
 
 
 _CODE_CACHE: dict[str, Any] = {}
@@ -149,7 +186,8 @@ CODE_CACHE_LIMIT = 4096
 def strict(desc: list) -> Matcher:
     """The strict matcher of `desc` (`match` arms): binds into R and returns True, or returns
     False, binding nothing."""
-    tests, binds = strict_code(desc, "v", "D")
+    names = (f"t{i}" for i in itertools.count())
+    tests, binds, consts = strict_code(desc, "v", names.__next__, "D")
     lines = ["def make(D):", "    def match(v, R):"]
     if tests:
         lines.append(f"        if not ({' and '.join(tests)}):")
@@ -164,7 +202,7 @@ def strict(desc: list) -> Matcher:
         code = _CODE_CACHE[src] = compile(src, "<shape pattern>", "exec")
     ns = dict(CODE_NAMES)
     exec(code, ns)
-    return ns["make"](desc)
+    return ns["make"](tuple(consts))
 
 
 # ---------------------------------------------------------------- lenient destructuring

@@ -260,7 +260,7 @@ class Machine:
         for factory in ns["__factories"]:
             units = factory(self, self.frames, self.rblobs, self.max_depth, OUT, self.methods,
                             self.prelude, env["K"], env["LN"], env["CH"], env["CN"], env["BI"],
-                            env["BF"], env["MT"], env["DS"], env["PN"], code)
+                            env["BF"], env["MT"], env["MC"], env["DS"], env["PN"], code)
             for pc, fn in units:
                 code[pc] = fn
         rb.units = list(code)

@@ -13,8 +13,8 @@ is the invariant that makes any unit boundary a safe point for stopping and snap
 
 The generated source is built only from fixed templates and integers taken from a validated
 blob (slot numbers, jump targets, constant-table indices); constants, names and descriptors are
-never spliced into source text, they are reached through tables (`K[i]`, `MT[i]`, …) passed to
-the factory. The source is compiled once per blob id and cached; each machine instantiates it
+never spliced into source text, they are reached through tables (`K[i]`, `MT[i]`, `MC[i]`, …)
+passed to the factory. The source is compiled once per blob id and cached; each machine instantiates it
 with its own frame stack. Nothing here is part of the machine state: it is rebuilt from blobs.
 
 Every instruction's code starts on its own source line(s), and `line_pc` maps generated line
@@ -131,7 +131,7 @@ class _Gen:
         self.env = {"K": tuple(K), "LN": tuple(s.split("#")[0] for s in blob.local_names),
                     "CH": tuple(blob.children),
                     "CN": tuple(blobs[c].name if c in blobs else None for c in blob.children),
-                    "BI": {}, "BF": {}, "MT": {}, "DS": {}, "PN": {}}
+                    "BI": {}, "BF": {}, "MT": {}, "MC": {}, "DS": {}, "PN": {}}
 
     # ------------------------------------------------------------ emission helpers
 
@@ -307,7 +307,7 @@ class _Gen:
                 factories.append(f"__factory{len(factories)}")
                 self.pc = start
                 self.out.append((f"def {factories[-1]}(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, "
-                                 "CH, CN, BI, BF, MT, DS, PN, CODE):", start))
+                                 "CH, CN, BI, BF, MT, MC, DS, PN, CODE):", start))
             self.stack = []
             self.kinds = {}
             self.n = 0
@@ -659,7 +659,8 @@ class _Gen:
             if _pattern_size(desc) <= 12 and not self.cold:
                 # The shared matcher's own code (runtime/patterns.py strict_code), inlined.
                 v = self.tmp()
-                inline = P.strict_code(desc, v, f"K[{a}][1]")
+                inline = P.strict_code(desc, v, self.tmp, f"MC[{a}]")
+                self.env["MC"][a] = tuple(inline[2])
             if inline is None:
                 self.env["MT"][a] = P.strict(desc)
                 L(f"if not MT[{a}](R[{subj}], R):")
@@ -667,7 +668,7 @@ class _Gen:
                 self.exit_to(b)
                 self.ind -= 1
             else:
-                conds, binds = inline
+                conds, binds, _ = inline
                 L(f"{v} = R[{subj}]")
                 if conds:
                     L(f"if not ({' and '.join(conds)}):")
