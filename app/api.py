@@ -46,6 +46,9 @@ class Frame:
         return {"name": self.name, "line": self.line, "col": self.col}
 
 
+STACK_ENDS = 100     # a longer call stack keeps this many outermost and innermost entries
+
+
 @dataclass(frozen=True)
 class Error:
     """Why a run failed: `kind` and `phase` as in spec/implementation-contracts.md."""
@@ -57,12 +60,18 @@ class Error:
     col: Optional[int] = None
     stack: tuple[Frame, ...] = ()     # the Shape call stack, most recent call last
     note: Optional[str] = None        # more context for a person (where a snapshot was taken)
+    stack_omitted: int = 0            # entries left out of the middle of a very deep stack
 
     @staticmethod
     def of(e: ShapeError, path: Optional[str] = None) -> "Error":
-        stack = tuple(Frame(*f) for f in getattr(e, "stack", None) or ())
+        stack = e.stack or []
+        omitted = max(0, len(stack) - 2 * STACK_ENDS)
+        if omitted:
+            # A stack overflow is 10^4-10^5 calls deep: its two ends tell the story.
+            stack = stack[:STACK_ENDS] + stack[-STACK_ENDS:]
         return Error(e.kind, e.phase, e.message, e.file if e.file is not None else path,
-                     e.line, e.col, stack, getattr(e, "note", None))
+                     e.line, e.col, tuple(Frame(*f) for f in stack), getattr(e, "note", None),
+                     omitted)
 
     @staticmethod
     def internal(exc: BaseException) -> "Error":
@@ -83,7 +92,8 @@ class Error:
     def to_json(self) -> dict:
         return {"kind": self.kind, "phase": self.phase, "message": self.message,
                 "line": self.line, "col": self.col, "file": self.file,
-                "stack": [f.to_json() for f in self.stack], "note": self.note}
+                "stack": [f.to_json() for f in self.stack], "stack_omitted": self.stack_omitted,
+                "note": self.note}
 
 
 @dataclass

@@ -12,6 +12,7 @@ from shapelang.api import Error, Frame
 
 RED, BOLD, DIM, RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 FOLD_AFTER = 3      # a frame repeated more often than this is folded into one line
+SHOW_ENDS = 10      # a deeper call stack shows this many outermost and innermost calls
 WIDTH = 100         # a longer source line is shown as a window around the column
 
 
@@ -37,7 +38,7 @@ def render(error: Error, source: Optional[str] = None, color: bool = False) -> s
     if excerpt:
         lines.append(excerpt)
     if len(error.stack) > 1:
-        lines.append(call_stack(error.stack, error.file))
+        lines.append(call_stack(error.stack, error.file, error.stack_omitted))
     if error.note:
         lines.append(f"note: {error.note}")
     return "\n".join(lines)
@@ -80,10 +81,26 @@ def source_excerpt(error: Error, source: Optional[str], color: bool = False) -> 
     return "\n".join(out)
 
 
-def call_stack(stack: Sequence[Frame], file: Optional[str]) -> str:
-    """`Call stack (most recent call last):` with runs of one repeated frame folded."""
+def call_stack(stack: Sequence[Frame], file: Optional[str], omitted: int = 0) -> str:
+    """`Call stack (most recent call last):` with runs of one repeated frame folded (as
+    Python does); a deep stack shows its SHOW_ENDS outermost and innermost entries only.
+    `omitted` entries were already left out in the middle of `stack` (Error.of)."""
     where = file or "<input>"
     out = ["Call stack (most recent call last):"]
+    if len(stack) > 2 * SHOW_ENDS:
+        omitted += len(stack) - 2 * SHOW_ENDS
+        stack = list(stack[:SHOW_ENDS]) + list(stack[-SHOW_ENDS:])
+    if omitted:
+        half = len(stack) // 2
+        _fold(stack[:half], where, out)
+        out.append(f"  [{_times(omitted, 'more call')} not shown]")
+        _fold(stack[half:], where, out)
+    else:
+        _fold(stack, where, out)
+    return "\n".join(out)
+
+
+def _fold(stack: Sequence[Frame], where: str, out: list[str]) -> None:
     i = 0
     while i < len(stack):
         j = i
@@ -93,9 +110,12 @@ def call_stack(stack: Sequence[Frame], file: Optional[str]) -> str:
         for _ in range(min(run, FOLD_AFTER)):
             out.append(_frame_line(stack[i], where))
         if run > FOLD_AFTER:
-            out.append(f"  [previous line repeated {run - FOLD_AFTER} more times]")
+            out.append(f"  [previous line repeated {_times(run - FOLD_AFTER, 'more time')}]")
         i = j + 1
-    return "\n".join(out)
+
+
+def _times(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _frame_line(f: Frame, where: str) -> str:

@@ -101,6 +101,8 @@ class Case:
     stdout: Optional[str] = None            # None = stdout not checked
     value: Optional[ExpectedValue] = None   # None = value not checked
     error: Optional[ExpectedError] = None   # None = the run must not fail
+    # `stack:` the error's Shape call stack, most recent call last: (name, line, col) entries.
+    stack: Optional[tuple[tuple[str, Optional[int], Optional[int]], ...]] = None
     exit: Optional[int] = None              # explicit `exit:`; see expected_exit
     resumes: list[ResumeExpectation] = field(default_factory=list)
     # Files put in the run's fresh directory before it runs, and the files the run must leave
@@ -168,6 +170,20 @@ def _parse_error(text: str, path: str, lineno: int) -> ExpectedError:
     line = int(m.group("line")) if m.group("line") else None
     col = int(m.group("col")) if m.group("col") else None
     return ExpectedError(m.group("kind"), m.group("phase"), msg, line, col)
+
+
+def _parse_stack(text: str, path: str, lineno: int) -> tuple:
+    """`NAME LINE:COL, NAME LINE:COL, …` (outermost first; a NAME alone has no position)."""
+    out = []
+    for part in _comma_list(text):
+        m = re.fullmatch(r"(\S+)(?: (\d+):(\d+))?", part)
+        if not m:
+            raise CaseFormatError(path, lineno, f"expected NAME LINE:COL in stack:, got {part!r}")
+        out.append((m.group(1), int(m.group(2)) if m.group(2) else None,
+                    int(m.group(3)) if m.group(3) else None))
+    if not out:
+        raise CaseFormatError(path, lineno, "stack: needs at least one NAME LINE:COL entry")
+    return tuple(out)
 
 
 def _parse_int(text: str, path: str, lineno: int, what: str) -> int:
@@ -243,7 +259,7 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         # Values are separated from the key by one space; strip only that, so a value display
         # can keep meaningful trailing text.
         value = rest[1:] if rest.startswith(" ") else rest
-        if key in ("id", "features", "flags", "stdout", "value", "error", "exit"):
+        if key in ("id", "features", "flags", "stdout", "value", "error", "stack", "exit"):
             if args:
                 raise CaseFormatError(path, i, f"'{key}' takes no arguments before ':'")
             if key in seen:
@@ -273,6 +289,8 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
             case.value = ExpectedValue(parts[0], parts[1] if len(parts) > 1 else "")
         elif key == "error":
             case.error = _parse_error(value, path, i)
+        elif key == "stack":
+            case.stack = _parse_stack(value, path, i)
         elif key == "exit":
             case.exit = _parse_int(value, path, i, "exit")
         elif key == "resume":
@@ -321,6 +339,8 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         else:
             raise CaseFormatError(path, i, f"unknown header key '{key}'")
     close_block()
+    if case.stack is not None and (case.error is None or case.error.phase != "runtime"):
+        raise CaseFormatError(path, 1, "stack: goes with a runtime error: line")
     if "ref-only" in case.flags and "vm-only" in case.flags:
         raise CaseFormatError(path, 1, "a case cannot be both ref-only and vm-only")
     return case

@@ -446,6 +446,10 @@ def _describe_error(err: Optional[dict]) -> str:
     return f"{err.get('kind')} {phase}{pos}: {err.get('message')!r}"
 
 
+def _describe_stack(stack) -> str:
+    return ", ".join(name if line is None else f"{name} {line}:{col}" for name, line, col in stack)
+
+
 def _error_mismatch(expected: Optional[ExpectedError], actual: Optional[dict]) -> Optional[str]:
     if expected is None:
         return f"unexpected error: {_describe_error(actual)}" if actual else None
@@ -487,6 +491,15 @@ def compare(case: Case, result: dict, context: str, engine_label: str) -> tuple[
         m = _error_mismatch(case.error, err)
         if m:
             details.append(m)
+        elif case.stack is not None:
+            got = err.get("stack")
+            if got is None:
+                notes.append("stack not checked (the engine does not report call stacks)")
+            else:
+                entries = [(f.get("name"), f.get("line"), f.get("col")) for f in got]
+                if entries != list(case.stack):
+                    details.append(f"stack differs: expected {_describe_stack(case.stack)}, "
+                                   f"got {_describe_stack(entries)}")
         if result.get("exit_code") != case.expected_exit:
             details.append(f"exit code: expected {case.expected_exit}, got {result.get('exit_code')}")
         if case.value is not None and case.error is None:

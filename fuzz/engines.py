@@ -27,7 +27,7 @@ import io
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 ID_RE = re.compile(r"[0-9a-f]{64}")
@@ -50,6 +50,10 @@ class Outcome:
     exit_code: int = 0
     line: Optional[int] = None
     col: Optional[int] = None
+    # The error's Shape call stack ((name, line, col), outermost first); None where the engine
+    # reports none, or for a stack overflow (as deep as each engine's own limit). Compared by
+    # diff_outcomes when both sides have one.
+    stack: Optional[tuple] = field(default=None, compare=False)
 
     @staticmethod
     def from_json(result: dict) -> "Outcome":
@@ -63,6 +67,8 @@ class Outcome:
             exit_code=int(result.get("exit_code", 0)),
             line=None if err is None else err.get("line"),
             col=None if err is None else err.get("col"),
+            stack=None if err is None or err.get("stack") is None or err["kind"] == "StackOverflow"
+            else tuple((f["name"], f["line"], f["col"]) for f in err["stack"]),
         )
 
     @property
@@ -99,6 +105,10 @@ def diff_outcomes(expected: Outcome, actual: Outcome, names: tuple[str, str] = (
         out.append(f"position differs: {names[0]} {expected.error[0] if expected.error else ''} "
                    f"at {expected.position} vs {names[1]} at {actual.position} "
                    f"({expected.message!r})")
+    elif expected.stack is not None and actual.stack is not None and expected.stack != actual.stack:
+        show = lambda st: ", ".join(f"{n} {ln}:{c}" for n, ln, c in st)  # noqa: E731
+        out.append(f"call stack differs: {names[0]} {show(expected.stack)} vs {names[1]} "
+                   f"{show(actual.stack)} ({expected.message!r})")
     if expected.exit_code != actual.exit_code:
         out.append(f"exit code differs: {names[0]} {expected.exit_code} vs {names[1]} {actual.exit_code}")
     return out
@@ -415,7 +425,7 @@ class MachineSession:
 def concat(before: Outcome, after: Outcome) -> Outcome:
     """The outcome of a run cut in two: output of both parts, the end of the second."""
     return Outcome(before.stdout + after.stdout, after.value, after.error, after.message,
-                   after.exit_code, after.line, after.col)
+                   after.exit_code, after.line, after.col, after.stack)
 
 
 # ---------------------------------------------------------------- recompile-and-resume (store based)

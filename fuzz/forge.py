@@ -256,7 +256,7 @@ class Forger:
     def mutate_blob(self, doc: list) -> str:
         """Change one field of a blob's encoding (see Blob.encoding for the layout)."""
         r = self.r
-        if not (isinstance(doc, list) and len(doc) == 20):
+        if not (isinstance(doc, list) and len(doc) in (20, 21)):   # 21: with Blob.inlined
             doc.append(0)
             return "field added"
         names = ["name", "kind", "params", "has_self", "min_args", "entries", "ref_params",

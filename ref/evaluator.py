@@ -23,7 +23,8 @@ from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, dis
                                methods as Me, operators as Op, patterns as P, records as Rec,
                                results as Res, snapshots as Snap, stdlib, values as V)
 from shapelang.runtime.builtins import builtin_names
-from shapelang.runtime.errors import ShapeError, exit_with, stack_overflow
+from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, exit_with,
+                                      stack_overflow)
 from shapelang.runtime.iteration import (DONE, for_item, for_start, make_range, spread_array,
                                          spread_object)
 from shapelang.runtime.prelude import PRELUDE_PATH
@@ -237,6 +238,10 @@ class Interpreter:
                 value = self.exec_stmt(st, env)
         except ReturnSignal as r:
             return r.value
+        except ShapeError as err:
+            _left_frame(err, MAIN_FRAME)
+            err.stack = err.__dict__.pop("_frames")[::-1]
+            raise
         # (The resolver refuses `break` and `continue` outside of a loop, so no signal escapes.)
         if body and isinstance(body[-1], A.ExprStmt):
             return value
@@ -367,13 +372,15 @@ class Interpreter:
         except ShapeError as err:
             raise self.located(err, e)
         except RecursionError:
-            raise stack_overflow().at(e.line or None, e.col or None)
+            raise self.located(stack_overflow(), e)
 
     def located(self, err: ShapeError, node: Any) -> ShapeError:
         """`err` at `node` unless it has a position already. An error inside prelude code is
-        reported at the user's call of the method."""
-        if self.res is not self.prelude_res:
-            err.at(node.line or None, node.col or None)
+        reported at the user's call of the method. The first position in each function the
+        error leaves is that function's place in the call stack (see _left_frame)."""
+        if self.res is not self.prelude_res and node.line:
+            err.at(node.line, node.col or None)
+            err.__dict__.setdefault("_here", (node.line, node.col or None))
         return err
 
     def ev_literal(self, e, env):
@@ -775,7 +782,7 @@ class Interpreter:
     def call_closure(self, fn: Closure, args: list) -> Any:
         node = fn.node
         params = node.params
-        if len(args) > len(params):
+        if len(args) > len(params) or any(p.default is None for p in params[len(args):]):
             raise Calls.arity_error(fn.name, len(params), len(args))
         if self.depth >= self.max_depth:
             raise stack_overflow()
@@ -787,12 +794,7 @@ class Interpreter:
                 scope = self.res.scope(node)
                 env.vars[scope.bindings[0]] = Cell(fn.self_value)
             for i, p in enumerate(params):
-                if i < len(args):
-                    a = args[i]
-                elif p.default is not None:
-                    a = self.eval(p.default, fn.env)
-                else:
-                    raise Calls.arity_error(fn.name, len(params), len(args))
+                a = args[i] if i < len(args) else self.eval(p.default, fn.env)
                 if p.by_ref and isinstance(a, Cell):
                     env.vars[self.res.decl(p)] = a
                     continue
@@ -808,8 +810,20 @@ class Interpreter:
                 return r.value
             finally:
                 self.depth -= 1
+        except ShapeError as err:
+            if fn.res is not self.prelude_res:
+                _left_frame(err, fn.name or LAMBDA_FRAME)
+            raise
         finally:
             self.res = res_saved
+
+
+def _left_frame(err: ShapeError, name: str) -> None:
+    """`err` is leaving a call of `name` (or the top level): that call becomes the next entry
+    of its call stack (collected most recent first), at the first position the error met in
+    it (`located`), or at none when it met none there."""
+    frames = err.__dict__.setdefault("_frames", [])
+    frames.append((name, *(err.__dict__.pop("_here", None) or (None, None))))
 
 
 _UNINIT = object()

@@ -50,6 +50,12 @@ class ShapeError(Exception):
         self.col = col
         self.phase = phase or _DEFAULT_PHASE.get(kind, "runtime")
         self.file = file
+        # The Shape call stack, most recent call last: [(function name, line, col), …], the
+        # last entry where the error happened, each other one at the call it was making. Set
+        # by the engine a runtime error escapes from; None before. The program's top level is
+        # MAIN_FRAME, a lambda LAMBDA_FRAME; prelude code is not shown (its errors are the
+        # user's call, as their positions are).
+        self.stack: list[tuple[str, int | None, int | None]] | None = None
 
     def at(self, line: int | None, col: int | None) -> "ShapeError":
         """Fill in a position if none is known yet (inner helpers raise without one)."""
@@ -69,8 +75,11 @@ class ShapeError(Exception):
         return f"Error: {self.location()}: {self.kind}: {self.message}"
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "phase": self.phase, "message": self.message,
-                "line": self.line, "col": self.col}
+        out = {"kind": self.kind, "phase": self.phase, "message": self.message,
+               "line": self.line, "col": self.col}
+        if self.stack is not None:
+            out["stack"] = [{"name": n, "line": ln, "col": c} for n, ln, c in self.stack]
+        return out
 
 
 class ShapeExit(Exception):
@@ -92,6 +101,11 @@ def exit_with(args: list) -> Exception:
     if not 0 <= code <= 255:
         return ShapeError("ValueError", f"exit code must be between 0 and 255, got {code}")
     return ShapeExit(code)
+
+
+# How a call stack names the program's top level and a function without a name.
+MAIN_FRAME = "<main>"
+LAMBDA_FRAME = "<lambda>"
 
 
 def type_error(message: str) -> ShapeError:

@@ -85,7 +85,9 @@ def test_json_contract(prog):
     assert r.returncode == 1 and data["exit_code"] == 1 and data["value"] is None
     assert data["error"] == {"kind": "ArithmeticError", "phase": "runtime",
                              "message": "Division by zero", "line": 1, "col": 1,
-                             "file": data["error"]["file"], "stack": [], "note": None}
+                             "file": data["error"]["file"],
+                             "stack": [{"name": "<main>", "line": 1, "col": 1}],
+                             "stack_omitted": 0, "note": None}
     assert data["error"]["file"].endswith("p.shape")
 
 

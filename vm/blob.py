@@ -44,6 +44,10 @@ class Blob:
     snapshots: list[list[int]]   # [pc, ordinal] of each snapshot() call site in this blob
     local_names: list[str]       # slot names (binding uids; `$…` for hidden temporaries)
     cells: list[int]             # slots that hold cells (captured or by-reference variables)
+    # Calls compiled into this blob's own code: [start, end, name, line, col] says instructions
+    # start..end-1 run the body of function `name`, called at line:col (ranges nest, outer
+    # first). Call stacks show them as frames. Encoded only when there are some.
+    inlined: list[list[Any]] = field(default_factory=list)
     source: Optional[str] = None  # path of the source file (not part of the id)
     _id: Optional[str] = field(default=None, repr=False, compare=False)
 
@@ -52,10 +56,14 @@ class Blob:
         return self.params + (1 if self.has_self else 0)
 
     def encoding(self) -> list:
-        return [BLOB_MAGIC, BLOB_VERSION, self.name, self.kind, self.params, self.has_self,
-                self.min_args, self.entries, self.ref_params, self.is_async, self.annotated,
-                self.nfree, self.nlocals, self.code, self.consts, self.lines, self.children,
-                self.snapshots, self.local_names, self.cells]
+        out = [BLOB_MAGIC, BLOB_VERSION, self.name, self.kind, self.params, self.has_self,
+               self.min_args, self.entries, self.ref_params, self.is_async, self.annotated,
+               self.nfree, self.nlocals, self.code, self.consts, self.lines, self.children,
+               self.snapshots, self.local_names, self.cells]
+        if self.inlined:
+            # Optional, so that code without inlined calls keeps its id (and old stores load).
+            out.append(self.inlined)
+        return out
 
     def to_bytes(self) -> bytes:
         return msgpack.packb(self.encoding(), use_bin_type=True)
@@ -65,6 +73,10 @@ class Blob:
         if self._id is None:
             self._id = hashlib.sha256(self.to_bytes()).hexdigest()
         return self._id
+
+    def inlined_at(self, pc: int) -> list[list[Any]]:
+        """The inlined calls instruction `pc` runs inside, outermost first."""
+        return [r for r in self.inlined if r[0] <= pc < r[1]]
 
     def line_at(self, pc: int) -> tuple[Optional[int], Optional[int]]:
         line = col = None
@@ -86,7 +98,7 @@ class Blob:
             doc = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
         except Exception as e:
             raise BlobError(f"blob is not valid msgpack ({type(e).__name__})") from None
-        if not isinstance(doc, list) or len(doc) != 20 or doc[0] != BLOB_MAGIC:
+        if not isinstance(doc, list) or len(doc) not in (20, 21) or doc[0] != BLOB_MAGIC:
             raise BlobError("not a function blob (bad magic)")
         if doc[1] != BLOB_VERSION:
             raise BlobError(f"unsupported blob version {doc[1]!r}")

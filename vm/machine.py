@@ -26,7 +26,8 @@ from typing import Any, Callable, Optional
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
                                iteration as It, methods as Me, operators as Op, patterns as P,
                                records as Rec, results as Res, snapshots as Snap, values as V)
-from shapelang.runtime.errors import ShapeError, ShapeExit, exit_with, stack_overflow
+from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
+                                      exit_with, stack_overflow)
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
@@ -37,6 +38,9 @@ from shapelang.vm.objects import (UNINIT, VM_BUILTINS, AnnotatedFunction, BoundM
 
 DEFAULT_MAX_DEPTH = 200_000
 VALUE_RECURSION_LIMIT = 30_000
+# Blobs that are frames of a call stack; the others (struct defaults, annotation wrappers and
+# handlers, await thunks) run code of the frame that made them, as the reference evaluates it.
+STACK_KINDS = {"module": MAIN_FRAME, "function": None, "method": None, "lambda": LAMBDA_FRAME}
 
 class _Stopped:
     __slots__ = ()
@@ -355,7 +359,7 @@ class Machine:
                         pc = f[PC]
         except ShapeError as e:
             self.status = "error"
-            self._locate(e, pc)
+            self._escaping(e, pc)
             raise
         except ShapeExit:
             self.status = "exit"
@@ -363,7 +367,7 @@ class Machine:
         except RecursionError:
             self.status = "error"
             err = stack_overflow()
-            self._locate(err, pc)
+            self._escaping(err, pc)
             raise err from None
         self.steps += steps
         if pc == -3:
@@ -375,28 +379,73 @@ class Machine:
             return STOPPED
         raise AssertionError(f"bad unit result {pc}")
 
-    def _locate(self, e: ShapeError, pc: int) -> None:
+    def _escaping(self, e: ShapeError, pc: int) -> None:
+        """`e` escapes the program: give it its position and the Shape call stack. Only here,
+        never while running, are positions looked up (the frames are still all there)."""
+        if not self.frames:
+            return
+        pcs = self._frame_pcs(e, pc)
+        self._locate(e, pcs)
+        e.stack = self._call_stack(pcs)
+
+    def _frame_pcs(self, e: ShapeError, pc: int) -> list[int]:
+        """The instruction each frame is at: the one that raised for the top frame (from the
+        traceback of the threaded code), the call that made the frame above for the others."""
+        FR = self.frames
+        top = T.pc_from_traceback(e.__traceback__, FR[-1][BID], self.generic)
+        if top is None:
+            top = pc if pc >= 0 else FR[-1][PC]
+        # A frame's pc is its return address: after the call, or after the call and the POP
+        # of a call statement, whose frame the callee's kind "drop" marks.
+        return [FR[i][PC] - (2 if FR[i + 1][KIND] == "drop" else 1)
+                for i in range(len(FR) - 1)] + [top]
+
+    def _position(self, i: int, pc: int) -> tuple[Optional[int], Optional[int]]:
+        """Where frame i's instruction pc is in the source; prelude code has no position."""
+        bid = self.frames[i][BID]
+        blob = self.program.blobs.get(bid)
+        if blob is None or bid in self._internal or not 0 <= pc < len(blob.code):
+            return None, None
+        return blob.line_at(pc)
+
+    def _locate(self, e: ShapeError, pcs: list[int]) -> None:
         """Give `e` the source position of the instruction that raised it. Code without a
         position of its own (prelude functions, annotation wrappers) reports its caller's call."""
-        if e.line is not None or not self.frames:
-            return
-        FR = self.frames
-        i = len(FR) - 1
-        bid = FR[i][BID]
-        ipc = T.pc_from_traceback(e.__traceback__, bid, self.generic)
-        if ipc is None:
-            ipc = pc if pc >= 0 else FR[i][PC]
-        while i >= 0:
-            bid = FR[i][BID]
-            blob = self.program.blobs.get(bid)
-            line = col = None
-            if blob is not None and bid not in self._internal and 0 <= ipc < len(blob.code):
-                line, col = blob.line_at(ipc)
+        for i in range(len(pcs) - 1, -1, -1):
+            line, col = self._position(i, pcs[i])
             if line is not None or i == 0:
                 e.at(line, col)
                 return
-            i -= 1
-            ipc = FR[i][PC] - 1   # the caller's pc is its return address
+
+    def _call_stack(self, pcs: list[int]) -> list[tuple[str, Optional[int], Optional[int]]]:
+        """The Shape call stack, most recent call last (ShapeError.stack): an entry per running
+        function and per call inlined into it (Blob.inlined). Prelude frames are left out, and
+        code that is no call of its own (not in STACK_KINDS: struct defaults, annotation
+        wrappers and handlers, await thunks) lends its position to the frame that made it, as
+        the reference evaluator shows it."""
+        out: list[tuple[str, Optional[int], Optional[int]]] = []
+        here: Optional[tuple[Optional[int], Optional[int]]] = None
+        seen: dict[tuple[str, int], tuple] = {}   # deep recursions repeat the same few frames
+        for i in range(len(pcs) - 1, -1, -1):
+            bid = self.frames[i][BID]
+            if bid in self._internal or bid not in self.program.blobs:
+                continue
+            key = (bid, pcs[i])
+            if key not in seen:
+                blob = self.program.blobs[bid]
+                seen[key] = (blob, self._position(i, pcs[i]), blob.inlined_at(pcs[i]))
+            blob, pos, inlined = seen[key]
+            if here is not None:
+                pos, here = here, None
+            for _, _, name, line, col in reversed(inlined):
+                out.append((name, *pos))
+                pos = (line or None, col or None)
+            if blob.kind in STACK_KINDS:
+                out.append((STACK_KINDS[blob.kind] or blob.name or LAMBDA_FRAME, *pos))
+            elif pos[0] is not None:
+                here = pos
+        out.reverse()
+        return out
 
     # ------------------------------------------------------------ safepoints
 

@@ -935,11 +935,13 @@ class _Gen:
         """Inline frame push for a plain call of closure f (registers A, runtime blob B)."""
         L = self.line
         L("if len(FR) >= LIMIT: h_overflow()")
+        # The return address is the instruction after the call (after its POP for a call
+        # statement), never forwarded further: call stacks find the call right before it.
         if self.drops(nxt - 1):
-            L(f"FR[-1][{F.PC}] = {self.forward(nxt + 1)}")
+            L(f"FR[-1][{F.PC}] = {nxt + 1}")
             kind = "'drop'"
         else:
-            L(f"FR[-1][{F.PC}] = {self.forward(nxt)}")
+            L(f"FR[-1][{F.PC}] = {nxt}")
             kind = "None"
         L(f"if {f}.cells: {A} += {f}.cells")
         L(f"if {B}.blank: {A} += {B}.blank")

@@ -102,6 +102,19 @@ def validate(b: "Blob") -> None:
             raise BlobError("invalid blob: lines")
         need(last < run[0] < n, "line table order")
         last = run[0]
+    need(type(b.inlined) is list, "inlined")
+    open_ends: list[int] = []
+    start = 0
+    for r in b.inlined:
+        need(type(r) is list and len(r) == 5 and _is_int(r[0]) and _is_int(r[1])
+             and type(r[2]) is str and _is_int(r[3]) and _is_int(r[4]), "inlined")
+        need(start <= r[0] < r[1] <= n and r[3] >= 0 and r[4] >= 0, "inlined range")
+        start = r[0]
+        while open_ends and open_ends[-1] <= r[0]:
+            open_ends.pop()
+        # Sorted by start, and each range inside the ones still open around it.
+        need(not open_ends or r[1] <= open_ends[-1], "inlined ranges must nest")
+        open_ends.append(r[1])
     for s in b.snapshots:
         need(type(s) is list and len(s) == 2 and all(_is_int(x) for x in s), "snapshots")
         need(0 <= s[0] < n and s[1] >= 0, "snapshot site")

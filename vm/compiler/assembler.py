@@ -69,6 +69,7 @@ class Assembler:
         self.local_names: list[str] = []
         self.cells: list[int] = []
         self.snapshots: list[list[int]] = []
+        self.inlined: list[list[Any]] = []     # Blob.inlined, ends filled in by end_inlined
         self.labels: list[Label] = []
         self.depth = 0
         self.reachable = True
@@ -159,6 +160,15 @@ class Assembler:
             self.reachable = True
         # else: nothing jumps here, and if nothing falls through either, dead code follows.
 
+    def begin_inlined(self, name: str, pos: tuple[int, int]) -> list[Any]:
+        """The instructions from here on run the body of `name`, called at `pos`."""
+        entry = [len(self.code), None, name, pos[0], pos[1]]
+        self.inlined.append(entry)
+        return entry
+
+    def end_inlined(self, entry: list[Any]) -> None:
+        entry[1] = len(self.code)
+
     def finish(self, params: int, has_self: bool, min_args: int, entries: list[int],
                ref_params: list[int], is_async: bool, annotated: bool, nfree: int) -> Blob:
         for label in self.labels:
@@ -180,7 +190,8 @@ class Assembler:
                     annotated=annotated, nfree=nfree, nlocals=len(self.local_names),
                     code=self.code, consts=self.consts, lines=lines, children=self.children,
                     snapshots=self.snapshots, local_names=self.local_names,
-                    cells=sorted(self.cells), source=self.path)
+                    cells=sorted(self.cells), inlined=[r for r in self.inlined if r[0] < r[1]],
+                    source=self.path)
         if CHECK_OPERANDS:
             try:
                 validate(blob)

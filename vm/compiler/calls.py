@@ -182,6 +182,8 @@ class CallLowering:
         fc.owners.add(id(decl))
         fc.inlining.append(decl)
         fc.inline_ends.append((end, fc.depth))
+        # Call stacks show the body as a call of `decl` made here (Blob.inlined).
+        inlined = fc.begin_inlined(decl.name, (e.line or 0, e.col or 0))
         try:
             self.block(decl.body, want=True)
         finally:
@@ -190,3 +192,4 @@ class CallLowering:
             fc.owners.discard(id(decl))
             fc.loops = saved_loops
         fc.mark(end)
+        fc.end_inlined(inlined)
