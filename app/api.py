@@ -12,6 +12,7 @@ reference, with examples that run as tests, is spec/api.md.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # only for annotations: importing the engines costs start-up 
     from shapelang.ref import ast as A
     from shapelang.vm.machine import Machine
 
-ENGINES = ("vm", "ref")
+ENGINES = ("vm", "jit", "ref")
 DEFAULT_ENGINE = "vm"
 INTERRUPT_EXIT = 130          # Ctrl+C, and a run's timeout
 TERMINATE_EXIT = 143          # SIGTERM
@@ -335,7 +336,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
     `shapelang.ref.ast.Program`; `path` names it in messages. `engine` is "vm" (stores
-    snapshots in `store`, a file path; default $SHAPE_STORE or the user data directory) or
+    snapshots in `store`, a file path; default $SHAPE_STORE or the user data directory), "jit"
+    (the VM with hot code compiled to Python, vm/jit/: the same snapshots and results) or
     "ref" (the reference evaluator: its snapshot ids are not stored). `snapshot_at=N` stops the
     VM after N steps as an interrupt does; `timeout` seconds stops either engine as Ctrl+C does
     (from any thread); `control` stops it on demand. Printed text is collected in
@@ -370,13 +372,23 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         if resume_at is not None or recompile_from is not None:
             raise ValueError("resume_at and recompile_from are reference-engine oracles "
                              "(use resume() on the VM)")
-        return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
-                                           Invocation.of(argv, cwd, out.path).io(pin_inputs)),
-                          control)
+        with _jit(engine):
+            return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
+                                               Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                              control)
+
+
+def _jit(engine: str) -> Any:
+    """The JIT mode machines of this run use: on for "jit" (unless a mode is already chosen,
+    e.g. "force" by SHAPE_JIT or the conformance runner), as set otherwise."""
+    from shapelang.vm import jit as J
+    if engine == "jit" and J.jit_default() == "off":
+        return J.jit_mode("on")
+    return contextlib.nullcontext()
 
 
 def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = None, *,
-           path: Optional[str] = None, store: Optional[str] = None,
+           path: Optional[str] = None, store: Optional[str] = None, engine: str = DEFAULT_ENGINE,
            snapshot_at: Optional[int] = None, timeout: Optional[float] = None,
            argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
            write: Optional[Write] = None,
@@ -386,7 +398,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
 
     Without `source` the snapshot continues on its stored code (full resume); with it (text, or
     a path that is read) the source is compiled and the run continues in it at the same
-    `snapshot()` call (recompile-and-resume, spec/snapshots.md). Other arguments as for `run`;
+    `snapshot()` call (recompile-and-resume, spec/snapshots.md). `engine` "jit" compiles the
+    resumed run's hot code again (it resumes on the VM either way). Other arguments as for `run`;
     `stderr` is told `Resuming from snapshot: ID` once the snapshot is known to fit its code.
     Before the run continues, its files are checked against the snapshot's I/O ledger and its
     outputs rewound (spec/io.md): a changed input stops the resume unless
@@ -394,6 +407,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
     the command line and directory of the run that took the snapshot."""
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
+    if engine not in ("vm", "jit"):
+        raise ValueError(f"resume runs on the VM: engine must be vm or jit, not {engine!r}")
     control = control or Control()
     out = _Outcome(write, path)
     Invocation.of(argv, cwd, path)   # checked now; the engines take it with the std modules
@@ -438,7 +453,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
                 e.file = r.script   # positions refer to the program the snapshot came from
             raise
 
-    with _Timeout(timeout, control):
+    with _Timeout(timeout, control), _jit(engine):
         return out.finish(go, control)
 
 

@@ -84,7 +84,8 @@ COMMANDS: dict[str, str] = {
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=api.ENGINES, default=None,
-                   help="vm (the default, resumable) or ref (the reference evaluator)")
+                   help="vm (the default, resumable), jit (the VM with hot code compiled to "
+                        "Python; same results and snapshots) or ref (the reference evaluator)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (stdout, value, error, exit_code, snapshots, "
                         "interrupt) instead of the program's output")
@@ -251,7 +252,7 @@ def execute(args: argparse.Namespace, program_args: list[str],
         if resume is not None:
             target: Any = source if source is not None else (
                 _PathArg(path) if path is not None else None)
-            result = api.resume(resume, target, path=path,
+            result = api.resume(resume, target, path=path, engine=engine,
                                 allow_changed_inputs=args.allow_changed_inputs, **options)
             if source is None and path is not None and result.error is not None:
                 source = _read_quietly(result.error.file)

@@ -66,6 +66,7 @@ _STDERR_ERROR_RE = re.compile(r"^Error: (?:(?P<loc>.*?): )?(?P<kind>[A-Z][A-Za-z
 # ---------------------------------------------------------------- engines
 
 GENERIC = ("generic",)   # Engine.command of the VM run with its generic templates only
+JIT = ("jit",)           # Engine.command of the VM with every function and loop compiled
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,17 @@ class Engine:
     def parse(spec: str) -> list["Engine"]:
         spec = spec.strip()
         if spec == "all":
-            return [Engine("ref", "ref"), Engine("vm", "vm"), Engine("vm-generic", "vm", GENERIC)]
+            return [Engine("ref", "ref"), Engine("vm", "vm"), Engine("vm-generic", "vm", GENERIC),
+                    Engine("jit", "vm", JIT)]
         if spec in ("ref", "vm"):
             return [Engine(spec, spec)]
         if spec == "vm-generic":
             # The VM with every fast path off (vm/threader.py generic_mode).
             return [Engine(spec, "vm", GENERIC)]
+        if spec == "jit":
+            # The JIT forced on: every function compiled at its first call, every loop when it
+            # is entered (vm/jit/), so that compiled code runs the whole corpus.
+            return [Engine(spec, "vm", JIT)]
         if spec.startswith("py:"):
             # py:MODULE:FUNCTION or py:FILE.py:FUNCTION, FUNCTION(source, path) -> contract dict:
             # a Python implementation measured in-process (also how the runner tests itself).
@@ -107,7 +113,7 @@ class Engine:
             if len(label) > 40:
                 label = Path(argv[0]).name + " …"
             return [Engine("cmd:" + label, "cmd", argv)]
-        raise ValueError(f"unknown engine {spec!r} (expected ref, vm, vm-generic, all or "
+        raise ValueError(f"unknown engine {spec!r} (expected ref, vm, vm-generic, jit, all or "
                          "cmd:COMMAND)")
 
 
@@ -572,6 +578,10 @@ def check_case(case: Case, engine: Engine, context: str = "main", timeout: Optio
         from shapelang.vm.threader import generic_mode
         with generic_mode(True):
             return check_case(case, Engine(engine.name, "vm"), context, timeout, tmpdir)
+    if engine.kind == "vm" and engine.command == JIT:
+        from shapelang.vm.jit import jit_mode
+        with jit_mode("force"):
+            return check_case(case, Engine(engine.name, "vm"), context, timeout, tmpdir)
     source = derive_source(case, context)
     path = case.path if context == "main" else f"{Path(case.path).with_suffix('')}.{context}.shape"
     workdir = None
@@ -952,8 +962,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="case files or directories (default: the whole corpus; "
                                             "directories starting with _ only when named)")
     p.add_argument("--engine", action="append", default=None,
-                   help="ref, vm, all (default), or cmd:\"COMMAND\" (an external implementation, run "
-                        "as COMMAND PROGRAM.shape); may be repeated")
+                   help="ref, vm, vm-generic, jit (every function and loop compiled), all "
+                        "(default: those four), or cmd:\"COMMAND\" (an external implementation, "
+                        "run as COMMAND PROGRAM.shape); may be repeated")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                    help="worker processes (default: CPU count; 0 = run in this process, no isolation)")
     p.add_argument("--json", action="store_true", help="print a JSON report instead of the table")

@@ -108,8 +108,8 @@ MUTANTS: list[Mutant] = [
            "and type(right[0]) is int and right[0] else Op.binary_op(e.op, left[0], right[0]))",
            "constant folding of int / int floors"),
     Mutant("array-rest-off-by-one", "runtime/patterns.py",
-           'binds.append(_store(d[3], f"list({v}[{n}:])"))',
-           'binds.append(_store(d[3], f"list({v}[{n} + 1:])"))',
+           'binds.append(_store(d[3], f"list({v}[{n}:])", self.reg))',
+           'binds.append(_store(d[3], f"list({v}[{n} + 1:])", self.reg))',
            "the ...rest of an array pattern in match skips one element (the one definition of "
            "matching is shared by both engines since issue 11: only the corpus can catch this)"),
     Mutant("frame-local-not-saved", "vm/machine.py",

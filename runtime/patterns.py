@@ -54,16 +54,24 @@ CODE_NAMES: dict[str, Any] = {
 }
 
 
-def _store(bind: list, v: str) -> str:
+Reg = Callable[[int], str]
+
+
+def _slot(slot: int) -> str:
+    return f"R[{slot}]"
+
+
+def _store(bind: list, v: str, reg: Reg = _slot) -> str:
     slot, cell = bind[1], bind[2]
-    return f"R[{slot}].v = {v}" if cell else f"R[{slot}] = {v}"
+    return f"{reg(slot)}.v = {v}" if cell else f"{reg(slot)} = {v}"
 
 
 class _Code:
     """What one `strict_code` call accumulates: the tests, the bindings, and the constants the
     code reads (`{consts}[i]`: literals, keys, names and descriptors are never spliced in)."""
 
-    def __init__(self, tmp: Callable[[], str], consts: str) -> None:
+    def __init__(self, tmp: Callable[[], str], consts: str, reg: Reg) -> None:
+        self.reg = reg
         self.tests: list[str] = []
         self.binds: list[str] = []
         self.values: list[Any] = []
@@ -92,7 +100,7 @@ class _Code:
         if tag == "_":
             return
         if tag == "b":
-            self.binds.append(_store(d, first))
+            self.binds.append(_store(d, first, self.reg))
             return
         if tag == "l":
             lit = d[1]
@@ -123,7 +131,7 @@ class _Code:
             for i, sub_d in enumerate(items):
                 self.sub(sub_d, f"{v}[{i}]")
             if d[3] is not None:
-                self.binds.append(_store(d[3], f"list({v}[{n}:])"))
+                self.binds.append(_store(d[3], f"list({v}[{n}:])", self.reg))
             return
         if tag == "o":
             # An object's own fields, or a struct instance's.
@@ -167,14 +175,15 @@ class _Code:
             self.sub(sub_d, f"{c}[{k}]")
 
 
-def strict_code(d: list, v: str, tmp: Callable[[], str],
-                consts: str) -> tuple[list[str], list[str], list[Any]]:
+def strict_code(d: list, v: str, tmp: Callable[[], str], consts: str,
+                reg: Reg = _slot) -> tuple[list[str], list[str], list[Any]]:
     """The strict match of descriptor `d` as Python code: (tests, bindings, constants). `v` is
     a local variable holding the value; `tmp()` gives a fresh local name for each temporary;
     the code reads constant `i` as `{consts}[i]`. The tests are in the order a reader would
     check them, and a failing test stops the rest (`and`); the bindings run after all of them
-    passed (they read the temporaries the tests assigned)."""
-    code = _Code(tmp, consts)
+    passed (they read the temporaries the tests assigned). `reg(slot)` is the expression of a
+    slot a binding stores into (`R[slot]`; the JIT's locals)."""
+    code = _Code(tmp, consts, reg)
     code.match(d, v, v)
     return code.tests, code.binds, code.values
 

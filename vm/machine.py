@@ -28,6 +28,7 @@ from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, dis
                                records as Rec, results as Res, snapshots as Snap, values as V)
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
                                       exit_with, stack_overflow)
+from shapelang.vm import jit as J
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
@@ -159,9 +160,10 @@ _G: dict[str, Any] = {
 # ---------------------------------------------------------------- runtime blobs
 
 class RBlob:
-    """A blob as one machine runs it: the blob, its threaded code (lazily built) and the
-    values the inline call path needs."""
-    __slots__ = ("blob", "bid", "code", "units", "start", "fast", "fastm", "blank")
+    """A blob as one machine runs it: the blob, its threaded code (lazily built), the values
+    the inline call path needs, and its JIT-compiled entries (vm/jit/: `jit` for plain runs,
+    `jitc` for runs with a step budget; None when not compiled)."""
+    __slots__ = ("blob", "bid", "code", "units", "start", "fast", "fastm", "blank", "jit", "jitc")
 
     def __init__(self, blob: Blob) -> None:
         self.blob = blob
@@ -172,6 +174,8 @@ class RBlob:
         self.fast = -1            # set to the arity once threaded, for plain functions
         self.fastm = -1           # likewise for methods (self not counted)
         self.blank = [None] * (blob.nlocals - blob.argc - blob.nfree)
+        self.jit: Any = None
+        self.jitc: Any = None
 
 
 def arity_error(blob: Blob, got: int) -> ShapeError:
@@ -181,7 +185,8 @@ def arity_error(blob: Blob, got: int) -> ShapeError:
 class Machine:
     def __init__(self, program: Program, out: Any = None, max_depth: int = DEFAULT_MAX_DEPTH,
                  on_snapshot: Optional[Callable[["Machine"], str]] = None,
-                 start: bool = True, generic: Optional[bool] = None) -> None:
+                 start: bool = True, generic: Optional[bool] = None,
+                 jit: Optional[str] = None) -> None:
         self.program = program
         # Thread with the generic templates only (no inline fast paths; see vm/threader.py).
         self.generic = T.generic_default() if generic is None else generic
@@ -204,6 +209,13 @@ class Machine:
         self.on_snapshot: Callable[["Machine"], str] = on_snapshot or Machine.default_snapshot
         self._stop_requested = False
         self._factories: dict[str, Any] = {}
+        # The JIT tier (vm/jit/): hot code compiled to Python functions; "off", "on", "force".
+        self.jit: Any = None
+        self._left: Optional[list] = None      # the step budget of a run(max_steps), shared
+        jit_mode = J.jit_default() if jit is None else jit
+        if jit_mode != "off" and not self.generic:
+            from shapelang.vm.jit.tier import JitRuntime
+            self.jit = JitRuntime(self, jit_mode, _G)
         if start:
             self._init_prelude()
             self.push_module(program.entry)
@@ -275,6 +287,8 @@ class Machine:
                 rb.fastm = b.params
             else:
                 rb.fast = b.params
+        if self.jit is not None:
+            self.jit.threaded(rb)
         if self._stop_requested:
             self._patch(rb)
 
@@ -341,7 +355,7 @@ class Machine:
                         code = f[CODE]
                         R = f[REGS]
                         pc = f[PC]
-            else:
+            elif self.jit is None:
                 while True:
                     if steps >= max_steps:
                         FR[-1][PC] = pc
@@ -357,6 +371,28 @@ class Machine:
                         code = f[CODE]
                         R = f[REGS]
                         pc = f[PC]
+            else:
+                # Compiled code counts its steps on the same budget (vm/jit/).
+                left = self._left = [max_steps]
+                try:
+                    while True:
+                        if left[0] <= 0:
+                            FR[-1][PC] = pc
+                            self.steps += max_steps
+                            self.status = "stopped"
+                            return STOPPED
+                        left[0] -= 1
+                        pc = code[pc](R)
+                        if pc < 0:
+                            if pc != -1:
+                                break
+                            f = FR[-1]
+                            code = f[CODE]
+                            R = f[REGS]
+                            pc = f[PC]
+                finally:
+                    steps = max_steps - left[0]
+                    self._left = None
         except ShapeError as e:
             self.status = "error"
             self._escaping(e, pc)
@@ -392,7 +428,10 @@ class Machine:
         """The instruction each frame is at: the one that raised for the top frame (from the
         traceback of the threaded code), the call that made the frame above for the others."""
         FR = self.frames
-        top = T.pc_from_traceback(e.__traceback__, FR[-1][BID], self.generic)
+        # An error in JIT-compiled code comes with the pc the JIT rebuilt its frames at.
+        top = getattr(e, "jit_pc", None)
+        if top is None:
+            top = T.pc_from_traceback(e.__traceback__, FR[-1][BID], self.generic)
         if top is None:
             top = pc if pc >= 0 else FR[-1][PC]
         # A frame's pc is its return address: after the call, or after the call and the POP
@@ -452,6 +491,8 @@ class Machine:
     def request_stop(self) -> None:
         """Stop at the next unit boundary (safe from a signal handler)."""
         self._stop_requested = True
+        if self.jit is not None:
+            self.jit.stop[0] = True       # compiled code polls it at loop heads and calls
         for rb in list(self.rblobs.values()):
             if rb.code is not None:
                 self._patch(rb)
@@ -465,6 +506,8 @@ class Machine:
 
     def _unpatch(self) -> None:
         self._stop_requested = False
+        if self.jit is not None:
+            self.jit.stop[0] = False
         for rb in self.rblobs.values():
             if rb.code is not None:
                 rb.code[:] = rb.units
@@ -658,9 +701,9 @@ class Machine:
     def from_state(cls, program: Program, state: dict, out: Any = None,
                    max_depth: int = DEFAULT_MAX_DEPTH,
                    on_snapshot: Optional[Callable[["Machine"], str]] = None,
-                   generic: Optional[bool] = None) -> "Machine":
+                   generic: Optional[bool] = None, jit: Optional[str] = None) -> "Machine":
         """A machine continuing `state` (as produced by export_state) on `program`."""
-        m = cls(program, out, max_depth, on_snapshot, start=False, generic=generic)
+        m = cls(program, out, max_depth, on_snapshot, start=False, generic=generic, jit=jit)
         frames = state["frames"]
         if not isinstance(frames, list):
             raise ShapeError("ResumeError", "snapshot state has no call stack")

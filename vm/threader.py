@@ -70,6 +70,7 @@ _BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "
 
 
 _DROPPABLE = {O.CALL, O.CALL_METHOD}
+FACTORY_ARGS = "M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, MC, DS, PN, CODE"
 
 
 def _pattern_size(d: Any) -> int:
@@ -84,15 +85,17 @@ def filename_for(bid: str, generic: bool = False) -> str:
 
 class CompiledBlob:
     """The machine-independent part of a blob's threaded code (cached per blob id)."""
-    __slots__ = ("code", "line_pc", "leaders", "env", "source")
+    __slots__ = ("code", "line_pc", "leaders", "env", "source", "exits")
 
     def __init__(self, code: Any, line_pc: list[int], leaders: list[int], env: dict,
-                 source: str) -> None:
+                 source: str, exits: Optional[dict] = None) -> None:
         self.code = code
         self.line_pc = line_pc
         self.leaders = leaders
         self.env = env
         self.source = source
+        # (pc, kind) -> (target, chained): where each unit exit goes (see _Gen.goto).
+        self.exits = exits if exits is not None else {}
 
 
 CACHE_LIMIT = 4096
@@ -126,6 +129,7 @@ class _Gen:
         self.stack: list[str] = []
         self.kinds: dict[str, str] = {}
         self.n = 0
+        self.exits: dict[tuple[int, str], tuple[int, bool]] = {}
         K = blob.consts
         # Tables the generated code indexes (filled per constant index as needed).
         self.env = {"K": tuple(K), "LN": tuple(s.split("#")[0] for s in blob.local_names),
@@ -202,10 +206,14 @@ class _Gen:
             return [f"R.append({items[0]})"]
         return [f"R += ({', '.join(items)},)"]
 
-    def goto(self, target: int) -> None:
+    def goto(self, target: int, kind: str = "fall") -> None:
         """Leave the unit for `target`: run that unit directly when allowed, else return its pc
-        to the dispatch loop."""
-        if target in self.tails.get(self.unit_start, ()):
+        to the dispatch loop. The exit is recorded by (instruction, kind) — "fall" into the
+        next unit, "jump" of a jump instruction, "result" of a call statement's fast path — as
+        (target, chained): the JIT counts steps as this code does (vm/jit/)."""
+        chained = target in self.tails.get(self.unit_start, ())
+        self.exits[(self.pc, kind)] = (target, chained)
+        if chained:
             self.line(f"return CODE[{target}](R)")
         else:
             self.line(f"return {target}")
@@ -216,7 +224,7 @@ class _Gen:
         lines = self.flush_lines()
         for ln in lines:
             self.line(ln)
-        self.goto(self.forward(target) if not lines else target)
+        self.goto(self.forward(target) if not lines else target, "jump")
 
     def materialise(self) -> None:
         for ln in self.flush_lines():
@@ -251,12 +259,15 @@ class _Gen:
 
     # ------------------------------------------------------------ units
 
-    def generate(self) -> tuple[str, list[int], list[int]]:
+    def analyse(self) -> list[int]:
+        """The unit structure: leaders, which unit may run which directly (`tails`), and which
+        code is hot. Returns the leaders."""
         blob = self.blob
         code = blob.code
         n = len(code)
         leaders = leaders_of(blob)
         lead_set = set(leaders)
+        self.leaders = leaders
         self.lead_set = lead_set
         # Where each unit may go next. A unit may run a *later* unit directly instead of
         # returning its pc to the dispatch loop (`goto`); a unit that does so is never itself
@@ -296,6 +307,10 @@ class _Gen:
         self.hot = hot
         self.cold = False
         self.unit_start = 0
+        return leaders
+
+    def generate(self) -> tuple[str, list[int], list[int]]:
+        leaders = self.analyse()
         names: list[int] = []
         factories: list[str] = []
         for index, start in enumerate(leaders):
@@ -306,34 +321,8 @@ class _Gen:
                 names = []
                 factories.append(f"__factory{len(factories)}")
                 self.pc = start
-                self.out.append((f"def {factories[-1]}(M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, "
-                                 "CH, CN, BI, BF, MT, MC, DS, PN, CODE):", start))
-            self.stack = []
-            self.kinds = {}
-            self.n = 0
-            self.pc = start
-            self.unit_start = start
-            self.cold = self.generic or not hot[start]
-            self.ind = 1
-            self.line(f"def u{start}(R):")
-            self.ind = 2
-            pc = start
-            while True:
-                self.pc = pc
-                op, a, b = code[pc]
-                ends = self.instr(op, a, b, pc)
-                if ends:
-                    break
-                pc += 1
-                if pc >= n:
-                    self.line("raise ShapeError('RuntimeError', 'fell off the end of the code')")
-                    break
-                if pc in lead_set:
-                    self.pc = pc - 1
-                    pending = bool(self.stack)
-                    self.materialise()
-                    self.goto(pc if pending else self.forward(pc))
-                    break
+                self.out.append((f"def {factories[-1]}({FACTORY_ARGS}):", start))
+            self.unit(start, start)
             names.append(start)
         if names:
             self.close_factory(names)
@@ -343,6 +332,53 @@ class _Gen:
         src = "\n".join(t for t, _ in self.out) + "\n"
         line_pc = [pc for _, pc in self.out]
         return src, line_pc, leaders
+
+    def unit(self, start: int, first: int) -> None:
+        """The function `u{first}` running the unit that starts at leader `start` from its
+        instruction `first` on (first == start, except for a side entry)."""
+        code = self.blob.code
+        n = len(code)
+        self.stack = []
+        self.kinds = {}
+        self.n = 0
+        self.pc = first
+        self.unit_start = start
+        self.cold = self.generic or not self.hot[start]
+        self.ind = 1
+        self.line(f"def u{first}(R):")
+        self.ind = 2
+        pc = first
+        while True:
+            self.pc = pc
+            op, a, b = code[pc]
+            ends = self.instr(op, a, b, pc)
+            if ends:
+                break
+            pc += 1
+            if pc >= n:
+                self.line("raise ShapeError('RuntimeError', 'fell off the end of the code')")
+                break
+            if pc in self.lead_set:
+                self.pc = pc - 1
+                pending = bool(self.stack)
+                self.materialise()
+                self.goto(pc if pending else self.forward(pc))
+                break
+
+    def side_entry(self, pc: int) -> tuple[str, list[int]]:
+        """Source of a factory `__side(…)` returning the unit function that runs the rest of the
+        unit holding instruction `pc` from `pc` on, exactly as that unit would (same fast paths,
+        same exits); the operand stack is in R. The JIT continues on the VM there when it leaves
+        compiled code in the middle of a unit."""
+        leaders = self.analyse()
+        start = max(x for x in leaders if x <= pc)
+        self.pc = pc
+        self.out.append((f"def __side({FACTORY_ARGS}):", pc))
+        self.unit(start, pc)
+        self.ind = 1
+        self.line(f"return u{pc}")
+        src = "\n".join(t for t, _ in self.out) + "\n"
+        return src, [p for _, p in self.out]
 
     def close_factory(self, names: list[int]) -> None:
         self.ind = 1
@@ -690,7 +726,7 @@ class _Gen:
         elif op == O.JUMP:
             pending = bool(self.stack)
             self.materialise()
-            self.goto(a if pending else self.forward(a))
+            self.goto(a if pending else self.forward(a), "jump")
             return True
         elif op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
             x = self.pop()
@@ -913,8 +949,13 @@ class _Gen:
         self.ind += 2
         self.push_frame(f, A, B, nxt)
         self.ind -= 2
-        L(f"return M.call({f}, {A}, {nxt})")
+        self.slow_exit(f"M.call({f}, {A}, {nxt})")
         return True
+
+    def slow_exit(self, call: str) -> None:
+        """End a call's template with its general case, `call` (a machine method that pushes a
+        frame or the result and returns the next pc)."""
+        self.line(f"return {call}")
 
     def drops(self, pc: int) -> bool:
         """The call at pc is a statement (its result is popped right away)."""
@@ -953,7 +994,7 @@ class _Gen:
         the unit after its POP directly (when that is forward and does not do the same), which
         saves a trip through the dispatch loop; the loop resumes with whatever it returns."""
         if self.drops(nxt - 1):
-            self.goto(self.forward(nxt + 1))
+            self.goto(self.forward(nxt + 1), "result")
         else:
             self.line(f"R.append({value})")
             self.line(f"return {nxt}")
@@ -1019,7 +1060,7 @@ class _Gen:
         self.ind += 3
         self.push_frame(F, RA, B, nxt)
         self.ind -= 3
-        L(f"return M.call_method({obj}, K[{a}], {A}, {nxt})")
+        self.slow_exit(f"M.call_method({obj}, K[{a}], {A}, {nxt})")
         return True
 
     def call_builtin(self, name: str, a: int, argc: int) -> None:
@@ -1085,27 +1126,47 @@ def compile_blob(blob: Blob, blobs: dict[str, Blob], generic: bool = False) -> C
     gen = _Gen(blob, blobs, generic)
     src, line_pc, leaders = gen.generate()
     code = compile(src, fname, "exec")
-    cb = CompiledBlob(code, line_pc, leaders, gen.env, src)
+    cb = CompiledBlob(code, line_pc, leaders, gen.env, src, gen.exits)
+    _remember(fname, cb)
+    return cb
+
+
+def _remember(fname: str, cb: CompiledBlob) -> None:
     if len(_CACHE) >= CACHE_LIMIT:
         # Long-lived processes (the conformance runner, the fuzzer) compile many programs:
         # forget the oldest half. Machines keep the code they already instantiated.
         for old in list(_CACHE)[:CACHE_LIMIT // 2]:
             del _CACHE[old]
     _CACHE[fname] = cb
+
+
+def side_entry(blob: Blob, blobs: dict[str, Blob], pc: int, generic: bool = False) -> CompiledBlob:
+    """The code of a side entry at instruction `pc` (see `_Gen.side_entry`): its factory is
+    `__side`, with the same arguments as the unit factories."""
+    fname = f"{filename_for(blob.id, generic)} @{pc}"
+    cb = _CACHE.get(fname)
+    if cb is None:
+        gen = _Gen(blob, blobs, generic)
+        src, line_pc = gen.side_entry(pc)
+        cb = CompiledBlob(compile(src, fname, "exec"), line_pc, gen.leaders, gen.env, src,
+                          gen.exits)
+        _remember(fname, cb)
     return cb
 
 
 def pc_from_traceback(tb: Any, bid: str, generic: bool = False) -> Optional[int]:
-    """The instruction offset in blob `bid` where the exception in `tb` was raised."""
+    """The instruction offset in blob `bid` where the exception in `tb` was raised (in one of
+    its units, or a side entry of it)."""
     fname = filename_for(bid, generic)
-    cb = _CACHE.get(fname)
-    if cb is None:
-        return None
     found = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == fname:
-            found = tb.tb_lineno
+        name = tb.tb_frame.f_code.co_filename
+        if name == fname or name.startswith(fname + " @"):
+            found = (name, tb.tb_lineno)
         tb = tb.tb_next
-    if found is None or not 1 <= found <= len(cb.line_pc):
+    if found is None:
         return None
-    return cb.line_pc[found - 1]
+    cb = _CACHE.get(found[0])
+    if cb is None or not 1 <= found[1] <= len(cb.line_pc):
+        return None
+    return cb.line_pc[found[1] - 1]

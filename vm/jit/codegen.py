@@ -1,0 +1,975 @@
+"""Compiling a region of a blob — a whole function, or one loop — to one Python function.
+
+The generator is the threader's (vm/threader.py `_Gen`): every straight-line instruction is
+translated by the threader's own template for it, so an operation's fast path and its fallback
+to the shared rule in runtime/ are written once. What differs is where values live and how
+control moves:
+
+- registers are Python locals `r0, r1, …`; the operand stack between blocks lives in `s0, s1, …`
+  (inside a block it is symbolic, as in a threaded unit);
+- control flow is structured (vm/jit/flow.py finds the blocks and loops): a loop is a
+  `while True:`, a two-way branch an `if`/`else` that meets again where both arms do, an exit
+  from a loop a `break`, a jump back to its head a `continue`;
+- a call of a compiled function is a direct Python call `g(depth + 1, limit, cells, args…)`, on
+  the VM's fast path only (a closure of the right arity): in every other case, and at
+  `snapshot()`, the compiled code *deoptimises* (raises Deopt with the pc and the operand stack)
+  and the VM runs that instruction itself (vm/jit/deopt.py);
+- the JIT has its own templates for register and cell instructions, jumps, loops, matches, calls
+  and returns; an instruction whose threader template touches the VM's frames or registers, and
+  any transfer instruction it does not know, makes the blob stay on the VM (Unsupported), so a
+  new opcode never breaks compiled code.
+
+Two variants of every region are generated: *plain*, and *counting* for runs with a step
+budget, which counts the VM's dispatches on every edge (flow.Edge.disp) and deoptimises where
+the budget runs out, exactly where the VM would stop. Both poll the machine's stop flag at every
+loop head and function entry.
+
+The generated source is made of fixed templates and validated integers only (slots, pcs,
+constant indices), like the threader's. Each line of it maps back to the instruction it came
+from, and each line that calls a compiled function to its *site*: the return address and result
+kind the VM would give that call, and the names of the operand-stack entries below it — what a
+caller's VM frame is rebuilt from when a callee deoptimises.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from shapelang.runtime import patterns as P
+from shapelang.vm import opcodes as O
+from shapelang.vm import threader as T
+from shapelang.vm.jit.flow import CALLS, Block, Edge, Flow, Loop, Unsupported
+from shapelang.vm.verify import stack_depths
+
+JIT_VERSION = 1          # part of the cache key of generated code
+
+# Instructions whose threader template is used as it is (straight-line, touches only the
+# operand stack, constants and helpers). Anything else is either handled below or refused.
+_OWN = {O.LOAD_LOCAL, O.LOAD_CELL, O.LOAD_FREE, O.STORE_LOCAL, O.STORE_CELL, O.STORE_FREE,
+        O.MAKE_CELL, O.WRAP_CELL, O.MAKE_CLOSURE, O.FOR_SETUP, O.DESTRUCTURE, O.LIST_APPEND,
+        O.TRY, O.MATCH_ERROR}
+# What a borrowed template must not mention: the VM's registers, frames and code, a return.
+_VM_STATE = re.compile(r"(?<![\w.])(R|FR|CODE)(?!\w)|\breturn\b|\bM\.(call|ret|halt|snapshot|"
+                       r"build_struct|push_frame|ret_task)\b")
+_NAME = re.compile(r"[rst]\d+$")
+
+
+@dataclass
+class Site:
+    """A compiled call, as the VM frame of its caller records it."""
+    ret: int                    # the caller's pc while the callee runs
+    kind: Optional[str]         # the callee frame's result kind (None or "drop")
+    stack: tuple[str, ...]      # locals holding the caller's operand stack below the call
+
+
+@dataclass
+class Line:
+    rel: int
+    text: str
+    pc: int
+    site: Optional[Site] = None
+
+
+@dataclass
+class If:
+    cond: str
+    pc: int
+    body: list = field(default_factory=list)
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
+class While:
+    pc: int
+    body: list = field(default_factory=list)
+
+
+@dataclass
+class Ctx:
+    """A loop being emitted: its body, or (path) one of its exit paths."""
+    loop: Loop
+    path: bool = False
+
+
+@dataclass
+class Region:
+    """What to compile: a function from its entry, or the loop headed at `entry`."""
+    kind: str                   # "entry" or "osr"
+    entry: int
+
+
+@dataclass
+class JitCode:
+    """Generated code for one region of one blob (machine-independent, cached)."""
+    bid: str
+    region: Region
+    counting: bool
+    code: Any                   # the module code object defining `__factory`
+    name: str                   # the function's name
+    lines: list                 # per source line (1-based index - 1): (pc, Site | None)
+    nlocals: int
+    leaders: frozenset
+    env: dict
+    source: str
+
+
+class JitGen(T._Gen):
+    def __init__(self, blob: Any, blobs: dict, exits: dict, counting: bool) -> None:
+        super().__init__(blob, blobs, False)
+        self.analyse()
+        self.counting = counting
+        self.exits = dict(exits)
+        self.depths = stack_depths(blob)
+        self.flow = Flow(blob, self, exits, self.depths)
+        self.cur: list = []
+        self.budget = 0
+        self.region: Optional[Region] = None
+        self.region_nodes: set[int] = set()
+        self.loops: dict[int, Loop] = {}
+        self.rpo: dict[int, int] = {}
+        self.res = ""
+        self.carry: Optional[tuple] = None
+        self.preds: dict[int, int] = {}
+
+    # ------------------------------------------------------------ emission helpers
+
+    def line(self, text: str, site: Optional[Site] = None) -> None:
+        self.cur.append(Line(self.ind, text, self.pc, site))
+
+    def tmp(self) -> str:
+        self.n += 1
+        return f"t{self.n}"
+
+    def pop(self) -> str:
+        if not self.stack:
+            raise Unsupported("operand stack underflow in a block")
+        return self.stack.pop()
+
+    def ident(self, x: str) -> str:
+        if _NAME.match(x):
+            return x
+        return super().ident(x)
+
+    def materialise(self) -> None:
+        # Compiled code keeps the operand stack in locals across a call; a caller's frame is
+        # rebuilt from them, so each entry must be a named local.
+        for i, x in enumerate(self.stack):
+            if not _NAME.match(x):
+                t = self.tmp()
+                self.line(f"{t} = {x}")
+                self.stack[i] = t
+
+    def clobber(self, slot: int) -> None:
+        """Register `slot` is about to change: stack entries that name it take a copy."""
+        name = f"r{slot}"
+        for i, x in enumerate(self.stack):
+            if x == name:
+                t = self.tmp()
+                self.line(f"{t} = {name}")
+                self.stack[i] = t
+
+    def reg(self, slot: int) -> str:
+        return f"r{slot}"
+
+    def stack_tuple(self, items: list) -> str:
+        return "(" + "".join(f"{x}, " for x in items) + ")"
+
+    def deopt(self, pc: int, items: list, counted: bool = True) -> None:
+        """Leave compiled code for the VM at instruction pc with this operand stack."""
+        self.line(f"raise Deopt({pc}, {self.stack_tuple(items)}, {counted})")
+
+    def count(self, disp: tuple, items: list) -> None:
+        """The VM's dispatches at `disp`, on a run with a step budget (each may be where the
+        budget runs out, and so where the VM stops)."""
+        if not self.counting:
+            return
+        for p in disp:
+            self.line("if _L[0] <= 0:")
+            self.ind += 1
+            self.deopt(p, items, False)
+            self.ind -= 1
+            self.line("_L[0] -= 1")
+
+    def dispatches_from(self, pc: int, cont: int, dropped: bool) -> list[tuple[int, bool]]:
+        """The VM's dispatches when a call at pc-1 leaves its result (if not `dropped`, then
+        popped by a call statement's POP) and returns pc to the dispatch loop, up to where
+        compiled code goes on (`cont`): [(pc, result still on the stack)]."""
+        out = [(pc, True)]
+        on_stack = True
+        p = pc
+        code = self.blob.code
+        for _ in range(32):
+            if p == cont:
+                return out
+            op = code[p][0]
+            if op == O.POP and dropped and on_stack:
+                rec = self.exits.get((p, "fall"))
+                on_stack = False
+            elif op == O.JUMP:
+                rec = self.exits.get((p, "jump"))
+            else:
+                rec = None
+            if rec is None:
+                break
+            p, chained = rec
+            if not chained:
+                out.append((p, on_stack))
+        if p != cont:
+            raise Unsupported(f"cannot follow the VM from {pc} to {cont}")
+        return out
+
+    # ------------------------------------------------------------ straight-line instructions
+
+    def instr(self, op: int, a: int, b: int, pc: int) -> bool:
+        L = self.line
+        if op in _OWN:
+            self.own(op, a, b, pc)
+            return False
+        if O.CLASS[op] != "V":
+            raise Unsupported(f"no JIT template for {O.NAMES[op]}")
+        before = len(self.cur)
+        super().instr(op, a, b, pc)
+        for ln in self.cur[before:]:
+            if _VM_STATE.search(ln.text):
+                raise Unsupported(f"{O.NAMES[op]} uses the VM's frame")
+        del L
+        return False
+
+    def own(self, op: int, a: int, b: int, pc: int) -> None:
+        L = self.line
+        r = self.reg
+        if op == O.LOAD_LOCAL:
+            self.push(r(a))
+        elif op == O.LOAD_CELL:
+            t = self.tmp()
+            L(f"{t} = {r(a)}.v")
+            self.push(t)
+        elif op == O.LOAD_FREE:
+            t = self.tmp()
+            L(f"{t} = {r(a)}.v")
+            L(f"if {t} is UNINIT: h_uninit(LN[{a}])")
+            self.push(t)
+        elif op == O.STORE_LOCAL:
+            x = self.pop()
+            if x != r(a):
+                self.clobber(a)
+                L(f"{r(a)} = {x}")
+        elif op == O.STORE_CELL:
+            x = self.pop()
+            L(f"{r(a)}.v = {x}")
+        elif op == O.STORE_FREE:
+            x = self.pop()
+            L(f"if {r(a)}.v is UNINIT: h_uninit(LN[{a}])")
+            L(f"{r(a)}.v = {x}")
+        elif op == O.MAKE_CELL:
+            self.clobber(a)
+            L(f"{r(a)} = Cell(UNINIT)")
+        elif op == O.WRAP_CELL:
+            self.clobber(a)
+            L(f"if type({r(a)}) is not Cell: {r(a)} = Cell({r(a)})")
+        elif op == O.MAKE_CLOSURE:
+            caps = self.blob.consts[b]
+            t = self.tmp()
+            L(f"{t} = Closure(CN[{a}], CH[{a}], [{', '.join(r(s) for s in caps)}])")
+            self.push(t)
+        elif op == O.FOR_SETUP:
+            x = self.pop()
+            self.clobber(a)
+            self.clobber(a + 1)
+            L(f"{r(a)}, {r(a + 1)} = for_start({x})")
+        elif op == O.DESTRUCTURE:
+            x = self.pop()
+            desc = self.blob.consts[a]
+            self.env["DS"][a] = P.loose(desc)
+            self.bind_through(f"DS[{a}]({x}, {{B}})", desc)
+        elif op == O.LIST_APPEND:
+            x = self.pop()
+            L(f"{r(a)}.append({x})")
+        elif op == O.TRY:
+            x = self.ident(self.pop())
+            t = self.tmp()
+            L(f"if type({x}) is Ok: {t} = {x}.value")
+            L(f"elif {x} is None or type({x}) is Err:")
+            self.ind += 1
+            self.ret(x)
+            self.ind -= 1
+            L(f"else: {t} = {x}")
+            self.push(t)
+        elif op == O.MATCH_ERROR:
+            L(f"h_match_error({r(a)})")
+        else:  # pragma: no cover - _OWN lists exactly the cases above
+            raise AssertionError(O.NAMES[op])
+
+    def bind_through(self, call: str, desc: Any) -> None:
+        """Run a matcher or binder that binds into a slot list (`call` with {B} for it): the
+        slots it binds go through a dict, then into the locals."""
+        binds = _binds(desc)
+        B = self.tmp()
+        cells = ", ".join(f"{s}: {self.reg(s)}" for s, cell in binds if cell)
+        self.line(f"{B} = {{{cells}}}")
+        self.line(call.format(B=B))
+        for s, cell in binds:
+            if not cell:
+                self.clobber(s)
+                self.line(f"{self.reg(s)} = {B}[{s}]")
+
+    def ret(self, x: str) -> None:
+        """Return x from the function (a VM return when the region is a loop)."""
+        if self.region is not None and self.region.kind == "entry":
+            self.line(f"return {x}")
+        else:
+            self.line(f"return M.ret({x})")
+
+    # ------------------------------------------------------------ calls
+
+    def call(self, argc: int, nxt: int) -> bool:
+        pc = nxt - 1
+        args = self.popn(argc)
+        f = self.ident(self.pop())
+        self.materialise()
+        below = list(self.stack)
+        full = below + [f] + args
+        L = self.line
+        res = self.res = self.tmp()
+        B = self.tmp()
+        L("while True:")
+        self.ind += 1
+        L(f"if type({f}) is Closure:")
+        L(f"    {B} = BL[{f}.bid]")
+        L(f"    if {B}.fast == {argc}:")
+        self.ind += 2
+        self.compiled_call(f, ", ".join(args), B, nxt, full)
+        self.ind -= 2
+        # Builtin functions called as values: the machine's `call` runs them in place.
+        L(f"elif type({f}) is BuiltinFunction and VM_BUILTINS.get({f}.name) is not {f}:")
+        self.ind += 1
+        L(f"{res} = {f}.fn([{', '.join(args)}])")
+        self.value_path(res, pc, nxt)
+        self.ind -= 1
+        self.deopt(pc, full)
+        self.ind -= 1
+        return True
+
+    def compiled_call(self, f: str, args: str, B: str, nxt: int, full: list) -> None:
+        """Call closure f (runtime blob B) as compiled code, on the VM's fast path; falls
+        through when the callee has no compiled code."""
+        pc = nxt - 1
+        L = self.line
+        g = self.tmp()
+        attr = "jitc" if self.counting else "jit"
+        drop = self.drops(pc)
+        cont = self.forward(nxt + 1) if drop else self.forward(nxt)
+        L(f"{g} = {B}.{attr}")
+        L(f"if {g} is None: {g} = TIER({B}, {self.counting})")
+        L(f"if {g} and _d < _lim:")
+        self.ind += 1
+        if self.counting:
+            # The callee's first unit is a dispatch: stopping there leaves its frame pushed,
+            # which the VM's own call does (the deopt runs it).
+            L("if _L[0] <= 0:")
+            self.ind += 1
+            self.deopt(pc, full)
+            self.ind -= 1
+            L("_L[0] -= 1")
+        below = list(self.stack)
+        site = Site(cont, "drop" if drop else None, tuple(below))
+        sep = ", " if args else ""
+        L(f"{self.res} = {g}(_d + 1, _lim, {f}.cells{sep}{args})", site)
+        self.count((cont,), below if drop else below + [self.res])
+        L("break")
+        self.ind -= 1
+
+    def value_path(self, value: str, pc: int, nxt: int) -> None:
+        """A call that produced `value` without a frame and, on the VM, returns nxt to the
+        dispatch loop (the machine's general case): count those dispatches, then go on."""
+        drop = self.drops(pc)
+        cont = self.forward(nxt + 1) if drop else self.forward(nxt)
+        below = list(self.stack)
+        for p, on_stack in self.dispatches_from(nxt, cont, drop):
+            self.count((p,), below + [value] if on_stack else below)
+        if value != self.res:
+            self.line(f"{self.res} = {value}")
+        self.line("break")
+
+    # The threader's call_method template, run inside a one-shot loop: its frame pushes become
+    # compiled calls, its results and its general case leave the loop.
+
+    def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
+        self.cm_full = list(self.stack)
+        self.res = self.tmp()
+        self.line("while True:")
+        self.ind += 1
+        super().call_method(name, a, argc, nxt)
+        self.ind -= 1
+        return True
+
+    def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
+        self.compiled_call(f, f"*{A}", B, nxt, self.cm_full)
+
+    def push_result(self, value: str, nxt: int) -> None:
+        pc = nxt - 1
+        if self.drops(pc):
+            target, chained = self.exits[(pc, "result")]
+            if target != self.forward(nxt + 1):
+                raise Unsupported("call statement continues elsewhere")
+            self.count(() if chained else (target,), list(self.stack))
+            self.line(f"{self.res} = {value}")
+            self.line("break")
+        else:
+            self.value_path(value, pc, nxt)
+
+    def slow_exit(self, call: str) -> None:
+        self.deopt(self.pc, self.cm_full)
+
+    # ------------------------------------------------------------ blocks
+
+    def block(self, blk: Block) -> tuple:
+        """Emit a block's instructions into self.cur; returns how it ends:
+        ("term",), ("edge", edge, stack), or ("cond", template result)."""
+        code = self.blob.code
+        carry, self.carry = self.carry, None
+        if carry is not None and carry[0] == blk.start:
+            self.stack, self.kinds = carry[1], carry[2]
+        else:
+            self.stack = [f"s{i}" for i in range(blk.depth)]
+            self.kinds = {}
+        self.ind = 0
+        for pc in range(blk.start, blk.end + 1):
+            self.pc = pc
+            op, a, b = code[pc]
+            self.budget -= 1
+            if self.budget < 0:
+                raise Unsupported("generated code would be too large")
+            if pc < blk.end:
+                self.instr(op, a, b, pc)
+                continue
+            cls = O.CLASS[op]
+            if blk.kind == "cond":
+                return ("cond", self.branch_instr(op, a, b, pc))
+            if op == O.JUMP:
+                return ("edge", blk.succ[0], list(self.stack))
+            if cls == "J" and O.TARGETS[op]:
+                br = self.branch_instr(op, a, b, pc)       # one that never jumps
+                if br["cond"] != "False":
+                    raise Unsupported(f"{O.NAMES[op]} at {pc} has no recorded jump")
+                self.cur.extend(br["lines"])
+                return ("edge", blk.succ[0], br["fall"])
+            if cls == "U":
+                self.transfer_instr(op, a, b)
+                return ("term",)
+            if cls == "C":
+                if op in CALLS:
+                    self.res = ""
+                    if op == O.CALL:
+                        self.call(a, pc + 1)
+                    else:
+                        self.call_method(self.blob.consts[a], a, b, pc + 1)
+                    if not self.drops(pc):
+                        self.push(self.res)
+                    return ("edge", blk.succ[0], list(self.stack))
+                self.deopt(pc, list(self.stack))
+                return ("term",)
+            self.instr(op, a, b, pc)
+            if blk.kind == "term":
+                raise Unsupported("code runs past its end")
+            return ("edge", blk.succ[0], list(self.stack))
+        raise AssertionError("empty block")  # pragma: no cover
+
+    def transfer_instr(self, op: int, a: int, b: int) -> None:
+        if op == O.RETURN:
+            self.ret(self.pop())
+        elif op == O.HALT:
+            self.line(f"return M.halt({self.pop()})")
+        elif op == O.RAISE:
+            self.line(f"raise ShapeError(K[{a}][0], K[{a}][1])")
+        elif op == O.MATCH_ERROR:
+            self.line(f"h_match_error({self.reg(a)})")
+        else:
+            raise Unsupported(f"no JIT template for {O.NAMES[op]}")
+
+    def branch_instr(self, op: int, a: int, b: int, pc: int) -> dict:
+        """A two-way instruction: the condition under which it jumps, the operand stack on
+        each way, and code that runs only when it does not jump (`fall`, lines)."""
+        L = self.line
+        if op in (O.JUMP_IF_FALSE, O.JUMP_IF_TRUE):
+            x = self.pop()
+            cond = self.truth(x)
+            if op == O.JUMP_IF_FALSE:
+                cond = f"not {cond}"
+            st = list(self.stack)
+            return {"cond": cond, "jump": st, "fall": st, "lines": []}
+        if op == O.JUMP_IF_NOT_NONE:
+            x = self.ident(self.pop())
+            st = list(self.stack)
+            return {"cond": f"{x} is not None", "jump": st + [x], "fall": st, "lines": []}
+        if op == O.JUMP_IF_NONE:
+            x = self.ident(self.pop())
+            st = list(self.stack) + [x]
+            return {"cond": f"{x} is None", "jump": st, "fall": st, "lines": []}
+        if op == O.JUMP_UNLESS_FAILURE:
+            x = self.ident(self.pop())
+            st = list(self.stack) + [x]
+            return {"cond": f"not ({x} is None or type({x}) is Err)", "jump": st, "fall": st,
+                    "lines": []}
+        if op == O.MATCH:
+            subj, desc = self.blob.consts[a]
+            st = list(self.stack)
+            v = self.reg(subj)
+            if T._pattern_size(desc) <= 12:
+                conds, binds = P.strict_code(desc, v, f"K[{a}][1]", self.reg)
+                for s in _bound_slots(desc):
+                    self.clobber(s)
+                cond = f"not ({' and '.join(conds)})" if conds else "False"
+                return {"cond": cond, "jump": st, "fall": st,
+                        "lines": [Line(0, x, pc) for x in binds]}
+            self.env["MT"][a] = P.strict(desc)
+            binds = _binds(desc)
+            B = self.tmp()
+            cells = ", ".join(f"{s}: {self.reg(s)}" for s, cell in binds if cell)
+            L(f"{B} = {{{cells}}}")
+            for s, _ in binds:
+                self.clobber(s)
+            return {"cond": f"not MT[{a}]({v}, {B})", "jump": st, "fall": st,
+                    "lines": [Line(0, f"{self.reg(s)} = {B}[{s}]", pc)
+                              for s, cell in binds if not cell]}
+        if op == O.FOR_NEXT:
+            q, i, t = self.tmp(), self.tmp(), self.tmp()
+            st = list(self.stack)
+            self.clobber(a + 1)
+            L(f"{q} = {self.reg(a)}")
+            L(f"{i} = {self.reg(a + 1)}")
+            return {"cond": f"{i} >= ({q} if type({q}) is int else len({q}))", "jump": st,
+                    "fall": st + [t],
+                    "lines": [Line(0, f"{self.reg(a + 1)} = {i} + 1", pc),
+                              Line(0, f"{t} = {i} if type({q}) is int else {q}[{i}]", pc)]}
+        raise Unsupported(f"no JIT template for {O.NAMES[op]}")
+
+
+    # ------------------------------------------------------------ structure
+
+    def build(self, region: Region) -> list:
+        """The statement tree of a region's body."""
+        self.region = region
+        fl = self.flow
+        blob = self.blob
+        if region.entry not in fl.blocks:
+            raise Unsupported("region entry is not reachable")
+        if region.kind == "entry":
+            nodes = fl.reachable(region.entry)
+            self.loops = fl.loops(region.entry, nodes)
+        else:
+            first = blob.entries[0]
+            every = fl.reachable(first)
+            loops = fl.loops(first, every)
+            if region.entry not in loops:
+                raise Unsupported("not the head of a loop")
+            # The loop, and the code its exits run before they reach a unit of the VM's (the
+            # VM can only take over at a unit's start).
+            keep = set(loops[region.entry].body)
+            work = list(keep)
+            while work:
+                for e in fl.blocks[work.pop()].succ:
+                    t = e.target
+                    if t not in keep and t not in self.lead_set and t in fl.blocks:
+                        keep.add(t)
+                        work.append(t)
+            nodes = [n for n in every if n in keep]
+            self.loops = {h: lp for h, lp in loops.items() if h in keep}
+        self.region_nodes = set(nodes)
+        self.rpo = {n: i for i, n in enumerate(nodes)}
+        self.preds = {n: 0 for n in nodes}
+        for n in nodes:
+            for e in fl.blocks[n].succ:
+                if e.target in self.preds:
+                    self.preds[e.target] += 1
+        self.preds[region.entry] += 1
+        # Outer loops first: an inner loop's exits are seen from its parent's body.
+        for lp in sorted(self.loops.values(), key=lambda x: -len(x.body)):
+            self.exits_of(lp)
+        self.budget = 4 * len(blob.code) + 64
+        out: list = []
+        self.seq(region.entry, None, [], out)
+        return out
+
+    def context(self, lp: Optional[Loop]) -> list:
+        chain = []
+        while lp is not None:
+            chain.append(Ctx(lp))
+            lp = lp.parent
+        chain.reverse()
+        return chain
+
+    def exits_of(self, lp: Loop) -> None:
+        """Where the loop goes on (`follow`: after its `while`, reached by `break`), and the
+        code its other exits run on their way there or out (`paths`: emitted inside the loop,
+        ending in a break or an escape)."""
+        ctx = self.context(lp.parent)
+        exits = sorted({e.target for n in lp.body for e in self.flow.blocks[n].succ
+                        if e.target not in lp.body and e.target in self.region_nodes},
+                       key=self.rpo.__getitem__)
+        lp.paths = set()
+        lp.follow = None
+        if not exits:
+            return
+        if len(exits) == 1:
+            lp.follow = exits[0]
+            return
+        reach = [self.reach(t, None, ctx) for t in exits]
+        common = set.intersection(*reach)
+        if common:
+            lp.follow = min(common, key=self.rpo.__getitem__)
+        for t in exits:
+            if t != lp.follow:
+                lp.paths |= self.reach(t, lp.follow, ctx)
+        lp.paths.discard(lp.follow)
+
+    def classify(self, t: int, ctx: list) -> str:
+        """What a transfer to t is from inside the loops `ctx`: "continue", "break", "exit"
+        (leaves the region), "path" (an exit path of the loop, emitted in place) or "normal"
+        (code emitted in sequence)."""
+        if t not in self.region_nodes:
+            return "exit"
+        if not ctx:
+            return "normal"
+        c = ctx[-1]
+        lp = c.loop
+        if t == lp.follow:
+            return "break"
+        if c.path:
+            if t in lp.paths:
+                return "normal"
+        else:
+            if t == lp.header:
+                return "continue"
+            if t in lp.body:
+                return "normal"
+            if t in lp.paths:
+                return "path"
+        raise Unsupported("a jump out of two loops")
+
+    def seq(self, n: Optional[int], stop: Optional[int], ctx: list, out: list) -> None:
+        """Emit the code from block n on into `out`, until control reaches `stop` (which the
+        caller emits) or every path has left (return, raise, break, continue, exit)."""
+        while n is not None and n != stop:
+            lp = self.loops.get(n)
+            if lp is not None and not any(c.loop is lp for c in ctx):
+                w = While(n)
+                out.append(w)
+                self.cur, self.ind, self.pc = w.body, 0, n
+                self.poll(n, self.flow.blocks[n].depth)
+                inner = ctx + [Ctx(lp)]
+                self.seq(self.block_seq(n, -1, inner, w.body), -1, inner, w.body)
+                if lp.follow is None:
+                    return
+                c = self.classify(lp.follow, ctx)
+                if c == "normal":
+                    n = lp.follow
+                    continue
+                self.cur, self.ind, self.pc = out, 0, n
+                if c == "path":
+                    self.seq(lp.follow, None, ctx[:-1] + [Ctx(ctx[-1].loop, True)], out)
+                else:
+                    self.line(c)
+                return
+            n = self.block_seq(n, stop, ctx, out)
+
+    def block_seq(self, n: int, stop: Optional[int], ctx: list, out: list) -> Optional[int]:
+        """Emit block n and what it branches to; returns the block to go on with, or None."""
+        self.cur = out
+        blk = self.flow.blocks.get(n)
+        if blk is None:
+            raise Unsupported(f"no block at {n}")
+        end = self.block(blk)
+        if end[0] == "term":
+            return None
+        if end[0] == "edge":
+            return self.transfer(end[1], end[2], ctx)
+        return self.branch(blk, end[1], stop, ctx, out)
+
+    def transfer(self, edge: Edge, stack: list, ctx: list) -> Optional[int]:
+        """Move the operand stack into s0, s1, … for edge's target, count the VM's dispatches,
+        and leave (returns None) or return the target to emit in sequence."""
+        t = edge.target
+        blk = self.flow.blocks.get(t)
+        if blk is None or blk.depth != len(stack):
+            raise Unsupported(f"stack depths disagree at {t}")
+        c = self.classify(t, ctx)
+        if c == "path" and self.preds.get(t) == 1:
+            self.count(edge.disp, stack)
+            self.carry = (t, list(stack), dict(self.kinds))
+            self.seq(t, None, ctx[:-1] + [Ctx(ctx[-1].loop, True)], self.cur)
+            return None
+        if c == "normal" and self.preds.get(t) == 1:
+            # The target is emitted next and reached from here only: the operand stack
+            # stays symbolic.
+            self.count(edge.disp, stack)
+            self.carry = (t, list(stack), dict(self.kinds))
+            return t
+        names = [f"s{i}" for i in range(len(stack))]
+        moves = [(w, x) for w, x in zip(names, stack) if w != x]
+        if len(moves) == 1:
+            self.line(f"{moves[0][0]} = {moves[0][1]}")
+        elif moves:
+            self.line(f"{', '.join(w for w, _ in moves)} = {', '.join(x for _, x in moves)}")
+        if c == "exit":
+            self.exit_region(edge, names)
+            return None
+        self.count(edge.disp, names)
+        if c in ("continue", "break"):
+            self.line(c)
+            return None
+        if c == "path":
+            self.seq(t, None, ctx[:-1] + [Ctx(ctx[-1].loop, True)], self.cur)
+            return None
+        return t
+
+    def exit_region(self, edge: Edge, names: list) -> None:
+        """Leave a loop region for the VM at edge's target: the locals go back into the
+        frame's registers, and the dispatch loop runs the target (the last dispatch on the
+        edge is the loop's own; an exit the VM would chain must not cost a step)."""
+        regs = [self.reg(i) for i in range(self.blob.nlocals)]
+        self.line(f"_R[:] = {self.stack_tuple(regs + names)}")
+        self.count(edge.disp[:-1], names)
+        if self.counting and not edge.disp:
+            self.line("_L[0] += 1")
+        self.line(f"return {edge.target}")
+
+    def branch(self, blk: Block, br: dict, stop: Optional[int], ctx: list,
+               out: list) -> Optional[int]:
+        ej, ef = blk.succ
+        m = None
+        if self.classify(ej.target, ctx) == "normal" and self.classify(ef.target, ctx) == "normal":
+            m = self.merge(ej.target, ef.target, stop, ctx)
+        until = m if m is not None else stop
+        node = If(br["cond"], blk.end)
+        out.append(node)
+        self.cur, self.ind, self.pc = node.body, 0, blk.end
+        nj = self.transfer(ej, br["jump"], ctx)
+        if nj is not None:
+            self.seq(nj, until, ctx, node.body)
+        self.cur, self.ind, self.pc = node.orelse, 0, blk.end
+        node.orelse.extend(br["lines"])
+        nf = self.transfer(ef, br["fall"], ctx)
+        if nf is not None:
+            self.seq(nf, until, ctx, node.orelse)
+        self.cur = out
+        return m
+
+    def merge(self, a: int, b: int, stop: Optional[int], ctx: list) -> Optional[int]:
+        """Where two branches from a and b meet: the first block (in reverse postorder) both
+        reach, staying inside the current loop and not going past `stop`."""
+        ra, rb = self.reach(a, stop, ctx), self.reach(b, stop, ctx)
+        common = [x for x in ra if x in rb]
+        if not common:
+            return None
+        return min(common, key=self.rpo.__getitem__)
+
+    def reach(self, x: int, stop: Optional[int], ctx: list) -> set[int]:
+        seen: set[int] = set()
+        work = [x]
+        while work:
+            y = work.pop()
+            if y in seen:
+                continue
+            seen.add(y)
+            if y == stop:
+                continue
+            lp = self.loops.get(y)
+            if lp is not None and not any(c.loop is lp for c in ctx):
+                targets = [lp.follow] if lp.follow is not None else []
+            else:
+                targets = [e.target for e in self.flow.blocks[y].succ]
+            for t in targets:
+                if self.classify(t, ctx) == "normal":
+                    work.append(t)
+        return seen
+
+    def poll(self, pc: int, depth: int) -> None:
+        """The machine's stop flag (an interrupt, a timeout), polled at loop heads and function
+        entries: leave for the VM, which stops at once."""
+        self.line(f"if S[0]: raise Deopt({pc}, "
+                  f"{self.stack_tuple([f's{i}' for i in range(depth)])}, True)")
+
+    # ------------------------------------------------------------ the function
+
+    def function(self, region: Region, name: str) -> tuple[str, list]:
+        """Python source of `__factory(…)` returning the compiled function `name`, and the
+        (pc, site) of each of its lines."""
+        body = self.build(region)
+        blob = self.blob
+        n = blob.nlocals
+        pro: list[Line] = []
+        pc = region.entry
+
+        def P(text: str) -> None:
+            pro.append(Line(0, text, pc))
+        if region.kind == "entry":
+            argc, nfree = blob.argc, blob.nfree
+            params = "".join(f", {self.reg(i)}" for i in range(argc))
+            head = f"def {name}(_d, _lim, _C{params}):"
+            if nfree:
+                P(f"{', '.join(self.reg(i) for i in range(argc, argc + nfree))}, = _C")
+            if n > argc + nfree:
+                P(" = ".join(self.reg(i) for i in range(argc + nfree, n)) + " = None")
+            self.pc = pc
+            self.cur, self.ind = pro, 0
+            self.poll(pc, 0)
+        else:
+            head = f"def {name}(_R, _d, _lim):"
+            if n:
+                P(f"{''.join(self.reg(i) + ', ' for i in range(n))}= _R[:{n}]")
+            depth = self.flow.blocks[pc].depth
+            if depth:
+                P(f"{''.join(f's{i}, ' for i in range(depth))}= _R[{n}:]")
+        if self.counting:
+            P("_L = M._left")
+        lines: list[tuple[str, int, Optional[Site]]] = [
+            (f"def __factory({FACTORY_ARGS}):", pc, None), ("    " + head, pc, None)]
+        _render(pro + body, 2, lines)
+        lines.append((f"    return {name}", pc, None))
+        src = "\n".join(t for t, _, _ in lines) + "\n"
+        return src, [(p, s) for _, p, s in lines]
+
+
+FACTORY_ARGS = "M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, DS, PN, S, TIER"
+
+
+def _ends(stmts: list) -> bool:
+    """Whether control never falls out of the end of `stmts`."""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, Line):
+        return last.rel == 0 and last.text.split(" ", 1)[0] in ("return", "raise", "continue",
+                                                                  "break")
+    if isinstance(last, If):
+        return bool(last.orelse) and _ends(last.body) and _ends(last.orelse)
+    return False
+
+
+def _render(stmts: list, indent: int, out: list) -> None:
+    pad = "    " * indent
+    for st in stmts:
+        if isinstance(st, Line):
+            out.append(("    " * (indent + st.rel) + st.text, st.pc, st.site))
+        elif isinstance(st, While):
+            out.append((pad + "while True:", st.pc, None))
+            _render(st.body or [Line(0, "pass", st.pc)], indent + 1, out)
+        else:
+            _render_if(st, indent, out)
+
+
+def _negate(cond: str) -> str:
+    if cond.startswith("not (") and cond.endswith(")") and _balanced(cond[5:-1]):
+        return cond[5:-1]
+    if cond.startswith("not ") and _NAME.match(cond[4:]):
+        return cond[4:]
+    return f"not ({cond})"
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _chain(stmts: list) -> bool:
+    return len(stmts) == 1 and isinstance(stmts[0], If)
+
+
+def _render_if(node: If, indent: int, out: list, keyword: str = "if") -> None:
+    pad = "    " * indent
+    cond, body, orelse = node.cond, node.body, node.orelse
+    if not body or (orelse and _chain(body) and not _chain(orelse)):
+        # the arm that is itself a branch goes last, as an `elif`
+        cond, body, orelse = _negate(cond), orelse, body
+    if keyword == "if" and orelse:
+        # An arm that never falls through needs no `else`: the other arm follows it.
+        if _ends(body):
+            _render_if(If(cond, node.pc, body, []), indent, out)
+            _render(orelse, indent, out)
+            return
+        if _ends(orelse):
+            _render_if(If(_negate(cond), node.pc, orelse, []), indent, out)
+            _render(body, indent, out)
+            return
+    out.append((f"{pad}{keyword} {cond}:", node.pc, None))
+    _render(body or [Line(0, "pass", node.pc)], indent + 1, out)
+    if not orelse:
+        return
+    if len(orelse) == 1 and isinstance(orelse[0], If):
+        _render_if(orelse[0], indent, out, "elif")
+        return
+    out.append((f"{pad}else:", node.pc, None))
+    _render(orelse, indent + 1, out)
+
+
+def _binds(desc: Any) -> list[tuple[int, int]]:
+    """(slot, cell) of every binding in a pattern descriptor (runtime/patterns.py)."""
+    out: list[tuple[int, int]] = []
+
+    def walk(d: Any) -> None:
+        if type(d) is not list:
+            return
+        if len(d) == 3 and d[0] == "b" and type(d[1]) is int and type(d[2]) is int:
+            out.append((d[1], d[2]))
+            return
+        for x in d:
+            walk(x)
+    walk(desc)
+    seen: set = set()
+    return [b for b in out if not (b in seen or seen.add(b))]
+
+
+def _bound_slots(desc: Any) -> list[int]:
+    return [s for s, cell in _binds(desc) if not cell]
+
+
+# ---------------------------------------------------------------- compiling, cached
+
+CACHE_LIMIT = 2048
+_CACHE: dict[tuple, Any] = {}    # (JIT_VERSION, blob id, region, counting) -> JitCode | Unsupported
+
+
+def compile_region(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode:
+    """The compiled code of `region` of a (validated) blob, generated once per process and blob
+    id; raises Unsupported for code that stays on the VM."""
+    key = (JIT_VERSION, blob.id, region.kind, region.entry, counting)
+    jc = _CACHE.get(key)
+    if jc is None:
+        try:
+            jc = _generate(blob, blobs, region, counting)
+        except Unsupported as e:
+            jc = e
+        except RecursionError:
+            jc = Unsupported("code nested too deeply to compile")
+        if len(_CACHE) >= CACHE_LIMIT:
+            for old in list(_CACHE)[:CACHE_LIMIT // 2]:
+                del _CACHE[old]
+        _CACHE[key] = jc
+    if isinstance(jc, Unsupported):
+        raise jc
+    return jc
+
+
+def _generate(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode:
+    exits = T.compile_blob(blob, blobs).exits
+    gen = JitGen(blob, blobs, exits, counting)
+    name = f"{region.kind}{region.entry}"
+    src, lines = gen.function(region, name)
+    fname = (f"<shape-jit {blob.id} {region.kind}@{region.entry}"
+             f"{' counting' if counting else ''}>")
+    try:
+        code = compile(src, fname, "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as e:
+        # Nesting beyond what Python compiles (blocks, indentation): stays on the VM.
+        raise Unsupported(f"generated code does not compile ({type(e).__name__})") from None
+    return JitCode(blob.id, region, counting, code, name, lines, blob.nlocals,
+                   frozenset(gen.leaders), gen.env, src)

@@ -1,0 +1,326 @@
+"""Tiering up and down: when the VM runs compiled code, and how it gets back.
+
+One `JitRuntime` per machine. When the machine threads a blob (`threaded`), the units at the
+function's entry and at each loop head are wrapped in counters. A counter that runs out
+compiles its region (vm/jit/codegen.py) and replaces itself with an entry into compiled code:
+
+- a *trampoline* at the function's entry: the VM has pushed the callee's frame as it always does
+  (so the caller's return address and the frame's result kind are the VM's); the trampoline
+  calls the compiled function with the frame's parameters and cells, and returns its result as
+  RETURN would (`Machine.ret`);
+- a *loop entry* at a loop head: the compiled loop takes the frame's registers, runs, and on
+  leaving the loop puts them back and returns the pc to continue at.
+
+Compiled code calls compiled code directly; a callee not compiled yet is compiled on its first
+such call (`tier`). Both entries catch `Deopt` (the frames are rebuilt, vm/jit/deopt.py, and the
+VM continues; when the VM must continue in the middle of a dispatch unit, the threader's side
+entry for that instruction runs the rest of the unit exactly as the unit would) and errors (the
+frames are rebuilt so the error gets the VM's position). A region that keeps deoptimising at
+calls it cannot make goes back to the VM for good; code the JIT does not compile stays there.
+
+Python recursion: compiled calls nest Python frames, so a chain of compiled calls is capped at
+PYTHON_DEPTH; past it the VM makes the call (and the callee's trampoline starts a new chain),
+which keeps deep Shape recursion off the Python stack. The VM's own depth limit counts compiled
+activations too.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable, Optional
+
+from shapelang.runtime import values as V
+from shapelang.runtime.errors import ShapeError, ShapeExit, stack_overflow
+from shapelang.vm import opcodes as O
+from shapelang.vm import threader as T
+from shapelang.vm.frame import PC, REGS
+from shapelang.vm.jit.codegen import FACTORY_ARGS, JitCode, Region, compile_region
+from shapelang.vm.jit.deopt import Deopt, activations, error_pc, rebuild
+from shapelang.vm.jit.flow import Unsupported
+from shapelang.vm.objects import VM_BUILTINS
+
+CALLS_HOT = 2            # calls before a function is compiled ("on")
+LOOPS_HOT = 50           # runs of a loop head before the loop is compiled ("on")
+PYTHON_DEPTH = 1000      # compiled activations on the Python stack per VM entry
+DEOPT_LIMIT = 50         # deoptimisations at calls or snapshots before a region stays on the VM
+_TRACE = os.environ.get("SHAPE_JIT_TRACE", "") not in ("", "0")   # deopts on stderr
+
+
+class JitRuntime:
+    def __init__(self, machine: Any, mode: str, helpers: dict) -> None:
+        self.m = machine
+        self.mode = mode
+        self.ns = dict(helpers)
+        self.ns.update({"Deopt": Deopt, "BuiltinFunction": V.BuiltinFunction,
+                        "VM_BUILTINS": VM_BUILTINS})
+        self.stop = [False]
+        force = mode == "force"
+        self.calls_hot = 1 if force else CALLS_HOT
+        self.loops_hot = 1 if force else LOOPS_HOT
+        self.orig: dict[tuple[str, int], Any] = {}     # (bid, pc) -> the unit a wrapper replaced
+        self.sides: dict[tuple[str, int], Any] = {}    # (bid, pc) -> side entry unit
+        self.codes: dict[str, JitCode] = {}            # file name -> code this machine runs
+        self.deopts: dict[str, int] = {}               # blob id -> deopts at calls, snapshots
+        self.tier_ups = 0
+        self.compile_seconds = 0.0
+        self.deopt_count = 0
+        writer = machine._writer
+
+        def OUT(s: str, _w: list = writer) -> None:
+            _w[0](s)
+        self.OUT = OUT
+
+    def stats(self) -> dict:
+        return {"tier_ups": self.tier_ups, "compile_seconds": self.compile_seconds,
+                "deopts": self.deopt_count}
+
+    # ------------------------------------------------------------ counters
+
+    def threaded(self, rb: Any) -> None:
+        """A blob was threaded: count the runs of its entry and of its loop heads."""
+        blob = rb.blob
+        leaders = set(T.compile_blob(blob, self.m.program.blobs).leaders)
+        heads = set()
+        for pc, (op, a, b) in enumerate(blob.code):
+            for t in O.jump_targets(op, a, b):
+                if t <= pc and t in leaders:
+                    heads.add(t)
+        if blob.kind != "module":
+            self._wrap(rb, rb.start, self.calls_hot, self._fire_entry)
+            heads.discard(rb.start)
+        for h in sorted(heads):
+            self._wrap(rb, h, self.loops_hot, self._fire_loop)
+
+    def _install(self, rb: Any, pc: int, unit: Any) -> None:
+        rb.code[pc] = unit
+        rb.units[pc] = unit
+
+    def _wrap(self, rb: Any, pc: int, hot: int, fire: Callable) -> None:
+        orig = rb.units[pc]
+        if orig is None:
+            return
+        self.orig[(rb.bid, pc)] = orig
+        left = [hot]
+
+        def counter(R: list) -> int:
+            left[0] -= 1
+            if left[0] <= 0:
+                return fire(rb, pc, R)
+            return orig(R)
+        self._install(rb, pc, counter)
+
+    def _restore(self, rb: Any, pc: int) -> Any:
+        orig = self.orig[(rb.bid, pc)]
+        self._install(rb, pc, orig)
+        return orig
+
+    def _fire_entry(self, rb: Any, pc: int, R: list) -> int:
+        if not self.tier(rb, self.m._left is not None):
+            return self._restore(rb, pc)(R)
+        return rb.units[pc](R)
+
+    def _fire_loop(self, rb: Any, pc: int, R: list) -> int:
+        counting = self.m._left is not None
+        fn = self._compile(rb, Region("osr", pc), counting)
+        if fn is None:
+            return self._restore(rb, pc)(R)
+        self._install(rb, pc, self._loop_entry(rb, pc))
+        return rb.units[pc](R)
+
+    # ------------------------------------------------------------ compiling
+
+    def _compile(self, rb: Any, region: Region, counting: bool) -> Optional[Callable]:
+        """The compiled function of a region of rb's blob for this machine, or None."""
+        t0 = time.perf_counter()
+        try:
+            jc = compile_region(rb.blob, self.m.program.blobs, region, counting)
+        except Unsupported:
+            return None
+        finally:
+            self.compile_seconds += time.perf_counter() - t0
+        fn = self._instantiate(rb, jc)
+        self.tier_ups += 1
+        return fn
+
+    def _instantiate(self, rb: Any, jc: JitCode) -> Callable:
+        m = self.m
+        ns = dict(self.ns)
+        exec(jc.code, ns)   # defines __factory from the generated template code
+        env = jc.env
+        fn = ns["__factory"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
+                             env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
+                             env["MT"], env["DS"], env["PN"], self.stop, self.tier)
+        self.codes[fn.__code__.co_filename] = jc
+        return fn
+
+    def tier(self, rb: Any, counting: bool) -> Any:
+        """The compiled entry of rb's function (compiled now if it was not), or False. Compiled
+        code calls this for a callee it has no code for yet."""
+        attr = "jitc" if counting else "jit"
+        fn = getattr(rb, attr)
+        if fn is None:
+            if self.deopts.get(rb.bid, 0) >= DEOPT_LIMIT:
+                fn = False
+            else:
+                fn = self._compile(rb, Region("entry", rb.start), counting) or False
+            setattr(rb, attr, fn)
+            if fn and self.orig.get((rb.bid, rb.start)) is not None:
+                self._install(rb, rb.start, self._trampoline(rb))
+        return fn
+
+    # ------------------------------------------------------------ entries from the VM
+
+    def _trampoline(self, rb: Any) -> Callable[[list], int]:
+        m = self.m
+        FR = m.frames
+        LIMIT = m.max_depth
+        b = rb.blob
+        argc, k, n = b.argc, b.argc + b.nfree, b.nlocals
+        start = rb.start
+        orig = self.orig[(rb.bid, start)]
+        # Frames may reach the entry with more than their arguments set (after evaluating
+        # default arguments, or on a jump back to it): those run on the VM.
+        check = len(b.entries) > 1 or any(start in O.jump_targets(op, a, c)
+                                          for op, a, c in b.code)
+        tier = self.tier
+
+        def trampoline(R: list) -> int:
+            if check and (len(R) != n or any(x is not None for x in R[k:])):
+                return orig(R)
+            counting = m._left is not None
+            fn = rb.jitc if counting else rb.jit
+            if not fn:
+                fn = tier(rb, counting)
+                if not fn:
+                    return orig(R)
+            f = FR[-1]
+            d = len(FR)
+            lim = d + PYTHON_DEPTH if d + PYTHON_DEPTH < LIMIT else LIMIT
+            try:
+                v = fn(d, lim, R[argc:k], *R[:argc])
+            except Deopt as e:
+                return self.deoptimise(e, f)
+            except ShapeError as e:
+                self.fail(e, f)
+                raise
+            except RecursionError:
+                raise self.overflow(f) from None
+            return m.ret(v)
+        return trampoline
+
+    def _loop_entry(self, rb: Any, head: int) -> Callable[[list], int]:
+        m = self.m
+        FR = m.frames
+        LIMIT = m.max_depth
+        orig = self.orig[(rb.bid, head)]
+        region = Region("osr", head)
+        fns: dict[bool, Any] = {}
+
+        def loop_entry(R: list) -> int:
+            counting = m._left is not None
+            fn = fns.get(counting)
+            if fn is None:
+                fn = fns[counting] = self._compile(rb, region, counting) or False
+            if not fn:
+                return orig(R)
+            f = FR[-1]
+            d = len(FR)
+            lim = d + PYTHON_DEPTH if d + PYTHON_DEPTH < LIMIT else LIMIT
+            try:
+                return fn(R, d, lim)
+            except Deopt as e:
+                return self.deoptimise(e, f)
+            except ShapeError as e:
+                self.fail(e, f)
+                raise
+            except RecursionError:
+                raise self.overflow(f) from None
+        return loop_entry
+
+    # ------------------------------------------------------------ back to the VM
+
+    def deoptimise(self, e: Deopt, frame: list) -> int:
+        """Compiled code left for the VM (see vm/jit/deopt.py): rebuild the frames, and run
+        the innermost one's unit at its pc — the original unit there, or the threader's side
+        entry when pc is inside a unit — as the dispatch loop would have."""
+        m = self.m
+        acts = activations(e.__traceback__, self.codes)
+        rebuild(m, frame, acts, e.pc, list(e.stack))
+        self.deopt_count += 1
+        jc = acts[-1][0]
+        rb = m.rblobs[jc.bid]
+        top = m.frames[-1]
+        pc = top[PC]
+        if _TRACE:
+            b = rb.blob
+            print(f"[jit] deopt {b.name or b.kind} at {pc} {O.NAMES[b.code[pc][0]]}",
+                  file=sys.stderr)
+        lead = pc in jc.leaders
+        if not e.counted or (lead and self.stop[0]):
+            # The step budget ran out before this unit, or a stop was asked for: the dispatch
+            # loop stops here.
+            return -1
+        if lead:
+            unit = self.orig.get((rb.bid, pc)) or rb.units[pc]
+        else:
+            # In the middle of a unit: at a call the VM makes itself, or at snapshot().
+            unit = self._side(rb, pc)
+            n = self.deopts[jc.bid] = self.deopts.get(jc.bid, 0) + 1
+            if n == DEOPT_LIMIT:
+                self._retire(jc)
+        nxt = unit(top[REGS])
+        if nxt >= 0:
+            m.frames[-1][PC] = nxt
+            return -1
+        return nxt
+
+    def _side(self, rb: Any, pc: int) -> Any:
+        unit = self.sides.get((rb.bid, pc))
+        if unit is None:
+            m = self.m
+            cb = T.side_entry(rb.blob, m.program.blobs, pc)
+            ns = dict(self.ns)
+            exec(cb.code, ns)   # the side entry's factory, from the threader's templates
+            env = cb.env
+            unit = ns["__side"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
+                                env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
+                                env["MT"], env["DS"], env["PN"], rb.code)
+            self.sides[(rb.bid, pc)] = unit
+        return unit
+
+    def _retire(self, jc: JitCode) -> None:
+        """A region that keeps leaving for the VM runs on the VM from now on."""
+        rb = self.m.rblobs[jc.bid]
+        if jc.region.kind == "entry":
+            rb.jit = rb.jitc = False
+        key = (jc.bid, jc.region.entry)
+        if key in self.orig:
+            self._restore(rb, jc.region.entry)
+
+    def fail(self, e: ShapeError, frame: list) -> None:
+        """An error in compiled code: rebuild the frames so that it is reported where the VM
+        reports it."""
+        acts = activations(e.__traceback__, self.codes)
+        if not acts:
+            return
+        pc = error_pc(acts)
+        rebuild(self.m, frame, acts, pc, [])
+        self.m.locate_at(e, pc)
+
+    def overflow(self, frame: list) -> ShapeError:
+        """Python's recursion limit hit inside compiled code (a value nested too deeply for
+        display or ==): the VM reports it as a stack overflow at the unit that was running."""
+        err = stack_overflow()
+        tb = sys.exc_info()[2]
+        acts = activations(tb, self.codes)
+        if acts:
+            pc = error_pc(acts)
+            rebuild(self.m, frame, acts, pc, [])
+            jc = acts[-1][0]
+            start = max((x for x in jc.leaders if x <= pc), default=pc)
+            self.m.locate_at(err, start)
+        return err
+
+
+__all__ = ["JitRuntime", "ShapeExit", "FACTORY_ARGS"]
