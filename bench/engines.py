@@ -1,13 +1,16 @@
-"""`shape bench`: the benchmark programs on the reference evaluator, the VM and CPython.
+"""`shape bench`: the benchmark programs on the reference evaluator, the VM, the JIT and CPython.
 
-Each program in bench/programs/ exists as NAME.shape and as an equivalent plain-Python NAME.py. Every
-measurement runs in a fresh child process (so one engine's caches and memory do not affect
-another's); the child times the whole run (parse, compile and execute for the Shape engines) and
-reports its CPU time (robust on a busy machine) and peak resident set size. The best time
-over --repeat runs is kept. Outputs of the three
-engines are compared, so a benchmark that computes something different is reported, not timed.
+Each program in bench/programs/ exists as NAME.shape and as an equivalent plain-Python NAME.py,
+scaled so that CPython needs at least 0.3 s for it (start-up and compile time count, but do not
+decide). Every measurement runs in a fresh child process (so one engine's caches and memory do
+not affect another's); the child times the whole run (parse, compile and execute for the Shape
+engines) and reports its CPU time (robust on a busy machine) and peak resident set size, and for
+the JIT how many regions it compiled ("tier-ups") and the time that took. The best time over
+--repeat runs is kept. Outputs of the engines are compared, so a benchmark that computes
+something different is reported, not timed. The reference evaluator needs minutes for the whole
+set at this scale, so it runs only when asked for (`--engines ref,vm,jit,py`).
 
-    shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]
+    shape bench [NAMES…] [--repeat N] [--engines vm,jit,py] [--json]
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import time
 from typing import Optional
 
 BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
-ENGINES = ("ref", "vm", "py")
+ENGINES = ("ref", "vm", "jit", "py")
+DEFAULT_ENGINES = "vm,jit,py"
 
 
 def programs() -> list[str]:
@@ -69,8 +73,12 @@ def child(engine: str, name: str) -> dict:
         if not result.ok:
             raise RuntimeError(f"{engine} {name}: {result.error.render() if result.error else result.exit_code}")
         out = "".join(chunks)
-    return {"seconds": t, "output": hashlib.sha256(out.encode()).hexdigest()[:16],
-            "peak_mb": _peak_rss_mb()}
+    row = {"seconds": t, "output": hashlib.sha256(out.encode()).hexdigest()[:16],
+           "peak_mb": _peak_rss_mb()}
+    if engine == "jit":
+        from shapelang.vm.jit.tier import TOTALS
+        row.update(TOTALS)
+    return row
 
 
 def measure(engine: str, name: str) -> dict:
@@ -113,7 +121,9 @@ def _ratio(row: dict, a: str, b: str) -> float:
     return float("nan")
 
 
-HEADER = ["program", "ref s", "vm s", "python s", "ref/vm", "vm/py", "peak MB ref/vm/py", ""]
+HEADER = ["program", "ref s", "vm s", "jit s", "python s", "ref/vm", "vm/py", "jit/py", "jit/vm",
+          "tier-ups", "compile s", "peak MB ref/vm/jit/py", ""]
+RATIOS = (("ref", "vm"), ("vm", "py"), ("jit", "py"), ("jit", "vm"))
 
 
 def table_row(name: str, row: dict) -> list[str]:
@@ -122,9 +132,13 @@ def table_row(name: str, row: dict) -> list[str]:
 
     def m(e: str) -> str:
         return f"{row[e]['peak_mb']:.0f}" if e in row else "-"
-    return [name, t("ref"), t("vm"), t("py"), _x(_ratio(row, "ref", "vm")),
-            _x(_ratio(row, "vm", "py")), f"{m('ref')}/{m('vm')}/{m('py')}",
-            "" if row["agree"] else "OUTPUTS DIFFER"]
+    jit = row.get("jit", {})
+    return [name, t("ref"), t("vm"), t("jit"), t("py")] + \
+        [_x(_ratio(row, a, b)) for a, b in RATIOS] + \
+        [str(jit["tier_ups"]) if jit else "-",
+         f"{jit['compile_seconds']:.3f}" if jit else "-",
+         "/".join(m(e) for e in ("ref", "vm", "jit", "py")),
+         "" if row["agree"] else "OUTPUTS DIFFER"]
 
 
 def _x(r: float) -> str:
@@ -139,7 +153,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", help=f"programs (default: all of {', '.join(programs())})")
     p.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is kept")
-    p.add_argument("--engines", default="ref,vm,py", help="comma-separated: ref, vm, py")
+    p.add_argument("--engines", default=DEFAULT_ENGINES,
+                   help=f"comma-separated: ref, vm, jit, py (default {DEFAULT_ENGINES})")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
     names = args.names or programs()
@@ -148,20 +163,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(programs())})")
     engines = [e for e in args.engines.split(",") if e]
     if any(e not in ENGINES for e in engines):
-        p.error("engines are ref, vm and py")
+        p.error("engines are ref, vm, jit and py")
     results = run_bench(names, engines, args.repeat, show=not args.json)
-    g_ref_vm = geomean([_ratio(r, "ref", "vm") for r in results.values()])
-    g_vm_py = geomean([_ratio(r, "vm", "py") for r in results.values()])
+    means = {f"{a}/{b}": geomean([_ratio(r, a, b) for r in results.values()]) for a, b in RATIOS}
     if not args.json:
         from shapelang.report import table
         print(f"Python {sys.version.split()[0]}, best of {args.repeat}; CPU seconds including "
-              f"parse and compile for the Shape engines; peak MB is the child process's max RSS")
+              f"parse and compile for the Shape engines; peak MB is the child process's max RSS; "
+              f"tier-ups: regions the JIT compiled, compile s: the time that took")
         print(table(HEADER, [table_row(n, r) for n, r in results.items()],
-                    right=range(1, 7), total=["geomean", "", "", "", _x(g_ref_vm), _x(g_vm_py),
-                                              "", ""]))
+                    right=range(1, 11), total=["geomean", "", "", "", ""]
+                    + [_x(means[f"{a}/{b}"]) for a, b in RATIOS] + ["", "", "", ""]))
     else:
-        print(json.dumps({"results": results, "geomean_ref_over_vm": g_ref_vm,
-                          "geomean_vm_over_py": g_vm_py}, indent=2))
+        print(json.dumps({"results": results, "geomean": means}, indent=2))
     return 0 if all(r["agree"] for r in results.values()) else 1
 
 

@@ -348,9 +348,11 @@ def test_skip_reasons() -> None:
 
 
 def test_engine_specs() -> None:
-    assert [e.name for e in R.Engine.parse("all")] == ["ref", "vm", "vm-generic"]
+    assert [e.name for e in R.Engine.parse("all")] == ["ref", "vm", "vm-generic", "jit"]
     generic = R.Engine.parse("vm-generic")[0]
     assert generic.kind == "vm" and generic.command == R.GENERIC
+    jit = R.Engine.parse("jit")[0]
+    assert jit.kind == "vm" and jit.command == R.JIT
     e = R.Engine.parse('cmd:"my-shape run --json"')[0]
     assert e.kind == "cmd" and e.command == ("my-shape", "run", "--json")
     assert R.engine_unavailable(R.Engine.parse("cmd:/no/such/shape")[0]) is not None

@@ -1,5 +1,5 @@
-w = 60
-h = 40
+w = 200
+h = 140
 max_iter = 60
 inside = 0
 y = 0

@@ -7,7 +7,7 @@ class Op:
 
 
 prog = []
-for i in range(20000):
+for i in range(250000):
     k = i % 6
     if k == 0:
         prog.append(Op("Push", (i % 10,)))
@@ -40,7 +40,7 @@ for op in prog:
             pass
 pairs = [[1, "a"], [2, "b"], [3, "c"]]
 names = ""
-for i in range(6000):
+for i in range(75000):
     match pairs[i % 3]:
         case [1, s]:
             names = s

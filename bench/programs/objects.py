@@ -1,5 +1,5 @@
 people = []
-for i in range(20000):
+for i in range(360000):
     people.append({"id": i, "age": (i * 37) % 90, "score": 0})
 total = 0
 for p in people:

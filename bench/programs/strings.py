@@ -1,6 +1,6 @@
 s = ""
 parts = []
-for i in range(20000):
+for i in range(60000):
     word = f"item{i % 97}"
     if i % 3 == 0:
         s = s + word.upper()

@@ -17,6 +17,6 @@ class Vec:
 
 acc = Vec(0, 0)
 d = Vec(1.5, -0.5)
-for i in range(20000):
+for i in range(380000):
     acc = acc.add(d.scale(i % 7))
 print(f"{acc.x}", f"{acc.y}", acc.dot(d))

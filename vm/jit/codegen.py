@@ -10,8 +10,8 @@ control moves:
 - control flow is structured (vm/jit/flow.py finds the blocks and loops): a loop is a
   `while True:`, a two-way branch an `if`/`else` that meets again where both arms do, an exit
   from a loop a `break`, a jump back to its head a `continue`;
-- a call of a compiled function is a direct Python call `g(depth + 1, limit, cells, args…)`, on
-  the VM's fast path only (a closure of the right arity): in every other case, and at
+- a call of a compiled function is a direct Python call `g(depth - 1, cells, args…)` (depth: how
+  many more compiled calls may nest before the VM takes over), on the VM's fast path only (a closure of the right arity): in every other case, and at
   `snapshot()`, the compiled code *deoptimises* (raises Deopt with the pc and the operand stack)
   and the VM runs that instruction itself (vm/jit/deopt.py);
 - the JIT has its own templates for register and cell instructions, jumps, loops, matches, calls
@@ -32,6 +32,7 @@ caller's VM frame is rebuilt from when a callee deoptimises.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -53,6 +54,29 @@ _OWN = {O.LOAD_LOCAL, O.LOAD_CELL, O.LOAD_FREE, O.STORE_LOCAL, O.STORE_CELL, O.S
 _VM_STATE = re.compile(r"(?<![\w.])(R|FR|CODE)(?!\w)|\breturn\b|\bM\.(call|ret|halt|snapshot|"
                        r"build_struct|push_frame|ret_task)\b")
 _NAME = re.compile(r"[rst]\d+$")
+
+# The kinds of value the generated code tracks, and how a guard tests each (what type(v) is).
+KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
+         "dict": "dict", "none": None, "range": "RangeValue"}
+GUARDED = ("int", "float", "str", "bool", "list", "dict", "none")
+INT_LO, INT_HI = "-9223372036854775808", "9223372036854775807"
+_NUM = ("int", "float")
+_ORDER = ("<", "<=", ">", ">=")
+
+
+def kind_of(v: Any) -> Optional[str]:
+    """The kind of a value, as a region's entry guard can check it."""
+    t = type(v)
+    if v is None:
+        return "none"
+    for k in GUARDED:
+        if KINDS[k] == t.__name__ and t.__module__ == "builtins":
+            return k
+    return None
+
+
+def guard_test(name: str, kind: str) -> str:
+    return f"{name} is None" if kind == "none" else f"type({name}) is {KINDS[kind]}"
 
 
 @dataclass
@@ -92,11 +116,14 @@ class Ctx:
     path: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Region:
-    """What to compile: a function from its entry, or the loop headed at `entry`."""
+    """What to compile: a function from its entry, or the loop headed at `entry`; `spec` the
+    kinds of registers the code may assume on entry ((slot, kind) pairs: what they held when
+    the region got hot), checked by a guard there."""
     kind: str                   # "entry" or "osr"
     entry: int
+    spec: tuple = ()
 
 
 @dataclass
@@ -131,6 +158,19 @@ class JitGen(T._Gen):
         self.res = ""
         self.carry: Optional[tuple] = None
         self.preds: dict[int, int] = {}
+        # Kinds (vm/jit/codegen.py KINDS) of registers known at the current point, and what
+        # each block may assume on entry (registers, operand stack), widened until every way
+        # into it agrees (the generation is repeated until nothing changes).
+        self.rt: dict[int, str] = {}
+        self.assume: dict[int, tuple[dict, list]] = {}
+        self.changed = False
+        self.oneshot = False
+        self.origin: dict[str, int] = {}      # stack entry -> the register it was loaded from
+        self.caches: list[str] = []           # inline caches of call sites (locals)
+        self.ret_kinds: set = set()           # kinds of what the function returns
+        self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
+        self.self_calls = 0
+        self.fname = ""
 
     # ------------------------------------------------------------ emission helpers
 
@@ -171,6 +211,30 @@ class JitGen(T._Gen):
 
     def reg(self, slot: int) -> str:
         return f"r{slot}"
+
+    def set_reg(self, slot: int, kind: Optional[str]) -> None:
+        name = self.reg(slot)
+        if kind in KINDS:
+            self.rt[slot] = kind
+            self.kinds[name] = kind
+        else:
+            self.rt.pop(slot, None)
+            self.kinds.pop(name, None)
+
+    def arrive(self, t: int, stack: list) -> None:
+        """Control reaches block t with the current register kinds and this operand stack:
+        t may assume only what every way into it agrees on."""
+        regs = dict(self.rt)
+        kinds = [self.kinds.get(x) for x in stack]
+        old = self.assume.get(t)
+        if old is None:
+            self.assume[t] = (regs, kinds)
+            return
+        new_regs = {k: v for k, v in old[0].items() if regs.get(k) == v}
+        new_kinds = [a if a == b else None for a, b in zip(old[1], kinds)]
+        if new_regs != old[0] or new_kinds != old[1]:
+            self.assume[t] = (new_regs, new_kinds)
+            self.changed = True
 
     def stack_tuple(self, items: list) -> str:
         return "(" + "".join(f"{x}, " for x in items) + ")"
@@ -222,39 +286,188 @@ class JitGen(T._Gen):
     # ------------------------------------------------------------ straight-line instructions
 
     def instr(self, op: int, a: int, b: int, pc: int) -> bool:
-        L = self.line
         if op in _OWN:
             self.own(op, a, b, pc)
             return False
         if O.CLASS[op] != "V":
             raise Unsupported(f"no JIT template for {O.NAMES[op]}")
+        if self.typed(op, a, b, pc):
+            return False
         before = len(self.cur)
         super().instr(op, a, b, pc)
         for ln in self.cur[before:]:
             if _VM_STATE.search(ln.text):
                 raise Unsupported(f"{O.NAMES[op]} uses the VM's frame")
-        del L
+        if op in (O.BUILD_LIST, O.BUILD_LIST_SPREAD):
+            self.kinds[self.stack[-1]] = "list"
+        elif op == O.BUILD_OBJECT:
+            self.kinds[self.stack[-1]] = "dict"
+        elif op == O.MAKE_RANGE:
+            self.kinds[self.stack[-1]] = "range"
+        elif op == O.CALL_BUILTIN and self.blob.consts[a] == "range" and b <= 2:
+            self.kinds[self.stack[-1]] = "range"     # (with a step it may be an array)
+        elif op == O.CALL_BUILTIN and self.blob.consts[a] == "to_string":
+            self.kinds[self.stack[-1]] = "str"
         return False
+
+    # ------------------------------------------------------------ specialised templates
+    # Where the kinds of the operands are known, the common case of an operation is inlined
+    # without testing them; what it cannot do (an int result beyond 64 bits) leaves for the VM,
+    # which runs the instruction by its rule (runtime/operators.py).
+
+    def typed(self, op: int, a: int, b: int, pc: int) -> bool:
+        """Emit a specialised template for what the kinds allow; False when there is none."""
+        L = self.line
+        st = self.stack
+        if op == O.UNARY_NEG and st:
+            x = st[-1]
+            k = self.kind(x)
+            if k not in _NUM:
+                return False
+            self.pop()
+            t = self.tmp()
+            L(f"{t} = -{x}")
+            if k == "int":
+                L(f"if {t} > {INT_HI}:")
+                self.ind += 1
+                self.deopt(pc, self.stack + [x])
+                self.ind -= 1
+            self.push(t, k)
+            return True
+        if op == O.GET_INDEX and len(st) >= 2:
+            x, i = st[-2], st[-1]
+            kx, ki = self.kind(x), self.kind(i)
+            t = self.tmp()
+            if kx == "list" and ki == "int":
+                self.popn(2)
+                L(f"{t} = {x}[{i}] if 0 <= {i} < len({x}) else index_get({x}, {i})")
+            elif kx == "dict" and ki == "str":
+                self.popn(2)
+                L(f"{t} = {x}.get({i})")
+            else:
+                self.n -= 1
+                return False
+            self.push(t)
+            return True
+        if op == O.SET_INDEX and len(st) >= 3:
+            x, i, v = st[-3], st[-2], st[-1]
+            kx, ki = self.kind(x), self.kind(i)
+            if kx == "list" and ki == "int":
+                L(f"if 0 <= {i} < len({x}): {x}[{i}] = {v}")
+                L(f"else: index_set({x}, {i}, {v})")
+            elif kx == "dict" and ki == "str":
+                L(f"{x}[{i}] = {v}")
+            else:
+                return False
+            self.popn(3)
+            if b:
+                self.push(v)
+            return True
+        if op == O.GET_ATTR and st:
+            x = st[-1]
+            kx = self.kind(x)
+            attr = self.blob.consts[a]
+            t = self.tmp()
+            if attr == "length" and kx in ("list", "str"):
+                self.pop()
+                L(f"{t} = len({x})")
+                self.push(t, "int")
+            elif kx == "dict":
+                self.pop()
+                L(f"{t} = {x}.get(K[{a}])")
+                self.push(t)
+            else:
+                self.n -= 1
+                return False
+            return True
+        if op == O.CALL_BUILTIN and b == 1 and st and self.blob.consts[a] == "len":
+            x = st[-1]
+            if self.kind(x) not in ("list", "str"):
+                return False
+            self.pop()
+            t = self.tmp()
+            L(f"{t} = len({x})")
+            self.push(t, "int")
+            return True
+        return False
+
+    def binary(self, op: str, x: str, y: str) -> None:
+        kx, ky = self.kind(x), self.kind(y)
+        L = self.line
+        if kx in _NUM and ky in _NUM and op != "**":
+            t = self.tmp()
+            ints = kx == "int" and ky == "int"
+            if op in ("+", "-", "*"):
+                L(f"{t} = {x} {op} {y}")
+                if ints:
+                    # beyond 64 bits the result is a number: the VM's rule makes it
+                    L(f"if {_out_of_range(op, x, y, t)}:")
+                    self.ind += 1
+                    self.deopt(self.pc, self.stack + [x, y])
+                    self.ind -= 1
+                self.push(t, "int" if ints else "float")
+            elif op == "/":
+                if ints:
+                    L(f"if {x} >= 0 and {y} > 0: {t} = {x} // {y}")
+                    L("else:")
+                    L(f"    {t} = div({x}, {y})")
+                    L(f"    if type({t}) is not int:")
+                    self.ind += 2
+                    self.deopt(self.pc, self.stack + [x, y])
+                    self.ind -= 2
+                    self.push(t, "int")
+                else:
+                    L(f"{t} = {x} / {y} if {y} else div({x}, {y})")
+                    self.push(t, "float")
+            elif op == "%":
+                if ints:
+                    L(f"{t} = {x} % {y} if {x} >= 0 and {y} > 0 else mod({x}, {y})")
+                    self.push(t, "int")
+                else:
+                    L(f"{t} = mod({x}, {y})")
+                    self.push(t, "float")
+            else:
+                L(f"{t} = {x} {op} {y}")
+                self.push(t, "bool")
+            return
+        if kx is not None and kx == ky and kx in ("str", "bool", "none") and (
+                op in ("==", "!=") or (kx == "str" and op in _ORDER)):
+            t = self.tmp()
+            L(f"{t} = {x} {op} {y}")
+            self.push(t, "bool")
+            return
+        if op == "+" and kx == "str" and ky == "str":
+            t = self.tmp()
+            L(f"{t} = {x} + {y}")
+            self.push(t, "str")
+            return
+        super().binary(op, x, y)
+        if op == "+" and "str" in (kx, ky):
+            self.kinds[self.stack[-1]] = "str"     # runtime add: a string with anything
 
     def own(self, op: int, a: int, b: int, pc: int) -> None:
         L = self.line
         r = self.reg
         if op == O.LOAD_LOCAL:
-            self.push(r(a))
+            self.push(r(a), self.rt.get(a))
+            self.origin[r(a)] = a
         elif op == O.LOAD_CELL:
             t = self.tmp()
             L(f"{t} = {r(a)}.v")
             self.push(t)
+            self.origin[t] = a
         elif op == O.LOAD_FREE:
             t = self.tmp()
             L(f"{t} = {r(a)}.v")
             L(f"if {t} is UNINIT: h_uninit(LN[{a}])")
             self.push(t)
+            self.origin[t] = a
         elif op == O.STORE_LOCAL:
             x = self.pop()
             if x != r(a):
                 self.clobber(a)
                 L(f"{r(a)} = {x}")
+                self.set_reg(a, self.kind(x))
         elif op == O.STORE_CELL:
             x = self.pop()
             L(f"{r(a)}.v = {x}")
@@ -265,9 +478,11 @@ class JitGen(T._Gen):
         elif op == O.MAKE_CELL:
             self.clobber(a)
             L(f"{r(a)} = Cell(UNINIT)")
+            self.set_reg(a, None)
         elif op == O.WRAP_CELL:
             self.clobber(a)
             L(f"if type({r(a)}) is not Cell: {r(a)} = Cell({r(a)})")
+            self.set_reg(a, None)
         elif op == O.MAKE_CLOSURE:
             caps = self.blob.consts[b]
             t = self.tmp()
@@ -275,9 +490,13 @@ class JitGen(T._Gen):
             self.push(t)
         elif op == O.FOR_SETUP:
             x = self.pop()
+            k = self.kind(x)
             self.clobber(a)
             self.clobber(a + 1)
             L(f"{r(a)}, {r(a + 1)} = for_start({x})")
+            # runtime/iteration.py for_start: a range walks ints up to its end
+            self.set_reg(a, "int" if k == "range" else k if k in ("list", "str") else None)
+            self.set_reg(a + 1, "int")
         elif op == O.DESTRUCTURE:
             x = self.pop()
             desc = self.blob.consts[a]
@@ -313,9 +532,11 @@ class JitGen(T._Gen):
             if not cell:
                 self.clobber(s)
                 self.line(f"{self.reg(s)} = {B}[{s}]")
+                self.set_reg(s, None)
 
     def ret(self, x: str) -> None:
         """Return x from the function (a VM return when the region is a loop)."""
+        self.ret_kinds.add(self.kind(x))
         if self.region is not None and self.region.kind == "entry":
             self.line(f"return {x}")
         else:
@@ -326,20 +547,43 @@ class JitGen(T._Gen):
     def call(self, argc: int, nxt: int) -> bool:
         pc = nxt - 1
         args = self.popn(argc)
+        slot = self.origin.get(self.stack[-1]) if self.stack else None
         f = self.ident(self.pop())
         self.materialise()
         below = list(self.stack)
         full = below + [f] + args
         L = self.line
         res = self.res = self.tmp()
+        if self.calls_itself(slot, argc):
+            # A recursive call (the callee is the variable named as this function): call this
+            # very code, and know what it returns; anything else leaves for the VM.
+            L(f"if type({f}) is Closure and {f}.bid == BID and _d:")
+            self.ind += 1
+            self.invoke(self.fname, f"{f}.cells", ", ".join(args), nxt, full)
+            self.ind -= 1
+            L("else:")
+            self.ind += 1
+            self.deopt(pc, full)
+            self.ind -= 1
+            self.self_calls += 1
+            if self.ret_kind is not None:
+                self.kinds[res] = self.ret_kind
+            return True
         B = self.tmp()
+        ic = f"_ic{pc}"
+        self.caches.append(ic)
         L("while True:")
         self.ind += 1
+        # The callee of the last call made here, while this activation runs (an inline cache).
+        L(f"if {f} is {ic}f and _d:")
+        self.ind += 1
+        self.invoke(f"{ic}g", f"{ic}c", ", ".join(args), nxt, full)
+        self.ind -= 1
         L(f"if type({f}) is Closure:")
         L(f"    {B} = BL[{f}.bid]")
         L(f"    if {B}.fast == {argc}:")
         self.ind += 2
-        self.compiled_call(f, ", ".join(args), B, nxt, full)
+        self.compiled_call(f, ", ".join(args), B, nxt, full, ic)
         self.ind -= 2
         # Builtin functions called as values: the machine's `call` runs them in place.
         L(f"elif type({f}) is BuiltinFunction and VM_BUILTINS.get({f}.name) is not {f}:")
@@ -351,19 +595,35 @@ class JitGen(T._Gen):
         self.ind -= 1
         return True
 
-    def compiled_call(self, f: str, args: str, B: str, nxt: int, full: list) -> None:
+    def calls_itself(self, slot: Optional[int], argc: int) -> bool:
+        b = self.blob
+        return (slot is not None and self.region is not None and self.region.kind == "entry"
+                and b.name is not None and self.env["LN"][slot] == b.name
+                and argc == b.argc and not b.has_self and not b.is_async and not b.annotated)
+
+    def compiled_call(self, f: str, args: str, B: str, nxt: int, full: list,
+                      ic: Optional[str] = None) -> None:
         """Call closure f (runtime blob B) as compiled code, on the VM's fast path; falls
         through when the callee has no compiled code."""
-        pc = nxt - 1
         L = self.line
         g = self.tmp()
         attr = "jitc" if self.counting else "jit"
+        L(f"{g} = {B}.{attr}")
+        L(f"if {g} is None: {g} = TIER({B}, {self.counting}, ({args}{',' if args else ''}))")
+        L(f"if {g} and _d:")
+        self.ind += 1
+        if ic is not None:
+            L(f"{ic}f, {ic}g, {ic}c = {f}, {g}, {f}.cells")
+        self.invoke(g, f"{f}.cells", args, nxt, full)
+        self.ind -= 1
+
+    def invoke(self, g: str, cells: str, args: str, nxt: int, full: list) -> None:
+        """The call itself: g(depth, limit, cells, args…), as the VM's fast path would make it
+        (its site: the caller's return address and result kind), then leave the call's loop."""
+        pc = nxt - 1
+        L = self.line
         drop = self.drops(pc)
         cont = self.forward(nxt + 1) if drop else self.forward(nxt)
-        L(f"{g} = {B}.{attr}")
-        L(f"if {g} is None: {g} = TIER({B}, {self.counting})")
-        L(f"if {g} and _d < _lim:")
-        self.ind += 1
         if self.counting:
             # The callee's first unit is a dispatch: stopping there leaves its frame pushed,
             # which the VM's own call does (the deopt runs it).
@@ -375,10 +635,10 @@ class JitGen(T._Gen):
         below = list(self.stack)
         site = Site(cont, "drop" if drop else None, tuple(below))
         sep = ", " if args else ""
-        L(f"{self.res} = {g}(_d + 1, _lim, {f}.cells{sep}{args})", site)
+        L(f"{self.res} = {g}(_d - 1, {cells}{sep}{args})", site)
         self.count((cont,), below if drop else below + [self.res])
-        L("break")
-        self.ind -= 1
+        if g != self.fname:
+            L("break")
 
     def value_path(self, value: str, pc: int, nxt: int) -> None:
         """A call that produced `value` without a frame and, on the VM, returns nxt to the
@@ -396,6 +656,16 @@ class JitGen(T._Gen):
     # compiled calls, its results and its general case leave the loop.
 
     def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
+        st = self.stack
+        if name == "push" and argc == 1 and len(st) >= 2 and self.kind(st[-2]) == "list":
+            # the template's first fast path, for a receiver known to be an array
+            v = self.pop()
+            obj = self.pop()
+            self.materialise()
+            self.line(f"{obj}.append({v})")
+            self.res = obj
+            self.result_path(obj, nxt)
+            return True
         self.cm_full = list(self.stack)
         self.res = self.tmp()
         self.line("while True:")
@@ -408,16 +678,28 @@ class JitGen(T._Gen):
         self.compiled_call(f, f"*{A}", B, nxt, self.cm_full)
 
     def push_result(self, value: str, nxt: int) -> None:
+        self.result_path(value, nxt)
+        self.line("break")
+
+    def result_path(self, value: str, nxt: int) -> None:
+        """The template's result without a frame (`Gen.push_result`): a call statement goes on
+        past its POP, anything else returns nxt to the dispatch loop."""
         pc = nxt - 1
         if self.drops(pc):
             target, chained = self.exits[(pc, "result")]
             if target != self.forward(nxt + 1):
                 raise Unsupported("call statement continues elsewhere")
             self.count(() if chained else (target,), list(self.stack))
-            self.line(f"{self.res} = {value}")
-            self.line("break")
+            if value != self.res:
+                self.line(f"{self.res} = {value}")
         else:
-            self.value_path(value, pc, nxt)
+            drop = False
+            cont = self.forward(nxt)
+            below = list(self.stack)
+            for p, on_stack in self.dispatches_from(nxt, cont, drop):
+                self.count((p,), below + [value] if on_stack else below)
+            if value != self.res:
+                self.line(f"{self.res} = {value}")
 
     def slow_exit(self, call: str) -> None:
         self.deopt(self.pc, self.cm_full)
@@ -429,11 +711,16 @@ class JitGen(T._Gen):
         ("term",), ("edge", edge, stack), or ("cond", template result)."""
         code = self.blob.code
         carry, self.carry = self.carry, None
+        regs, kinds = self.assume.get(blk.start) or ({}, [None] * blk.depth)
         if carry is not None and carry[0] == blk.start:
             self.stack, self.kinds = carry[1], carry[2]
+            self.rt = dict(carry[3])
         else:
             self.stack = [f"s{i}" for i in range(blk.depth)]
-            self.kinds = {}
+            self.kinds = {f"s{i}": k for i, k in enumerate(kinds) if k is not None}
+            self.rt = dict(regs)
+        for slot, k in self.rt.items():
+            self.kinds[self.reg(slot)] = k
         self.ind = 0
         for pc in range(blk.start, blk.end + 1):
             self.pc = pc
@@ -520,6 +807,7 @@ class JitGen(T._Gen):
                 conds, binds = P.strict_code(desc, v, f"K[{a}][1]", self.reg)
                 for s in _bound_slots(desc):
                     self.clobber(s)
+                    self.set_reg(s, None)
                 cond = f"not ({' and '.join(conds)})" if conds else "False"
                 return {"cond": cond, "jump": st, "fall": st,
                         "lines": [Line(0, x, pc) for x in binds]}
@@ -530,19 +818,30 @@ class JitGen(T._Gen):
             L(f"{B} = {{{cells}}}")
             for s, _ in binds:
                 self.clobber(s)
+                self.set_reg(s, None)
             return {"cond": f"not MT[{a}]({v}, {B})", "jump": st, "fall": st,
                     "lines": [Line(0, f"{self.reg(s)} = {B}[{s}]", pc)
                               for s, cell in binds if not cell]}
         if op == O.FOR_NEXT:
-            q, i, t = self.tmp(), self.tmp(), self.tmp()
+            # runtime/iteration.py for_item, inlined
+            q, i = self.reg(a), self.reg(a + 1)
+            k = self.kind(q)
             st = list(self.stack)
             self.clobber(a + 1)
-            L(f"{q} = {self.reg(a)}")
-            L(f"{i} = {self.reg(a + 1)}")
-            return {"cond": f"{i} >= ({q} if type({q}) is int else len({q}))", "jump": st,
-                    "fall": st + [t],
-                    "lines": [Line(0, f"{self.reg(a + 1)} = {i} + 1", pc),
-                              Line(0, f"{t} = {i} if type({q}) is int else {q}[{i}]", pc)]}
+            t = self.tmp()
+            if k == "int":
+                end, item = q, i
+            elif k in ("list", "str"):
+                end, item = f"len({q})", f"{q}[{i}]"
+            else:
+                end, item = f"({q} if type({q}) is int else len({q}))", \
+                    f"{i} if type({q}) is int else {q}[{i}]"
+            self.kinds[t] = "int" if k == "int" else ("str" if k == "str" else None)
+            if self.kinds[t] is None:
+                del self.kinds[t]
+            return {"cond": f"{i} >= {end}", "jump": st, "fall": st + [t],
+                    "lines": [Line(0, f"{t} = {item}", pc),
+                              Line(0, f"{i} = {t} + 1" if k == "int" else f"{i} += 1", pc)]}
         raise Unsupported(f"no JIT template for {O.NAMES[op]}")
 
 
@@ -695,16 +994,18 @@ class JitGen(T._Gen):
         if blk is None or blk.depth != len(stack):
             raise Unsupported(f"stack depths disagree at {t}")
         c = self.classify(t, ctx)
+        if c != "exit":
+            self.arrive(t, stack)
         if c == "path" and self.preds.get(t) == 1:
             self.count(edge.disp, stack)
-            self.carry = (t, list(stack), dict(self.kinds))
+            self.carry = (t, list(stack), dict(self.kinds), dict(self.rt))
             self.seq(t, None, ctx[:-1] + [Ctx(ctx[-1].loop, True)], self.cur)
             return None
         if c == "normal" and self.preds.get(t) == 1:
             # The target is emitted next and reached from here only: the operand stack
             # stays symbolic.
             self.count(edge.disp, stack)
-            self.carry = (t, list(stack), dict(self.kinds))
+            self.carry = (t, list(stack), dict(self.kinds), dict(self.rt))
             return t
         names = [f"s{i}" for i in range(len(stack))]
         moves = [(w, x) for w, x in zip(names, stack) if w != x]
@@ -796,34 +1097,76 @@ class JitGen(T._Gen):
     def function(self, region: Region, name: str) -> tuple[str, list]:
         """Python source of `__factory(…)` returning the compiled function `name`, and the
         (pc, site) of each of its lines."""
-        body = self.build(region)
         blob = self.blob
         n = blob.nlocals
-        pro: list[Line] = []
         pc = region.entry
+        entry = {slot: k for slot, k in region.spec if k in GUARDED and 0 <= slot < n}
+        if region.kind == "entry":
+            argc, nfree = blob.argc, blob.nfree
+            entry = {slot: k for slot, k in entry.items() if slot < argc}
+            entry.update({slot: "none" for slot in range(argc + nfree, n)})
+        self.fname = name
+        self.ret_kind = None
+        # Generate until the kinds settle; then, if every return's kind is the same, once more
+        # assuming that recursive calls return it (if that does not hold, without it).
+        for attempt in range(3):
+            self.assume = {pc: (dict(entry), [None] * self.depths[pc])}
+            for _ in range(64):
+                self.changed = False
+                self.n = 0
+                self.carry = None
+                self.caches = []
+                self.ret_kinds = set()
+                self.self_calls = 0
+                body = self.build(region)
+                if not self.changed:
+                    break
+            else:
+                raise Unsupported("the kinds of registers do not settle")
+            known = {k for k in self.ret_kinds if k is not None}
+            if self.ret_kind is not None:
+                if self.ret_kinds == {self.ret_kind}:
+                    break
+                self.ret_kind = None
+            elif self.self_calls and len(known) == 1 and attempt == 0:
+                self.ret_kind = known.pop()
+            else:
+                break
+        pro: list[Line] = []
 
         def P(text: str) -> None:
             pro.append(Line(0, text, pc))
+        self.pc = pc
+        self.cur, self.ind = pro, 0
+        settled = self.assume[pc][0]
         if region.kind == "entry":
-            argc, nfree = blob.argc, blob.nfree
             params = "".join(f", {self.reg(i)}" for i in range(argc))
-            head = f"def {name}(_d, _lim, _C{params}):"
+            head = f"def {name}(_d, _C{params}):"
             if nfree:
                 P(f"{', '.join(self.reg(i) for i in range(argc, argc + nfree))}, = _C")
             if n > argc + nfree:
                 P(" = ".join(self.reg(i) for i in range(argc + nfree, n)) + " = None")
-            self.pc = pc
-            self.cur, self.ind = pro, 0
-            self.poll(pc, 0)
+            guarded = [s for s in sorted(settled) if s < argc]
         else:
-            head = f"def {name}(_R, _d, _lim):"
+            head = f"def {name}(_R, _d):"
             if n:
                 P(f"{''.join(self.reg(i) + ', ' for i in range(n))}= _R[:{n}]")
             depth = self.flow.blocks[pc].depth
             if depth:
                 P(f"{''.join(f's{i}, ' for i in range(depth))}= _R[{n}:]")
+            guarded = sorted(settled)
+        if guarded:
+            # The code below assumes what these registers held when it was compiled.
+            test = " and ".join(guard_test(self.reg(s), settled[s]) for s in guarded)
+            depth = self.depths[pc]
+            P(f"if not ({test}): raise GuardFailed({pc}, "
+              f"{self.stack_tuple([f's{i}' for i in range(depth)])}, True)")
+        if region.kind == "entry":
+            self.poll(pc, 0)
         if self.counting:
             P("_L = M._left")
+        for ic in self.caches:
+            P(f"{ic}f = {ic}g = {ic}c = None")
         lines: list[tuple[str, int, Optional[Site]]] = [
             (f"def __factory({FACTORY_ARGS}):", pc, None), ("    " + head, pc, None)]
         _render(pro + body, 2, lines)
@@ -832,7 +1175,8 @@ class JitGen(T._Gen):
         return src, [(p, s) for _, p, s in lines]
 
 
-FACTORY_ARGS = "M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, DS, PN, S, TIER"
+FACTORY_ARGS = ("M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, DS, PN, S, TIER, "
+                "BID")
 
 
 def _ends(stmts: list) -> bool:
@@ -911,6 +1255,22 @@ def _render_if(node: If, indent: int, out: list, keyword: str = "if") -> None:
     _render(orelse, indent + 1, out)
 
 
+_CONST_INT = re.compile(r"\((-?\d+)\)$")
+
+
+def _out_of_range(op: str, x: str, y: str, t: str) -> str:
+    """The test that t = x op y left the 64-bit range (one bound when a constant operand
+    decides the direction)."""
+    below, above = f"{t} < {INT_LO}", f"{t} > {INT_HI}"
+    mx, my = _CONST_INT.match(x), _CONST_INT.match(y)
+    if op == "+" and (mx or my):
+        c = int((my or mx).group(1))
+        return above if c >= 0 else below
+    if op == "-" and my:
+        return below if int(my.group(1)) >= 0 else above
+    return f"not {INT_LO} <= {t} <= {INT_HI}"
+
+
 def _binds(desc: Any) -> list[tuple[int, int]]:
     """(slot, cell) of every binding in a pattern descriptor (runtime/patterns.py)."""
     out: list[tuple[int, int]] = []
@@ -941,7 +1301,7 @@ _CACHE: dict[tuple, Any] = {}    # (JIT_VERSION, blob id, region, counting) -> J
 def compile_region(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode:
     """The compiled code of `region` of a (validated) blob, generated once per process and blob
     id; raises Unsupported for code that stays on the VM."""
-    key = (JIT_VERSION, blob.id, region.kind, region.entry, counting)
+    key = (JIT_VERSION, blob.id, region, counting)
     jc = _CACHE.get(key)
     if jc is None:
         try:
@@ -964,7 +1324,8 @@ def _generate(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode
     gen = JitGen(blob, blobs, exits, counting)
     name = f"{region.kind}{region.entry}"
     src, lines = gen.function(region, name)
-    fname = (f"<shape-jit {blob.id} {region.kind}@{region.entry}"
+    spec = hashlib.sha256(repr(region.spec).encode()).hexdigest()[:12] if region.spec else "any"
+    fname = (f"<shape-jit {blob.id} {region.kind}@{region.entry} {spec}"
              f"{' counting' if counting else ''}>")
     try:
         code = compile(src, fname, "exec")

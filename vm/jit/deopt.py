@@ -37,6 +37,10 @@ class Deopt(Exception):
         self.counted = counted
 
 
+class GuardFailed(Deopt):
+    """A region's entry guard failed: its registers do not hold what it was compiled for."""
+
+
 def activations(tb: Any, codes: dict) -> list[tuple[Any, int, dict]]:
     """The compiled activations in a traceback, outermost first: (JitCode, line, locals).
     `codes` maps the file name of each compiled function a machine runs to its JitCode (each

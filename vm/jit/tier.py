@@ -35,8 +35,8 @@ from shapelang.runtime.errors import ShapeError, ShapeExit, stack_overflow
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.frame import PC, REGS
-from shapelang.vm.jit.codegen import FACTORY_ARGS, JitCode, Region, compile_region
-from shapelang.vm.jit.deopt import Deopt, activations, error_pc, rebuild
+from shapelang.vm.jit.codegen import FACTORY_ARGS, JitCode, Region, compile_region, kind_of
+from shapelang.vm.jit.deopt import Deopt, GuardFailed, activations, error_pc, rebuild
 from shapelang.vm.jit.flow import Unsupported
 from shapelang.vm.objects import VM_BUILTINS
 
@@ -46,14 +46,18 @@ PYTHON_DEPTH = 1000      # compiled activations on the Python stack per VM entry
 DEOPT_LIMIT = 50         # deoptimisations at calls or snapshots before a region stays on the VM
 _TRACE = os.environ.get("SHAPE_JIT_TRACE", "") not in ("", "0")   # deopts on stderr
 
+# What every machine of this process did (`shape bench` reports it for its child processes).
+TOTALS = {"tier_ups": 0, "compile_seconds": 0.0, "deopts": 0}
+
 
 class JitRuntime:
     def __init__(self, machine: Any, mode: str, helpers: dict) -> None:
         self.m = machine
         self.mode = mode
         self.ns = dict(helpers)
-        self.ns.update({"Deopt": Deopt, "BuiltinFunction": V.BuiltinFunction,
-                        "VM_BUILTINS": VM_BUILTINS})
+        self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool)
+        self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
+                        "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS})
         self.stop = [False]
         force = mode == "force"
         self.calls_hot = 1 if force else CALLS_HOT
@@ -61,6 +65,8 @@ class JitRuntime:
         self.orig: dict[tuple[str, int], Any] = {}     # (bid, pc) -> the unit a wrapper replaced
         self.sides: dict[tuple[str, int], Any] = {}    # (bid, pc) -> side entry unit
         self.codes: dict[str, JitCode] = {}            # file name -> code this machine runs
+        self.loop_fns: dict[tuple, Any] = {}           # (bid, head, counting) -> compiled loop
+        self.generic: set = set()                      # regions whose guards failed: unspecialised
         self.deopts: dict[str, int] = {}               # blob id -> deopts at calls, snapshots
         self.tier_ups = 0
         self.compile_seconds = 0.0
@@ -116,17 +122,25 @@ class JitRuntime:
         return orig
 
     def _fire_entry(self, rb: Any, pc: int, R: list) -> int:
-        if not self.tier(rb, self.m._left is not None):
+        if not self.tier(rb, self.m._left is not None, R[:rb.blob.argc]):
             return self._restore(rb, pc)(R)
         return rb.units[pc](R)
 
     def _fire_loop(self, rb: Any, pc: int, R: list) -> int:
-        counting = self.m._left is not None
-        fn = self._compile(rb, Region("osr", pc), counting)
-        if fn is None:
+        if not self._loop_fn(rb, pc, self.m._left is not None, R):
             return self._restore(rb, pc)(R)
         self._install(rb, pc, self._loop_entry(rb, pc))
         return rb.units[pc](R)
+
+    def _loop_fn(self, rb: Any, head: int, counting: bool, R: list) -> Any:
+        """The compiled loop at `head` (specialised for what R holds now, unless its guards
+        have failed before), or False."""
+        key = (rb.bid, head, counting)
+        fn = self.loop_fns.get(key)
+        if fn is None:
+            spec = () if (rb.bid, head) in self.generic else _spec(R[:rb.blob.nlocals])
+            fn = self.loop_fns[key] = self._compile(rb, Region("osr", head, spec), counting) or False
+        return fn
 
     # ------------------------------------------------------------ compiling
 
@@ -138,9 +152,12 @@ class JitRuntime:
         except Unsupported:
             return None
         finally:
-            self.compile_seconds += time.perf_counter() - t0
+            spent = time.perf_counter() - t0
+            self.compile_seconds += spent
+            TOTALS["compile_seconds"] += spent
         fn = self._instantiate(rb, jc)
         self.tier_ups += 1
+        TOTALS["tier_ups"] += 1
         return fn
 
     def _instantiate(self, rb: Any, jc: JitCode) -> Callable:
@@ -150,20 +167,22 @@ class JitRuntime:
         env = jc.env
         fn = ns["__factory"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
                              env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
-                             env["MT"], env["DS"], env["PN"], self.stop, self.tier)
+                             env["MT"], env["DS"], env["PN"], self.stop, self.tier, rb.bid)
         self.codes[fn.__code__.co_filename] = jc
         return fn
 
-    def tier(self, rb: Any, counting: bool) -> Any:
-        """The compiled entry of rb's function (compiled now if it was not), or False. Compiled
-        code calls this for a callee it has no code for yet."""
+    def tier(self, rb: Any, counting: bool, args: Any = ()) -> Any:
+        """The compiled entry of rb's function (compiled now, specialised for the kinds of
+        `args`, if it was not), or False. Compiled code calls this for a callee it has no code
+        for yet."""
         attr = "jitc" if counting else "jit"
         fn = getattr(rb, attr)
         if fn is None:
             if self.deopts.get(rb.bid, 0) >= DEOPT_LIMIT:
                 fn = False
             else:
-                fn = self._compile(rb, Region("entry", rb.start), counting) or False
+                spec = () if (rb.bid, rb.start) in self.generic else _spec(args)
+                fn = self._compile(rb, Region("entry", rb.start, spec), counting) or False
             setattr(rb, attr, fn)
             if fn and self.orig.get((rb.bid, rb.start)) is not None:
                 self._install(rb, rb.start, self._trampoline(rb))
@@ -191,14 +210,13 @@ class JitRuntime:
             counting = m._left is not None
             fn = rb.jitc if counting else rb.jit
             if not fn:
-                fn = tier(rb, counting)
+                fn = tier(rb, counting, R[:argc])
                 if not fn:
                     return orig(R)
             f = FR[-1]
-            d = len(FR)
-            lim = d + PYTHON_DEPTH if d + PYTHON_DEPTH < LIMIT else LIMIT
+            d = LIMIT - len(FR)
             try:
-                v = fn(d, lim, R[argc:k], *R[:argc])
+                v = fn(d if d < PYTHON_DEPTH else PYTHON_DEPTH, R[argc:k], *R[:argc])
             except Deopt as e:
                 return self.deoptimise(e, f)
             except ShapeError as e:
@@ -214,21 +232,16 @@ class JitRuntime:
         FR = m.frames
         LIMIT = m.max_depth
         orig = self.orig[(rb.bid, head)]
-        region = Region("osr", head)
-        fns: dict[bool, Any] = {}
+        loop_fn = self._loop_fn
 
         def loop_entry(R: list) -> int:
-            counting = m._left is not None
-            fn = fns.get(counting)
-            if fn is None:
-                fn = fns[counting] = self._compile(rb, region, counting) or False
+            fn = loop_fn(rb, head, m._left is not None, R)
             if not fn:
                 return orig(R)
             f = FR[-1]
-            d = len(FR)
-            lim = d + PYTHON_DEPTH if d + PYTHON_DEPTH < LIMIT else LIMIT
+            d = LIMIT - len(FR)
             try:
-                return fn(R, d, lim)
+                return fn(R, d if d < PYTHON_DEPTH else PYTHON_DEPTH)
             except Deopt as e:
                 return self.deoptimise(e, f)
             except ShapeError as e:
@@ -248,6 +261,7 @@ class JitRuntime:
         acts = activations(e.__traceback__, self.codes)
         rebuild(m, frame, acts, e.pc, list(e.stack))
         self.deopt_count += 1
+        TOTALS["deopts"] += 1
         jc = acts[-1][0]
         rb = m.rblobs[jc.bid]
         top = m.frames[-1]
@@ -257,6 +271,8 @@ class JitRuntime:
             print(f"[jit] deopt {b.name or b.kind} at {pc} {O.NAMES[b.code[pc][0]]}",
                   file=sys.stderr)
         lead = pc in jc.leaders
+        if type(e) is GuardFailed:
+            self._generalise(jc)
         if not e.counted or (lead and self.stop[0]):
             # The step budget ran out before this unit, or a stop was asked for: the dispatch
             # loop stops here.
@@ -288,6 +304,17 @@ class JitRuntime:
                                 env["MT"], env["DS"], env["PN"], rb.code)
             self.sides[(rb.bid, pc)] = unit
         return unit
+
+    def _generalise(self, jc: JitCode) -> None:
+        """Entry guards failed: the region is compiled again without assumptions."""
+        rb = self.m.rblobs[jc.bid]
+        region = jc.region
+        self.generic.add((jc.bid, region.entry))
+        if region.kind == "entry":
+            rb.jit = rb.jitc = None
+        else:
+            for counting in (False, True):
+                self.loop_fns.pop((jc.bid, region.entry, counting), None)
 
     def _retire(self, jc: JitCode) -> None:
         """A region that keeps leaving for the VM runs on the VM from now on."""
@@ -321,6 +348,16 @@ class JitRuntime:
             start = max((x for x in jc.leaders if x <= pc), default=pc)
             self.m.locate_at(err, start)
         return err
+
+
+def _spec(values: Any) -> tuple:
+    """The (slot, kind) pairs of the values a region is specialised for."""
+    out = []
+    for i, v in enumerate(values):
+        k = kind_of(v)
+        if k is not None:
+            out.append((i, k))
+    return tuple(out)
 
 
 __all__ = ["JitRuntime", "ShapeExit", "FACTORY_ARGS"]
