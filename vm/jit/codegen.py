@@ -834,6 +834,12 @@ class JitGen(T._Gen):
             elif k in ("list", "str"):
                 end, item = f"len({q})", f"{q}[{i}]"
             else:
+                # Only the states the VM walks inline are walked here; any other (an iterator's
+                # cursor, which pulls through VM frames) is the VM's.
+                L(f"if not (type({q}) is int or type({q}) is list or type({q}) is str):")
+                self.ind += 1
+                self.deopt(pc, st)
+                self.ind -= 1
                 end, item = f"({q} if type({q}) is int else len({q}))", \
                     f"{i} if type({q}) is int else {q}[{i}]"
             self.kinds[t] = "int" if k == "int" else ("str" if k == "str" else None)
