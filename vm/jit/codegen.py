@@ -633,10 +633,15 @@ class JitGen(T._Gen):
             self.ind -= 1
             L("_L[0] -= 1")
         below = list(self.stack)
-        site = Site(cont, "drop" if drop else None, tuple(below))
+        # The VM's return address is the instruction after the call (after its POP for a
+        # call statement), not forwarded past jumps: it dispatches there, then follows them.
+        ret = nxt + 1 if drop else nxt
+        site = Site(ret, "drop" if drop else None, tuple(below))
         sep = ", " if args else ""
         L(f"{self.res} = {g}(_d - 1, {cells}{sep}{args})", site)
-        self.count((cont,), below if drop else below + [self.res])
+        after = below if drop else below + [self.res]
+        for p, _ in self.dispatches_from(ret, cont, False):
+            self.count((p,), after)
         if g != self.fname:
             L("break")
 
@@ -804,7 +809,8 @@ class JitGen(T._Gen):
             st = list(self.stack)
             v = self.reg(subj)
             if T._pattern_size(desc) <= 12:
-                conds, binds = P.strict_code(desc, v, f"K[{a}][1]", self.reg)
+                conds, binds, consts = P.strict_code(desc, v, self.tmp, f"MC[{a}]", self.reg)
+                self.env["MC"][a] = tuple(consts)
                 for s in _bound_slots(desc):
                     self.clobber(s)
                     self.set_reg(s, None)
@@ -1181,8 +1187,8 @@ class JitGen(T._Gen):
         return src, [(p, s) for _, p, s in lines]
 
 
-FACTORY_ARGS = ("M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, DS, PN, S, TIER, "
-                "BID")
+FACTORY_ARGS = ("M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, MC, DS, PN, S, "
+                "TIER, BID")
 
 
 def _ends(stmts: list) -> bool:

@@ -167,7 +167,8 @@ class JitRuntime:
         env = jc.env
         fn = ns["__factory"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
                              env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
-                             env["MT"], env["DS"], env["PN"], self.stop, self.tier, rb.bid)
+                             env["MT"], env["MC"], env["DS"], env["PN"], self.stop,
+                             self.tier, rb.bid)
         self.codes[fn.__code__.co_filename] = jc
         return fn
 
@@ -301,7 +302,8 @@ class JitRuntime:
             env = cb.env
             unit = ns["__side"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
                                 env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
-                                env["MT"], env["DS"], env["PN"], rb.code)
+                                env["MT"], env["MC"], env["DS"], env["PN"],
+                                rb.code)
             self.sides[(rb.bid, pc)] = unit
         return unit
 
@@ -333,7 +335,7 @@ class JitRuntime:
             return
         pc = error_pc(acts)
         rebuild(self.m, frame, acts, pc, [])
-        self.m.locate_at(e, pc)
+        e.jit_pc = pc          # the machine locates the error there (Machine._frame_pcs)
 
     def overflow(self, frame: list) -> ShapeError:
         """Python's recursion limit hit inside compiled code (a value nested too deeply for
@@ -346,7 +348,7 @@ class JitRuntime:
             rebuild(self.m, frame, acts, pc, [])
             jc = acts[-1][0]
             start = max((x for x in jc.leaders if x <= pc), default=pc)
-            self.m.locate_at(err, start)
+            err.jit_pc = start
         return err
 
 
