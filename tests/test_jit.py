@@ -132,6 +132,22 @@ print(acc, [1, 2, 3, 4].filter(probe))
 """,
 }
 
+# Loops that get hot with one kind of value in a register and then see another: the compiled
+# loop's speculation fails half-way (mode "on") and it is compiled again without it.
+KIND_CHANGES = """
+let mut x = 0
+let mut out = []
+for i in 0..300 { x = if i < 150 { i } else { "s" + to_string(i) }; if i % 50 == 0 { out.push(x) } }
+let rows = [{a: 1}, {a: 2}]
+let mut i = 0
+while i < 400 { rows.push(if i < 200 { {a: i} } else { [i] }); i += 1 }
+let mut t = 0
+for r in rows { let v = r; t += match v { [n] => n, _ => v.a } }
+let mut best = rows[0]
+for r in rows { best = match r { [n] => n, _ => r } }
+print(out, t, best)
+"""
+
 ERRORS = {
     "division": "fn f(a, b) { a / b }\nlet mut t = 0\nfor i in 0..5 { t += f(10, 3 - i) }\n",
     "method": "fn g(x) { x.nosuch() }\nfor i in 0..3 { g(i) }\n",
@@ -190,6 +206,14 @@ def test_cut_anywhere_gives_the_vm_state(name):
     assert len(vm) == len(jit)
     for k, (a, b) in enumerate(zip(vm, jit)):
         assert a == b, f"state differs after {13 * k} steps"
+
+
+@pytest.mark.parametrize("mode", ["force", "on"])
+def test_speculation_that_fails_gives_the_vms_results_and_states(mode):
+    want = run(KIND_CHANGES, "off")
+    assert want["error"] is None
+    assert run(KIND_CHANGES, mode) == want
+    assert states(KIND_CHANGES, mode, 97, 20000) == states(KIND_CHANGES, "off", 97, 20000)
 
 
 def test_every_step_of_a_call_heavy_program():

@@ -972,6 +972,11 @@ class _Gen:
                 break
         return pc
 
+    def frame_args(self, A: str, items: list[str]) -> None:
+        """The argument list of a frame that push_frame then pushes (the JIT passes them as
+        arguments of a Python call instead)."""
+        self.line(f"{A} = [{', '.join(items)}]")
+
     def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
         """Inline frame push for a plain call of closure f (registers A, runtime blob B)."""
         L = self.line
@@ -1030,8 +1035,8 @@ class _Gen:
             L(f"    {F} = PRE[PN[{a}]]")
             L(f"    {B} = BL[{F}.bid]")
             L(f"    if {B}.fast == {argc + 1}:")
-            L(f"        {RA} = [{', '.join([obj] + args)}]")
             self.ind += 2
+            self.frame_args(RA, [obj] + args)
             self.push_frame(F, RA, B, nxt)
             self.ind -= 2
         elif prelude_method(name, 1) is not None:
@@ -1056,8 +1061,8 @@ class _Gen:
         L(f"    if type({F}) is Closure:")
         L(f"        {B} = BL[{F}.bid]")
         L(f"        if {B}.fastm == {argc}:")
-        L(f"            {RA} = [{', '.join([obj] + args)}]")
         self.ind += 3
+        self.frame_args(RA, [obj] + args)
         self.push_frame(F, RA, B, nxt)
         self.ind -= 3
         self.slow_exit(f"M.call_method({obj}, K[{a}], {A}, {nxt})")

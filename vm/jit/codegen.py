@@ -171,6 +171,8 @@ class JitGen(T._Gen):
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
         self.fname = ""
+        self.frame_items: tuple[str, list] = ("", [])   # frame_args of the call being made
+        self.speculate: dict[int, str] = {}
 
     # ------------------------------------------------------------ emission helpers
 
@@ -308,6 +310,8 @@ class JitGen(T._Gen):
             self.kinds[self.stack[-1]] = "range"     # (with a step it may be an array)
         elif op == O.CALL_BUILTIN and self.blob.consts[a] == "to_string":
             self.kinds[self.stack[-1]] = "str"
+        elif op == O.CALL_BUILTIN and self.blob.consts[a] == "__arity":
+            self.kinds[self.stack[-1]] = "int"       # Machine.arity: a parameter count
         return False
 
     # ------------------------------------------------------------ specialised templates
@@ -389,6 +393,18 @@ class JitGen(T._Gen):
             L(f"{t} = len({x})")
             self.push(t, "int")
             return True
+        if op == O.CALL_BUILTIN and b == 2 and len(st) >= 2 and self.blob.consts[a] in ("min", "max"):
+            # runtime/operators.py min_max: the later argument wins only when strictly
+            # smaller (larger); for two ints no error is possible
+            x, y = st[-2], st[-1]
+            if self.kind(x) != "int" or self.kind(y) != "int":
+                return False
+            self.popn(2)
+            x, y = self.ident(x), self.ident(y)
+            t = self.tmp()
+            L(f"{t} = {y} if {y} {'<' if self.blob.consts[a] == 'min' else '>'} {x} else {x}")
+            self.push(t, "int")
+            return True
         return False
 
     def binary(self, op: str, x: str, y: str) -> None:
@@ -464,7 +480,17 @@ class JitGen(T._Gen):
             self.origin[t] = a
         elif op == O.STORE_LOCAL:
             x = self.pop()
-            if x != r(a):
+            want = self.speculate.get(a)
+            if want is not None and self.kind(x) is None:
+                # The register held a `want` when the loop got hot: assume it still does (a
+                # failed guard recompiles the loop without assumptions).
+                x = self.ident(x)
+                L(f"if not ({guard_test(x, want)}): "
+                  f"raise GuardFailed({pc}, {self.stack_tuple(self.stack + [x])}, True)")
+                self.kinds[x] = want
+            if x != r(a) and self.concat_in_place(x, a):
+                self.set_reg(a, "str")
+            elif x != r(a):
                 self.clobber(a)
                 L(f"{r(a)} = {x}")
                 self.set_reg(a, self.kind(x))
@@ -519,6 +545,22 @@ class JitGen(T._Gen):
             L(f"h_match_error({r(a)})")
         else:  # pragma: no cover - _OWN lists exactly the cases above
             raise AssertionError(O.NAMES[op])
+
+    def concat_in_place(self, x: str, slot: int) -> bool:
+        """`s = s + t` on strings: write it as one statement, which CPython runs in place when
+        nothing else holds the string (building a string in a loop stays linear)."""
+        name = self.reg(slot)
+        last = self.cur[-1] if self.cur else None
+        head = f"{x} = {name} + "
+        if (not isinstance(last, Line) or last.rel != self.ind or not last.text.startswith(head)
+                or self.kinds.get(x) != "str" or not x.startswith("t")
+                or any(e == name or e == x for e in self.stack)):
+            return False
+        rest = last.text[len(head):]
+        if not _NAME.match(rest) and not re.fullmatch(r"K\[\d+\]", rest):
+            return False
+        last.text = f"{name} = {name} + {rest}"
+        return True
 
     def bind_through(self, call: str, desc: Any) -> None:
         """Run a matcher or binder that binds into a slot list (`call` with {B} for it): the
@@ -679,8 +721,13 @@ class JitGen(T._Gen):
         self.ind -= 1
         return True
 
+    def frame_args(self, A: str, items: list[str]) -> None:
+        self.frame_items = (A, list(items))
+
     def push_frame(self, f: str, A: str, B: str, nxt: int) -> None:
-        self.compiled_call(f, f"*{A}", B, nxt, self.cm_full)
+        name, items = self.frame_items
+        assert name == A, "frame_args comes right before push_frame"
+        self.compiled_call(f, ", ".join(items), B, nxt, self.cm_full)
 
     def push_result(self, value: str, nxt: int) -> None:
         self.result_path(value, nxt)
@@ -1119,6 +1166,10 @@ class JitGen(T._Gen):
             entry.update({slot: "none" for slot in range(argc + nfree, n)})
         self.fname = name
         self.ret_kind = None
+        # A loop region speculates that a register keeps the kind it had when the loop got hot
+        # (checked where a value of unknown kind is stored into it).
+        self.speculate = ({slot: k for slot, k in region.spec if k in GUARDED and k != "none"}
+                          if region.kind == "osr" else {})
         # Generate until the kinds settle; then, if every return's kind is the same, once more
         # assuming that recursive calls return it (if that does not hold, without it).
         for attempt in range(3):
