@@ -318,24 +318,27 @@ class MachineSession:
         return copy.deepcopy(state)
 
     def _machine(self, out: list, state: Any = None, on_snapshot: Any = None,
-                 generic: bool = False) -> Any:
+                 generic: bool = False, jit: Optional[str] = None) -> Any:
         """A machine for the program (or continuing `state`); `generic` threads its code with the
-        generic templates only (the VM's switch that checks its fast paths, issue 11 item 5)."""
+        generic templates only (the VM's switch that checks its fast paths, issue 11 item 5);
+        `jit` is the JIT tier's mode (vm/jit/: "off", "on", "force"; None: the default)."""
         from shapelang.vm.machine import Machine
         if state is None:
-            return Machine(self.program, out=out, on_snapshot=on_snapshot, generic=generic)
+            return Machine(self.program, out=out, on_snapshot=on_snapshot, generic=generic,
+                           jit=jit)
         return Machine.from_state(self.program, state, out=out, on_snapshot=on_snapshot,
-                                  generic=generic)
+                                  generic=generic, jit=jit)
 
     def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None,
-             generic: bool = False) -> tuple[Outcome, Any, Any]:
+             generic: bool = False, jit: Optional[str] = None) -> tuple[Outcome, Any, Any]:
         """Run from the start (state None) or from a state. With stop_after, stop after that many
         steps; without it, run to the end, where a run longer than HANG_STEPS is a `Hang`."""
         from shapelang.vm.machine import STOPPED
         box: dict = {}
 
         def go(chunks: list) -> Any:
-            m = self._machine(chunks, state=state, on_snapshot=on_snapshot, generic=generic)
+            m = self._machine(chunks, state=state, on_snapshot=on_snapshot, generic=generic,
+                              jit=jit)
             box["m"] = m
             return m.run(HANG_STEPS if stop_after is None else stop_after)
         out, ret = _outcome_of(go)
@@ -348,9 +351,10 @@ class MachineSession:
             return out, self.roundtrip(m.export_state()), m
         return out, None, m
 
-    def full(self, on_snapshot: Any = None, generic: bool = False) -> tuple[Outcome, int]:
+    def full(self, on_snapshot: Any = None, generic: bool = False,
+             jit: Optional[str] = None) -> tuple[Outcome, int]:
         """Uninterrupted run; also returns the number of steps it took."""
-        out, _, m = self._run(None, None, on_snapshot, generic)
+        out, _, m = self._run(None, None, on_snapshot, generic, jit)
         return out, (m.steps if m is not None else 0)
 
     def snapshots(self, limit: int = 64) -> tuple[Outcome, int]:
@@ -375,16 +379,16 @@ class MachineSession:
         return self.decode(self.event_bytes[k])
 
     def resume(self, state: Any, stop_after: Optional[int] = None,
-               generic: bool = False) -> tuple[Outcome, Any]:
+               generic: bool = False, jit: Optional[str] = None) -> tuple[Outcome, Any]:
         """Continue a state; with stop_after, stop there and also return the new state (None when
         the program ended first)."""
-        out, st, _ = self._run(state, stop_after, generic=generic)
+        out, st, _ = self._run(state, stop_after, generic=generic, jit=jit)
         return out, st
 
-    def cut(self, steps: int) -> tuple[Outcome, Any]:
+    def cut(self, steps: int, jit: Optional[str] = None) -> tuple[Outcome, Any]:
         """Run from the start for `steps` steps: the output so far and the state (None when the
         program ended first)."""
-        out, st, _ = self._run(None, steps)
+        out, st, _ = self._run(None, steps, jit=jit)
         return out, st
 
     def store_event(self, k: int) -> tuple[str, str]:

@@ -14,7 +14,7 @@ conformance --engine ref --engine vm`); a case that fails there catches the muta
                                      [--from-worktree | --fuzzer-from-worktree]
 
 The score reported in fuzz/README.md uses the default budget, the same for every mutant: the
-first 150 programs of seed 1, all six checks.
+first 150 programs of seed 1, checks a-f and j (the JIT's).
 
 The unmutated copy is run first on the same budget; a mutant is caught only by a failing
 (program, check) pair that the unmutated copy does not have, so a bug already present in the
@@ -207,6 +207,22 @@ MUTANTS: list[Mutant] = [
            "R[nw], R[nw + 1] = old_R[o], old_R[o + 1]",
            "R[nw], R[nw + 1] = old_R[o], 0",
            "recompile-and-resume restarts the enclosing for loops"),
+    # The JIT tier (vm/jit/): caught by check j, which runs every program compiled.
+    Mutant("jit-overflow-unchecked", "vm/jit/codegen.py",
+           'return f"not {INT_LO} <= {t} <= {INT_HI}"', 'return "False"',
+           "compiled int * (or + - of two variables) never leaves the 64-bit range for the VM's "
+           "rule, so a result beyond it stays an int instead of becoming a number"),
+    Mutant("jit-for-skips-last", "vm/jit/codegen.py",
+           '"cond": f"{i} >= {end}"', '"cond": f"{i} >= {end} - 1"',
+           "a compiled `for` loop stops before its last item"),
+    Mutant("jit-return-address-forwarded", "vm/jit/codegen.py",
+           "ret = nxt + 1 if drop else nxt", "ret = cont",
+           "a caller frame rebuilt from compiled code returns past the jumps after the call (the "
+           "VM's return address is the instruction right after it): cut states differ"),
+    Mutant("jit-budget-miscounted", "vm/jit/codegen.py",
+           'self.line("_L[0] -= 1")', 'self.line("_L[0] -= 2")',
+           "compiled code counts two steps per VM dispatch on the way between blocks, so a step "
+           "budget (--snapshot-at, a cut) stops it earlier than the VM"),
 ]
 
 
@@ -403,7 +419,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--programs", type=int, default=150, help="budget: programs per mutant (default 150)")
     p.add_argument("--seconds", type=float, default=600, help="wall-clock cap per mutant (default 600)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--check", default="abcdef")
+    p.add_argument("--check", default="abcdefj")
     p.add_argument("--only", help="comma-separated mutant names")
     p.add_argument("--parallel", type=int, default=1, help="mutants evaluated at once")
     p.add_argument("--json", help="write the results as JSON to this file")
