@@ -337,3 +337,15 @@ def test_jit_modes():
     with pytest.raises(ValueError):
         with J.jit_mode("maybe"):
             pass
+
+
+def test_jit_mode_is_per_thread(monkeypatch):
+    import threading
+    monkeypatch.delenv(J.JIT_ENV, raising=False)
+    seen = []
+    with J.jit_mode("force"):
+        t = threading.Thread(target=lambda: seen.append(J.jit_default()))
+        t.start()
+        t.join()
+        assert J.jit_default() == "force"
+    assert seen == ["off"]

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator, Optional
+import threading
+from typing import Iterator
 
 JIT_ENV = "SHAPE_JIT"
 MODES = ("off", "on", "force")
-_override: list[Optional[str]] = [None]
+# The innermost jit_mode of each thread: `api.run(engine="jit")` in one thread leaves machines
+# that other threads create as they are.
+_override = threading.local()
 
 
 def parse_mode(text: str) -> str:
@@ -41,9 +44,11 @@ def parse_mode(text: str) -> str:
 
 
 def jit_default() -> str:
-    """The JIT mode of machines created now: the innermost `jit_mode`, else $SHAPE_JIT."""
-    if _override[0] is not None:
-        return _override[0]
+    """The JIT mode of machines created now: the innermost `jit_mode` of this thread, else
+    $SHAPE_JIT."""
+    mode = getattr(_override, "mode", None)
+    if mode is not None:
+        return mode
     try:
         return parse_mode(os.environ.get(JIT_ENV, ""))
     except ValueError:
@@ -55,9 +60,9 @@ def jit_mode(mode: str) -> Iterator[None]:
     """Machines created inside the block run with the JIT in `mode` ("off", "on", "force")."""
     if mode not in MODES:
         raise ValueError(f"unknown JIT mode {mode!r} (expected one of {', '.join(MODES)})")
-    saved = _override[0]
-    _override[0] = mode
+    saved = getattr(_override, "mode", None)
+    _override.mode = mode
     try:
         yield
     finally:
-        _override[0] = saved
+        _override.mode = saved
