@@ -1224,7 +1224,9 @@ class JitGen(T._Gen):
             depth = self.depths[pc]
             P(f"if not ({test}): raise GuardFailed({pc}, "
               f"{self.stack_tuple([f's{i}' for i in range(depth)])}, True)")
-        if region.kind == "entry":
+        calls = any(O.CLASS[op] == "C" for op, _, _ in blob.code)
+        if region.kind == "entry" and (self.loops or calls):
+            # A function that neither loops nor calls returns soon: its caller's poll suffices.
             self.poll(pc, 0)
         if self.counting:
             P("_L = M._left")
