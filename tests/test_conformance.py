@@ -357,7 +357,7 @@ def test_engine_specs() -> None:
     assert e.kind == "cmd" and e.command == ("my-shape", "run", "--json")
     assert R.engine_unavailable(R.Engine.parse("cmd:/no/such/shape")[0]) is not None
     with pytest.raises(ValueError):
-        R.Engine.parse("jit")
+        R.Engine.parse("turbo")
 
 
 # ---------------------------------------------------------------- running with the fake engine
