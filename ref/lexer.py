@@ -5,7 +5,8 @@ are decided here, where the raw text is visible, and the grammar stays context-f
 (spec/grammar.md lists every rule with an example):
 - `||` directly followed by `{` or `|` is an empty lambda parameter list (LAMBDA0), never logical or;
 - `?` followed by a newline, end of input or a character that cannot start an expression is the
-  postfix try operator (TRY), otherwise the `?` of `c ? a : b` (QUESTION);
+  postfix try operator (TRY), and so is `?` followed by `{` or `|` with no `:` after it on the
+  line (outside brackets, before a `;`); otherwise it is the `?` of `c ? a : b` (QUESTION);
 - `{` followed by `}`, `...`, `name :` or `"str" :` opens an object literal (LBRACE_OBJ);
 - a capitalised name directly followed by such a brace (or `{ name ,`/`{ name }`) names a struct
   literal or struct pattern (STRUCTNAME);
@@ -258,6 +259,11 @@ def t_QUESTION(t):
     rest = data[i:].lstrip(" \t")
     if rest[:1] in ("\n", "\r", ""):
         t.type = "TRY"
+    elif rest[:1] == "{":
+        # `for x in xs? { … }`, `match r? { … }`, `if ok? { … }`: a block after the try
+        # operator; `c ? { a: 1 } : …` (a `:` after the braces, on the line) is a conditional.
+        if not _colon_on_line(rest):
+            t.type = "TRY"
     elif rest[:1] == "|":
         # `c ? |x| x : …` (space, then a lambda, then a `:` on the line) is a ternary; `x?|`
         # (no space: a lambda's closing pipe), `x? |> f`, `x? || y`, `x? |= y` and `x? | y`
@@ -273,7 +279,8 @@ def t_QUESTION(t):
 
 
 def _colon_on_line(text: str) -> bool:
-    """Is there a `:` (not `::`) outside brackets and strings before the end of the line?"""
+    """Is there a `:` (not `::`) outside brackets and strings before the end of the line or a
+    `;` outside brackets?"""
     depth, j = 0, 0
     while j < len(text) and text[j] != "\n":
         ch = text[j]
@@ -287,6 +294,8 @@ def _colon_on_line(text: str) -> bool:
             if depth == 0:
                 return False
             depth -= 1
+        elif ch == ";" and depth == 0:
+            return False
         elif ch == ":" and depth == 0:
             if text.startswith("::", j):
                 j += 2

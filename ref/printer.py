@@ -786,8 +786,8 @@ class _Printer:
     def _x_Ternary(self, n: A.Ternary, start: bool) -> str:
         cond = self._lhs(n.cond, _P_TERNARY + 1, start, " ? ")
         then = self.ex(n.then)
-        if then.startswith("|"):
-            then = "(" + then + ")"   # `? |` would make the `?` a postfix try
+        if then.startswith(("|", "{")):
+            then = "(" + then + ")"   # `? |`/`? {` may make the `?` a postfix try
         return f"{cond} ? {then} : {self.ex(n.other, _P_TERNARY)}"
 
     def _x_Assign(self, n: A.Assign, start: bool) -> str:

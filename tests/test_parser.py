@@ -301,6 +301,15 @@ class TestLayout:
         assert ex("a? .b") == A.Member(A.Try(N("a")), "b")
         assert ex("a ?? b") == B("??", N("a"), N("b"))
 
+    def test_question_before_block_is_try_unless_a_colon_follows(self):
+        assert ex("for x in r? { x }").iterable == A.Try(N("r"))
+        assert ex("while r? { x }").cond == A.Try(N("r"))
+        assert ex("match r? { _ => 1 }").subject == A.Try(N("r"))
+        assert ex("c ? { a: 1 } : 2") == A.Ternary(N("c"), A.ObjectLit([("a", Lit(1))]), Lit(2))
+        assert ex("c ? { a } : 2") == A.Ternary(N("c"), A.Block([S(N("a"))]), Lit(2))
+        # A `;` ends the search for the `:`: the conditional after it is another statement.
+        assert body("for x in r? { x }; c ? 1 : 2")[1] == S(A.Ternary(N("c"), Lit(1), Lit(2)))
+
 
 class TestBraces:
     def test_empty_braces_are_an_object(self):

@@ -212,6 +212,8 @@ def test_the_corpus_is_not_empty():
     (A.Binary("||", N("a"), A.ObjectLit([("k", Lit(1))])), "a || ({ k: 1 })"),
     (A.Binary("||", N("a"), A.Block([A.ExprStmt(N("k"))])), "a || ({\n  k\n})"),
     (A.Ternary(N("c"), A.Lambda([A.Param(A.PBind("x"))], N("x")), N("y")), "c ? (|x| x) : y"),
+    (A.Ternary(N("c"), A.Block([A.ExprStmt(N("k"))]), N("y")), "c ? ({\n  k\n}) : y"),
+    (A.Ternary(N("c"), A.ObjectLit([("k", Lit(1))]), N("y")), "c ? ({ k: 1 }) : y"),
     (A.Lambda([], Lit(1)), "| | 1"),
     (A.Call(N("f"), [A.Lambda([], Lit(1))]), "f(|| 1)"),
     (A.Lambda([], A.Block([A.ExprStmt(Lit(1))])), "|| {\n  1\n}"),
