@@ -331,7 +331,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
-        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False) -> Result:
+        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False,
+        cache: bool = False) -> Result:
     """Run a program to its end (or to an interrupt) and return its Result.
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
@@ -348,7 +349,9 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     current directory); both are carried to the engines for the std modules that read them
     (spec/io.md). `pin_inputs` copies the input files the program reads into the store with its
     snapshots. `resume_at` and `recompile_from` ask the reference engine for what resuming a
-    snapshot must print (the conformance oracle)."""
+    snapshot must print (the conformance oracle). `cache` keeps the VM's compiled code of
+    source text in the local code cache and takes it from there the next time (vm/codecache.py;
+    the `shape` command does so for program files)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
@@ -374,7 +377,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
                              "(use resume() on the VM)")
         with _jit(engine):
             return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
-                                               Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                                               Invocation.of(argv, cwd, out.path).io(pin_inputs),
+                                               cache),
                               control)
 
 
@@ -487,13 +491,28 @@ def resume_io_check(program: Program, event: int, *, path: Optional[str] = None,
 
 
 def _run_vm(code: Any, source: Optional[str], out: _Outcome, store: Optional[str],
-            snapshot_at: Optional[int], control: Control, io: Any) -> Any:
+            snapshot_at: Optional[int], control: Control, io: Any, cache: bool = False) -> Any:
     from shapelang.vm import snapshot as S
-    from shapelang.vm.compiler import compile_program, compile_source
-    compiled = (compile_source(code, out.path) if isinstance(code, str)
-                else compile_program(code, out.path))
+    compiled = _compiled(code, out.path, cache)
     r = S.start(compiled, source, out.write, store, out.result.snapshots.append, io=io)
     return _drive(r, out, snapshot_at, control)
+
+
+def _compiled(code: Any, path: Optional[str], cache: bool) -> Any:
+    """`code` (source text or a parsed program) compiled for the VM; with `cache`, source text
+    goes through the local code cache, so a cached run never loads the front end."""
+    if cache and isinstance(code, str):
+        from shapelang.vm import codecache
+        program = codecache.load_program(code, path)
+        if program is not None:
+            return program
+    from shapelang.vm.compiler import compile_program, compile_source
+    if not isinstance(code, str):
+        return compile_program(code, path)
+    program = compile_source(code, path)
+    if cache:
+        codecache.save_program(code, program)
+    return program
 
 
 def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) -> Any:

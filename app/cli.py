@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import re
 import signal
@@ -23,6 +22,8 @@ from shapelang.runtime.errors import ShapeError, ShapeExit
 ENVIRONMENT = """environment variables:
   SHAPE_STORE     snapshot store: a file, sqlite:///PATH or postgresql://… (default:
                   $XDG_DATA_HOME/shape/snapshots.db, or ~/.local/share/shape/snapshots.db)
+  SHAPE_CACHE_DIR compiled code kept between runs: the prelude and program files (default:
+                  $XDG_CACHE_HOME/shape, or ~/.cache/shape; empty: no cache)
   NO_COLOR        never colour diagnostics (they are coloured only on a terminal)
   SHAPE_DEBUG     show the Python traceback of an internal error
 """
@@ -187,6 +188,7 @@ def _stdout_write(text: str) -> None:
 def _report(result: api.Result, as_json: bool, source: Optional[str]) -> int:
     """Print how a run ended (the program's output has been streamed already)."""
     if as_json:
+        import json     # imported on use (start-up)
         print(json.dumps(result.to_json()))
         return result.exit_code
     try:
@@ -264,7 +266,9 @@ def execute(args: argparse.Namespace, program_args: list[str],
                     return _report(api.Result(error=api.Error.of(e), exit_code=1), args.json, None)
             if args.resume_at is not None:
                 options["resume_at"] = args.resume_at
-            result = api.run(source, path=path, engine=engine, **options)
+            # A program file's compiled code is kept for its next run (vm/codecache.py).
+            cache = args.file is not None and args.file != "-" and path == args.file
+            result = api.run(source, path=path, engine=engine, cache=cache, **options)
     if result.error is not None and result.error.file != path:
         source = _read_quietly(result.error.file)
     return _report(result, args.json, source)
@@ -331,7 +335,7 @@ def cmd_dis(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="shape dis", description="Show the VM bytecode of a program, "
                                 "with each source line above the instructions compiled from it "
                                 "(highlighted on a terminal).")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the program to disassemble")
     p.add_argument("--prelude", action="store_true", help="also show the prelude's blobs")
     p.add_argument("--full-ids", action="store_true", help="print blob ids in full")
     p.add_argument("--no-source", action="store_true", help="instructions only")

@@ -3,62 +3,111 @@
 Source positions (`line`, `col`) are excluded from equality so that an AST printed back to source
 and re-parsed compares equal to the original (the fuzzer depends on this round trip).
 
+Every node class is declared with `@node`: a dataclass whose `==` and `repr` are Node's (the
+same as the generated ones), because creating these classes is part of every start of `shape`
+and generating three methods for each of them was its largest cost.
+
 `iter_child_nodes` and `walk` (as in Python's `ast` module) are the one generic walk over the
 tree; every pass that does not dispatch on node types uses them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterator, Optional, Union
+from operator import attrgetter
+from typing import Any, Callable, Iterator, Optional, TypeVar, Union
+
+T = TypeVar("T")
 
 
 def _pos() -> Any:
     return field(default=0, compare=False, repr=False, kw_only=True)
 
 
-@dataclass
+def node(cls: type[T]) -> type[T]:
+    """`@dataclass` for a node class: only `__init__` is generated (see the module docstring),
+    and the class gets a docstring so that dataclass does not compute one from its signature."""
+    if cls.__doc__ is None:
+        cls.__doc__ = cls.__name__
+    return dataclass(eq=False, repr=False)(cls)
+
+
+# Per node class: a function giving the tuple of the fields `==` compares, and the names `repr`
+# shows (dataclass's rules: compare=True and repr=True fields, in field order).
+_COMPARED: dict[type, Callable[[Any], tuple]] = {}
+_SHOWN: dict[type, tuple[str, ...]] = {}
+
+
+def _compared(cls: type) -> Callable[[Any], tuple]:
+    get = _COMPARED.get(cls)
+    if get is None:
+        names = [f.name for f in fields(cls) if f.compare]
+        if len(names) == 1:
+            one = attrgetter(names[0])
+            get = lambda n: (one(n),)   # noqa: E731
+        else:
+            get = attrgetter(*names) if names else (lambda n: ())
+        _COMPARED[cls] = get
+    return get
+
+
+@dataclass(eq=False, repr=False)
 class Node:
     line: int = _pos()
     col: int = _pos()
 
+    def __eq__(self, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        get = _compared(self.__class__)
+        return get(self) == get(other)
+
+    __hash__ = None     # type: ignore[assignment]   # mutable and compared by value
+
+    def __repr__(self) -> str:
+        cls = self.__class__
+        names = _SHOWN.get(cls)
+        if names is None:
+            names = _SHOWN[cls] = tuple(f.name for f in fields(cls) if f.repr)
+        return f"{cls.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+
 
 # ---------------------------------------------------------------- patterns
 
-@dataclass
+@node
 class PWild(Node):
     pass
 
 
-@dataclass
+@node
 class PLit(Node):
     value: Any            # int, float, str, bool, None
 
 
-@dataclass
+@node
 class PBind(Node):
     name: str
 
 
-@dataclass
+@node
 class PArray(Node):
     items: list["Pattern"]
     rest: Optional[str] = None          # `...rest` binds the remaining elements; "_" ignores them
     has_rest: bool = False
 
 
-@dataclass
+@node
 class PObject(Node):
     fields: list[tuple[str, "Pattern"]]  # `{x}` is ("x", PBind("x"))
 
 
-@dataclass
+@node
 class PVariant(Node):
     path: list[str]                        # ["Some"], ["Ok"], ["Color", "Red"]
     args: Optional[list["Pattern"]] = None  # tuple variant payload patterns
     fields: Optional[list[tuple[str, "Pattern"]]] = None  # struct variant payload patterns
 
 
-@dataclass
+@node
 class PTyped(Node):
     """`n: int` in a match arm: matches a value of that type and binds it (`_: int` binds nothing)."""
     name: Optional[str]
@@ -70,72 +119,72 @@ Pattern = Union[PWild, PLit, PBind, PArray, PObject, PVariant, PTyped]
 
 # ---------------------------------------------------------------- expressions
 
-@dataclass
+@node
 class Literal(Node):
     value: Any            # int, float, str, bool, None
 
 
-@dataclass
+@node
 class UnitLit(Node):
     pass
 
 
-@dataclass
+@node
 class FPart(Node):
     expr: "Expr"
     spec: Optional[str] = None   # ".2f" or "fixed(2)"
 
 
-@dataclass
+@node
 class FString(Node):
     parts: list[Union[str, FPart]]
 
 
-@dataclass
+@node
 class Name(Node):
     name: str
 
 
-@dataclass
+@node
 class Path(Node):
     parts: list[str]       # Color::Red -> ["Color", "Red"]
 
 
-@dataclass
+@node
 class Spread(Node):
     expr: "Expr"
 
 
-@dataclass
+@node
 class ArrayLit(Node):
     items: list["Expr"]    # may contain Spread
 
 
-@dataclass
+@node
 class ObjectLit(Node):
     entries: list[Union[tuple[str, "Expr"], Spread]]
 
 
-@dataclass
+@node
 class StructLit(Node):
     path: list[str]        # ["Point"] or ["Shape", "Rect"]
     fields: list[tuple[str, "Expr"]]
 
 
-@dataclass
+@node
 class Unary(Node):
     op: str                # "-", "!" or "~"
     operand: "Expr"
 
 
-@dataclass
+@node
 class Binary(Node):
     op: str                # + - * / % ** == != < <= > >= && || ?? !! & | ^ << >>
     left: "Expr"
     right: "Expr"
 
 
-@dataclass
+@node
 class Fuzzy(Node):
     """`a ~= b`, `a ~< b`, `a ~> b`, optionally `within 0.5` or `within 5%`."""
     op: str                # "~=", "~<" or "~>"
@@ -145,7 +194,7 @@ class Fuzzy(Node):
     percent: bool = False  # the tolerance is a percentage (`within 5%`)
 
 
-@dataclass
+@node
 class As(Node):
     """`e as T` converts (or fails); `e as T?` converts to `Ok(v)` or `Err(message)`."""
     expr: "Expr"
@@ -153,62 +202,62 @@ class As(Node):
     fallible: bool = False
 
 
-@dataclass
+@node
 class DurationLit(Node):
     """`5s`, `1h30m`: the amounts and units as written."""
     parts: list[tuple[Union[int, float], str]]
 
 
-@dataclass
+@node
 class Pipe(Node):
     left: "Expr"
     right: "Expr"
 
 
-@dataclass
+@node
 class Ternary(Node):
     cond: "Expr"
     then: "Expr"
     other: "Expr"
 
 
-@dataclass
+@node
 class Assign(Node):
     target: "Expr"         # Name, Member or Index
     op: str                # "=", "+=", ...
     value: "Expr"
 
 
-@dataclass
+@node
 class RefArg(Node):
     name: str              # `&x` / `&mut x` in a call
 
 
-@dataclass
+@node
 class Call(Node):
     callee: "Expr"
     args: list["Expr"]
 
 
-@dataclass
+@node
 class Member(Node):
     obj: "Expr"
     name: str
     optional: bool = False  # `o?.f`
 
 
-@dataclass
+@node
 class Index(Node):
     obj: "Expr"
     index: "Expr"
 
 
-@dataclass
+@node
 class Try(Node):
     expr: "Expr"
 
 
-@dataclass
+@node
 class Param(Node):
     pattern: Pattern
     type: Optional[str] = None
@@ -216,13 +265,13 @@ class Param(Node):
     by_ref: bool = False
 
 
-@dataclass
+@node
 class Lambda(Node):
     params: list[Param]
     body: "Expr"
 
 
-@dataclass
+@node
 class FnExpr(Node):
     """An anonymous function `fn(x) -> T { … }` (or `function(x) { … }`)."""
     params: list[Param]
@@ -230,74 +279,74 @@ class FnExpr(Node):
     ret_type: Optional[str] = None
 
 
-@dataclass
+@node
 class Block(Node):
     stmts: list["Stmt"]
 
 
-@dataclass
+@node
 class If(Node):
     cond: "Expr"
     then: Block
     other: Optional[Union[Block, "If"]] = None
 
 
-@dataclass
+@node
 class MatchArm(Node):
     pattern: Pattern
     guard: Optional["Expr"]
     body: "Expr"
 
 
-@dataclass
+@node
 class Match(Node):
     subject: "Expr"
     arms: list[MatchArm]
 
 
-@dataclass
+@node
 class While(Node):
     cond: "Expr"
     body: Block
 
 
-@dataclass
+@node
 class For(Node):
     pattern: Pattern
     iterable: "Expr"
     body: Block
 
 
-@dataclass
+@node
 class Loop(Node):
     body: Block
 
 
-@dataclass
+@node
 class RangeExpr(Node):
     start: "Expr"
     end: "Expr"
     inclusive: bool = False
 
 
-@dataclass
+@node
 class CompFor(Node):
     pattern: Pattern
     iterable: "Expr"
 
 
-@dataclass
+@node
 class CompIf(Node):
     cond: "Expr"
 
 
-@dataclass
+@node
 class Comprehension(Node):
     expr: "Expr"
     clauses: list[Union[CompFor, CompIf]]
 
 
-@dataclass
+@node
 class Await(Node):
     expr: "Expr"
     annotations: list["AnnotationUse"] = field(default_factory=list)
@@ -308,13 +357,13 @@ Expr = Any  # any expression node above
 
 # ---------------------------------------------------------------- statements
 
-@dataclass
+@node
 class ExprStmt(Node):
     expr: Expr
     semi: bool = False     # a block's value is its last expression statement without `;`
 
 
-@dataclass
+@node
 class Let(Node):
     pattern: Pattern
     value: Optional[Expr]
@@ -323,28 +372,28 @@ class Let(Node):
     type: Optional[str] = None
 
 
-@dataclass
+@node
 class Return(Node):
     value: Optional[Expr] = None
 
 
-@dataclass
+@node
 class Break(Node):
     value: Optional[Expr] = None
 
 
-@dataclass
+@node
 class Continue(Node):
     pass
 
 
-@dataclass
+@node
 class AnnotationUse(Node):
     name: str
     args: list[Expr] = field(default_factory=list)
 
 
-@dataclass
+@node
 class TypeParam(Node):
     """A generic parameter `T`, `T: Show + Eq`, `T = int` (a `where` clause adds bounds)."""
     name: str
@@ -352,7 +401,7 @@ class TypeParam(Node):
     default: Optional[str] = None                      # canonical type text
 
 
-@dataclass
+@node
 class FnDecl(Node):
     name: str
     params: list[Param]
@@ -363,7 +412,7 @@ class FnDecl(Node):
     type_params: list[TypeParam] = field(default_factory=list)
 
 
-@dataclass
+@node
 class Variant(Node):
     name: str
     kind: str = "unit"                   # "unit", "tuple" or "struct"
@@ -372,21 +421,21 @@ class Variant(Node):
     value: Any = None                    # `Sell = "sell"`: an int, float or str (unit variants)
 
 
-@dataclass
+@node
 class EnumDecl(Node):
     name: str
     variants: list[Variant]
     type_params: list[TypeParam] = field(default_factory=list)
 
 
-@dataclass
+@node
 class FieldDecl(Node):
     name: str
     type: Optional[str] = None
     default: Optional[Expr] = None
 
 
-@dataclass
+@node
 class ComptimeField(Node):
     """`comptime name: T = value` in a type: one value for the type, read as `Type.name`."""
     name: str
@@ -394,20 +443,20 @@ class ComptimeField(Node):
     default: Optional[Expr] = None
 
 
-@dataclass
+@node
 class TypeDecl(Node):
     name: str
     fields: list[Union[FieldDecl, ComptimeField]]
     type_params: list[TypeParam] = field(default_factory=list)
 
 
-@dataclass
+@node
 class ExtendDecl(Node):
     type_name: str
     methods: list[FnDecl]
 
 
-@dataclass
+@node
 class TraitMethodSig(Node):
     """A method a trait requires: `area(self): number`."""
     name: str
@@ -415,14 +464,14 @@ class TraitMethodSig(Node):
     ret_type: Optional[str] = None
 
 
-@dataclass
+@node
 class TraitDecl(Node):
     name: str
     type_params: list[TypeParam]
     members: list[Union[TraitMethodSig, FnDecl]]   # FnDecl: a default method
 
 
-@dataclass
+@node
 class ImplDecl(Node):
     """`impl Trait for Type { methods }` (`impl Trait for Type as Name { … }` names the impl)."""
     trait: str             # canonical type text of the trait: "Show", "Into<int>"
@@ -431,7 +480,7 @@ class ImplDecl(Node):
     name: Optional[str] = None
 
 
-@dataclass
+@node
 class AnnotationDecl(Node):
     name: str
     params: list[Param]
@@ -440,7 +489,7 @@ class AnnotationDecl(Node):
     after: Optional[FnDecl] = None
 
 
-@dataclass
+@node
 class Import(Node):
     path: list[str]
     names: list[str] = field(default_factory=list)
@@ -449,7 +498,7 @@ class Import(Node):
 Stmt = Any
 
 
-@dataclass
+@node
 class Program(Node):
     body: list[Stmt]
 

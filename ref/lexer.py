@@ -551,7 +551,10 @@ def plain_holes(raw: str, line: int, col: int) -> list[Union[str, Hole]]:
     return parts
 
 
-_LEXER = lex.lex(errorlog=lex.NullLogger())
+# optimize=True skips PLY's check of every rule at each start (it compiles each rule's regular
+# expression once more: ~8 ms of every run that parses) and of every token's type;
+# tests/test_parser.py runs both checks. lextab=False: no table module is read or written.
+_LEXER = lex.lex(optimize=True, lextab=False, errorlog=lex.NullLogger())
 
 
 def tokenize(source: str) -> list:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
 from shapelang.runtime.errors import stack_overflow, type_error, value_error
@@ -27,12 +26,18 @@ def format_float(x: float) -> str:
             return f"{int(x)}.0"
         # Large whole floats: shortest round-trip digits padded with zeros, as upstream (Rust)
         # prints them: 2.0 ** 64 -> 18446744073709552000, not its exact binary value.
-        return format(Decimal(repr(x)), "f").split(".")[0]
+        return _without_exponent(repr(x)).split(".")[0]
     r = repr(x)
     if "e" in r:
         # Shortest round-trip digits, written out without an exponent.
-        return format(Decimal(r), "f")
+        return _without_exponent(r)
     return r
+
+
+def _without_exponent(digits: str) -> str:
+    """A float's repr written out in full (`1e+16` -> `10000000000000000`)."""
+    from decimal import Decimal     # imported on use: most runs print no such float (start-up)
+    return format(Decimal(digits), "f")
 
 
 def _format_float_concat(x: float) -> str:

@@ -12,5 +12,7 @@ os.environ["SHAPE_STORE"] = os.path.join(os.environ["SHAPE_TEST_STORE_DIR"],
 # The compiler checks every instruction it emits against the opcode record, and verifies every
 # blob it makes (too slow to be on for users).
 os.environ["SHAPE_CHECK_ASSEMBLY"] = "1"
+# The cache of compiled code (vm/codecache.py) goes to the tests' own directory too.
+os.environ["SHAPE_CACHE_DIR"] = os.path.join(os.environ["SHAPE_TEST_STORE_DIR"], "cache")
 
 from pg_fixtures import pg_server, pg_url  # noqa: E402,F401  (fixtures for the PostgreSQL tests)

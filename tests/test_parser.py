@@ -1112,3 +1112,44 @@ def test_pending_case_is_well_formed_and_parses(path):
         assert info.value.kind == "SyntaxError"
     else:
         parse(case.body, path)
+
+
+class TestLexerRules:
+    """The lexer is built with PLY's optimize mode (no checks at start-up); its checks run here."""
+
+    def test_every_rule_is_valid(self):
+        import ply.lex as lex
+        import shapelang.ref.lexer as L
+
+        class Log:
+            def __init__(self):
+                self.errors = []
+
+            def error(self, msg, *args):
+                self.errors.append(msg % args)
+            warning = error
+
+            def info(self, msg, *args):
+                pass
+            debug = critical = info
+        log = Log()
+        lex.lex(module=L, lextab=False, errorlog=log)
+        assert log.errors == []
+
+    def test_every_token_of_the_corpus_has_a_declared_type(self, monkeypatch):
+        """PLY checks each token's type only outside optimize mode: lex the whole corpus so."""
+        import pathlib
+
+        import ply.lex as lex
+        import shapelang.ref.lexer as L
+        checking = lex.lex(module=L, lextab=False, errorlog=lex.NullLogger())
+        assert not checking.lexoptimize
+        monkeypatch.setattr(L, "_LEXER", checking)
+        root = pathlib.Path(__file__).resolve().parent.parent
+        files = sorted(root.glob("conformance/**/*.shape")) + sorted(root.glob("examples/**/*.shape"))
+        assert len(files) > 1000
+        for f in files:
+            try:
+                L.tokenize(f.read_text(encoding="utf-8"))
+            except ShapeError:
+                pass         # lexical errors are cases too; an undeclared type is a LexError

@@ -27,6 +27,7 @@ from shapelang.ref.resolver import Resolution, resolve
 from shapelang.runtime.builtins import builtin_names
 from shapelang.runtime.prelude import PRELUDE_PATH
 from shapelang.vm.blob import Blob, Program
+from shapelang.vm import codecache
 from shapelang.vm.compiler import assembler
 from shapelang.vm.compiler.lowering import Compiler
 from shapelang.vm.verify import BlobError, check_program
@@ -52,10 +53,15 @@ def compile_blobs(program: A.Program, path: Optional[str] = None) -> tuple[dict[
 
 
 def prelude_blobs() -> tuple[dict[str, Blob], str]:
+    """The prelude's blobs and module blob id: compiled once per process, and kept between
+    runs in the local code cache (vm/codecache.py)."""
     if "p" not in _PRELUDE:
-        with open(PRELUDE_PATH, encoding="utf-8") as f:
-            prog = parse(f.read(), PRELUDE_PATH)
-        _PRELUDE["p"] = compile_blobs(prog, PRELUDE_PATH)
+        source = codecache.prelude_source()
+        compiled = codecache.load_prelude(source)
+        if compiled is None:
+            compiled = compile_blobs(parse(source, PRELUDE_PATH), PRELUDE_PATH)
+            codecache.save_prelude(source, *compiled)
+        _PRELUDE["p"] = compiled
     return _PRELUDE["p"]
 
 
