@@ -17,3 +17,7 @@ def __getattr__(name: str):
         from shapelang import api
         return getattr(api, name)
     raise AttributeError(f"module 'shapelang' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -191,7 +191,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--workers", type=int, action="append", help="worker counts (default 1 2 4)")
     p.add_argument("--heartbeat", type=float, default=1.0, help="recovery heartbeat (default 1 s)")
     p.add_argument("--recoveries", type=int, default=3, help="recovery runs (default 3)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     args = p.parse_args(argv)
     server = None
     if args.store is None:

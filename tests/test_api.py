@@ -27,6 +27,7 @@ def test_the_package_exports_the_api_lazily():
     assert shapelang.run is api.run and shapelang.Store is api.Store
     with pytest.raises(AttributeError):
         shapelang.no_such_name  # noqa: B018
+    assert {"run", "resume", "Store", "Result", "__version__"} <= set(dir(shapelang))
 
 
 @pytest.mark.parametrize("engine", api.ENGINES)

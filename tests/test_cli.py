@@ -132,6 +132,27 @@ def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
                                                              "does not store snapshots")
 
 
+def test_json_carries_snapshot_and_interrupt_ids_also_with_resume(prog, tmp_path):
+    """issue 14 item 2: `snapshots` and `interrupt` in --json; --json, --store and
+    --snapshot-at work with --resume."""
+    store = str(tmp_path / "ids.db")
+    p = prog('let a = snapshot()\nprint("one")\nlet b = snapshot()\nvar i = 0\n'
+             'while i < 100000 { i = i + 1 }\nprint("two")\n')
+    first = json.loads(shape("--store", store, "--json", p).stdout)
+    assert first["exit_code"] == 0 and first["interrupt"] is None
+    assert len(first["snapshots"]) == 2 and first["stdout"] == "one\ntwo\n"
+    again = json.loads(shape("--resume", first["snapshots"][0], "--store", store, "--json").stdout)
+    assert again["stdout"] == "one\ntwo\n" and again["exit_code"] == 0
+    assert len(again["snapshots"]) == 1 and again["snapshots"][0] not in first["snapshots"]
+    cut = shape("--resume", first["snapshots"][1], "--store", store, "--snapshot-at", "50",
+                "--json")
+    data = json.loads(cut.stdout)
+    assert (cut.returncode, data["exit_code"], data["stdout"]) == (130, 130, "")
+    assert data["interrupt"] is not None and data["snapshots"] == []
+    rest = json.loads(shape("--resume", data["interrupt"], "--store", store, "--json").stdout)
+    assert (rest["stdout"], rest["exit_code"], rest["interrupt"]) == ("two\n", 0, None)
+
+
 def test_snapshot_at_needs_the_vm(prog):
     r = shape("run", prog("print(1)"), "--engine", "ref", "--snapshot-at", "5")
     assert r.returncode == 2 and r.stdout == ""
@@ -168,3 +189,61 @@ def test_arguments_after_the_script_belong_to_the_program(prog, tmp_path):
     assert (r.returncode, r.stdout) == (0, "1\n")
     r = shape("run", prog("print(2)"), "--engine", "ref", "--", "--json")
     assert (r.returncode, r.stdout) == (0, "2\n")
+
+
+def test_every_command_and_option_has_a_description(monkeypatch, capsys):
+    """issue 14: one parser tree with a description for every command and option."""
+    import argparse
+
+    from shapelang import cli
+    seen: list[argparse.ArgumentParser] = []
+    parse = argparse.ArgumentParser.parse_known_args
+
+    def watched(self, *args, **kwargs):
+        seen.append(self)
+        return parse(self, *args, **kwargs)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", watched)
+    for argv in [["--help"], ["bench", "handoff", "--help"],
+                 *([name, "--help"] for name in cli.COMMANDS)]:
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+        assert code in (0, None), argv
+    capsys.readouterr()
+    missing, parsers = [], [(p, True) for p in seen]
+    while parsers:
+        p, top = parsers.pop()
+        # a command's parser has a description; a sub-command's is its line in the parent's list
+        assert p.description or not top, p.prog
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                helps = {c.dest: c.help for c in a._choices_actions}
+                missing += [f"{p.prog} {name}" for name in a.choices if not helps.get(name)]
+                parsers += [(c, False) for c in a.choices.values()]
+            elif a.help is None:
+                missing.append(f"{p.prog} {'/'.join(a.option_strings) or a.dest}")
+    assert missing == []
+    assert {p.prog for p in seen} >= {"shape", "shape snapshot", "shape dis", "shape bench handoff"}
+
+
+def test_a_run_loads_no_highlighting_tables_or_prompt(prog):
+    """issue 14 item 5: start-up stays small; Pygments, rich and prompt_toolkit are imported
+    only when used (colour on a terminal, tables and progress, the REPL)."""
+    probe = ("import sys\nfrom shapelang import cli\n"
+             "code = cli.main(sys.argv[1:])\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'pygments', 'rich', 'prompt_toolkit', 'hypothesis', 'psycopg', 'sqlite_utils'}))\n")
+    for args in ([prog('print("hi")')], [prog("fn f() { 1 / 0 }\nf()\n")], ["-c", "print(2)"]):
+        r = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                           timeout=120)
+        assert r.stdout.splitlines()[-1] == "[]", (args, r.stdout, r.stderr)
+
+
+def test_the_pygments_lexer_is_registered():
+    """issue 14 item 8: the Shape lexer is a Pygments plugin (entry point pygments.lexers)."""
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+
+    from shapelang.highlight import ShapeLexer
+    assert isinstance(get_lexer_by_name("shape"), ShapeLexer)
+    assert isinstance(get_lexer_for_filename("job.shape"), ShapeLexer)

@@ -88,16 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=_limit, help="only the newest N snapshots")
     info = sub.add_parser("info", help="show one snapshot and its parent chain "
                                        "(a unique id prefix is enough)")
-    info.add_argument("id")
+    info.add_argument("id", help="the snapshot id or a unique prefix of it")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     delete = sub.add_parser("delete", help="delete one snapshot (its code blobs stay until gc)")
-    delete.add_argument("id")
+    delete.add_argument("id", help="the snapshot id or a unique prefix of it")
     verify = sub.add_parser("verify", help="check every stored blob against its hash")
     verify.add_argument("--deep", action="store_true",
                         help="also load every snapshot: decode its state and validate its code")
     copy = sub.add_parser("copy", help="copy snapshots (state, code, source, metadata) to "
                                        "another store; their ids stay the same")
-    copy.add_argument("id", nargs="+")
+    copy.add_argument("id", nargs="+", help="snapshot ids or unique prefixes")
     copy.add_argument("--to", required=True, metavar="STORE", help="the store to copy into")
     cmds = [lst, info, delete, sub.add_parser("gc", help="delete blobs that no snapshot refers to"),
             verify, copy]
