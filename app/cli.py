@@ -389,7 +389,7 @@ def cmd_repl(argv: list[str]) -> int:
 def _commands() -> dict[str, Callable[[list[str]], int]]:
     # Imported on use: each tool pulls in its own dependencies.
     def snapshot(argv: list[str]) -> int:
-        from shapelang.vm import snapshot_cli
+        from shapelang import snapshot_cli
         return snapshot_cli.main(argv) or 0
 
     def conformance(argv: list[str]) -> int:

@@ -1,5 +1,6 @@
 """What the tools show while and after they work: one progress display and one table format for
-`shape conformance`, `shape fuzz` and `shape bench` (and the store listings).
+`shape conformance`, `shape fuzz` and `shape bench`, and the store and job listings (with their
+times in UTC).
 
 Progress is live on a terminal (a rich progress bar on stderr, gone when done) and a plain line
 every `every` seconds otherwise, so a CI log shows a run is alive without filling up. Tables are
@@ -35,6 +36,21 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[
         console.print(t)
     lines = [line.rstrip() for line in captured.get().splitlines()]
     return "\n".join(line[1:] if line.startswith(" ") else line for line in lines if line.strip())
+
+
+UNKNOWN_TIME = "????-??-??T??:??:??Z"
+
+
+def iso_utc(ts: float) -> str:
+    """A stored time as UTC ISO 8601 (`2026-11-27T09:15:02Z`); UNKNOWN_TIME for a damaged one."""
+    import datetime
+    try:
+        if ts > 0:
+            return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError, TypeError):
+        pass
+    return UNKNOWN_TIME
 
 
 class _Null:

@@ -61,7 +61,7 @@ def _store_option(p: argparse.ArgumentParser) -> None:
 
 
 def _when(ts: Optional[float]) -> str:
-    from shapelang.vm.snapshot_cli import iso_utc
+    from shapelang.report import iso_utc
     return "-" if ts is None else iso_utc(ts)
 
 
@@ -167,7 +167,7 @@ def jobs_parser() -> argparse.ArgumentParser:
 @_named("jobs")
 def jobs_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.jobs import records
-    from shapelang.vm.snapshot_cli import _table
+    from shapelang.report import table
     args = jobs_parser().parse_args(argv)
     url = queue_store(args.store, "jobs")
     with database_errors(url), _queue_connection(url) as conn:
@@ -177,13 +177,13 @@ def jobs_main(argv: Optional[list[str]] = None) -> int:
     elif not rows:
         print(f"No jobs in {url.shown}")
     else:
-        table = [["ID", "SNAPSHOT", "QUEUE", "STATUS", "ATTEMPTS", "WORKER", "STARTED (UTC)",
-                  "FINISHED (UTC)", "NEXT"]]
+        listed = []
         for r in rows:
-            table.append([str(r.id), r.snapshot[:12], r.queue, r.status, str(r.attempts),
-                          r.worker or "-", _when(r.started), _when(r.finished),
-                          f"{r.next_snapshot[:12]} -> job {r.next_job}" if r.next_job else "-"])
-        sys.stdout.write(_table(table, right={0, 4}))
+            listed.append([str(r.id), r.snapshot[:12], r.queue, r.status, str(r.attempts),
+                           r.worker or "-", _when(r.started), _when(r.finished),
+                           f"{r.next_snapshot[:12]} -> job {r.next_job}" if r.next_job else "-"])
+        print(table(["ID", "SNAPSHOT", "QUEUE", "STATUS", "ATTEMPTS", "WORKER", "STARTED (UTC)",
+                     "FINISHED (UTC)", "NEXT"], listed, right=(0, 4)))
     return 0
 
 

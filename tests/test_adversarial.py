@@ -495,7 +495,7 @@ def test_list_shows_a_row_with_corrupt_metadata_beside_the_good_ones(base, db):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split()[0] == "ID"  # the header
-    assert len(lines) == 4 and all(sid in out for sid in base["ids"].values())
+    assert len(lines) == 5 and all(sid in out for sid in base["ids"].values())   # header, rule, 3
     assert any(base["ids"]["p1"] in ln and "corrupt metadata" in ln for ln in lines)
 
 

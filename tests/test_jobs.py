@@ -118,7 +118,7 @@ def test_submit_run_wait_equals_the_uninterrupted_run(pg_url, tmp_path):
     assert rec["snapshot"] == sid and rec["worker"] and rec["started"].endswith("Z")
     r = shape("jobs", "--store", pg_url)
     assert r.stdout.splitlines()[0].split()[:5] == ["ID", "SNAPSHOT", "QUEUE", "STATUS", "ATTEMPTS"]
-    assert r.stdout.splitlines()[1].split()[:5] == [str(job), sid[:12], "default", "succeeded", "1"]
+    assert r.stdout.splitlines()[2].split()[:5] == [str(job), sid[:12], "default", "succeeded", "1"]
 
 
 def test_exit_code_error_and_queues(pg_url, tmp_path):

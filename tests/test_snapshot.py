@@ -329,7 +329,7 @@ def test_cli_snapshot_then_resume_then_recompile(tmp_path, store):
     prog.write_text(LOOP)
     r = shape("run", str(prog), env_store=store)
     assert r.returncode == 0 and r.stdout == "v1 0 0\nv1 1 1\nv1 4 5\n5\n"
-    ids = [line.split()[0] for line in shape("snapshot", "list", env_store=store).stdout.splitlines()[1:]]
+    ids = [line.split()[0] for line in shape("snapshot", "list", env_store=store).stdout.splitlines()[2:]]
     assert len(ids) == 3
     r = shape("--resume", ids[1][:12], env_store=store)
     assert r.returncode == 0 and r.stdout == "v1 1 1\nv1 4 5\n5\n"
@@ -343,7 +343,7 @@ def test_cli_recompile_errors_exit_1(tmp_path, store):
     prog = tmp_path / "f.shape"
     prog.write_text(PROGRAMS["brief-function"])
     shape("run", str(prog), env_store=store)
-    sid = shape("snapshot", "list", env_store=store).stdout.splitlines()[1].split()[0]
+    sid = shape("snapshot", "list", env_store=store).stdout.splitlines()[2].split()[0]
     r = shape("--resume", sid, str(prog), env_store=store)
     assert r.returncode == 1 and "call stack is non-empty" in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error: ")]

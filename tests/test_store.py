@@ -421,8 +421,9 @@ def test_snapshot_cli_list_info_delete_gc_verify(location):
     lines = r.stdout.splitlines()
     assert r.returncode == 0 and lines[0].split() == ["ID", "CREATED", "(UTC)", "KIND", "STATE",
                                                       "PARENT", "SCRIPT"]
-    assert sid in r.stdout and "demo.shape" in r.stdout and parent[:12] in lines[2]
-    assert lines[1].split()[1].endswith("Z") and "T" in lines[1].split()[1]
+    assert set(lines[1]) == {"-"}      # the rule under the header (shapelang.report.table)
+    assert sid in r.stdout and "demo.shape" in r.stdout and parent[:12] in lines[3]
+    assert lines[2].split()[1].endswith("Z") and "T" in lines[2].split()[1]
     r = _shape("snapshot", "--store", location, "list", "--json", "--limit", "1")
     rows = json.loads(r.stdout)
     assert [x["id"] for x in rows] == [sid] and rows[0]["parent"] == parent

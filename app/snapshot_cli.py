@@ -7,31 +7,20 @@ a store: on a path or database with nothing stored they say so and leave it as i
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import sys
 from typing import Optional
 
+from shapelang.report import UNKNOWN_TIME, iso_utc, table
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import snapshot as S
 from shapelang.vm.store import (SnapshotInfo, SnapshotStore, copy_snapshot, default_store_path,
                                 mask_url, open_store)
 
-_UNKNOWN_TIME = "????-??-??T??:??:??Z"
-
-
-def iso_utc(ts: float) -> str:
-    """A stored time as UTC ISO 8601 (`2026-11-27T09:15:02Z`)."""
-    try:
-        if ts > 0:
-            return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        pass
-    return _UNKNOWN_TIME  # a damaged creation time (see the store's metadata rows)
 
 
 def _row_json(s: SnapshotInfo) -> dict:
-    return {"id": s.id, "created": None if iso_utc(s.created) == _UNKNOWN_TIME else iso_utc(s.created),
+    return {"id": s.id, "created": None if iso_utc(s.created) == UNKNOWN_TIME else iso_utc(s.created),
             "kind": s.kind, "state_size": s.state_size, "code_blobs": len(s.blob_ids),
             "script": s.script, "parent": s.parent, "problem": s.problem}
 
@@ -64,15 +53,6 @@ def _limit(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
     return n
-
-
-def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for r in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,12 +107,13 @@ def _run(args: argparse.Namespace, store: SnapshotStore) -> int:
             out.write(f"No snapshots in {store.location}"
                       f"{' for ' + args.script if args.script is not None else ''}\n")
         else:
-            rows = [["ID", "CREATED (UTC)", "KIND", "STATE", "PARENT", "SCRIPT"]]
+            rows = []
             for s in snaps:
                 rows.append([s.id, iso_utc(s.created), s.kind, f"{s.state_size} B",
                              s.parent[:12] if s.parent else "-",
                              (s.script or "-") + (f"  ({s.problem})" if s.problem else "")])
-            out.write(_table(rows, right={3}))
+            out.write(table(["ID", "CREATED (UTC)", "KIND", "STATE", "PARENT", "SCRIPT"], rows,
+                            right=(3,)) + "\n")
     elif args.cmd == "info":
         sid = store.resolve(args.id)
         s, state = store.get_snapshot(sid)
