@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from typing import Any, Optional
 
 from shapelang.fuzz import harness as H
+from shapelang.report import Progress
 
 
 def parse_checks(text: str) -> str:
@@ -50,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-save", action="store_true",
                    help="do not save failures as conformance cases")
     p.add_argument("--save-dir", default=H.REGRESSION_DIR,
-                   help="where failures are saved (default conformance/cases/regressions)")
+                   help=f"where failures are saved as conformance cases (default ./{H.REGRESSION_DIR}; "
+                        "in a checkout, conformance/cases/regressions adds them to the corpus)")
     p.add_argument("--ref-vs", choices=("vm", "ref"), default="vm",
                    help="check a against the VM (default) or a second reference run")
     p.add_argument("--timeout", type=float, default=120.0,
@@ -63,37 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     return p
-
-
-class Progress:
-    """One line on stderr, rewritten in place on a terminal, every few seconds otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.width = 0
-
-    def update(self, line: str, force: bool = False) -> None:
-        if self.quiet:
-            return
-        now = time.time()
-        if self.tty:
-            if force or now - self.last >= 0.2:
-                self.last = now
-                sys.stderr.write("\r" + line.ljust(self.width))
-                self.width = len(line)
-                sys.stderr.flush()
-        elif force or now - self.last >= 5.0:
-            self.last = now
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.tty and self.width and not self.quiet:
-            sys.stderr.write("\r" + " " * self.width + "\r")
-            sys.stderr.flush()
-            self.width = 0
 
 
 def summary_json(s: H.Summary) -> dict:
@@ -158,7 +127,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                            save_dir=None if args.no_save else args.save_dir,
                            program_timeout=args.timeout, max_programs=args.programs,
                            start=args.start, strict=args.strict, errors=args.errors)
-    progress = Progress(args.quiet)
+    # The one progress display of the tools (shapelang.report): a live bar on a terminal, a line
+    # every 30 s in a log. A campaign is bounded by time, or by --programs.
+    progress = Progress(args.programs, "programs", enabled=not args.quiet)
     avail = H.available_checks()
     for c in cfg.checks:
         if avail.get(c) and not (c == "a" and cfg.ref_vs == "ref"):
@@ -166,24 +137,20 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def on_event(kind: str, payload: Any) -> None:
         if kind == "progress":
-            progress.update(payload.progress_line())
+            progress.advance(payload.programs - progress.done, checks=payload.checks_run,
+                             failures=payload.failure_count,
+                             harness_errors=payload.stats.get("harness_errors", 0))
         elif kind == "failure":
-            progress.clear()
-            print(payload.render(), flush=True)
+            print(payload.render(), flush=True)     # above the live bar (rich redirects both)
         elif kind == "note" and not args.quiet:
-            progress.clear()
             print(payload, file=sys.stderr, flush=True)
 
     try:
-        summary = H.campaign(cfg, on_event)
+        with progress:
+            summary = H.campaign(cfg, on_event)
     except KeyboardInterrupt:
-        progress.clear()
         print("shape fuzz: interrupted", file=sys.stderr)
         return 130
-    progress.update(summary.progress_line(), force=True)
-    progress.clear()
-    if not args.quiet and not progress.tty:
-        pass
     print(summary.render())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -854,8 +854,9 @@ def _shrink_simple(choices: list[int], still_fails: Callable[[Case], bool], seco
 
 # ---------------------------------------------------------------- regression cases
 
-REGRESSION_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "conformance", "cases", "regressions")
+# Under the current directory (a non-editable install must never write into site-packages); in a
+# checkout, `--save-dir conformance/cases/regressions` adds the cases to the corpus.
+REGRESSION_DIR = "fuzz-regressions"
 
 
 def _stdout_block(text: str) -> list[str]:

@@ -279,6 +279,31 @@ def test_cli_campaign_with_worker_processes(capsys):
     assert "check a ref vs VM: 6 passed, 0 failed" in out
 
 
+def test_cli_progress_is_the_shared_helper_and_saves_under_the_current_directory(
+        capsys, monkeypatch, tmp_path):
+    """issue 14 items 7 and 8: regression cases go under the current directory by default (never
+    into the installed package), and the progress line is shapelang.report.Progress's."""
+    from shapelang import report
+    from shapelang.fuzz import cli
+    assert cli.Progress is report.Progress
+    args = cli.build_parser().parse_args([])
+    assert args.save_dir == H.REGRESSION_DIR == H.CampaignConfig().save_dir == "fuzz-regressions"
+    lines = []
+    monkeypatch.setattr(report.Progress, "_line", lambda self: lines.append((self.done, self.fields)))
+    monkeypatch.setattr(report.Progress, "__init__", _every_step(report.Progress.__init__))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--seconds", "20", "--seed", str(SEED), "--check", "a", "--ref-vs", "ref",
+                     "--programs", "3", "--no-save"]) == 0
+    assert lines and lines[-1][0] == 3 and lines[-1][1]["failures"] == 0
+    assert "programs: 3" in capsys.readouterr().out and os.listdir(tmp_path) == []
+
+
+def _every_step(init):
+    def patched(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "every": 0.0, "live": False})
+    return patched
+
+
 def test_cli_show_and_replay(capsys):
     from shapelang.fuzz.cli import main
     assert main(["--seed", str(SEED), "--show", "3"]) == 0
