@@ -21,8 +21,8 @@ Modules:
     arguments    argument counts, types and size limits of the built-in methods and functions
     methods      the built-in methods that do not call back into Shape
     builtins     the built-in functions; the names the resolver knows as builtins
-    prelude      which method calls run the Shape prelude (prelude.shape: array methods with
-                 callbacks, the annotation protocol)
+    prelude      which method calls run the Shape prelude (prelude.shape: array and HashMap
+                 methods with callbacks, the annotation protocol)
     snapshots    the values `snapshot()` returns and the placeholder ids of store-less runs
 
 Each shared rule and its one function:
@@ -52,6 +52,12 @@ Each shared rule and its one function:
     built-in methods, unknown methods       methods.call_method
     array methods with callbacks            prelude.prelude_method (PRELUDE_METHODS,
                                             PRELUDE_IF_ARG, CALLBACK_METHODS)
+    HashMap methods with callbacks          prelude.map_prelude_method (MAP_PRELUDE_METHODS)
+    the maps HashMap map/filter/groupBy     methods.hashmap_of, group_entries
+    make (after the prelude's callbacks)
+    `orderBy` order (keys already computed) methods.order_by
+    `union`, `intersect`, `except`,         methods (their table entries; one `==` rule:
+    `distinct`                              _distinct)
     wrong number of arguments               calls.arity_error
     calling a non-function                  calls.not_callable; snapshot_arguments
     variable used before initialisation     calls.uninitialised

@@ -117,6 +117,8 @@ def get_property(v: Any, name: str) -> Any:
         if name in v.payload:
             return v.payload[name]
         raise type_error(f"Variant '{v.variant}' has no field '{name}'")
+    if t is HashMapValue and name == "length":
+        return len(v.entries)
     if t is RangeValue:
         if name == "start":
             return v.start

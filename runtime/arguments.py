@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import type_error, value_error
-from shapelang.runtime.values import type_name
+from shapelang.runtime.values import HashMapValue, type_name
 
 # Upper bound on the length of strings and arrays a single builtin may build (repeat, padStart,
 # range with a step). Beyond it Python would exhaust memory instead of raising a Shape error.
@@ -51,6 +51,12 @@ def list_arg(what: str, x: Any) -> list:
     if type(x) is list:
         return x
     raise type_error(f"{what} expects an array, got {type_name(x)}")
+
+
+def hashmap_arg(what: str, x: Any) -> HashMapValue:
+    if type(x) is HashMapValue:
+        return x
+    raise type_error(f"{what} expects a HashMap, got {type_name(x)}")
 
 
 def check_size(n: int) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from shapelang.runtime.arguments import MAX_BUILD, argc, check_size, int_arg, num_arg, str_arg
+from shapelang.runtime.arguments import (MAX_BUILD, argc, check_size, int_arg, list_arg, num_arg,
+                                         str_arg)
 from shapelang.runtime.display import display
 from shapelang.runtime.errors import ShapeError, type_error, value_error
+from shapelang.runtime.methods import group_entries, hashmap_of, order_by
 from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_number)
 from shapelang.runtime.iteration import range_len
 from shapelang.runtime.operators import min_max, pow_
 from shapelang.runtime.values import (UNIT, BuiltinFunction, Err, HashMapValue, Ok, RangeValue,
-                                      StructValue, type_name)
+                                      StructValue, hashmap_key, type_name)
 
 INF = math.inf
 NAN = math.nan
@@ -239,6 +241,36 @@ def _b_type_error(args: list) -> Any:
     raise type_error(display(args[0]) if args else "type error")
 
 
+def _b_value_error(args: list) -> Any:
+    # The prelude's way to raise a ValueError with its own message.
+    raise value_error(display(args[0]) if args else "value error")
+
+
+def _b_hashmap_key(args: list) -> Any:
+    # The prelude checks a key a callback gave (HashMap groupBy) as soon as it has it.
+    argc("__hashmap_key()", args, 1)
+    hashmap_key(args[0])
+    return args[0]
+
+
+def _b_hashmap_of(args: list) -> Any:
+    argc("__hashmap_of()", args, 2)
+    return hashmap_of(list_arg("__hashmap_of()", args[0]), list_arg("__hashmap_of()", args[1]))
+
+
+def _b_hashmap_group(args: list) -> Any:
+    argc("__hashmap_group()", args, 3)
+    what = "__hashmap_group()"
+    return group_entries(list_arg(what, args[0]), list_arg(what, args[1]),
+                         list_arg(what, args[2]))
+
+
+def _b_order_by(args: list) -> Any:
+    argc("__order_by()", args, 3)
+    return order_by(list_arg("__order_by()", args[0]), list_arg("__order_by()", args[1]),
+                    args[2])
+
+
 def _b_has_key(args: list) -> Any:
     # Compiled struct defaults test which fields a literal gave (an object's keys).
     argc("__has_key()", args, 2)
@@ -292,6 +324,11 @@ BUILTINS: dict[str, BuiltinFunction] = {
     "__is_object": BuiltinFunction("__is_object", _b_is_object),
     "__type_error": BuiltinFunction("__type_error", _b_type_error),
     "__has_key": BuiltinFunction("__has_key", _b_has_key),
+    "__value_error": BuiltinFunction("__value_error", _b_value_error),
+    "__hashmap_key": BuiltinFunction("__hashmap_key", _b_hashmap_key),
+    "__hashmap_of": BuiltinFunction("__hashmap_of", _b_hashmap_of),
+    "__hashmap_group": BuiltinFunction("__hashmap_group", _b_hashmap_group),
+    "__order_by": BuiltinFunction("__order_by", _b_order_by),
 }
 
 

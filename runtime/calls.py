@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import ShapeError, type_error
-from shapelang.runtime.prelude import PRELUDE_PREFIX, prelude_method
-from shapelang.runtime.values import EnumValue, FunctionValue, StructValue, type_name
+from shapelang.runtime.prelude import PRELUDE_RECEIVERS, map_prelude_method, prelude_method
+from shapelang.runtime.values import EnumValue, FunctionValue, HashMapValue, StructValue, type_name
 
 # What `method_target` finds, in the order the language looks.
 EXTEND, FIELD, PRELUDE, BUILTIN = "extend", "field", "prelude", "builtin"
@@ -17,7 +17,8 @@ def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, A
     1. EXTEND: a method declared with `extend` on the struct's or enum's type (`methods` maps
        type names to the engine's method tables);
     2. FIELD: an object's field that holds a function;
-    3. PRELUDE: an array method that calls back into Shape (the prelude function's name);
+    3. PRELUDE: an array or HashMap method that calls back into Shape (the prelude function's
+       name);
     4. BUILTIN: a built-in method (runtime/methods.py `call_method`, which also reports unknown
        methods).
     """
@@ -34,6 +35,10 @@ def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, A
         fn = prelude_method(name, argc)
         if fn is not None:
             return PRELUDE, fn
+    elif t is HashMapValue:
+        fn = map_prelude_method(name)
+        if fn is not None:
+            return PRELUDE, fn
     return BUILTIN, None
 
 
@@ -47,10 +52,12 @@ def arity_error(name: Optional[str], expected: int, got: int,
                 annotation: bool = False) -> ShapeError:
     """A Shape function (or an annotation's parameter list) called with the wrong number of
     arguments."""
-    if not annotation and name and name.startswith(PRELUDE_PREFIX):
-        # A prelude method: count the arguments the user wrote (the receiver is not one).
-        return type_error(f"Array method {name[len(PRELUDE_PREFIX):]}() expects {expected - 1} "
-                          f"argument(s), got {got - 1}")
+    if not annotation and name:
+        for prefix, receiver in PRELUDE_RECEIVERS.items():
+            if name.startswith(prefix):
+                # A prelude method: count the arguments the user wrote (the receiver is not one).
+                return type_error(f"{receiver} method {name[len(prefix):]}() expects "
+                                  f"{expected - 1} argument(s), got {got - 1}")
     return type_error(f"{function_label(name, annotation)} expects {expected} argument(s), "
                       f"got {got}")
 

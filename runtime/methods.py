@@ -1,22 +1,24 @@
 """The built-in methods that do not call back into Shape code, by receiver type.
 
-Array methods that take a callback (`map`, `filter`, …) are written in Shape, in the prelude
-(runtime/prelude.shape); an engine runs them in its own frames so a snapshot can be taken inside
-the callback.
+Array and HashMap methods that take a callback (`map`, `filter`, …) are written in Shape, in the
+prelude (runtime/prelude.shape); an engine runs them in its own frames so a snapshot can be taken
+inside the callback. The parts of those methods that need no callback (sorting by keys already
+computed, building the resulting map) are here, and the prelude calls them as builtins.
 """
 from __future__ import annotations
 
 from functools import cmp_to_key
 from typing import Any, Callable
 
-from shapelang.runtime.arguments import (argc, check_size, int_arg, list_arg, str_arg)
+from shapelang.runtime.arguments import (argc, check_size, hashmap_arg, int_arg, list_arg,
+                                         str_arg)
 from shapelang.runtime.display import display, fixed
 from shapelang.runtime.errors import ShapeError, type_error, value_error
 from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_int,
                                        to_number)
 from shapelang.runtime.iteration import range_len, range_values
 from shapelang.runtime.operators import add, compare, equals, min_max
-from shapelang.runtime.prelude import CALLBACK_METHODS
+from shapelang.runtime.prelude import CALLBACK_METHODS, MAP_PRELUDE_METHODS
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
 
 
@@ -101,11 +103,7 @@ def _arr_index_of(a: list, args: list) -> Any:
 
 def _arr_includes(a: list, args: list) -> Any:
     argc("includes()", args, 1)
-    x = args[0]
-    for y in a:
-        if equals(y, x):
-            return True
-    return False
+    return _arr_has(a, args[0])
 
 
 def _arr_flatten(a: list, args: list) -> Any:
@@ -119,16 +117,51 @@ def _arr_flatten(a: list, args: list) -> Any:
     return out
 
 
-def _arr_unique(a: list, args: list) -> Any:
-    argc("unique()", args, 0)
+def _distinct(a: list, without: list = ()) -> list:
+    """The elements of `a` in order, each kept only the first time (by `==`), leaving out those
+    equal to an element of `without`."""
     out: list = []
     for x in a:
         for y in out:
             if equals(x, y):
                 break
         else:
-            out.append(x)
+            if not _arr_has(without, x):
+                out.append(x)
     return out
+
+
+def _arr_has(a: list, x: Any) -> bool:
+    for y in a:
+        if equals(y, x):
+            return True
+    return False
+
+
+def _arr_unique(a: list, args: list) -> Any:
+    argc("unique()", args, 0)
+    return _distinct(a)
+
+
+def _arr_distinct(a: list, args: list) -> Any:
+    argc("distinct()", args, 0)
+    return _distinct(a)
+
+
+def _arr_union(a: list, args: list) -> Any:
+    argc("union()", args, 1)
+    return _distinct(a + list_arg("union()", args[0]))
+
+
+def _arr_intersect(a: list, args: list) -> Any:
+    argc("intersect()", args, 1)
+    other = list_arg("intersect()", args[0])
+    return [x for x in _distinct(a) if _arr_has(other, x)]
+
+
+def _arr_except(a: list, args: list) -> Any:
+    argc("except()", args, 1)
+    return _distinct(a, list_arg("except()", args[0]))
 
 
 def _arr_sum(a: list, args: list) -> Any:
@@ -178,10 +211,18 @@ def _arr_take(a: list, args: list) -> Any:
     return a[:max(0, n)]
 
 
-def _arr_skip(a: list, args: list) -> Any:
-    argc("skip()", args, 1)
-    n = int_arg("skip()", args[0])
+def _skip(a: list, args: list, what: str) -> Any:
+    argc(what, args, 1)
+    n = int_arg(what, args[0])
     return a[max(0, n):]
+
+
+def _arr_skip(a: list, args: list) -> Any:
+    return _skip(a, args, "skip()")
+
+
+def _arr_drop(a: list, args: list) -> Any:
+    return _skip(a, args, "drop()")
 
 
 _COMPARE_KEY = cmp_to_key(compare)
@@ -191,6 +232,15 @@ def _arr_sort(a: list, args: list) -> Any:
     if args:
         raise type_error("sort() with a comparator is a callback method; the engine runs it")
     return sorted(a, key=_COMPARE_KEY)  # stable
+
+
+def order_by(a: list, keys: list, direction: Any) -> list:
+    """`a.orderBy(f, direction)` once the prelude has computed `keys` (`f` of each element, in
+    order): stably sorted by key, keys compared as `sort()` compares; descending when
+    `direction` is `true` or the string "desc" in any case."""
+    descending = direction is True or (type(direction) is str and direction.lower() == "desc")
+    order = sorted(range(len(a)), key=lambda i: _COMPARE_KEY(keys[i]), reverse=descending)
+    return [a[i] for i in order]
 
 
 def _arr_is_empty(a: list, args: list) -> Any:
@@ -205,6 +255,8 @@ _ARRAY_METHODS: dict[str, Callable[[list, list], Any]] = {
     "contains": _arr_includes, "flatten": _arr_flatten, "unique": _arr_unique, "sum": _arr_sum,
     "avg": _arr_avg, "min": _arr_min, "max": _arr_max, "count": _arr_count, "zip": _arr_zip,
     "take": _arr_take, "skip": _arr_skip, "sort": _arr_sort, "isEmpty": _arr_is_empty,
+    "drop": _arr_drop, "distinct": _arr_distinct, "union": _arr_union,
+    "intersect": _arr_intersect, "except": _arr_except,
 }
 
 
@@ -356,6 +408,22 @@ def _str_is_empty(s: str, args: list) -> Any:
     return s == ""
 
 
+def _str_is_digit(s: str, args: list) -> Any:
+    argc("isDigit()", args, 0)
+    return s != "" and all("0" <= c <= "9" for c in s)
+
+
+def _str_is_alpha(s: str, args: list) -> Any:
+    argc("isAlpha()", args, 0)
+    return s != "" and all("a" <= c <= "z" or "A" <= c <= "Z" for c in s)
+
+
+def _str_code_point_at(s: str, args: list) -> Any:
+    argc("codePointAt()", args, 1)
+    i = int_arg("codePointAt()", args[0])
+    return ord(s[i]) if 0 <= i < len(s) else -1
+
+
 _STRING_METHODS: dict[str, Callable[[str, list], Any]] = {
     "length": _str_length, "len": _str_length, "toUpperCase": _str_upper,
     "toLowerCase": _str_lower, "trim": _str_trim, "trimStart": _str_trim_start,
@@ -365,7 +433,8 @@ _STRING_METHODS: dict[str, Callable[[str, list], Any]] = {
     "startsWith": _str_starts_with, "endsWith": _str_ends_with, "contains": _str_contains,
     "includes": _str_contains, "indexOf": _str_index_of, "toString": _str_to_string,
     "toInt": _str_to_int, "toNumber": _str_to_number, "chars": _str_chars,
-    "isEmpty": _str_is_empty,
+    "isEmpty": _str_is_empty, "isDigit": _str_is_digit, "isAlpha": _str_is_alpha,
+    "codePointAt": _str_code_point_at,
 }
 
 
@@ -462,9 +531,64 @@ def _map_size(m: HashMapValue, args: list) -> Any:
     return len(m.entries)
 
 
+def _map_len(m: HashMapValue, args: list) -> Any:
+    argc("len()", args, 0)
+    return len(m.entries)
+
+
+def _map_length(m: HashMapValue, args: list) -> Any:
+    argc("length()", args, 0)
+    return len(m.entries)
+
+
+def _map_is_empty(m: HashMapValue, args: list) -> Any:
+    argc("isEmpty()", args, 0)
+    return not m.entries
+
+
+def _map_entries(m: HashMapValue, args: list) -> Any:
+    argc("entries()", args, 0)
+    return [[k, v] for k, v in m.items_list()]
+
+
+def _map_to_array(m: HashMapValue, args: list) -> Any:
+    argc("toArray()", args, 0)
+    return _map_entries(m, args)
+
+
+def _map_get_or_default(m: HashMapValue, args: list) -> Any:
+    argc("getOrDefault()", args, 2)
+    return m.entries.get(hashmap_key(args[0]), args[1])
+
+
+def _map_merge(m: HashMapValue, args: list) -> Any:
+    argc("merge()", args, 1)
+    entries = dict(m.entries)
+    # dict.update keeps a key the receiver has in its place and appends the new ones.
+    entries.update(hashmap_arg("merge()", args[0]).entries)
+    return HashMapValue(entries)
+
+
+def hashmap_of(keys: list, values: list) -> HashMapValue:
+    """The map of `keys[i]` to `values[i]`, in order: the result of a HashMap method that the
+    prelude runs (`map`, `filter`)."""
+    return HashMapValue({hashmap_key(k): v for k, v in zip(keys, values)})
+
+
+def group_entries(keys: list, values: list, groups: list) -> HashMapValue:
+    """`m.groupBy(f)` once the prelude has computed `groups` (`f(key, value)` of each entry, in
+    order): each distinct group key maps to the map of the entries that gave it."""
+    out: dict = {}
+    for k, v, g in zip(keys, values, groups):
+        out.setdefault(hashmap_key(g), {})[hashmap_key(k)] = v
+    return HashMapValue({g: HashMapValue(members) for g, members in out.items()})
+
+
 _HASHMAP_METHODS: dict[str, Callable[[HashMapValue, list], Any]] = {
     "set": _map_set, "get": _map_get, "has": _map_has, "delete": _map_delete,
-    "keys": _map_keys, "values": _map_values, "size": _map_size,
+    "keys": _map_keys, "values": _map_values, "size": _map_size, "len": _map_len,
+    "length": _map_length, "isEmpty": _map_is_empty, "entries": _map_entries,
+    "toArray": _map_to_array, "getOrDefault": _map_get_or_default, "merge": _map_merge,
 }
 
 
@@ -542,6 +666,7 @@ def call_method(receiver: Any, name: str, args: list) -> Any:
     own = getattr(type(receiver), "shape_call_method", None)
     if own is not None:
         return own(receiver, name, args)
-    if type(receiver) is list and name in CALLBACK_METHODS:
+    if ((type(receiver) is list and name in CALLBACK_METHODS)
+            or (type(receiver) is HashMapValue and name in MAP_PRELUDE_METHODS)):
         raise type_error(f"'{name}' with a callback is run by the engine, not call_method")
     raise type_error(f"Unknown method '{name}' on {type_name(receiver)}")

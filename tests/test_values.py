@@ -511,6 +511,7 @@ def test_get_property():
     assert err_kind(Acc.get_property, ev, "h") == "TypeError"
     assert err_kind(Acc.get_property, [1], "size") == "TypeError"
     assert err_kind(Acc.get_property, V.HashMapValue(), "size") == "TypeError"
+    assert Acc.get_property(V.HashMapValue({"length": 9}), "length") == 1
     assert err_kind(Acc.get_property, None, "x") == "TypeError"
     assert err_kind(Acc.get_property, 5, "x") == "TypeError"
     assert err_kind(Acc.get_property, V.EnumValue("C", "Red"), "x") == "TypeError"
@@ -661,10 +662,14 @@ def test_array_sort_natural():
 def test_array_callback_methods_not_here():
     assert "map" in CALLBACK_METHODS and "sort" in CALLBACK_METHODS
     assert {"map", "filter", "reduce", "forEach", "find", "findIndex", "some", "every",
-            "flatMap", "sort", "count", "groupBy"} == set(CALLBACK_METHODS)
+            "flatMap", "sort", "count", "groupBy", "where", "select", "any", "all", "takeWhile",
+            "skipWhile", "single", "distinctBy", "orderBy"} == set(CALLBACK_METHODS)
     f = Fn(None)
-    for name in ("map", "filter", "reduce", "forEach", "find", "flatMap", "groupBy"):
+    for name in ("map", "filter", "reduce", "forEach", "find", "flatMap", "groupBy", "where",
+                 "orderBy", "single"):
         assert err_kind(m, [1], name, f) == "TypeError"
+    for name in ("map", "filter", "reduce", "forEach", "groupBy"):
+        assert err_kind(m, V.HashMapValue({"a": 1}), name, f) == "TypeError"
     assert err_kind(m, [1], "sort", f) == "TypeError"
     assert err_kind(m, [1], "count", f) == "TypeError"
 
@@ -816,6 +821,74 @@ def test_hashmap_bool_and_int_keys_are_distinct():
     assert m(mp, "get", False) is None and m(mp, "has", 0) is False
     assert m(mp, "keys") == [1, True]
     assert m(m(V.HashMapValue(), "set", None, 1), "get", None) == 1
+
+
+def test_hashmap_library_methods():
+    mp = m(m(m(V.HashMapValue(), "set", "a", 1), "set", True, None), "set", 2, "two")
+    assert m(mp, "len") == 3 and m(mp, "length") == 3 and m(V.HashMapValue(), "len") == 0
+    assert m(mp, "isEmpty") is False and m(V.HashMapValue(), "isEmpty") is True
+    assert m(mp, "entries") == [["a", 1], [True, None], [2, "two"]]
+    assert m(mp, "toArray") == m(mp, "entries")
+    assert m(mp, "getOrDefault", True, 5) is None and m(mp, "getOrDefault", 2.0, 5) == "two"
+    assert m(mp, "getOrDefault", 1, 5) == 5
+    assert err_kind(m, mp, "getOrDefault", [1], 5) == "TypeError"
+    assert err(m, mp, "getOrDefault", "a").message == "getOrDefault() expects 2 arguments, got 1"
+    other = m(m(V.HashMapValue(), "set", 2.0, "deux"), "set", "z", 0)
+    merged = m(mp, "merge", other)
+    assert m(merged, "entries") == [["a", 1], [True, None], [2, "deux"], ["z", 0]]
+    assert m(mp, "get", 2) == "two"  # the receiver is unchanged
+    assert err(m, mp, "merge", {}).message == "merge() expects a HashMap, got object"
+
+
+def test_hashmap_callback_helpers():
+    # What the prelude's __map_map/__map_filter and __map_groupBy end with.
+    assert m(Me.hashmap_of(["a", True, 1.0], [1, 2, 3]), "entries") == [["a", 1], [True, 2],
+                                                                        [1.0, 3]]
+    g = Me.group_entries(["a", "b", "c", "d"], [1, 2, 3, 4], [1, True, 1.0, None])
+    assert m(g, "keys") == [1, True, None]
+    assert m(m(g, "get", 1), "entries") == [["a", 1], ["c", 3]]
+    assert m(m(g, "get", None), "entries") == [["d", 4]]
+    e = err(Me.group_entries, ["a"], [1], [[1]])
+    assert e.kind == "TypeError" and e.message.startswith("HashMap key must be")
+
+
+def test_order_by():
+    xs = ["a", "b", "c", "d"]
+    assert Me.order_by(xs, [2, 1, 2, 0], False) == ["d", "b", "a", "c"]
+    for desc in (True, "desc", "DESC", "Desc"):
+        assert Me.order_by(xs, [2, 1, 2, 0], desc) == ["a", "c", "b", "d"]  # stable
+    for asc in ("asc", "down", 1, None, False):
+        assert Me.order_by(xs, [2, 1, 2, 0], asc) == ["d", "b", "a", "c"]
+    assert Me.order_by([1, 2], [1.5, 1], False) == [2, 1]
+    e = err(Me.order_by, [1, 2], [1, "a"], False)
+    assert e.kind == "TypeError" and e.message == "Cannot compare string and int"
+    assert Me.order_by([], [], True) == []
+
+
+def test_array_query_methods_without_callbacks():
+    xs = [1, 2, 2.0, 3, 1]
+    assert m(xs, "distinct") == [1, 2, 3] and m(xs, "drop", 3) == [3, 1]
+    assert m(xs, "drop", -2) == xs and m(xs, "drop", 9) == []
+    assert err(m, xs, "drop", "1").message == "drop() expects an int, got string"
+    assert m(xs, "union", [4, 1, 4]) == [1, 2, 3, 4]
+    assert m(xs, "intersect", [3, 2.0, 7]) == [2, 3]
+    assert m(xs, "except", [2]) == [1, 3]
+    assert m([[1], {"a": 1}], "except", [{"a": 1}]) == [[1]]
+    for name in ("union", "intersect", "except"):
+        assert err(m, xs, name, 1).message == f"{name}() expects an array, got int"
+        assert err_kind(m, xs, name) == "TypeError"
+    assert xs == [1, 2, 2.0, 3, 1]
+
+
+def test_string_character_methods():
+    assert m("0189", "isDigit") is True and m("", "isDigit") is False
+    assert m("٣", "isDigit") is False and m("1.5", "isDigit") is False
+    assert m("azAZ", "isAlpha") is True and m("é", "isAlpha") is False
+    assert m("", "isAlpha") is False and m("a_", "isAlpha") is False
+    assert m("a€", "codePointAt", 1) == 8364 and m("a€", "codePointAt", 2.0) == -1
+    assert m("a", "codePointAt", -1) == -1 and m("", "codePointAt", 0) == -1
+    assert err(m, "a", "codePointAt", "0").message == "codePointAt() expects an int, got string"
+    assert err_kind(m, "a", "isDigit", 1) == "TypeError"
 
 
 # ---------------------------------------------------------------- Result and range

@@ -37,7 +37,7 @@ import os
 from typing import Any, Iterator, Optional
 
 from shapelang.runtime import patterns as P
-from shapelang.runtime.prelude import prelude_method
+from shapelang.runtime.prelude import map_prelude_method, prelude_method
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
@@ -1044,7 +1044,8 @@ class _Gen:
             self.ind += 1
             self.push_result(f"call_method({obj}, K[{a}], [])", nxt)
             self.ind -= 1
-        else:
+        elif map_prelude_method(name) is None:
+            # (A HashMap method with a callback runs the prelude: M.call_method below.)
             L(f"if type({obj}) is not dict and type({obj}) is not StructValue and type({obj}) is not EnumValue:")
             R0 = self.tmp()
             L(f"    {R0} = call_method({obj}, K[{a}], {A})")
