@@ -50,9 +50,8 @@ Each shared rule and its one function:
                                             not_a_tuple_variant, constructed_with_braces
     method lookup order                     calls.method_target
     built-in methods, unknown methods       methods.call_method
-    array methods with callbacks            prelude.prelude_method (PRELUDE_METHODS,
-                                            PRELUDE_IF_ARG, CALLBACK_METHODS)
-    HashMap methods with callbacks          prelude.map_prelude_method (MAP_PRELUDE_METHODS)
+    array and HashMap methods with          prelude.prelude_method (PRELUDE_TABLES: per
+    callbacks                               receiver type; prelude_receivers, prelude_label)
     the maps HashMap map/filter/groupBy     methods.hashmap_of, group_entries
     make (after the prelude's callbacks)
     `orderBy` order (keys already computed) methods.order_by

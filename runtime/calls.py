@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import ShapeError, type_error
-from shapelang.runtime.prelude import PRELUDE_RECEIVERS, map_prelude_method, prelude_method
-from shapelang.runtime.values import EnumValue, FunctionValue, HashMapValue, StructValue, type_name
+from shapelang.runtime.prelude import prelude_label, prelude_method
+from shapelang.runtime.values import EnumValue, FunctionValue, StructValue, type_name
 
 # What `method_target` finds, in the order the language looks.
 EXTEND, FIELD, PRELUDE, BUILTIN = "extend", "field", "prelude", "builtin"
@@ -31,12 +31,8 @@ def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, A
         f = obj.get(name)
         if isinstance(f, FunctionValue):
             return FIELD, f
-    elif t is list:
-        fn = prelude_method(name, argc)
-        if fn is not None:
-            return PRELUDE, fn
-    elif t is HashMapValue:
-        fn = map_prelude_method(name)
+    else:
+        fn = prelude_method(t, name, argc)
         if fn is not None:
             return PRELUDE, fn
     return BUILTIN, None
@@ -52,12 +48,11 @@ def arity_error(name: Optional[str], expected: int, got: int,
                 annotation: bool = False) -> ShapeError:
     """A Shape function (or an annotation's parameter list) called with the wrong number of
     arguments."""
-    if not annotation and name:
-        for prefix, receiver in PRELUDE_RECEIVERS.items():
-            if name.startswith(prefix):
-                # A prelude method: count the arguments the user wrote (the receiver is not one).
-                return type_error(f"{receiver} method {name[len(prefix):]}() expects "
-                                  f"{expected - 1} argument(s), got {got - 1}")
+    method = prelude_label(name) if not annotation and name else None
+    if method is not None:
+        # A prelude method: count the arguments the user wrote (the receiver is not one).
+        return type_error(f"{method[0]} method {method[1]}() expects {expected - 1} "
+                          f"argument(s), got {got - 1}")
     return type_error(f"{function_label(name, annotation)} expects {expected} argument(s), "
                       f"got {got}")
 

@@ -18,7 +18,7 @@ from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, 
                                        to_number)
 from shapelang.runtime.iteration import range_len, range_values
 from shapelang.runtime.operators import add, compare, equals, min_max
-from shapelang.runtime.prelude import CALLBACK_METHODS, MAP_PRELUDE_METHODS
+from shapelang.runtime.prelude import prelude_method
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
 
 
@@ -666,7 +666,6 @@ def call_method(receiver: Any, name: str, args: list) -> Any:
     own = getattr(type(receiver), "shape_call_method", None)
     if own is not None:
         return own(receiver, name, args)
-    if ((type(receiver) is list and name in CALLBACK_METHODS)
-            or (type(receiver) is HashMapValue and name in MAP_PRELUDE_METHODS)):
+    if prelude_method(type(receiver), name, len(args)) is not None:
         raise type_error(f"'{name}' with a callback is run by the engine, not call_method")
     raise type_error(f"Unknown method '{name}' on {type_name(receiver)}")

@@ -1,20 +1,31 @@
 """The Shape prelude (runtime/prelude.shape) and which method calls go to it.
 
-Array and HashMap methods that call back into Shape code are written in Shape, in the prelude, so
-an engine runs them in its own frames and a snapshot can be taken inside the callback:
-`arr.map(f)` runs the prelude's `__array_map(arr, f)`, `m.map(f)` its `__map_map(m, f)`.
+Methods that call back into Shape code are written in Shape, in the prelude, so an engine runs
+them in its own frames and a snapshot can be taken inside the callback: `arr.map(f)` runs the
+prelude's `__array_map(arr, f)`, `m.map(f)` (a HashMap) its `__map_map(m, f)`. PRELUDE_TABLES
+says, per receiver type, which methods those are.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
+
+from shapelang.runtime.values import HashMapValue
 
 PRELUDE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude.shape")
 
-# Array methods the prelude implements.
+
+class PreludeTable(NamedTuple):
+    """The prelude methods of one receiver type: `x.name(…)` runs `prefix + name`."""
+    prefix: str             # of its prelude functions' names
+    label: str              # the receiver in their argument-count errors ("Array method …")
+    methods: frozenset      # the methods the prelude implements
+    if_arg: frozenset       # those that go to the prelude only when given an argument
+
+
+# Array methods the prelude implements (core Shape's, then spec/array-queries.md's).
 PRELUDE_METHODS = frozenset({"map", "filter", "reduce", "forEach", "find", "findIndex", "some",
                              "every", "flatMap", "groupBy",
-                             # the query methods (spec/array-queries.md)
                              "where", "select", "any", "all", "takeWhile", "skipWhile", "single",
                              "distinctBy", "orderBy"})
 # Methods that go to the prelude only when given a callback (`sort()` and `count()` do not).
@@ -22,27 +33,36 @@ PRELUDE_IF_ARG = frozenset({"sort", "count"})
 # Every array method that may call back into Shape.
 CALLBACK_METHODS = PRELUDE_METHODS | PRELUDE_IF_ARG
 
-PRELUDE_PREFIX = "__array_"
-
 # HashMap methods the prelude implements (spec/hashmap.md): callbacks get the key and the value.
 MAP_PRELUDE_METHODS = frozenset({"map", "filter", "forEach", "reduce", "groupBy"})
-MAP_PRELUDE_PREFIX = "__map_"
 
-# The prefix of each receiver's prelude methods, and the receiver's name in their errors.
-PRELUDE_RECEIVERS = {PRELUDE_PREFIX: "Array", MAP_PRELUDE_PREFIX: "HashMap"}
+# The VM's threaded code names these types (vm/machine.py's namespace of generated code must
+# hold each one under its class name): see prelude_receivers.
+PRELUDE_TABLES: dict[type, PreludeTable] = {
+    list: PreludeTable("__array_", "Array", PRELUDE_METHODS, PRELUDE_IF_ARG),
+    HashMapValue: PreludeTable("__map_", "HashMap", MAP_PRELUDE_METHODS, frozenset()),
+}
 
 
-def prelude_method(name: str, argc: int) -> Optional[str]:
-    """The prelude function an array method call `arr.name(…argc arguments)` runs, or None
-    when the method is a built-in one (runtime/methods.py)."""
-    if name in PRELUDE_METHODS or (argc and name in PRELUDE_IF_ARG):
-        return PRELUDE_PREFIX + name
+def prelude_method(receiver: type, name: str, argc: int) -> Optional[str]:
+    """The prelude function a call `x.name(…argc arguments)` runs on a receiver of type
+    `receiver`, or None when the method is a built-in one (runtime/methods.py)."""
+    table = PRELUDE_TABLES.get(receiver)
+    if table is not None and (name in table.methods or (argc and name in table.if_arg)):
+        return table.prefix + name
     return None
 
 
-def map_prelude_method(name: str) -> Optional[str]:
-    """The prelude function a HashMap method call `m.name(…)` runs, or None when the method is
-    a built-in one (runtime/methods.py)."""
-    if name in MAP_PRELUDE_METHODS:
-        return MAP_PRELUDE_PREFIX + name
+def prelude_receivers(name: str) -> tuple[type, ...]:
+    """The receiver types whose prelude may run a method called `name`."""
+    return tuple(t for t, table in PRELUDE_TABLES.items()
+                 if name in table.methods or name in table.if_arg)
+
+
+def prelude_label(function: str) -> Optional[tuple[str, str]]:
+    """(receiver label, method name) when `function` is a prelude method's function, else
+    None: `__map_reduce` -> ("HashMap", "reduce")."""
+    for table in PRELUDE_TABLES.values():
+        if function.startswith(table.prefix):
+            return table.label, function[len(table.prefix):]
     return None

@@ -250,3 +250,22 @@ def test_forged_operands_are_refused_when_code_is_loaded():
                          if not f.startswith("_")}, "code": code, "consts": consts})
         with pytest.raises(BlobError):
             Blob.from_bytes(bad.to_bytes(), bad.id)
+
+
+def test_threaded_code_names_every_prelude_receiver_type():
+    # vm/threader.py's CALL_METHOD template tests `type(x) is not <Name>` for the receiver types
+    # whose prelude has the method (runtime/prelude.py PRELUDE_TABLES).
+    from shapelang.runtime.prelude import PRELUDE_TABLES
+    from shapelang.vm.machine import _G
+    for t in PRELUDE_TABLES:
+        assert t is list or _G.get(t.__name__) is t
+
+
+def test_hashmap_callback_methods_run_the_prelude_on_every_path():
+    src = ('let m = HashMap().set("a", 1).set("b", 2)\n'
+           'let r = []\n'
+           'for i in 0..3 { r.push(m.map(|k, v| v + i).values()) }\n'
+           'print(r, m.filter(|k, v| v > 1), m.reduce(|acc, k, v| acc + v, 0))\n')
+    out = []
+    run_source(src, out=out.append)
+    assert "".join(out) == "[[1, 2], [2, 3], [3, 4]] HashMap { b: 2 } 3\n"

@@ -37,7 +37,7 @@ import os
 from typing import Any, Iterator, Optional
 
 from shapelang.runtime import patterns as P
-from shapelang.runtime.prelude import map_prelude_method, prelude_method
+from shapelang.runtime.prelude import prelude_method, prelude_receivers
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
@@ -1026,7 +1026,7 @@ class _Gen:
             self.ind -= 1
         # The lookup order is runtime/calls.py method_target's; these are its successful cases
         # for a receiver whose type the template tests first.
-        to_prelude = prelude_method(name, argc)
+        to_prelude = prelude_method(list, name, argc)
         if to_prelude is not None:
             # arr.map(f) runs the prelude's __array_map(arr, f) in a frame of its own.
             self.env["PN"][a] = to_prelude
@@ -1039,14 +1039,16 @@ class _Gen:
             self.frame_args(RA, [obj] + args)
             self.push_frame(F, RA, B, nxt)
             self.ind -= 2
-        elif prelude_method(name, 1) is not None:
+        elif prelude_method(list, name, 1) is not None:
             L(f"if type({obj}) is list:")
             self.ind += 1
             self.push_result(f"call_method({obj}, K[{a}], [])", nxt)
             self.ind -= 1
-        elif map_prelude_method(name) is None:
-            # (A HashMap method with a callback runs the prelude: M.call_method below.)
-            L(f"if type({obj}) is not dict and type({obj}) is not StructValue and type({obj}) is not EnumValue:")
+        else:
+            # Receivers whose prelude has this method (a HashMap's `map`) go to M.call_method.
+            skip = ["dict", "StructValue", "EnumValue"]
+            skip += [t.__name__ for t in prelude_receivers(name)]
+            L(f"if {' and '.join(f'type({obj}) is not {t}' for t in skip)}:")
             R0 = self.tmp()
             L(f"    {R0} = call_method({obj}, K[{a}], {A})")
             self.ind += 1
