@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import ShapeError, type_error
-from shapelang.runtime.prelude import prelude_label, prelude_method
+from shapelang.runtime.prelude import PRELUDE_TABLES, prelude_label, prelude_method
 from shapelang.runtime.values import EnumValue, FunctionValue, StructValue, type_name
 
 # What `method_target` finds, in the order the language looks.
@@ -31,7 +31,7 @@ def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, A
         f = obj.get(name)
         if isinstance(f, FunctionValue):
             return FIELD, f
-    else:
+    elif t in PRELUDE_TABLES:
         fn = prelude_method(t, name, argc)
         if fn is not None:
             return PRELUDE, fn
