@@ -156,6 +156,8 @@ ERRORS = {
     "index": "let a = [1]\nfor i in 0..4 { a[i + 2] = i }\n",
     "uninit": "fn f() { later }\nlet g = f\nprint(g())\nlet later = 1\n",
     "overflow": "fn down(n) { down(n + 1) }\ndown(0)\n",
+    "callback-none": "fn f(x) { x + 1 }\nlet xs = [1, 2]\nprint(xs.map(f))\nprint(xs.map(None))\n",
+    "call-none": "fn g(f, x) { f(x) }\nprint(g(|x| x, 1))\nprint(g(None, 2))\n",
 }
 
 

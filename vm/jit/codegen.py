@@ -167,6 +167,7 @@ class JitGen(T._Gen):
         self.oneshot = False
         self.origin: dict[str, int] = {}      # stack entry -> the register it was loaded from
         self.caches: list[str] = []           # inline caches of call sites (locals)
+        self.arity_caches: list[str] = []     # the last callback whose arity was asked
         self.ret_kinds: set = set()           # kinds of what the function returns
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
@@ -310,8 +311,6 @@ class JitGen(T._Gen):
             self.kinds[self.stack[-1]] = "range"     # (with a step it may be an array)
         elif op == O.CALL_BUILTIN and self.blob.consts[a] == "to_string":
             self.kinds[self.stack[-1]] = "str"
-        elif op == O.CALL_BUILTIN and self.blob.consts[a] == "__arity":
-            self.kinds[self.stack[-1]] = "int"       # Machine.arity: a parameter count
         return False
 
     # ------------------------------------------------------------ specialised templates
@@ -391,6 +390,18 @@ class JitGen(T._Gen):
             self.pop()
             t = self.tmp()
             L(f"{t} = len({x})")
+            self.push(t, "int")
+            return True
+        if op == O.CALL_BUILTIN and b == 1 and st and self.blob.consts[a] == "__arity":
+            # The parameter count of a callback, asked once per element by the prelude's array
+            # methods: remembered for the last function asked about here (it never changes).
+            x = self.ident(self.pop())
+            t = self.tmp()
+            ic = f"_ar{pc}"
+            self.arity_caches.append(ic)
+            L(f"if {x} is {ic}f: {t} = {ic}g")
+            L(f"else: {t} = {ic}g = BL[{x}.bid].blob.params if type({x}) is Closure else "
+              f"M.arity({x}); {ic}f = {x}")
             self.push(t, "int")
             return True
         if op == O.CALL_BUILTIN and b == 2 and len(st) >= 2 and self.blob.consts[a] in ("min", "max"):
@@ -1179,6 +1190,7 @@ class JitGen(T._Gen):
                 self.n = 0
                 self.carry = None
                 self.caches = []
+                self.arity_caches = []
                 self.ret_kinds = set()
                 self.self_calls = 0
                 body = self.build(region)
@@ -1230,8 +1242,11 @@ class JitGen(T._Gen):
             self.poll(pc, 0)
         if self.counting:
             P("_L = M._left")
+        # Caches start out holding no Shape value (None is one: `f(x)` with f None must miss).
         for ic in self.caches:
-            P(f"{ic}f = {ic}g = {ic}c = None")
+            P(f"{ic}f = {ic}g = {ic}c = NO_VALUE")
+        for ic in self.arity_caches:
+            P(f"{ic}f = {ic}g = NO_VALUE")
         lines: list[tuple[str, int, Optional[Site]]] = [
             (f"def __factory({FACTORY_ARGS}):", pc, None), ("    " + head, pc, None)]
         _render(pro + body, 2, lines)

@@ -46,6 +46,8 @@ PYTHON_DEPTH = 1000      # compiled activations on the Python stack per VM entry
 DEOPT_LIMIT = 50         # deoptimisations at calls or snapshots before a region stays on the VM
 _TRACE = os.environ.get("SHAPE_JIT_TRACE", "") not in ("", "0")   # deopts on stderr
 
+_NO_VALUE = object()     # what a cache in compiled code holds before its first use
+
 # What every machine of this process did (`shape bench` reports it for its child processes).
 TOTALS = {"tier_ups": 0, "compile_seconds": 0.0, "deopts": 0}
 
@@ -57,7 +59,8 @@ class JitRuntime:
         self.ns = dict(helpers)
         self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool)
         self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
-                        "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS})
+                        "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
+                        "NO_VALUE": _NO_VALUE})
         self.stop = [False]
         force = mode == "force"
         self.calls_hot = 1 if force else CALLS_HOT
