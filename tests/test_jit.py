@@ -351,3 +351,27 @@ def test_jit_mode_is_per_thread(monkeypatch):
         t.join()
         assert J.jit_default() == "force"
     assert seen == ["off"]
+
+
+def test_cli_snapshot_at_inside_compiled_code_resumes_with_the_uninterrupted_output(tmp_path):
+    import re
+    import subprocess
+    import sys
+    prog = tmp_path / "p.shape"
+    prog.write_text(PROGRAMS["recursion"].replace("fib(15)", "fib(18)"))
+    env = dict(__import__("os").environ, SHAPE_STORE=str(tmp_path / "s.db"))
+
+    def shape(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "shapelang", *args], capture_output=True,
+                              text=True, env=env, timeout=120)
+    want = shape("run", str(prog)).stdout
+    cut = shape("run", "--engine", "jit", str(prog), "--snapshot-at", "3000")
+    assert cut.returncode == 130, cut.stderr
+    sid = re.search(r"Snapshot saved: ([0-9a-f]{64})", cut.stderr).group(1)
+    # the same state as the VM's at that step: the same snapshot id
+    vm_cut = shape("run", str(prog), "--snapshot-at", "3000")
+    assert sid in vm_cut.stderr
+    for engine in ("vm", "jit"):
+        rest = shape("--resume", sid, "--engine", engine)
+        assert rest.returncode == 0, rest.stderr
+        assert cut.stdout + rest.stdout == want
