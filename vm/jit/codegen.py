@@ -610,7 +610,7 @@ class JitGen(T._Gen):
         if self.calls_itself(slot, argc):
             # A recursive call (the callee is the variable named as this function): call this
             # very code, and know what it returns; anything else leaves for the VM.
-            L(f"if type({f}) is Closure and {f}.bid == BID and _d:")
+            L(f"if ({f} is _me or _is_me({f})) and _d:")
             self.ind += 1
             self.invoke(self.fname, f"{f}.cells", ", ".join(args), nxt, full)
             self.ind -= 1
@@ -1248,7 +1248,15 @@ class JitGen(T._Gen):
         for ic in self.arity_caches:
             P(f"{ic}f = {ic}g = NO_VALUE")
         lines: list[tuple[str, int, Optional[Site]]] = [
-            (f"def __factory({FACTORY_ARGS}):", pc, None), ("    " + head, pc, None)]
+            (f"def __factory({FACTORY_ARGS}):", pc, None)]
+        if self.self_calls:
+            # The closure a recursive call found to be this function's, remembered for the
+            # next one (an identity test instead of a type and blob test per call).
+            for text in ("    _me = NO_VALUE", "    def _is_me(f):", "        nonlocal _me",
+                         "        if type(f) is Closure and f.bid == BID:",
+                         "            _me = f", "            return True", "        return False"):
+                lines.append((text, pc, None))
+        lines.append(("    " + head, pc, None))
         _render(pro + body, 2, lines)
         lines.append((f"    return {name}", pc, None))
         src = "\n".join(t for t, _, _ in lines) + "\n"
