@@ -869,6 +869,7 @@ class JitGen(T._Gen):
             if T._pattern_size(desc) <= 12:
                 conds, binds, consts = P.strict_code(desc, v, self.tmp, f"MC[{a}]", self.reg)
                 self.env["MC"][a] = tuple(consts)
+                conds = [c for c in conds if c not in _known_tests(v, self.kind(v))]
                 for s in _bound_slots(desc):
                     self.clobber(s)
                     self.set_reg(s, None)
@@ -1357,6 +1358,21 @@ def _out_of_range(op: str, x: str, y: str, t: str) -> str:
     if op == "-" and my:
         return below if int(my.group(1)) >= 0 else above
     return f"not {INT_LO} <= {t} <= {INT_HI}"
+
+
+def _known_tests(v: str, kind: Optional[str]) -> set[str]:
+    """Tests of runtime/patterns.py's matcher code on the subject `v` that its known kind
+    already answers with yes."""
+    if kind is None:
+        return set()
+    out = {f"{v} is None"} if kind == "none" else {f"{v} is not None"}
+    if kind in _NUM:
+        out.add(f"(type({v}) is int or type({v}) is float)")
+    elif kind == "dict":
+        out.add(f"(type({v}) is dict or type({v}) is StructValue)")
+    elif kind in KINDS and KINDS[kind]:
+        out.add(f"type({v}) is {KINDS[kind]}")
+    return out
 
 
 def _binds(desc: Any) -> list[tuple[int, int]]:
