@@ -331,8 +331,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
-        recompile_from: Optional[tuple[str, int]] = None, pin_inputs: bool = False,
-        cache: bool = False) -> Result:
+        recompile_from: Optional[tuple[Union[str, A.Program], int]] = None,
+        pin_inputs: bool = False, cache: bool = False) -> Result:
     """Run a program to its end (or to an interrupt) and return its Result.
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
@@ -349,9 +349,10 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     current directory); both are carried to the engines for the std modules that read them
     (spec/io.md). `pin_inputs` copies the input files the program reads into the store with its
     snapshots. `resume_at` and `recompile_from` ask the reference engine for what resuming a
-    snapshot must print (the conformance oracle). `cache` keeps the VM's compiled code of
-    source text in the local code cache and takes it from there the next time (vm/codecache.py;
-    the `shape` command does so for program files)."""
+    snapshot must print (the conformance oracle); `recompile_from=(old program, k)` takes the old
+    program as source text or parsed. `cache` keeps the VM's compiled code of source text in the
+    local code cache and takes it from there the next time (vm/codecache.py; the `shape` command
+    does so for program files)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
@@ -553,9 +554,8 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
                 if isinstance(code, str):
                     return oracle.run_source(code, write, path, resume_at=resume_at,
                                              recompile_from=recompile_from)
-                if recompile_from is not None:
-                    raise TypeError("recompile_from needs the new program as source text")
-                return oracle.run_program(code, write, path, resume_at=resume_at)
+                return oracle.run_program(code, write, path, resume_at=resume_at,
+                                          recompile_from=recompile_from)
         if isinstance(code, str):
             return Ev.run_source(code, write, path, on_first_snapshot=note, io=io)
         return Ev.run_program(code, write, path, on_first_snapshot=note, io=io)

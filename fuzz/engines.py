@@ -217,11 +217,12 @@ def ref_resume(source: str, k: Optional[int], path: str = "fuzz.shape",
                                      engine="ref", resume_at=k).to_json())
 
 
-def ref_recompile(old_source: str, k: int, new_source: str, path: str = "fuzz.shape") -> Outcome:
-    """The reference oracle for `shape --resume <event k of old_source> path` with new_source."""
-    from shapelang.ref.oracle import run_source as oracle_run_source
-    return _outcome_of(lambda chunks: oracle_run_source(new_source, chunks.append, path,
-                                                        recompile_from=(old_source, k)))[0]
+def ref_recompile(old: Any, k: int, new: Any, path: str = "fuzz.shape") -> Outcome:
+    """The reference oracle for `shape --resume <event k of old> path` with the program `new`
+    (each is source text or the parsed program)."""
+    from shapelang import api
+    return Outcome.from_json(api.run(new, path=path, engine="ref",
+                                     recompile_from=(old, k)).to_json())
 
 
 def vm_run(source: str, path: str = "fuzz.shape") -> Outcome:
@@ -459,37 +460,37 @@ def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) ->
 
 class ScratchStore:
     """A snapshot store for the checks that go through one (recompile, forged states). Stores are
-    content-addressed, so the programs of a worker share one; it is started afresh every
+    content-addressed, so the programs of a worker share one, kept open for its writes (the
+    resumes open it by path, as `shape --resume --store` does); it is started afresh every
     `RENEW` uses so that it does not grow without bound."""
 
     RENEW = 500
 
     def __init__(self) -> None:
         self.tmp: Any = None
+        self.store: Any = None
         self.uses = 0
 
-    @property
-    def path(self) -> str:
+    def _open(self) -> tuple[str, Any]:
         import tempfile
+        from shapelang.vm.store import open_store
         if self.tmp is None or self.uses >= self.RENEW:
             self.close()
             self.tmp = tempfile.TemporaryDirectory(prefix="shape-fuzz-store-")
+            self.store = open_store(os.path.join(self.tmp.name, "store.db"))
             self.uses = 0
         self.uses += 1
-        return os.path.join(self.tmp.name, "store.db")
+        return os.path.join(self.tmp.name, "store.db"), self.store
 
     def put(self, state: bytes, blobs: dict[str, bytes], script: str = "fuzz.shape") -> tuple[str, str]:
         """Store a snapshot (its state bytes and every blob it runs); returns (store path, id)."""
-        from shapelang.vm.store import open_store
-        path = self.path
-        store = open_store(path)
-        try:
-            sid = store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
-        finally:
-            store.close()
-        return path, sid
+        path, store = self._open()
+        return path, store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
 
     def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
         if self.tmp is not None:
             self.tmp.cleanup()
             self.tmp = None

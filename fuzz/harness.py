@@ -437,7 +437,10 @@ def check_e(case: Case) -> Verdict:
         new_source, what = edit_after_boundary(case, ordinal, case.params.edits)
     except ValueError as e:   # the printer refused the edited tree
         return Verdict("e", "skip", f"edit not printable: {e}")
-    expected = E.ref_recompile(case.source, k, new_source, case.path)
+    # the oracle reads both programs parsed (the old one is the case's tree; an edited one is
+    # parsed from its printed source, which gives the positions a user's edited file has)
+    expected = E.ref_recompile(case.ast, k, case.ast if new_source == case.source else new_source,
+                               case.path)
     actual = E.vm_recompile(case.session, k, new_source)
     context = f"recompile-and-resume from event #{k} (site #{ordinal}), {what}"
     if what != "same source":

@@ -508,16 +508,41 @@ class Program(Node):
 def iter_child_nodes(node: Node) -> Iterator[Node]:
     """The direct children of `node`, in field order: the nodes held by its fields, including
     those inside lists and tuples (`ObjectLit` entries, `PObject` fields, …)."""
-    for f in fields(node):
-        yield from _nodes_in(getattr(node, f.name))
+    return iter(child_nodes(node))
 
 
-def _nodes_in(v: Any) -> Iterator[Node]:
-    if isinstance(v, Node):
-        yield v
-    elif isinstance(v, (list, tuple)):
-        for x in v:
-            yield from _nodes_in(x)
+# The fields of each node class that may hold nodes, filled on first use (every walk of every
+# tree asks for every node, and `dataclasses.fields` costs more than the rest of a visit).
+# Fields declared as plain data (positions, names, operators, flags) are left out.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_DATA_FIELD_TYPES = frozenset({"int", "str", "bool", "Optional[str]", "list[str]",
+                               "Optional[Union[int, float]]",
+                               "list[tuple[Union[int, float], str]]"})
+
+
+def child_nodes(node: Node) -> list[Node]:
+    """`iter_child_nodes(node)` as a list."""
+    cls = type(node)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls)
+                                          if f.type not in _DATA_FIELD_TYPES)
+    out: list[Node] = []
+    for name in names:
+        v = getattr(node, name)
+        if isinstance(v, Node):
+            out.append(v)
+        elif isinstance(v, (list, tuple)):
+            _nodes_in(v, out)
+    return out
+
+
+def _nodes_in(seq: Union[list, tuple], out: list[Node]) -> None:
+    for x in seq:
+        if isinstance(x, Node):
+            out.append(x)
+        elif isinstance(x, (list, tuple)):
+            _nodes_in(x, out)
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -527,6 +552,6 @@ def walk(node: Node) -> Iterator[Node]:
     while stack:
         n = stack.pop()
         yield n
-        children = list(iter_child_nodes(n))
+        children = child_nodes(n)
         children.reverse()
         stack.extend(children)

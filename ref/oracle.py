@@ -152,17 +152,18 @@ def _run(program: A.Program, res: Resolution, path: Optional[str], max_depth: in
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH,
                resume_at: Optional[int | tuple[int, ...]] = None,
-               recompile_from: Optional[tuple[str, int]] = None) -> Any:
+               recompile_from: Optional[tuple[str | A.Program, int]] = None) -> Any:
     """The output of a resume: `resume_at=k` (or a chain `(k, k2, …)`) gives what resuming the
     program's k-th snapshot event prints; `recompile_from=(old_source, k)` what `shape --resume
-    <k-th snapshot of old_source> path` prints with this source (recompile-and-resume)."""
+    <k-th snapshot of old_source> path` prints with this source (recompile-and-resume);
+    `old_source` may be given parsed."""
     return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from)
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
                 max_depth: int = DEFAULT_MAX_DEPTH,
                 resume_at: Optional[int | tuple[int, ...]] = None,
-                recompile_from: Optional[tuple[str, int]] = None) -> Any:
+                recompile_from: Optional[tuple[str | A.Program, int]] = None) -> Any:
     """`run_source` for a parsed program."""
     if recompile_from is None:
         chain = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
@@ -174,7 +175,7 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
                 # Asked to resume a snapshot this program never takes.
                 raise fewer_snapshots(chain[-1] + 1)
     old_source, k = recompile_from
-    old = parse(old_source, path)
+    old = old_source if isinstance(old_source, A.Program) else parse(old_source, path)
     old_res = check(old, path)
     try:
         _run(old, old_res, path, max_depth, OracleEvents(lambda s: None, capture_at=k))

@@ -17,17 +17,21 @@ def err(message: str) -> ShapeError:
 
 
 def _parents(prog: A.Program) -> dict[int, Any]:
+    """Each node's parent, by the node's id (one walk of the tree)."""
     parents: dict[int, Any] = {}
-    for node in A.walk(prog):
-        for child in A.iter_child_nodes(node):
+    stack: list = [prog]
+    while stack:
+        node = stack.pop()
+        for child in A.child_nodes(node):
             parents[id(child)] = node
+            stack.append(child)
     return parents
 
 
-def site_context(prog: A.Program, call: A.Call) -> list:
+def site_context(parents: dict[int, Any], call: A.Call) -> list:
     """The chain of constructs around a top-level snapshot site, outermost last, as comparable
-    tuples; raises ResumeError when the site cannot be resumed in recompiled code."""
-    parents = _parents(prog)
+    tuples; raises ResumeError when the site cannot be resumed in recompiled code. `parents` is
+    `_parents` of the program that holds the call."""
     ctx: list = []
     node = call
     parent = parents.get(id(node))
@@ -104,8 +108,7 @@ def compare_contexts(old: list, new: list) -> None:
 
 
 
-def _statement_of(prog: A.Program, call: A.Call) -> Any:
-    parents = _parents(prog)
+def _statement_of(parents: dict[int, Any], call: A.Call) -> Any:
     node = call
     while not isinstance(parents.get(id(node)), (A.Block, A.Program)):
         node = parents[id(node)]
@@ -123,10 +126,11 @@ def plan(old_ast: A.Program, old_res: Resolution, new_ast: A.Program, new_res: R
     if k >= len(old_res.snapshot_sites):
         raise err("The snapshot does not match its stored source")
     old_call, new_call = old_res.snapshot_sites[k], new_res.snapshot_sites[k]
-    compare_contexts(site_context(old_ast, old_call), site_context(new_ast, new_call))
+    new_parents = _parents(new_ast)
+    compare_contexts(site_context(_parents(old_ast), old_call), site_context(new_parents, new_call))
     old_vars = old_res.frame_variables(old_call)
     new_vars = new_res.frame_variables(new_call)
-    stmt = _statement_of(new_ast, new_call)
+    stmt = _statement_of(new_parents, new_call)
     for key, b in new_vars.items():
         if key in old_vars or b.node is None:
             continue

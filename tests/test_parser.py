@@ -1154,3 +1154,41 @@ class TestLexerRules:
                 L.tokenize(f.read_text(encoding="utf-8"))
             except ShapeError:
                 pass         # lexical errors are cases too; an undeclared type is a LexError
+
+
+# ================================================================ the one tree walk
+
+
+def test_walk_visits_every_node_of_every_corpus_program():
+    """`ast.walk` skips the fields declared as plain data (positions, names, operators); on every
+    program of the corpus (cases and pending cases) it must still visit exactly the nodes that
+    a walk through every field finds, in the same order."""
+    import dataclasses
+    import glob
+    import os
+    from shapelang.conformance.caseformat import load_case
+
+    def every_field(node):
+        out = [node]
+        for f in dataclasses.fields(node):
+            stack = [getattr(node, f.name)]
+            while stack:
+                v = stack.pop(0)
+                if isinstance(v, A.Node):
+                    out += every_field(v)
+                elif isinstance(v, (list, tuple)):
+                    stack[:0] = list(v)
+        return out
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conformance")
+    walked = 0
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.shape"), recursive=True)):
+        if os.path.basename(path).startswith("_"):    # not a case (an edited source)
+            continue
+        try:
+            tree = parse(load_case(path).body, path)
+        except ShapeError:      # the cases that expect a SyntaxError
+            continue
+        assert [id(n) for n in A.walk(tree)] == [id(n) for n in every_field(tree)], path
+        walked += 1
+    assert walked > 1500
