@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", action="store_true",
                    help="error-path programs: mistakes in functions, loops, callbacks, methods and "
                         "hooks (a different program k than without it)")
+    p.add_argument("--cuts", type=int, default=H.CUT_POINTS,
+                   help=f"cuts per program of check b (default {H.CUT_POINTS}); each cut that "
+                        "stops the run is one more resumed continuation")
     p.add_argument("--strict", action="store_true",
                    help="count known divergences (harness.KNOWN_DIVERGENCES) as failures")
     p.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
@@ -84,7 +87,7 @@ def summary_json(s: H.Summary) -> dict:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    case, _ = H.make_case(args.seed, args.show, args.errors)
+    case, _ = H.make_case(args.seed, args.show, args.errors, args.cuts)
     sys.stdout.write(case.source)
     return 0
 
@@ -92,7 +95,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     save_dir = None if args.no_save else args.save_dir
     case, verdicts, failure = H.replay(args.seed, args.replay, args.check, args.ref_vs,
-                                       args.shrink_seconds, save_dir, args.strict, args.errors)
+                                       args.shrink_seconds, save_dir, args.strict, args.errors,
+                                       args.cuts)
     mode = " (error-path mode)" if args.errors else ""
     print(f"program {args.replay} of seed {args.seed}{mode}:")
     sys.stdout.write(case.source)
@@ -115,7 +119,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, value, low in (("--jobs", args.jobs, 1), ("--seconds", args.seconds, 0),
                              ("--shrink-seconds", args.shrink_seconds, 0),
                              ("--timeout", args.timeout, 0), ("--start", args.start, 0),
-                             ("--programs", args.programs, 0)):
+                             ("--programs", args.programs, 0), ("--cuts", args.cuts, 1)):
         if value is not None and value < low:
             parser.error(f"{name} must be at least {low}, got {value}")
     if args.show is not None:
@@ -126,7 +130,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                            ref_vs=args.ref_vs, shrink_seconds=args.shrink_seconds,
                            save_dir=None if args.no_save else args.save_dir,
                            program_timeout=args.timeout, max_programs=args.programs,
-                           start=args.start, strict=args.strict, errors=args.errors)
+                           start=args.start, strict=args.strict, errors=args.errors,
+                           cuts=args.cuts)
     # The one progress display of the tools (shapelang.report): a live bar on a terminal, a line
     # every 30 s in a log. A campaign is bounded by time, or by --programs.
     progress = Progress(args.programs, "programs", enabled=not args.quiet)

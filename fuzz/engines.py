@@ -28,7 +28,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 ID_RE = re.compile(r"[0-9a-f]{64}")
 MASK = "<id>"
@@ -391,6 +391,37 @@ class MachineSession:
         program ended first)."""
         out, st, _ = self._run(None, steps, jit=jit)
         return out, st
+
+    def cuts(self, points: list[int]) -> Iterator[tuple[int, Outcome, Any]]:
+        """One run from the start, stopped after each of `points` steps (ascending): yields
+        (n, the outcome so far, the round-tripped state there, or None when the program ended
+        first). The same as `cut(n)` for each n, in one run: a stopped machine continues where it
+        stopped, and exporting a state does not disturb it."""
+        from shapelang.vm.machine import STOPPED
+        box: dict = {}
+        so_far: list[str] = []
+        done = 0
+        for n in points:
+            if box.get("ended") is not None:
+                yield n, box["ended"], None
+                continue
+
+            def go(chunks: list, budget: int = n - done) -> Any:
+                chunks.extend(so_far)
+                m = box.get("m")
+                if m is None:
+                    m = box["m"] = self._machine(chunks)
+                else:
+                    m.out = chunks
+                return m.run(budget)
+            out, ret = _outcome_of(go)
+            so_far = [out.stdout] if out.stdout else []
+            done = n
+            if ret is STOPPED:
+                yield n, out, self.roundtrip(box["m"].export_state())
+            else:
+                box["ended"] = out
+                yield n, out, None
 
     def store_event(self, k: int) -> tuple[str, str]:
         """Store snapshot() event k the way a run with a store does (SnapshotSession.save: the

@@ -64,7 +64,7 @@ CHECK_UNITS = {"b": "resumed continuations", "c": "resumed continuations",
 MAX_RESUMED_EVENTS = 3     # snapshot events resumed per case (check c)
 CHAIN_CUTS = 4             # cuts per chain (check d); the brief asks for at least 3
 CLI_SHARE = 2              # percent of cases that check b also runs through the real CLI
-CUT_POINTS = 3             # cuts per case (check b), spread over the run
+CUT_POINTS = 3             # cuts per case (check b), spread over the run (`shape fuzz --cuts N`)
 FORGERIES = 4              # forged snapshots per case (check g)
 FORGED_BUDGET = 2_000      # steps a forged snapshot may run (`--snapshot-at`; each snapshot() it
                            # takes is a store write, so the budget stays small)
@@ -104,6 +104,8 @@ class CheckParams:
     chain: list[int] = field(default_factory=list)    # check d: per mille of steps per leg
     edits: list[int] = field(default_factory=list)    # check e: edit choices
     forge: int = 0                                # check g: seed of the forgeries
+    cuts: int = CUT_POINTS                        # check b: how many cuts (not drawn: a setting of
+                                                  # the campaign, `--cuts`)
 
     @staticmethod
     def draw(c: ChoiceSource) -> "CheckParams":
@@ -252,9 +254,10 @@ def check_a(case: Case, other: str = "vm") -> Verdict:
 
 
 def cut_points(case: Case, steps: int) -> list[int]:
-    """Where check b cuts the run: at the drawn position and at CUT_POINTS - 1 more spread evenly
+    """Where check b cuts the run: at the drawn position and at `cuts - 1` more spread evenly
     over the run from there (steps from the start; distinct)."""
-    marks = [(case.params.cut + i * 1000 // CUT_POINTS) % 1000 for i in range(CUT_POINTS)]
+    cuts = case.params.cuts
+    marks = [(case.params.cut + i * 1000 // cuts) % 1000 for i in range(cuts)]
     return sorted({_steps(m, steps) for m in marks})
 
 
@@ -264,8 +267,7 @@ def check_b(case: Case) -> Verdict:
     full, steps = case.full
     resumed = 0
     v = Verdict("b", "pass")
-    for n in cut_points(case, steps):
-        before, state = case.session.cut(n)
+    for n, before, state in case.session.cuts(cut_points(case, steps)):
         if state is None:
             total = before
         else:
@@ -727,11 +729,13 @@ def program_seed(seed: int, k: int, errors: bool = False) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
-def make_case(seed: int, k: int, errors: bool = False) -> tuple[Case, list[int]]:
+def make_case(seed: int, k: int, errors: bool = False, cuts: int = CUT_POINTS
+              ) -> tuple[Case, list[int]]:
     """Program k of a campaign seed (of its error-path mode with `errors`), with its choice
-    sequence."""
+    sequence; check b cuts it `cuts` times."""
     src = RecordingChoiceSource(program_seed(seed, k, errors))
     case = Case.build(src, errors)
+    case.params.cuts = cuts
     return case, src.trace
 
 
@@ -956,9 +960,12 @@ class Failure:
     saved: str = ""
     shrunk: bool = False
     errors: bool = False             # found by an error-path campaign
+    cuts: int = CUT_POINTS           # check b's cuts per program in that campaign
 
     def reproduce(self) -> str:
         mode = " --errors" if self.errors else ""
+        if self.cuts != CUT_POINTS:
+            mode += f" --cuts {self.cuts}"
         return f"shape fuzz --seed {self.seed}{mode} --replay {self.program} --check {self.check}"
 
     def render(self) -> str:
@@ -984,11 +991,12 @@ def investigate(seed: int, k: int, case: Case, choices: list[int], verdict: Verd
     """Shrink a failure to a minimal case with the same check and reason, and save it."""
     errors = case.prog.errors
     f = Failure(verdict.check, verdict.reason, seed, k, verdict.detail, case.source,
-                choices=len(choices), errors=errors)
+                choices=len(choices), errors=errors, cuts=case.params.cuts)
     if shrink_seconds > 0:
         sig = verdict.signature
 
         def still_fails(c: Case) -> bool:
+            c.params.cuts = case.params.cuts      # a campaign setting, not a choice
             try:
                 c.source
             except ValueError:   # the printer refused this tree
@@ -1042,6 +1050,7 @@ class CampaignConfig:
     start: int = 0                     # first program index
     strict: bool = False               # known divergences count as failures
     errors: bool = False               # error-path programs (generator/mistakes.py)
+    cuts: int = CUT_POINTS             # cuts per program of check b
 
 
 def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[tuple], None],
@@ -1065,7 +1074,7 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
             break
         if progress is not None:
             progress.started(wid, k)
-        case, choices = make_case(cfg.seed, k, cfg.errors)
+        case, choices = make_case(cfg.seed, k, cfg.errors, cfg.cuts)
         try:
             problem = case.harness_error()
         except ValueError as e:     # the printer refused the tree: a generator/printer issue
@@ -1272,10 +1281,11 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
                     k = progress.program[w]
                     p.kill()
                     p.join()
-                    case, _ = make_case(cfg.seed, k, cfg.errors)
+                    case, _ = make_case(cfg.seed, k, cfg.errors, cfg.cuts)
                     f = Failure("timeout", "timeout", cfg.seed, k,
                                 f"program {k} ran longer than {cfg.program_timeout:.0f} s "
-                                f"(checks {cfg.checks})", case.source, errors=cfg.errors)
+                                f"(checks {cfg.checks})", case.source, errors=cfg.errors,
+                                cuts=cfg.cuts)
                     summary.failures.append(f)
                     summary.failing.append((k, "timeout:timeout"))
                     if summary.first_failure is None:
@@ -1301,10 +1311,10 @@ def campaign(cfg: CampaignConfig, on_event: Optional[Callable[[str, Any], None]]
 
 
 def replay(seed: int, k: int, checks: str, ref_vs: str = "vm", shrink_seconds: float = 0.0,
-           save_dir: Optional[str] = None, strict: bool = False, errors: bool = False
-           ) -> tuple[Case, list[Verdict], Optional[Failure]]:
+           save_dir: Optional[str] = None, strict: bool = False, errors: bool = False,
+           cuts: int = CUT_POINTS) -> tuple[Case, list[Verdict], Optional[Failure]]:
     """Run program k of a seed again (and optionally shrink its first failure)."""
-    case, choices = make_case(seed, k, errors)
+    case, choices = make_case(seed, k, errors, cuts)
     verdicts = run_case(case, checks, ref_vs, strict)
     failure = None
     bad = [v for v in verdicts if v.failed]

@@ -59,6 +59,39 @@ def test_choices_replay_to_the_same_case():
     assert again.params == case.params
 
 
+def test_cuts_of_one_run_are_the_cuts_of_fresh_runs():
+    """Check b cuts one run at every point (a stopped machine continues); each cut must give the
+    output and the state bytes that a fresh run stopped there gives."""
+    compared = 0
+    for k in range(8):
+        case, _ = H.make_case(SEED, k, cuts=12)
+        _, steps = case.full
+        points = H.cut_points(case, steps)
+        assert len(points) == len(set(points)) and points == sorted(points)
+        session = case.session
+        for n, out, state in session.cuts(points):
+            one_run = session.last_bytes if state is not None else None
+            fresh_out, fresh_state = session.cut(n)
+            assert out == fresh_out, (k, n)
+            assert (state is None) == (fresh_state is None), (k, n)
+            if state is not None:
+                assert one_run == session.last_bytes, (k, n)
+                compared += 1
+    assert compared >= 40
+
+
+def test_more_cuts_resume_more_continuations(capsys):
+    from shapelang.fuzz.cli import main
+    counts = []
+    for cuts in ("3", "20"):
+        assert main(["--seed", str(SEED), "--programs", "4", "--check", "b", "--cuts", cuts,
+                     "--no-save", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        counts.append(int(out.split("check b cut anywhere and resume")[1].split("(")[1]
+                          .split()[0].replace(",", "")))
+    assert counts[1] > 3 * counts[0], counts
+
+
 def test_check_a_against_a_second_reference_run():
     for k in range(6):
         case, _ = H.make_case(SEED, k)
