@@ -131,6 +131,7 @@ class Case:
         self._ref: Optional[E.Outcome] = None
         self._session: Any = None
         self._full: Optional[tuple[E.Outcome, int]] = None
+        self._cut: Optional[tuple[int, E.Outcome, Optional[bytes]]] = None
 
     def with_ast(self, tree: Any) -> "Case":
         """The same case with another program (the test-case reducer's edits)."""
@@ -191,6 +192,18 @@ class Case:
             except NoSession as e:
                 self._full = (e.outcome, 0)
         return self._full
+
+    @property
+    def cut(self) -> tuple[int, E.Outcome, Optional[bytes]]:
+        """The VM run cut at the drawn position (checks f, g and h share it): the number of steps,
+        the outcome so far, and the state there as a store holds it (None when the program ended
+        first). `session.decode` gives a fresh copy of the state to run."""
+        if self._cut is None:
+            _, steps = self.full
+            n = _steps(self.params.cut, steps)
+            before, state = self.session.cut(n)
+            self._cut = (n, before, self.session.last_bytes if state is not None else None)
+        return self._cut
 
     def harness_error(self) -> Optional[str]:
         """Why the reference run is not what the generator intended, or None."""
@@ -463,11 +476,9 @@ def check_f(case: Case) -> Verdict:
     if case.prog.snapshot_sites:
         session.snapshots()
         encoded += [(f"snapshot event #{i}", b) for i, b in enumerate(session.event_bytes)]
-    _, steps = case.full
-    n = _steps(case.params.cut, steps)
-    _, cut_state = session.cut(n)
-    if cut_state is not None and session.last_bytes:
-        encoded.append((f"cut after {n} steps", session.last_bytes))
+    n, _, cut_bytes = case.cut
+    if cut_bytes is not None:
+        encoded.append((f"cut after {n} steps", cut_bytes))
     for what, first in encoded:
         try:
             second = session.reencode(first)
@@ -534,11 +545,10 @@ def check_g(case: Case) -> Verdict:
         session.snapshots()
         states = list(session.event_bytes)
     if not states:
-        _, steps = case.full
-        _, cut = session.cut(_steps(case.params.cut, steps))
-        if cut is None or not session.last_bytes:
+        cut_bytes = case.cut[2]
+        if cut_bytes is None:
             return Verdict("g", "pass", "no state to forge")
-        states = [session.last_bytes]
+        states = [cut_bytes]
     program = session.program
     blobs = program.blob_bytes()
     # a share of the cases (as for check b) resume through the real CLI in a fresh process
@@ -573,11 +583,10 @@ def check_h(case: Case) -> Verdict:
     v = _compare("h", fast, generic, ("vm", "vm-generic"))
     if v.failed:
         return v
-    n = _steps(case.params.cut, steps)
-    before, state = case.session.cut(n)
+    n, before, state = case.cut
     if state is None:
         return v
-    after, _ = case.session.resume(state, generic=True)
+    after, _ = case.session.resume(case.session.decode(state), generic=True)
     v = _compare("h", fast, E.concat(before, after), ("vm", "vm, then vm-generic"),
                  f"cut after {n} of {steps} steps, resumed with the generic templates")
     v.units = 1

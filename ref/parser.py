@@ -1465,8 +1465,28 @@ def _located_tokens(source: str, line: int = 1, col: int = 1) -> list:
     return toks
 
 
+# The trees of the last programs parsed, newest last: (source, path, tree). Parsing the same text
+# again gives the same tree (recompile-and-resume parses the stored source its caller has just
+# run; the snapshot oracle and the VM parse the same edited source), and the resolver then finds
+# its resolution of that tree too. Nothing changes a tree after parsing: a caller that edits one
+# (the fuzzer's reducer) edits a copy.
+_PARSED: list[tuple[str, Optional[str], A.Program]] = []
+_PARSED_KEEP = 4
+
+
 def parse(source: str, path: Optional[str] = None) -> A.Program:
-    """Parse a whole program; raises ShapeError(SyntaxError) with file, line and column."""
+    """Parse a whole program; raises ShapeError(SyntaxError) with file, line and column. The
+    tree may be shared with an earlier caller that parsed the same text: do not change it."""
+    for src, p, tree in _PARSED:
+        if src == source and p == path:
+            return tree
+    tree = _parse(source, path)
+    _PARSED.append((source, path, tree))
+    del _PARSED[:-_PARSED_KEEP]
+    return tree
+
+
+def _parse(source: str, path: Optional[str]) -> A.Program:
     if source.startswith("\ufeff"):
         source = source[1:]  # a byte-order mark written by an editor: not part of the program
     toks: list = []

@@ -28,6 +28,7 @@ the reference evaluator and the VM cannot disagree about scoping. The rules (spe
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
@@ -810,9 +811,24 @@ class Resolver:
             raise self.error("SyntaxError", f"Unknown expression {t.__name__}", e)
 
 
+# The resolutions of the last trees resolved, newest last: (weak reference to the tree, path,
+# builtin names, Resolution). A tree is resolved once however often it is run or compiled (the
+# snapshot oracle replays one tree per resumed event; recompile-and-resume checks a tree, then
+# compiles it; the fuzzer and the conformance runner run one tree on several engines). Nothing
+# changes a tree or its Resolution after resolving, so they can share it.
+_RESOLVED: list[tuple[Any, Optional[str], tuple[str, ...], Resolution]] = []
+_RESOLVED_KEEP = 4
+
+
 def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str] = None) -> Resolution:
     """Resolve every name in `program`; raises NameError / AssignmentError / CompileError (phase
     compile), including for constructs the engines do not run yet (ref/pending.py)."""
-    res = Resolver(builtin_names, path).program(program)
+    names = tuple(builtin_names)
+    for ref, p, n, res in _RESOLVED:
+        if ref() is program and p == path and n == names:
+            return res
+    res = Resolver(names, path).program(program)
     pending.check(program, path)
+    _RESOLVED.append((weakref.ref(program), path, names, res))
+    del _RESOLVED[:-_RESOLVED_KEEP]
     return res
