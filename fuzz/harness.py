@@ -1100,6 +1100,8 @@ def worker_loop(wid: int, cfg: CampaignConfig, deadline: float, emit: Callable[[
         if progress is not None:
             progress.finished(wid)
         bump("programs")
+        if case._full is not None:     # the VM steps of the uninterrupted run (program size)
+            bump("steps", case._full[1])
         for v in verdicts:
             bump(f"{v.check}:{v.status}")
             if v.units:
@@ -1190,6 +1192,11 @@ class Summary:
         per_cpu = self.programs / self.cpu if self.cpu else 0.0
         lines.append(f"  programs: {self.programs} ({self.programs / max(self.wall, 1e-9):.1f}/s wall, "
                      f"{per_cpu:.1f}/s per CPU-second)")
+        steps = self.stats.get("steps", 0)
+        if steps:
+            lines.append(f"  VM steps of the uninterrupted runs: {steps:,} "
+                         f"({steps / max(self.programs, 1):.0f} per program, "
+                         f"{steps / self.cpu if self.cpu else 0.0:,.0f} per CPU-second)")
         lines.append(f"  harness errors: {self.stats.get('harness_errors', 0)} "
                      f"({100 * self.harness_error_share():.2f}% of programs; target < 1%)")
         for c in cfg.checks:
