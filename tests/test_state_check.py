@@ -141,5 +141,22 @@ def test_code_that_reads_a_value_slot_as_a_cell_is_refused(stored):
     assert "holding a cell" in done.stderr
 
 
+def test_a_closure_capture_list_of_the_wrong_length_is_refused(stored):
+    """Each blob alone is well formed (a list of cell slots of f's frame), but f's MAKE_CLOSURE
+    now captures two cells for a lambda whose code takes one: only the check across blobs
+    (verify.check_program, run at load) sees it."""
+    from shapelang.vm import opcodes as OP
+    path, data, blobs, program = stored
+    fid = next(bid for bid, b in program.blobs.items() if b.name == "f")
+    doc = msgpack.unpackb(blobs[fid], raw=False, use_list=True)
+    _, _, c = next(ins for ins in doc[13] if ins[0] == OP.MAKE_CLOSURE)
+    assert len(doc[14][c]) == 1
+    doc[14][c] = doc[14][c] * 2
+    state, forged, _ = replace_blob(data, blobs, fid, msgpack.packb(doc, use_bin_type=True))
+    done = resume(path, state, forged)
+    assert done.code == 1 and "captures 2 cell(s) for code that takes 1" in done.stderr, done.stderr
+    assert "internal" not in done.stderr
+
+
 def test_every_record_class_of_the_codec_has_a_check():
     assert set(record_checks()) == {cls for cls, _ in O.RECORDS + stdlib.records()}
