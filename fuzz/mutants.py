@@ -14,7 +14,8 @@ conformance --engine ref --engine vm`); a case that fails there catches the muta
                                      [--from-worktree | --fuzzer-from-worktree]
 
 The score reported in fuzz/README.md uses the default budget, the same for every mutant: the
-first 150 programs of seed 1, checks a-f and j (the JIT's).
+first 150 programs of seed 1, checks a-f and j (the JIT's); g forges snapshots and h compares
+the VM with itself, neither is aimed at these bugs.
 
 The unmutated copy is run first on the same budget; a mutant is caught only by a failing
 (program, check) pair that the unmutated copy does not have, so a bug already present in the

@@ -933,6 +933,9 @@ def p_path(p):
     """path : IDENT COLONCOLON IDENT
             | path COLONCOLON IDENT"""
     p[0] = ([p[1]] if isinstance(p[1], str) else p[1]) + [p[3]]
+    # As for struct_path: a list of names carries no position; the path takes its first token's.
+    first = p.slice[1]
+    p.slice[0].line, p.slice[0].col = getattr(first, "line", 0), getattr(first, "col", 0)
 
 
 def p_struct_path(p):
