@@ -79,6 +79,19 @@ class Error:
         """An engine bug: still a structured answer, never a traceback."""
         return Error("InternalError", "runtime", f"{type(exc).__name__}: {exc}")
 
+    @staticmethod
+    def of_host(exc: Exception, path: Optional[str] = None) -> "Error":
+        """The error of a run that a Python exception (not a Shape error) ended: the host's
+        memory running out, a front end out of Python stack, or else an engine bug."""
+        if isinstance(exc, RecursionError):
+            # The engines turn deep Shape recursion into StackOverflow themselves; what is left
+            # is a front end (resolver, compiler) walking source nested beyond Python's limits.
+            return Error("CompileError", "compile", "Program is nested too deeply to compile",
+                         path)
+        if isinstance(exc, MemoryError):
+            return Error("RuntimeError", "runtime", "Out of memory", path)
+        return Error.internal(exc)
+
     def location(self) -> str:
         return ":".join([self.file or "<input>"]
                         + ([str(self.line)] if self.line is not None else [])
@@ -284,17 +297,8 @@ class _Outcome:
         except _Interrupted:
             r.interrupted = True
             r.exit_code = control.exit_code or INTERRUPT_EXIT
-        except RecursionError:
-            # The engines turn deep Shape recursion into StackOverflow themselves; what is left
-            # is a front end (resolver, compiler) walking source nested beyond Python's limits.
-            r.error = Error("CompileError", "compile", "Program is nested too deeply to compile",
-                            self.path)
-            r.exit_code = 1
-        except MemoryError:
-            r.error = Error("RuntimeError", "runtime", "Out of memory", self.path)
-            r.exit_code = 1
-        except Exception as e:  # an engine bug: a structured answer, never a traceback
-            r.error = Error.internal(e)
+        except Exception as e:  # never a traceback (Error.of_host)
+            r.error = Error.of_host(e, self.path)
             r.exit_code = 1
         else:
             if value is _STOPPED_MARK:

@@ -251,15 +251,9 @@ def _outcome_of(run: Callable[[list], Any]) -> tuple[Outcome, Any]:
     except ShapeError as e:
         result["error"] = e.to_json()
         result["exit_code"] = 1
-    except RecursionError:
-        # as `shape run` reports it (cli.run_source): a front end out of Python stack
-        result["error"] = {"kind": "CompileError", "phase": "compile",
-                           "message": "Program is nested too deeply to compile", "line": None,
-                           "col": None}
-        result["exit_code"] = 1
-    except Exception as e:
-        result["error"] = {"kind": "InternalError", "phase": "runtime",
-                           "message": f"{type(e).__name__}: {e}", "line": None, "col": None}
+    except Exception as e:     # as `api.run` reports it (memory, Python stack, engine bugs)
+        from shapelang.api import Error
+        result["error"] = Error.of_host(e).to_json()
         result["exit_code"] = 1
     result["stdout"] = "".join(chunks)
     return Outcome.from_json(result), ret
@@ -267,11 +261,9 @@ def _outcome_of(run: Callable[[list], Any]) -> tuple[Outcome, Any]:
 
 def error_outcome(e: BaseException) -> Outcome:
     """The Outcome of a run that raised `e` before producing output (e.g. while compiling)."""
-    from shapelang.runtime.errors import ShapeError
-
     def boom(chunks: list) -> Any:
         raise e
-    if isinstance(e, ShapeError):
+    if isinstance(e, Exception):
         return _outcome_of(boom)[0]
     return Outcome("", None, ("InternalError", "runtime"), f"{type(e).__name__}: {e}", 1)
 

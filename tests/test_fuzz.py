@@ -253,6 +253,19 @@ def _prints_snapshot_and_a_loop(case: H.Case) -> bool:
     return "snapshot()" in src and ("for " in src or "while " in src)
 
 
+def test_python_exceptions_end_a_run_as_the_api_reports_them():
+    """The in-process VM runs turn a Python exception into the error `api.run` gives (the
+    reference side goes through the API): out of memory is a RuntimeError, not an engine bug."""
+    for exc, kind, message in ((MemoryError(), "RuntimeError", "Out of memory"),
+                               (RecursionError(), "CompileError",
+                                "Program is nested too deeply to compile"),
+                               (KeyError("x"), "InternalError", "KeyError: 'x'")):
+        def boom(chunks: list, exc: Exception = exc) -> None:
+            raise exc
+        out, _ = E._outcome_of(boom)
+        assert (out.error, out.message, out.exit_code) == ((kind, out.error[1]), message, 1)
+
+
 def test_shrinking_with_hypothesis_finds_a_smaller_program():
     for k in range(200):
         case, choices = H.make_case(SEED, k)

@@ -159,13 +159,15 @@ class Analysis:
 
     def inlinable(self, decl: A.FnDecl, own: Binding) -> bool:
         """Small, non-recursive plain functions whose body makes no closures, snapshots, `?`
-        early returns or awaits: their calls can run in the caller's frame."""
+        early returns or awaits, and whose parameters are plain values (none passed on by
+        reference, `g(&a)`, which needs a cell the function's prologue makes): their calls can
+        run in the caller's frame."""
         key = id(decl)
         if key in self._inlinable:
             return self._inlinable[key]
         ok = (not decl.is_async and not decl.annotations and isinstance(decl.body, A.Block)
               and all(isinstance(p.pattern, A.PBind) and not p.by_ref and p.default is None
-                      for p in decl.params))
+                      and not self.res.decl(p).needs_cell for p in decl.params))
         if ok:
             count = 0
             stack = [decl.body]
