@@ -52,12 +52,8 @@ def index_get(container: Any, index: Any) -> Any:
             return container[s:e]
         else:
             i = _int_index(index, type_name(container))
-        n = len(container)
-        if i < 0:
-            i += n
-        if 0 <= i < n:
-            return container[i]
-        return None
+        j = to_index(len(container), i)
+        return None if j is None else container[j]
     if t is dict:
         if type(index) is str:
             return container.get(index)
@@ -77,12 +73,12 @@ def index_set(container: Any, index: Any, value: Any) -> None:
     t = type(container)
     if t is list:
         i = index if type(index) is int else _int_index(index, "array")
-        n = len(container)
-        j = i + n if i < 0 else i
-        if 0 <= j < n:
+        j = to_index(len(container), i)
+        if j is not None:
             container[j] = value
             return
-        raise ShapeError("IndexError", f"Index {i} out of bounds for array of length {n}")
+        raise ShapeError("IndexError", f"Index {i} out of bounds for array of length "
+                                       f"{len(container)}")
     if t is dict:
         if type(index) is str:
             container[index] = value
