@@ -124,6 +124,7 @@ class Result:
     interrupt: Optional[str] = None
     interrupted: bool = False         # stopped by timeout or signal (with or without a snapshot)
     resumed_from: Optional[str] = None
+    handoff_job: Optional[int] = None  # the job a `@handoff` enqueued (spec/remote.md)
 
     @property
     def ok(self) -> bool:
@@ -273,6 +274,12 @@ class _Outcome:
         self.write: Write = self.chunks.append if write is None else self._guard(write)
         self.path = path
         self.result = Result()
+        self.stderr: Optional[Write] = None
+
+    def note(self, text: str) -> None:
+        """A line for a person, on the caller's stderr (when it gave one)."""
+        if self.stderr is not None:
+            self.stderr(text + "\n")
 
     @staticmethod
     def _guard(write: Write) -> Write:
@@ -363,6 +370,7 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
     control = control or Control()
     out = _Outcome(write, path)
+    out.stderr = stderr
     try:
         code, source, out.path = _source_of(program, path)
     except ShapeError as e:
@@ -420,6 +428,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
         raise ValueError(f"resume runs on the VM: engine must be vm or jit, not {engine!r}")
     control = control or Control()
     out = _Outcome(write, path)
+    out.stderr = stderr
     Invocation.of(argv, cwd, path)   # checked now; the engines take it with the std modules
     text: Optional[str] = None
     if isinstance(source, os.PathLike):
@@ -522,20 +531,42 @@ def _compiled(code: Any, path: Optional[str], cache: bool) -> Any:
 
 def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) -> Any:
     """Run a VM run to its end; when it stops at a safepoint (interrupt, timeout, snapshot_at)
-    store an interrupt snapshot and report it in the result."""
+    store an interrupt snapshot and report it in the result. A `@handoff` hook ends the run
+    with its continuation enqueued; a `@remote` call waits here for the worker's result and the
+    run continues from the hook's snapshot with it (spec/remote.md)."""
+    from shapelang.runtime.stdlib import remote as hooks
     from shapelang.runtime.stdlib.context import running
+    from shapelang.vm import remote
+    from shapelang.vm import snapshot as S
     from shapelang.vm.machine import STOPPED
-    control._attach(r.machine.request_stop)
-    try:
-        with running(r.io):
-            value = r.machine.run(max_steps=snapshot_at)
-        if value is STOPPED:
-            out.result.interrupt = r.save_interrupt()
-            return _STOPPED_MARK
-        return value
-    finally:
-        control._detach()
-        r.close()
+    ctx = remote.context_for(r.session.store_path)
+    while True:
+        control._attach(r.machine.request_stop)
+        try:
+            with running(r.io), hooks.driving(ctx):
+                value = r.machine.run(max_steps=snapshot_at)
+            if value is STOPPED:
+                out.result.interrupt = r.save_interrupt()
+                return _STOPPED_MARK
+            return value
+        except hooks.HandOff as h:
+            out.result.handoff_job = remote.submit(ctx.store, h.snapshot, h.queue)
+            out.note(f"Handed off to queue {h.queue}: job {out.result.handoff_job}")
+            raise ShapeExit(0) from None
+        except hooks.RemoteCall as c:
+            job = remote.submit(ctx.store, c.snapshot, c.queue, role=hooks.CALLEE)
+            rec = remote.wait(ctx.store, job, lambda: control.stopped)
+            if rec is None:
+                out.note(f"The @remote call goes on as job {job}; its result is not awaited")
+                raise _Interrupted() from None
+            if rec.stdout:
+                out.write(rec.stdout)
+            ctx = hooks.RemoteContext(ctx.store, hooks.CALLER, remote.call_result(rec))
+            store, continuation = r.session.store_path, c.snapshot
+        finally:
+            control._detach()
+            r.close()
+        r = S.restore(continuation, out.write, store, out.result.snapshots.append)
 
 
 def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Write],

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from shapelang.jobs import records
+from shapelang.vm.store import jobs as records
 from shapelang.vm.store.url import parse_store_url
 
 TAKE = 'let s = snapshot()\nmatch s {{ Snapshot::Hash(_) => exit(0), Snapshot::Resumed => () }}\n'

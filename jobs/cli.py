@@ -1,5 +1,5 @@
 """`shape submit | worker | jobs | wait` — distributed continuations through a shared
-PostgreSQL store (see jobs/worker.py for the worker, jobs/records.py for what a job records).
+PostgreSQL store (see jobs/worker.py for the worker, vm/store/jobs.py for what a job records).
 
     shape submit ID [--queue Q]             enqueue "continue snapshot ID"; prints the job id
     shape worker [--queue Q …] [--concurrency N] [--heartbeat S] [--max-attempts N] [--burst]
@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 from shapelang.runtime.errors import ShapeError
-from shapelang.vm.store.url import StoreURL, parse_store_url, scrub
+from shapelang.vm.store.jobs import database_errors
+from shapelang.vm.store.url import StoreURL, parse_store_url
 
 
 def queue_store(location: Optional[str], command: str) -> StoreURL:
@@ -28,20 +29,6 @@ def queue_store(location: Optional[str], command: str) -> StoreURL:
         raise ShapeError("StoreError", f"shape {command} needs a shared PostgreSQL store "
                          f"(--store postgresql://… or SHAPE_STORE); {url.shown} is a SQLite file")
     return url
-
-
-@contextmanager
-def database_errors(url: StoreURL) -> Iterator[None]:
-    """Driver and queue errors as one clean StoreError line (password masked)."""
-    import psycopg
-    from procrastinate import exceptions
-    try:
-        yield
-    except (psycopg.Error, exceptions.ProcrastinateException) as e:
-        cause = e.__cause__ if isinstance(e, exceptions.ConnectorException) and e.__cause__ else e
-        lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
-        raise ShapeError("StoreError", f"Job queue in {url.shown}: "
-                         f"{scrub(lines[0] if lines else type(cause).__name__, url)}") from None
 
 
 def _positive(kind: type):
@@ -101,7 +88,7 @@ def submit_main(argv: Optional[list[str]] = None) -> int:
 
 def submit(url: StoreURL, snapshot: str, queue: str) -> int:
     """Enqueue "continue `snapshot`" (an id or unique prefix) on `queue`; returns the job id."""
-    from shapelang.jobs import records
+    from shapelang.vm.store import jobs as records
     from shapelang.vm.store.postgres import PostgresStore
     store = PostgresStore(url, create=False)
     try:
@@ -166,8 +153,8 @@ def jobs_parser() -> argparse.ArgumentParser:
 
 @_named("jobs")
 def jobs_main(argv: Optional[list[str]] = None) -> int:
-    from shapelang.jobs import records
     from shapelang.report import table
+    from shapelang.vm.store import jobs as records
     args = jobs_parser().parse_args(argv)
     url = queue_store(args.store, "jobs")
     with database_errors(url), _queue_connection(url) as conn:
@@ -198,7 +185,7 @@ def _job_json(r: Any) -> dict:
 @contextmanager
 def _queue_connection(url: StoreURL) -> Iterator[Any]:
     """A connection to a database whose queue exists (read-only commands create nothing)."""
-    from shapelang.jobs import records
+    from shapelang.vm.store import jobs as records
     from shapelang.vm.store.postgres import connect
     conn = connect(url)
     try:
@@ -253,7 +240,7 @@ def wait_main(argv: Optional[list[str]] = None) -> int:
 
 
 def _open_for_wait(url: StoreURL, deadline: Optional[float]) -> Any:
-    from shapelang.jobs import records
+    from shapelang.vm.store import jobs as records
     from shapelang.vm.store.postgres import connect
     conn = connect(url)
     if not records.has_queue(conn):
@@ -266,7 +253,7 @@ def _open_for_wait(url: StoreURL, deadline: Optional[float]) -> Any:
 def _poll(url: StoreURL, conn: Any, job: int, deadline: Optional[float]) -> tuple:
     """Wait until `job` has a result; reconnects when the database restarts meanwhile."""
     import psycopg
-    from shapelang.jobs import records
+    from shapelang.vm.store import jobs as records
     from shapelang.vm.store.postgres import connect
     while True:
         try:

@@ -2,7 +2,7 @@
 
 The worker is a procrastinate worker. Each job runs on its own thread: the snapshot is loaded
 from the shared store, the machine continues it with its output captured, and the result (the
-output, the exit code or the error) is recorded once in the job's record (see records.py). A
+output, the exit code or the error) is recorded once in the job's record (see vm/store/jobs.py). A
 program's `exit()`, an error or a stop end the job, never the worker.
 
 Failures, and what this module adds to procrastinate for them:
@@ -29,8 +29,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from shapelang.jobs import records
+from shapelang.vm.store import jobs as records
 from shapelang.runtime.errors import ShapeError, ShapeExit
+from shapelang.runtime.stdlib.remote import CALLEE, CALLER
 from shapelang.vm.store.postgres import connect
 from shapelang.vm.store.url import StoreURL
 
@@ -76,12 +77,21 @@ class Worker:
                               retry_exceptions={RetryableJobError})
 
         @self.app.task(name=records.TASK_RESUME, pass_context=True, retry=retry)
-        def resume_job(context: Any, snapshot: str) -> None:
-            self.run_job(context.job.id, context.job.queue, snapshot)
+        def resume_job(context: Any, snapshot: str, role: str = CALLER,
+                       reply: Optional[str] = None, result: Optional[str] = None) -> None:
+            self.run_job(context.job.id, context.job.queue, snapshot, role, reply, result)
 
     # ------------------------------------------------------------ one job (on its own thread)
 
-    def run_job(self, job_id: int, queue: str, snapshot: str) -> None:
+    def run_job(self, job_id: int, queue: str, snapshot: str, role: str = CALLER,
+                reply: Optional[str] = None, result: Optional[str] = None) -> None:
+        """Continue `snapshot`. A @remote call's job (spec/remote.md) resumes it as the callee
+        (`role`), which makes the call; its outcome goes on to the caller's queue `reply` as
+        a job that resumes the caller with it (`result`), or is recorded for a caller that
+        waits in its own process (no `reply`)."""
+        from shapelang.runtime.stdlib import remote as hooks
+        from shapelang.runtime.stdlib.context import running
+        from shapelang.vm import remote
         from shapelang.vm import snapshot as S
         from shapelang.vm.machine import STOPPED
         try:
@@ -94,23 +104,45 @@ class Worker:
             attempt = link.call(records.get, job_id).attempts
             out: list[str] = []
             resumed = None
+            how = {"role": role, "reply": reply, "result": result}
             try:
+                ctx = hooks.RemoteContext(self.s.url.target, role,
+                                          None if result is None else remote.decode_outcome(result))
                 resumed = S.restore(snapshot, out.append, store=self.s.url.target)
                 with self.lock:
                     self.running[job_id] = resumed.machine
                 if self.stopping.is_set():
                     resumed.machine.request_stop()
                 link.call(records.first_step, job_id, time.time())
-                result = resumed.machine.run()
-                if result is STOPPED:   # preempted (SIGTERM): hand the rest on
+                try:
+                    with running(resumed.io), hooks.driving(ctx):
+                        value = resumed.machine.run()
+                except (ShapeExit, ShapeError) as e:   # RemoteSignal is a ShapeExit
+                    if (role != CALLEE or isinstance(e, (hooks.HandOff, hooks.RemoteCall))
+                            or getattr(e, "kind", None) == "StoreError"):
+                        raise
+                    self._return(link, job_id, out, reply, snapshot,
+                                 e.value if isinstance(e, hooks.RemoteReturn) else e)
+                    return
+                if value is STOPPED:   # preempted (SIGTERM): hand the rest on
                     sid = resumed.save_interrupt()
                     nxt = link.call(records.hand_on, self.deferrer, job_id, sid, queue,
-                                    "preempted", "".join(out))
+                                    "preempted", "".join(out), **how)
                     self.preempted += 1
                     self.s.log(f"job {job_id}: preempted, continues as job {nxt} "
                                f"(snapshot {sid[:12]})")
                     return
                 self._finish(link, job_id, "succeeded", 0, out, None)
+            except hooks.HandOff as h:
+                nxt = link.call(records.hand_on, self.deferrer, job_id, h.snapshot, h.queue,
+                                "handed-off", "".join(out))
+                self.s.log(f"job {job_id}: handed off to queue {h.queue}: job {nxt}")
+            except hooks.RemoteCall as c:
+                # The caller's job ends here (a worker never waits on a call it made): the call
+                # runs as the next job, and the caller continues after it on this queue.
+                nxt = link.call(records.hand_on, self.deferrer, job_id, c.snapshot, c.queue,
+                                "handed-off", "".join(out), role=CALLEE, reply=queue)
+                self.s.log(f"job {job_id}: @remote call on queue {c.queue}: job {nxt}")
             except ShapeExit as e:
                 self._finish(link, job_id, "succeeded" if e.code == 0 else "failed", e.code, out, None)
             except ShapeError as e:
@@ -133,9 +165,24 @@ class Worker:
         finally:
             link.close()
 
+    def _return(self, link: records.Link, job_id: int, out: list[str], reply: Optional[str],
+                snapshot: str, outcome: Any) -> None:
+        """A callee job made its @remote call: the outcome goes back to the caller."""
+        from shapelang.runtime.values import Err, Ok
+        from shapelang.vm import remote
+        value = remote.failed_call(outcome) if isinstance(outcome, BaseException) else Ok(outcome)
+        encoded = remote.encode_outcome(value)
+        status = "succeeded" if not isinstance(value, Err) else "failed"
+        if reply is None:   # the caller waits in its own process and reads the record
+            self._finish(link, job_id, status, 0, out, None, encoded)
+            return
+        nxt = link.call(records.hand_on, self.deferrer, job_id, snapshot, reply, "handed-off",
+                        "".join(out), result=encoded)
+        self.s.log(f"job {job_id}: @remote call done ({status}); the caller continues as job {nxt}")
+
     def _finish(self, link: records.Link, job_id: int, status: str, code: int, out: list[str],
-                error: Optional[str]) -> None:
-        recorded = link.call(records.finish, job_id, status, code, "".join(out), error)
+                error: Optional[str], result: Optional[str] = None) -> None:
+        recorded = link.call(records.finish, job_id, status, code, "".join(out), error, result)
         self.s.log(f"job {job_id}: {status} (exit {code})"
                    + ("" if recorded else ", result already recorded by another attempt"))
 

@@ -1495,7 +1495,11 @@ def _parse(source: str, path: Optional[str]) -> A.Program:
     toks: list = []
     try:
         toks = _located_tokens(source)
-        return _parse_tokens(toks)
+        prog = _parse_tokens(toks)
+        if any(t.type == "USE" for t in toks):
+            from shapelang.ref import modules
+            modules.expand(prog, parse)   # std modules written in Shape (std::core::remote)
+        return prog
     except ShapeError as e:
         if e.file is None:
             e.file = path

@@ -109,6 +109,10 @@ class SnapshotSession:
         return self._store
 
     def on_snapshot(self, machine: Machine) -> str:
+        from shapelang.runtime.stdlib import remote
+        ctx = remote.current()
+        if ctx is not None and ctx.role == remote.CALLEE:
+            raise remote.snapshot_in_remote_call()
         return self.save(machine, "call")
 
     def encode(self, machine: Machine, io: Optional[Checkpoint] = None) -> bytes:

@@ -1,4 +1,4 @@
-"""The standard modules a program imports: `std::core::file`, `json`, `csv` and `env`.
+"""The standard modules a program imports: `std::core::file`, `json`, `csv`, `env` and `remote`.
 
 `use std::core::file` binds `file` to the module's value; `from std::core::json use { parse }`
 binds `parse` to the function. The front end asks `exports(path)` which names a module has (an
@@ -63,6 +63,24 @@ EXPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# Modules written in Shape (their file here, and the annotations they declare). Importing one
+# splices its declarations into the program (ref/modules.py): `use std::core::remote` declares
+# `@handoff` and `@remote`, `from std::core::remote use { handoff }` only `@handoff`. They bind
+# no values. See spec/remote.md.
+SOURCE_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "std::core::remote": ("remote.shape", ("handoff", "remote")),
+}
+
+
+def source_module(path: str) -> Optional[tuple[str, tuple[str, ...]]]:
+    """(source file path, declared names) of a module written in Shape, or None."""
+    m = SOURCE_MODULES.get(path)
+    if m is None:
+        return None
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), m[0]), m[1]
+
+
 def implementation(path: str) -> Any:
     """The Python module that implements std module `path`."""
     return importlib.import_module(f"shapelang.runtime.stdlib.{EXPORTS[path][0]}")
@@ -99,6 +117,8 @@ def exports(path: str) -> Optional[tuple[str, ...]]:
     """The names module `path` exports, or None if there is no such module."""
     if path == PRELUDE_MODULE:
         return PRELUDE_EXPORTS
+    if path in SOURCE_MODULES:
+        return SOURCE_MODULES[path][1]
     m = MODULES.get(path)
     return None if m is None else tuple(m.functions)
 
@@ -113,7 +133,7 @@ def import_value(path: str, name: str) -> Any:
 
 def binds(path: str) -> bool:
     """Whether importing from `path` binds names (the prelude's module does not)."""
-    return path != PRELUDE_MODULE
+    return path != PRELUDE_MODULE and path not in SOURCE_MODULES
 
 
 def _builtin_values() -> dict[str, Any]:

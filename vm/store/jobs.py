@@ -1,5 +1,8 @@
 """The job records: what `shape jobs` and `shape wait` show, kept beside the queue.
 
+(Below the API layer, in the store package, because a run's own `@handoff` / `@remote` hooks
+enqueue jobs too: vm/remote.py.)
+
 procrastinate delivers jobs (queues, locks, retries, worker heartbeats) in its own tables; this
 table, `shape.jobs`, says what each job did: its snapshot, attempts, worker, times, captured
 output, exit code or error, and the snapshot and job it handed on to. The id is procrastinate's
@@ -11,13 +14,15 @@ and a job hands on to at most one continuation.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
+from shapelang.runtime.errors import ShapeError
 from shapelang.vm.store.postgres import PG_SCHEMA, connect
-from shapelang.vm.store.url import StoreURL
+from shapelang.vm.store.url import StoreURL, scrub
 
-JOBS_SCHEMA_VERSION = 1
+JOBS_SCHEMA_VERSION = 2      # 2: `result` (a @remote call's value)
 TASK_RESUME = "shape.resume"     # the procrastinate task: continue snapshot `snapshot`
 
 # Final statuses; a job that is `handed-off` or `preempted` continues as its `next_job`.
@@ -41,7 +46,8 @@ CREATE TABLE IF NOT EXISTS {PG_SCHEMA}.jobs (
     next_snapshot text COLLATE "C",
     next_job bigint,
     parent_job bigint UNIQUE
-)"""
+);
+ALTER TABLE {PG_SCHEMA}.jobs ADD COLUMN IF NOT EXISTS result text"""
 
 _LOCK_KEY = 0x5348_4150_4532   # schema set-up of the queue (procrastinate's and ours)
 
@@ -64,6 +70,9 @@ class JobRecord:
     next_snapshot: Optional[str]
     next_job: Optional[int]
     parent_job: Optional[int]
+    # A @remote call's outcome, for a caller that waits in its own process: the codec's
+    # encoding of Ok(value) / Err(message), base64 (vm/remote.py).
+    result: Optional[str] = None
 
 
 _COLS = ", ".join(f.name for f in fields(JobRecord))
@@ -79,14 +88,14 @@ class Link:
         self.url = url
         self.conn = connect(url)
 
-    def call(self, fn: Any, *args: Any) -> Any:
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import psycopg
         from shapelang.runtime.errors import ShapeError
         from shapelang.vm.store.postgres import RECONNECT_SECONDS
         deadline = time.monotonic() + RECONNECT_SECONDS
         while True:
             try:
-                return fn(self.conn, *args)
+                return fn(self.conn, *args, **kwargs)
             except psycopg.OperationalError:
                 if not (self.conn.broken or self.conn.closed) or time.monotonic() > deadline:
                     raise
@@ -102,6 +111,20 @@ class Link:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def database_errors(url: StoreURL) -> Iterator[None]:
+    """Driver and queue errors as one clean StoreError line (password masked)."""
+    import psycopg
+    from procrastinate import exceptions
+    try:
+        yield
+    except (psycopg.Error, exceptions.ProcrastinateException) as e:
+        cause = e.__cause__ if isinstance(e, exceptions.ConnectorException) and e.__cause__ else e
+        lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
+        raise ShapeError("StoreError", f"Job queue in {url.shown}: "
+                         f"{scrub(lines[0] if lines else type(cause).__name__, url)}") from None
 
 
 def deferrer() -> Any:
@@ -132,18 +155,23 @@ def open_queue(url: StoreURL) -> Any:
             conn.execute(f"SET LOCAL search_path TO {PG_SCHEMA}, public")
         conn.execute(_DDL)
         conn.execute(f"INSERT INTO {PG_SCHEMA}.meta (key, value) VALUES ('jobs_schema', %s) "
-                     "ON CONFLICT (key) DO NOTHING", (str(JOBS_SCHEMA_VERSION),))
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                     (str(JOBS_SCHEMA_VERSION),))
     return conn
 
 
 def enqueue(conn: Any, app: Any, snapshot: str, queue: str, parent: Optional[int] = None,
-            parent_status: Optional[str] = None, parent_stdout: Optional[str] = None) -> Optional[int]:
+            parent_status: Optional[str] = None, parent_stdout: Optional[str] = None,
+            **how: Any) -> Optional[int]:
     """Enqueue "resume `snapshot`" on `queue` and write its record, in one transaction. With
     `parent`, the parent job is closed as `parent_status` (handed-off or preempted) pointing at
     the new job; if the parent already has a result (another attempt got there first) nothing
-    is enqueued and None is returned."""
+    is enqueued and None is returned. `how` are the task's other arguments (a @remote call's
+    role, reply queue and result: vm/remote.py), carried by the queue with the job."""
+    how = {k: v for k, v in how.items() if v is not None}
     with conn.transaction():
-        job_id = app.configure_task(TASK_RESUME, queue=queue, connection=conn).defer(snapshot=snapshot)
+        job_id = app.configure_task(TASK_RESUME, queue=queue, connection=conn).defer(
+            snapshot=snapshot, **how)
         conn.execute(f"INSERT INTO {PG_SCHEMA}.jobs (id, snapshot, queue, status, created, parent_job) "
                      "VALUES (%s, %s, %s, 'queued', %s, %s)", (job_id, snapshot, queue, time.time(), parent))
         if parent is not None:
@@ -161,11 +189,11 @@ class _AlreadyFinished(Exception):
 
 
 def hand_on(conn: Any, app: Any, parent: int, snapshot: str, queue: str, status: str,
-            stdout: str) -> Optional[int]:
+            stdout: str, **how: Any) -> Optional[int]:
     """Close job `parent` as handed on to a new job that continues `snapshot`; None when the
     parent already has a result (the transaction is rolled back: nothing is enqueued)."""
     try:
-        return enqueue(conn, app, snapshot, queue, parent, status, stdout)
+        return enqueue(conn, app, snapshot, queue, parent, status, stdout, **how)
     except _AlreadyFinished:
         return None
 
@@ -183,11 +211,11 @@ def first_step(conn: Any, job_id: int, when: float) -> None:
 
 
 def finish(conn: Any, job_id: int, status: str, exit_code: int, stdout: str,
-           error: Optional[str]) -> bool:
+           error: Optional[str], result: Optional[str] = None) -> bool:
     """Record the result, unless one is recorded already; True if this call recorded it."""
     cur = conn.execute(f"UPDATE {PG_SCHEMA}.jobs SET status=%s, exit_code=%s, stdout=%s, error=%s, "
-                       "finished=%s WHERE id=%s AND finished IS NULL",
-                       (status, exit_code, stdout, error, time.time(), job_id))
+                       "result=%s, finished=%s WHERE id=%s AND finished IS NULL",
+                       (status, exit_code, stdout, error, result, time.time(), job_id))
     return cur.rowcount == 1
 
 
