@@ -187,3 +187,90 @@ def test_a_hand_resumed_remote_snapshot_has_no_result(pg_url, tmp_path):
     r = shape("--resume", sid, "--store", pg_url)
     assert r.returncode == 1
     assert "This @remote call has no result" in r.stderr
+
+
+# ---------------------------------------------------------------- failures, with real processes
+
+SLOW = 1_500_000
+
+
+def _expected_acc(n: int = SLOW) -> int:
+    acc = 0
+    for i in range(n):
+        acc = (acc + i * i) % 1000003
+    return acc
+
+
+def _slow_loop(name: str = "acc") -> str:
+    return (f"let mut {name} = 0\nfor i in 0..{SLOW} {{ {name} = ({name} + i * i) % 1000003 }}\n")
+
+
+def _job_running(url: str, job: int) -> bool:
+    import json
+    rows = json.loads(shape("jobs", "--json", "--store", url).stdout or "[]")
+    return any(r["id"] == job and r["status"] == "running" for r in rows)
+
+
+def _wait_until(pred, timeout: float = 60) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_handed_off_job_survives_a_killed_or_preempted_worker(pg_url, tmp_path, how):
+    """SIGKILL: retried once the heartbeat stops; SIGTERM: preempted at a safepoint and
+    re-enqueued. Either way `shape wait` gives the output of an uninterrupted run, once."""
+    import signal
+    prog = tmp_path / "slow.shape"
+    prog.write_text('use std::core::remote\nprint("coordinator")\nawait @handoff("slow") ()\n'
+                    'print("worker")\n' + _slow_loop() + 'print("done", acc)\n')
+    r = shape("run", "--store", pg_url, str(prog))
+    job = int(HANDED_OFF.search(r.stderr).group(2))
+    with worker(pg_url, "slow") as first:
+        _wait_until(lambda: _job_running(pg_url, job))
+        import time
+        time.sleep(0.3)
+        first.send_signal(getattr(signal, how))
+        first.wait(60)
+    with worker(pg_url, "slow"):
+        w = subprocess.run([sys.executable, "-m", "shapelang", "wait", str(job), "--store", pg_url,
+                            "--timeout", "100"], capture_output=True, text=True, timeout=120)
+    assert w.returncode == 0, w.stderr
+    assert r.stdout + w.stdout == f"coordinator\nworker\ndone {_expected_acc()}\n"
+    import json
+    rows = {j["id"]: j for j in json.loads(shape("jobs", "--json", "--store", pg_url).stdout)}
+    if how == "SIGKILL":     # the same job ran again on the second worker
+        assert rows[job]["attempts"] == 2 and rows[job]["status"] == "succeeded"
+    else:                    # the job was preempted and continued as a new job
+        assert rows[job]["status"] == "preempted"
+        assert rows[rows[job]["next_job"]]["status"] == "succeeded"
+
+
+def test_a_remote_call_survives_a_killed_worker(pg_url, tmp_path):
+    """The call's job is retried from the same snapshot; the caller gets one outcome."""
+    import signal
+    prog = tmp_path / "call.shape"
+    prog.write_text('use std::core::remote\n@remote("slow")\nfn work() {\n' + _slow_loop() +
+                    '  acc\n}\nprint("calling")\nprint(work())\n')
+    caller = subprocess.Popen([sys.executable, "-m", "shapelang", "run", "--store", pg_url,
+                               str(prog)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with worker(pg_url, "slow") as first:
+            _wait_until(lambda: _job_running(pg_url, 1))
+            import time
+            time.sleep(0.3)
+            first.send_signal(signal.SIGKILL)
+            first.wait(60)
+        with worker(pg_url, "slow"):
+            out, err = caller.communicate(timeout=120)
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+    assert caller.returncode == 0, err
+    assert out == f"calling\nOk({_expected_acc()})\n"
+    import json
+    rows = json.loads(shape("jobs", "--json", "--store", pg_url).stdout)
+    assert [(j["attempts"], j["status"]) for j in rows] == [(2, "succeeded")]
