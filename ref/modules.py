@@ -58,3 +58,21 @@ def expand(prog: A.Program, parse: Callable[[str, str], Any]) -> A.Program:
                 out.extend(_spliced(st, parse))
         stmts[:] = out
     return prog
+
+
+def written(stmts: list) -> list:
+    """`stmts` without the declarations an import spliced in (what the program's author wrote:
+    the printer prints this, so printing and parsing again gives the same tree). A spliced
+    declaration follows its import and carries the import's position."""
+    if not any(isinstance(st, A.Import) for st in stmts):
+        return stmts
+    out: list = []
+    imp = None
+    for st in stmts:
+        if (imp is not None and isinstance(st, A.AnnotationDecl)
+                and (st.line, st.col) == (imp.line, imp.col)):
+            continue
+        imp = st if (isinstance(st, A.Import)
+                     and stdlib.module_path(st.path) in stdlib.SOURCE_MODULES) else None
+        out.append(st)
+    return out

@@ -40,6 +40,7 @@ from typing import Any, Callable, Optional
 from shapelang.ref import ast as A
 from shapelang.ref.deepstack import on_deep_stack
 from shapelang.ref import lexer as L
+from shapelang.ref import modules
 from shapelang.ref import types as T
 
 __all__ = ["to_source"]
@@ -298,6 +299,7 @@ class _Printer:
     # ------------------------------------------------------------ statements
 
     def stmts(self, stmts: list) -> str:
+        stmts = modules.written(stmts)   # not what an import of std::core::remote spliced in
         texts = [self.stmt(s) for s in stmts]
         out = []
         for i, (s, t) in enumerate(zip(stmts, texts)):

@@ -103,12 +103,18 @@ def _check(args: list) -> Any:
     return None
 
 
+def _driven(what: str, queue: Any) -> str:
+    """The hooks' signals are raised only under a driver that can answer them."""
+    _check([what, queue])
+    return queue
+
+
 def _handoff(args: list) -> Any:
-    raise HandOff(args[0], args[1])
+    raise HandOff(_driven("handoff", args[0]), str(args[1]))
 
 
 def _call(args: list) -> Any:
-    raise RemoteCall(args[0], args[1])
+    raise RemoteCall(_driven("remote", args[0]), str(args[1]))
 
 
 def _is_callee(args: list) -> Any:
@@ -117,6 +123,8 @@ def _is_callee(args: list) -> Any:
 
 
 def _return(args: list) -> Any:
+    if not _is_callee([]):
+        raise remote_error("__remote_return() is only for a @remote call running on a worker")
     raise RemoteReturn(args[0])
 
 
