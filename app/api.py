@@ -170,8 +170,9 @@ def read_source(path: Union[str, "os.PathLike[str]"]) -> str:
 # ---------------------------------------------------------------- stopping a run
 
 class _Interrupted(BaseException):
-    """Raised inside the reference evaluator to stop it (a BaseException, so no `except
-    Exception` in an engine can swallow it, as KeyboardInterrupt)."""
+    """Stops a run: raised inside the reference evaluator, and by the VM's driver when a stop
+    comes while it waits for a @remote call (a BaseException, so no `except Exception` in an
+    engine can swallow it, as KeyboardInterrupt)."""
 
 
 class Control:

@@ -136,13 +136,15 @@ class Worker:
             except hooks.HandOff as h:
                 nxt = link.call(records.hand_on, self.deferrer, job_id, h.snapshot, h.queue,
                                 "handed-off", "".join(out))
-                self.s.log(f"job {job_id}: handed off to queue {h.queue}: job {nxt}")
+                self.s.log(f"job {job_id}: handed off to queue {h.queue}: "
+                           + (f"job {nxt}" if nxt else "already recorded by another attempt"))
             except hooks.RemoteCall as c:
                 # The caller's job ends here (a worker never waits on a call it made): the call
                 # runs as the next job, and the caller continues after it on this queue.
                 nxt = link.call(records.hand_on, self.deferrer, job_id, c.snapshot, c.queue,
                                 "handed-off", "".join(out), role=CALLEE, reply=queue)
-                self.s.log(f"job {job_id}: @remote call on queue {c.queue}: job {nxt}")
+                self.s.log(f"job {job_id}: @remote call on queue {c.queue}: "
+                           + (f"job {nxt}" if nxt else "already recorded by another attempt"))
             except ShapeExit as e:
                 self._finish(link, job_id, "succeeded" if e.code == 0 else "failed", e.code, out, None)
             except ShapeError as e:
@@ -151,10 +153,16 @@ class Worker:
                     raise RetryableJobError(e.message) from None
                 if e.file is None and e.phase != "resume" and resumed is not None:
                     e.file = resumed.script
+                if role == CALLEE:   # the caller still gets its outcome (and goes on)
+                    self._return(link, job_id, out, reply, snapshot, e)
+                    return
                 self._finish(link, job_id, "failed", 1, out, e.render())
             except RetryableJobError:
                 raise
             except Exception as e:  # an engine bug: the job fails, the worker goes on
+                if role == CALLEE:
+                    self._return(link, job_id, out, reply, snapshot, e)
+                    return
                 self._finish(link, job_id, "failed", 1, out,
                              f"Error: internal error: {type(e).__name__}: {e}")
             finally:
@@ -178,7 +186,8 @@ class Worker:
             return
         nxt = link.call(records.hand_on, self.deferrer, job_id, snapshot, reply, "handed-off",
                         "".join(out), result=encoded)
-        self.s.log(f"job {job_id}: @remote call done ({status}); the caller continues as job {nxt}")
+        self.s.log(f"job {job_id}: @remote call done ({status}); the caller continues as "
+                   + (f"job {nxt}" if nxt else "already recorded by another attempt"))
 
     def _finish(self, link: records.Link, job_id: int, status: str, code: int, out: list[str],
                 error: Optional[str], result: Optional[str] = None) -> None:

@@ -249,8 +249,10 @@ def test_a_handed_off_job_survives_a_killed_or_preempted_worker(pg_url, tmp_path
         assert rows[rows[job]["next_job"]]["status"] == "succeeded"
 
 
-def test_a_remote_call_survives_a_killed_worker(pg_url, tmp_path):
-    """The call's job is retried from the same snapshot; the caller gets one outcome."""
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_remote_call_survives_a_killed_or_preempted_worker(pg_url, tmp_path, how):
+    """SIGKILL: the call's job is retried from the same snapshot; SIGTERM: it is preempted and
+    continues as a new callee job. The waiting caller gets one outcome either way."""
     import signal
     prog = tmp_path / "call.shape"
     prog.write_text('use std::core::remote\n@remote("slow")\nfn work() {\n' + _slow_loop() +
@@ -262,7 +264,7 @@ def test_a_remote_call_survives_a_killed_worker(pg_url, tmp_path):
             _wait_until(lambda: _job_running(pg_url, 1))
             import time
             time.sleep(0.3)
-            first.send_signal(signal.SIGKILL)
+            first.send_signal(getattr(signal, how))
             first.wait(60)
         with worker(pg_url, "slow"):
             out, err = caller.communicate(timeout=120)
@@ -273,4 +275,32 @@ def test_a_remote_call_survives_a_killed_worker(pg_url, tmp_path):
     assert out == f"calling\nOk({_expected_acc()})\n"
     import json
     rows = json.loads(shape("jobs", "--json", "--store", pg_url).stdout)
-    assert [(j["attempts"], j["status"]) for j in rows] == [(2, "succeeded")]
+    if how == "SIGKILL":
+        assert [(j["attempts"], j["status"]) for j in rows] == [(2, "succeeded")]
+    else:
+        assert [j["status"] for j in rows] == ["preempted", "succeeded"]
+
+
+def test_a_call_whose_job_cannot_run_gives_the_caller_an_err(pg_url, tmp_path):
+    """A callee job that fails outside the function (here: its snapshot was deleted) still
+    sends the caller an outcome, in a job chain as in a waiting process."""
+    prog = tmp_path / "gone.shape"
+    prog.write_text('use std::core::remote\n@remote("cpu")\nfn f() { 1 }\nprint("x")\n'
+                    'await @handoff("default") ()\nprint(f())\n')
+    r = shape("run", "--store", pg_url, str(prog))
+    job = int(HANDED_OFF.search(r.stderr).group(2))
+    with worker(pg_url, "default"):   # runs the caller's job, which hands the call to `cpu`
+        _wait_until(lambda: any(j["queue"] == "cpu" for j in json_jobs(pg_url)))
+    call = next(j for j in json_jobs(pg_url) if j["queue"] == "cpu")
+    assert shape("snapshot", "delete", call["snapshot"], "--store", pg_url).returncode == 0
+    with worker(pg_url, "cpu"):
+        _wait_until(lambda: json_jobs(pg_url)[-1]["queue"] == "default"
+                    and len(json_jobs(pg_url)) == 3)
+    rows = json_jobs(pg_url)
+    assert rows[1]["status"] == "handed-off" and rows[2]["status"] == "queued"
+
+
+def json_jobs(url: str) -> list:
+    import json
+    r = shape("jobs", "--json", "--store", url)
+    return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip().startswith("[") else []

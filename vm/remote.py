@@ -19,6 +19,7 @@ See spec/remote.md.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from typing import Any, Callable, Optional
 
@@ -88,16 +89,27 @@ def submit(store: str, snapshot: str, queue: str, **how: Any) -> int:
 
 
 def wait(store: str, job: int, stopped: Callable[[], bool]) -> Any:
-    """Wait for job `job` to end (the callee of a @remote call); its JobRecord. Returns None
-    when `stopped()` turns true first."""
+    """Wait for the @remote call of job `job` to end, following its continuations (a worker
+    preempted by SIGTERM hands the call on to a new job of the same role); returns the last
+    job's record with `stdout` joined over the chain, or None when `stopped()` turns true
+    first."""
     from shapelang.vm.store import jobs
     url = StoreURL("postgresql", store)
+    printed: list[str] = []
     with jobs.database_errors(url):
         link = jobs.Link(url)
         try:
             while True:
                 rec = link.call(jobs.get, job)
-                if rec is not None and rec.finished is not None:
+                if rec is None:
+                    raise ShapeError("StoreError", f"Job {job} of a @remote call is gone from "
+                                     f"{url.shown}")
+                if rec.finished is not None:
+                    printed.append(rec.stdout or "")
+                    if rec.status in ("preempted", "handed-off") and rec.next_job is not None:
+                        job = rec.next_job
+                        continue
+                    rec.stdout = "".join(printed)
                     return rec
                 if stopped():
                     return None
@@ -111,7 +123,10 @@ def call_result(rec: Any) -> Any:
     if rec.result:
         return decode_outcome(rec.result)
     if rec.error:
-        return Err(rec.error.strip().splitlines()[0].removeprefix("Error: "))
+        # "Error: FILE:LINE:COL: Kind: message" -> "Kind: message" (no position, as spec §6.2)
+        first = rec.error.strip().splitlines()[0]
+        m = re.search(r"(?:^|: )([A-Z][A-Za-z]*(?:Error|Overflow)): (.*)$", first)
+        return Err(f"{m.group(1)}: {m.group(2)}" if m else first.removeprefix("Error: "))
     return Err(f"The @remote call's job {rec.id} ended without a result ({rec.status})")
 
 

@@ -133,8 +133,9 @@ def _result(args: list) -> Any:
     if ctx is None or ctx.result is None:
         # Only a driver that resumes a caller gives it a result; a snapshot of the hook resumed
         # by hand (`shape --resume`) has none.
-        raise remote_error("This @remote call has no result: its snapshot was resumed without "
-                           "one (resume the job chain with `shape submit`/`shape worker`)")
+        raise remote_error("This @remote call has no result: its snapshot was resumed by hand, "
+                           "or __remote_result() was called outside @remote's hook (a call's "
+                           "result comes with the job chain of `shape worker`)")
     return ctx.result
 
 
