@@ -17,7 +17,7 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from shapelang.runtime.errors import ShapeError, ShapeExit
 
@@ -240,22 +240,28 @@ class _Timeout:
 
 @dataclass(frozen=True)
 class Invocation:
-    """How a program was started: its command line (`argv[0]` is the script) and the directory
-    its relative paths start from."""
+    """How a program was started: its command line (`argv[0]` is the script), the directory
+    its relative paths start from and its environment variables (None: the process's)."""
     argv: tuple[str, ...]
     cwd: str
+    environ: Optional[Mapping[str, str]] = None
 
     @staticmethod
-    def of(argv: Optional[Sequence[str]], cwd: Optional[str], path: Optional[str]) -> "Invocation":
+    def of(argv: Optional[Sequence[str]], cwd: Optional[str], path: Optional[str],
+           environ: Optional[Mapping[str, str]] = None) -> "Invocation":
         if argv is not None and (isinstance(argv, str) or not all(isinstance(a, str) for a in argv)):
             raise TypeError("argv must be a sequence of strings")
+        if environ is not None and not all(isinstance(k, str) and isinstance(v, str)
+                                           for k, v in environ.items()):
+            raise TypeError("environ must map strings to strings")
         return Invocation(tuple(argv) if argv is not None else (path or "<input>",),
-                          cwd if cwd is not None else os.getcwd())
+                          cwd if cwd is not None else os.getcwd(), environ)
 
     def io(self, pin_inputs: bool = False) -> Any:
         """The run's I/O context, through which the std modules read it (spec/io.md)."""
         from shapelang.runtime.stdlib.context import IOContext
-        return IOContext(cwd=self.cwd, argv=self.argv, pin_inputs=pin_inputs)
+        return IOContext(cwd=self.cwd, argv=self.argv, environ=self.environ,
+                         pin_inputs=pin_inputs)
 
 
 class _CallerError(BaseException):
@@ -339,12 +345,13 @@ def _source_of(program: Program, path: Optional[str]) -> tuple[Any, Optional[str
 def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_ENGINE,
         store: Optional[str] = None, snapshot_at: Optional[int] = None,
         timeout: Optional[float] = None, argv: Optional[Sequence[str]] = None,
-        cwd: Optional[str] = None,
+        cwd: Optional[str] = None, environ: Optional[Mapping[str, str]] = None,
         write: Optional[Write] = None, stderr: Optional[Write] = None,
         control: Optional[Control] = None,
         resume_at: Optional[Union[int, tuple[int, ...]]] = None,
         recompile_from: Optional[tuple[Union[str, A.Program], int]] = None,
-        pin_inputs: bool = False, cache: bool = False) -> Result:
+        resume_files: Optional[str] = None, pin_inputs: bool = False,
+        cache: bool = False) -> Result:
     """Run a program to its end (or to an interrupt) and return its Result.
 
     `program` is source text, a path (`pathlib.Path`: the file is read) or a parsed
@@ -358,13 +365,16 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     empty). `stderr` receives diagnostics meant for a person (the reference engine's snapshot
     note). `argv` is the program's command line as `sys.argv` is Python's (the script's path
     first; default `[path]`) and `cwd` the directory its relative paths start from (default: the
-    current directory); both are carried to the engines for the std modules that read them
-    (spec/io.md). `pin_inputs` copies the input files the program reads into the store with its
-    snapshots. `resume_at` and `recompile_from` ask the reference engine for what resuming a
-    snapshot must print (the conformance oracle); `recompile_from=(old program, k)` takes the old
-    program as source text or parsed. `cache` keeps the VM's compiled code of source text in the
-    local code cache and takes it from there the next time (vm/codecache.py; the `shape` command
-    does so for program files)."""
+    current directory) and `environ` the environment variables it sees (default: the process's);
+    all three are carried to the engines for the std modules that read them (spec/io.md).
+    `pin_inputs` copies the input files the program reads into the store with its snapshots.
+    `resume_at` and `recompile_from` ask the reference engine for what resuming a snapshot must
+    print (the conformance oracle); `recompile_from=(old program, k)` takes the old program as
+    source text or parsed; with `resume_files`, a directory holding the files as that resume
+    finds them (checked and rewound: `resume_io_check`), the run's directory takes its contents
+    when the replay reaches the resumed snapshot (spec/io.md). `cache` keeps the VM's compiled
+    code of source text in the local code cache and takes it from there the next time
+    (vm/codecache.py; the `shape` command does so for program files)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
@@ -382,17 +392,23 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
             if snapshot_at is not None:
                 raise ValueError("snapshot_at needs the VM engine (the reference evaluator "
                                  "stores no snapshots)")
+            inv = Invocation.of(argv, cwd, out.path, environ)
+            at_resume = None
+            if resume_files is not None:
+                def at_resume() -> None:
+                    from shapelang.ref.oracle import take_files
+                    take_files(inv.cwd, resume_files)
             return out.finish(lambda: _run_ref(code, out.path, out.write, stderr, control,
-                                               resume_at, recompile_from,
-                                               Invocation.of(argv, cwd, out.path).io(pin_inputs)),
+                                               resume_at, recompile_from, inv.io(pin_inputs),
+                                               at_resume),
                               control)
         if resume_at is not None or recompile_from is not None:
             raise ValueError("resume_at and recompile_from are reference-engine oracles "
                              "(use resume() on the VM)")
         with _jit(engine):
             return out.finish(lambda: _run_vm(code, source, out, store, snapshot_at, control,
-                                               Invocation.of(argv, cwd, out.path).io(pin_inputs),
-                                               cache),
+                                               Invocation.of(argv, cwd, out.path, environ)
+                                               .io(pin_inputs), cache),
                               control)
 
 
@@ -409,7 +425,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
            path: Optional[str] = None, store: Optional[str] = None, engine: str = DEFAULT_ENGINE,
            snapshot_at: Optional[int] = None, timeout: Optional[float] = None,
            argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
-           write: Optional[Write] = None,
+           environ: Optional[Mapping[str, str]] = None, write: Optional[Write] = None,
            stderr: Optional[Write] = None, control: Optional[Control] = None,
            allow_changed_inputs: bool = False, pin_inputs: bool = False) -> Result:
     """Continue a stored snapshot (an id or a unique prefix of one) on the VM.
@@ -422,7 +438,9 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
     Before the run continues, its files are checked against the snapshot's I/O ledger and its
     outputs rewound (spec/io.md): a changed input stops the resume unless
     `allow_changed_inputs`; `pin_inputs` pins what the continuation reads. A resumed run keeps
-    the command line and directory of the run that took the snapshot."""
+    the command line, directory and environment variables of the run that took the snapshot
+    as far as that run had used them (its I/O ledger); what it had not used comes from `argv`,
+    `cwd` and `environ` (defaults as for `run`, the script being the snapshot's)."""
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
     if engine not in ("vm", "jit"):
@@ -430,7 +448,9 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
     control = control or Control()
     out = _Outcome(write, path)
     out.stderr = stderr
-    Invocation.of(argv, cwd, path)   # checked now; the engines take it with the std modules
+    # Checked now; used where the snapshot recorded no invocation of its own.
+    fresh = Invocation.of(argv, cwd, path, environ)
+    fresh_argv = None if argv is None else fresh.argv
     text: Optional[str] = None
     if isinstance(source, os.PathLike):
         out.path = path if path is not None else os.fspath(source)
@@ -449,11 +469,13 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
         try:
             if text is None:
                 r = S.restore(snapshot, out.write, store, on_saved,
-                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs)
+                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs,
+                              argv=fresh_argv, cwd=fresh.cwd, environ=environ)
             else:
                 from shapelang.vm.recompile import recompile
                 r = recompile(snapshot, text, out.path or "<input>", out.write, store, on_saved,
-                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs)
+                              allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs,
+                              argv=fresh_argv, cwd=fresh.cwd, environ=environ)
         except ShapeError as e:
             if e.file is None and e.phase == "resume":
                 e.file = "--resume"
@@ -478,6 +500,7 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
 
 def resume_io_check(program: Program, event: int, *, path: Optional[str] = None,
                     argv: Optional[Sequence[str]] = None, cwd: Optional[str] = None,
+                    environ: Optional[Mapping[str, str]] = None,
                     changes: Sequence[tuple[str, Optional[str]]] = ()) -> Optional[Error]:
     """The reference engine's answer to what the files say about resuming snapshot event
     `event` of `program` (spec/io.md): the program runs in `cwd` to its end, as the run that
@@ -490,7 +513,7 @@ def resume_io_check(program: Program, event: int, *, path: Optional[str] = None,
     oracle for resumes of programs that read and write files."""
     try:
         code, _, path = _source_of(program, path)
-        io = Invocation.of(argv, cwd, path).io()
+        io = Invocation.of(argv, cwd, path, environ).io()
 
         def go() -> None:
             from shapelang.ref import oracle
@@ -571,7 +594,8 @@ def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) 
 
 
 def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Write],
-             control: Control, resume_at: Any, recompile_from: Any, io: Any) -> Any:
+             control: Control, resume_at: Any, recompile_from: Any, io: Any,
+             at_resume: Optional[Callable[[], None]] = None) -> Any:
     from shapelang.ref import deepstack
     from shapelang.ref import evaluator as Ev
     from shapelang.ref import oracle
@@ -589,9 +613,9 @@ def _run_ref(code: Any, path: Optional[str], write: Write, stderr: Optional[Writ
             with running(io):
                 if isinstance(code, str):
                     return oracle.run_source(code, write, path, resume_at=resume_at,
-                                             recompile_from=recompile_from)
+                                             recompile_from=recompile_from, at_resume=at_resume)
                 return oracle.run_program(code, write, path, resume_at=resume_at,
-                                          recompile_from=recompile_from)
+                                          recompile_from=recompile_from, at_resume=at_resume)
         if isinstance(code, str):
             return Ev.run_source(code, write, path, on_first_snapshot=note, io=io)
         return Ev.run_program(code, write, path, on_first_snapshot=note, io=io)

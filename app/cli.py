@@ -130,12 +130,13 @@ def main_parser() -> argparse.ArgumentParser:
 
 def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="shape run", usage="shape run [OPTIONS] FILE [OPTIONS] [-- ARGS...]",
-        description="Run a Shape program. Unlike `shape FILE`, options may also follow FILE; "
-                    "the program's own arguments follow `--`.",
+        prog="shape run", usage="shape run [OPTIONS] FILE [ARGS...]",
+        description="Run a Shape program. Options come before FILE; everything after FILE "
+                    "belongs to the program (its env.args()), as with `shape FILE`.",
         epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_options(p)
     p.add_argument("file", metavar="FILE", help="the program ('-' for standard input)")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)
     return p
 
 
@@ -321,14 +322,9 @@ def cmd_main(argv: list[str]) -> int:
 
 
 def cmd_run(argv: list[str]) -> int:
-    if "--" in argv:
-        i = argv.index("--")
-        argv, program_args = argv[:i], argv[i + 1:]
-    else:
-        program_args = []
     p = run_parser()
     args = p.parse_args(argv)
-    return execute(args, program_args, lambda m: p.error(m))
+    return execute(args, list(args.args), lambda m: p.error(m))
 
 
 def cmd_dis(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -109,6 +110,10 @@ class Case:
     # there (None: the file must not exist) — spec/io.md's programs read and write files.
     fixtures: dict[str, str] = field(default_factory=dict)
     files: dict[str, Optional[str]] = field(default_factory=dict)
+    # The program's arguments (after the script) and the environment variables added for the
+    # run (spec/io.md: `env.args()`, `env.get`); a resume is started without them.
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def uses_files(self) -> bool:
@@ -259,7 +264,8 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         # Values are separated from the key by one space; strip only that, so a value display
         # can keep meaningful trailing text.
         value = rest[1:] if rest.startswith(" ") else rest
-        if key in ("id", "features", "flags", "stdout", "value", "error", "stack", "exit"):
+        if key in ("id", "features", "flags", "stdout", "value", "error", "stack", "exit",
+                   "args"):
             if args:
                 raise CaseFormatError(path, i, f"'{key}' takes no arguments before ':'")
             if key in seen:
@@ -293,6 +299,24 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
             case.stack = _parse_stack(value, path, i)
         elif key == "exit":
             case.exit = _parse_int(value, path, i, "exit")
+        elif key == "args":
+            try:
+                case.args = tuple(shlex.split(value))
+            except ValueError as e:
+                raise CaseFormatError(path, i, f"args: {e} (the arguments are split as a shell "
+                                               "splits them)") from None
+        elif key == "env":
+            if len(args) != 1 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args[0]):
+                raise CaseFormatError(path, i, "expected 'env NAME: \"value\"' (a JSON string)")
+            if args[0] in case.env:
+                raise CaseFormatError(path, i, f"duplicate env {args[0]}")
+            try:
+                env_value = json.loads(value.strip())
+            except json.JSONDecodeError:
+                env_value = None
+            if type(env_value) is not str:
+                raise CaseFormatError(path, i, f"env {args[0]}: the value must be a JSON string")
+            case.env[args[0]] = env_value
         elif key == "resume":
             if len(args) != 1 or value.strip():
                 raise CaseFormatError(path, i, "expected 'resume K:' followed by '// |' lines")

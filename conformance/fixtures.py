@@ -26,17 +26,6 @@ def run_dir(case: Case, tmpdir: Optional[str]) -> str:
     return d
 
 
-def apply_changes(changes: Iterable[tuple[str, Optional[str]]], directory: str) -> None:
-    """What someone else does between a run and its resume: write each file (None: delete it)."""
-    for name, content in changes:
-        p = Path(directory) / name
-        if content is None:
-            p.unlink(missing_ok=True)
-        else:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(content.encode("utf-8"))
-
-
 def file_mismatches(expected: Iterable[tuple[str, Optional[str]]], directory: str,
                     label: str = "") -> list[str]:
     """What differs between the expected files and the directory's (one line per file)."""

@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 from xml.etree import ElementTree as ET
 
 from shapelang.conformance import fixtures
@@ -166,11 +166,19 @@ def _internal_error(message: str) -> dict:
     return _error_result("InternalError", "runtime", message)
 
 
-def run_engine(engine: str, source: str, path: str, cwd: Optional[str] = None) -> dict:
-    """Run `source` on the in-process engine `ref` or `vm` in directory `cwd`; returns the
-    --json contract dict."""
+def run_engine(engine: str, source: str, path: str, cwd: Optional[str] = None,
+               args: Sequence[str] = (), env: Optional[dict] = None) -> dict:
+    """Run `source` on the in-process engine `ref` or `vm` in directory `cwd`, with the program
+    arguments `args` and the environment variables `env` added; returns the --json contract
+    dict."""
     from shapelang import api
-    return api.run(source, path=path, engine=engine, cwd=cwd).to_json()
+    return api.run(source, path=path, engine=engine, cwd=cwd, argv=[path, *args],
+                   environ=environment(env)).to_json()
+
+
+def environment(env: Optional[dict]) -> Optional[dict]:
+    """The process's environment with a case's variables added (None: nothing to add)."""
+    return {**os.environ, **env} if env else None
 
 
 def _program_file(source: str, path: str, tmpdir: Optional[str]) -> tuple[str, Optional[str]]:
@@ -227,10 +235,10 @@ def _run_command(argv: list[str], timeout: Optional[float], env: Optional[dict] 
 
 def _run_subprocess_json(argv: list[str], source: str, path: str, timeout: Optional[float],
                          tmpdir: Optional[str] = None, env: Optional[dict] = None,
-                         cwd: Optional[str] = None) -> dict:
+                         cwd: Optional[str] = None, args: Sequence[str] = ()) -> dict:
     prog, tmp = _program_file(source, path, tmpdir)
     try:
-        return _run_command(argv + [os.path.abspath(prog)], timeout, env, cwd)
+        return _run_command(argv + [os.path.abspath(prog), *args], timeout, env, cwd)
     finally:
         if tmp:
             try:
@@ -257,6 +265,7 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
         except OSError as e:
             raise CaseFormatError(case.path, 1, f"cannot read {exp.label} source: {e}") from None
     from shapelang import api
+    invocation = {"argv": [case.path, *case.args], "environ": environment(case.env)}
     if engine.kind == "ref":
         if new_source is None:
             # The oracle counts events over the whole replay: the J-th snapshot event of a run
@@ -267,22 +276,24 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
             at = events[0] if len(events) == 1 else tuple(events)
             if case.uses_files and exp.then:
                 raise Unsupported("the oracle follows files through one resume, not a chain")
+            first = None
             if case.uses_files:
                 # The files decide whether the resume may run at all (spec/io.md): the first
-                # run in a directory of its own, checked as a resume checks it; the replay
-                # then runs in a directory as the first run started.
+                # run in a directory of its own, checked as a resume checks it (which leaves it
+                # as the resume finds it); the replay then runs in a directory as the first run
+                # started, which takes those files when the replay reaches the snapshot.
                 first = _workdir(case, tmpdir, workdir)
                 refused = api.resume_io_check(case.source, exp.event, path=case.path, cwd=first,
-                                              changes=exp.changes)
+                                              changes=exp.changes, **invocation)
                 if refused is not None:
                     # A refused resume touches no file: the first run's files are what is left.
                     return api.Result(error=refused, exit_code=1).to_json()
             d = _workdir(case, tmpdir, workdir)
-            return api.run(case.source, path=case.path, engine="ref", resume_at=at,
-                           cwd=d).to_json()
+            return api.run(case.source, path=case.path, engine="ref", resume_at=at, cwd=d,
+                           resume_files=first, **invocation).to_json()
         d = _workdir(case, tmpdir, workdir)
         return api.run(new_source, path=new_path, engine="ref",
-                       recompile_from=(case.source, exp.event), cwd=d).to_json()
+                       recompile_from=(case.source, exp.event), cwd=d, **invocation).to_json()
     if engine.kind == "vm":
         return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then,
                           _workdir(case, tmpdir, workdir), exp.changes)
@@ -320,7 +331,8 @@ def _cmd_resume(engine: Engine, case: Case, exp: ResumeExpectation, new_path: Op
         return ids
     try:
         ids = ids_of(_run_subprocess_json(list(engine.command), case.source, case.path, timeout,
-                                          tmpdir, env), "its run")
+                                          tmpdir, {**case.env, **env}, args=case.args),
+                     "its run")
         if exp.event >= len(ids):
             return _fewer_snapshots(exp.event + 1)
         if new_path is not None:
@@ -364,21 +376,26 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
     os.unlink(store)  # the store creates its own file
     try:
         # Whatever the first run does after its snapshots (even failing) does not matter here.
-        ids = api.run(case.source, path=case.path, store=store, cwd=cwd).snapshots
+        # The resumes are started as `shape --resume ID` is, without the case's arguments and
+        # variables, in the first run's directory (where a snapshot that recorded no directory
+        # of its own continues).
+        ids = api.run(case.source, path=case.path, store=store, cwd=cwd,
+                      argv=[case.path, *case.args], environ=environment(case.env)).snapshots
         if k >= len(ids):
             return _fewer_snapshots(k + 1)
         if cwd is not None:
-            fixtures.apply_changes(changes, cwd)
+            from shapelang.ref.oracle import apply_changes
+            apply_changes(cwd, changes)
         if new_source is not None:
-            return api.resume(ids[k], new_source, path=new_path, store=store).to_json()
+            return api.resume(ids[k], new_source, path=new_path, store=store, cwd=cwd).to_json()
         sid, event = ids[k], k
         for j in then:
-            saved = api.resume(sid, store=store).snapshots
+            saved = api.resume(sid, store=store, cwd=cwd).snapshots
             event += 1 + j   # counted over the whole run, as the oracle counts
             if j >= len(saved):
                 return _fewer_snapshots(event + 1)
             sid = saved[j]
-        return api.resume(sid, store=store).to_json()
+        return api.resume(sid, store=store, cwd=cwd).to_json()
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
@@ -599,7 +616,7 @@ def _check_in(case: Case, engine: Engine, context: str, timeout: Optional[float]
               workdir: Optional[str]) -> CaseResult:
     if engine.kind == "cmd":
         result = _run_subprocess_json(list(engine.command), source, path, timeout, tmpdir,
-                                      cwd=workdir)
+                                      env=case.env or None, cwd=workdir, args=case.args)
         if result.get("timeout"):
             res.status, res.reason = "fail", "timeout"
             res.details.append(f"no result within {timeout:.0f} s")
@@ -608,7 +625,7 @@ def _check_in(case: Case, engine: Engine, context: str, timeout: Optional[float]
     elif engine.kind == "py":
         result = load_py_engine(engine)(source, path)
     else:
-        result = run_engine(engine.kind, source, path, workdir)
+        result = run_engine(engine.kind, source, path, workdir, case.args, case.env)
     details, notes = compare(case, result, context, engine.name)
     if context == "main" and case.files:
         if workdir is None:

@@ -308,7 +308,7 @@ def check_b_cli(case: Case, n: int) -> Verdict:
         with open(src, "w", encoding="utf-8") as f:
             f.write(case.source)
         env = {"SHAPE_STORE": os.path.join(tmp, "store.db")}
-        first = E.cli_run(["run", src, "--snapshot-at", str(max(n, 1))], env)
+        first = E.cli_run(["run", "--snapshot-at", str(max(n, 1)), src], env)
         m = re.search(r"Snapshot saved: ([0-9a-f]{64})", first.stderr)
         stdout = first.stdout
         code = first.code

@@ -15,6 +15,12 @@ The reference evaluator keeps no serialisable state, so it answers by replaying.
   shared rules of ref/resume.py accept the edit, the new program is replayed silently until the
   same site's same occurrence, where the captured cells and loop states are put in place and the
   call returns `Resumed`.
+
+Files (spec/io.md): the replay writes its files as the first run did, in a directory as the
+first run started. Whether the files allow a resume at all is `resume_io_check`'s answer, which
+also leaves the first run's directory as the resume finds it (someone else's changes made,
+outputs rewound); `at_resume`, called when the replay reaches the point it continues from, is
+where the replay's directory takes those files (`take_files`).
 """
 from __future__ import annotations
 
@@ -53,8 +59,10 @@ class OracleEvents(SnapshotEvents):
     continues from, and captures or restores the state at a call site."""
 
     def __init__(self, write: Callable[[str], None], resume_at: tuple[int, ...] = (),
-                 capture_at: Optional[int] = None, replay: Optional[Captured] = None) -> None:
+                 capture_at: Optional[int] = None, replay: Optional[Captured] = None,
+                 at_resume: Optional[Callable[[], None]] = None) -> None:
         super().__init__()
+        self.at_resume = at_resume
         self.resume_events = frozenset(resume_at)
         self.resume_last = resume_at[-1] if resume_at else None
         self.capture_at = capture_at
@@ -93,13 +101,19 @@ class OracleEvents(SnapshotEvents):
                     st[0], st[1] = saved[0], saved[1]
             restore_frame_cells(interp, call, env, replay.values)
             self.replay = None
-            self.suppress = False
+            self.resumed()
             return SNAPSHOT_RESUMED
         if k in self.resume_events:
             if k == self.resume_last:
-                self.suppress = False
+                self.resumed()
             return SNAPSHOT_RESUMED
         return self.taken(k)
+
+    def resumed(self) -> None:
+        """The replay is where the resumed run continues: its output counts from here."""
+        self.suppress = False
+        if self.at_resume is not None:
+            self.at_resume()
 
 
 def frame_cells(interp: Interpreter, call: Any, env: Env) -> dict:
@@ -152,22 +166,26 @@ def _run(program: A.Program, res: Resolution, path: Optional[str], max_depth: in
 def run_source(source: str, write: Callable[[str], None], path: Optional[str] = None,
                max_depth: int = DEFAULT_MAX_DEPTH,
                resume_at: Optional[int | tuple[int, ...]] = None,
-               recompile_from: Optional[tuple[str | A.Program, int]] = None) -> Any:
+               recompile_from: Optional[tuple[str | A.Program, int]] = None,
+               at_resume: Optional[Callable[[], None]] = None) -> Any:
     """The output of a resume: `resume_at=k` (or a chain `(k, k2, …)`) gives what resuming the
     program's k-th snapshot event prints; `recompile_from=(old_source, k)` what `shape --resume
     <k-th snapshot of old_source> path` prints with this source (recompile-and-resume);
-    `old_source` may be given parsed."""
-    return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from)
+    `old_source` may be given parsed. `at_resume` is called when the replay reaches the point
+    the resumed run continues from."""
+    return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from,
+                       at_resume)
 
 
 def run_program(program: A.Program, write: Callable[[str], None], path: Optional[str] = None,
                 max_depth: int = DEFAULT_MAX_DEPTH,
                 resume_at: Optional[int | tuple[int, ...]] = None,
-                recompile_from: Optional[tuple[str | A.Program, int]] = None) -> Any:
+                recompile_from: Optional[tuple[str | A.Program, int]] = None,
+                at_resume: Optional[Callable[[], None]] = None) -> Any:
     """`run_source` for a parsed program."""
     if recompile_from is None:
         chain = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
-        events = OracleEvents(write, resume_at=chain)
+        events = OracleEvents(write, resume_at=chain, at_resume=at_resume)
         try:
             return _run(program, check(program, path), path, max_depth, events)
         finally:
@@ -187,7 +205,7 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
         raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
     res = check(program, path)
     plan(old, old_res, program, res, captured.ordinal)
-    events = OracleEvents(write, replay=captured)
+    events = OracleEvents(write, replay=captured, at_resume=at_resume)
     value = _run(program, res, path, max_depth, events)
     if events.replay is not None:
         raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot "
@@ -245,16 +263,7 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
         run_deep(lambda: interp.run(program, res))
     except (ShapeError, ShapeExit):
         pass  # the first run's own end does not matter, only what it left
-    here = current_io().ledger.cwd
-    for name, content in changes:       # someone else, between the run and the resume
-        target = os.path.join(here, name)
-        if content is None:
-            if os.path.lexists(target):
-                os.remove(target)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
-                f.write(content.encode("utf-8"))
+    apply_changes(current_io().ledger.cwd, changes)
     if events.events <= event:
         return      # the replay reports that the program takes fewer snapshots
 
@@ -266,3 +275,29 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
     resume_context(None if cp is None else Ledger.load(cp.ledger), fetch,
                    walk_journal(f"event {event}", lambda b: events.journals.get(b, [])),
                    allow_changed_inputs=current_io().allow_changed_inputs)
+
+
+def take_files(directory: str, source: str) -> None:
+    """Make `directory` hold what `source` holds: its files are removed, `source`'s copied in."""
+    import shutil
+    for name in os.listdir(directory):
+        p = os.path.join(directory, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.remove(p)
+    shutil.copytree(source, directory, symlinks=True, dirs_exist_ok=True)
+
+
+def apply_changes(directory: str, changes: Sequence[tuple[str, Optional[str]]]) -> None:
+    """What someone else does to a run's directory between a snapshot and its resume: write each
+    file (name relative to `directory`, UTF-8 text), or delete it (None)."""
+    for name, content in changes:
+        target = os.path.join(directory, name)
+        if content is None:
+            if os.path.lexists(target):
+                os.remove(target)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(content.encode("utf-8"))

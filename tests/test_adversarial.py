@@ -159,7 +159,7 @@ def test_hostile_source_is_one_clean_error(name, engine, tmp_path, db):
     data, kind = {**SOURCES, **VM_ONLY}[name]
     path = tmp_path / "hostile.shape"
     path.write_bytes(data)
-    code, out, err = cli_main("run", str(path), "--engine", engine, "--store", db)
+    code, out, err = cli_main("run", "--engine", engine, "--store", db, str(path))
     assert_clean_error(code, err, where=str(path))
     assert f": {kind}: " in err
 
@@ -173,16 +173,16 @@ def test_hostile_source_is_one_clean_error(name, engine, tmp_path, db):
 def test_odd_but_valid_sources_run(src, out, engine, tmp_path):
     path = tmp_path / "odd.shape"
     path.write_bytes(src)
-    assert cli_main("run", str(path), "--engine", engine) == (0, out, "")
+    assert cli_main("run", "--engine", engine, str(path)) == (0, out, "")
 
 
 @pytest.mark.parametrize("engine", ["vm", "ref"])
 def test_leading_bom_is_ignored_and_a_later_one_is_an_error(engine, tmp_path):
     path = tmp_path / "bom.shape"
     path.write_bytes(b"\xef\xbb\xbfprint(1)\n")
-    assert cli_main("run", str(path), "--engine", engine) == (0, "1\n", "")
+    assert cli_main("run", "--engine", engine, str(path)) == (0, "1\n", "")
     path.write_bytes(b"print(1)\n\xef\xbb\xbfprint(2)\n")
-    code, out, err = cli_main("run", str(path), "--engine", engine)
+    code, out, err = cli_main("run", "--engine", engine, str(path))
     assert_clean_error(code, err, where=f"{path}:2:1")
     assert "SyntaxError: Unexpected character" in err
 
@@ -204,7 +204,7 @@ def test_moderately_nested_source_runs_on_both_engines(engine, tmp_path):
     # front ends (resolver, compiler) handle on their deep stacks: both engines must run it.
     path = tmp_path / "nested.shape"
     path.write_text("print(" + "{" * 3000 + "1" + "}" * 3000 + ")\n")
-    code, out, err = cli_main("run", str(path), "--engine", engine)
+    code, out, err = cli_main("run", "--engine", engine, str(path))
     assert (code, out, err) == (0, "1\n", "")
 
 
@@ -215,7 +215,7 @@ def test_values_nested_10000_deep_display_and_compare(engine, tmp_path):
     path.write_text("let mut a = []\nlet mut b = []\nlet mut i = 0\n"
                     "while i < 10000 { a = [a]; b = [b]; i += 1 }\n"
                     "print(to_string(a).length, a == b)\n")
-    assert cli_main("run", str(path), "--engine", engine) == (0, "20002 true\n", "")
+    assert cli_main("run", "--engine", engine, str(path)) == (0, "20002 true\n", "")
 
 
 @pytest.mark.parametrize("argv", [["run", "--json"], ["run"]])
@@ -257,7 +257,7 @@ def test_reference_engine_runs_when_a_1gb_stack_does_not_fit(tmp_path):
     resource = pytest.importorskip("resource")
     path = tmp_path / "deep.shape"
     path.write_text("fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }\nprint(f(3000))\n")
-    r = shape("run", str(path), "--engine", "ref",
+    r = shape("run", "--engine", "ref", str(path),
               preexec_fn=_address_space_limit(resource, 900_000_000))
     assert (r.returncode, r.stdout, r.stderr) == (0, "3000\n", "")
 
@@ -266,7 +266,7 @@ def test_out_of_memory_is_a_clean_error(tmp_path):
     resource = pytest.importorskip("resource")
     path = tmp_path / "grow.shape"
     path.write_text('let mut s = "x"\nfor i in 0..40 { s = s + s }\nprint(s.len())\n')
-    r = shape("run", str(path), "--engine", "vm",
+    r = shape("run", "--engine", "vm", str(path),
               preexec_fn=_address_space_limit(resource, 1_500_000_000))
     assert_clean_error(r.returncode, r.stderr, where=str(path))
     assert "Out of memory" in r.stderr
@@ -633,7 +633,7 @@ def test_unusable_store_files(kind, tmp_path, base):
     runs = [("--resume", "abc", "--store", store),
             ("snapshot", "--store", store, "list"), ("snapshot", "--store", store, "verify"),
             ("snapshot", "--store", store, "gc"), ("snapshot", "--store", store, "delete", "ab"),
-            ("run", prog, "--store", store), ("run", prog, "--snapshot-at", "3", "--store", store)]
+            ("run", "--store", store, prog), ("run", "--snapshot-at", "3", "--store", store, prog)]
     for argv in runs:
         code, out, err = cli_main(*argv)
         if kind == "zero-bytes" and code in (0, 130):
@@ -664,16 +664,16 @@ def test_read_only_store_reads_but_refuses_writes_cleanly(base, db, monkeypatch)
 
 # Usage errors: exit 2 with a usage line (issue 14); the others are ordinary errors, exit 1.
 MISUSE = [
-    ["run"], ["run", "--engine"], ["run", "{p1}", "--engine", "bogus"],
-    ["run", "{p1}", "--snapshot-at", "-5"], ["run", "{p1}", "--snapshot-at", "abc"],
-    ["run", "{p1}", "--snapshot-at", "1.5"], ["run", "{p1}", "--bogus"], ["run", "{p1}", "extra"],
+    ["run"], ["run", "--engine"], ["run", "--engine", "bogus", "{p1}"],
+    ["run", "--snapshot-at", "-5", "{p1}"], ["run", "--snapshot-at", "abc", "{p1}"],
+    ["run", "--snapshot-at", "1.5", "{p1}"], ["run", "--bogus", "{p1}"],
     ["--resume"], ["--resume", "{sid}", "--snapshot-at", "-1"], ["--resume", "{sid}", "--bogus"],
     ["--resume", "{sid}", "--engine", "ref", "{p1}"], ["--bogus"],
     ["snapshot"], ["snapshot", "bogus"], ["snapshot", "info"], ["snapshot", "delete"],
     ["snapshot", "list", "extra"], ["snapshot", "list", "--store"],
     ["dis"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
     ["bench", "nosuchbench"], ["bench", "fib", "--engines", "zz"],
-    ["run", "{p1}", "--engine", "ref", "--snapshot-at", "5"],
+    ["run", "--engine", "ref", "--snapshot-at", "5", "{p1}"],
     ["fuzz", "--seconds", "abc"], ["fuzz", "--seconds", "-1"], ["fuzz", "--jobs", "0"],
 ]
 FAILED_COMMANDS = [["dis", "{missing}"], ["conformance", "--junit", "/nonexistent-dir/x.xml", "{p1}"]]
@@ -683,10 +683,11 @@ def _misuse_argv(argv: list[str], base: dict, db: str) -> list[str]:
     subst = {"{p1}": os.path.join(base["dir"], "p1.shape"), "{sid}": base["ids"]["p1"],
              "{missing}": os.path.join(base["dir"], "missing.shape")}
     argv = [subst.get(a, a) for a in argv]
+    # Options of `shape` come before the script: what follows it is the program's.
     if argv[0] == "run":
-        argv += ["--store", db]
+        argv = ["run", "--store", db] + argv[1:]
     elif argv[0] == "--resume":
-        argv = ["--store", db] + argv   # options of `shape` come before the script
+        argv = ["--store", db] + argv
     return argv
 
 
@@ -712,7 +713,7 @@ def test_snapshot_store_option_after_the_subcommand(base, db):
 
 def test_snapshot_at_zero_interrupts_before_the_first_step(base, db, tmp_path):
     prog = os.path.join(base["dir"], "p1.shape")
-    code, out, err = cli_main("run", prog, "--snapshot-at", "0", "--store", db)
+    code, out, err = cli_main("run", "--snapshot-at", "0", "--store", db, prog)
     assert code == 130 and "Resume with: shape --resume " in err
     sid = err.split("Resume with: shape --resume ")[1].split()[0]
     assert resume_out(sid, db).startswith("3 [1, 2, 3, 4] Hash(")
@@ -740,17 +741,17 @@ def test_closed_or_full_stdout_and_broken_pipe(engine, tmp_path):
     prog = tmp_path / "loop.shape"
     prog.write_text("for i in 0..100000 { print(i) }\n")
     # stdout closed: one clean error, not an AttributeError on None
-    r = subprocess.run(SHAPE + ["run", str(prog), "--engine", engine], stderr=subprocess.PIPE,
+    r = subprocess.run(SHAPE + ["run", "--engine", engine, str(prog)], stderr=subprocess.PIPE,
                        text=True, timeout=120, stdin=subprocess.DEVNULL,
                        preexec_fn=lambda: os.close(1))
     assert_clean_error(r.returncode, r.stderr, where="<output>: IOError: ")
     if os.path.exists("/dev/full"):
         with open("/dev/full", "w") as full:
-            r = subprocess.run(SHAPE + ["run", str(prog), "--engine", engine], stdout=full,
+            r = subprocess.run(SHAPE + ["run", "--engine", engine, str(prog)], stdout=full,
                                stderr=subprocess.PIPE, text=True, timeout=120)
         assert_clean_error(r.returncode, r.stderr, where="<output>: IOError: ")
     # the reader goes away (`shape run … | head -1`): stop quietly, exit 1, no traceback
-    p = subprocess.Popen(SHAPE + ["run", str(prog), "--engine", engine], stdout=subprocess.PIPE,
+    p = subprocess.Popen(SHAPE + ["run", "--engine", engine, str(prog)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     assert p.stdout.readline() == b"0\n"
     p.stdout.close()

@@ -27,7 +27,7 @@ def prog(tmp_path):
 
 
 def test_run_prints_and_exits_zero(prog):
-    r = shape("run", prog('print("hi", 1 + 2)'), "--engine", "ref")
+    r = shape("run", "--engine", "ref", prog('print("hi", 1 + 2)'))
     assert (r.returncode, r.stdout, r.stderr) == (0, "hi 3\n", "")
 
 
@@ -46,7 +46,7 @@ def test_bare_file_argument_runs(prog):
 ])
 def test_errors_start_with_one_line_with_location(prog, src, kind, line):
     path = prog(src)
-    r = shape("run", path, "--engine", "ref")
+    r = shape("run", "--engine", "ref", path)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     first, *excerpt = r.stderr.splitlines()
@@ -59,19 +59,19 @@ def test_errors_start_with_one_line_with_location(prog, src, kind, line):
 
 
 def test_missing_file_is_an_error_not_a_traceback(tmp_path):
-    r = shape("run", str(tmp_path / "nope.shape"), "--engine", "ref")
+    r = shape("run", "--engine", "ref", str(tmp_path / "nope.shape"))
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "Traceback" not in r.stderr
 
 
 def test_binary_file_is_an_error(tmp_path):
     p = tmp_path / "bin.shape"
     p.write_bytes(b"\xff\xfe\x00\x01")
-    r = shape("run", str(p), "--engine", "ref")
+    r = shape("run", "--engine", "ref", str(p))
     assert r.returncode == 1 and r.stderr.startswith("Error: ")
 
 
 def test_exit_code_passes_through(prog):
-    r = shape("run", prog('print("a")\nexit(7)'), "--engine", "ref")
+    r = shape("run", "--engine", "ref", prog('print("a")\nexit(7)'))
     assert (r.returncode, r.stdout) == (7, "a\n")
 
 
@@ -94,7 +94,7 @@ def test_json_contract(prog):
 def test_no_parser_files_dropped_in_cwd(prog, tmp_path):
     work = tmp_path / "cwd"
     work.mkdir()
-    shape("run", prog("print(1)"), "--engine", "ref", cwd=str(work))
+    shape("run", "--engine", "ref", prog("print(1)"), cwd=str(work))
     assert sorted(os.listdir(work)) == []
 
 
@@ -102,7 +102,7 @@ def test_startup_is_quick(prog):
     # Not a benchmark: only guards against regenerating the parse tables on every start.
     path = prog("print(1)")
     t = time.perf_counter()
-    shape("run", path, "--engine", "ref")
+    shape("run", "--engine", "ref", path)
     assert time.perf_counter() - t < 5
 
 
@@ -125,7 +125,7 @@ def test_usage_and_unknown_option():
 
 def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
     p = prog('let a = snapshot()\nlet b = snapshot()\nprint(a == b)\n')
-    r = shape("run", p, "--engine", "ref")
+    r = shape("run", "--engine", "ref", p)
     assert r.returncode == 0 and r.stdout == "false\n"
     # One note, however many snapshots, and never an Error line.
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("Note: the reference evaluator "
@@ -154,14 +154,14 @@ def test_json_carries_snapshot_and_interrupt_ids_also_with_resume(prog, tmp_path
 
 
 def test_snapshot_at_needs_the_vm(prog):
-    r = shape("run", prog("print(1)"), "--engine", "ref", "--snapshot-at", "5")
+    r = shape("run", "--engine", "ref", "--snapshot-at", "5", prog("print(1)"))
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("Error: shape run: --snapshot-at needs the VM engine")
 
 
 def test_reference_engine_accepts_and_ignores_a_store(prog, tmp_path):
     db = tmp_path / "s.db"
-    r = shape("run", prog("print(snapshot() == snapshot())"), "--engine", "ref", "--store", str(db))
+    r = shape("run", "--engine", "ref", "--store", str(db), prog("print(snapshot() == snapshot())"))
     assert r.returncode == 0 and r.stdout == "false\n" and r.stderr.startswith("Note: ")
     assert not db.exists()
 
@@ -187,8 +187,12 @@ def test_arguments_after_the_script_belong_to_the_program(prog, tmp_path):
     # `--json` after the script is the program's argument, not an option of shape
     r = shape("--engine", "ref", prog("print(1)"), "--json", "--bogus")
     assert (r.returncode, r.stdout) == (0, "1\n")
-    r = shape("run", prog("print(2)"), "--engine", "ref", "--", "--json")
+    r = shape("run", "--engine", "ref", prog("print(2)"), "--", "--json")
     assert (r.returncode, r.stdout) == (0, "2\n")
+    # `shape run` as `shape FILE`: options before the script, everything after it the program's
+    r = shape("run", "--engine", "ref", prog("use std::core::env\nprint(env.args().slice(1))"),
+              "a", "--engine", "vm", "--json")
+    assert (r.returncode, r.stdout) == (0, "[a, --engine, vm, --json]\n")
 
 
 def test_every_command_and_option_has_a_description(monkeypatch, capsys):

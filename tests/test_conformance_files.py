@@ -108,3 +108,87 @@ def test_engines_fail_a_wrong_file_expectation(tmp_path, engine):
     assert r.status == "fail"
     assert r.details == ["resume 0: file log.txt: expected 'start\\na\\nB\\n', got "
                          "'start\\na\\nb\\n'"]
+
+
+def test_args_and_env_keys_parse():
+    case = parse_case('// args: in.csv "two words" --n=3\n// env APP_MODE: "fast"\n'
+                      '// env EMPTY: ""\nprint(1)\n', "c.shape")
+    assert case.args == ("in.csv", "two words", "--n=3")
+    assert case.env == {"APP_MODE": "fast", "EMPTY": ""}
+    assert not case.uses_files
+
+
+@pytest.mark.parametrize("header, message", [
+    ('// args: "unclosed\n', "No closing quotation"),
+    ("// args: a\n// args: b\n", "duplicate key 'args'"),
+    ('// env 1BAD: "x"\n', "expected 'env NAME:"),
+    ("// env A: fast\n", "must be a JSON string"),
+    ('// env A: "x"\n// env A: "y"\n', "duplicate env A"),
+])
+def test_malformed_args_and_env_keys(header, message):
+    with pytest.raises(CaseFormatError) as e:
+        parse_case(header + "print(1)\n", "c.shape")
+    assert message in e.value.message
+
+
+INVOCATION_CASE = """// args: a "b c"
+// env SHAPE_TEST_CASE_VAR: "set for the run"
+// stdout:
+// | [a, b c] set for the run
+// resume 0:
+// | [a, b c] set for the run None
+use std::core::env
+let v = env.get("SHAPE_TEST_CASE_VAR")
+snapshot()
+if env.args().length == 3 { print(env.args().slice(1), v) } else { print(env.args().slice(1), v, env.get("SHAPE_TEST_CASE_OTHER")) }
+"""
+
+
+@pytest.mark.parametrize("engine", ["ref", "vm"])
+def test_engines_get_the_case_arguments_and_variables(tmp_path, engine, monkeypatch):
+    monkeypatch.delenv("SHAPE_TEST_CASE_VAR", raising=False)
+    # The first run sees its arguments and variables; the resume (started without them) sees
+    # the recorded ones. The `else` branch is what a resume that lost them would print.
+    case = parse_case(INVOCATION_CASE.replace("// | [a, b c] set for the run None\n",
+                                              "// | [a, b c] set for the run\n"),
+                      str(tmp_path / "case.shape"))
+    r = check_case(case, Engine(engine, engine), tmpdir=str(tmp_path))
+    assert r.status == "pass", r.details + r.notes
+    assert "SHAPE_TEST_CASE_VAR" not in os.environ
+
+
+def test_cmd_engine_gets_the_case_arguments_and_variables(tmp_path):
+    import sys
+    case = parse_case(INVOCATION_CASE.split("// resume 0:")[0]
+                      + INVOCATION_CASE.split("// | [a, b c] set for the run None\n")[1],
+                      str(tmp_path / "case.shape"))
+    engine = Engine.parse(f'cmd:{sys.executable} -m shapelang run --json')[0]
+    r = check_case(case, engine, tmpdir=str(tmp_path), timeout=60)
+    assert r.status == "pass", r.details + r.notes
+
+
+FIRST_READ_AFTER_SNAPSHOT = """// fixture in.txt: "old"
+// stdout:
+// | Ok(old)
+// resume 0:
+// | Ok(new)
+// resume-change 0 in.txt: "new"
+// resume-file 0 out.txt: "new"
+use std::core::file
+snapshot()
+let t = file.read_text("in.txt")
+print(t)
+file.write_text("out.txt", t?)
+"""
+
+
+@pytest.mark.parametrize("engine", ["ref", "vm"])
+def test_resume_of_a_snapshot_without_io_runs_in_the_case_directory(tmp_path, engine,
+                                                                    monkeypatch):
+    # The snapshot recorded no directory (no I/O before it): the resume continues where it is
+    # started, which the runner makes the first run's directory, never its own cwd.
+    monkeypatch.chdir(tmp_path)
+    case = parse_case(FIRST_READ_AFTER_SNAPSHOT, str(tmp_path / "case.shape"))
+    r = check_case(case, Engine(engine, engine), tmpdir=str(tmp_path))
+    assert r.status == "pass", r.details + r.notes
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "in.txt").exists()

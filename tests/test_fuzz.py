@@ -475,7 +475,7 @@ def test_zygote_runs_each_command_in_a_fresh_process(tmp_path):
     src.write_text("print(1 + 1)\nlet mut i = 0\nwhile true { i = i + 1 }\n")
     z = Zygote()
     try:
-        done = z.run(["run", str(src), "--snapshot-at", "50"],
+        done = z.run(["run", "--snapshot-at", "50", str(src)],
                      env={"SHAPE_STORE": str(tmp_path / "s.db")})
         assert done.code == 130 and done.stdout == "2\n" and "Snapshot saved:" in done.stderr
         sid = done.stderr.split("Snapshot saved: ")[1].split()[0]

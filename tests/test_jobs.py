@@ -48,7 +48,7 @@ print("done", acc)
 def take(url: str, source: str, tmp_path, name: str = "job.shape") -> str:
     prog = tmp_path / name
     prog.write_text(source)
-    r = shape("run", str(prog), "--store", url)
+    r = shape("run", "--store", url, str(prog))
     assert r.returncode == 0 and r.stdout == "taken\n", r.stderr
     store = open_store(url, create=False)
     try:

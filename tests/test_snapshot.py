@@ -353,7 +353,7 @@ def test_cli_recompile_errors_exit_1(tmp_path, store):
 def test_cli_snapshot_at_interrupts_and_resumes_transparently(tmp_path, store):
     prog = tmp_path / "long.shape"
     prog.write_text("let mut acc = 0\nfor i in 0..3000 {\n  acc = acc + i\n  if i % 1000 == 0 { print(\"at\", i) }\n}\nprint(\"done\", acc)\n")
-    r = shape("run", str(prog), "--snapshot-at", "500", env_store=store)
+    r = shape("run", "--snapshot-at", "500", str(prog), env_store=store)
     assert r.returncode == 130
     assert "Snapshot saved: " in r.stderr and "Resume with: shape --resume " in r.stderr
     sid = r.stderr.split("Snapshot saved: ")[1].split()[0]

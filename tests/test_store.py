@@ -220,7 +220,7 @@ def test_no_password_in_any_output_when_the_server_is_unreachable(tmp_path):
     prog = tmp_path / "p.shape"
     prog.write_text("let s = snapshot()\nprint(1)\n")
     runs = [("snapshot", "--store", url, "list"), ("--resume", "abcd", "--store", url),
-            ("run", str(prog), "--store", url)]
+            ("run", "--store", url, str(prog))]
     for argv in runs:
         r = _process(*argv)
         assert r.returncode == 1, argv
@@ -301,7 +301,7 @@ def test_same_program_same_ids_in_both_stores_and_copy_both_ways(tmp_path, pg_ur
     lite = str(tmp_path / "lite.db")
     ids = {}
     for name, loc in (("sqlite", lite), ("postgresql", pg_url)):
-        r = _shape("run", str(prog), "--json", "--store", loc)
+        r = _shape("run", "--json", "--store", loc, str(prog))
         assert r.returncode == 0, r.stderr
         ids[name] = [s.id for s in _listing(loc)]
     assert ids["sqlite"] == ids["postgresql"] and len(ids["sqlite"]) == 1
@@ -397,7 +397,7 @@ def test_a_server_that_is_gone_is_a_clean_error_and_loses_nothing(pg_server, pg_
         assert e.value.kind == "StoreError"
         prog = tmp_path / "p.shape"
         prog.write_text("print(1)\nlet s = snapshot()\nprint(2)\n")
-        r = _shape("run", str(prog), "--store", pg_url)
+        r = _shape("run", "--store", pg_url, str(prog))
         assert r.returncode == 1 and r.stdout == "1\n" and r.stderr.startswith("Error: ")
         assert "StoreError" in r.stderr and "Traceback" not in r.stderr
     finally:

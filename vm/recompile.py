@@ -98,9 +98,9 @@ def _repoint(values: list, mapping: dict[int, Cell]) -> None:
 def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str], Any],
               store: Optional[str] = None, on_saved: Optional[Callable[[str], Any]] = None,
               max_depth: int = DEFAULT_MAX_DEPTH, allow_changed_inputs: bool = False,
-              pin_inputs: bool = False) -> "S.Run":
+              pin_inputs: bool = False, **invocation: Any) -> "S.Run":
     """A run that continues a stored snapshot in the recompiled `source` (raises ResumeError
-    when the mapping cannot be established)."""
+    when the mapping cannot be established). `invocation` as for `snapshot.restore`."""
     st = open_store(store, create=False)
     try:
         sid = st.resolve(sid_or_prefix)
@@ -115,7 +115,7 @@ def recompile(sid_or_prefix: str, source: str, path: str, write: Callable[[str],
             # diagnostic; the message itself stays the one the reference oracle gives).
             e.note = f"snapshot {sid[:12]} was taken in {S.boundary(loaded)}"
         raise
-    notes = S.resume_io(loaded, session, allow_changed_inputs, pin_inputs)
+    notes = S.resume_io(loaded, session, allow_changed_inputs, pin_inputs, **invocation)
     return S.Run(machine, session, resumed_from=sid, script=path, source=source, notes=notes)
 
 

@@ -13,7 +13,7 @@ machine is built from it. Nothing in a snapshot is ever executed as Python.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from shapelang.runtime import stdlib, values as V
 from shapelang.runtime.errors import ShapeError
@@ -367,16 +367,19 @@ def start(program: Program, source: Optional[str], write: Callable[[str], Any],
 
 
 def resume_io(loaded: Loaded, session: SnapshotSession, allow_changed_inputs: bool = False,
-              pin_inputs: bool = False) -> list[str]:
+              pin_inputs: bool = False, argv: Optional[list] = None, cwd: Optional[str] = None,
+              environ: Optional[Mapping[str, str]] = None) -> list[str]:
     """Give a resumed run its I/O: the files are checked against the snapshot's ledger and its
-    output journal, and the outputs rewound (runtime/stdlib/resume.py). Returns notes for a
-    person (inputs that changed, when that is allowed)."""
+    output journal, and the outputs rewound (runtime/stdlib/resume.py). `argv`, `cwd` and
+    `environ` are the resuming invocation's, for what the snapshot did not record. Returns notes
+    for a person (inputs that changed, when that is allowed)."""
     from shapelang.runtime.stdlib import resume as io_resume
     notes: list[str] = []
     session.use_io(io_resume.resume_context(
         loaded.ledger, session.store.get_blob,
         io_resume.walk_journal(loaded.sid, session.store.journal),
-        argv=[loaded.script] if loaded.script else [],
+        argv=argv if argv is not None else ([loaded.script] if loaded.script else []),
+        cwd=cwd, environ=environ,
         allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs, notes=notes))
     session.io.after_snapshot(loaded.sid)
     return notes
@@ -385,10 +388,11 @@ def resume_io(loaded: Loaded, session: SnapshotSession, allow_changed_inputs: bo
 def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str] = None,
             on_saved: Optional[Callable[[str], Any]] = None,
             max_depth: int = DEFAULT_MAX_DEPTH, allow_changed_inputs: bool = False,
-            pin_inputs: bool = False) -> Run:
+            pin_inputs: bool = False, **invocation: Any) -> Run:
     """Full resume: a run that continues a stored snapshot on its stored code (no source is
     read). Raises ResumeError when the snapshot is missing or does not fit its code, or when its
-    files do not fit its I/O ledger; otherwise the outputs are rewound to the snapshot."""
+    files do not fit its I/O ledger; otherwise the outputs are rewound to the snapshot.
+    `invocation` (argv, cwd, environ) is the resuming one, for `resume_io`."""
     from shapelang.vm.store import open_store
     st = open_store(store, create=False)
     try:
@@ -407,6 +411,6 @@ def restore(sid_or_prefix: str, write: Callable[[str], Any], store: Optional[str
         raise resume_error(f"Snapshot {sid[:12]} is malformed ({type(e).__name__})") from None
     except ShapeError as e:
         raise resume_error(f"Snapshot {sid[:12]} is malformed: {e.message}") from None
-    notes = resume_io(loaded, session, allow_changed_inputs, pin_inputs)
+    notes = resume_io(loaded, session, allow_changed_inputs, pin_inputs, **invocation)
     return Run(machine, session, resumed_from=sid, script=loaded.script, source=loaded.source,
                notes=notes)

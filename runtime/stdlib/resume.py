@@ -229,15 +229,17 @@ def _blob(fetch_blob: Callable[[str], bytes], fingerprint: str, what: str) -> by
 
 def resume_context(ledger: Optional[Ledger], fetch_blob: Callable[[str], bytes],
                    journal: Sequence[dict] = (), *, argv: Sequence[str] = (),
-                   **options: Any) -> IOContext:
+                   cwd: Optional[str] = None, **options: Any) -> IOContext:
     """The I/O context of a resumed run: `restore` on the snapshot's ledger, or, for a run that
     had done no I/O when it took the snapshot, on an empty one when the journal says it
     changed files after it (else a fresh context: the snapshot is then exactly that of a
-    program without the std modules)."""
+    program without the std modules). Such a run takes `argv` and `cwd` (default: the
+    process's directory) from the resuming invocation."""
     if ledger is None:
         if not journal:
-            return IOContext(argv=list(argv), pin_inputs=options.get("pin_inputs", False),
+            return IOContext(cwd=cwd, argv=list(argv),
+                             pin_inputs=options.get("pin_inputs", False),
                              environ=options.get("environ"),
                              allow_changed_inputs=options.get("allow_changed_inputs", False))
-        ledger = Ledger(cwd=os.path.abspath(os.getcwd()), argv=list(argv))
+        ledger = Ledger(cwd=os.path.abspath(cwd or os.getcwd()), argv=list(argv))
     return restore(ledger, fetch_blob, journal=journal, **options)
