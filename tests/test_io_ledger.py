@@ -508,3 +508,45 @@ def test_someone_elses_change_after_the_runs_own_is_refused(tmp_path, setup):
         store.resume(snap)
     assert e.value.kind == "ResumeError" and "was changed since the snapshot" in e.value.message
     assert (tmp_path / "f.txt").read_text() == "edited by hand"
+
+
+def test_resume_killed_before_it_overwrote_again_resumes_again(tmp_path):
+    # The first run appended after the snapshot, then overwrote the appended output. A resume
+    # puts the snapshot's bytes back and is killed while it only appends: a second resume of
+    # the same snapshot finds the snapshot's prefix plus the resumed run's appends.
+    store = Store()
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        call("file", "append", "o.txt", "keep\n")
+        snap = store.snapshot(ctx)
+        call("file", "append", "o.txt", "tail\n")
+        call("file", "write_text", "o.txt", "new content")
+    with running(store.resume(snap)):
+        call("file", "append", "o.txt", "ta")           # killed inside this append
+    assert (tmp_path / "o.txt").read_text() == "keep\nta"
+    store.resume(snap)
+    assert (tmp_path / "o.txt").read_text() == "keep\n"
+
+
+def test_rewound_outputs_resume_again_after_a_kill_right_after_the_rewind(tmp_path):
+    # Every kind of rewind leaves files a second resume of the same snapshot accepts.
+    store = Store()
+    (tmp_path / "old.txt").write_text("was here\n")
+    ctx = IOContext(cwd=str(tmp_path))
+    with running(ctx):
+        call("file", "append", "a.txt", "a\n")
+        call("file", "write_text", "w.txt", "at snapshot")
+        snap = store.snapshot(ctx)
+        call("file", "append", "a.txt", "more\n")
+        call("file", "write_text", "a.txt", "over")
+        call("file", "write_text", "w.txt", "later")
+        call("file", "write_text", "old.txt", "replaced")
+        call("file", "append", "new.txt", "1\n")
+    files = ("a.txt", "w.txt", "old.txt", "new.txt")
+    store.resume(snap)
+    after = {n: (tmp_path / n).read_bytes() if (tmp_path / n).exists() else None for n in files}
+    assert after == {"a.txt": b"a\n", "w.txt": b"at snapshot", "old.txt": b"was here\n",
+                     "new.txt": None}
+    store.resume(snap)                                 # killed right after the rewind: again
+    assert {n: (tmp_path / n).read_bytes() if (tmp_path / n).exists() else None
+            for n in files} == after

@@ -51,6 +51,36 @@ def hash_file(path: str, limit: Optional[int] = None) -> tuple[Any, int]:
     return h, n
 
 
+def replace_file(path: str, data: bytes) -> None:
+    """Give the file `data` as its whole content, atomically where the directory allows it (a
+    temporary file beside it, then a rename): a run killed in the middle leaves the file as it
+    was or as written, never cut short, so a resume can tell what it holds (spec/io.md)."""
+    target = os.path.realpath(path)
+    folder, name = os.path.split(target)
+    tmp = os.path.join(folder, f".{name}.shape-{os.getpid()}.tmp")
+    try:
+        f = open(tmp, "xb")
+    except OSError:
+        # No new file can be made beside it (or the name is taken): write it in place.
+        with open(path, "wb") as g:
+            g.write(data)
+        return
+    try:
+        with f:
+            f.write(data)
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 @dataclass
 class LiveOutput:
     """An output file as this process knows it between snapshots.
@@ -255,15 +285,14 @@ class IOContext:
         self.used = True
         self._note(key, overwrite=True)
         self._live(key)
-        with open(key, "wb") as f:
-            f.write(data)
         live = LiveOutput("write", len(data), content=data)
-        self.outputs[key] = live
         if self.base is not None and self.journal is not None:
-            # What the run wrote, so a resume can tell the run's own writes after the snapshot
-            # from someone else's.
+            # What the run writes, so a resume can tell the run's own writes after the snapshot
+            # from someone else's: journalled before the file changes, which it does at once.
             self.journal(self.base, {"path": key, "wrote": live.fingerprint(), "size": len(data)},
                          {})
+        replace_file(key, data)
+        self.outputs[key] = live
 
     # ------------------------------------------------------------ environment
 

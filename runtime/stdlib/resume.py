@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.stdlib.context import (IOContext, LiveOutput, hash_file, new_hash,
-                                              sha256_hex)
+                                              replace_file, sha256_hex)
 from shapelang.runtime.stdlib.ledger import Ledger, LedgerError
 
 
@@ -99,6 +99,18 @@ def _explained(path: str, size: int, contents: list) -> bool:
     return False
 
 
+def _prefix(path: str, size: int, n: int, fingerprint: str) -> Any:
+    """The running SHA-256 of the file's first `n` bytes when their fingerprint is
+    `fingerprint` (else None)."""
+    if size < n:
+        return None
+    try:
+        h, got = hash_file(path, n)
+    except OSError as e:
+        raise resume_error(f"Output {path} cannot be read: {e.strerror or e}") from None
+    return h if got == n and h.hexdigest() == fingerprint else None
+
+
 def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
             allow_changed_inputs: bool = False, pin_inputs: bool = False,
             environ: Optional[dict] = None, notes: Optional[list] = None,
@@ -118,9 +130,17 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
         except OSError as e:
             raise resume_error(f"Output {path} cannot be checked: {e.strerror or e}") from None
         pre = before.pop(path, None)
-        if rec.kind == "append" and pre is not None:
-            # Overwritten after the snapshot: its content then starts with the snapshot's.
-            if not _explained(path, size, [pre] + wrote.get(path, [])):
+        if rec.kind == "append":
+            h = _prefix(path, size, rec.size, rec.fingerprint)
+            if h is not None:
+                # The snapshot's bytes, then the run's later appends (or a resume's rewind,
+                # then the appends of that resumed run, however far it got).
+                rewinds.append(("truncate", path, rec.size))
+                outputs[path] = LiveOutput("append", rec.size, h)
+                continue
+            # Else only an overwrite after the snapshot explains it: the journal has what the
+            # file held before that, which starts with the snapshot's bytes.
+            if pre is None or not _explained(path, size, [pre] + wrote.get(path, [])):
                 raise _changed_output(path, rec.size, size)
             content = _blob(fetch_blob, pre[0], f"the journalled content of output {path}")
             head = content[:rec.size]
@@ -128,17 +148,6 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
                 raise _changed_output(path, rec.size, len(content))
             rewinds.append(("write", path, head))
             outputs[path] = LiveOutput("append", rec.size, new_hash(head))
-        elif rec.kind == "append":
-            if size < rec.size:
-                raise _changed_output(path, rec.size, size)
-            try:
-                h, n = hash_file(path, rec.size)
-            except OSError as e:
-                raise resume_error(f"Output {path} cannot be read: {e.strerror or e}") from None
-            if n != rec.size or h.hexdigest() != rec.fingerprint:
-                raise _changed_output(path, rec.size, size)
-            rewinds.append(("truncate", path, rec.size))
-            outputs[path] = LiveOutput("append", rec.size, h)
         else:
             if not _explained(path, size, [(rec.fingerprint, rec.size)] + wrote.get(path, [])):
                 raise _changed_output(path, rec.size, size)
@@ -197,8 +206,7 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
             elif kind == "remove":
                 os.remove(path)
             else:
-                with open(path, "wb") as f:
-                    f.write(arg)  # type: ignore[arg-type]
+                replace_file(path, arg)  # type: ignore[arg-type]
         except OSError as e:
             raise resume_error(f"Output {path} cannot be rewound: {e.strerror or e}") from None
     ctx = IOContext(ledger=ledger, environ=environ, pin_inputs=pin_inputs,
