@@ -2,6 +2,7 @@
 
     shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]   the engines (engines.py)
     shape bench snapshot [--json] …                                     snapshot/resume (snapshot.py)
+    shape bench io [--rows N] [--json] …                                std-module reading (io.py)
 
 The benchmark driver runs both engines, so it lives above them, beside the other tools.
 """
@@ -15,5 +16,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv[:1] == ["snapshot"]:
         from shapelang.bench import snapshot
         return snapshot.main(argv[1:]) or 0
+    if argv[:1] == ["io"]:
+        from shapelang.bench import io
+        return io.main(argv[1:]) or 0
     from shapelang.bench import engines
     return engines.main(argv) or 0

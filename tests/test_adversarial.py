@@ -672,6 +672,7 @@ MISUSE = [
     ["snapshot"], ["snapshot", "bogus"], ["snapshot", "info"], ["snapshot", "delete"],
     ["snapshot", "list", "extra"], ["snapshot", "list", "--store"],
     ["dis"], ["bench", "--bogus"], ["bench", "snapshot", "--bogus"],
+    ["bench", "io", "--bogus"], ["bench", "io", "--rows", "0"],
     ["bench", "nosuchbench"], ["bench", "fib", "--engines", "zz"],
     ["run", "--engine", "ref", "--snapshot-at", "5", "{p1}"],
     ["fuzz", "--seconds", "abc"], ["fuzz", "--seconds", "-1"], ["fuzz", "--jobs", "0"],

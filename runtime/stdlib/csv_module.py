@@ -17,6 +17,7 @@ are dropped; errors and writing are done here, to match the crate's words and qu
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import sys
 from typing import Any, Callable, Iterator
@@ -38,7 +39,15 @@ class CsvError(ValueError):
 
 def parse_rows(text: str) -> list:
     """Every record of `text` as a list of strings; CsvError for a record of the wrong length."""
-    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    # Lists of strings hold no cycles: the cyclic collector, which would otherwise go over
+    # every row made so far again and again while they pile up, is paused while they are made.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+    finally:
+        if paused:
+            gc.enable()
     if rows and len({len(r) for r in rows}) > 1:
         raise CsvError(_first_unequal(text))
     return rows
