@@ -365,11 +365,11 @@ def test_cli_snapshot_at_inside_compiled_code_resumes_with_the_uninterrupted_out
         return subprocess.run([sys.executable, "-m", "shapelang", *args], capture_output=True,
                               text=True, env=env, timeout=120)
     want = shape("run", str(prog)).stdout
-    cut = shape("run", "--engine", "jit", str(prog), "--snapshot-at", "3000")
+    cut = shape("run", "--engine", "jit", "--snapshot-at", "3000", str(prog))
     assert cut.returncode == 130, cut.stderr
     sid = re.search(r"Snapshot saved: ([0-9a-f]{64})", cut.stderr).group(1)
     # the same state as the VM's at that step: the same snapshot id
-    vm_cut = shape("run", str(prog), "--snapshot-at", "3000")
+    vm_cut = shape("run", "--snapshot-at", "3000", str(prog))
     assert sid in vm_cut.stderr
     for engine in ("vm", "jit"):
         rest = shape("--resume", sid, "--engine", engine)
