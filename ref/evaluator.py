@@ -25,8 +25,9 @@ from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, dis
 from shapelang.runtime.builtins import builtin_names
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, exit_with,
                                       stack_overflow)
-from shapelang.runtime.iteration import (DONE, for_item, for_start, make_range, spread_array,
-                                         spread_object)
+from shapelang.runtime.iteration import (DONE, PULL, for_item, for_start, make_range,
+                                         spread_array, spread_object)
+from shapelang.runtime.iterators import IterLoop
 from shapelang.runtime.prelude import PRELUDE_PATH
 from shapelang.runtime.stdlib.context import IOContext, running
 
@@ -593,6 +594,9 @@ class Interpreter:
         self.events.loop_started(self, state)
         try:
             while (item := for_item(state[0], state[1])) is not DONE:
+                if item is PULL:
+                    self.pull(state[0])
+                    continue
                 it_env = Env(env)
                 self.bind_pattern(e.pattern, item, it_env)
                 try:
@@ -605,6 +609,11 @@ class Interpreter:
         finally:
             self.events.loop_ended(self, state)
         return V.UNIT
+
+    def pull(self, loop: IterLoop) -> None:
+        """A loop over an iterator needs its next element: the prelude pulls it into the
+        loop's walk."""
+        self.call(self.prelude["__iter_for"], [loop.walk])
 
     def ev_range(self, e, env):
         return make_range(self.eval(e.start, env), self.eval(e.end, env), e.inclusive)
@@ -631,6 +640,9 @@ class Interpreter:
         except ShapeError as err:
             raise self.located(err, clause)
         while (item := for_item(walked, index)) is not DONE:
+            if item is PULL:
+                self.pull(walked)
+                continue
             inner = Env(env)
             self.bind_pattern(clause.pattern, item, inner, node=clause)
             self._comp(e, i + 1, inner, out)

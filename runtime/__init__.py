@@ -21,8 +21,9 @@ Modules:
     arguments    argument counts, types and size limits of the built-in methods and functions
     methods      the built-in methods that do not call back into Shape
     builtins     the built-in functions; the names the resolver knows as builtins
+    iterators    lazy iterators: the value, its adapters, the walks the prelude runs
     prelude      which method calls run the Shape prelude (prelude.shape: array and HashMap
-                 methods with callbacks, the annotation protocol)
+                 methods with callbacks, iterator terminals, the annotation protocol)
     snapshots    the values `snapshot()` returns and the placeholder ids of store-less runs
 
 Each shared rule and its one function:
@@ -36,7 +37,8 @@ Each shared rule and its one function:
     `a[i]`, slices, `a[i] = v`              access.index_get, index_set
     `o.f`, `o.f = v`                        access.get_property, set_property
     `a..b`, `a..=b`                         iteration.make_range
-    what `for` (and a comprehension) walks  iteration.for_start, for_item
+    what `for` (and a comprehension) walks  iteration.for_start, for_item (an iterator:
+                                            loop_item, PULL, the prelude's `__iter_for`)
     `...x` in arrays / calls, in objects    iteration.spread_array, spread_object
     `!!`                                    results.is_failure (is the context evaluated?),
                                             results.attach_context
@@ -50,13 +52,16 @@ Each shared rule and its one function:
                                             not_a_tuple_variant, constructed_with_braces
     method lookup order                     calls.method_target
     built-in methods, unknown methods       methods.call_method
-    array and HashMap methods with          prelude.prelude_method (PRELUDE_TABLES: per
-    callbacks                               receiver type; prelude_receivers, prelude_label)
+    methods with callbacks: array, HashMap  prelude.prelude_method (PRELUDE_TABLES: per
+    methods, iterator terminals             receiver type; prelude_receivers, prelude_label)
     the maps HashMap map/filter/groupBy     methods.hashmap_of, group_entries
     make (after the prelude's callbacks)
     `orderBy` order (keys already computed) methods.order_by
     `union`, `intersect`, `except`,         methods (their table entries; one `==` rule:
     `distinct`                              _distinct)
+    `.iter()`, iterator adapters            iterators.iter_method, adapt
+    an iterator's walk (the prelude's       iterators.walk_of, source_next
+    `__iter_pull` runs its adapters)
     wrong number of arguments               calls.arity_error
     calling a non-function                  calls.not_callable; snapshot_arguments
     variable used before initialisation     calls.uninitialised

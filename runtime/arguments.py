@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import type_error, value_error
-from shapelang.runtime.values import HashMapValue, type_name
+from shapelang.runtime.values import FunctionValue, HashMapValue, type_name
 
 # Upper bound on the length of strings and arrays a single builtin may build (repeat, padStart,
 # range with a step). Beyond it Python would exhaust memory instead of raising a Shape error.
@@ -31,7 +31,22 @@ def int_arg(what: str, x: Any) -> int:
         return x
     if t is float and x.is_integer():
         return int(x)
+    return int_only_arg(what, x)
+
+
+def int_only_arg(what: str, x: Any) -> int:
+    """An int argument where a whole number is refused too (an iterator's counts)."""
+    if type(x) is int:
+        return x
     raise type_error(f"{what} expects an int, got {type_name(x)}")
+
+
+def fn_arg(what: str, x: Any) -> Any:
+    """A callback argument: any function value (functions, closures, builtins, variant
+    constructors), checked before it is called."""
+    if isinstance(x, FunctionValue):
+        return x
+    raise type_error(f"{what} expects a function, got {type_name(x)}")
 
 
 def num_arg(what: str, x: Any) -> Any:

@@ -17,6 +17,7 @@ from shapelang.runtime.errors import ShapeError, type_error, value_error
 from shapelang.runtime.methods import group_entries, hashmap_of, order_by
 from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_number)
 from shapelang.runtime.iteration import range_len
+from shapelang.runtime.iterators import open_walk, source_next
 from shapelang.runtime.operators import min_max, pow_
 from shapelang.runtime.stdlib.remote import BUILTINS as remote_builtins
 from shapelang.runtime.values import (UNIT, BuiltinFunction, Err, HashMapValue, Ok, RangeValue,
@@ -330,6 +331,9 @@ BUILTINS: dict[str, BuiltinFunction] = {
     "__hashmap_of": BuiltinFunction("__hashmap_of", _b_hashmap_of),
     "__hashmap_group": BuiltinFunction("__hashmap_group", _b_hashmap_group),
     "__order_by": BuiltinFunction("__order_by", _b_order_by),
+    # The walks of iterators (runtime/iterators.py) that the prelude's terminals run.
+    "__iter_open": BuiltinFunction("__iter_open", open_walk),
+    "__iter_source": BuiltinFunction("__iter_source", source_next),
     **remote_builtins,
 }
 

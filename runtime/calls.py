@@ -17,8 +17,8 @@ def method_target(obj: Any, name: str, argc: int, methods: dict) -> tuple[str, A
     1. EXTEND: a method declared with `extend` on the struct's or enum's type (`methods` maps
        type names to the engine's method tables);
     2. FIELD: an object's field that holds a function;
-    3. PRELUDE: an array or HashMap method that calls back into Shape (the prelude function's
-       name);
+    3. PRELUDE: a method that calls back into Shape, of an array, a HashMap or an iterator (the
+       prelude function's name: runtime/prelude.py);
     4. BUILTIN: a built-in method (runtime/methods.py `call_method`, which also reports unknown
        methods).
     """

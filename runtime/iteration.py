@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from shapelang.runtime.errors import type_error
+from shapelang.runtime.iterators import IteratorValue, IterLoop, corrupt_walk, walk_of
 from shapelang.runtime.values import HashMapValue, RangeValue, StructValue, type_name
 
 
@@ -48,11 +49,25 @@ class _Done:
 DONE = _Done()   # what for_item gives when the loop is over
 
 
+class _Pull:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PULL"
+
+
+# What for_item gives when a loop over an iterator needs its next element pulled first: the
+# engine runs the prelude's `__iter_for(walk)` (in a frame of its own, so the adapters'
+# callbacks can take snapshots) and asks again.
+PULL = _Pull()
+
+
 def for_start(v: Any) -> tuple[Any, int]:
     """The state `(walked, index)` a `for` loop over `v` starts with. An array is walked by
     index against its current length, so elements pushed by the body are seen; a string is
     fixed at the start; a range is walked as the ints from `index` up to `walked` (its end);
-    a HashMap walks its keys as they were at the start."""
+    a HashMap walks its keys as they were at the start; an iterator is walked by the prelude
+    (runtime/iterators.py IterLoop)."""
     t = type(v)
     if t is list or t is str:
         return v, 0
@@ -60,14 +75,34 @@ def for_start(v: Any) -> tuple[Any, int]:
         return (v.end + 1 if v.inclusive else v.end), v.start
     if t is HashMapValue:
         return v.keys_list(), 0
+    if t is IteratorValue:
+        return IterLoop(walk_of(v)), 0
     return list(iterate(v)), 0
 
 
 def for_item(walked: Any, index: int) -> Any:
-    """The item at `index` of a loop state, or DONE when the loop is over."""
+    """The item at `index` of a loop state, DONE when the loop is over, or PULL when the
+    iterator a loop walks must be pulled first."""
     if type(walked) is int:
         return index if index < walked else DONE
-    return walked[index] if index < len(walked) else DONE
+    if index < len(walked):
+        return walked[index]
+    return loop_item(walked) if type(walked) is IterLoop else DONE
+
+
+def loop_item(loop: IterLoop) -> Any:
+    """The element the last `__iter_for` pull of a loop over an iterator found (taking it),
+    DONE when there was none, PULL when no pull has answered since the last element."""
+    w = loop.walk
+    status = w[1] if len(w) > 1 else 0
+    if status is None:
+        return PULL
+    if status is True:
+        w[1] = None
+        return w[0]
+    if status is False:
+        return DONE
+    raise corrupt_walk()
 
 
 # ---------------------------------------------------------------- spreading

@@ -1,9 +1,10 @@
 """The built-in methods that do not call back into Shape code, by receiver type.
 
-Array and HashMap methods that take a callback (`map`, `filter`, …) are written in Shape, in the
-prelude (runtime/prelude.shape); an engine runs them in its own frames so a snapshot can be taken
-inside the callback. The parts of those methods that need no callback (sorting by keys already
-computed, building the resulting map) are here, and the prelude calls them as builtins.
+Array and HashMap methods that take a callback (`map`, `filter`, …) and the terminal operations
+of iterators are written in Shape, in the prelude (runtime/prelude.shape); an engine runs them in
+its own frames so a snapshot can be taken inside the callback. The parts of those methods that
+need no callback (sorting by keys already computed, building the resulting map) are here, and the
+prelude calls them as builtins.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from shapelang.runtime.errors import ShapeError, type_error, value_error
 from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, to_int,
                                        to_number)
 from shapelang.runtime.iteration import range_len, range_values
+from shapelang.runtime.iterators import METHODS as ITERATOR_METHODS
+from shapelang.runtime.iterators import SOURCES, IteratorValue, iter_method
 from shapelang.runtime.operators import add, compare, equals, min_max
 from shapelang.runtime.prelude import prelude_method
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
@@ -649,8 +652,12 @@ _RANGE_METHODS: dict[str, Callable[[RangeValue, list], Any]] = {
 _METHOD_TABLES: dict = {
     list: _ARRAY_METHODS, str: _STRING_METHODS, int: _NUMBER_METHODS, float: _NUMBER_METHODS,
     HashMapValue: _HASHMAP_METHODS, Ok: _RESULT_METHODS, Err: _RESULT_METHODS,
-    RangeValue: _RANGE_METHODS,
+    RangeValue: _RANGE_METHODS, IteratorValue: ITERATOR_METHODS,
 }
+# Every source of an iterator has `iter()` (spec/iterators.md); its adapters are
+# ITERATOR_METHODS, its terminal operations the prelude's.
+for _source in SOURCES:
+    _METHOD_TABLES[_source]["iter"] = iter_method
 
 def call_method(receiver: Any, name: str, args: list) -> Any:
     """Every non-callback built-in method; unknown methods are a TypeError."""

@@ -2,14 +2,16 @@
 
 Methods that call back into Shape code are written in Shape, in the prelude, so an engine runs
 them in its own frames and a snapshot can be taken inside the callback: `arr.map(f)` runs the
-prelude's `__array_map(arr, f)`, `m.map(f)` (a HashMap) its `__map_map(m, f)`. PRELUDE_TABLES
-says, per receiver type, which methods those are.
+prelude's `__array_map(arr, f)`, `m.map(f)` (a HashMap) its `__map_map(m, f)`, `it.collect()`
+(an iterator) its `__iter_collect(it)`. PRELUDE_TABLES says, per receiver type, which methods
+those are.
 """
 from __future__ import annotations
 
 import os
 from typing import NamedTuple, Optional
 
+from shapelang.runtime.iterators import TERMINALS, IteratorValue
 from shapelang.runtime.values import HashMapValue
 
 PRELUDE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude.shape")
@@ -41,6 +43,8 @@ MAP_PRELUDE_METHODS = frozenset({"map", "filter", "forEach", "reduce", "groupBy"
 PRELUDE_TABLES: dict[type, PreludeTable] = {
     list: PreludeTable("__array_", "Array", PRELUDE_METHODS, PRELUDE_IF_ARG),
     HashMapValue: PreludeTable("__map_", "HashMap", MAP_PRELUDE_METHODS, frozenset()),
+    # The terminal operations of iterators (spec/iterators.md); the adapters are built-in.
+    IteratorValue: PreludeTable("__iter_", "Iterator", TERMINALS, frozenset()),
 }
 
 

@@ -28,6 +28,7 @@ from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, dis
                                records as Rec, results as Res, snapshots as Snap, values as V)
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
                                       exit_with, stack_overflow)
+from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.vm import jit as J
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
@@ -144,7 +145,8 @@ _G: dict[str, Any] = {
     "get_property": Acc.get_property, "set_property": Acc.set_property,
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,
     "make_range": It.make_range, "spread_array": It.spread_array, "for_start": It.for_start,
-    "for_item": It.for_item, "DONE": It.DONE,
+    "for_item": It.for_item, "DONE": It.DONE, "PULL": It.PULL, "loop_item": It.loop_item,
+    "IteratorValue": IteratorValue, "IterLoop": IterLoop,
     "attach_context": Res.attach_context, "try_top": Res.try_top, "is_failure": Res.is_failure,
     "unwrap_ok": Res.unwrap_ok, "coerce_field": Rec.coerce_field, "print_line": B.print_line,
     "h_uninit": h_uninit, "h_overflow": h_overflow,
@@ -532,6 +534,14 @@ class Machine:
         FR[-1][PC] = nxt
         FR.append(new_frame(rb.code, pc, R, rb.bid, task))
         return -1
+
+    def iter_for(self, loop: IterLoop, pc: int) -> int:
+        """A `for` loop over an iterator needs its next element (runtime/iteration.py PULL):
+        run the prelude's `__iter_for(walk)` in a frame of its own, whose result is dropped,
+        and come back to the loop's FOR_NEXT at `pc`, which then finds the element in the walk
+        (so a snapshot inside an adapter's callback is an ordinary frame)."""
+        fn = self.prelude["__iter_for"]
+        return self.push_frame(self.rblob(fn.bid), fn, [loop.walk], pc, "drop")
 
     def call_closure(self, fn: Closure, args: list, nxt: int, self_value: Any = UNINIT) -> int:
         rb = self.rblob(fn.bid)

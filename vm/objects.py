@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime import builtins as B, stdlib, values as V
+from shapelang.runtime.iterators import IteratorValue, IterLoop
 
 
 class Uninit:
@@ -148,4 +149,6 @@ RECORDS: list[tuple[type, tuple[str, ...]]] = [
     (V.Err, ("value",)),
     (V.RangeValue, ("start", "end", "inclusive")),
     (V.HashMapValue, ("entries",)),
+    (IteratorValue, ("source", "stages")),
+    (IterLoop, ("walk",)),
 ]

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from shapelang.runtime import stdlib, values as V
 from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm import operands as K
@@ -145,7 +146,7 @@ _METHODS, _PRELUDE, _VARIANTS, _FIELDS = "method table", "prelude table", "varia
 _SHARED = (VALUE, CELL)
 # What a register of each verifier kind (vm/operands.py) holds, beyond being a value.
 _FORMS: dict[str, tuple[type, ...]] = {K.LIST: (list,), K.STRING: (str,),
-                                       K.ITER: (list, str, int), K.INDEX: (int,)}
+                                       K.ITER: (list, str, int, IterLoop), K.INDEX: (int,)}
 _SHOWN = {K.CELL: "cell", K.LIST: "list", K.STRING: "string", K.ITER: "loop's sequence",
           K.INDEX: "loop index", K.VALUE: "value"}
 
@@ -328,6 +329,18 @@ def _struct_type(w: _Values, s: Any) -> None:
         w.todo.append((s.defaults, VALUE))
 
 
+def _iterator(w: _Values, it: Any) -> None:
+    w.need(it.well_formed(), "an iterator is malformed")
+    w.todo.append((it.source, VALUE))
+    w.todo.extend((arg, VALUE) for _, arg in it.stages)
+
+
+def _iter_loop(w: _Values, loop: Any) -> None:
+    # The walk's contents are the prelude's values; it checks their form as it goes.
+    w.need(loop.well_formed(), "a loop over an iterator is malformed")
+    w.todo.append((loop.walk, VALUE))
+
+
 def _one_value(w: _Values, r: Any) -> None:
     w.todo.append((r.value, VALUE))
 
@@ -357,6 +370,8 @@ _RECORD_CHECKS: dict[type, Callable[[_Values, Any], None]] = {
     V.Err: _one_value,
     V.RangeValue: _range,
     V.HashMapValue: _hashmap,
+    IteratorValue: _iterator,
+    IterLoop: _iter_loop,
 }
 
 

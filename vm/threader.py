@@ -110,6 +110,9 @@ def leaders_of(blob: Blob) -> list[int]:
     lead.update(blob.entries)
     for pc, (op, a, b) in enumerate(code):
         lead.update(O.jump_targets(op, a, b))
+        if op == O.FOR_NEXT:
+            # A loop over an iterator comes back to its FOR_NEXT from a frame of the prelude.
+            lead.add(pc)
         if O.CLASS[op] in "UC" and pc + 1 < n:
             lead.add(pc + 1)
             if op in _DROPPABLE and code[pc + 1][0] == O.POP and pc + 2 < n:
@@ -656,17 +659,21 @@ class _Gen:
             x = self.pop()
             L(f"R[{a}], R[{a + 1}] = for_start({x})")
         elif op == O.FOR_NEXT and self.cold:
-            # runtime/iteration.py for_item, called
+            # runtime/iteration.py for_item, called. A loop over an iterator first has the
+            # prelude pull its next element (machine.iter_for), then comes back here: FOR_NEXT
+            # always starts a unit (leaders_of), so nothing is pending on the stack.
             t = self.tmp()
             L(f"{t} = for_item(R[{a}], R[{a + 1}])")
             L(f"if {t} is DONE:")
             self.ind += 1
             self.exit_to(b)
             self.ind -= 1
+            L(f"if {t} is PULL: return M.iter_for(R[{a}], {pc})")
             L(f"R[{a + 1}] += 1")
             self.push(t)
         elif op == O.FOR_NEXT:
-            # runtime/iteration.py for_item, inlined
+            # runtime/iteration.py for_item, inlined for ranges, arrays and strings; a loop over
+            # an iterator (whose IterLoop has length 0) takes the exit test's path, as above.
             q = self.tmp()
             t = self.tmp()
             L(f"{q} = R[{a}]")
@@ -683,11 +690,22 @@ class _Gen:
             self.ind += 1
             L(f"if {t} >= len({q}):")
             self.ind += 1
+            L(f"if type({q}) is not IterLoop:")
+            self.ind += 1
             self.exit_to(b)
             self.ind -= 1
+            L(f"{t} = loop_item({q})")
+            L(f"if {t} is DONE:")
+            self.ind += 1
+            self.exit_to(b)
+            self.ind -= 1
+            L(f"if {t} is PULL: return M.iter_for({q}, {pc})")
+            self.ind -= 1
+            L("else:")
+            self.ind += 1
             L(f"R[{a + 1}] = {t} + 1")
             L(f"{t} = {q}[{t}]")
-            self.ind -= 1
+            self.ind -= 2
             self.push(t)
         elif op == O.MATCH:
             subj, desc = self.blob.consts[a]
