@@ -37,8 +37,9 @@ Each shared rule and its one function:
     `a[i]`, slices, `a[i] = v`              access.index_get, index_set
     `o.f`, `o.f = v`                        access.get_property, set_property
     `a..b`, `a..=b`                         iteration.make_range
-    what `for` (and a comprehension) walks  iteration.for_start, for_item (an iterator:
-                                            loop_item, PULL, the prelude's `__iter_for`)
+    what `for` (and a comprehension) walks  iteration.for_start, for_item (an iterator or a
+                                            line reader: loop_item, PULL, the prelude's
+                                            `__iter_for`; without adapters: pull_source)
     `...x` in arrays / calls, in objects    iteration.spread_array, spread_object
     `!!`                                    results.is_failure (is the context evaluated?),
                                             results.attach_context
@@ -59,7 +60,8 @@ Each shared rule and its one function:
     `orderBy` order (keys already computed) methods.order_by
     `union`, `intersect`, `except`,         methods (their table entries; one `==` rule:
     `distinct`                              _distinct)
-    `.iter()`, iterator adapters            iterators.iter_method, adapt
+    `.iter()`, iterator adapters            iterators.iter_method, adapt (on a line reader:
+                                            READER_METHODS, as_iterator)
     an iterator's walk (the prelude's       iterators.walk_of, source_next
     `__iter_pull` runs its adapters)
     wrong number of arguments               calls.arity_error

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from shapelang.runtime.errors import type_error
-from shapelang.runtime.iterators import IteratorValue, IterLoop, corrupt_walk, walk_of
+from shapelang.runtime.iterators import (WALK_HEADER, IteratorValue, IterLoop, corrupt_walk,
+                                        pull_source, walk_of)
+from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.runtime.values import HashMapValue, RangeValue, StructValue, type_name
 
 
@@ -66,8 +68,8 @@ def for_start(v: Any) -> tuple[Any, int]:
     """The state `(walked, index)` a `for` loop over `v` starts with. An array is walked by
     index against its current length, so elements pushed by the body are seen; a string is
     fixed at the start; a range is walked as the ints from `index` up to `walked` (its end);
-    a HashMap walks its keys as they were at the start; an iterator is walked by the prelude
-    (runtime/iterators.py IterLoop)."""
+    a HashMap walks its keys as they were at the start; an iterator, and a line reader (as its
+    `iter()`), by a walk (runtime/iterators.py IterLoop)."""
     t = type(v)
     if t is list or t is str:
         return v, 0
@@ -77,6 +79,8 @@ def for_start(v: Any) -> tuple[Any, int]:
         return v.keys_list(), 0
     if t is IteratorValue:
         return IterLoop(walk_of(v)), 0
+    if t is LineReader:
+        return IterLoop(walk_of(IteratorValue(v))), 0
     return list(iterate(v)), 0
 
 
@@ -92,8 +96,11 @@ def for_item(walked: Any, index: int) -> Any:
 
 def loop_item(loop: IterLoop) -> Any:
     """The element the last `__iter_for` pull of a loop over an iterator found (taking it),
-    DONE when there was none, PULL when no pull has answered since the last element."""
+    DONE when there was none, PULL when no pull has answered since the last element. A walk
+    without adapters runs no callback: its source is pulled here, with no prelude frame."""
     w = loop.walk
+    if len(w) == WALK_HEADER:
+        return w[0] if pull_source(w) else DONE
     status = w[1] if len(w) > 1 else 0
     if status is None:
         return PULL

@@ -1,9 +1,12 @@
 """Lazy iterators (spec/iterators.md): the value, its adapters, and the walks the prelude runs.
 
-An iterator is plain data: a *source* (an array, a string, a range or a HashMap) and the
-*adapters* applied to it, in order, each a `(kind, argument)` pair. It never holds a position:
-a terminal operation (`collect()`, `reduce(f, init)`, …) or a `for` loop opens a *walk* of it,
-and every walk starts from the source's first element.
+An iterator is plain data: a *source* (an array, a string, a range, a HashMap or a line reader)
+and the *adapters* applied to it, in order, each a `(kind, argument)` pair. It never holds a
+position: a terminal operation (`collect()`, `reduce(f, init)`, …) or a `for` loop opens a *walk*
+of it, and every walk starts from the source's first element — except a line reader's
+(`file.lines(path)`, spec/io.md): the reader is the one source with a position of its own, which
+a walk moves (a walk holds the reader itself, so `reader.next()` after a partial walk continues
+where it stopped, and a second walk continues too).
 
 A walk is a Shape array that the prelude (runtime/prelude.shape, `__iter_pull`) moves along,
 so the adapters' callbacks run in frames of the program and a snapshot or an interrupt inside
@@ -17,7 +20,8 @@ one resumes in the middle of the walk (its state is in those frames, like any ar
 - `source` and `position`: what the source gives next (`source_next`): an array is read by
   position at each step (so changes to it are seen, as `for` sees them), a string is read by
   character, a range is the int of its exclusive end (the position counts up to it), a HashMap
-  is the array of its `[key, value]` entries taken when the walk opens (a HashMap is immutable);
+  is the array of its `[key, value]` entries taken when the walk opens (a HashMap is immutable),
+  a line reader is the reader (its next line is its own `next_line()`; the position is unused);
 - `stage_j`: the state of adapter j, `[kind, argument, count, buffer, index]`: `take`/`skip`
   count what passed, `enumerate` counts positions, `flatMap` keeps the array being flattened
   and its index, `chain` counts its phase (0: its upstream, 1: the other iterator, whose own
@@ -29,6 +33,7 @@ from typing import Any
 
 from shapelang.runtime.arguments import argc, fn_arg, int_only_arg
 from shapelang.runtime.errors import ShapeError, type_error
+from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.runtime.values import FunctionValue, HashMapValue, RangeValue, type_name
 
 # The adapters, with the kind of argument each takes.
@@ -76,13 +81,19 @@ class IteratorValue:
         return True
 
 
-SOURCES = (list, str, RangeValue, HashMapValue)
+SOURCES = (list, str, RangeValue, HashMapValue, LineReader)
 
 
 def iter_method(v: Any, args: list) -> IteratorValue:
     """`v.iter()`, the built-in method of every source (SOURCES): an iterator over it."""
     argc("iter()", args, 0)
     return IteratorValue(v)
+
+
+def as_iterator(v: Any) -> Any:
+    """What an iterator operation called on a line reader runs on: `reader.map(f)` is
+    `reader.iter().map(f)` (spec/iterators.md); any other value is left as it is."""
+    return IteratorValue(v) if type(v) is LineReader else v
 
 
 # ---------------------------------------------------------------- adapters
@@ -114,8 +125,16 @@ def _adapter(kind: str) -> Any:
     return method
 
 
+def _reader_adapter(kind: str) -> Any:
+    def method(reader: LineReader, args: list) -> IteratorValue:
+        return adapt(IteratorValue(reader), kind, args)
+    return method
+
+
 # The built-in methods of an iterator (runtime/methods.py); the terminals are the prelude's.
 METHODS = {kind: _adapter(kind) for kind in ADAPTERS}
+# A line reader's iterator methods (besides its own `next()`): `iter()` and the adapters.
+READER_METHODS = {"iter": iter_method, **{kind: _reader_adapter(kind) for kind in ADAPTERS}}
 
 
 # ---------------------------------------------------------------- walks
@@ -124,7 +143,7 @@ def open_walk(args: list) -> list:
     """The prelude's `__iter_open(it)` and `__iter_open(it, what, f)`: a fresh walk of `it`
     (module docstring), after checking that a terminal operation's callback `f` is a function."""
     argc("__iter_open()", args, 1, 3)
-    it = args[0]
+    it = as_iterator(args[0])
     if len(args) == 3:
         fn_arg(f"{args[1]}()", args[2])
     if type(it) is not IteratorValue:
@@ -151,10 +170,23 @@ def source_next(args: list) -> bool:
     """The prelude's `__iter_source(walk)`: move the source's next element into the walk's
     `item`; false when the source is exhausted."""
     w = args[0] if len(args) == 1 else None
-    if type(w) is not list or len(w) < WALK_HEADER or type(w[3]) is not int:
+    if type(w) is not list or len(w) < WALK_HEADER:
         raise corrupt_walk()
+    return pull_source(w)
+
+
+def pull_source(w: list) -> bool:
+    """source_next on a walk (a list of at least WALK_HEADER items)."""
     src, pos = w[2], w[3]
+    if type(pos) is not int:
+        raise corrupt_walk()
     t = type(src)
+    if t is LineReader:
+        line = src.next_line()
+        if line is None:
+            return False
+        w[0] = line
+        return True
     if t is list or t is str:
         if pos < len(src):
             w[0] = src[pos]
@@ -180,7 +212,8 @@ def corrupt_walk() -> ShapeError:
 class IterLoop:
     """The sequence slot of a `for` loop over an iterator: the loop's walk. The loop asks the
     prelude's `__iter_for(walk)` for each element, in a frame of its own
-    (runtime/iteration.py for_item says when), and takes the answer from the walk's status.
+    (runtime/iteration.py for_item says when), and takes the answer from the walk's status; a
+    walk without adapters is pulled directly (runtime/iteration.py loop_item).
 
     It has no length (`len()` is 0), so the VM's inlined FOR_NEXT, which tests an array's
     length, sends it to its exit path, where it is told apart from an array at no cost to

@@ -19,9 +19,10 @@ from shapelang.runtime.numbers import (abs_num, ceil_num, floor_num, round_num, 
                                        to_number)
 from shapelang.runtime.iteration import range_len, range_values
 from shapelang.runtime.iterators import METHODS as ITERATOR_METHODS
-from shapelang.runtime.iterators import SOURCES, IteratorValue, iter_method
+from shapelang.runtime.iterators import READER_METHODS, SOURCES, IteratorValue, iter_method
 from shapelang.runtime.operators import add, compare, equals, min_max
 from shapelang.runtime.prelude import prelude_method
+from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
 
 
@@ -653,6 +654,8 @@ _METHOD_TABLES: dict = {
     list: _ARRAY_METHODS, str: _STRING_METHODS, int: _NUMBER_METHODS, float: _NUMBER_METHODS,
     HashMapValue: _HASHMAP_METHODS, Ok: _RESULT_METHODS, Err: _RESULT_METHODS,
     RangeValue: _RANGE_METHODS, IteratorValue: ITERATOR_METHODS,
+    # A line reader's own `next()` is its shape_call_method; its iterator methods are these.
+    LineReader: READER_METHODS,
 }
 # Every source of an iterator has `iter()` (spec/iterators.md); its adapters are
 # ITERATOR_METHODS, its terminal operations the prelude's.

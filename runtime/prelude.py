@@ -12,6 +12,7 @@ import os
 from typing import NamedTuple, Optional
 
 from shapelang.runtime.iterators import TERMINALS, IteratorValue
+from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.runtime.values import HashMapValue
 
 PRELUDE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude.shape")
@@ -45,6 +46,8 @@ PRELUDE_TABLES: dict[type, PreludeTable] = {
     HashMapValue: PreludeTable("__map_", "HashMap", MAP_PRELUDE_METHODS, frozenset()),
     # The terminal operations of iterators (spec/iterators.md); the adapters are built-in.
     IteratorValue: PreludeTable("__iter_", "Iterator", TERMINALS, frozenset()),
+    # `reader.count()` is `reader.iter().count()`: `__iter_open` takes the reader as its iterator.
+    LineReader: PreludeTable("__iter_", "Iterator", TERMINALS, frozenset()),
 }
 
 

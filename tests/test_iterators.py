@@ -12,7 +12,9 @@ from shapelang.cli import main
 from shapelang.fuzz.forge import StateDoc
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.iteration import DONE, PULL, for_item, for_start
+from shapelang.runtime.builtins import BUILTINS
 from shapelang.runtime.iterators import IteratorValue, IterLoop, open_walk, source_next
+from shapelang.runtime.values import RangeValue
 from shapelang.vm import STOPPED, Machine, compile_source, run_source
 from shapelang.vm import snapshot as S
 from shapelang.vm.codec import Decoder, Encoder
@@ -205,7 +207,7 @@ def test_walk_helpers_refuse_what_the_prelude_never_makes():
 
 
 def test_a_loop_state_pulls_then_takes_the_element():
-    walked, index = for_start(IteratorValue([7]))
+    walked, index = for_start(IteratorValue([7], (("map", BUILTINS["len"]),)))
     assert type(walked) is IterLoop and index == 0
     assert for_item(walked, 0) is PULL
     walked.walk[0], walked.walk[1] = 7, True         # what __iter_for leaves after a pull
@@ -216,3 +218,23 @@ def test_a_loop_state_pulls_then_takes_the_element():
     walked.walk[1] = "forged"
     with pytest.raises(ShapeError, match="walk is corrupt"):
         for_item(walked, 0)
+
+
+def test_a_loop_over_an_iterator_without_adapters_pulls_its_source_directly():
+    # Nothing can call back, so no prelude frame: for_item gives the elements themselves.
+    walked, index = for_start(IteratorValue(RangeValue(3, 5, True)))
+    assert [for_item(walked, index) for _ in range(4)] == [3, 4, 5, DONE]
+    walked, _ = for_start(IteratorValue(["a"]))
+    walked.walk[3] = "forged"
+    with pytest.raises(ShapeError, match="walk is corrupt"):
+        for_item(walked, 0)
+
+
+def test_for_over_a_line_reader_walks_the_reader_itself(tmp_path):
+    from shapelang import api
+    (tmp_path / "in.txt").write_text("a\nb\nc\n")
+    src = ('use std::core::file\nlet r = file.lines("in.txt")?\n'
+           'for line in r { print(line); break }\nprint(r.next(), r.count(), r.next())\n')
+    for engine in ("ref", "vm"):
+        res = api.run(src, engine=engine, cwd=str(tmp_path), store=str(tmp_path / "s.db"))
+        assert (res.stdout, res.error) == ("a\nb 1 None\n", None), engine

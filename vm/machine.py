@@ -29,6 +29,7 @@ from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, dis
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
                                       exit_with, stack_overflow)
 from shapelang.runtime.iterators import IteratorValue, IterLoop
+from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.vm import jit as J
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
@@ -146,7 +147,7 @@ _G: dict[str, Any] = {
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,
     "make_range": It.make_range, "spread_array": It.spread_array, "for_start": It.for_start,
     "for_item": It.for_item, "DONE": It.DONE, "PULL": It.PULL, "loop_item": It.loop_item,
-    "IteratorValue": IteratorValue, "IterLoop": IterLoop,
+    "IteratorValue": IteratorValue, "IterLoop": IterLoop, "LineReader": LineReader,
     "attach_context": Res.attach_context, "try_top": Res.try_top, "is_failure": Res.is_failure,
     "unwrap_ok": Res.unwrap_ok, "coerce_field": Rec.coerce_field, "print_line": B.print_line,
     "h_uninit": h_uninit, "h_overflow": h_overflow,
