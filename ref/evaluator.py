@@ -639,14 +639,21 @@ class Interpreter:
             walked, index = for_start(iterable)
         except ShapeError as err:
             raise self.located(err, clause)
-        while (item := for_item(walked, index)) is not DONE:
-            if item is PULL:
-                self.pull(walked)
-                continue
+        while (item := self._comp_item(walked, index, clause)) is not DONE:
             inner = Env(env)
             self.bind_pattern(clause.pattern, item, inner, node=clause)
             self._comp(e, i + 1, inner, out)
             index += 1
+
+    def _comp_item(self, walked: Any, index: int, clause: Any) -> Any:
+        """The next item of a comprehension's clause, or DONE; an error while walking (a pull
+        of an iterator, a line that cannot be read) is reported at the clause too."""
+        try:
+            while (item := for_item(walked, index)) is PULL:
+                self.pull(walked)
+            return item
+        except ShapeError as err:
+            raise self.located(err, clause)
 
     def ev_await(self, e, env):
         if e.annotations:

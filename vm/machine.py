@@ -31,6 +31,7 @@ from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, Shap
 from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.vm import jit as J
+from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
@@ -437,10 +438,20 @@ class Machine:
             top = T.pc_from_traceback(e.__traceback__, FR[-1][BID], self.generic)
         if top is None:
             top = pc if pc >= 0 else FR[-1][PC]
-        # A frame's pc is its return address: after the call, or after the call and the POP
-        # of a call statement, whose frame the callee's kind "drop" marks.
-        return [FR[i][PC] - (2 if FR[i + 1][KIND] == "drop" else 1)
-                for i in range(len(FR) - 1)] + [top]
+        return [self._call_pc(FR[i], FR[i + 1][KIND]) for i in range(len(FR) - 1)] + [top]
+
+    def _call_pc(self, frame: list, callee_kind: Optional[str]) -> int:
+        """The call a frame is making. Its pc is its return address: after the call, or after
+        the call and the POP of a call statement, whose frame the callee's kind "drop" marks —
+        but the pull of a loop over an iterator (iter_for) returns to the loop's FOR_NEXT
+        itself, and is the loop's: its call is the FOR_SETUP just before."""
+        pc = frame[PC]
+        if callee_kind != "drop":
+            return pc - 1
+        blob = self.program.blobs.get(frame[BID])
+        if blob is not None and 0 <= pc < len(blob.code) and blob.code[pc][0] == O.FOR_NEXT:
+            return pc - 1
+        return pc - 2
 
     def _position(self, i: int, pc: int) -> tuple[Optional[int], Optional[int]]:
         """Where frame i's instruction pc is in the source; prelude code has no position."""
