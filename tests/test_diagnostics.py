@@ -11,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+from typing import Callable, Optional
 
 import msgpack
 import pytest
 
 from shapelang import api
 from shapelang.conformance.caseformat import discover, load_case
+from shapelang.conformance.fixtures import run_dir
 from shapelang.diagnostics import render, use_color
 from shapelang.vm.blob import Blob, BlobError
 from shapelang.vm.compiler import compile_source
@@ -25,18 +27,20 @@ from shapelang.vm.threader import generic_mode
 ENV = {**os.environ, "NO_COLOR": "1"}
 
 
-def stack_of(source: str, engine: str, path: str = "t.shape") -> list[tuple]:
-    error = api.run(source, path=path, engine=engine).error
+def stack_of(source: str, engine: str, path: str = "t.shape",
+             cwd: Optional[Callable[[], str]] = None) -> list[tuple]:
+    error = api.run(source, path=path, engine=engine, cwd=cwd() if cwd else None).error
     assert error is not None, source
     return [(f.name, f.line, f.col) for f in error.stack]
 
 
-def every_engine(source: str) -> list[tuple]:
-    """The stack, after checking that the reference, the VM and the generic VM agree."""
-    ref = stack_of(source, "ref")
-    assert stack_of(source, "vm") == ref, source
+def every_engine(source: str, cwd: Optional[Callable[[], str]] = None) -> list[tuple]:
+    """The stack, after checking that the reference, the VM and the generic VM agree (each run
+    in the directory `cwd()` gives, when given)."""
+    ref = stack_of(source, "ref", cwd=cwd)
+    assert stack_of(source, "vm", cwd=cwd) == ref, source
     with generic_mode(True):
-        assert stack_of(source, "vm") == ref, source
+        assert stack_of(source, "vm", cwd=cwd) == ref, source
     return ref
 
 
@@ -51,9 +55,13 @@ def test_the_corpus_has_runtime_errors_to_compare():
 
 
 @pytest.mark.parametrize("case", RUNTIME_ERROR_CASES, ids=lambda c: c.id)
-def test_every_engine_gives_the_same_stack_for_each_corpus_error(case):
-    r = api.run(case.source, path=case.path, engine="ref")
-    stack = every_engine(case.source)
+def test_every_engine_gives_the_same_stack_for_each_corpus_error(case, tmp_path):
+    # Each run in a fresh directory with the case's fixtures, as the conformance runner runs
+    # it (a case may read and write files).
+    def fresh() -> str:
+        return run_dir(case, str(tmp_path))
+    r = api.run(case.source, path=case.path, engine="ref", cwd=fresh())
+    stack = every_engine(case.source, cwd=fresh)
     assert stack[0][0] == "<main>"
     # The last entry is where the error happened.
     assert stack[-1][1:] == (r.error.line, r.error.col)
