@@ -95,7 +95,7 @@ def test_an_iterator_keeps_its_identity_through_a_snapshot(tmp_path):
     store = str(tmp_path / "s.db")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert main(["run", str(path), "--store", store]) == 0
+        assert main(["run", "--store", store, str(path)]) == 0
     st = open_store(store)
     [info] = st.list()
     sid = info.id

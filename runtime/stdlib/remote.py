@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
+from shapelang.runtime.arguments import argc as check_count
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.runtime.values import BuiltinFunction
 
@@ -141,9 +142,7 @@ def _result(args: list) -> Any:
 
 def _builtin(name: str, fn: Callable[[list], Any], argc: int) -> BuiltinFunction:
     def call(args: list) -> Any:
-        if len(args) != argc:
-            from shapelang.runtime.calls import arity_error
-            raise arity_error(name, argc, len(args))
+        check_count(f"{name}()", args, argc)
         return fn(args)
     return BuiltinFunction(name, call)
 
