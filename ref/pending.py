@@ -13,15 +13,6 @@ from typing import Any, Optional
 from shapelang.ref import ast as A
 from shapelang.runtime.errors import ShapeError
 
-# Operators by AST node and operator text.
-PENDING_BINARY = {
-    "&": "the bitwise operator '&'", "|": "the bitwise operator '|'",
-    "^": "the bitwise operator '^'", "<<": "the shift operator '<<'",
-    ">>": "the shift operator '>>'",
-}
-PENDING_UNARY = {"~": "the bitwise operator '~'"}
-PENDING_ASSIGN = {op: f"the compound assignment '{op}'" for op in ("&=", "|=", "^=", "<<=", ">>=")}
-
 # Whole node types.
 PENDING_NODES: dict[type, str] = {
     A.Fuzzy: "the fuzzy comparison '{op}'",
@@ -37,14 +28,7 @@ PENDING_NODES: dict[type, str] = {
 
 def pending(node: Any) -> Optional[str]:
     """What `node` is, if the engines cannot run it yet; None when they can."""
-    t = type(node)
-    if t is A.Binary:
-        return PENDING_BINARY.get(node.op)
-    if t is A.Unary:
-        return PENDING_UNARY.get(node.op)
-    if t is A.Assign:
-        return PENDING_ASSIGN.get(node.op)
-    what = PENDING_NODES.get(t)
+    what = PENDING_NODES.get(type(node))
     if what is not None:
         return what.replace("{op}", getattr(node, "op", ""))
     return None

@@ -34,6 +34,9 @@ Each shared rule and its one function:
     truthiness                              operators.truthy
     `==`, ordering, `sort()` order          operators.equals, compare (lt, le, gt, ge)
     arithmetic and unary operators          operators.binary_op (add, sub, …), unary_op
+    bitwise operators and shifts            operators.bit_and, bit_or, bit_xor, shl, shr,
+                                            bit_not (shift counts: shift_count_out_of_range)
+    wrapping an int to 64 (or n) bits       numbers.wrap_int
     `a[i]`, slices, `a[i] = v`              access.index_get, index_set
     `o.f`, `o.f = v`                        access.get_property, set_property
     `a..b`, `a..=b`                         iteration.make_range

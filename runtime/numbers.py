@@ -22,6 +22,15 @@ def check_int(x: int) -> Any:
         return INF if x > 0 else -INF
 
 
+def wrap_int(x: int, bits: int = 64, signed: bool = True) -> int:
+    """The int whose low `bits` bits are those of `x` (two's complement when signed): what a
+    shift left keeps of its result, and what a width-typed slot (u8, i32, …) stores."""
+    x &= (1 << bits) - 1
+    if signed and x >> (bits - 1):
+        x -= 1 << bits
+    return x
+
+
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional
 
 from shapelang.runtime.display import display_concat
 from shapelang.runtime.errors import ShapeError, division_by_zero, stack_overflow, type_error
-from shapelang.runtime.numbers import check_int
+from shapelang.runtime.numbers import check_int, wrap_int
 from shapelang.runtime.values import (INT_MIN, UNIT, EnumValue, Err, HashMapValue, Ok, RangeValue,
                                       StructValue, Unit, type_name)
 
@@ -286,9 +286,57 @@ def ne(a: Any, b: Any) -> bool:
     return not equals(a, b)
 
 
+# Bitwise operators and shifts (spec/bitwise.md): ints only (bool and whole numbers are not),
+# computed on the 64-bit two's-complement pattern, so the result is always an int.
+
+def bit_and(a: Any, b: Any) -> int:
+    if type(a) is int and type(b) is int:
+        return a & b
+    raise _op_error("&", a, b)
+
+
+def bit_or(a: Any, b: Any) -> int:
+    if type(a) is int and type(b) is int:
+        return a | b
+    raise _op_error("|", a, b)
+
+
+def bit_xor(a: Any, b: Any) -> int:
+    if type(a) is int and type(b) is int:
+        return a ^ b
+    raise _op_error("^", a, b)
+
+
+def shift_count_out_of_range(n: int) -> ShapeError:
+    return ShapeError("ArithmeticError", f"Shift count out of range: {n} (must be 0 to 63)")
+
+
+def shl(a: Any, b: Any) -> int:
+    if type(a) is int and type(b) is int:
+        if 0 <= b <= 63:
+            return wrap_int(a << b)   # bits moved past bit 63 are lost
+        raise shift_count_out_of_range(b)
+    raise _op_error("<<", a, b)
+
+
+def shr(a: Any, b: Any) -> int:
+    if type(a) is int and type(b) is int:
+        if 0 <= b <= 63:
+            return a >> b   # arithmetic: Python's >> copies the sign in
+        raise shift_count_out_of_range(b)
+    raise _op_error(">>", a, b)
+
+
+def bit_not(v: Any) -> int:
+    if type(v) is int:
+        return ~v   # never leaves int64: ~INT_MIN is INT_MAX
+    raise _unary_error("~", v)
+
+
 BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "+": add, "-": sub, "*": mul, "/": div, "%": mod, "**": pow_,
     "==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge,
+    "&": bit_and, "|": bit_or, "^": bit_xor, "<<": shl, ">>": shr,
 }
 
 
@@ -305,7 +353,11 @@ def neg(v: Any) -> Any:
         return -v if v != INT_MIN else float(-v)
     if t is float:
         return -v
-    raise type_error(f"Cannot apply '-' to {type_name(v)}")
+    raise _unary_error("-", v)
+
+
+def _unary_error(op: str, v: Any) -> ShapeError:
+    return type_error(f"Cannot apply '{op}' to {type_name(v)}")
 
 
 def not_(v: Any) -> bool:
@@ -317,6 +369,8 @@ def unary_op(op: str, v: Any) -> Any:
         return neg(v)
     if op == "!":
         return not truthy(v)
+    if op == "~":
+        return bit_not(v)
     raise unknown_operator(op)
 
 

@@ -28,6 +28,8 @@ SHAPES = [
     "{ let mut s = 0; for y in L { s = s + 1 }; s }", "len(L)", "print(L)", "to_string(L)",
     "{ let t = L; t.a = x; t }", "{ let t = L; t[0] = x; t }", "(L ? 1 : 2)",
     "if L { 1 } else { 2 }",
+    "L & x", "x | L", "L ^ x", "L << x", "x >> L", "~L", "L << 62", "L & 255",
+    "{ let mut t = x; t <<= L; t }", "{ let mut t = L; t ^= x; t }",
 ]
 
 

@@ -414,7 +414,63 @@ def test_unary():
 
 
 def test_unknown_operator():
-    assert err_kind(Op.binary_op, "<<", 1, 2) == "RuntimeError"
+    assert err_kind(Op.binary_op, "<>", 1, 2) == "RuntimeError"
+    assert err_kind(Op.unary_op, "+", 1) == "RuntimeError"
+
+
+# ---------------------------------------------------------------- bitwise (spec/bitwise.md)
+
+IMIN, IMAX = -(2 ** 63), 2 ** 63 - 1
+
+
+@pytest.mark.parametrize("op, a, b2, want", [
+    ("&", 12, 10, 8), ("|", 12, 10, 14), ("^", 12, 10, 6), ("&", -1, 0xFF, 0xFF),
+    ("&", IMIN, -1, IMIN), ("|", IMIN, IMAX, -1), ("^", IMAX, -1, IMIN),
+    ("<<", 1, 10, 1024), ("<<", 1, 62, 2 ** 62), ("<<", 1, 63, IMIN), ("<<", 3, 62, -(2 ** 62)),
+    ("<<", -1, 63, IMIN), ("<<", IMAX, 1, -2), ("<<", 5, 0, 5),
+    (">>", -8, 1, -4), (">>", -1, 5, -1), (">>", IMIN, 63, -1), (">>", IMAX, 63, 0),
+    (">>", 0xABCD, 8, 0xAB),
+])
+def test_bitwise_results_are_ints(op, a, b2, want):
+    got = Op.binary_op(op, a, b2)
+    assert type(got) is int and got == want
+
+
+def test_bitwise_not():
+    assert Op.unary_op("~", 12) == -13 and Op.unary_op("~", -1) == 0
+    assert Op.bit_not(IMAX) == IMIN and Op.bit_not(IMIN) == IMAX
+
+
+@pytest.mark.parametrize("op, a, b2, msg", [
+    ("&", 1.5, 1, "Cannot apply '&' to number and int"),
+    ("|", 2.0, 1, "Cannot apply '|' to number and int"),
+    ("^", True, False, "Cannot apply '^' to bool and bool"),
+    ("<<", 1, 2.0, "Cannot apply '<<' to int and number"),
+    (">>", "a", 1, "Cannot apply '>>' to string and int"),
+])
+def test_bitwise_operands_must_be_ints(op, a, b2, msg):
+    e = err(Op.binary_op, op, a, b2)
+    assert e.kind == "TypeError" and e.message == msg
+
+
+@pytest.mark.parametrize("v", [2.0, 1.5, True, "a", None, [1]])
+def test_bitwise_not_needs_an_int(v):
+    assert err(Op.unary_op, "~", v).kind == "TypeError"
+
+
+@pytest.mark.parametrize("op, count", [("<<", 64), ("<<", -1), (">>", 64), (">>", -1),
+                                       ("<<", 2 ** 70)])
+def test_shift_count_out_of_range(op, count):
+    e = err(Op.binary_op, op, 1, count)
+    assert e.kind == "ArithmeticError" and e.message.startswith("Shift count out of range")
+
+
+@pytest.mark.parametrize("x, bits, signed, want", [
+    (400, 8, False, 144), (128, 8, True, -128), (-1, 16, False, 65535), (2 ** 63, 64, True, IMIN),
+    (2 ** 64 + 5, 64, True, 5), (-129, 8, True, 127), (255, 8, True, -1),
+])
+def test_wrap_int(x, bits, signed, want):
+    assert N.wrap_int(x, bits, signed) == want
 
 
 # ---------------------------------------------------------------- indexing

@@ -143,6 +143,8 @@ _G: dict[str, Any] = {
     "SCALARS": frozenset({int, float, str, bool, type(None)}),
     "add": Op.add, "sub": Op.sub, "mul": Op.mul, "div": Op.div, "mod": Op.mod, "pow_": Op.pow_,
     "eq": Op.eq, "ne": Op.ne, "lt": Op.lt, "le": Op.le, "gt": Op.gt, "ge": Op.ge, "neg": Op.neg,
+    "bit_and": Op.bit_and, "bit_or": Op.bit_or, "bit_xor": Op.bit_xor, "shl": Op.shl, "shr": Op.shr,
+    "bit_not": Op.bit_not,
     "truthy": Op.truthy, "display": D.display, "format_spec": D.format_spec,
     "get_property": Acc.get_property, "set_property": Acc.set_property,
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,

@@ -40,8 +40,10 @@ from shapelang.vm.operands import (
     ListOf, Member, OneOf, Prefixed, Slot, Tuple,
 )
 
-# Operators of BINARY, in operand order; `a` indexes this list.
-BINOPS: list[str] = ["+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">="]
+# Operators of BINARY, in operand order; `a` indexes this list. Stored blobs hold these indices,
+# so, like opcode numbers, an operator's index never changes: new operators are appended.
+BINOPS: list[str] = ["+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">=",
+                     "&", "|", "^", "<<", ">>"]
 BINOP_INDEX: dict[str, int] = {op: i for i, op in enumerate(BINOPS)}
 
 
@@ -240,6 +242,7 @@ _op(69, "RETURN", "U", effect=(1, 0), only=NOT_MODULE)
 _op(70, "HALT", "U", effect=(1, 0), only=("module",))
 _op(71, "SPREAD_COPY", "V", Flag("array", "object"), effect=(1, 1),
     doc="check and copy a spread value where it stands")
+_op(72, "UNARY_INVERT", "V", effect=(1, 1), doc="bitwise `~`")
 
 # ---------------------------------------------------------------- lookups derived from it
 

@@ -66,11 +66,23 @@ def generic_mode(on: bool) -> Iterator[None]:
         _generic_override[0] = saved
 
 _BINOP_FN = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod", "**": "pow_",
-             "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+             "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge",
+             "&": "bit_and", "|": "bit_or", "^": "bit_xor", "<<": "shl", ">>": "shr"}
+_BITWISE = ("&", "|", "^", "<<", ">>")
 
 
 _DROPPABLE = {O.CALL, O.CALL_METHOD}
 FACTORY_ARGS = "M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, MC, DS, PN, CODE"
+
+
+def _int_literal(expr: str) -> Optional[int]:
+    """The value of an int constant operand (`(5)`, `(-3)`: see const_expr), else None."""
+    if expr.startswith("(") and expr.endswith(")"):
+        try:
+            return int(expr[1:-1])
+        except ValueError:
+            return None
+    return None
 
 
 def _pattern_size(d: Any) -> int:
@@ -460,6 +472,17 @@ class _Gen:
             else:
                 L(f"{t} = -{x} if type({x}) is float else neg({x})")
             self.push(t)
+        elif op == O.UNARY_INVERT:
+            # runtime/operators.py bit_not, inlined for an int
+            x = self.pop()
+            t = self.tmp()
+            if self.cold:
+                L(f"{t} = bit_not({x})")
+            elif self.kind(x) == "int":
+                L(f"{t} = ~{x}")
+            else:
+                L(f"{t} = ~{x} if type({x}) is int else bit_not({x})")
+            self.push(t, "int")
         elif op == O.UNARY_NOT:
             x = self.pop()
             t = self.tmp()
@@ -871,6 +894,14 @@ class _Gen:
         t = self.tmp()
         kx, ky = self.kind(x), self.kind(y)
         fn = _BINOP_FN[op]
+        if op in _BITWISE:
+            # Bitwise operators and shifts always give an int (or raise), fast path or not.
+            if self.cold:
+                L(f"{t} = {fn}({x}, {y})")
+            else:
+                self.bitwise(op, fn, t, x, y)
+            self.push(t, "int")
+            return
         if self.cold:
             L(f"{t} = {fn}({x}, {y})")
             self.push(t, "bool" if op in ("==", "!=", "<", "<=", ">", ">=") else None)
@@ -949,6 +980,33 @@ class _Gen:
             L(f"if (type({x}) is int and type({y}) is int) or (type({x}) is float and type({y}) is float): {t} = {x} {op} {y}")
             L(f"else: {t} = {fn}({x}, {y})")
         self.push(t, "bool")
+
+    def bitwise(self, op: str, fn: str, t: str, x: str, y: str) -> None:
+        """runtime/operators.py bit_and … shr, inlined for ints (and, for shifts, a count in
+        0..63 whose left shift stays in 64 bits); everything else calls the rule."""
+        L = self.line
+        checks = [f"type({v}) is int" for v in (x, y) if self.kind(v) != "int"]
+        if op in ("<<", ">>"):
+            count = _int_literal(y) if self.kind(y) == "int" else None
+            if count is None:
+                checks.append(f"0 <= {y} <= 63")
+            elif not 0 <= count <= 63:
+                L(f"{t} = {fn}({x}, {y})")
+                return
+        test = " and ".join(checks)
+        if op == "<<":
+            if test:
+                L(f"if {test}:")
+                L(f"    {t} = {x} << {y}")
+                L(f"    if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})")
+                L(f"else: {t} = shl({x}, {y})")
+            else:
+                L(f"{t} = {x} << {y}")
+                L(f"if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})")
+        elif test:
+            L(f"{t} = ({x} {op} {y}) if {test} else {fn}({x}, {y})")
+        else:
+            L(f"{t} = {x} {op} {y}")
 
     def call(self, argc: int, nxt: int) -> bool:
         L = self.line

@@ -32,6 +32,7 @@ from shapelang.vm.compiler.patterns import PatternLowering
 from shapelang.vm.compiler.records import RecordLowering
 
 _HOISTED = {"fn", "enum", "type", "annotation"}
+_UNARY_OPS = {"-": O.UNARY_NEG, "!": O.UNARY_NOT, "~": O.UNARY_INVERT}
 
 
 class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, AnnotationLowering):
@@ -437,7 +438,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             self.fc.emit(O.LOAD_CONST, self.fc.const(cv[0]))
             return
         self.expr(e.operand)
-        self.fc.emit(O.UNARY_NEG if e.op == "-" else O.UNARY_NOT)
+        self.fc.emit(_UNARY_OPS[e.op])
 
     def ex_binary(self, e: A.Binary) -> None:
         fc = self.fc
