@@ -468,8 +468,6 @@ class Interpreter:
             return left if left is not None else self.eval(e.right, env)
         if op == "!!":
             left = self.eval(e.left, env)
-            if not Res.is_failure(left):
-                return left
             return Res.attach_context(left, self.eval(e.right, env))
         return Op.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
 

@@ -1006,7 +1006,13 @@ def p_expr_binary(p):
             | expr SHL expr
             | expr SHR expr"""
     op = {"or": "||", "and": "&&"}.get(p[2], p[2])
-    p[0] = A.Binary(op, p[1], p[3], **_pos(p))
+    right = p[3]
+    if op == "!!" and type(right) is A.Try and not getattr(right, "_paren", False):
+        # `a !! ctx?` is `(a !! ctx)?` (spec/language.md §5.6), as upstream.
+        pos = _pos(p)
+        p[0] = A.Try(A.Binary(op, p[1], right.expr, **pos), **pos)
+        return
+    p[0] = A.Binary(op, p[1], right, **_pos(p))
 
 
 def p_expr_range(p):

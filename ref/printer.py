@@ -737,6 +737,8 @@ class _Printer:
         right = self.ex(n.right, p if right_assoc else p + 1)
         if n.op == "||" and right[:1] in ("{", "|"):
             right = "(" + right + ")"   # `|| {` / `|| |` starts a lambda
+        elif n.op == "!!" and type(n.right) is A.Try:
+            right = "(" + right + ")"   # `a !! ctx?` is `(a !! ctx)?`
         return left + follow + right
 
     def _x_Fuzzy(self, n: A.Fuzzy, start: bool) -> str:

@@ -44,8 +44,7 @@ Each shared rule and its one function:
                                             line reader: loop_item, PULL, the prelude's
                                             `__iter_for`; without adapters: pull_source)
     `...x` in arrays / calls, in objects    iteration.spread_array, spread_object
-    `!!`                                    results.is_failure (is the context evaluated?),
-                                            results.attach_context
+    `!!`                                    results.attach_context
     postfix `?`                             results.try_top (top level); is_failure,
                                             unwrap_ok (in a function)
     `number` fields and payloads            records.coerce_field

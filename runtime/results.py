@@ -31,9 +31,12 @@ def try_top(v: Any) -> Any:
 
 
 def attach_context(left: Any, context: Any) -> Any:
-    """`left !! context`. The context is evaluated only when `left` is a failure."""
+    """`left !! context` (spec/language.md §5.6), both operands evaluated: always a Result, so a
+    failure becomes an `Err` carrying the context, `Ok(v)` stays, any other value `v` is `Ok(v)`."""
     if type(left) is Err:
         return Err(f"{display(context)}: {display(left.value)}")
     if left is None:
         return Err(display(context))
-    return left
+    if type(left) is Ok:
+        return left
+    return Ok(left)

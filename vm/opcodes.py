@@ -219,7 +219,8 @@ _op(51, "JUMP_IF_NOT_NONE", "J", TARGET, effect=(1, 0),
     doc="keep and jump unless None (for ??); else pop")
 _op(52, "JUMP_IF_NONE", "J", TARGET, effect=(1, 1), doc="keep and jump if None (for ?.)")
 _op(53, "JUMP_UNLESS_FAILURE", "J", TARGET, effect=(1, 1),
-    doc="keep and jump unless Err/None (for !!)")
+    doc="keep and jump unless Err/None (the older `!!`, which skipped its context; no longer "
+        "emitted, kept for stored blobs)")
 _op(54, "ATTACH_CONTEXT", "V", effect=(2, 1))
 _op(55, "LIST_APPEND", "V", Slot(needs=LIST), effect=(1, 0), doc="append to the list in slot a")
 _op(56, "CALL", "C", ARGC, effect=(A + 1, 1), doc="callee, arguments")

@@ -472,10 +472,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             fc.mark(end)
         elif op == "!!":
             self.expr(e.left)
-            fc.emit_jump(O.JUMP_UNLESS_FAILURE, end)
             self.expr(e.right)
             fc.emit(O.ATTACH_CONTEXT)
-            fc.mark(end)
         else:
             err = unknown_operator(op)
             err.line, err.col, err.file = e.line or None, e.col or None, self.path
