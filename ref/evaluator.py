@@ -20,8 +20,9 @@ from shapelang.ref.parser import parse
 from shapelang.ref.patterns import describe
 from shapelang.ref.resolver import Binding, Resolution, resolve
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
-                               methods as Me, operators as Op, patterns as P, records as Rec,
-                               results as Res, snapshots as Snap, stdlib, values as V)
+                               durations as Dur, methods as Me, operators as Op, patterns as P,
+                               records as Rec, results as Res, snapshots as Snap, stdlib,
+                               values as V)
 from shapelang.runtime.builtins import builtin_names
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, exit_with,
                                       stack_overflow)
@@ -471,6 +472,13 @@ class Interpreter:
             return Res.attach_context(left, self.eval(e.right, env))
         return Op.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
 
+    def ev_fuzzy(self, e, env):
+        left = self.eval(e.left, env)
+        return Op.fuzzy(e.op, left, self.eval(e.right, env), e.tolerance, e.percent)
+
+    def ev_duration(self, e, env):
+        return Dur.literal(e.parts)
+
     def ev_pipe(self, e, env):
         value = self.eval(e.left, env)
         right = e.right
@@ -856,6 +864,8 @@ _DISPATCH: dict[type, Callable] = {
     A.StructLit: Interpreter.ev_struct,
     A.Unary: Interpreter.ev_unary,
     A.Binary: Interpreter.ev_binary,
+    A.Fuzzy: Interpreter.ev_fuzzy,
+    A.DurationLit: Interpreter.ev_duration,
     A.Pipe: Interpreter.ev_pipe,
     A.Ternary: Interpreter.ev_ternary,
     A.Assign: Interpreter.ev_assign,
@@ -863,6 +873,7 @@ _DISPATCH: dict[type, Callable] = {
     A.Index: Interpreter.ev_index,
     A.Try: Interpreter.ev_try,
     A.Lambda: Interpreter.ev_lambda,
+    A.FnExpr: Interpreter.ev_lambda,   # `fn(…) { … }` is a lambda with a block body
     A.Block: Interpreter.ev_block,
     A.If: Interpreter.ev_if,
     A.Match: Interpreter.ev_match,

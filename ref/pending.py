@@ -15,10 +15,7 @@ from shapelang.runtime.errors import ShapeError
 
 # Whole node types.
 PENDING_NODES: dict[type, str] = {
-    A.Fuzzy: "the fuzzy comparison '{op}'",
     A.As: "an 'as' conversion",
-    A.DurationLit: "a duration literal",
-    A.FnExpr: "a function expression (fn(…) { … })",
     A.PTyped: "a typed pattern (name: Type)",
     A.TraitDecl: "a trait declaration",
     A.ImplDecl: "an impl block",

@@ -37,6 +37,7 @@ Each shared rule and its one function:
     bitwise operators and shifts            operators.bit_and, bit_or, bit_xor, shl, shr,
                                             bit_not (shift counts: shift_count_out_of_range)
     wrapping an int to 64 (or n) bits       numbers.wrap_int
+    `~=`, `~<`, `~>` (`within t`, `t%`)     operators.fuzzy (closeness: operators.close)
     `a[i]`, slices, `a[i] = v`              access.index_get, index_set
     `o.f`, `o.f = v`                        access.get_property, set_property
     `a..b`, `a..=b`                         iteration.make_range

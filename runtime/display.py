@@ -5,6 +5,8 @@ import math
 import re
 from typing import Any
 
+from shapelang.runtime import durations
+from shapelang.runtime.durations import Duration
 from shapelang.runtime.errors import stack_overflow, type_error, value_error
 from shapelang.runtime.values import (UNIT, EnumValue, Err, FunctionValue, HashMapValue, Ok,
                                       RangeValue, StructValue, type_name)
@@ -108,6 +110,8 @@ def _display(v: Any, active: set) -> str:
         return v.variant + "(" + ", ".join([_display(x, active) for x in p]) + ")"
     if t is RangeValue:
         return f"{v.start}..={v.end}" if v.inclusive else f"{v.start}..{v.end}"
+    if t is Duration:
+        return durations.text(v)
     if t is HashMapValue:
         if not v.entries:
             return "HashMap {}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Optional
 
+from shapelang.runtime import durations
 from shapelang.runtime.display import display_concat
+from shapelang.runtime.durations import Duration
 from shapelang.runtime.errors import ShapeError, division_by_zero, stack_overflow, type_error
 from shapelang.runtime.numbers import check_int, wrap_int
 from shapelang.runtime.values import (INT_MIN, UNIT, EnumValue, Err, HashMapValue, Ok, RangeValue,
@@ -24,10 +26,12 @@ def truthy(v: Any) -> bool:
         return bool(v)  # NaN is truthy, as a non-zero number
     if t is HashMapValue:
         return bool(v.entries)
+    if t is Duration:
+        return durations.truthy(v)
     return True
 
 
-_SCALARS = frozenset({int, float, str, bool, type(None), Unit})
+_SCALARS = frozenset({int, float, str, bool, type(None), Unit, Duration})
 
 
 def equals(a: Any, b: Any) -> bool:
@@ -120,11 +124,30 @@ def compare(a: Any, b: Any) -> int:
         if a > b:
             return 1
         return 0
-    raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return _order(a, b)
+
+
+def _order(a: Any, b: Any) -> int:
+    """The order of two values `compare` and `<` … do not order themselves: durations, else
+    the TypeError of operands that have no order."""
+    c = durations.compare(a, b)
+    if c is None:
+        raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return c
 
 
 def _op_error(op: str, a: Any, b: Any) -> ShapeError:
     return type_error(f"Cannot apply '{op}' to {type_name(a)} and {type_name(b)}")
+
+
+def _others(op: str, a: Any, b: Any) -> Any:
+    """`a op b` for the operand kinds the arithmetic above does not take: durations (their
+    table, runtime/durations.py), else the operator's TypeError."""
+    if type(a) is Duration or type(b) is Duration:
+        r = durations.binary(op, a, b)
+        if r is not None:
+            return r
+    raise _op_error(op, a, b)
 
 
 def add(a: Any, b: Any) -> Any:
@@ -149,7 +172,7 @@ def add(a: Any, b: Any) -> Any:
         return display_concat(a) + b
     if ta is list and tb is list:
         return a + b
-    raise _op_error("+", a, b)
+    return _others("+", a, b)
 
 
 def sub(a: Any, b: Any) -> Any:
@@ -162,7 +185,7 @@ def sub(a: Any, b: Any) -> Any:
         return float(r)
     if (ta is float or ta is int) and (tb is float or tb is int):
         return a - b
-    raise _op_error("-", a, b)
+    return _others("-", a, b)
 
 
 def mul(a: Any, b: Any) -> Any:
@@ -175,7 +198,7 @@ def mul(a: Any, b: Any) -> Any:
         return float(r)
     if (ta is float or ta is int) and (tb is float or tb is int):
         return a * b
-    raise _op_error("*", a, b)
+    return _others("*", a, b)
 
 
 def div(a: Any, b: Any) -> Any:
@@ -194,7 +217,7 @@ def div(a: Any, b: Any) -> Any:
         if b == 0:
             raise division_by_zero()
         return a / b
-    raise _op_error("/", a, b)
+    return _others("/", a, b)
 
 
 def mod(a: Any, b: Any) -> Any:
@@ -252,7 +275,7 @@ def lt(a: Any, b: Any) -> bool:
     tb = type(b)
     if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
         return a < b
-    raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return _order(a, b) < 0
 
 
 def le(a: Any, b: Any) -> bool:
@@ -260,7 +283,7 @@ def le(a: Any, b: Any) -> bool:
     tb = type(b)
     if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
         return a <= b
-    raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return _order(a, b) <= 0
 
 
 def gt(a: Any, b: Any) -> bool:
@@ -268,7 +291,7 @@ def gt(a: Any, b: Any) -> bool:
     tb = type(b)
     if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
         return a > b
-    raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return _order(a, b) > 0
 
 
 def ge(a: Any, b: Any) -> bool:
@@ -276,7 +299,7 @@ def ge(a: Any, b: Any) -> bool:
     tb = type(b)
     if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
         return a >= b
-    raise type_error(f"Cannot compare {type_name(a)} and {type_name(b)}")
+    return _order(a, b) >= 0
 
 
 eq = equals
@@ -333,6 +356,36 @@ def bit_not(v: Any) -> int:
     raise _unary_error("~", v)
 
 
+# Fuzzy comparison (spec/smaller-items.md §1): `a ~= b`, `a ~< b`, `a ~> b`, optionally
+# `within t` (absolute) or `within p%` (relative to the operands' mean magnitude).
+
+FUZZY_DEFAULT = (2, True)   # no `within`: 2% (upstream's FuzzyTolerance::Percentage(0.02))
+
+
+def fuzzy(op: str, a: Any, b: Any, tolerance: Any = None, percent: bool = False) -> bool:
+    ta = type(a)
+    tb = type(b)
+    if not ((ta is int or ta is float) and (tb is int or tb is float)):
+        raise _op_error(op, a, b)
+    if (op == "~<" and a < b) or (op == "~>" and a > b):
+        return True
+    return close(a, b, tolerance, percent)
+
+
+def close(a: Any, b: Any, tolerance: Any, percent: bool) -> bool:
+    """Whether two ints/numbers are within the tolerance (None: the default) of each other."""
+    if a == b:
+        return True   # even `0 ~= 0`, where the relative formula divides zero by zero
+    if a != a or b != b:
+        return False  # NaN is close to nothing
+    if tolerance is None:
+        tolerance, percent = FUZZY_DEFAULT
+    diff = abs(a - b)
+    if percent:
+        return diff / ((abs(a) + abs(b)) / 2) <= tolerance / 100
+    return diff <= tolerance
+
+
 BINARY_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "+": add, "-": sub, "*": mul, "/": div, "%": mod, "**": pow_,
     "==": eq, "!=": ne, "<": lt, "<=": le, ">": gt, ">=": ge,
@@ -353,6 +406,8 @@ def neg(v: Any) -> Any:
         return -v if v != INT_MIN else float(-v)
     if t is float:
         return -v
+    if t is Duration:
+        return durations.neg(v)
     raise _unary_error("-", v)
 
 

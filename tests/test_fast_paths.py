@@ -30,6 +30,7 @@ SHAPES = [
     "if L { 1 } else { 2 }",
     "L & x", "x | L", "L ^ x", "L << x", "x >> L", "~L", "L << 62", "L & 255",
     "{ let mut t = x; t <<= L; t }", "{ let mut t = L; t ^= x; t }",
+    "L ~= x", "x ~< L within 2", "L ~> x within 5%",
 ]
 
 

@@ -24,7 +24,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
-                               iteration as It, methods as Me, operators as Op, patterns as P,
+                               durations as Dur, iteration as It, methods as Me, operators as Op, patterns as P,
                                records as Rec, results as Res, snapshots as Snap, values as V)
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
                                       exit_with, stack_overflow)
@@ -144,7 +144,7 @@ _G: dict[str, Any] = {
     "add": Op.add, "sub": Op.sub, "mul": Op.mul, "div": Op.div, "mod": Op.mod, "pow_": Op.pow_,
     "eq": Op.eq, "ne": Op.ne, "lt": Op.lt, "le": Op.le, "gt": Op.gt, "ge": Op.ge, "neg": Op.neg,
     "bit_and": Op.bit_and, "bit_or": Op.bit_or, "bit_xor": Op.bit_xor, "shl": Op.shl, "shr": Op.shr,
-    "bit_not": Op.bit_not,
+    "bit_not": Op.bit_not, "fuzzy": Op.fuzzy, "make_duration": Dur.make,
     "truthy": Op.truthy, "display": D.display, "format_spec": D.format_spec,
     "get_property": Acc.get_property, "set_property": Acc.set_property,
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from shapelang.runtime import builtins as B, stdlib, values as V
 from shapelang.runtime.iterators import IteratorValue, IterLoop
+from shapelang.runtime.durations import Duration
 
 
 class Uninit:
@@ -151,4 +152,5 @@ RECORDS: list[tuple[type, tuple[str, ...]]] = [
     (V.HashMapValue, ("entries",)),
     (IteratorValue, ("source", "stages")),
     (IterLoop, ("walk",)),
+    (Duration, ("ms",)),
 ]

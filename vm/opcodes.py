@@ -35,9 +35,9 @@ from typing import Any, Optional, Union
 
 from shapelang.vm.objects import BUILTIN_NAMES
 from shapelang.vm.operands import (
-    CELL, CELL_REF, ERROR_KIND, FLAG01, ITER, LIST, NONE, OPT_STR, ORDINAL, PATTERN, POPPED,
-    SCALAR, SLOT, SLOT_REF, STR, STRING, TARGET, VALUE, Const, Count, Flag, Index, IntBelow, Kind,
-    ListOf, Member, OneOf, Prefixed, Slot, Tuple,
+    CELL, CELL_REF, ERROR_KIND, FLAG01, INT, ITER, LIST, NONE, OPT_NUMBER, OPT_STR, ORDINAL,
+    PATTERN, POPPED, SCALAR, SLOT, SLOT_REF, STR, STRING, TARGET, VALUE, Const, Count, Flag,
+    Index, IntBelow, Kind, ListOf, Member, OneOf, Prefixed, Slot, Tuple,
 )
 
 # Operators of BINARY, in operand order; `a` indexes this list. Stored blobs hold these indices,
@@ -45,6 +45,8 @@ from shapelang.vm.operands import (
 BINOPS: list[str] = ["+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">=",
                      "&", "|", "^", "<<", ">>"]
 BINOP_INDEX: dict[str, int] = {op: i for i, op in enumerate(BINOPS)}
+# Operators of FUZZY, in operand order (append-only, like BINOPS).
+FUZZY_OPS: list[str] = ["~=", "~<", "~>"]
 
 
 # ---------------------------------------------------------------- stack counts
@@ -138,6 +140,7 @@ ARGC = Count("arg(s)")
 VALUES = Count("value(s)")
 CHILD = Index("child", lambda s: len(s.children), lambda v, s: s.children[v][:s.ids])
 OPERATOR = Index("operator", lambda s: len(BINOPS), lambda v, s: BINOPS[v])
+FUZZY_OPERATOR = Index("operator", lambda s: len(FUZZY_OPS), lambda v, s: FUZZY_OPS[v])
 # [path, field names]: `Type { … }` or `Enum::Variant { … }`, one name per value.
 STRUCT_LIT = Const(Tuple(ListOf(STR, min_len=1, max_len=2), ListOf(STR, length=lambda s: s.b)))
 
@@ -244,6 +247,9 @@ _op(70, "HALT", "U", effect=(1, 0), only=("module",))
 _op(71, "SPREAD_COPY", "V", Flag("array", "object"), effect=(1, 1),
     doc="check and copy a spread value where it stands")
 _op(72, "UNARY_INVERT", "V", effect=(1, 1), doc="bitwise `~`")
+_op(73, "FUZZY", "V", FUZZY_OPERATOR, Const(Tuple(OPT_NUMBER, FLAG01)), effect=(2, 1),
+    doc="`~=` `~<` `~>`; b: [tolerance (None: the default), percent]")
+_op(74, "LOAD_DURATION", "V", Const(INT), effect=(0, 1), doc="a duration of K[a] milliseconds")
 
 # ---------------------------------------------------------------- lookups derived from it
 

@@ -98,6 +98,7 @@ STR = _Type(str)
 OPT_STR = _Type(str, allow_none=True)
 INT = _Type(int)
 SCALAR = _Type(int, float, str, bool, allow_none=True)   # a literal value
+OPT_NUMBER = _Type(int, float, allow_none=True)
 
 
 class OneOf(Shape):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from shapelang.runtime import stdlib, values as V
+from shapelang.runtime import durations as Dur, stdlib, values as V
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.vm import frame as F
@@ -279,6 +279,10 @@ def _range(w: _Values, r: Any) -> None:
            "a range is malformed")
 
 
+def _duration(w: _Values, d: Any) -> None:
+    w.need(type(d.ms) is int and Dur.MS_MIN <= d.ms <= Dur.MS_MAX, "a duration is malformed")
+
+
 def _hashmap(w: _Values, m: Any) -> None:
     w.need(type(m.entries) is dict, "a HashMap is malformed")
     w.claim(m.entries, _FIELDS)
@@ -372,6 +376,7 @@ _RECORD_CHECKS: dict[type, Callable[[_Values, Any], None]] = {
     V.HashMapValue: _hashmap,
     IteratorValue: _iterator,
     IterLoop: _iter_loop,
+    Dur.Duration: _duration,
 }
 
 

@@ -483,6 +483,16 @@ class _Gen:
             else:
                 L(f"{t} = ~{x} if type({x}) is int else bit_not({x})")
             self.push(t, "int")
+        elif op == O.FUZZY:
+            # runtime/operators.py fuzzy, never inlined (not a hot operation)
+            x, y = self.popn(2)
+            t = self.tmp()
+            L(f"{t} = fuzzy({O.FUZZY_OPS[a]!r}, {x}, {y}, *K[{b}])")
+            self.push(t, "bool")
+        elif op == O.LOAD_DURATION:
+            t = self.tmp()
+            L(f"{t} = make_duration(K[{a}])")
+            self.push(t)
         elif op == O.UNARY_NOT:
             x = self.pop()
             t = self.tmp()

@@ -15,7 +15,7 @@ from shapelang.ref import ast as A
 from shapelang.ref.resolver import Binding, Resolution
 
 INLINE_MAX_NODES = 60
-_NO_INLINE = (A.Lambda, A.FnDecl, A.TypeDecl, A.EnumDecl, A.ExtendDecl, A.AnnotationDecl, A.Try,
+_NO_INLINE = (A.Lambda, A.FnExpr, A.FnDecl, A.TypeDecl, A.EnumDecl, A.ExtendDecl, A.AnnotationDecl, A.Try,
               A.Await)
 
 
@@ -49,7 +49,7 @@ class Analysis:
         self.ordinals = res.ordinals
 
     def is_function(self, n: Any) -> bool:
-        return isinstance(n, (A.FnDecl, A.Lambda, A.TypeDecl, A.AnnotationDecl))
+        return isinstance(n, (A.FnDecl, A.Lambda, A.FnExpr, A.TypeDecl, A.AnnotationDecl))
 
     def thunk(self, node: A.Await, k: int) -> AwaitThunk:
         key = (id(node), k)

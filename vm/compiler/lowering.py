@@ -13,10 +13,11 @@ makes closures created before a `let` see its value once it runs.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from shapelang.ref import ast as A
 from shapelang.ref.resolver import Binding, Resolution
+from shapelang.runtime import durations
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.operators import unknown_operator
 from shapelang.vm import opcodes as O
@@ -479,6 +480,24 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             err.line, err.col, err.file = e.line or None, e.col or None, self.path
             raise err
 
+    def ex_fuzzy(self, e: A.Fuzzy) -> None:
+        fc = self.fc
+        self.expr(e.left)
+        self.expr(e.right)
+        old = self.at(e)
+        fc.emit(O.FUZZY, O.FUZZY_OPS.index(e.op), fc.const([e.tolerance, int(e.percent)]))
+        fc.cur = old
+
+    def ex_duration(self, e: A.DurationLit) -> None:
+        fc = self.fc
+        ms = durations.literal_ms(e.parts)
+        if durations.MS_MIN <= ms <= durations.MS_MAX:
+            fc.emit(O.LOAD_DURATION, fc.const(ms))
+        else:
+            # Raised where the literal runs, as the reference raises it.
+            err = durations.out_of_range()
+            fc.emit(O.RAISE, fc.const([err.kind, err.message]))
+
     def ex_assign(self, e: A.Assign, want: bool, tail: bool) -> None:
         fc = self.fc
         target, op = e.target, e.op
@@ -553,7 +572,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         self.fc.emit(O.TRY_TOP if self.fc.kind == "module" else O.TRY)
         self.fc.cur = old
 
-    def ex_lambda(self, e: A.Lambda) -> None:
+    def ex_lambda(self, e: Union[A.Lambda, A.FnExpr]) -> None:
+        # A function expression `fn(…) { … }` is a lambda with a block body (smaller-items §8).
         self.make_closure(e, "lambda", None, e.params, e.body)
 
     def ex_range(self, e: A.RangeExpr) -> None:
@@ -587,6 +607,8 @@ _EXPR: dict[type, Callable] = {
     A.StructLit: Compiler.ex_struct,
     A.Unary: Compiler.ex_unary,
     A.Binary: Compiler.ex_binary,
+    A.Fuzzy: Compiler.ex_fuzzy,
+    A.DurationLit: Compiler.ex_duration,
     A.Pipe: Compiler.ex_pipe,
     A.Ternary: Compiler.ex_ternary,
     A.Assign: Compiler.ex_assign,
@@ -596,6 +618,7 @@ _EXPR: dict[type, Callable] = {
     A.Index: Compiler.ex_index,
     A.Try: Compiler.ex_try,
     A.Lambda: Compiler.ex_lambda,
+    A.FnExpr: Compiler.ex_lambda,
     A.Block: Compiler.ex_block,
     A.If: Compiler.ex_if,
     A.Match: Compiler.ex_match,
