@@ -103,7 +103,7 @@ MUTANTS: list[Mutant] = [
            "        fc.emit_jump(O.FOR_NEXT, exit_, it)\n",
            "a `for` loop variable captured by a closure gets one cell for the whole loop instead of "
            "a fresh one per iteration (closures made in the loop all see the last value)"),
-    Mutant("constant-fold-floors", "vm/compiler/folding.py",
+    Mutant("constant-fold-floors", "ref/constants.py",
            "return _fold(lambda: Op.binary_op(e.op, left[0], right[0]))",
            "return _fold(lambda: (left[0] // right[0]) if e.op == '/' and type(left[0]) is int "
            "and type(right[0]) is int and right[0] else Op.binary_op(e.op, left[0], right[0]))",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref.comptime import instance_fields
 from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.patterns import describe
@@ -91,11 +92,12 @@ class EnumType:
         self.variants = {v.name: v for v in decl.variants}
 
 
-class StructType:
+class StructType(V.StructTypeValue):
     def __init__(self, decl: A.TypeDecl, env: Env) -> None:
         self.name = decl.name
         self.decl = decl
         self.env = env
+        self.fields = instance_fields(decl)
 
 
 class VariantConstructor(V.FunctionValue):
@@ -416,6 +418,10 @@ class Interpreter:
             if variant.kind == "unit":
                 return V.EnumValue(head.name, variant.name, None)
             return VariantConstructor(head.name, variant)
+        if isinstance(head, StructType) and len(e.parts) == 2:
+            found = Rec.comptime_of(head.name, self.res.comptime.get(e.parts[1], ()))
+            if found:
+                return found[0]   # `Type::name`, a comptime field
         raise Rec.unresolved_path("::".join(e.parts))
 
     def ev_array(self, e, env):
@@ -450,7 +456,7 @@ class Interpreter:
         raise Rec.not_a_type("::".join(e.path))
 
     def construct_struct(self, st: StructType, given: dict) -> V.StructValue:
-        fields = st.decl.fields
+        fields = st.fields
         declared = [(f.name, f.type, f.default is not None) for f in fields]
         return Rec.build_struct(st.name, declared, given,
                                 lambda i: self.eval(fields[i].default, st.env))
@@ -533,6 +539,9 @@ class Interpreter:
         obj = self.eval(e.obj, env)
         if obj is None and e.optional:
             return None
+        owners = self.res.comptime.get(e.name)
+        if owners is not None:
+            return Rec.comptime_get(obj, e.name, owners)
         return Acc.get_property(obj, e.name)
 
     def ev_index(self, e, env):

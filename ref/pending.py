@@ -19,7 +19,6 @@ PENDING_NODES: dict[type, str] = {
     A.PTyped: "a typed pattern (name: Type)",
     A.TraitDecl: "a trait declaration",
     A.ImplDecl: "an impl block",
-    A.ComptimeField: "a comptime field",
 }
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 from shapelang.ref import ast as A
-from shapelang.ref import pending
+from shapelang.ref import comptime, pending
 from shapelang.ref import types as T
 from shapelang.runtime import stdlib
 from shapelang.runtime.errors import ShapeError
@@ -100,6 +100,8 @@ class Resolution:
     # trait text with its arguments (`Into<int>`); named impls (`impl T for X as N`) are in it
     # only for the conversion traits, which `as` selects by their argument, not by name.
     impls: dict = field(default_factory=dict)
+    # Comptime fields (ref/comptime.py): field name -> [[type name, value], …].
+    comptime: dict = field(default_factory=dict)
 
     def snapshot_ordinal(self, call) -> int:
         return self.ordinals[id(call)]
@@ -829,6 +831,7 @@ def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str
             return res
     res = Resolver(names, path).program(program)
     pending.check(program, path)
+    res.comptime = comptime.collect(program, path)
     _RESOLVED.append((weakref.ref(program), path, names, res))
     del _RESOLVED[:-_RESOLVED_KEEP]
     return res

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from shapelang.runtime.errors import ShapeError, type_error
-from shapelang.runtime.values import EnumValue, StructValue
+from shapelang.runtime.access import get_property
+from shapelang.runtime.values import EnumValue, StructTypeValue, StructValue
 
 
 def coerce_field(declared: Optional[str], value: Any) -> Any:
@@ -84,3 +85,28 @@ def unresolved_path(path: str) -> ShapeError:
 def constructed_with_braces(type_name: str) -> ShapeError:
     """Calling a struct type as a function."""
     return type_error(f"Type {type_name} is constructed with {type_name} {{ … }}")
+
+
+# Comptime fields (spec/smaller-items.md §4): values of the type, listed by ref/comptime.py as
+# field name -> [[type name, value], …].
+
+def comptime_of(type_name: str, owners: Sequence[Sequence[Any]]) -> tuple:
+    """(value,) of the comptime field that type `type_name` declares among `owners`, else ()."""
+    for owner, value in owners:
+        if owner == type_name:
+            return (value,)
+    return ()
+
+
+def comptime_get(v: Any, name: str, owners: Sequence[Sequence[Any]]) -> Any:
+    """`v.name` where some type declares `comptime name`: the type itself (`Type.name`) and its
+    instances read the type's value; anything else reads `name` as usual."""
+    if isinstance(v, StructValue):
+        if name in v.fields:
+            return v.fields[name]
+        found = comptime_of(v.type_name, owners)
+    elif isinstance(v, StructTypeValue):
+        found = comptime_of(v.name, owners)
+    else:
+        found = ()
+    return found[0] if found else get_property(v, name)

@@ -50,6 +50,13 @@ class StructValue:
         return f"StructValue({self.type_name!r}, {self.fields!r})"
 
 
+class StructTypeValue:
+    """Base of the engines' struct type objects (the value a `type` declaration binds; each
+    engine has its own class): what the shared rules need to know of one, its `name`."""
+    __slots__ = ()
+    name: str
+
+
 class EnumValue:
     """payload: None (unit variant), tuple (tuple variant) or dict (struct variant)."""
     __slots__ = ("enum", "variant", "payload")

@@ -1064,7 +1064,6 @@ class TestPendingConstructs:
         ("1 as number", "an 'as' conversion"),
         ("match 1 { n: int => n }", "a typed pattern (name: Type)"), ("trait T {}", "a trait declaration"),
         ("type P { x: int }\nimpl Display for P { method display() { \"p\" } }", "an impl block"),
-        ("type P { comptime k: int = 1 }", "a comptime field"),
     ])
     @pytest.mark.parametrize("engine", ["ref", "vm"])
     def test_clean_compile_error(self, src, what, engine):

@@ -145,6 +145,7 @@ _G: dict[str, Any] = {
     "eq": Op.eq, "ne": Op.ne, "lt": Op.lt, "le": Op.le, "gt": Op.gt, "ge": Op.ge, "neg": Op.neg,
     "bit_and": Op.bit_and, "bit_or": Op.bit_or, "bit_xor": Op.bit_xor, "shl": Op.shl, "shr": Op.shr,
     "bit_not": Op.bit_not, "fuzzy": Op.fuzzy, "make_duration": Dur.make,
+    "comptime_get": Rec.comptime_get,
     "truthy": Op.truthy, "display": D.display, "format_spec": D.format_spec,
     "get_property": Acc.get_property, "set_property": Acc.set_property,
     "index_get": Acc.index_get, "index_set": Acc.index_set, "call_method": Me.call_method,

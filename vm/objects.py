@@ -59,7 +59,7 @@ class EnumType:
         self.variants = variants
 
 
-class StructType:
+class StructType(V.StructTypeValue):
     """The value a `type` declaration binds. fields: [name, type, mode, constant] where mode is
     0 (required), 1 (constant default) or 2 (default computed by the `defaults` closure)."""
     __slots__ = ("name", "fields", "defaults")

@@ -250,6 +250,8 @@ _op(72, "UNARY_INVERT", "V", effect=(1, 1), doc="bitwise `~`")
 _op(73, "FUZZY", "V", FUZZY_OPERATOR, Const(Tuple(OPT_NUMBER, FLAG01)), effect=(2, 1),
     doc="`~=` `~<` `~>`; b: [tolerance (None: the default), percent]")
 _op(74, "LOAD_DURATION", "V", Const(INT), effect=(0, 1), doc="a duration of K[a] milliseconds")
+_op(75, "GET_COMPTIME", "V", NAME, Const(ListOf(Tuple(STR, SCALAR))), effect=(1, 1),
+    doc="`x.name` where types declare `comptime name`: b lists [type, value] pairs")
 
 # ---------------------------------------------------------------- lookups derived from it
 

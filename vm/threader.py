@@ -585,6 +585,16 @@ class _Gen:
                 L(f"elif type({x}) is StructValue and K[{a}] in {x}.fields: {t} = {x}.fields[K[{a}]]")
                 L(f"else: {t} = get_property({x}, K[{a}])")
             self.push(t)
+        elif op == O.GET_COMPTIME:
+            # runtime/records.py comptime_get, inlined for an instance field
+            x = self.ident(self.pop())
+            t = self.tmp()
+            if self.cold:
+                L(f"{t} = comptime_get({x}, K[{a}], K[{b}])")
+            else:
+                L(f"if type({x}) is StructValue and K[{a}] in {x}.fields: {t} = {x}.fields[K[{a}]]")
+                L(f"else: {t} = comptime_get({x}, K[{a}], K[{b}])")
+            self.push(t)
         elif op == O.SET_ATTR:
             x, v = self.popn(2)
             x = self.ident(x)

@@ -4,14 +4,14 @@
     compile_source(source, path) -> Program       the same from source text
 
 A program is resolved by the shared resolver (ref/resolver.py), so both engines agree on what
-every name means, then lowered blob by blob. The modules, one concept each:
+every name means, then lowered blob by blob; constant subexpressions are folded
+(ref/constants.py, shared with the front end's comptime fields). The modules, one concept each:
 
     analysis.py     which variables each function captures, which calls may be inlined
     lowering.py     the AST walk (`Compiler`): blobs, scopes, names, statements, expressions;
                     with its parts control.py (control flow), calls.py (calls, inlining),
                     records.py (struct and enum types), patterns.py (pattern descriptors),
                     annotations.py (annotations, annotated awaits)
-    folding.py      constant folding
     fncode.py       the per-blob state of the walk: registers for bindings, enclosing loops
     assembler.py    instructions, constants, line table and stack depth of one blob, checked
                     against the opcode record (vm/opcodes.py)

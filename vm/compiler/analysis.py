@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref.comptime import instance_fields
 from shapelang.ref.resolver import Binding, Resolution
 
 INLINE_MAX_NODES = 60
@@ -113,7 +114,7 @@ class Analysis:
                 visit(c)
 
         if isinstance(fn, A.TypeDecl):
-            for f in fn.fields:
+            for f in instance_fields(fn):   # comptime values are constants: they capture nothing
                 if f.default is not None:
                     visit(f.default)
         elif isinstance(fn, A.AnnotationUse):

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from shapelang.ref import ast as A
+from shapelang.ref.constants import const_value
 from shapelang.ref.resolver import Resolution
 from shapelang.runtime import operators as Op
 from shapelang.vm import opcodes as O
 from shapelang.vm.compiler.analysis import Analysis
 from shapelang.vm.compiler.assembler import Label
 from shapelang.vm.compiler.fncode import FnCode, LoopCtx
-from shapelang.vm.compiler.folding import const_value
 
 
 class ControlLowering:

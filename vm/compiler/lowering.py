@@ -5,7 +5,7 @@ module holds the walk itself: blobs for the module and each function, scopes and
 statements, and the expressions that need no module of their own; the rest of the lowering is
 split by concept into mixins of `Compiler`: control flow (control.py), calls and inlining
 (calls.py), struct and enum types (records.py), patterns (patterns.py) and annotations
-(annotations.py). Constant subexpressions are folded first (folding.py).
+(annotations.py). Constant subexpressions are folded first (ref/constants.py).
 
 Scope entry (a block, a loop iteration, a match arm, a comprehension item) creates fresh cells for
 the captured variables declared in it, which is what makes loop variables fresh per iteration and
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 from shapelang.ref import ast as A
+from shapelang.ref.constants import const_value
 from shapelang.ref.resolver import Binding, Resolution
 from shapelang.runtime import durations
 from shapelang.runtime.errors import ShapeError
@@ -28,7 +29,6 @@ from shapelang.vm.compiler.assembler import Label
 from shapelang.vm.compiler.calls import CallLowering
 from shapelang.vm.compiler.control import ControlLowering
 from shapelang.vm.compiler.fncode import FnCode, LoopCtx
-from shapelang.vm.compiler.folding import const_value
 from shapelang.vm.compiler.patterns import PatternLowering
 from shapelang.vm.compiler.records import RecordLowering
 
@@ -554,7 +554,11 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             end = Label()
             fc.emit_jump(O.JUMP_IF_NONE, end)
         old = self.at(e)
-        fc.emit(O.GET_ATTR, fc.const(e.name))
+        owners = self.res.comptime.get(e.name)
+        if owners is not None:
+            fc.emit(O.GET_COMPTIME, fc.const(e.name), fc.const(owners))
+        else:
+            fc.emit(O.GET_ATTR, fc.const(e.name))
         fc.cur = old
         if end is not None:
             fc.mark(end)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.ref import ast as A
+from shapelang.ref.comptime import instance_fields
+from shapelang.ref.constants import const_value
 from shapelang.ref.resolver import Binding, Resolution
+from shapelang.runtime import records as Rec
 from shapelang.vm import opcodes as O
 from shapelang.vm.compiler.analysis import Analysis
 from shapelang.vm.compiler.assembler import Label
 from shapelang.vm.compiler.fncode import FnCode
-from shapelang.vm.compiler.folding import const_value
 
 
 class RecordLowering:
@@ -28,7 +30,7 @@ class RecordLowering:
         fc = self.fc
         fields = []
         dynamic = False
-        for f in st.fields:
+        for f in instance_fields(st):
             if f.default is None:
                 fields.append([f.name, f.type, 0, None])
             else:
@@ -50,7 +52,7 @@ class RecordLowering:
         s_type = fc.new_slot("$type")
         s_given = fc.new_slot("$given")
         free = fc.add_free_cells(self.an.free_of(decl))
-        for f in decl.fields:
+        for f in instance_fields(decl):
             if f.default is None or const_value(f.default) is not None:
                 continue
             old = self.at(f.default)
@@ -87,11 +89,11 @@ class RecordLowering:
 
         if b.kind == "type" and isinstance(b.node, A.TypeDecl) and len(e.path) == 1:
             decl = b.node
-            declared = [f.name for f in decl.fields]
+            declared = [f.name for f in instance_fields(decl)]
             if any(n not in declared for n in names):
                 return None
             fields = []
-            for f in decl.fields:
+            for f in instance_fields(decl):
                 if f.name in names:
                     fields.append([f.name, coerce(f.type), names.index(f.name), None])
                     continue
@@ -155,6 +157,11 @@ class RecordLowering:
             fc.emit(O.MAKE_VARIANT, fc.const([sv[0], sv[1].name]))
             return
         b = self.res.use(e)
+        if len(e.parts) == 2 and b.kind == "type" and isinstance(b.node, A.TypeDecl):
+            found = Rec.comptime_of(b.node.name, self.res.comptime.get(e.parts[1], ()))
+            if found:
+                fc.emit(O.LOAD_CONST, fc.const(found[0]))   # `Type::name`, a comptime field
+                return
         self.load(b)
         if len(e.parts) == 2:
             fc.emit(O.GET_VARIANT, fc.const([e.parts[1], "::".join(e.parts)]))

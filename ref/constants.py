@@ -1,6 +1,7 @@
-"""Constant folding: subexpressions whose value is known at compile time.
+"""Constant expressions: subexpressions whose value is known before the run.
 
-Folding uses the shared value model (runtime/operators.py), so a folded value is exactly what
+The VM compiler folds them (vm/compiler/*), and comptime fields must be one (ref/comptime.py).
+Evaluation uses the shared value model (runtime/operators.py), so a folded value is exactly what
 the machine would compute; an expression whose evaluation would raise is never folded (the error
 then happens at run time, where the reference raises it too).
 """
@@ -11,7 +12,6 @@ from typing import Any, Callable, Optional
 from shapelang.ref import ast as A
 from shapelang.runtime import operators as Op
 from shapelang.runtime.errors import ShapeError
-from shapelang.vm import opcodes as O
 
 FOLD_LIMIT = 4096   # longest string a constant fold may produce
 
@@ -26,7 +26,7 @@ def const_value(e: Any) -> Optional[tuple]:
         if inner is None:
             return None
         return _fold(lambda: Op.unary_op(e.op, inner[0]))
-    if t is A.Binary and e.op in O.BINOP_INDEX:
+    if t is A.Binary and e.op in Op.BINARY_OPS:
         left = const_value(e.left)
         if left is None:
             return None
