@@ -36,10 +36,8 @@ def out_of_range(kind: K.Kind, blob: Blob, pc: int, v: int) -> Optional[int]:
         return kind.min - 1 if kind.min else None
     if isinstance(kind, K.Flag):
         return 2
-    if kind is O.CHILD:
-        return len(blob.children)
-    if kind is O.OPERATOR:
-        return len(O.BINOPS)
+    if isinstance(kind, K.Index):   # children, operators of BINARY and FUZZY
+        return kind.size(blob)
     if kind is K.ORDINAL:
         return v + 1
     if isinstance(kind, K.Const):
