@@ -19,14 +19,14 @@ from shapelang.ref.comptime import instance_fields
 from shapelang.ref.deepstack import on_deep_stack, on_front_end_stack
 from shapelang.ref.parser import parse
 from shapelang.ref.patterns import describe
-from shapelang.ref.resolver import Binding, Resolution, resolve
+from shapelang.ref.resolver import Binding, Resolution, impl_entries, resolve
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
                                durations as Dur, methods as Me, operators as Op, patterns as P,
                                records as Rec, results as Res, snapshots as Snap, stdlib,
-                               values as V)
+                               traits as Tr, types as Ty, values as V)
 from shapelang.runtime.builtins import builtin_names
-from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, exit_with,
-                                      stack_overflow)
+from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, call_stack,
+                                      exit_with, stack_overflow)
 from shapelang.runtime.iteration import (DONE, PULL, for_item, for_start, make_range,
                                          spread_array, spread_object)
 from shapelang.runtime.iterators import IterLoop
@@ -43,6 +43,16 @@ class Cell:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+class TypedCell(Cell):
+    """The cell of a variable or parameter declared with a type: a write through a `&`
+    reference to it checks its type too (runtime/types.py check_slot)."""
+    __slots__ = ("slot",)
+
+    def __init__(self, value: Any, slot: list) -> None:
+        self.value = value
+        self.slot = slot
 
 
 class Env:
@@ -85,26 +95,36 @@ class Closure(V.FunctionValue):
 
 
 class EnumType:
-    """The value an `enum` name is bound to: it constructs and names variants."""
+    """The value an `enum` name is bound to: it constructs and names variants (and, as a value,
+    is the type value of the enum). `slots`: each variant's payload slots (None: no type)."""
+    SHAPE_TYPE = "type"
 
-    def __init__(self, decl: A.EnumDecl) -> None:
+    def __init__(self, decl: A.EnumDecl, res: Optional[Resolution] = None) -> None:
         self.name = decl.name
         self.variants = {v.name: v for v in decl.variants}
+        self.slots = {v.name: (res.slots.get(id(v)) if res is not None else None)
+                      or [None] * len(v.types) for v in decl.variants}
 
 
 class StructType(V.StructTypeValue):
-    def __init__(self, decl: A.TypeDecl, env: Env) -> None:
+    """The value a `type` name is bound to (as a value, the type value of the struct)."""
+    SHAPE_TYPE = "type"
+
+    def __init__(self, decl: A.TypeDecl, env: Env, res: Resolution) -> None:
         self.name = decl.name
         self.decl = decl
         self.env = env
         self.fields = instance_fields(decl)
+        self.declared = [(f.name, res.slots.get(id(f)), f.default is not None)
+                         for f in self.fields]
 
 
 class VariantConstructor(V.FunctionValue):
-    def __init__(self, enum: str, variant: A.Variant) -> None:
+    def __init__(self, enum: str, variant: A.Variant, slots: list) -> None:
         self.name = variant.name
         self.enum = enum
         self.variant = variant
+        self.slots = slots
 
 
 class Task:
@@ -181,6 +201,7 @@ class Interpreter:
         self.strict_patterns: dict[int, tuple] = {}
         self.loose_patterns: dict[int, tuple] = {}
         self.builtins = self._make_builtins()
+        self.decls = Ty.Declarations()
         self.prelude = self._load_prelude()
 
     # ------------------------------------------------------------ output and builtins
@@ -233,6 +254,7 @@ class Interpreter:
     def run(self, program: A.Program, res: Resolution) -> Any:
         self.res = res
         self.main_res = res
+        self.decls = declarations(res)
         env = Env(None)
         body = program.body
         self.enter_block(body, env)
@@ -244,7 +266,7 @@ class Interpreter:
             return r.value
         except ShapeError as err:
             _left_frame(err, MAIN_FRAME)
-            err.stack = err.__dict__.pop("_frames")[::-1]
+            err.stack = call_stack(err.__dict__.pop("_frames"))
             raise
         # (The resolver refuses `break` and `continue` outside of a loop, so no signal escapes.)
         if body and isinstance(body[-1], A.ExprStmt):
@@ -270,9 +292,9 @@ class Interpreter:
             if isinstance(st, A.FnDecl):
                 env.vars[self.res.decl(st)] = Cell(self.make_function(st, env))
             elif isinstance(st, A.EnumDecl):
-                env.vars[self.res.decl(st)] = Cell(EnumType(st))
+                env.vars[self.res.decl(st)] = Cell(EnumType(st, self.res))
             elif isinstance(st, A.TypeDecl):
-                env.vars[self.res.decl(st)] = Cell(StructType(st, env))
+                env.vars[self.res.decl(st)] = Cell(StructType(st, env, self.res))
             elif isinstance(st, A.AnnotationDecl):
                 env.vars[self.res.decl(st)] = Cell(AnnotationValue(st, env, self.res))
         for st in stmts:
@@ -280,6 +302,14 @@ class Interpreter:
                 table = self.methods.setdefault(st.type_name, {})
                 for m in st.methods:
                     table[m.name] = self.make_function(m, env, has_self=True)
+            elif isinstance(st, A.ImplDecl):
+                # Impls are hoisted with the extend methods (spec/traits.md, runtime/traits.py).
+                type_name, trait, entries = impl_entries(self.res, st)
+                if trait is not None:
+                    self.decls.add_impl(type_name, trait)
+                table = self.methods.setdefault(Tr.impl_key(type_name), {})
+                for key, m in entries:
+                    table[key] = self.make_function(m, env, has_self=True)
 
     def make_function(self, decl: A.FnDecl, env: Env, has_self: bool = False) -> Any:
         fn = Closure(decl, env, decl.name, self, has_self=has_self)
@@ -307,7 +337,15 @@ class Interpreter:
         if t is A.ExprStmt:
             return self.eval(st.expr, env)
         if t is A.Let:
-            value = self.eval(st.value, env) if st.value is not None else None
+            if st.value is None:
+                value = None
+            else:
+                value = self.eval(st.value, env)
+                if st.type is not None:
+                    try:
+                        value = Ty.check_slot(value, self.res.slots[id(st)], self.decls)
+                    except ShapeError as err:
+                        raise self.located(err, st)
             self.bind_pattern(st.pattern, value, env, node=st)
             return None
         if t is A.Return:
@@ -316,7 +354,8 @@ class Interpreter:
             raise BreakSignal(self.eval(st.value, env) if st.value is not None else V.UNIT)
         if t is A.Continue:
             raise ContinueSignal()
-        if t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl):
+        if t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl,
+                 A.TraitDecl, A.ImplDecl):
             return None   # hoisted by enter_block, or nothing to do at run time
         return self.eval(st, env)
 
@@ -330,7 +369,7 @@ class Interpreter:
         def bind(node: Any) -> list:
             binds.append(self.res.decl(node))
             return ["b", len(binds) - 1, 0]
-        return describe(pat, bind), binds
+        return describe(pat, bind, lambda node: self.res.slots[id(node)][2]), binds
 
     def matcher(self, pat: Any, strict: bool) -> tuple[list, Any, Any]:
         """(bindings, runtime/patterns.py strict or loose matcher, pat), built once per node."""
@@ -345,7 +384,8 @@ class Interpreter:
         """`let`, parameters and `for`: destructure `value` leniently into `env`. An error is
         reported at `node` (a `let` statement), else at the pattern."""
         if type(pat) is A.PBind:
-            env.vars[self.res.decl(pat)] = Cell(value)
+            b = self.res.decl(pat)
+            env.vars[b] = Cell(value) if b.slot is None else TypedCell(value, b.slot)
             return
         binds, loose, _ = self.matcher(pat, False)
         slots = [None] * len(binds)
@@ -417,7 +457,7 @@ class Interpreter:
                 raise Rec.no_such_variant(head.name, e.parts[1])
             if variant.kind == "unit":
                 return V.EnumValue(head.name, variant.name, None)
-            return VariantConstructor(head.name, variant)
+            return VariantConstructor(head.name, variant, head.slots[variant.name])
         if isinstance(head, StructType) and len(e.parts) == 2:
             found = Rec.comptime_of(head.name, self.res.comptime.get(e.parts[1], ()))
             if found:
@@ -451,18 +491,30 @@ class Interpreter:
             variant = head.variants.get(e.path[1])
             if variant is None or variant.kind != "struct":
                 raise Rec.not_a_struct_variant("::".join(e.path))
-            declared = [(name, ftype, False) for name, ftype in zip(variant.fields, variant.types)]
-            return Rec.build_struct_variant(head.name, variant.name, declared, given)
+            declared = [(name, slot, False)
+                        for name, slot in zip(variant.fields, head.slots[variant.name])]
+            return Rec.build_struct_variant(head.name, variant.name, declared, given, self.decls)
         raise Rec.not_a_type("::".join(e.path))
 
     def construct_struct(self, st: StructType, given: dict) -> V.StructValue:
         fields = st.fields
-        declared = [(f.name, f.type, f.default is not None) for f in fields]
-        return Rec.build_struct(st.name, declared, given,
-                                lambda i: self.eval(fields[i].default, st.env))
+        return Rec.build_struct(st.name, st.declared, given,
+                                lambda i: self.eval(fields[i].default, st.env), self.decls)
 
     def ev_unary(self, e, env):
-        return Op.unary_op(e.op, self.eval(e.operand, env))
+        x = self.eval(e.operand, env)
+        if e.op == "-":
+            fn = Tr.operator_method(x, "neg", self.methods)
+            if fn is not None:
+                return self.call(fn.bind_self(x), [])
+        return Op.unary_op(e.op, x)
+
+    def arithmetic(self, op: str, x: Any, y: Any) -> Any:
+        """`x op y` for the operators of BINARY, or the method of an operator trait's impl."""
+        fn = Tr.operator_method(x, op, self.methods)
+        if fn is not None:
+            return self.call(fn.bind_self(x), [y])
+        return Op.binary_op(op, x, y)
 
     def ev_binary(self, e, env):
         op = e.op
@@ -476,7 +528,7 @@ class Interpreter:
         if op == "!!":
             left = self.eval(e.left, env)
             return Res.attach_context(left, self.eval(e.right, env))
-        return Op.binary_op(op, self.eval(e.left, env), self.eval(e.right, env))
+        return self.arithmetic(op, self.eval(e.left, env), self.eval(e.right, env))
 
     def ev_fuzzy(self, e, env):
         left = self.eval(e.left, env)
@@ -515,7 +567,13 @@ class Interpreter:
                 cell = env.cell(b)
                 if cell is None or cell.value is _UNINIT:
                     raise Calls.uninitialised(b.name)
-                value = Op.binary_op(op[:-1], cell.value, self.eval(e.value, env))
+                value = self.arithmetic(op[:-1], cell.value, self.eval(e.value, env))
+            # A declared type is checked at every store; through a `&` parameter, so is the
+            # type of the variable it refers to.
+            if b.slot is not None:
+                value = Ty.check_slot(value, b.slot, self.decls)
+            if b.ref_param and type(cell) is TypedCell:
+                value = Ty.check_slot(value, cell.slot, self.decls)
             cell.value = value
             return value
         if t is A.Member:
@@ -523,17 +581,15 @@ class Interpreter:
             if op == "=":
                 value = self.eval(e.value, env)
             else:
-                value = Op.binary_op(op[:-1], Acc.get_property(obj, target.name), self.eval(e.value, env))
-            Acc.set_property(obj, target.name, value)
-            return value
+                value = self.arithmetic(op[:-1], Acc.get_property(obj, target.name), self.eval(e.value, env))
+            return Acc.set_property(obj, target.name, value, self.decls)
         obj = self.eval(target.obj, env)
         index = self.eval(target.index, env)
         if op == "=":
             value = self.eval(e.value, env)
         else:
-            value = Op.binary_op(op[:-1], Acc.index_get(obj, index), self.eval(e.value, env))
-        Acc.index_set(obj, index, value)
-        return value
+            value = self.arithmetic(op[:-1], Acc.index_get(obj, index), self.eval(e.value, env))
+        return Acc.index_set(obj, index, value, self.decls)
 
     def ev_member(self, e, env):
         obj = self.eval(e.obj, env)
@@ -554,6 +610,14 @@ class Interpreter:
         if Res.is_failure(v):
             raise ReturnSignal(v)
         return Res.unwrap_ok(v)
+
+    def ev_as(self, e, env):
+        v = self.eval(e.expr, env)
+        target = self.res.slots[id(e)][1:]
+        fn = Tr.conversion(v, target[0], e.fallible, self.methods)
+        if fn is not None:
+            return self.call(fn.bind_self(v), [])
+        return Ty.try_convert(v, target) if e.fallible else Ty.convert(v, target, self.decls)
 
     def ev_lambda(self, e, env):
         fn = Closure(e, env, None, self)
@@ -782,7 +846,9 @@ class Interpreter:
     def call_method(self, obj: Any, name: str, args: list) -> Any:
         args = [a.value if isinstance(a, Cell) else a for a in args]
         kind, target = Calls.method_target(obj, name, len(args), self.methods)
-        if kind == Calls.EXTEND:
+        if kind == Calls.TYPE:
+            return Me.call_method(obj, name, args) if args else Ty.type_of(obj, self.decls)
+        if kind == Calls.EXTEND or kind == Calls.IMPL:
             return self.call(target.bind_self(obj), args)
         if kind == Calls.FIELD:
             return self.call(target, args)
@@ -808,7 +874,7 @@ class Interpreter:
             v = fn.variant
             if v.kind != "tuple":
                 raise Rec.not_a_tuple_variant(fn.enum, v.name)
-            return Rec.build_tuple_variant(fn.enum, v.name, v.types, args)
+            return Rec.build_tuple_variant(fn.enum, v.name, fn.slots, args, self.decls)
         if isinstance(fn, StructType):
             raise Rec.constructed_with_braces(fn.name)
         raise Calls.not_callable(fn)
@@ -827,23 +893,38 @@ class Interpreter:
             if fn.has_self:
                 scope = self.res.scope(node)
                 env.vars[scope.bindings[0]] = Cell(fn.self_value)
+            # Missing arguments take their defaults; then each typed parameter checks (and
+            # converts) its value, in order (a `&` parameter the variable it refers to, in
+            # place); then the parameters are bound.
+            values = [a.value if isinstance(a, Cell) and not p.by_ref else a
+                      for a, p in zip(args, params)]
+            for p in params[len(args):]:
+                values.append(self.eval(p.default, fn.env))
+            slots = self.res.slots
             for i, p in enumerate(params):
-                a = args[i] if i < len(args) else self.eval(p.default, fn.env)
-                if p.by_ref and isinstance(a, Cell):
-                    env.vars[self.res.decl(p)] = a
-                    continue
+                if p.type is not None:
+                    a = values[i]
+                    if isinstance(a, Cell):
+                        a.value = Ty.check_slot(a.value, slots[id(p)], self.decls)
+                    else:
+                        values[i] = Ty.check_slot(a, slots[id(p)], self.decls)
+            for p, a in zip(params, values):
                 if isinstance(a, Cell):
-                    a = a.value
-                self.bind_pattern(p.pattern, a, env)
+                    env.vars[self.res.decl(p)] = a
+                else:
+                    self.bind_pattern(p.pattern, a, env)
             self.depth += 1
             try:
                 if type(node.body) is A.Block:
-                    return self.exec_block(node.body, env)
-                return self.eval(node.body, env)
+                    result = self.exec_block(node.body, env)
+                else:
+                    result = self.eval(node.body, env)
             except ReturnSignal as r:
-                return r.value
+                result = r.value
             finally:
                 self.depth -= 1
+            ret = slots.get(id(node))
+            return result if ret is None else Ty.check_slot(result, ret, self.decls)
         except ShapeError as err:
             if fn.res is not self.prelude_res:
                 _left_frame(err, fn.name or LAMBDA_FRAME)
@@ -893,6 +974,7 @@ _DISPATCH: dict[type, Callable] = {
     A.Comprehension: Interpreter.ev_comprehension,
     A.Await: Interpreter.ev_await,
     A.Call: Interpreter.ev_call,
+    A.As: Interpreter.ev_as,
 }
 
 
@@ -933,6 +1015,15 @@ def _prelude_program() -> tuple[A.Program, Resolution]:
             prog = parse(f.read(), PRELUDE_PATH)
         _PRELUDE_CACHE["p"] = (prog, resolve(prog, builtin_names(), PRELUDE_PATH))
     return _PRELUDE_CACHE["p"]
+
+
+def declarations(res: Resolution) -> Ty.Declarations:
+    """What the run-time type rules need to know about the program's struct types."""
+    decls = Ty.Declarations()
+    for node in res.struct_decls:
+        decls.add_struct(node.name, [(f.name, res.slots.get(id(f))) for f in node.fields
+                                     if isinstance(f, A.FieldDecl)], res.generics[id(node)])
+    return decls
 
 
 def check(program: A.Program, path: Optional[str] = None) -> Resolution:

@@ -15,10 +15,6 @@ from shapelang.runtime.errors import ShapeError
 
 # Whole node types.
 PENDING_NODES: dict[type, str] = {
-    A.As: "an 'as' conversion",
-    A.PTyped: "a typed pattern (name: Type)",
-    A.TraitDecl: "a trait declaration",
-    A.ImplDecl: "an impl block",
 }
 
 

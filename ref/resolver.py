@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 from shapelang.ref import ast as A
-from shapelang.ref import comptime, pending
+from shapelang.ref import comptime, pending, typecheck
 from shapelang.ref import types as T
 from shapelang.runtime import stdlib
 from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.traits import OPERATOR_KEYS, impl_type
 
 
 @dataclass(eq=False)
@@ -52,6 +53,9 @@ class Binding:
     captured: bool = False    # used from a nested function: needs a shared cell
     by_ref: bool = False      # passed as `&x` somewhere: needs a shared cell
     uid: str = ""             # unique, readable id ("x", "x#2", ...) for module bindings by name
+    slot: Optional[list] = None   # a variable or parameter declared with a type: its slot
+                                  # descriptor (runtime/types.py), checked at every store
+    ref_param: bool = False       # a `&x` parameter: writes also check the referenced variable
 
     def __repr__(self) -> str:
         return f"<Binding {self.uid} {self.kind}{' mut' if self.mutable else ''}>"
@@ -100,6 +104,18 @@ class Resolution:
     # trait text with its arguments (`Into<int>`); named impls (`impl T for X as N`) are in it
     # only for the conversion traits, which `as` selects by their argument, not by name.
     impls: dict = field(default_factory=dict)
+    # id(node) -> slot descriptor [label, type text, stype] (runtime/types.py) of the node's
+    # annotation: Let, Param, FieldDecl, ComptimeField, As and PTyped (label ""), and the return
+    # type of FnDecl/FnExpr; for a Variant, a list with one slot (or None) per payload.
+    slots: dict = field(default_factory=dict)
+    # id(TypeDecl) -> its generic parameters as [name, default type text or None, the first
+    # field declared with exactly that type or None] (what `.type()` of an instance names).
+    generics: dict = field(default_factory=dict)
+    struct_decls: list = field(default_factory=list)   # every TypeDecl, in resolution order
+    # id(node) -> [element type text, element stype] for the slots of `slots` whose type is an
+    # array type (`[T]`, `Array<T>`): the static pass (ref/typecheck.py) checks array literals'
+    # elements against it; run time does not.
+    elements: dict = field(default_factory=dict)
     # Comptime fields (ref/comptime.py): field name -> [[type name, value], …].
     comptime: dict = field(default_factory=dict)
 
@@ -179,6 +195,10 @@ class Resolver:
         self.generic_params: list[dict] = []  # the generic parameters in scope, innermost last
         self.impls: dict = {}
         self.methods_by_target: dict = {}   # target type name -> {method name: trait name}
+        self.slots: dict = {}
+        self.struct_generics: dict = {}
+        self.struct_decls: list = []
+        self.elements: dict = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -247,7 +267,8 @@ class Resolver:
         sites = sorted(self.sites, key=lambda c: (c.line, c.col))
         ordinals = {id(c): i for i, c in enumerate(sites)}
         return Resolution(self.uses, self.decls, self.scopes, module, self.builtins, sites, ordinals,
-                          self.site_scopes, self.type_uses, self.impls)
+                          self.site_scopes, self.type_uses, self.impls, self.slots,
+                          self.struct_generics, self.struct_decls, self.elements)
 
     def hoist(self, stmts: list) -> None:
         for st in stmts:
@@ -304,6 +325,12 @@ class Resolver:
             self.expr(st.expr)
         elif isinstance(st, A.Let):
             self.annotation_type(st, st.type)
+            if st.type is not None:
+                bound = st.pattern.name if isinstance(st.pattern, A.PBind) else None
+                slot = self.make_slot(st, st.type, f"variable '{bound}'" if bound is not None
+                                      else "the value destructured by let")
+                if bound is not None:
+                    self.decls[id(st.pattern)].slot = slot
             if st.value is not None:
                 self.expr(st.value)
             self.pattern_uses(st.pattern)
@@ -326,14 +353,27 @@ class Resolver:
             with self.generics(st, st.type_params):
                 for v in st.variants:
                     self.annotation_types(v, [t for t in v.types if t])
+                    labels = ([f"field '{f}' of {st.name}::{v.name}" for f in v.fields]
+                              if v.kind == "struct" else
+                              [f"payload {i + 1} of {st.name}::{v.name}"
+                               for i in range(len(v.types))])
+                    self.slots[id(v)] = [None if t is None else self.slot_of(v, t, label)
+                                         for t, label in zip(v.types, labels)]
+                    self.keep.append(v)
         elif isinstance(st, A.TypeDecl):
             # Defaults run when a literal is built, apart from any loop around the declaration.
             outer_loops, self.loop_depth = self.loop_depth, 0
             with self.generics(st, st.type_params):
                 for f in st.fields:
                     self.annotation_type(f, f.type)
+                    self.make_slot(f, f.type, f"field '{f.name}' of {st.name}")
                     if f.default is not None:
                         self.expr(f.default)
+            fields = [f for f in st.fields if isinstance(f, A.FieldDecl)]
+            self.struct_decls.append(st)
+            self.struct_generics[id(st)] = [
+                [tp.name, tp.default, next((f.name for f in fields if f.type == tp.name), None)]
+                for tp in st.type_params]
             self.loop_depth = outer_loops
         elif isinstance(st, A.TraitDecl):
             self.trait(st)
@@ -434,12 +474,42 @@ class Resolver:
         """Resolve every name in the annotations `texts` of `node`."""
         for text in texts:
             t = T.parse_type(text)
+            for group in T.groups(t):
+                if len(group.args) != 1:
+                    raise self.error("CompileError", f"{T.type_text(group)} is not a type "
+                                     "(this dialect has no tuple types)", node)
             for named in T.named_types(t):
                 target = self.lookup_type(named.name, node)
                 self.note_type_use(node, named.name, target)
                 self.check_type_args(named, target, node)
             for trait in T.trait_names(t):
                 self.note_type_use(node, trait, self.lookup_trait(trait, node))
+
+    def slot_of(self, node, text: str, label: str) -> list:
+        """The slot descriptor (runtime/types.py) of annotation `text` of `node`, whose names
+        annotation_types has resolved."""
+        uses = self.type_uses.get(id(node), {})
+
+        def meaning(name: str) -> Optional[str]:
+            target = uses.get(name)
+            if isinstance(target, A.TypeParam):
+                return list(target.bounds) if target.bounds else "param"
+            if isinstance(target, Binding):
+                return {"type": "struct", "enum": "enum", "trait": "trait"}[target.kind]
+            return None
+        t = T.parse_type(text)
+        item = T.element_type(t)
+        if item is not None:
+            self.elements[id(node)] = [T.type_text(item), T.stype(item, meaning)]
+        return [label, text, T.stype(t, meaning)]
+
+    def make_slot(self, node, text: Optional[str], label: str) -> Optional[list]:
+        """Record the slot of `node`'s annotation (None when it has none)."""
+        if text is None:
+            return None
+        slot = self.slots[id(node)] = self.slot_of(node, text, label)
+        self.keep.append(node)
+        return slot
 
     def check_type_args(self, named: T.TypeRef, target, node) -> None:
         """A generic type gets as many type arguments as it has parameters (fewer if the rest have
@@ -496,7 +566,15 @@ class Resolver:
         target_ref = T.parse_type(decl.target)
         trait_binding = self.lookup_trait(trait_ref.name, decl)
         self.note_type_use(decl, trait_ref.name, trait_binding)
-        self.annotation_types(decl, [T.type_text(a) for a in trait_ref.args] + [decl.target])
+        # `impl Show for Box<T>`: the target's type arguments that are plain names are the
+        # impl's own generic parameters (the impl is for every Box; spec/traits.md §2).
+        implicit = [A.TypeParam(name=a.name, line=decl.line, col=decl.col)
+                    for a in target_ref.args
+                    if a.kind == "name" and not a.args and self._declared_type(a.name) is None
+                    and a.name not in T.BUILTIN_TYPES]
+        self.keep.extend(implicit)
+        with self.generics(decl, implicit):
+            self.annotation_types(decl, [T.type_text(a) for a in trait_ref.args] + [decl.target])
         if trait_binding is None:
             want = T.BUILTIN_TRAIT_ARITY.get(trait_ref.name, 0)
             if len(trait_ref.args) != want:
@@ -547,6 +625,10 @@ class Resolver:
                 owned[name] = decl.trait
         for m in decl.methods:
             self.function(m, m.params, m.body, implicit=("self",))
+            if trait == "Display" and m.name == "display" and m.ret_type is None:
+                # Display's `display()` must return a string (spec/traits.md §5): checked as if
+                # declared `-> string`.
+                self.slots[id(m)] = ["the return value of display", "string", ["string"]]
 
     def function(self, node, params: list, body, implicit: tuple = ()) -> None:
         for ann in getattr(node, "annotations", []) or []:
@@ -559,9 +641,16 @@ class Resolver:
                     raise self.error("CompileError", f"Annotation @{ann.name} cannot be applied "
                                      f"to a function with a reference parameter (&{name})", p)
         with self.generics(node, getattr(node, "type_params", None) or []):
-            for p in params:
+            what = node.name if isinstance(node, A.FnDecl) else \
+                "a lambda" if isinstance(node, A.Lambda) else "a function expression"
+            for i, p in enumerate(params):
                 self.annotation_type(p, p.type)
-            self.annotation_type(node, getattr(node, "ret_type", None))
+                name = p.pattern.name if isinstance(p.pattern, A.PBind) else None
+                self.make_slot(p, p.type, f"parameter '{name}' of {what}" if name is not None
+                               else f"parameter {i + 1} of {what}")
+            ret = getattr(node, "ret_type", None)
+            self.annotation_type(node, ret)
+            self.make_slot(node, ret, f"the return value of {what}")
             for p in params:
                 if p.default is not None:
                     self.expr(p.default)
@@ -589,8 +678,9 @@ class Resolver:
         if isinstance(p.pattern, A.PBind):
             b = self.declare(p.pattern.name, "param", True, p.pattern)
             self.decls[id(p)] = b
+            b.slot = self.slots.get(id(p))
             if p.by_ref:
-                b.by_ref = True
+                b.by_ref = b.ref_param = True
         else:
             self.pattern(p.pattern, "param", True)
 
@@ -611,6 +701,7 @@ class Resolver:
                 self.pattern_uses(sub)
         elif isinstance(pat, A.PTyped):
             self.annotation_type(pat, pat.type)
+            self.make_slot(pat, pat.type, "")
 
     def pattern(self, pat, kind: str, mutable: bool, index: Optional[int] = None,
                 uses: bool = True, level: int = 0) -> None:
@@ -626,6 +717,7 @@ class Resolver:
         elif isinstance(pat, A.PTyped):
             if uses:
                 self.annotation_type(pat, pat.type)
+                self.make_slot(pat, pat.type, "")
             if pat.name is not None:
                 self.declare(pat.name, kind, mutable, pat, index)
         elif isinstance(pat, A.PArray):
@@ -739,6 +831,7 @@ class Resolver:
         elif t is A.As:
             self.expr(e.expr)
             self.annotation_type(e, e.type)
+            self.make_slot(e, e.type, "")
         elif t is A.DurationLit:
             pass
         elif t is A.Block:
@@ -813,6 +906,33 @@ class Resolver:
             raise self.error("SyntaxError", f"Unknown expression {t.__name__}", e)
 
 
+def impl_entries(res: Resolution, decl: A.ImplDecl) -> tuple[str, Optional[str], list]:
+    """What impl `decl` gives at run time (spec/traits.md; runtime/traits.py): the type name its
+    methods are for, the trait the type then implements (None for a named impl or a conversion),
+    and the methods as (key, FnDecl): the impl's own, then the trait's defaults it does not
+    override; `to_string` for Display's `display`; the operator traits' methods also under their
+    operator's key (runtime/traits.py OPERATOR_KEYS); a conversion's method keyed by the
+    trait's text (`Into<int>`), which only `as` looks up."""
+    trait_ref = T.parse_type(decl.trait)
+    type_name = impl_type(T.parse_type(decl.target).name)
+    trait = res.type_uses.get(id(decl), {}).get(trait_ref.name)
+    if trait is None and trait_ref.name in T.CONVERSION_TRAITS:
+        return type_name, None, [(decl.trait, m) for m in decl.methods]
+    if decl.name is not None:
+        return type_name, None, []
+    entries = [(m.name, m) for m in decl.methods]
+    own = {m.name for m in decl.methods}
+    if trait is not None:
+        entries += [(m.name, m) for m in trait.node.members
+                    if isinstance(m, A.FnDecl) and m.name not in own]
+    if trait_ref.name == "Display":
+        entries += [("to_string", m) for m in decl.methods if m.name == "display"]
+    if trait_ref.name in T.OPERATOR_TRAITS:
+        method = T.OPERATOR_TRAITS[trait_ref.name][1]
+        entries += [(OPERATOR_KEYS[trait_ref.name], m) for m in decl.methods if m.name == method]
+    return type_name, trait_ref.name, entries
+
+
 # The resolutions of the last trees resolved, newest last: (weak reference to the tree, path,
 # builtin names, Resolution). A tree is resolved once however often it is run or compiled (the
 # snapshot oracle replays one tree per resumed event; recompile-and-resume checks a tree, then
@@ -832,6 +952,7 @@ def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str
     res = Resolver(names, path).program(program)
     pending.check(program, path)
     res.comptime = comptime.collect(program, path)
+    typecheck.check(program, res, path)
     _RESOLVED.append((weakref.ref(program), path, names, res))
     del _RESOLVED[:-_RESOLVED_KEEP]
     return res

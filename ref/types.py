@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 # Types every program can name (spec/types.md, "Type names").
 SCALAR_TYPES = ("int", "number", "string", "bool", "None", "duration")
@@ -183,9 +183,71 @@ def named_types(t: TypeRef) -> Iterator[TypeRef]:
         yield from named_types(a)
 
 
+def groups(t: TypeRef) -> Iterator[TypeRef]:
+    """Every "group" node of `t` (`(T)`, and `(A, B)`, which is not a type)."""
+    if t.kind == "group":
+        yield t
+    for a in t.args:
+        yield from groups(a)
+
+
+def element_type(t: TypeRef) -> Optional[TypeRef]:
+    """The element type of an array type (`[T]`, `Array<T>`, `Vec<T>`), else None."""
+    if t.kind == "array" or (t.kind == "name" and t.name in ("Array", "Vec") and t.args):
+        return t.args[0]
+    return None
+
+
 def trait_names(t: TypeRef) -> Iterator[str]:
     """The trait names `t` mentions (`dyn A + B`), at any depth."""
     if t.kind == "dyn":
         yield from t.traits
     for a in t.args:
         yield from trait_names(a)
+
+
+# Built-in type names and the run-time kind each stands for (runtime/types.py, "Types").
+_BUILTIN_KINDS = {"int": "int", "number": "number", "string": "string", "bool": "bool",
+                  "None": "None", "duration": "duration", "array": "array", "Array": "array",
+                  "Vec": "array", "object": "object", "HashMap": "HashMap", "Result": "Result",
+                  "range": "range", "Iterator": "Iterator", "function": "function",
+                  "fn": "function", "type": "type", "any": "any",
+                  **{w: w for w in WIDTH_TYPES}}
+
+
+def stype(t: TypeRef, meaning: Callable[[str], Optional[str]]) -> list:
+    """What annotation `t` accepts at run time, as runtime/types.py describes it (an "stype").
+    `meaning(name)` says what a type name stands for: "struct", "enum", "trait", "param" (a
+    generic parameter), the list of a generic parameter's bounds (trait names) when it has any,
+    or None (a built-in type). The resolver has checked every name."""
+    if t.kind == "name":
+        m = meaning(t.name)
+        if m == "param":
+            return ["any"]
+        if type(m) is list:     # a generic parameter with bounds: the traits its values need
+            return ["dyn", m]
+        if m == "struct":
+            return ["s", t.name]
+        if m == "enum":
+            return ["e", t.name]
+        if m == "trait":
+            return ["dyn", [t.name]]
+        if t.name == "Option":
+            return _optional(stype(t.args[0], meaning))
+        return [_BUILTIN_KINDS[t.name]]
+    if t.kind == "array":
+        return ["array"]
+    if t.kind == "optional":
+        return _optional(stype(t.args[0], meaning))
+    if t.kind == "unit":
+        return ["unit"]
+    if t.kind == "group" and len(t.args) == 1:
+        return stype(t.args[0], meaning)
+    if t.kind == "dyn":
+        return ["dyn", list(t.traits)]
+    raise TypeTextError(f"not a type: {type_text(t)}")
+
+
+def _optional(inner: list) -> list:
+    # `any?` is `any`, and `T??` is `T?`: both accept exactly the same values.
+    return inner if inner[0] in ("any", "?") else ["?", inner]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from shapelang.runtime.errors import ShapeError, type_error
+from shapelang.runtime.types import Declarations, check_slot
 from shapelang.runtime.values import (EnumValue, HashMapValue, RangeValue, StructValue, hashmap_key,
                                       type_name)
 
@@ -69,25 +70,26 @@ def index_get(container: Any, index: Any) -> Any:
     raise type_error(f"Cannot index {type_name(container)}")
 
 
-def index_set(container: Any, index: Any, value: Any) -> None:
+def index_set(container: Any, index: Any, value: Any,
+              decls: Optional[Declarations] = None) -> Any:
+    """`a[i] = v`; returns the value stored (a struct field's declared type may convert it)."""
     t = type(container)
     if t is list:
         i = index if type(index) is int else _int_index(index, "array")
         j = to_index(len(container), i)
         if j is not None:
             container[j] = value
-            return
+            return value
         raise ShapeError("IndexError", f"Index {i} out of bounds for array of length "
                                        f"{len(container)}")
     if t is dict:
         if type(index) is str:
             container[index] = value
-            return
+            return value
         raise type_error(f"Cannot index object with {type_name(index)}")
     if isinstance(container, StructValue):
         if type(index) is str:
-            set_property(container, index, value)
-            return
+            return set_property(container, index, value, decls)
         raise type_error(f"Cannot index {container.type_name} with {type_name(index)}")
     if t is str:
         raise type_error("Strings are immutable")
@@ -129,17 +131,22 @@ def get_property(v: Any, name: str) -> Any:
     raise type_error(f"Unknown property '{name}' on {type_name(v)}")
 
 
-def set_property(obj: Any, name: str, value: Any) -> None:
+def set_property(obj: Any, name: str, value: Any, decls: Optional[Declarations] = None) -> Any:
+    """`o.f = v`; returns the value stored: a struct field declared with a type checks and
+    converts it as every slot does (runtime/types.py; language.md §9.2)."""
     t = type(obj)
     if t is dict:
         obj[name] = value
-        return
+        return value
     if isinstance(obj, StructValue):
         # A struct has the fields its type declares; adding one is almost surely a typo.
         if name not in obj.fields:
             raise type_error(f"Struct '{obj.type_name}' has no field '{name}'")
+        slot = decls.field_slot(obj.type_name, name) if decls is not None else None
+        if slot is not None:
+            value = check_slot(value, slot, decls)
         obj.fields[name] = value
-        return
+        return value
     if obj is None:
         raise type_error(f"Cannot set property '{name}' of None")
     raise type_error(f"Cannot set property '{name}' on {type_name(obj)}")

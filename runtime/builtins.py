@@ -186,13 +186,13 @@ def _b_some(args: list) -> Any:
 
 
 def _b_ok(args: list) -> Any:
-    argc("Ok()", args, 0, 1)
-    return Ok(args[0] if args else UNIT)
+    argc("Ok()", args, 1)
+    return Ok(args[0])
 
 
 def _b_err(args: list) -> Any:
-    argc("Err()", args, 0, 1)
-    return Err(args[0] if args else UNIT)
+    argc("Err()", args, 1)
+    return Err(args[0])
 
 
 def _b_hashmap(args: list) -> Any:

@@ -9,7 +9,7 @@ from shapelang.runtime import durations
 from shapelang.runtime.durations import Duration
 from shapelang.runtime.errors import stack_overflow, type_error, value_error
 from shapelang.runtime.values import (UNIT, EnumValue, Err, FunctionValue, HashMapValue, Ok,
-                                      RangeValue, StructValue, type_name)
+                                      RangeValue, StructValue, is_type_value, type_name)
 
 INF = math.inf
 
@@ -123,6 +123,8 @@ def _display(v: Any, active: set) -> str:
         return _display_fields(v, v.fields, active)
     if isinstance(v, EnumValue):
         return _display(EnumValue(v.enum, v.variant, v.payload), active)
+    if is_type_value(v):
+        return v.name
     custom = getattr(v, "shape_display", None)
     if callable(custom):
         return custom()

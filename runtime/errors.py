@@ -108,6 +108,18 @@ MAIN_FRAME = "<main>"
 LAMBDA_FRAME = "<lambda>"
 
 
+def call_stack(frames: list) -> list:
+    """The call stack of an error from its entries (name, line, col), most recent call FIRST
+    (as both engines collect them), returned most recent call last (ShapeError.stack). The
+    innermost calls the error has no position in are left out: a function whose code it never
+    reached, because the call itself failed when checking the function's declared parameter
+    or return types (spec/types.md §2; reported at the call, as a wrong argument count is)."""
+    k = 0
+    while k < len(frames) - 1 and frames[k][1] is None:
+        k += 1
+    return frames[k:][::-1]
+
+
 def type_error(message: str) -> ShapeError:
     return ShapeError("TypeError", message)
 

@@ -21,8 +21,9 @@ from shapelang.runtime.iteration import range_len, range_values
 from shapelang.runtime.iterators import METHODS as ITERATOR_METHODS
 from shapelang.runtime.iterators import READER_METHODS, SOURCES, IteratorValue, iter_method
 from shapelang.runtime.operators import add, compare, equals, min_max
-from shapelang.runtime.prelude import prelude_method
+from shapelang.runtime.prelude import prelude_method, prelude_receivers
 from shapelang.runtime.stdlib.readers import LineReader
+from shapelang.runtime.types import type_of
 from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue, hashmap_key, type_name
 
 
@@ -662,6 +663,25 @@ _METHOD_TABLES: dict = {
 for _source in SOURCES:
     _METHOD_TABLES[_source]["iter"] = iter_method
 
+def builtin_receivers(name: str) -> list:
+    """The Python types of the values whose method tables have method `name` (the VM inlines
+    such calls for exactly these receivers)."""
+    return [t for t, table in _METHOD_TABLES.items() if name in table]
+
+
+def has_builtin_method(receiver: Any, name: str) -> bool:
+    """Whether `receiver` has a built-in method `name` (one `call_method` runs, or a callback
+    method the engine runs); a trait's impl cannot replace those (spec/traits.md §3)."""
+    table = _METHOD_TABLES.get(type(receiver))
+    if table is not None and name in table:
+        return True
+    if name in ("toString", "type", "to_string"):
+        return True
+    if getattr(type(receiver), "shape_call_method", None) is not None:
+        return True
+    return type(receiver) in prelude_receivers(name)
+
+
 def call_method(receiver: Any, name: str, args: list) -> Any:
     """Every non-callback built-in method; unknown methods are a TypeError."""
     table = _METHOD_TABLES.get(type(receiver))
@@ -671,6 +691,13 @@ def call_method(receiver: Any, name: str, args: list) -> Any:
             return f(receiver, args)
     if name == "toString":
         argc("toString()", args, 0)
+        return display(receiver)
+    # Methods every value has (spec/traits.md §3).
+    if name == "type":
+        argc("type()", args, 0)
+        return type_of(receiver)
+    if name == "to_string":
+        argc("to_string()", args, 0)
         return display(receiver)
     # Objects of the std modules (modules, line readers) answer their other methods.
     own = getattr(type(receiver), "shape_call_method", None)

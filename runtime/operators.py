@@ -10,7 +10,7 @@ from shapelang.runtime.durations import Duration
 from shapelang.runtime.errors import ShapeError, division_by_zero, stack_overflow, type_error
 from shapelang.runtime.numbers import check_int, wrap_int
 from shapelang.runtime.values import (INT_MIN, UNIT, EnumValue, Err, HashMapValue, Ok, RangeValue,
-                                      StructValue, Unit, type_name)
+                                      StructValue, TypeValue, Unit, is_type_value, type_name)
 
 INF = math.inf
 NAN = math.nan
@@ -44,7 +44,8 @@ def equals(a: Any, b: Any) -> bool:
     elif (ta is int and tb is float) or (ta is float and tb is int):
         return a == b
     else:
-        return False
+        # A type value and the struct or enum type it names are equal (spec/types.md §7).
+        return is_type_value(a) and is_type_value(b) and a.name == b.name
     try:
         return _eq(a, b, None)
     except RecursionError:
@@ -57,7 +58,7 @@ def _eq(a: Any, b: Any, seen: Optional[set]) -> bool:
     if ta is not tb:
         if (ta is int and tb is float) or (ta is float and tb is int):
             return a == b
-        return False
+        return is_type_value(a) and is_type_value(b) and a.name == b.name
     if ta in _SCALARS:
         return a == b
     if a is b and ta is not float:
@@ -100,6 +101,8 @@ def _eq(a: Any, b: Any, seen: Optional[set]) -> bool:
         return a.start == b.start and a.end == b.end and a.inclusive == b.inclusive
     if ta is HashMapValue:
         return _eq_fields(a.entries, b.entries, seen)
+    if ta is TypeValue or is_type_value(a):
+        return a.name == b.name
     return a is b
 
 

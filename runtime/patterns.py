@@ -13,6 +13,9 @@ ref/patterns.py `describe` (the VM stores it in its blobs):
     ["s", TypeName, [[key, pattern]…]] struct instance of a named type
     ["v", Enum, Variant, args|None, fields|None]   enum variant
     ["x", Kind, message]               an invalid pattern: raises when it is tried
+    ["t", stype, p]                    a typed pattern `n: T`: the value's own type is T
+                                       (runtime/types.py is_instance), and it matches p (a
+                                       bind or "_")
 
 Strict matching (`match` arms) is defined once, by `strict_code`: for each tag, the Python tests
 the value must pass, and the bindings done when all tests pass (no binding happens before every
@@ -31,6 +34,7 @@ from typing import Any, Callable
 
 from shapelang.runtime.display import display
 from shapelang.runtime.errors import ShapeError, type_error
+from shapelang.runtime.types import is_instance
 from shapelang.runtime.values import EnumValue, Err, HashMapValue, Ok, StructValue, type_name
 
 Matcher = Callable[[Any, list], bool]
@@ -50,7 +54,7 @@ def h_bad_pattern(desc: list) -> bool:
 # The names the code of `strict_code` uses; every namespace that runs it includes these.
 CODE_NAMES: dict[str, Any] = {
     "StructValue": StructValue, "EnumValue": EnumValue, "Ok": Ok, "Err": Err,
-    "h_bad_pattern": h_bad_pattern,
+    "h_bad_pattern": h_bad_pattern, "is_instance": is_instance,
 }
 
 
@@ -160,6 +164,10 @@ class _Code:
             return
         if tag == "x":
             tests.append(f"h_bad_pattern({self.const(d)})")
+            return
+        if tag == "t":
+            tests.append(f"is_instance({first}, {self.const(d[1])})")
+            self.match(d[2], v, v)
             return
         raise ValueError(f"bad pattern tag {tag!r}")
 

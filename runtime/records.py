@@ -1,7 +1,9 @@
 """Structs and enum variants: how they are built from fields and arguments, and their errors.
 
 Each engine has its own type objects (what `type` and `enum` declarations bind); both hand the
-declared fields to these functions, so the checks, the coercion and the messages are the same.
+declared fields to these functions, so the checks, the conversions and the messages are the same.
+A field or payload declared with a type has a slot descriptor (runtime/types.py): its value is
+checked and converted by `check_slot`, in declaration order, once every value is known.
 """
 from __future__ import annotations
 
@@ -9,24 +11,18 @@ from typing import Any, Callable, Optional, Sequence
 
 from shapelang.runtime.errors import ShapeError, type_error
 from shapelang.runtime.access import get_property
+from shapelang.runtime.types import Declarations, check_slot
 from shapelang.runtime.values import EnumValue, StructTypeValue, StructValue
 
 
-def coerce_field(declared: Optional[str], value: Any) -> Any:
-    """A field (or tuple-variant payload) declared `number` holds a float, so `Point { x: 1 }`
-    displays `{ x: 1.0 }`."""
-    if type(value) is int and declared in ("number", "float"):
-        return float(value)
-    return value
-
-
 def fields_of(label: str, declared: Sequence[Sequence[Any]], given: dict,
-              default: Optional[Callable[[int], Any]] = None) -> dict:
+              default: Optional[Callable[[int], Any]] = None,
+              decls: Optional[Declarations] = None) -> dict:
     """The fields of a struct or struct variant named `label`, in declaration order.
 
-    `declared[i]` starts with (name, declared type, has default); `given` maps the names written
-    in the literal to their values (it is consumed); `default(i)` computes the default of field
-    i when the literal leaves it out."""
+    `declared[i]` starts with (name, slot descriptor or None, has default); `given` maps the
+    names written in the literal to their values (it is consumed); `default(i)` computes the
+    default of field i when the literal leaves it out."""
     fields = {}
     for i, entry in enumerate(declared):
         name = entry[0]
@@ -36,30 +32,33 @@ def fields_of(label: str, declared: Sequence[Sequence[Any]], given: dict,
             v = default(i)
         else:
             raise type_error(f"Missing field '{name}' for {label}")
-        fields[name] = coerce_field(entry[1], v)
+        slot = entry[1]
+        fields[name] = v if slot is None else check_slot(v, slot, decls)
     if given:
         raise type_error(f"Unknown field '{next(iter(given))}' for {label}")
     return fields
 
 
 def build_struct(type_name: str, declared: Sequence[Sequence[Any]], given: dict,
-                 default: Optional[Callable[[int], Any]] = None) -> StructValue:
+                 default: Optional[Callable[[int], Any]] = None,
+                 decls: Optional[Declarations] = None) -> StructValue:
     """`TypeName { … }`."""
-    return StructValue(type_name, fields_of(type_name, declared, given, default))
+    return StructValue(type_name, fields_of(type_name, declared, given, default, decls))
 
 
 def build_struct_variant(enum: str, variant: str, declared: Sequence[Sequence[Any]],
-                         given: dict) -> EnumValue:
+                         given: dict, decls: Optional[Declarations] = None) -> EnumValue:
     """`Enum::Variant { … }` for a struct variant (its fields have no defaults)."""
-    return EnumValue(enum, variant, fields_of(f"{enum}::{variant}", declared, given))
+    return EnumValue(enum, variant, fields_of(f"{enum}::{variant}", declared, given, None, decls))
 
 
-def build_tuple_variant(enum: str, variant: str, types: Sequence[Optional[str]],
-                        args: list) -> EnumValue:
-    """`Enum::Variant(a, b)` for a tuple variant."""
-    if len(args) != len(types):
-        raise type_error(f"{enum}::{variant} expects {len(types)} argument(s), got {len(args)}")
-    return EnumValue(enum, variant, tuple([coerce_field(t, a) for t, a in zip(types, args)]))
+def build_tuple_variant(enum: str, variant: str, slots: Sequence[Optional[list]],
+                        args: list, decls: Optional[Declarations] = None) -> EnumValue:
+    """`Enum::Variant(a, b)` for a tuple variant; `slots` are its payloads' slot descriptors."""
+    if len(args) != len(slots):
+        raise type_error(f"{enum}::{variant} expects {len(slots)} argument(s), got {len(args)}")
+    return EnumValue(enum, variant, tuple([a if s is None else check_slot(a, s, decls)
+                                           for s, a in zip(slots, args)]))
 
 
 def not_a_tuple_variant(enum: str, variant: str) -> ShapeError:

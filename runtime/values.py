@@ -173,6 +173,26 @@ class HashMapValue:
         return f"HashMapValue({self.entries!r})"
 
 
+class TypeValue:
+    """A type as a value: what `.type()` returns (spec/types.md §7). `name` is the type's name
+    as it displays (`int`, `Point`, `Box<string>`); type values are equal when their names are.
+    The engines' struct and enum type objects (what `Point` evaluates to) are type values too:
+    they have a `name` and `SHAPE_TYPE = "type"`."""
+    __slots__ = ("name",)
+    SHAPE_TYPE = "type"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"TypeValue({self.name!r})"
+
+
+def is_type_value(v: Any) -> bool:
+    """A type value, or an engine's struct or enum type object."""
+    return getattr(type(v), "SHAPE_TYPE", None) == "type"
+
+
 class FunctionValue:
     """Base of every callable Shape value. `name is None` means a lambda (displays `[Closure]`)."""
     __slots__ = ("name",)
@@ -198,7 +218,7 @@ class BuiltinFunction(FunctionValue):
 _TYPE_NAMES: dict = {
     int: "int", float: "number", str: "string", bool: "bool", type(None): "None", Unit: "unit",
     list: "array", dict: "object", RangeValue: "range", HashMapValue: "HashMap",
-    Ok: "Result", Err: "Result", BuiltinFunction: "function",
+    Ok: "Result", Err: "Result", BuiltinFunction: "function", TypeValue: "type",
 }
 
 

@@ -18,7 +18,7 @@ from shapelang import api
 from shapelang.runtime import patterns as P
 from shapelang.vm.threader import generic_mode
 
-DECLS = "type B { a: int }\nenum E { T(int), S { a: int } }\n"
+DECLS = "type B { a: any }\nenum E { T(any), S { a: any } }\n"
 
 # kind -> (value wrapper, pattern wrapper), each taking the inner text.
 KINDS = {

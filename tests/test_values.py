@@ -1023,7 +1023,10 @@ def test_builtin_wrappers():
     x = [1]
     assert b("Some", x) is x
     assert same(b("Ok", 1), V.Ok(1)) and same(b("Err", "e"), V.Err("e"))
-    assert same(b("Ok"), V.Ok(V.UNIT))
+    # Ok, Err and Some take exactly one argument (spec/smaller-items.md §6).
+    for name in ("Ok", "Err", "Some"):
+        with pytest.raises(ShapeError, match=r"expects 1 argument, got 0"):
+            b(name)
     assert type(b("HashMap")) is V.HashMapValue
     assert set(B.BUILTINS) >= {"len", "range", "abs", "min", "max", "sqrt", "pow", "floor", "ceil",
                                "round", "exp", "ln", "log", "sin", "cos", "tan", "to_string",

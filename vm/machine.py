@@ -24,10 +24,11 @@ import sys
 from typing import Any, Callable, Optional
 
 from shapelang.runtime import (access as Acc, builtins as B, calls as Calls, display as D,
-                               durations as Dur, iteration as It, methods as Me, operators as Op, patterns as P,
-                               records as Rec, results as Res, snapshots as Snap, values as V)
+                               durations as Dur, iteration as It, methods as Me, operators as Op,
+                               patterns as P, records as Rec, results as Res, snapshots as Snap,
+                               traits as Tr, types as Ty, values as V)
 from shapelang.runtime.errors import (LAMBDA_FRAME, MAIN_FRAME, ShapeError, ShapeExit,
-                                      exit_with, stack_overflow)
+                                      call_stack, exit_with, stack_overflow)
 from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.runtime.stdlib.readers import LineReader
 from shapelang.vm import jit as J
@@ -37,8 +38,9 @@ from shapelang.vm.blob import Blob, Program, reachable
 from shapelang.vm.frame import (BID, CODE, KIND, PC, REGS, STORED_BID, STORED_KIND, STORED_PC,
                                 STORED_REGS, STORED_SIZE, new_frame, stored)
 from shapelang.vm.frame import KINDS as FRAME_KINDS
-from shapelang.vm.objects import (UNINIT, VM_BUILTINS, AnnotatedFunction, BoundMethod, Cell,
-                                  Closure, EnumType, StructType, Task, VariantConstructor)
+from shapelang.vm.objects import (CELL_TYPES, UNINIT, VM_BUILTINS, AnnotatedFunction, BoundMethod,
+                                  Cell, Closure, EnumType, StructType, Task, TypedCell,
+                                  VariantConstructor)
 
 DEFAULT_MAX_DEPTH = 200_000
 VALUE_RECURSION_LIMIT = 30_000
@@ -58,8 +60,8 @@ STOPPED = _Stopped()
 
 # ---------------------------------------------------------------- helpers used by threaded code
 # The rules themselves are in runtime/; these adapt them to the machine's type objects (an
-# EnumType's variants are [kind, types, field names]; a StructType's fields are
-# [name, type, mode, constant], mode 1 being a constant default).
+# EnumType's variants are [kind, payload slots, field names]; a StructType's fields are
+# [name, slot, mode, constant], mode 1 being a constant default).
 
 def h_uninit(name: str) -> None:
     raise Calls.uninitialised(name)
@@ -103,39 +105,64 @@ def h_make_struct_type(desc: list, defaults: Optional[Closure]) -> StructType:
     return StructType(desc[0], [list(f) for f in desc[1]], defaults)
 
 
-def h_build_variant(desc: list, args: list) -> V.EnumValue:
-    enum, name, types = desc
-    return Rec.build_tuple_variant(enum, name, types, args)
+def h_build_variant(desc: list, args: list, decls: Ty.Declarations) -> V.EnumValue:
+    enum, name, slots = desc
+    return Rec.build_tuple_variant(enum, name, slots, args, decls)
 
 
-def construct_struct(st: StructType, given: dict) -> V.StructValue:
+def construct_struct(st: StructType, given: dict, decls: Ty.Declarations) -> V.StructValue:
     fields = st.fields
-    declared = [(name, tname, mode == 1) for name, tname, mode, _ in fields]
-    return Rec.build_struct(st.name, declared, given, lambda i: fields[i][3])
+    declared = [(name, slot, mode == 1) for name, slot, mode, _ in fields]
+    return Rec.build_struct(st.name, declared, given, lambda i: fields[i][3], decls)
 
 
-def h_struct_literal(head: Any, desc: list, vals: list) -> Any:
+def h_struct_literal(head: Any, desc: list, vals: list, decls: Ty.Declarations) -> Any:
     path, names = desc
     given = dict(zip(names, vals))
     if type(head) is StructType and len(path) == 1:
-        return construct_struct(head, given)
+        return construct_struct(head, given, decls)
     if type(head) is EnumType and len(path) == 2:
         variant = head.variants.get(path[1])
         if variant is None or variant[0] != "struct":
             raise Rec.not_a_struct_variant("::".join(path))
-        declared = [(fname, ftype, False) for fname, ftype in zip(variant[2], variant[1])]
-        return Rec.build_struct_variant(head.name, path[1], declared, given)
+        declared = [(fname, slot, False) for fname, slot in zip(variant[2], variant[1])]
+        return Rec.build_struct_variant(head.name, path[1], declared, given, decls)
     raise Rec.not_a_type("::".join(path))
 
 
-def h_struct_finish(st: StructType, given: dict) -> V.StructValue:
-    return construct_struct(st, dict(given))
+def h_struct_finish(st: StructType, given: dict, decls: Ty.Declarations) -> V.StructValue:
+    return construct_struct(st, dict(given), decls)
+
+
+_DECLS: dict[str, Ty.Declarations] = {}
+
+
+def declarations(program: Program) -> Ty.Declarations:
+    """What the run-time type rules need to know about the program's struct types, read from
+    the struct declarations in its code (MAKE_STRUCT_TYPE; the reference evaluator reads the
+    same declarations from the AST). Cached by the program's module blob, which names all of
+    its code."""
+    decls = _DECLS.get(program.entry)
+    if decls is None:
+        decls = Ty.Declarations()
+        for bid in reachable(program.blobs, program.entry):
+            blob = program.blobs[bid]
+            for op, a, _ in blob.code:
+                if op == O.MAKE_STRUCT_TYPE:
+                    name, fields, params = blob.consts[a]
+                    decls.add_struct(name, [(f[0], f[1]) for f in fields], params)
+                elif op == O.IMPL:
+                    decls.add_impl(*blob.consts[a])
+        if len(_DECLS) > 256:
+            _DECLS.clear()
+        _DECLS[program.entry] = decls
+    return decls
 
 
 _G: dict[str, Any] = {
     "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
                      "dict": dict, "str": str, "tuple": tuple, "isinstance": isinstance},
-    "Cell": Cell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task,
+    "Cell": Cell, "TypedCell": TypedCell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task,
     "UNINIT": UNINIT, "UNIT": V.UNIT,
     "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
     "RangeValue": V.RangeValue, "HashMapValue": V.HashMapValue, "ShapeError": ShapeError,
@@ -153,7 +180,7 @@ _G: dict[str, Any] = {
     "for_item": It.for_item, "DONE": It.DONE, "PULL": It.PULL, "loop_item": It.loop_item,
     "IteratorValue": IteratorValue, "IterLoop": IterLoop, "LineReader": LineReader,
     "attach_context": Res.attach_context, "try_top": Res.try_top, "is_failure": Res.is_failure,
-    "unwrap_ok": Res.unwrap_ok, "coerce_field": Rec.coerce_field, "print_line": B.print_line,
+    "unwrap_ok": Res.unwrap_ok, "check_slot": Ty.check_slot, "print_line": B.print_line,
     "h_uninit": h_uninit, "h_overflow": h_overflow,
     "h_spread_obj": h_spread_obj, "h_spread_copy": h_spread_copy,
     "h_match_error": h_match_error,
@@ -207,6 +234,7 @@ class Machine:
             if program.prelude in program.blobs else set()
         self.methods: dict[str, dict[str, Closure]] = {}
         self.prelude: dict[str, Closure] = {}
+        self.decls = declarations(program)
         self.pending: Optional[str] = None
         self.pending_ordinal: Optional[int] = None
         self.result: Any = None
@@ -307,7 +335,7 @@ class Machine:
         self._loop(None)
         for slot, name in enumerate(rb.blob.local_names):
             v = R[slot]
-            if type(v) is Cell:
+            if type(v) in CELL_TYPES:
                 v = v.v
             if type(v) is Closure and name.startswith("__"):
                 self.prelude[name] = v
@@ -466,9 +494,18 @@ class Machine:
 
     def _locate(self, e: ShapeError, pcs: list[int]) -> None:
         """Give `e` the source position of the instruction that raised it. Code without a
-        position of its own (prelude functions, annotation wrappers) reports its caller's call."""
+        position of its own (prelude functions, annotation wrappers, the checks of a function's
+        declared types) reports its caller's call, which for code inlined into a frame is the
+        inlined call (Blob.inlined)."""
         for i in range(len(pcs) - 1, -1, -1):
             line, col = self._position(i, pcs[i])
+            if line is None:
+                blob = self.program.blobs.get(self.frames[i][BID])
+                if blob is not None and self.frames[i][BID] not in self._internal:
+                    for _, _, _, ln, c in reversed(blob.inlined_at(pcs[i])):
+                        if ln:
+                            line, col = ln, c or None
+                            break
             if line is not None or i == 0:
                 e.at(line, col)
                 return
@@ -500,8 +537,7 @@ class Machine:
                 out.append((STACK_KINDS[blob.kind] or blob.name or LAMBDA_FRAME, *pos))
             elif pos[0] is not None:
                 here = pos
-        out.reverse()
-        return out
+        return call_stack(out)
 
     # ------------------------------------------------------------ safepoints
 
@@ -593,7 +629,7 @@ class Machine:
         if t is VariantConstructor:
             if fn.kind != "tuple":
                 raise Rec.not_a_tuple_variant(fn.enum, fn.name)
-            R.append(Rec.build_tuple_variant(fn.enum, fn.name, fn.types, args))
+            R.append(Rec.build_tuple_variant(fn.enum, fn.name, fn.types, args, self.decls))
             return nxt
         if t is StructType:
             raise Rec.constructed_with_braces(fn.name)
@@ -601,8 +637,9 @@ class Machine:
 
     def call_var(self, fn: Any, args: list, nxt: int) -> int:
         """A call whose arguments were spread into one list (it may hold `&x` cells)."""
-        if any(type(a) is Cell for a in args):
-            return self.call_ref(fn, args, [i for i, a in enumerate(args) if type(a) is Cell], nxt)
+        if any(type(a) in CELL_TYPES for a in args):
+            return self.call_ref(fn, args, [i for i, a in enumerate(args)
+                                            if type(a) in CELL_TYPES], nxt)
         return self.call(fn, args, nxt)
 
     def call_ref(self, fn: Any, args: list, refs: list, nxt: int) -> int:
@@ -614,7 +651,7 @@ class Machine:
                 byref = set(b.ref_params)
         args = list(args)
         for i in refs:
-            if i not in byref and type(args[i]) is Cell:
+            if i not in byref and type(args[i]) in CELL_TYPES:
                 v = args[i].v
                 if v is UNINIT:
                     h_uninit("?")
@@ -623,7 +660,11 @@ class Machine:
 
     def call_method(self, obj: Any, name: str, args: list, nxt: int) -> int:
         kind, target = Calls.method_target(obj, name, len(args), self.methods)
-        if kind == Calls.EXTEND:
+        if kind == Calls.TYPE:
+            self.frames[-1][REGS].append(Me.call_method(obj, name, args) if args
+                                         else Ty.type_of(obj, self.decls))
+            return nxt
+        if kind == Calls.EXTEND or kind == Calls.IMPL:
             if type(target) is AnnotatedFunction:
                 return self.call(_bind_annotated(target, obj), args, nxt)
             return self.call_closure(target, args, nxt, obj)
@@ -639,7 +680,33 @@ class Machine:
             names = desc[1]
             if any(mode == 2 and fname not in names for fname, _, mode, _ in head.fields):
                 return self.call_closure(head.defaults, [head, dict(zip(names, vals))], nxt)
-        self.frames[-1][REGS].append(h_struct_literal(head, desc, vals))
+        self.frames[-1][REGS].append(h_struct_literal(head, desc, vals, self.decls))
+        return nxt
+
+    def convert(self, value: Any, target: list, fallible: int, nxt: int) -> int:
+        """`value as T` (or `as T?`: fallible): an impl's conversion method (runtime/traits.py),
+        else runtime/types.py convert / try_convert."""
+        fn = Tr.conversion(value, target[0], fallible, self.methods)
+        if fn is not None:
+            if type(fn) is AnnotatedFunction:
+                return self.call(_bind_annotated(fn, value), [], nxt)
+            return self.call_closure(fn, [], nxt, value)
+        self.frames[-1][REGS].append(Ty.try_convert(value, target) if fallible
+                                     else Ty.convert(value, target, self.decls))
+        return nxt
+
+    def operator(self, op: int, binary: int, x: Any, y: Any, nxt: int) -> int:
+        """OPERATOR_TRAIT: `x op y` (binary) or `-x`, by the method of an impl of the operator's
+        trait when x's type has one (runtime/traits.py), else as BINARY / UNARY_NEG."""
+        name = O.BINOPS[op] if binary else "neg"
+        fn = Tr.operator_method(x, name, self.methods)
+        if fn is not None:
+            args = [y] if binary else []
+            if type(fn) is AnnotatedFunction:
+                return self.call(_bind_annotated(fn, x), args, nxt)
+            return self.call_closure(fn, args, nxt, x)
+        self.frames[-1][REGS].append(Op.binary_op(name, x, y) if binary
+                                     else Op.unary_op("-", x))
         return nxt
 
     def ret(self, value: Any) -> int:
@@ -667,8 +734,10 @@ class Machine:
     def prelude_fn(self, name: str) -> Closure:
         return self.prelude[name]
 
-    def define_method(self, type_name: str, name: str, fn: Closure) -> None:
-        self.methods.setdefault(type_name, {})[name] = fn
+    def define_method(self, type_name: str, name: str, fn: Closure, impl: int = 0) -> None:
+        """An `extend` method of `type_name`, or (impl) one an impl gives it (runtime/traits.py)."""
+        key = Tr.impl_key(type_name) if impl else type_name
+        self.methods.setdefault(key, {})[name] = fn
 
     def arity(self, f: Any) -> int:
         while type(f) is AnnotatedFunction or type(f) is BoundMethod:

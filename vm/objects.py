@@ -36,6 +36,22 @@ class Cell:
         return f"Cell({self.v!r})"
 
 
+class TypedCell(Cell):
+    """The cell of a variable declared with a type that is passed by `&` reference: a write
+    through the reference checks the type (slot descriptor `t`, runtime/types.py) too."""
+    __slots__ = ("t",)
+
+    def __init__(self, v: Any, t: list) -> None:
+        self.v = v
+        self.t = t
+
+    def __repr__(self) -> str:
+        return f"TypedCell({self.v!r}, {self.t[1]!r})"
+
+
+CELL_TYPES = (Cell, TypedCell)
+
+
 class Closure(V.FunctionValue):
     """A Shape function value: the code (by blob id) and the cells it captured."""
     __slots__ = ("bid", "cells")
@@ -50,9 +66,11 @@ class Closure(V.FunctionValue):
 
 
 class EnumType:
-    """The value an `enum` declaration binds: it names and constructs variants.
-    variants: name -> [kind, field types, field names] (kind: unit, tuple, struct)."""
+    """The value an `enum` declaration binds: it names and constructs variants, and as a value
+    it is the enum's type value. variants: name -> [kind, payload slots (a slot descriptor of
+    runtime/types.py, or None), field names] (kind: unit, tuple, struct)."""
     __slots__ = ("name", "variants")
+    SHAPE_TYPE = "type"
 
     def __init__(self, name: str, variants: dict) -> None:
         self.name = name
@@ -60,9 +78,11 @@ class EnumType:
 
 
 class StructType(V.StructTypeValue):
-    """The value a `type` declaration binds. fields: [name, type, mode, constant] where mode is
-    0 (required), 1 (constant default) or 2 (default computed by the `defaults` closure)."""
+    """The value a `type` declaration binds (as a value, the struct's type value). fields:
+    [name, slot descriptor or None, mode, constant] where mode is 0 (required), 1 (constant
+    default) or 2 (default computed by the `defaults` closure)."""
     __slots__ = ("name", "fields", "defaults")
+    SHAPE_TYPE = "type"
 
     def __init__(self, name: str, fields: list, defaults: Optional[Closure]) -> None:
         self.name = name
@@ -71,7 +91,8 @@ class StructType(V.StructTypeValue):
 
 
 class VariantConstructor(V.FunctionValue):
-    """`Shape::Circle` before it is applied: calling it builds the variant."""
+    """`Shape::Circle` before it is applied: calling it builds the variant. types: the payload
+    slots (slot descriptors or None)."""
     __slots__ = ("enum", "kind", "types")
 
     def __init__(self, enum: str, name: str, kind: str, types: list) -> None:
@@ -118,7 +139,7 @@ class AnnotatedFunction(V.FunctionValue):
 # The values builtin names are bound to (LOAD_BUILTIN); the engine builtins (print, exit,
 # snapshot, __arity) are placeholders whose calls the machine runs itself.
 VM_BUILTINS: dict[str, V.BuiltinFunction] = B.ENGINE_PLACEHOLDERS
-SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", ["string"], []],
+SNAPSHOT_ENUM = EnumType("Snapshot", {"Hash": ["tuple", [None], []],
                                       "Resumed": ["unit", [], []]})
 # The std modules' values are builtins under qualified names that only an import reaches
 # (`std::core::file`, `std::core::json::parse`; spec/io.md).
@@ -137,6 +158,7 @@ def builtin_value(name: str) -> Any:
 # Record classes of the machine state and their fields, for the snapshot codec.
 RECORDS: list[tuple[type, tuple[str, ...]]] = [
     (Cell, ("v",)),
+    (TypedCell, ("v", "t")),
     (Closure, ("name", "bid", "cells")),
     (EnumType, ("name", "variants")),
     (StructType, ("name", "fields", "defaults")),
@@ -153,4 +175,5 @@ RECORDS: list[tuple[type, tuple[str, ...]]] = [
     (IteratorValue, ("source", "stages")),
     (IterLoop, ("walk",)),
     (Duration, ("ms",)),
+    (V.TypeValue, ("name",)),
 ]

@@ -35,8 +35,9 @@ from typing import Any, Optional, Union
 
 from shapelang.vm.objects import BUILTIN_NAMES
 from shapelang.vm.operands import (
-    CELL, CELL_REF, ERROR_KIND, FLAG01, INT, ITER, LIST, NONE, OPT_NUMBER, OPT_STR, ORDINAL,
-    PATTERN, POPPED, SCALAR, SLOT, SLOT_REF, STR, STRING, TARGET, VALUE, Const, Count, Flag,
+    AS_TARGET, CELL, CELL_REF, ERROR_KIND, FLAG01, INT, ITER, LIST, NONE, OPT_NUMBER, OPT_SLOT,
+    OPT_STR, ORDINAL, PATTERN, POPPED, SCALAR, SLOT, SLOT_DESC, SLOT_REF, STR, STRING, TARGET,
+    VALUE, Const, Count, Flag,
     Index, IntBelow, Kind, ListOf, Member, OneOf, Prefixed, Slot, Tuple,
 )
 
@@ -132,7 +133,7 @@ def _op(number: int, name: str, cls: str, a: Kind = NONE, b: Kind = NONE,
 BUILTIN = Const(Member(lambda: BUILTIN_NAMES), bare=True)   # a name the machine provides
 NAME = Const(STR, bare=True)
 PAIR = Tuple(STR, STR)                      # [enum, variant] or [type, method]
-TYPE_NAMES = ListOf(OPT_STR)                # declared field types (None: no annotation)
+SLOTS = ListOf(OPT_SLOT)                    # declared payload types (None: no annotation)
 KEEP = Flag("", "keep")
 CELL_SLOT = Slot(needs=CELL)
 NOT_MODULE = ("function", "lambda", "method", "defaults", "annotation", "wrapper", "thunk")
@@ -182,28 +183,32 @@ _op(29, "GET_INDEX", "V", effect=(2, 1))
 _op(30, "SET_INDEX", "V", NONE, KEEP, effect=(3, B), doc="object, index, value")
 _op(31, "GET_VARIANT", "V", Const(PAIR), effect=(1, 1), doc="[variant, shown path]")
 _op(32, "MAKE_VARIANT", "V", Const(PAIR), effect=(0, 1), doc="[enum, variant]: a unit variant")
-_op(33, "BUILD_VARIANT", "V", Const(Tuple(STR, STR, TYPE_NAMES)), VALUES, effect=(B, 1),
-    doc="[enum, variant, payload types]: a tuple variant")
+_op(33, "BUILD_VARIANT", "V", Const(Tuple(STR, STR, SLOTS)), VALUES, effect=(B, 1),
+    doc="[enum, variant, payload slots]: a tuple variant")
 _op(34, "MAKE_ENUM_TYPE", "V",
-    Const(Tuple(STR, ListOf(Tuple(STR, OneOf("unit", "tuple", "struct"), TYPE_NAMES,
+    Const(Tuple(STR, ListOf(Tuple(STR, OneOf("unit", "tuple", "struct"), SLOTS,
                                   ListOf(STR))))),
-    effect=(0, 1), doc="[name, [[variant, kind, types, field names]…]]")
+    effect=(0, 1), doc="[name, [[variant, kind, payload slots, field names]…]]")
+# [name, [[field, slot, 0 none / 1 constant / 2 thunk, constant default]…],
+#  [[generic parameter, default type, the field of exactly that type]…]]
 _op(35, "MAKE_STRUCT_TYPE", "V",
-    Const(Tuple(STR, ListOf(Tuple(STR, OPT_STR, OneOf(0, 1, 2), SCALAR)))),
+    Const(Tuple(STR, ListOf(Tuple(STR, OPT_SLOT, OneOf(0, 1, 2), SCALAR)),
+                ListOf(Tuple(STR, OPT_STR, OPT_STR)))),
     Flag("", "with defaults thunk"), effect=(B, 1),
-    doc="[name, [[field, type, 0 none / 1 constant / 2 thunk, constant default]…]]")
+    doc="a struct type: [name, fields, generic parameters]")
 _op(36, "STRUCT_LITERAL", "V", STRUCT_LIT, VALUES, effect=(B + 1, 1),
     doc="type, values: a literal whose type needs no defaults thunk")
-# [struct|variant, type, variant, [[field, coerce to number, value index or -1, default]…]]
+# [struct|variant, type, variant, [[field, slot, value index or -1, default]…]]
 _op(37, "BUILD_RECORD", "V",
     Const(Tuple(OneOf("struct", "variant"), STR, STR,
-                ListOf(Tuple(STR, FLAG01, IntBelow(lambda s: s.b, lo=-1), SCALAR)))),
+                ListOf(Tuple(STR, OPT_SLOT, IntBelow(lambda s: s.b, lo=-1), SCALAR)))),
     VALUES, effect=(B, 1), doc="a literal of a declared type, built with no run-time lookups")
 _op(38, "BUILD_STRUCT", "C", STRUCT_LIT, VALUES, effect=(B + 1, 1),
     doc="type, values: may run the type's defaults thunk")
 _op(39, "STRUCT_FINISH", "V", effect=(2, 1), only=("defaults",),
     doc="type, given fields (end of a defaults thunk)")
-_op(40, "DEFINE_METHOD", "V", Const(PAIR), effect=(1, 0), doc="[type, method]")
+_op(40, "DEFINE_METHOD", "V", Const(PAIR), Flag("extend", "impl"), effect=(1, 0),
+    doc="[type, method]: an extend method, or (b) one an impl gives the type")
 _op(41, "MAKE_CLOSURE", "V", CHILD, Const(ListOf(CELL_REF, each=True), bare=True),
     effect=(0, 1), form="{a} capturing {b}", doc="b: the slots of the captured cells")
 _op(42, "FOR_SETUP", "V", Slot(2, sets=ITER), effect=(1, 0),
@@ -252,6 +257,21 @@ _op(73, "FUZZY", "V", FUZZY_OPERATOR, Const(Tuple(OPT_NUMBER, FLAG01)), effect=(
 _op(74, "LOAD_DURATION", "V", Const(INT), effect=(0, 1), doc="a duration of K[a] milliseconds")
 _op(75, "GET_COMPTIME", "V", NAME, Const(ListOf(Tuple(STR, SCALAR))), effect=(1, 1),
     doc="`x.name` where types declare `comptime name`: b lists [type, value] pairs")
+_op(76, "CHECK_SLOT", "V", Const(SLOT_DESC), effect=(1, 1),
+    doc="a value stored where a type is declared: checked, converted, wrapped (check_slot)")
+_op(77, "CHECK_REF", "V", CELL_SLOT, effect=(1, 1),
+    doc="a write through a `&` parameter: checked against the referenced variable's type")
+_op(78, "MAKE_TYPED_CELL", "V", Slot(sets=CELL), Const(SLOT_DESC),
+    doc="MAKE_CELL for a variable declared with a type that is passed by reference")
+_op(79, "WRAP_TYPED_CELL", "V", Slot(sets=CELL), Const(SLOT_DESC),
+    doc="WRAP_CELL for a parameter declared with a type that is passed by reference")
+_op(80, "CONVERT", "C", Const(AS_TARGET), Flag("as", "as?"), effect=(1, 1),
+    doc="`e as T` (or, with b, `e as T?`)")
+_op(81, "IMPL", "V", Const(PAIR), doc="[type, trait]: the type implements the trait (a "
+    "declaration the machine reads from the code; it does nothing when run)")
+_op(82, "OPERATOR_TRAIT", "C", OPERATOR, Flag("unary", "binary"), effect=(Term(1, "b"), 1),
+    doc="`x op y` (b) or `-x` in a program with impls of operator traits: the impl's method "
+    "when x's type has one (runtime/traits.py), else BINARY / UNARY_NEG")
 
 # ---------------------------------------------------------------- lookups derived from it
 

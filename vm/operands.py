@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Optional, Protocol
 
+from shapelang.runtime import types as Ty
 from shapelang.runtime.errors import KINDS as ERROR_KINDS
 
 MAX_OPERAND = 2 ** 31   # every operand is a non-negative int below this
@@ -257,6 +258,28 @@ class Nullable(Shape):
         return iter(()) if v is None else self.shape.slot_uses(v)
 
 
+class Described(Shape):
+    """A constant whose grammar is defined where it is used: `ok` is that module's own check."""
+
+    def __init__(self, ok: Callable[[Any], bool], show: Callable[[Any], str]) -> None:
+        self._ok = ok
+        self._show = show
+
+    def ok(self, v: Any, site: Site) -> bool:
+        return self._ok(v)
+
+    def show(self, v: Any, site: Site) -> str:
+        return self._show(v)
+
+
+# Declared types (runtime/types.py): a slot descriptor [label, text, stype], an `as` target
+# [text, stype], a bare stype (typed patterns).
+SLOT_DESC = Described(Ty.is_slot, lambda v: f"{v[1]} ({v[0]})")
+OPT_SLOT = Nullable(SLOT_DESC)
+AS_TARGET = Described(Ty.is_target, lambda v: v[0])
+STYPE = Described(Ty.is_stype, _short)
+
+
 # Pattern descriptors (the format is described in runtime/patterns.py, which builds the matchers).
 # ["b", slot, cell]: a binding writes a value into the register, or into the cell it holds.
 
@@ -281,6 +304,7 @@ def _pattern_cases() -> dict[str, tuple[Shape, ...]]:
         "s": (STR, fields),
         "v": (STR, STR, Nullable(ListOf(PATTERN)), Nullable(fields)),
         "x": (ERROR_KIND, STR),
+        "t": (STYPE, PATTERN),
     }
 
 

@@ -30,10 +30,10 @@ from shapelang.vm import snapshot as S
 from shapelang.vm.blob import Blob, Program
 from shapelang.vm.compiler import check, compile_program
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
-from shapelang.vm.objects import AnnotatedFunction, Cell, Closure
+from shapelang.vm.objects import CELL_TYPES, AnnotatedFunction, Cell, Closure
 from shapelang.vm.store import open_store
 
-_PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED", "MAKE_ENUM_TYPE",
+_PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_TYPED_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED", "MAKE_ENUM_TYPE",
                                     "MAKE_STRUCT_TYPE", "STORE_LOCAL", "STORE_CELL",
                                     "DEFINE_METHOD")}
 
@@ -62,7 +62,7 @@ def _prologue_blob(blob: Blob, decl_slots: set[int]) -> Blob:
         op, a, _ = code[pc]
         if op in (O.STORE_LOCAL, O.STORE_CELL) and a not in decl_slots:
             break
-        if op in (O.MAKE_CELL, O.STORE_LOCAL, O.STORE_CELL, O.DEFINE_METHOD):
+        if op in (O.MAKE_CELL, O.MAKE_TYPED_CELL, O.STORE_LOCAL, O.STORE_CELL, O.DEFINE_METHOD):
             end = pc + 1
         pc += 1
     new_code = [list(i) for i in code[:end]] + [[O.LOAD_UNIT, 0, 0], [O.HALT, 0, 0]]
@@ -85,7 +85,7 @@ def _repoint(values: list, mapping: dict[int, Cell]) -> None:
         elif type(v) is AnnotatedFunction:
             stack.append(v.fn)
             stack.append(v.wrapper)
-        elif type(v) is Cell:
+        elif type(v) in CELL_TYPES:
             # A declaration captured by other code (a recursive fn, an annotation used by a
             # wrapper) sits in a cell: the closure inside must be re-pointed too.
             stack.append(v.v)
@@ -212,19 +212,19 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
         os_ = old_slot.get(ob.uid) if ob is not None else None
         if os_ is None:
             # Only the new source declares it: uninitialised.
-            if ns in new_cells and type(R[ns]) is Cell:
+            if ns in new_cells and type(R[ns]) in CELL_TYPES:
                 continue
             R[ns] = None
             continue
         old_v = old_R[os_]
         if ns in new_cells:
             fresh = R[ns]
-            cell = old_v if type(old_v) is Cell else Cell(old_v)
-            if type(fresh) is Cell:
+            cell = old_v if type(old_v) in CELL_TYPES else Cell(old_v)
+            if type(fresh) in CELL_TYPES:
                 mapping[id(fresh)] = cell
             R[ns] = cell
         else:
-            R[ns] = old_v.v if type(old_v) is Cell else old_v
+            R[ns] = old_v.v if type(old_v) in CELL_TYPES else old_v
     _repoint([R[s] for s in decl_slots] + [m.methods], mapping)
 
     # Loop state of the enclosing `for` loops.

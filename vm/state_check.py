@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from shapelang.runtime import durations as Dur, stdlib, values as V
+from shapelang.runtime import durations as Dur, stdlib, types as Ty, values as V
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.iterators import IteratorValue, IterLoop
 from shapelang.vm import frame as F
@@ -183,8 +183,8 @@ class _Values:
     def fits(self, v: Any, kind: str) -> bool:
         """Whether register content `v` is what a register of verifier kind `kind` holds (and
         queue it for the value checks). TOP may be a value or a cell."""
-        if kind == K.CELL or (kind == K.TOP and type(v) is O.Cell):
-            if type(v) is not O.Cell:
+        if kind == K.CELL or (kind == K.TOP and type(v) in O.CELL_TYPES):
+            if type(v) not in O.CELL_TYPES:
                 return False
             self.cell(v)
             return True
@@ -198,8 +198,10 @@ class _Values:
         while todo:
             v, part = todo.pop()
             if part == CELL:
-                if type(v) is not O.Cell:
+                if type(v) not in O.CELL_TYPES:
                     raise self.bad("a cell is not a cell")
+                if type(v) is O.TypedCell and not Ty.is_slot(v.t):
+                    raise self.bad("a typed cell's type is malformed")
                 if self.claim(v, CELL) and v.v is not O.UNINIT:
                     todo.append((v.v, VALUE))
             else:
@@ -248,6 +250,10 @@ def _name(x: Any) -> bool:
     return x is None or type(x) is str
 
 
+def _slot(x: Any) -> bool:
+    return x is None or Ty.is_slot(x)
+
+
 def _closure(w: _Values, c: Any) -> None:
     blob = w.code(c.bid)
     w.need(_name(c.name), "a closure's name is not a string")
@@ -294,7 +300,7 @@ def _hashmap(w: _Values, m: Any) -> None:
 
 def _variant_ctor(w: _Values, c: Any) -> None:
     w.need(type(c.enum) is str and type(c.name) is str and c.kind in ("unit", "tuple", "struct")
-           and type(c.types) is list and all(_name(t) for t in c.types),
+           and type(c.types) is list and all(_slot(t) for t in c.types),
            "a variant constructor is malformed")
 
 
@@ -317,7 +323,7 @@ def _enum_type(w: _Values, e: Any) -> None:
     for name, spec in e.variants.items():
         w.need(type(name) is str and type(spec) is list and len(spec) == 3
                and spec[0] in ("unit", "tuple", "struct") and type(spec[1]) is list
-               and all(_name(t) for t in spec[1]) and type(spec[2]) is list
+               and all(_slot(t) for t in spec[1]) and type(spec[2]) is list
                and all(type(f) is str for f in spec[2]), "an enum type's variant is malformed")
 
 
@@ -326,7 +332,7 @@ def _struct_type(w: _Values, s: Any) -> None:
            and (s.defaults is None or type(s.defaults) is O.Closure), "a struct type is malformed")
     w.claim(s.fields, _FIELDS)
     for f in s.fields:
-        w.need(type(f) is list and len(f) == 4 and type(f[0]) is str and _name(f[1])
+        w.need(type(f) is list and len(f) == 4 and type(f[0]) is str and _slot(f[1])
                and f[2] in (0, 1, 2) and type(f[2]) is int, "a struct type's field is malformed")
         w.todo.append((f[3], VALUE))
     if s.defaults is not None:
@@ -357,10 +363,15 @@ def _cell_as_value(w: _Values, c: Any) -> None:
     raise w.bad("a cell is used as a value")
 
 
+def _type_value(w: _Values, t: Any) -> None:
+    w.need(type(t.name) is str, "a type value is malformed")
+
+
 # Every record class of the codec's registry (vm/objects.py RECORDS) has its check here; a test
 # keeps the two lists in step.
 _RECORD_CHECKS: dict[type, Callable[[_Values, Any], None]] = {
     O.Cell: _cell_as_value,
+    O.TypedCell: _cell_as_value,
     O.Closure: _closure,
     O.EnumType: _enum_type,
     O.StructType: _struct_type,
@@ -377,6 +388,7 @@ _RECORD_CHECKS: dict[type, Callable[[_Values, Any], None]] = {
     IteratorValue: _iterator,
     IterLoop: _iter_loop,
     Dur.Duration: _duration,
+    V.TypeValue: _type_value,
 }
 
 

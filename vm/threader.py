@@ -37,7 +37,11 @@ import os
 from typing import Any, Iterator, Optional
 
 from shapelang.runtime import patterns as P
+from shapelang.runtime.iterators import IteratorValue
+from shapelang.runtime.methods import builtin_receivers
 from shapelang.runtime.prelude import prelude_method, prelude_receivers
+from shapelang.runtime.stdlib.readers import LineReader
+from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
@@ -73,6 +77,14 @@ _BITWISE = ("&", "|", "^", "<<", ">>")
 
 _DROPPABLE = {O.CALL, O.CALL_METHOD}
 FACTORY_ARGS = "M, FR, BL, LIMIT, OUT, METHODS, PRE, K, LN, CH, CN, BI, BF, MT, MC, DS, PN, CODE"
+# How template code names the receiver types of built-in methods (names of the machine's _G).
+_RECEIVER_NAMES = {list: "list", str: "str", int: "int", float: "float",
+                   HashMapValue: "HashMapValue", Ok: "Ok", Err: "Err", RangeValue: "RangeValue",
+                   IteratorValue: "IteratorValue", LineReader: "LineReader"}
+# The inline test of a value that a slot of a simple type stores as it is ({0}: the value).
+_SLOT_TESTS = {"int": "type({0}) is int", "string": "type({0}) is str",
+               "bool": "type({0}) is bool", "None": "{0} is None", "array": "type({0}) is list",
+               "object": "type({0}) is dict"}
 
 
 def _int_literal(expr: str) -> Optional[int]:
@@ -246,21 +258,34 @@ class _Gen:
             self.line(ln)
         self.stack = []
 
-    def coerced(self, x: str) -> str:
-        """x as a `number` field stores it: ints become floats (runtime/records.py
-        coerce_field, inlined)."""
+    def checked(self, x: str, slot: list, k_expr: str) -> str:
+        """x as a slot declared with a type stores it (runtime/types.py check_slot; `k_expr`
+        reads the slot descriptor). Inlined: the value that already conforms, and an int
+        stored into a `number` slot."""
+        kind = slot[2][0]
+        if kind == "any":
+            return x
+        t = self.tmp()
         if self.cold:
-            t = self.tmp()
-            self.line(f"{t} = coerce_field('number', {x})")
+            self.line(f"{t} = check_slot({x}, {k_expr}, M.decls)")
             return t
         k = self.kind(x)
-        if k == "float":
+        if (kind, k) in (("int", "int"), ("number", "float"), ("string", "str"),
+                         ("bool", "bool")):
             return x
-        if k == "int":
+        if kind == "number" and k == "int":
             return f"float({x})"
         x = self.ident(x)
-        t = self.tmp()
-        self.line(f"{t} = float({x}) if type({x}) is int else {x}")
+        test = _SLOT_TESTS.get(kind)
+        if kind == "number":
+            self.line(f"{t} = {x} if type({x}) is float else float({x}) if type({x}) is int "
+                      f"else check_slot({x}, {k_expr}, M.decls)")
+        elif test is not None:
+            self.line(f"{t} = {x} if {test.format(x)} else check_slot({x}, {k_expr}, M.decls)")
+        else:
+            self.line(f"{t} = check_slot({x}, {k_expr}, M.decls)")
+        if kind in ("int", "string", "bool"):
+            self.kinds[t] = {"int": "int", "string": "str", "bool": "bool"}[kind]
         return t
 
     def truth(self, x: str) -> str:
@@ -439,10 +464,35 @@ class _Gen:
             L(f"{c}.v = {x}")
         elif op == O.MAKE_CELL:
             L(f"R[{a}] = Cell(UNINIT)")
-        elif op == O.WRAP_CELL:
+        elif op == O.WRAP_CELL or op == O.WRAP_TYPED_CELL:
             t = self.tmp()
             L(f"{t} = R[{a}]")
-            L(f"if type({t}) is not Cell: R[{a}] = Cell({t})")
+            cell = "Cell({0})" if op == O.WRAP_CELL else f"TypedCell({{0}}, K[{b}])"
+            L(f"if type({t}) is not Cell and type({t}) is not TypedCell: "
+              f"R[{a}] = {cell.format(t)}")
+        elif op == O.MAKE_TYPED_CELL:
+            L(f"R[{a}] = TypedCell(UNINIT, K[{b}])")
+        elif op == O.CHECK_SLOT:
+            self.push(self.checked(self.pop(), self.blob.consts[a], f"K[{a}]"))
+        elif op == O.CHECK_REF:
+            # A write through a `&` parameter: the referenced variable's declared type.
+            x = self.ident(self.pop())
+            c = self.tmp()
+            t = self.tmp()
+            L(f"{c} = R[{a}]")
+            L(f"{t} = check_slot({x}, {c}.t, M.decls) if type({c}) is TypedCell else {x}")
+            self.push(t)
+        elif op == O.CONVERT:
+            x = self.pop()
+            self.materialise()
+            L(f"return M.convert({x}, K[{a}], {b}, {nxt})")
+            return True
+        elif op == O.OPERATOR_TRAIT:
+            y = self.pop() if b else "None"
+            x = self.pop()
+            self.materialise()
+            L(f"return M.operator({a}, {b}, {x}, {y}, {nxt})")
+            return True
         elif op == O.LOAD_BUILTIN:
             self.env["BI"][a] = builtin_value(self.blob.consts[a])
             self.push(f"BI[{a}]")
@@ -596,15 +646,19 @@ class _Gen:
                 L(f"else: {t} = comptime_get({x}, K[{a}], K[{b}])")
             self.push(t)
         elif op == O.SET_ATTR:
+            # The value stored is the assignment's value (a struct field's type may convert it).
             x, v = self.popn(2)
             x = self.ident(x)
+            t = self.tmp()
+            keep = f"{t} = " if b else ""
             if self.cold:
-                L(f"set_property({x}, K[{a}], {v})")
+                L(f"{keep}set_property({x}, K[{a}], {v}, M.decls)")
             else:
-                L(f"if type({x}) is dict: {x}[K[{a}]] = {v}")
-                L(f"else: set_property({x}, K[{a}], {v})")
+                v = self.ident(v)
+                L(f"if type({x}) is dict: {x}[K[{a}]] = {keep}{v}")
+                L(f"else: {keep}set_property({x}, K[{a}], {v}, M.decls)")
             if b:
-                self.push(v)
+                self.push(t)
         elif op == O.GET_INDEX:
             x, i = self.popn(2)
             x = self.ident(x)
@@ -620,15 +674,17 @@ class _Gen:
         elif op == O.SET_INDEX:
             x, i, v = self.popn(3)
             x = self.ident(x)
+            t = self.tmp()
+            keep = f"{t} = " if b else ""
             if self.cold:
-                L(f"index_set({x}, {i}, {v})")
+                L(f"{keep}index_set({x}, {i}, {v}, M.decls)")
             else:
                 L(f"if type({x}) is list and type({i}) is int and 0 <= {i} < len({x}): "
-                  f"{x}[{i}] = {v}")
-                L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {v}")
-                L(f"else: index_set({x}, {i}, {v})")
+                  f"{x}[{i}] = {keep}{v}")
+                L(f"elif type({x}) is dict and type({i}) is str: {x}[{i}] = {keep}{v}")
+                L(f"else: {keep}index_set({x}, {i}, {v}, M.decls)")
             if b:
-                self.push(v)
+                self.push(t)
         elif op == O.GET_VARIANT:
             x = self.pop()
             t = self.tmp()
@@ -643,21 +699,23 @@ class _Gen:
             t = self.tmp()
             types = self.blob.consts[a][2]
             if len(types) == b and not self.cold:
-                vals = [self.coerced(x) if ty in ("number", "float") else x
-                        for x, ty in zip(items, types)]
+                vals = [x if slot is None else self.checked(x, slot, f"K[{a}][2][{i}]")
+                        for i, (x, slot) in enumerate(zip(items, types))]
                 L(f"{t} = EnumValue(K[{a}][0], K[{a}][1], ({''.join(v + ', ' for v in vals)}))")
             else:
-                L(f"{t} = h_build_variant(K[{a}], [{', '.join(items)}])")
+                L(f"{t} = h_build_variant(K[{a}], [{', '.join(items)}], M.decls)")
             self.push(t)
         elif op == O.BUILD_RECORD:
             vals = self.popn(b)
             kind, _, _, fields = self.blob.consts[a]
             entries = []
-            for i, (fname, co, src, _) in enumerate(fields):
+            for i, (fname, slot, src, _) in enumerate(fields):
                 if src < 0:
                     v = f"K[{a}][3][{i}][3]"
+                elif slot is None:
+                    v = vals[src]
                 else:
-                    v = self.coerced(vals[src]) if co else vals[src]
+                    v = self.checked(vals[src], slot, f"K[{a}][3][{i}][1]")
                 entries.append(f"K[{a}][3][{i}][0]: {v}")
             t = self.tmp()
             cls = "StructValue(K[{0}][1], ".format(a) if kind == "struct" else \
@@ -677,7 +735,7 @@ class _Gen:
             items = self.popn(b)
             head = self.pop()
             t = self.tmp()
-            L(f"{t} = h_struct_literal({head}, K[{a}], [{', '.join(items)}])")
+            L(f"{t} = h_struct_literal({head}, K[{a}], [{', '.join(items)}], M.decls)")
             self.push(t)
         elif op == O.BUILD_STRUCT:
             items = self.popn(b)
@@ -688,11 +746,13 @@ class _Gen:
         elif op == O.STRUCT_FINISH:
             st, given = self.popn(2)
             t = self.tmp()
-            L(f"{t} = h_struct_finish({st}, {given})")
+            L(f"{t} = h_struct_finish({st}, {given}, M.decls)")
             self.push(t)
         elif op == O.DEFINE_METHOD:
             x = self.pop()
-            L(f"M.define_method(K[{a}][0], K[{a}][1], {x})")
+            L(f"M.define_method(K[{a}][0], K[{a}][1], {x}, {b})")
+        elif op == O.IMPL:
+            pass    # a declaration: the machine reads it from the code (machine.declarations)
         elif op == O.MAKE_CLOSURE:
             caps = self.blob.consts[b]
             t = self.tmp()
@@ -1122,6 +1182,8 @@ class _Gen:
             self.ind -= 1
         # The lookup order is runtime/calls.py method_target's; these are its successful cases
         # for a receiver whose type the template tests first.
+        inline_receivers = [t for t in builtin_receivers(name)
+                            if t not in prelude_receivers(name)]
         to_prelude = prelude_method(list, name, argc)
         if to_prelude is not None:
             # arr.map(f) runs the prelude's __array_map(arr, f) in a frame of its own.
@@ -1140,11 +1202,17 @@ class _Gen:
             self.ind += 1
             self.push_result(f"call_method({obj}, K[{a}], [])", nxt)
             self.ind -= 1
-        else:
-            # Receivers whose prelude has this method (a HashMap's `map`) go to M.call_method.
-            skip = ["dict", "StructValue", "EnumValue"]
-            skip += [t.__name__ for t in prelude_receivers(name)]
-            L(f"if {' and '.join(f'type({obj}) is not {t}' for t in skip)}:")
+        elif name in ("toString", "type") or inline_receivers:
+            # A built-in method: only for the receivers that have it, since an impl of a trait
+            # may give other types a method of that name (toString and type every type has);
+            # receivers whose prelude has this method (a HashMap's `map`) go to M.call_method.
+            if name in ("toString", "type"):
+                skip = ["dict", "StructValue", "EnumValue"]
+                skip += [t.__name__ for t in prelude_receivers(name)]
+                L(f"if {' and '.join(f'type({obj}) is not {t}' for t in skip)}:")
+            else:
+                L("if " + " or ".join(f"type({obj}) is {_RECEIVER_NAMES[t]}"
+                                      for t in inline_receivers) + ":")
             R0 = self.tmp()
             L(f"    {R0} = call_method({obj}, K[{a}], {A})")
             self.ind += 1

@@ -75,7 +75,8 @@ class CallLowering:
                 and not any(type(a) is A.RefArg for a in args)):
             self.arguments(args, first, False, refs=False)
             old = self.at(e)
-            fc.emit(O.BUILD_VARIANT, fc.const([sv[0], sv[1].name, list(sv[1].types)]), argc)
+            fc.emit(O.BUILD_VARIANT, fc.const([sv[0], sv[1].name, self.payload_slots(sv[1])]),
+                    argc)
             fc.cur = old
             return
         self.expr(callee)
@@ -176,14 +177,25 @@ class CallLowering:
             self.expr(a)
         for slot in reversed(slots):
             fc.emit(O.STORE_LOCAL, slot)
+        # Call stacks show the body as a call of `decl` made here (Blob.inlined), from the
+        # checks of its typed parameters to that of its return type.
+        inlined = fc.begin_inlined(decl.name, (e.line or 0, e.col or 0))
+        # Typed parameters and the return type are checked as in a call: with no position of
+        # their own, so a mismatch is reported at the call (lowering.py function prologue).
+        old = fc.cur
+        fc.cur = (0, 0)
+        for p, slot in zip(decl.params, slots):
+            if p.type is not None:
+                fc.emit(O.LOAD_LOCAL, slot)
+                fc.emit(O.CHECK_SLOT, fc.const(res.slots[id(p)]))
+                fc.emit(O.STORE_LOCAL, slot)
+        fc.cur = old
         end = Label()
         saved_loops = fc.loops
         fc.loops = []
         fc.owners.add(id(decl))
         fc.inlining.append(decl)
         fc.inline_ends.append((end, fc.depth))
-        # Call stacks show the body as a call of `decl` made here (Blob.inlined).
-        inlined = fc.begin_inlined(decl.name, (e.line or 0, e.col or 0))
         try:
             self.block(decl.body, want=True)
         finally:
@@ -192,4 +204,10 @@ class CallLowering:
             fc.owners.discard(id(decl))
             fc.loops = saved_loops
         fc.mark(end)
+        ret = res.slots.get(id(decl))
+        if ret is not None:
+            old = fc.cur
+            fc.cur = (0, 0)
+            fc.emit(O.CHECK_SLOT, fc.const(ret))
+            fc.cur = old
         fc.end_inlined(inlined)

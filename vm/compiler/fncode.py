@@ -44,6 +44,7 @@ class FnCode(Assembler):
         self.owner_node = node.node if isinstance(node, AwaitThunk) else node
         self.inlining: list = []                 # FnDecls being inlined, innermost last
         self.inline_ends: list[tuple[Label, int]] = []
+        self.ret_slot: Optional[list] = None     # the declared return type's slot descriptor
 
     def slot(self, b: Binding) -> int:
         s = self.slots.get(b)

@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 from shapelang.ref import ast as A
+from shapelang.ref import types as T
 from shapelang.ref.constants import const_value
-from shapelang.ref.resolver import Binding, Resolution
+from shapelang.ref.resolver import Binding, Resolution, impl_entries
 from shapelang.runtime import durations
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.operators import unknown_operator
@@ -45,6 +46,10 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         self.res = res
         self.path = path
         self.an = Analysis(program, res)
+        # Whether the program implements an operator trait (then + - * / and prefix - may call
+        # an impl's method: OPERATOR_TRAIT instead of BINARY / UNARY_NEG).
+        self.operator_impls = any(T.parse_type(trait).name in T.OPERATOR_TRAITS
+                                  for _, trait in res.impls)
         self.blobs: dict[str, Blob] = {}
         self.fc: FnCode = None  # type: ignore[assignment]
 
@@ -98,6 +103,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         outer = self.fc
         fc = self.fc = FnCode(self, node, kind, name)
         res = self.res
+        if isinstance(node, (A.FnDecl, A.FnExpr)):
+            fc.ret_slot = res.slots.get(id(node))
         fscope = res.scopes.get(id(node))
         self_b = fscope.bindings[0] if has_self else None
         if self_b is not None:
@@ -120,7 +127,9 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             fc.emit(O.STORE_LOCAL, param_slots[k])
             fc.cur = old
         entries.append(len(fc.code))
-        # Prologue: box captured / by-reference parameters, destructure pattern parameters.
+        # Prologue: box captured / by-reference parameters, check the typed ones (with no
+        # position of their own: a mismatch is reported at the call, as a wrong argument count
+        # is), destructure pattern parameters.
         skip = set()
         if self_b is not None:
             skip.add(self_b)
@@ -131,10 +140,23 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 b = res.decl(p)
                 skip.add(b)
                 if self.needs_cell(b):
-                    fc.emit(O.WRAP_CELL, param_slots[i])
+                    if self.typed_cell(b):
+                        fc.emit(O.WRAP_TYPED_CELL, param_slots[i], fc.const(b.slot))
+                    else:
+                        fc.emit(O.WRAP_CELL, param_slots[i])
         for b in (fscope.bindings if fscope is not None else []):
             if b not in skip and self.needs_cell(b):
-                fc.emit(O.MAKE_CELL, fc.slot(b))
+                self.make_cell(b)
+        old = fc.cur
+        fc.cur = (0, 0)
+        for i, p in enumerate(params):
+            if p.type is not None:
+                b = res.decl(p) if isinstance(p.pattern, A.PBind) else None
+                in_cell = b is not None and self.needs_cell(b)
+                fc.emit(O.LOAD_CELL if in_cell else O.LOAD_LOCAL, param_slots[i])
+                fc.emit(O.CHECK_SLOT, fc.const(res.slots[id(p)]))
+                fc.emit(O.STORE_CELL if in_cell else O.STORE_LOCAL, param_slots[i])
+        fc.cur = old
         for i, p in enumerate(params):
             if not isinstance(p.pattern, A.PBind):
                 old = self.at(p)
@@ -169,7 +191,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         if scope is not None:
             for b in scope.bindings:
                 if self.needs_cell(b):
-                    fc.emit(O.MAKE_CELL, fc.slot(b))
+                    self.make_cell(b)
         if not stmts:
             return
         for st in stmts:
@@ -183,7 +205,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             elif isinstance(st, A.AnnotationDecl):
                 self.make_annotation(st)
             elif isinstance(st, A.EnumDecl):
-                desc = [st.name, [[v.name, v.kind, list(v.types), list(v.fields)]
+                desc = [st.name, [[v.name, v.kind, self.payload_slots(v), list(v.fields)]
                                   for v in st.variants]]
                 fc.emit(O.MAKE_ENUM_TYPE, fc.const(desc))
             else:
@@ -199,6 +221,40 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                     self.annotate(m)
                     fc.emit(O.DEFINE_METHOD, fc.const([st.type_name, m.name]))
                     fc.cur = old
+            elif isinstance(st, A.ImplDecl):
+                # Impls are hoisted with the extend methods (spec/traits.md, runtime/traits.py).
+                type_name, trait, entries = impl_entries(self.res, st)
+                old = self.at(st)
+                if trait is not None:
+                    fc.emit(O.IMPL, fc.const([type_name, trait]))
+                for key, m in entries:
+                    self.at(m)
+                    self.make_closure(m, "method", m.name, m.params, m.body, has_self=True,
+                                      is_async=m.is_async)
+                    self.annotate(m)
+                    fc.emit(O.DEFINE_METHOD, fc.const([type_name, key]), 1)
+                fc.cur = old
+
+    def typed_cell(self, b: Binding) -> bool:
+        """b is declared with a type and passed by `&` reference: its cell carries the type, so
+        that writes through the reference check it."""
+        return b.slot is not None and b.by_ref
+
+    def make_cell(self, b: Binding) -> None:
+        fc = self.fc
+        if self.typed_cell(b):
+            fc.emit(O.MAKE_TYPED_CELL, fc.slot(b), fc.const(b.slot))
+        else:
+            fc.emit(O.MAKE_CELL, fc.slot(b))
+
+    def check_store(self, b: Binding) -> None:
+        """Before a store into variable b: its declared type, and through a `&` parameter the
+        type of the variable it refers to (runtime/types.py check_slot)."""
+        fc = self.fc
+        if b.slot is not None:
+            fc.emit(O.CHECK_SLOT, fc.const(b.slot))
+        if b.ref_param:
+            fc.emit(O.CHECK_REF, self.cell_slot_for(b))
 
     def make_closure(self, node: Any, kind: str, name: Optional[str], params: list, body: Any,
                      has_self: bool = False, is_async: bool = False,
@@ -277,7 +333,22 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         fc.cur = old
 
     def emit_return(self) -> None:
-        self.fc.emit(O.HALT if self.fc.kind == "module" else O.RETURN)
+        fc = self.fc
+        if fc.kind == "module":
+            fc.emit(O.HALT)
+            return
+        self.check_return()
+        fc.emit(O.RETURN)
+
+    def check_return(self) -> None:
+        """The function's declared return type, checked as it returns (reported at the call,
+        as the reference evaluator does)."""
+        fc = self.fc
+        if fc.ret_slot is not None:
+            old = fc.cur
+            fc.cur = (0, 0)
+            fc.emit(O.CHECK_SLOT, fc.const(fc.ret_slot))
+            fc.cur = old
 
     def stmt(self, st: Any) -> None:
         fc = self.fc
@@ -290,6 +361,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 fc.emit(O.LOAD_CONST, fc.const(None))
             else:
                 self.expr(st.value)
+                if st.type is not None:
+                    fc.emit(O.CHECK_SLOT, fc.const(self.res.slots[id(st)]))
             self.bind_pattern(st.pattern)
         elif t is A.Return and fc.inline_ends:
             end, base = fc.inline_ends[-1]
@@ -317,7 +390,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 fc.emit(O.POP_N, extra)
             fc.emit_jump(O.JUMP, loop.cont)
             fc.depth += extra
-        elif t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl):
+        elif t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl,
+                   A.TraitDecl, A.ImplDecl):
             pass
         else:
             self.expr(st, want=False)
@@ -439,7 +513,18 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             self.fc.emit(O.LOAD_CONST, self.fc.const(cv[0]))
             return
         self.expr(e.operand)
-        self.fc.emit(_UNARY_OPS[e.op])
+        if e.op == "-" and self.operator_impls:
+            self.fc.emit(O.OPERATOR_TRAIT, O.BINOP_INDEX["-"], 0)
+        else:
+            self.fc.emit(_UNARY_OPS[e.op])
+
+    def emit_binary(self, index: int) -> None:
+        """BINARY, or OPERATOR_TRAIT for + - * / in a program that implements operator traits
+        (their impls decide the operator for struct and enum left operands; traits.md §5)."""
+        if self.operator_impls and O.BINOPS[index] in ("+", "-", "*", "/"):
+            self.fc.emit(O.OPERATOR_TRAIT, index, 1)
+        else:
+            self.fc.emit(O.BINARY, index)
 
     def ex_binary(self, e: A.Binary) -> None:
         fc = self.fc
@@ -452,7 +537,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
             self.expr(e.left)
             self.expr(e.right)
             old = self.at(e)
-            fc.emit(O.BINARY, O.BINOP_INDEX[op])
+            self.emit_binary(O.BINOP_INDEX[op])
             fc.cur = old
             return
         end = Label()
@@ -513,7 +598,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 self.load(b)
                 fc.cur = o2
                 self.expr(e.value)
-                fc.emit(O.BINARY, binop)
+                self.emit_binary(binop)
+            self.check_store(b)
             if keep:
                 fc.emit(O.DUP)
             self.store(b)
@@ -528,7 +614,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 fc.emit(O.GET_ATTR, name)
                 fc.cur = o2
                 self.expr(e.value)
-                fc.emit(O.BINARY, binop)
+                self.emit_binary(binop)
             fc.emit(O.SET_ATTR, name, 1 if keep else 0)
         else:
             self.expr(target.obj)
@@ -541,7 +627,7 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 fc.emit(O.GET_INDEX)
                 fc.cur = o2
                 self.expr(e.value)
-                fc.emit(O.BINARY, binop)
+                self.emit_binary(binop)
             fc.emit(O.SET_INDEX, 0, 1 if keep else 0)
         if tail:
             self.emit_return()
@@ -571,9 +657,24 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         self.fc.cur = old
 
     def ex_try(self, e: A.Try) -> None:
+        fc = self.fc
         self.expr(e.expr)
         old = self.at(e)
-        self.fc.emit(O.TRY_TOP if self.fc.kind == "module" else O.TRY)
+        if fc.kind != "module" and fc.ret_slot is not None:
+            # `?` returns an Err or None early: the declared return type checks it first.
+            ok = Label()
+            fc.emit_jump(O.JUMP_UNLESS_FAILURE, ok)
+            self.check_return()
+            fc.emit(O.RETURN)
+            fc.mark(ok)
+        fc.emit(O.TRY_TOP if fc.kind == "module" else O.TRY)
+        fc.cur = old
+
+    def ex_as(self, e: A.As) -> None:
+        self.expr(e.expr)
+        old = self.at(e)
+        slot = self.res.slots[id(e)]
+        self.fc.emit(O.CONVERT, self.fc.const(slot[1:]), 1 if e.fallible else 0)
         self.fc.cur = old
 
     def ex_lambda(self, e: Union[A.Lambda, A.FnExpr]) -> None:
@@ -632,12 +733,13 @@ _EXPR: dict[type, Callable] = {
     A.RangeExpr: Compiler.ex_range,
     A.Comprehension: Compiler.ex_comprehension,
     A.Await: Compiler.ex_await,
+    A.As: Compiler.ex_as,
 }
 for _t in (A.Let, A.Return, A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl,
-           A.Import, A.AnnotationDecl, A.ExprStmt):
+           A.Import, A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl):
     _EXPR[_t] = Compiler.ex_stmt_expr
 
 # Handlers that take (want, tail) themselves.
 _CONTROL = {A.Ternary, A.Assign, A.Block, A.If, A.Match, A.While, A.Loop, A.For, A.Let, A.Return,
             A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import,
-            A.AnnotationDecl, A.ExprStmt}
+            A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl}

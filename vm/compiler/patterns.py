@@ -23,7 +23,8 @@ class PatternLowering:
 
     def pattern_desc(self, pat: Any) -> list:
         """A pattern as constant data (ref/patterns.py `describe`, which both engines use)."""
-        return describe(pat, lambda node: self.bind_desc(self.res.decl(node)))
+        return describe(pat, lambda node: self.bind_desc(self.res.decl(node)),
+                        lambda node: self.res.slots[id(node)][2])
 
     def bind_desc(self, b: Binding) -> list:
         fc = self.fc

@@ -14,6 +14,8 @@ from shapelang.ref.comptime import instance_fields
 from shapelang.ref.constants import const_value
 from shapelang.ref.resolver import Binding, Resolution
 from shapelang.runtime import records as Rec
+from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.types import check_slot
 from shapelang.vm import opcodes as O
 from shapelang.vm.compiler.analysis import Analysis
 from shapelang.vm.compiler.assembler import Label
@@ -31,19 +33,25 @@ class RecordLowering:
         fields = []
         dynamic = False
         for f in instance_fields(st):
+            slot = self.res.slots.get(id(f))
             if f.default is None:
-                fields.append([f.name, f.type, 0, None])
+                fields.append([f.name, slot, 0, None])
             else:
                 cv = const_value(f.default)
                 if cv is not None:
-                    fields.append([f.name, f.type, 1, cv[0]])
+                    fields.append([f.name, slot, 1, cv[0]])
                 else:
-                    fields.append([f.name, f.type, 2, None])
+                    fields.append([f.name, slot, 2, None])
                     dynamic = True
         if dynamic:
             bid = self.compile_defaults(st)
             self.emit_closure(st, bid)
-        fc.emit(O.MAKE_STRUCT_TYPE, fc.const([st.name, fields]), 1 if dynamic else 0)
+        fc.emit(O.MAKE_STRUCT_TYPE, fc.const([st.name, fields, self.res.generics[id(st)]]),
+                1 if dynamic else 0)
+
+    def payload_slots(self, variant: A.Variant) -> list:
+        """The slot descriptors (or None) of a variant's payloads."""
+        return self.res.slots.get(id(variant)) or [None] * len(variant.types)
 
     def compile_defaults(self, decl: A.TypeDecl) -> str:
         """The thunk that fills a struct's non-constant field defaults: (type, given) -> struct."""
@@ -83,10 +91,7 @@ class RecordLowering:
         names = [n for n, _ in e.fields]
         if len(set(names)) != len(names):
             return None
-
-        def coerce(t: Any) -> int:
-            return 1 if t in ("number", "float") else 0
-
+        slots = self.res.slots
         if b.kind == "type" and isinstance(b.node, A.TypeDecl) and len(e.path) == 1:
             decl = b.node
             declared = [f.name for f in instance_fields(decl)]
@@ -94,23 +99,29 @@ class RecordLowering:
                 return None
             fields = []
             for f in instance_fields(decl):
+                slot = slots.get(id(f))
                 if f.name in names:
-                    fields.append([f.name, coerce(f.type), names.index(f.name), None])
+                    fields.append([f.name, slot, names.index(f.name), None])
                     continue
                 cv = const_value(f.default) if f.default is not None else None
                 if cv is None:
                     return None
+                # A constant default is stored as its slot stores it (one the slot does not
+                # accept takes the generic path, which reports it).
                 v = cv[0]
-                if coerce(f.type) and type(v) is int:
-                    v = float(v)
-                fields.append([f.name, 0, -1, v])
+                if slot is not None:
+                    try:
+                        v = check_slot(v, slot)
+                    except ShapeError:
+                        return None
+                fields.append([f.name, None, -1, v])
             return ["struct", decl.name, "", fields]
         if b.kind == "enum" and isinstance(b.node, A.EnumDecl) and len(e.path) == 2:
             variant = next((v for v in b.node.variants if v.name == e.path[1]), None)
             if variant is None or variant.kind != "struct" or sorted(names) != sorted(variant.fields):
                 return None
-            fields = [[fn, coerce(ft), names.index(fn), None]
-                      for fn, ft in zip(variant.fields, variant.types)]
+            fields = [[fn, slot, names.index(fn), None]
+                      for fn, slot in zip(variant.fields, self.payload_slots(variant))]
             return ["variant", b.node.name, variant.name, fields]
         return None
 
