@@ -841,6 +841,11 @@ class Interpreter:
             return self.call_method(obj, callee.name, args)
         fn = self.eval(callee, env)
         args = (first or []) + self.eval_args(e.args, env)
+        if len(args) == 1 and type(callee) is A.Name and callee.name == "to_string" \
+                and self.res.use(callee).kind == "builtin":
+            # `to_string(v)` is `v.to_string()`: a type implementing Display gives its
+            # `display()` (spec/traits.md §5).
+            return self.call_method(args[0], "to_string", [])
         return self.call(fn, args)
 
     def call_method(self, obj: Any, name: str, args: list) -> Any:

@@ -67,6 +67,15 @@ class CallLowering:
                     and len(fc.inlining) < INLINE_MAX_DEPTH):
                 self.inline(e, decl, first)
                 return
+        if (b is not None and b.kind == "builtin" and b.name == "to_string" and argc == 1
+                and not spread and self.display_impls):
+            # `to_string(v)` is `v.to_string()`, which for a type implementing Display is its
+            # `display()` (spec/traits.md §5; the reference evaluator's call_expr).
+            self.arguments(args, first, False, refs=False)
+            old = self.at(e)
+            fc.emit(O.CALL_METHOD, fc.const("to_string"), 0)
+            fc.cur = old
+            return
         if b is not None and b.kind == "builtin" and b.name in INLINE_BUILTINS:
             self.call_by_name(e, O.CALL_BUILTIN, O.CALL_BUILTIN_VAR, b.name, first, spread)
             return

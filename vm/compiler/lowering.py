@@ -50,6 +50,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
         # an impl's method: OPERATOR_TRAIT instead of BINARY / UNARY_NEG).
         self.operator_impls = any(T.parse_type(trait).name in T.OPERATOR_TRAITS
                                   for _, trait in res.impls)
+        # Whether it implements Display (then `to_string(v)` is the method call v.to_string()).
+        self.display_impls = any(trait == "Display" for _, trait in res.impls)
         self.blobs: dict[str, Blob] = {}
         self.fc: FnCode = None  # type: ignore[assignment]
 
