@@ -625,10 +625,12 @@ class Resolver:
                 owned[name] = decl.trait
         for m in decl.methods:
             self.function(m, m.params, m.body, implicit=("self",))
-            if trait == "Display" and m.name == "display" and m.ret_type is None:
-                # Display's `display()` must return a string (spec/traits.md §5): checked as if
-                # declared `-> string`.
-                self.slots[id(m)] = ["the return value of display", "string", ["string"]]
+            # Display's `display()` must return a string and TryInto's `tryInto()` a Result
+            # (spec/traits.md §5): checked as if declared `-> string` / `-> Result`.
+            implied = {("Display", "display"): "string", ("TryInto", "tryInto"): "Result"}.get(
+                (trait, m.name)) if trait_binding is None or trait == "Display" else None
+            if implied is not None and m.ret_type is None:
+                self.slots[id(m)] = [f"the return value of {m.name}", implied, [implied]]
 
     def function(self, node, params: list, body, implicit: tuple = ()) -> None:
         for ann in getattr(node, "annotations", []) or []:
