@@ -15,7 +15,9 @@ Modules:
     access       indexing, slicing and properties, reading and assigning
     iteration    ranges, what `for` walks, what a spread gives
     results      postfix `?` and `!!` (Option and Result)
-    records      structs and enum variants: construction, field coercion, their errors
+    records      structs and enum variants: construction, their errors
+    types        declared types: slot checks and conversions, widths, `as`, type values
+    traits       impls at run time: their methods, operator traits, conversions
     calls        method lookup order, arity and call errors, uninitialised variables
     patterns     pattern descriptors and the one definition of matching
     arguments    argument counts, types and size limits of the built-in methods and functions
@@ -48,7 +50,17 @@ Each shared rule and its one function:
     `!!`                                    results.attach_context
     postfix `?`                             results.try_top (top level); is_failure,
                                             unwrap_ok (in a function)
-    `number` fields and payloads            records.coerce_field
+    a value stored where a type is declared types.check_slot (conform: `number` converts,
+      (variables, params, returns, fields,    widths wrap; mismatch, does_not_fit)
+      payloads)
+    `e as T`, `e as T?`                     types.convert, try_convert (cannot_convert…);
+                                            traits.conversion (Into/TryInto impls)
+    typed pattern `n: T`                    types.is_instance
+    `.type()`, type values                  types.type_of (values.TypeValue)
+    which traits a type implements          types.implements (Declarations.impls)
+    impl methods, trait defaults            traits.impl_method (in calls.method_target)
+    `a + b` … `-a` by operator traits       traits.operator_method
+    call stack of an error                  errors.call_stack
     `T { … }` checks, defaults              records.build_struct (fields_of)
     `E::V { … }`, `E::V(…)`                 records.build_struct_variant, build_tuple_variant
     errors of paths and type values         records.no_such_variant, unresolved_path,
