@@ -13,6 +13,7 @@ from typing import Optional
 from shapelang.ref import ast as A
 from shapelang.ref.constants import const_value
 from shapelang.runtime.errors import ShapeError
+from shapelang.runtime.types import check_slot
 
 
 def instance_fields(decl: A.TypeDecl) -> list[A.FieldDecl]:
@@ -26,9 +27,12 @@ def not_constant(f: A.ComptimeField, path: Optional[str]) -> ShapeError:
                       at.line or None, at.col or None, file=path)
 
 
-def collect(program: A.Program, path: Optional[str] = None) -> dict[str, list]:
+def collect(program: A.Program, path: Optional[str] = None,
+            slots: Optional[dict] = None) -> dict[str, list]:
     """The comptime values of the program's types, by field name; CompileError (at the first
-    one in source order) if a value is not a constant."""
+    one in source order) if a value is not a constant. A field declared with a type checks and
+    converts its value as every slot does (`slots`: the resolver's slot descriptors; a mismatch
+    is a TypeError before the run, spec/types.md §2)."""
     table: dict[str, list] = {}
     for node in A.walk(program):
         if type(node) is not A.TypeDecl:
@@ -42,5 +46,13 @@ def collect(program: A.Program, path: Optional[str] = None) -> dict[str, list]:
                 if folded is None:
                     raise not_constant(f, path)
                 value = folded[0]
+                slot = (slots or {}).get(id(f))
+                if slot is not None:
+                    try:
+                        value = check_slot(value, slot)
+                    except ShapeError as err:
+                        err.phase, err.file = "compile", path
+                        raise err.at(f.default.line or f.line or None,
+                                     (f.default.col if f.default.line else f.col) or None)
             table.setdefault(f.name, []).append([node.name, value])
     return table

@@ -953,7 +953,7 @@ def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str
             return res
     res = Resolver(names, path).program(program)
     pending.check(program, path)
-    res.comptime = comptime.collect(program, path)
+    res.comptime = comptime.collect(program, path, res.slots)
     typecheck.check(program, res, path)
     _RESOLVED.append((weakref.ref(program), path, names, res))
     del _RESOLVED[:-_RESOLVED_KEEP]
