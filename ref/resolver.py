@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 from shapelang.ref import ast as A
-from shapelang.ref import comptime, pending, typecheck
+from shapelang.ref import comptime, typecheck
 from shapelang.ref import types as T
 from shapelang.runtime import stdlib
 from shapelang.runtime.errors import ShapeError
@@ -945,14 +945,14 @@ _RESOLVED_KEEP = 4
 
 
 def resolve(program: A.Program, builtin_names: Iterable[str], path: Optional[str] = None) -> Resolution:
-    """Resolve every name in `program`; raises NameError / AssignmentError / CompileError (phase
-    compile), including for constructs the engines do not run yet (ref/pending.py)."""
+    """Resolve every name in `program`, collect its comptime fields and check its annotations
+    statically (ref/typecheck.py); raises NameError / AssignmentError / CompileError / TypeError
+    (phase compile)."""
     names = tuple(builtin_names)
     for ref, p, n, res in _RESOLVED:
         if ref() is program and p == path and n == names:
             return res
     res = Resolver(names, path).program(program)
-    pending.check(program, path)
     res.comptime = comptime.collect(program, path, res.slots)
     typecheck.check(program, res, path)
     _RESOLVED.append((weakref.ref(program), path, names, res))

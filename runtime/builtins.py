@@ -20,7 +20,7 @@ from shapelang.runtime.iteration import range_len
 from shapelang.runtime.iterators import open_walk, source_next
 from shapelang.runtime.operators import min_max, pow_
 from shapelang.runtime.stdlib.remote import BUILTINS as remote_builtins
-from shapelang.runtime.values import (UNIT, BuiltinFunction, Err, HashMapValue, Ok, RangeValue,
+from shapelang.runtime.values import (BuiltinFunction, Err, HashMapValue, Ok, RangeValue,
                                       StructValue, hashmap_key, type_name)
 
 INF = math.inf

@@ -1057,55 +1057,6 @@ class TestPubAndFnExpressions:
         assert ex("fn(x) { x }(5)") == A.Call(A.FnExpr([P("x")], blk(N("x"))), [Lit(5)])
 
 
-class TestPendingConstructs:
-    """Until phase B, both engines refuse what they cannot run, with the same clean error."""
-
-    @pytest.mark.parametrize("src,what", [
-    ])
-    @pytest.mark.parametrize("engine", ["ref", "vm"])
-    def test_clean_compile_error(self, src, what, engine):
-        from shapelang import api
-        result = api.run("print(0)\n" + src, path="t.shape", engine=engine)
-        err = result.error
-        assert (err.kind, err.phase) == ("CompileError", "compile"), err
-        assert err.message == f"{what} is not supported yet"
-        assert result.stdout == ""
-
-
-# ================================================================ the pending conformance cases
-
-
-def _pending_cases() -> list:
-    import glob
-    import os
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "conformance", "pending")
-    return sorted(glob.glob(os.path.join(root, "**", "*.shape"), recursive=True))
-
-
-def test_there_are_pending_cases_for_phase_b():
-    # Issue 12 asks for at least 400 new cases; phase B moves them into conformance/cases/ (each
-    # package lowers this floor by the number it moved: lib 91, iter 57, ops 118).
-    # Once every one has moved, conformance/pending/ is gone and this test goes with it.
-    assert len(_pending_cases()) >= 158
-
-
-@pytest.mark.parametrize("path", _pending_cases(), ids=lambda p: p.split("conformance/")[-1])
-def test_pending_case_is_well_formed_and_parses(path):
-    """Phase B makes the engines run these cases; their header and their program must already be
-    right: the header follows the case format and the program parses unless it expects a
-    SyntaxError."""
-    from shapelang.conformance.caseformat import load_case
-    case = load_case(path)
-    expects_syntax_error = case.error is not None and case.error.kind == "SyntaxError"
-    if expects_syntax_error:
-        with pytest.raises(ShapeError) as info:
-            parse(case.body, path)
-        assert info.value.kind == "SyntaxError"
-    else:
-        parse(case.body, path)
-
-
 class TestLexerRules:
     """The lexer is built with PLY's optimize mode (no checks at start-up); its checks run here."""
 
@@ -1152,7 +1103,7 @@ class TestLexerRules:
 
 def test_walk_visits_every_node_of_every_corpus_program():
     """`ast.walk` skips the fields declared as plain data (positions, names, operators); on every
-    program of the corpus (cases and pending cases) it must still visit exactly the nodes that
+    program of the corpus it must still visit exactly the nodes that
     a walk through every field finds, in the same order."""
     import dataclasses
     import glob

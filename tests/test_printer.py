@@ -1,7 +1,7 @@
 """AST printer: `parse(to_source(tree)) == tree` for every tree the parser produces.
 
 Covered three ways: hand-written programs aimed at each construct and each lexer hazard, every
-`.shape` file under conformance/cases and conformance/pending and every ```shape block in
+`.shape` file under conformance/cases and every ```shape block in
 spec/*.md (globbed when the tests are collected; sources that do not parse are skipped), and
 trees built directly, including ones no parser output looks like, where the printer must either
 round-trip or raise ValueError.
@@ -157,10 +157,9 @@ def test_handwritten_programs_round_trip(src):
 
 def _corpus() -> list:
     out = []
-    for where in ("cases", "pending"):
-        for path in sorted(glob.glob(os.path.join(ROOT, "conformance", where, "**", "*.shape"),
-                                     recursive=True)):
-            out.append(pytest.param(path, None, id=os.path.relpath(path, ROOT)))
+    for path in sorted(glob.glob(os.path.join(ROOT, "conformance", "cases", "**", "*.shape"),
+                                 recursive=True)):
+        out.append(pytest.param(path, None, id=os.path.relpath(path, ROOT)))
     for path in sorted(glob.glob(os.path.join(ROOT, "spec", "*.md"))):
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -10,11 +10,8 @@ it is not run, but it must still parse, so the spec never shows code the front e
 Test ids are `<section heading>-<n>`, n counting the examples of one section from 1, so a failure
 names the place in the spec to look at.
 
-A `shape` block may be marked `pending` (```` ```shape pending ````): it documents behaviour that
-the engines do not implement yet (issue 12, phase B). It must still parse, and it runs like any
-other example, but as a strict expected failure: once an engine implements the behaviour, the
-example passes, the strict xfail turns that into a failure, and the marker has to go. So no
-example stays marked once its feature works (spec/README.md).
+A fence carries nothing after its language: a word there (```` ```shape later ````) is an error of
+the spec, not a silently different block.
 """
 from __future__ import annotations
 
@@ -30,8 +27,6 @@ SPECS = sorted(SPEC_DIR.glob("*.md"))
 ENGINES = ("ref", "vm")
 
 _FENCE = re.compile(r"^(`{3,})\s*([A-Za-z0-9_-]*)((?:[ \t]+[A-Za-z0-9_-]+)*)\s*$")
-# Attributes a fence may carry after its language.
-FENCE_ATTRIBUTES = {"pending"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -42,7 +37,6 @@ class Block:
     line: int        # line of the opening fence, 1-based
     heading: str     # the nearest heading above the block
     follows: bool    # only blank lines separate it from the previous block
-    attrs: frozenset = frozenset()   # words after the language (`pending`)
 
 
 @dataclass
@@ -52,7 +46,6 @@ class Example:
     line: int
     expect: Optional[str]        # "output", "error" or None (illustrative)
     expected: str = ""
-    pending: bool = False        # a ```shape pending block: expected to fail until phase B
 
 
 def _blocks(text: str) -> list[Block]:
@@ -73,11 +66,10 @@ def _blocks(text: str) -> list[Block]:
             i += 1
             continue
         ticks, lang = m.group(1), m.group(2).lower()
-        attrs = frozenset(m.group(3).split())
-        unknown = attrs - FENCE_ATTRIBUTES
-        if unknown or (attrs and lang != "shape"):
-            raise AssertionError(f"line {i + 1}: fence attributes {sorted(attrs)} (only `pending`, "
-                                 "and only on a shape block)")
+        attrs = m.group(3).split()
+        if attrs:
+            raise AssertionError(f"line {i + 1}: fence attributes {attrs} (a fence names only its "
+                                 "language)")
         start = i
         body: list[str] = []
         i += 1
@@ -92,7 +84,7 @@ def _blocks(text: str) -> list[Block]:
         follows = last_end is not None and all(not ln.strip() for ln in lines[last_end + 1:start])
         if len(ticks) == 3:
             blocks.append(Block(lang, "\n".join(body) + ("\n" if body else ""), start + 1,
-                                heading, follows, attrs))
+                                heading, follows))
         else:
             blocks.append(Block("quoted", "", start + 1, heading, follows))
         last_end = i
@@ -120,8 +112,7 @@ def collect_examples(text: str) -> list[Example]:
             expect, expected = nxt.lang, nxt.text
         slug = _slug(b.heading)
         counts[slug] = counts.get(slug, 0) + 1
-        examples.append(Example(f"{slug}-{counts[slug]}", b.text, b.line, expect, expected,
-                                "pending" in b.attrs))
+        examples.append(Example(f"{slug}-{counts[slug]}", b.text, b.line, expect, expected))
     return examples
 
 
@@ -141,10 +132,7 @@ ILLUSTRATIVE = [e for e in EXAMPLES if e.expect is None]
 
 
 def _params(examples: list) -> list:
-    """Examples as test parameters; pending ones are strict expected failures."""
-    mark = pytest.mark.xfail(strict=True, reason="pending: issue 12 phase B (/work/coord/"
-                                                 "lang-phase-b.md); remove the marker once it passes")
-    return [pytest.param(e, id=e.id, marks=[mark] if e.pending else []) for e in examples]
+    return [pytest.param(e, id=e.id) for e in examples]
 
 
 def _where(e: Example) -> str:
@@ -194,14 +182,6 @@ def test_illustrative_example_parses(example: Example) -> None:
     parse(example.source, _where(example))
 
 
-@pytest.mark.parametrize("example", [e for e in RUN if e.pending and not (
-    e.expect == "error" and e.expected.startswith("SyntaxError"))], ids=lambda e: e.id)
-def test_pending_example_parses(example: Example) -> None:
-    """A pending example fails until phase B, but never because the front end rejects it."""
-    from shapelang.ref.parser import parse
-    parse(example.source, _where(example))
-
-
 # ---------------------------------------------------------------- the extractor itself
 
 def test_spec_has_examples() -> None:
@@ -219,19 +199,17 @@ def test_extractor_pairs_blocks() -> None:
         "```shape", "1 / 0", "```", "```error", "ArithmeticError runtime", "```",
         "````markdown", "```shape", "quoted()", "```", "```output", "x", "```", "````",
         "```shape", "print()", "```", "```output", "```",
-        "```shape pending", "print(1 << 2)", "```", "```output", "4", "```",
     ])
     ex = collect_examples(doc)
-    assert [(e.id, e.expect, e.pending) for e in ex] == [
-        ("part-one-1", "output", False), ("part-one-2", None, False),
-        ("part-two-1", "error", False), ("part-two-2", "output", False),
-        ("part-two-3", "output", True)]
+    assert [(e.id, e.expect) for e in ex] == [
+        ("part-one-1", "output"), ("part-one-2", None), ("part-two-1", "error"),
+        ("part-two-2", "output")]
     assert ex[0].source == "print(1)\n" and ex[0].expected == "1\n"
     assert ex[2].expected == "ArithmeticError runtime\n"
     assert ex[3].expected == ""
 
 
-@pytest.mark.parametrize("fence", ["```shape later", "```output pending", "```shape pending x"])
+@pytest.mark.parametrize("fence", ["```shape later", "```output pending", "```shape pending"])
 def test_extractor_refuses_unknown_fence_attributes(fence: str) -> None:
     with pytest.raises(AssertionError, match="fence attributes"):
         collect_examples("\n".join(["# T", fence, "print(1)", "```"]))
