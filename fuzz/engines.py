@@ -23,12 +23,13 @@ display), error (kind, phase, message, line and column), exit code.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 ID_RE = re.compile(r"[0-9a-f]{64}")
 MASK = "<id>"
@@ -54,6 +55,10 @@ class Outcome:
     # reports none, or for a stack overflow (as deep as each engine's own limit). Compared by
     # diff_outcomes when both sides have one.
     stack: Optional[tuple] = field(default=None, compare=False)
+    # The files the run left in its directory ((name, bytes), sorted by name), for programs of
+    # the file family only (generator/files.py); None for every other run. Compared by
+    # diff_outcomes when both sides have them: exactly-once outputs across a resume.
+    files: Optional[tuple] = None
 
     @staticmethod
     def from_json(result: dict) -> "Outcome":
@@ -111,7 +116,27 @@ def diff_outcomes(expected: Outcome, actual: Outcome, names: tuple[str, str] = (
                    f"{show(actual.stack)} ({expected.message!r})")
     if expected.exit_code != actual.exit_code:
         out.append(f"exit code differs: {names[0]} {expected.exit_code} vs {names[1]} {actual.exit_code}")
+    if expected.files is not None and actual.files is not None and expected.files != actual.files:
+        out.append("files differ:\n" + files_diff(expected.files, actual.files, names))
     return out
+
+
+def files_diff(expected: tuple, actual: tuple, names: tuple[str, str]) -> str:
+    """The files two runs left that differ, each with a unified diff of its text."""
+    import difflib
+    a, b = dict(expected), dict(actual)
+    lines = []
+    for name in sorted(set(a) | set(b)):
+        if a.get(name) == b.get(name):
+            continue
+        if name not in a or name not in b:
+            lines.append(f"{name}: only in {names[0] if name in a else names[1]}")
+            continue
+        d = difflib.unified_diff(a[name].decode("utf-8", "replace").splitlines(),
+                                 b[name].decode("utf-8", "replace").splitlines(),
+                                 f"{names[0]} {name}", f"{names[1]} {name}", lineterm="", n=2)
+        lines.append("\n".join(list(d)[:40]) or f"{name}: differs in line ends")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- capabilities
@@ -140,7 +165,8 @@ def has_machine() -> bool:
 def state_codec() -> Optional[tuple[Callable[..., bytes], Callable[[bytes], Any]]]:
     """(encode, decode) for machine states, through the snapshot layer's codec and registry, or
     None while that layer is missing. The document is the one a stored snapshot holds
-    (SnapshotSession.encode): `encode(state, entry, prelude, source_id)`."""
+    (SnapshotSession.encode): `encode(state, entry, prelude, source_id, io ledger)`; `decode`
+    gives the whole document back."""
     try:
         from shapelang.vm import snapshot as S
         from shapelang.vm.codec import Decoder, Encoder
@@ -149,12 +175,16 @@ def state_codec() -> Optional[tuple[Callable[..., bytes], Callable[[bytes], Any]
     except Exception:
         return None
 
-    def encode(state: Any, entry: str = "", prelude: str = "", source: Optional[str] = None) -> bytes:
-        return Encoder(reg).encode({"v": version, "entry": entry, "prelude": prelude,
-                                    "source": source, "machine": state})
+    def encode(state: Any, entry: str = "", prelude: str = "", source: Optional[str] = None,
+               io: Optional[dict] = None) -> bytes:
+        doc = {"v": version, "entry": entry, "prelude": prelude, "source": source,
+               "machine": state}
+        if io is not None:
+            doc["io"] = io
+        return Encoder(reg).encode(doc)
 
     def decode(data: bytes) -> Any:
-        return Decoder(reg).decode(data)["machine"]
+        return Decoder(reg).decode(data)
 
     return encode, decode
 
@@ -203,26 +233,116 @@ def parse(source: str, path: str = "fuzz.shape") -> Any:
     return parse_source(source, path)
 
 
-def ref_run(source: str, path: str = "fuzz.shape", program: Any = None) -> Outcome:
+def ref_run(source: str, path: str = "fuzz.shape", program: Any = None,
+            files: bool = False) -> Outcome:
     """A run on the reference evaluator; `program` is the parsed `source` when the caller has
-    it (the same run as `shape run --engine ref`, without parsing again)."""
-    return ref_resume(source, None, path, program)
+    it (the same run as `shape run --engine ref`, without parsing again). With `files` (a
+    program of the file family) it runs in a fresh directory holding the fixtures, and the
+    outcome has the files it left there."""
+    return ref_resume(source, None, path, program, files)
 
 
 def ref_resume(source: str, k: Optional[int], path: str = "fuzz.shape",
-               program: Any = None) -> Outcome:
-    """The reference oracle: what resuming the k-th snapshot() event must print."""
+               program: Any = None, files: bool = False) -> Outcome:
+    """The reference oracle: what resuming the k-th snapshot() event must print (and, with
+    `files`, leave in the run's directory: the replay of the part before the event writes what
+    the first run had written by then)."""
     from shapelang import api
-    return Outcome.from_json(api.run(source if program is None else program, path=path,
-                                     engine="ref", resume_at=k).to_json())
+    return _in_room(files, lambda cwd: api.run(source if program is None else program, path=path,
+                                                engine="ref", resume_at=k, cwd=cwd))
 
 
-def ref_recompile(old: Any, k: int, new: Any, path: str = "fuzz.shape") -> Outcome:
+def ref_recompile(old: Any, k: int, new: Any, path: str = "fuzz.shape",
+                  files: bool = False) -> Outcome:
     """The reference oracle for `shape --resume <event k of old> path` with the program `new`
     (each is source text or the parsed program)."""
     from shapelang import api
-    return Outcome.from_json(api.run(new, path=path, engine="ref",
-                                     recompile_from=(old, k)).to_json())
+    return _in_room(files, lambda cwd: api.run(new, path=path, engine="ref",
+                                                recompile_from=(old, k), cwd=cwd))
+
+
+def _in_room(files: bool, run: Callable[[Optional[str]], Any]) -> Outcome:
+    """`run(cwd)`'s outcome; with `files`, run in the reference side's room, made afresh, with
+    the files it left there."""
+    if not files:
+        return Outcome.from_json(run(None).to_json())
+    room = ROOMS["ref"]
+    out = Outcome.from_json(run(room.fresh()).to_json())
+    return dataclasses.replace(out, files=room.files())
+
+
+# ---------------------------------------------------------------- the file family's directories
+
+class FileRoom:
+    """The directory where the runs of one side (the reference evaluator, the VM) of a program
+    of the file family happen (generator/files.py). A run from the start gets it afresh, holding
+    the fixtures only; a resumed run continues in it, as a resume on the same machine does. Made
+    on first use (a campaign without such programs never makes one), one per worker process.
+
+    `lineage` names the run from the start whose files the room holds now (a resumed run
+    continues its lineage): a state can be resumed in the room as the run left it only when it
+    comes from that lineage; else the room is first put back to the files at the state's export
+    (MachineSession)."""
+
+    def __init__(self) -> None:
+        self.tmp: Any = None
+        self.lineage = 0
+        self._made = 0
+
+    @property
+    def path(self) -> str:
+        if self.tmp is None:
+            import tempfile
+            self.tmp = tempfile.TemporaryDirectory(prefix="shape-fuzz-files-")
+        return self.tmp.name
+
+    def put(self, files: Iterable[tuple[str, bytes]]) -> str:
+        """Make the room hold exactly `files`; returns its path."""
+        import shutil
+        root = self.path
+        for name in os.listdir(root):
+            p = os.path.join(root, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.remove(p)
+        for name, data in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(data)
+        return root
+
+    def fresh(self) -> str:
+        """The room with the fixtures only (a new lineage); returns its path."""
+        from shapelang.fuzz.generator.files import FIXTURES
+        self._made += 1
+        self.lineage = self._made
+        return self.put(FIXTURES.items())
+
+    def spoil(self) -> str:
+        """The room, for runs that may leave anything there (forged snapshots): no state is
+        resumed in it as it is afterwards. Returns its path."""
+        self.lineage = 0
+        return self.path
+
+    def files(self) -> tuple:
+        return self.listing(self.path)
+
+    @staticmethod
+    def listing(root: str) -> tuple:
+        """What a directory holds: (name, bytes) of every file, sorted by name (a directory or
+        anything else a run made is listed with empty content, so it still shows)."""
+        out = []
+        for name in sorted(os.listdir(root)):
+            p = os.path.join(root, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                with open(p, "rb") as f:
+                    out.append((name, f.read()))
+            else:
+                out.append((name + "/", b""))
+        return tuple(out)
+
+
+ROOMS = {"ref": FileRoom(), "vm": FileRoom()}
 
 
 def vm_run(source: str, path: str = "fuzz.shape") -> Outcome:
@@ -268,11 +388,32 @@ def error_outcome(e: BaseException) -> Outcome:
     return Outcome("", None, ("InternalError", "runtime"), f"{type(e).__name__}: {e}", 1)
 
 
+@dataclass
+class Resumable:
+    """A decoded state of a program of the file family: the machine's state, the I/O ledger
+    exported with it (None when the run had done no I/O yet) and the id a store gives it (the
+    SHA-256 of its bytes), which names its output journal."""
+    machine: Any
+    io: Optional[dict]
+    base: str
+
+
 class MachineSession:
     """One program compiled once for the in-process VM checks (cut, resume, chains, codec,
-    recompile, forged states). `program` is the parsed source when the caller has it."""
+    recompile, forged states). `program` is the parsed source when the caller has it.
 
-    def __init__(self, source: str, path: str = "fuzz.shape", program: Any = None) -> None:
+    With `files` (a program of the file family, generator/files.py) every run happens in the VM
+    side's room (`ROOMS["vm"]`): a run from the start in a fresh one holding the fixtures, with
+    its own I/O context current while it runs; its outcome has the files it left. Wherever a
+    state is exported (a cut, a snapshot() event) the I/O context is checkpointed as a stored
+    snapshot checkpoints it (its ledger goes into the state's document, the contents of
+    overwritten outputs and the output journal stay in the session: the store's part), and a
+    resumed state first gets its I/O back through `runtime/stdlib/resume` (files checked against
+    the ledger, outputs rewound), as `shape --resume` does. So a resume from any cut must leave
+    the same files as the uninterrupted run: exactly-once."""
+
+    def __init__(self, source: str, path: str = "fuzz.shape", program: Any = None,
+                 files: bool = False) -> None:
         if not has_machine():
             raise Unavailable("the VM machine API (run(max_steps), export_state, from_state) is missing")
         from shapelang.vm.compiler import compile_program
@@ -280,10 +421,17 @@ class MachineSession:
         self.path = path
         self.program = compile_program(program if program is not None else parse(source, path), path)
         self.codec = state_codec()
+        self.files = files and self.codec is not None
         self.last_bytes: Optional[bytes] = None
         self._events: Optional[Outcome] = None
         self.event_ordinals: list[int] = []
         self.event_bytes: list[bytes] = []
+        # the store's part of the file family's snapshots: blobs (overwritten outputs' contents,
+        # journalled contents) and the output journal, by snapshot id
+        self.io_blobs: dict[str, bytes] = {}
+        self.journals: dict[str, list] = {}
+        self._lineage_of: dict[str, int] = {}     # snapshot id -> the room's lineage then
+        self._room_at: dict[str, tuple] = {}      # snapshot id -> the room's files then
 
     @property
     def source_id(self) -> str:
@@ -294,21 +442,87 @@ class MachineSession:
     # document a store holds (vm/snapshot.py, SnapshotSession.encode) and decoded by the codec.
     # Without a codec it is deep-copied, which still checks that export_state/from_state capture
     # everything and share nothing with the live machine.
-    def encode(self, state: Any) -> bytes:
+    def encode(self, state: Any, io: Optional[dict] = None) -> bytes:
         assert self.codec is not None
         enc, _ = self.codec
-        return enc(state, self.program.entry, self.program.prelude, self.source_id)
+        if isinstance(state, Resumable):
+            state, io = state.machine, state.io
+        return enc(state, self.program.entry, self.program.prelude, self.source_id, io)
 
     def decode(self, data: bytes) -> Any:
         assert self.codec is not None
-        return self.codec[1](data)
+        doc = self.codec[1](data)
+        if not self.files:
+            return doc["machine"]
+        from shapelang.runtime.stdlib.context import sha256_hex
+        return Resumable(doc["machine"], doc.get("io"), sha256_hex(data))
 
-    def roundtrip(self, state: Any) -> Any:
+    def export(self, machine: Any, io: Any = None) -> bytes:
+        """The state of `machine` as a store holds it; in files mode with its I/O context `io`
+        checkpointed there (and the snapshot's id made the base of its output journal)."""
+        if not self.files:
+            return self.encode(machine.export_state())
+        from shapelang.runtime.stdlib.context import sha256_hex
+        cp = io.checkpoint()
+        ledger = None
+        if cp is not None:
+            self.io_blobs.update(cp.new_blobs)
+            ledger = cp.ledger
+        data = self.encode(machine.export_state(), ledger)
+        base = sha256_hex(data)
+        room = ROOMS["vm"]
+        self._lineage_of[base] = room.lineage
+        self._room_at[base] = room.files()
+        io.after_snapshot(base)
+        return data
+
+    def _keep(self, machine: Any, io: Any) -> Any:
+        """The state of a stopped machine, round-tripped (check f re-encodes `last_bytes`)."""
         if self.codec is not None:
-            self.last_bytes = self.encode(state)    # check f re-encodes it
+            self.last_bytes = self.export(machine, io)
             return self.decode(self.last_bytes)
         self.last_bytes = None
-        return copy.deepcopy(state)
+        return copy.deepcopy(machine.export_state())
+
+    def _journal(self, base: str, record: dict, blobs: dict) -> None:
+        self.io_blobs.update(blobs)
+        self.journals.setdefault(base, []).append(record)
+
+    def _fetch(self, blob_id: str) -> bytes:
+        from shapelang.runtime.errors import ShapeError
+        data = self.io_blobs.get(blob_id)
+        if data is None:
+            raise ShapeError("StoreError", f"Blob {blob_id[:12]} was never stored")
+        return data
+
+    def prepare_room(self, base: str) -> str:
+        """Make the room fit a resume of snapshot `base`: as the run left it when the room still
+        holds that run's lineage (the outputs then hold what it wrote after the snapshot, which
+        the resume must rewind), else the files at the snapshot. Returns the room's path."""
+        room = ROOMS["vm"]
+        lineage = self._lineage_of.get(base)
+        if lineage is not None and lineage != room.lineage:
+            room.put(self._room_at[base])
+            room.lineage = lineage
+        return room.path
+
+    def _io_for(self, state: Any) -> Any:
+        """The I/O context of a run from the start (state None: a fresh room) or of a resumed
+        state (its I/O restored from its ledger and journal, the outputs rewound)."""
+        from shapelang.runtime.stdlib.context import IOContext
+        from shapelang.runtime.stdlib.resume import load_ledger, resume_context, walk_journal
+        room = ROOMS["vm"]
+        if state is None:
+            io = IOContext(cwd=room.fresh(), argv=[self.path])
+        else:
+            cwd = self.prepare_room(state.base)
+            ledger = None if state.io is None else load_ledger(state.io, state.base)
+            io = resume_context(ledger, self._fetch,
+                                walk_journal(state.base, lambda b: self.journals.get(b, [])),
+                                argv=[self.path], cwd=cwd)
+            io.after_snapshot(state.base)
+        io.journal = self._journal
+        return io
 
     def _machine(self, out: list, state: Any = None, on_snapshot: Any = None,
                  generic: bool = False, jit: Optional[str] = None) -> Any:
@@ -319,8 +533,22 @@ class MachineSession:
         if state is None:
             return Machine(self.program, out=out, on_snapshot=on_snapshot, generic=generic,
                            jit=jit)
+        if isinstance(state, Resumable):
+            state = state.machine
         return Machine.from_state(self.program, state, out=out, on_snapshot=on_snapshot,
                                   generic=generic, jit=jit)
+
+    @staticmethod
+    def _go(machine: Any, budget: int, io: Any) -> Any:
+        """Run `machine` for at most `budget` steps, with `io` current when there is one."""
+        if io is None:
+            return machine.run(budget)
+        from shapelang.runtime.stdlib.context import running
+        with running(io):
+            return machine.run(budget)
+
+    def _with_files(self, out: Outcome) -> Outcome:
+        return dataclasses.replace(out, files=ROOMS["vm"].files()) if self.files else out
 
     def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None,
              generic: bool = False, jit: Optional[str] = None) -> tuple[Outcome, Any, Any]:
@@ -330,19 +558,20 @@ class MachineSession:
         box: dict = {}
 
         def go(chunks: list) -> Any:
+            io = box["io"] = self._io_for(state) if self.files else None
             m = self._machine(chunks, state=state, on_snapshot=on_snapshot, generic=generic,
                               jit=jit)
             box["m"] = m
-            return m.run(HANG_STEPS if stop_after is None else stop_after)
+            return self._go(m, HANG_STEPS if stop_after is None else stop_after, io)
         out, ret = _outcome_of(go)
         m = box.get("m")
         if ret is STOPPED and stop_after is None:
             out = Outcome(out.stdout, None, ("Hang", "runtime"),
                           f"no end after {HANG_STEPS} steps", 1)
-            return out, None, m
+            return self._with_files(out), None, m
         if ret is STOPPED:
-            return out, self.roundtrip(m.export_state()), m
-        return out, None, m
+            return out, self._keep(m, box.get("io")), m
+        return self._with_files(out), None, m
 
     def full(self, on_snapshot: Any = None, generic: bool = False,
              jit: Optional[str] = None) -> tuple[Outcome, int]:
@@ -356,12 +585,13 @@ class MachineSession:
         outcome and the number of events kept are returned."""
         if self._events is not None:
             return self._events, len(self.event_bytes)
+        from shapelang.runtime.stdlib.context import current
 
         def hook(machine: Any) -> str:
             from shapelang.runtime.snapshots import placeholder_id
             k = machine.snapshot_count
             if len(self.event_bytes) < limit:
-                self.event_bytes.append(self.encode(machine.export_state()))
+                self.event_bytes.append(self.export(machine, current() if self.files else None))
                 self.event_ordinals.append(machine.pending_ordinal)
             return placeholder_id(k)
         self._events, _ = self.full(on_snapshot=hook)
@@ -388,7 +618,8 @@ class MachineSession:
         """One run from the start, stopped after each of `points` steps (ascending): yields
         (n, the outcome so far, the round-tripped state there, or None when the program ended
         first). The same as `cut(n)` for each n, in one run: a stopped machine continues where it
-        stopped, and exporting a state does not disturb it."""
+        stopped, and exporting a state does not disturb it. (In files mode the run's files are
+        in the room: take every cut before resuming one.)"""
         from shapelang.vm.machine import STOPPED
         box: dict = {}
         so_far: list[str] = []
@@ -402,17 +633,18 @@ class MachineSession:
                 chunks.extend(so_far)
                 m = box.get("m")
                 if m is None:
+                    box["io"] = self._io_for(None) if self.files else None
                     m = box["m"] = self._machine(chunks)
                 else:
                     m.out = chunks
-                return m.run(budget)
+                return self._go(m, budget, box["io"])
             out, ret = _outcome_of(go)
             so_far = [out.stdout] if out.stdout else []
             done = n
             if ret is STOPPED:
-                yield n, out, self.roundtrip(box["m"].export_state())
+                yield n, out, self._keep(box["m"], box["io"])
             else:
-                box["ended"] = out
+                box["ended"] = out = self._with_files(out)
                 yield n, out, None
 
     def store_event(self, k: int) -> tuple[str, str]:
@@ -420,7 +652,12 @@ class MachineSession:
         state, the program's blobs and its source) in the scratch store: (store path, id)."""
         blobs = dict(self.program.blob_bytes())
         blobs[self.source_id] = self.source.encode("utf-8")
-        return SCRATCH.put(self.event_bytes[k], blobs, self.path)
+        blobs.update(self.io_blobs)
+        path, sid = SCRATCH.put(self.event_bytes[k], blobs, self.path)
+        for base, records in self.journals.items():
+            for rec in records:
+                SCRATCH.store.journal_add(base, rec, [rec["pre"]] if rec.get("pre") else [])
+        return path, sid
 
     def stored_code_problems(self) -> list[str]:
         """The program's code as a stored snapshot holds it: every blob must load back through
@@ -468,15 +705,20 @@ def vm_recompile(session: MachineSession, k: int, new_source: str) -> Outcome:
         return Outcome("", None, ("ResumeError", "resume"),
                        f"The program takes fewer than {k + 1} snapshot(s)", 1)
     store, sid = session.store_event(k)
-    return Outcome.from_json(api.resume(sid, new_source, path=session.path, store=store).to_json())
+    cwd = session.prepare_room(sid) if session.files else None
+    out = Outcome.from_json(api.resume(sid, new_source, path=session.path, store=store,
+                                       cwd=cwd).to_json())
+    return session._with_files(out)
 
 
 # ---------------------------------------------------------------- the real CLI (fresh processes)
 
-def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60) -> "Completed":
-    """`shape ARGS` in a fresh process (a fork of this worker's zygote, processes.py)."""
+def cli_run(args: list[str], env: Optional[dict] = None, timeout: float = 60,
+            cwd: Optional[str] = None) -> "Completed":
+    """`shape ARGS` in a fresh process (a fork of this worker's zygote, processes.py), in the
+    directory `cwd` (default: this process's)."""
     from shapelang.fuzz.processes import zygote
-    return zygote().run(args, env, timeout)
+    return zygote().run(args, env, timeout, cwd=cwd)
 
 
 # ---------------------------------------------------------------- stored snapshots
@@ -522,13 +764,15 @@ class ScratchStore:
 SCRATCH = ScratchStore()
 
 
-def resume_stored(store: str, sid: str, budget: int) -> tuple[Optional[Any], str]:
+def resume_stored(store: str, sid: str, budget: int,
+                  cwd: Optional[str] = None) -> tuple[Optional[Any], str]:
     """Resume a stored snapshot through the engine API (what `shape --resume ID --snapshot-at
     BUDGET` runs), output discarded: (the api.Result, or None when an exception escaped the API;
     the traceback text then)."""
     import traceback
     from shapelang import api
     try:
-        return api.resume(sid, store=store, snapshot_at=budget, write=lambda s: None), ""
+        return api.resume(sid, store=store, snapshot_at=budget, write=lambda s: None,
+                          cwd=cwd), ""
     except Exception:
         return None, traceback.format_exc()

@@ -42,6 +42,7 @@ from shapelang.fuzz.processes import commands_cpu
 from shapelang.fuzz.reduce import reduce_program
 from shapelang.fuzz.generator import (ChoiceSource, GeneratedProgram, ProgramBuilder,
                                       RandomChoiceSource)
+from shapelang.fuzz.generator.files import FIXTURES, uses_files
 
 CHECK_NAMES = "abcdefghj"
 CHECK_TITLES = {
@@ -132,6 +133,9 @@ class Case:
         self._session: Any = None
         self._full: Optional[tuple[E.Outcome, int]] = None
         self._cut: Optional[tuple[int, E.Outcome, Optional[bytes]]] = None
+        # a program of the file family: every run in a fresh directory with the fixtures, and
+        # the files it leaves compared (generator/files.py, engines.FileRoom)
+        self.files = uses_files(prog.ast)
 
     def with_ast(self, tree: Any) -> "Case":
         """The same case with another program (the test-case reducer's edits)."""
@@ -163,7 +167,7 @@ class Case:
     def ref(self) -> E.Outcome:
         if self._ref is None:
             try:
-                self._ref = E.ref_run(self.source, self.path, self.ast)
+                self._ref = E.ref_run(self.source, self.path, self.ast, self.files)
             except NoSession as e:
                 self._ref = e.outcome
         return self._ref
@@ -174,7 +178,7 @@ class Case:
         the VM gives instead) when it does not compile there."""
         if self._session is None:
             try:
-                self._session = E.MachineSession(self.source, self.path, self.ast)
+                self._session = E.MachineSession(self.source, self.path, self.ast, self.files)
             except E.Unavailable:
                 raise
             except Exception as e:
@@ -280,7 +284,12 @@ def check_b(case: Case) -> Verdict:
     full, steps = case.full
     resumed = 0
     v = Verdict("b", "pass")
-    for n, before, state in case.session.cuts(cut_points(case, steps)):
+    # Every cut is taken before any is resumed, and the latest is resumed first: each resume
+    # continues in the run's directory, whose outputs hold what the run (or the resume of a
+    # later cut) wrote after that cut, and must rewind them. (Not the other order: a resume of
+    # an earlier cut that runs past a later one writes files that the later cut's journal
+    # does not know — fuzz/README.md, findings.)
+    for n, before, state in reversed(list(case.session.cuts(cut_points(case, steps)))):
         if state is None:
             total = before
         else:
@@ -308,7 +317,14 @@ def check_b_cli(case: Case, n: int) -> Verdict:
         with open(src, "w", encoding="utf-8") as f:
             f.write(case.source)
         env = {"SHAPE_STORE": os.path.join(tmp, "store.db")}
-        first = E.cli_run(["run", "--snapshot-at", str(max(n, 1)), src], env)
+        # the run's working directory: the fixtures only, for a program of the file family
+        cwd = os.path.join(tmp, "run")
+        os.mkdir(cwd)
+        if case.files:
+            for name, data in FIXTURES.items():
+                with open(os.path.join(cwd, name), "wb") as f:
+                    f.write(data)
+        first = E.cli_run(["run", "--snapshot-at", str(max(n, 1)), src], env, cwd=cwd)
         m = re.search(r"Snapshot saved: ([0-9a-f]{64})", first.stderr)
         stdout = first.stdout
         code = first.code
@@ -316,10 +332,11 @@ def check_b_cli(case: Case, n: int) -> Verdict:
         resumed = 0
         if m:
             resumed = 1
-            second = E.cli_run(["--resume", m.group(1)], env)
+            second = E.cli_run(["--resume", m.group(1)], env, cwd=cwd)
             stdout += second.stdout
             code = second.code
             err = second.stderr
+        left = E.FileRoom.listing(cwd) if case.files else None
     if E.mask_ids(stdout) != full.stdout:
         import difflib
         d = "\n".join(difflib.unified_diff(full.stdout.splitlines(), E.mask_ids(stdout).splitlines(),
@@ -328,6 +345,9 @@ def check_b_cli(case: Case, n: int) -> Verdict:
     if code != full.exit_code:
         return Verdict("b", "fail", "cli-exit", f"CLI cut after {n} steps: exit {code} vs "
                                                  f"{full.exit_code}\n{err[-2000:]}", units=resumed)
+    if left is not None and full.files is not None and left != full.files:
+        return Verdict("b", "fail", "cli-files", f"CLI cut after {n} steps\n" +
+                       E.files_diff(full.files, left, ("in-process", "cli")), units=resumed)
     return Verdict("b", "pass", units=resumed)
 
 
@@ -350,7 +370,7 @@ def check_c(case: Case) -> Verdict:
         return Verdict("c", "pass", "no snapshot() events")
     resumed = _events_to_resume(case, events)
     for k in resumed:
-        expected = E.ref_resume(case.source, k, case.path, case.ast)
+        expected = E.ref_resume(case.source, k, case.path, case.ast, case.files)
         actual, _ = case.session.resume(case.session.event_state(k))
         v = _compare("c", expected, actual, ("ref-oracle", "vm-resume"),
                      f"resuming snapshot event #{k}")
@@ -455,8 +475,12 @@ def check_e(case: Case) -> Verdict:
     # the oracle reads both programs parsed (the old one is the case's tree; an edited one is
     # parsed from its printed source, which gives the positions a user's edited file has)
     expected = E.ref_recompile(case.ast, k, case.ast if new_source == case.source else new_source,
-                               case.path)
+                               case.path, case.files)
     actual = E.vm_recompile(case.session, k, new_source)
+    if case.files:
+        # not compared yet: the oracle's recompile replays the prefix's writes after its capture
+        # run wrote them (fuzz/README.md, findings)
+        expected = dataclasses.replace(expected, files=None)
     context = f"recompile-and-resume from event #{k} (site #{ordinal}), {what}"
     if what != "same source":
         context += "\n--- edited source ---\n" + new_source
@@ -551,19 +575,22 @@ def check_g(case: Case) -> Verdict:
         states = [cut_bytes]
     program = session.program
     blobs = program.blob_bytes()
-    # a share of the cases (as for check b) resume through the real CLI in a fresh process
-    through_cli = case.params.cli < CLI_SHARE
+    # a share of the cases (as for check b) resume through the real CLI in a fresh process; a
+    # program of the file family resumes in process, in its room (its forged ledger may name
+    # the room's files; a continuation without a ledger writes into the working directory)
+    through_cli = case.params.cli < CLI_SHARE and not case.files
+    cwd = E.ROOMS["vm"].spoil() if case.files else None
     for i in range(FORGERIES):
         seed = case.params.forge * FORGERIES + i
         state = states[seed % len(states)]
         f = forge(state, blobs, program.entry, program.prelude, seed)
-        path, sid = E.SCRATCH.put(f.state, f.blobs)
+        path, sid = E.SCRATCH.put(f.state, {**session.io_blobs, **f.blobs})
         if through_cli:
             done = E.cli_run(["--resume", sid, "--store", path, "--snapshot-at", str(FORGED_BUDGET)])
             problem = judge_stored_run(done)
             account = f"exit code {done.code}\n--- stderr ---\n{done.stderr[-3000:]}"
         else:
-            result, escaped = E.resume_stored(path, sid, FORGED_BUDGET)
+            result, escaped = E.resume_stored(path, sid, FORGED_BUDGET, cwd)
             problem = judge_resumed(result, escaped)
             account = escaped or (result.error.render() if result.error else "no error")
         if problem is not None:

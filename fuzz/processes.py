@@ -57,12 +57,14 @@ class Zygote:
         return self.proc
 
     def run(self, argv: list[str], env: Optional[dict] = None, timeout: float = 60.0,
-            memory_mb: int = 0) -> Completed:
-        """`shape ARGV` in a fresh process with `env` added to the environment; killed after
-        `timeout` seconds; with `memory_mb`, its address space is limited to that."""
+            memory_mb: int = 0, cwd: Optional[str] = None) -> Completed:
+        """`shape ARGV` in a fresh process with `env` added to the environment, in the directory
+        `cwd` (default: this one); killed after `timeout` seconds; with `memory_mb`, its address
+        space is limited to that."""
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
-        request = {"argv": argv, "env": env or {}, "timeout": timeout, "memory_mb": memory_mb}
+        request = {"argv": argv, "env": env or {}, "timeout": timeout, "memory_mb": memory_mb,
+                   "cwd": cwd}
         proc.stdin.write(json.dumps(request) + "\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
@@ -133,11 +135,14 @@ def bounded(test: Callable[[], bool], seconds: float) -> Optional[bool]:
 
 # ---------------------------------------------------------------- the zygote process itself
 
-def _child(argv: list[str], env: dict, out_fd: int, err_fd: int, memory_mb: int) -> None:
+def _child(argv: list[str], env: dict, out_fd: int, err_fd: int, memory_mb: int,
+           cwd: Optional[str] = None) -> None:
     """In the forked child: become `shape ARGV` and exit with its code (never returns)."""
     code = 1
     try:
         os.environ.update(env)
+        if cwd is not None:
+            os.chdir(cwd)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)         # stdin is the zygote's request pipe
         os.dup2(out_fd, 1)
@@ -176,7 +181,7 @@ def _serve_one(request: dict) -> dict:
         pid = os.fork()
         if pid == 0:
             _child(request["argv"], request["env"], out.fileno(), err.fileno(),
-                   request.get("memory_mb", 0))
+                   request.get("memory_mb", 0), request.get("cwd"))
         deadline = time.monotonic() + request["timeout"]
         timed_out = False
         delay = 0.0005

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shapelang.fuzz.generator.annotations import Annotations
 from shapelang.fuzz.generator.choices import ChoiceSource, RandomChoiceSource
 from shapelang.fuzz.generator.expressions import Expressions
+from shapelang.fuzz.generator.files import FILES_CHANCE, Files
 from shapelang.fuzz.generator.mistakes import ERROR_KINDS, Mistakes
 from shapelang.fuzz.generator.model import (
     ANNOTATION_CHANCE, ASYNC_CHANCE, FN_BUDGET, MAX_STMTS, VB, AnnSig, Ctx, EnumSig, FnSig,
@@ -42,7 +43,7 @@ def to_source(node: Any) -> str:
     return _to_source(node)
 
 
-class ProgramBuilder(Expressions, Statements, Annotations, Mistakes):
+class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
     """Builds one program from a choice source: `ProgramBuilder(choices).program()`;
     `ProgramBuilder(choices, errors=True)` builds an error-path program (mistakes.py)."""
 
@@ -177,6 +178,7 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes):
         for _ in range(c.weighted([(5, 0), (3, 1), (1, 2)])):
             decls.append(self.enum_decl())
         self.async_on = c.chance(ASYNC_CHANCE)
+        self.files_on = not self.errors and c.chance(FILES_CHANCE)
         ann_decls = []
         if c.chance(ANNOTATION_CHANCE):
             # before the functions, so hooks never call user functions (no unbounded recursion)
@@ -202,6 +204,8 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes):
             else:
                 decls.insert(c.int(0, len(decls)), d)
         decls = [let(n, lit(0), True) for n in self.counters] + decls
+        if self.files_on:
+            decls = self.file_imports() + decls
         body = self.stmts(c.int(1, 12), 3)
         if self.anns and c.chance(80):
             body += self.annotated_stmt(2)     # make sure some hooks run

@@ -77,7 +77,7 @@ class Statements(BuilderState):
             (3 if self.async_on else 0, "task"), (6 if self.anns else 0, "annotated"),
             (0 if deep else 2, "overflowloop"), (0 if deep else 2, "closureloop"),
             (3 if self.checkpoint_loop_ok(deep) else 0, "checkpointloop"),
-            (self.mistake_stmt_weight(), "mistake"),
+            (self.mistake_stmt_weight(), "mistake"), (self.file_weight(), "fileio"),
         ])
         ed = min(d, 2) if d > 0 else 0
         if kind == "print":
@@ -135,6 +135,8 @@ class Statements(BuilderState):
             return self.checkpoint_loop_stmt(d)
         if kind == "mistake":
             return self.mistake_stmt(ed)
+        if kind == "fileio":
+            return self.file_stmt(ed)
         return [self.print_stmt(ed)]
 
     def print_stmt(self, d: int) -> A.ExprStmt:

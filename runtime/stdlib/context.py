@@ -254,7 +254,10 @@ class IOContext:
     def after_snapshot(self, snapshot: str) -> None:
         """The run took (or resumed from) `snapshot`: later changes are journalled under it, and
         the journal of the previous one points to it (a resume of that one walks on to it)."""
-        if self.base is not None and self.journal is not None and self.used:
+        # Linked even when the run has done no I/O yet: a resume of an earlier snapshot must
+        # walk on to where a later run (this one, or a resume of a later snapshot) notes the
+        # files it first creates (conformance io/resume-before-any-io-rewinds-later-outputs).
+        if self.base is not None and self.journal is not None:
             self.journal(self.base, {"next": snapshot}, {})
         self.base = snapshot
         self._noted = set()
