@@ -652,8 +652,13 @@ class MachineSession:
         state, the program's blobs and its source) in the scratch store: (store path, id)."""
         blobs = dict(self.program.blob_bytes())
         blobs[self.source_id] = self.source.encode("utf-8")
-        blobs.update(self.io_blobs)
-        path, sid = SCRATCH.put(self.event_bytes[k], blobs, self.path)
+        state = self.decode(self.event_bytes[k])
+        if isinstance(state, Resumable) and state.io is not None:
+            # the contents its I/O ledger names belong to the snapshot (SnapshotSession.save)
+            from shapelang.runtime.stdlib.ledger import Ledger
+            for bid in Ledger.load(state.io).blob_ids():
+                blobs[bid] = self.io_blobs[bid]
+        path, sid = SCRATCH.put(self.event_bytes[k], blobs, self.path, self.io_blobs)
         for base, records in self.journals.items():
             for rec in records:
                 SCRATCH.store.journal_add(base, rec, [rec["pre"]] if rec.get("pre") else [])
@@ -688,9 +693,10 @@ class MachineSession:
 
 
 def concat(before: Outcome, after: Outcome) -> Outcome:
-    """The outcome of a run cut in two: output of both parts, the end of the second."""
+    """The outcome of a run cut in two: output of both parts, the end (and the files) of the
+    second."""
     return Outcome(before.stdout + after.stdout, after.value, after.error, after.message,
-                   after.exit_code, after.line, after.col, after.stack)
+                   after.exit_code, after.line, after.col, after.stack, after.files)
 
 
 # ---------------------------------------------------------------- recompile-and-resume (store based)
@@ -747,9 +753,14 @@ class ScratchStore:
         self.uses += 1
         return os.path.join(self.tmp.name, "store.db"), self.store
 
-    def put(self, state: bytes, blobs: dict[str, bytes], script: str = "fuzz.shape") -> tuple[str, str]:
-        """Store a snapshot (its state bytes and every blob it runs); returns (store path, id)."""
+    def put(self, state: bytes, blobs: dict[str, bytes], script: str = "fuzz.shape",
+            data: Optional[dict[str, bytes]] = None) -> tuple[str, str]:
+        """Store a snapshot (its state bytes and every blob it runs; `data`: blobs stored beside
+        it, such as the contents its I/O ledger and output journal name); returns (store path,
+        id)."""
         path, store = self._open()
+        if data:
+            store.put_blobs(data)
         return path, store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
 
     def close(self) -> None:

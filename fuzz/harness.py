@@ -477,9 +477,10 @@ def check_e(case: Case) -> Verdict:
     expected = E.ref_recompile(case.ast, k, case.ast if new_source == case.source else new_source,
                                case.path, case.files)
     actual = E.vm_recompile(case.session, k, new_source)
-    if case.files:
-        # not compared yet: the oracle's recompile replays the prefix's writes after its capture
-        # run wrote them (fuzz/README.md, findings)
+    if expected.error is not None and expected.error[1] != "runtime":
+        # a refused resume (or an edit that does not compile) touches no file: the directory is
+        # as each side's first run left it (the oracle's stops at the event, the VM's ran to its
+        # end), so only the error counts
         expected = dataclasses.replace(expected, files=None)
     context = f"recompile-and-resume from event #{k} (site #{ordinal}), {what}"
     if what != "same source":
@@ -584,7 +585,7 @@ def check_g(case: Case) -> Verdict:
         seed = case.params.forge * FORGERIES + i
         state = states[seed % len(states)]
         f = forge(state, blobs, program.entry, program.prelude, seed)
-        path, sid = E.SCRATCH.put(f.state, {**session.io_blobs, **f.blobs})
+        path, sid = E.SCRATCH.put(f.state, f.blobs, data=session.io_blobs)
         if through_cli:
             done = E.cli_run(["--resume", sid, "--store", path, "--snapshot-at", str(FORGED_BUDGET)])
             problem = judge_stored_run(done)
@@ -920,6 +921,13 @@ def _error_line(key: str, out: E.Outcome, shift: int = 0) -> str:
     return f"// {key}: {out.error[0]} {out.error[1]}{quoted}{at}"
 
 
+def _files_lines(key: str, out: E.Outcome) -> list[str]:
+    """`file NAME: "…"` lines (or `resume-file K NAME:`) for the files a run of the file family
+    left that are not the fixtures as they were."""
+    return [f"// {key} {n}: {json.dumps(d.decode('utf-8', 'replace'), ensure_ascii=False)}"
+            for n, d in (out.files or ()) if FIXTURES.get(n) != d]
+
+
 def conformance_case_text(case: Case, note: str, resume: Optional[tuple[int, Optional[str]]] = None,
                           edit_file: Optional[str] = None) -> str:
     """A conformance case (format: conformance/caseformat.py) whose expectations all come from
@@ -932,7 +940,11 @@ def conformance_case_text(case: Case, note: str, resume: Optional[tuple[int, Opt
 def _case_header(case: Case, note: str, resume: Optional[tuple[int, Optional[str]]],
                  edit_file: Optional[str], shift: int) -> list[str]:
     r = case.ref
-    lines = ["// features: fuzz-regression", "// flags: no-wrap", "// stdout:"]
+    lines = ["// features: fuzz-regression", "// flags: no-wrap"]
+    if case.files:
+        lines += [f"// fixture {n}: {json.dumps(d.decode('utf-8'), ensure_ascii=False)}"
+                  for n, d in FIXTURES.items()]
+    lines.append("// stdout:")
     lines += _stdout_block(r.stdout)
     if r.value is not None:
         lines.append(f"// value: {r.value[0]} {r.value[1]}")
@@ -940,15 +952,17 @@ def _case_header(case: Case, note: str, resume: Optional[tuple[int, Optional[str
         lines.append(_error_line("error", r, shift))
     elif r.exit_code != 0:
         lines.append(f"// exit: {r.exit_code}")
+    lines += _files_lines("file", r)
     if resume is not None:
         k, new_source = resume
         if new_source is None:
-            exp = E.ref_resume(case.source, k, case.path)
+            exp = E.ref_resume(case.source, k, case.path, files=case.files)
             if exp.error is not None:
                 lines.append(_error_line(f"resume-error {k}", exp, shift))
             else:
                 lines.append(f"// resume {k}:")
                 lines += _stdout_block(exp.stdout)
+                lines += _files_lines(f"resume-file {k}", exp)
         else:
             assert edit_file is not None
             exp = E.ref_recompile(case.source, k, new_source, case.path)

@@ -196,7 +196,7 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
     old = old_source if isinstance(old_source, A.Program) else parse(old_source, path)
     old_res = check(old, path)
     try:
-        _run(old, old_res, path, max_depth, OracleEvents(lambda s: None, capture_at=k))
+        _capture(old, old_res, path, max_depth, k)
     except Captured as c:
         captured = c
     else:
@@ -212,6 +212,31 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
                          f"#{captured.ordinal} the way the saved run did; cannot continue safely",
                          phase="resume")
     return value
+
+
+def _capture(old: A.Program, old_res: Resolution, path: Optional[str], max_depth: int,
+             k: int) -> None:
+    """Run `old` to its k-th snapshot event (raises Captured there), then put every file the run
+    changed on the way back as it was before the run: the replay of the recompiled program that
+    follows writes them again, as the first run did (else its writes were made twice)."""
+    from shapelang.runtime.stdlib.context import IOContext, running
+    from shapelang.runtime.stdlib.ledger import Ledger
+    from shapelang.runtime.stdlib.resume import restore
+    outer = current_io()
+    io = IOContext(cwd=outer.ledger.cwd, argv=outer.ledger.argv, environ=outer.environ)
+    records: list[dict] = []
+    blobs: dict[str, bytes] = {}
+
+    def note(base: str, record: dict, data: dict) -> None:
+        blobs.update(data)
+        records.append(record)
+    io.journal = note
+    io.after_snapshot("start")    # every first change of a file is journalled under the start
+    try:
+        with running(io):
+            _run(old, old_res, path, max_depth, OracleEvents(lambda s: None, capture_at=k))
+    finally:
+        restore(Ledger(cwd=io.ledger.cwd), blobs.__getitem__, journal=records)
 
 
 # ---------------------------------------------------------------- I/O across a resume
