@@ -218,12 +218,14 @@ def capabilities() -> dict[str, bool]:
 # ---------------------------------------------------------------- running programs
 
 def run_json(source: str, engine: str, path: str = "fuzz.shape",
-             options: Optional[dict] = None) -> Outcome:
-    """One run through the --json contract (in process)."""
+             options: Optional[dict] = None, files: bool = False) -> Outcome:
+    """One run through the --json contract (in process); with `files`, in a fresh directory
+    holding the fixtures (the reference side's room), with the files it left."""
     from shapelang import api
     if engine == "vm" and not has_vm():
         raise Unavailable("shapelang.vm.run_source is missing")
-    return Outcome.from_json(api.run(source, path=path, engine=engine, **(options or {})).to_json())
+    return _in_room(files, lambda cwd: api.run(source, path=path, engine=engine, cwd=cwd,
+                                                **(options or {})))
 
 
 def parse(source: str, path: str = "fuzz.shape") -> Any:

@@ -266,7 +266,7 @@ def check_a(case: Case, other: str = "vm") -> Verdict:
     if other == "vm" and E.has_machine():
         actual, _ = case.full     # the same as vm.run_source, with a step cap against hangs
     else:
-        actual = E.run_json(case.source, other, case.path)
+        actual = E.run_json(case.source, other, case.path, files=case.files)
     return _compare("a", case.ref, actual, ("ref", other))
 
 
