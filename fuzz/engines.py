@@ -300,14 +300,9 @@ class FileRoom:
 
     def put(self, files: Iterable[tuple[str, bytes]]) -> str:
         """Make the room hold exactly `files`; returns its path."""
-        import shutil
+        from shapelang.ref.oracle import clear_directory
         root = self.path
-        for name in os.listdir(root):
-            p = os.path.join(root, name)
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)
-            else:
-                os.remove(p)
+        clear_directory(root)
         for name, data in files:
             with open(os.path.join(root, name), "wb") as f:
                 f.write(data)

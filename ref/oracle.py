@@ -305,13 +305,19 @@ def resume_io_check(program: A.Program, path: Optional[str], event: int,
 def take_files(directory: str, source: str) -> None:
     """Make `directory` hold what `source` holds: its files are removed, `source`'s copied in."""
     import shutil
+    clear_directory(directory)
+    shutil.copytree(source, directory, symlinks=True, dirs_exist_ok=True)
+
+
+def clear_directory(directory: str) -> None:
+    """Remove everything `directory` holds (not the directory)."""
+    import shutil
     for name in os.listdir(directory):
         p = os.path.join(directory, name)
         if os.path.isdir(p) and not os.path.islink(p):
             shutil.rmtree(p)
         else:
             os.remove(p)
-    shutil.copytree(source, directory, symlinks=True, dirs_exist_ok=True)
 
 
 def apply_changes(directory: str, changes: Sequence[tuple[str, Optional[str]]]) -> None:
