@@ -580,7 +580,7 @@ def _drive(r: Any, out: _Outcome, snapshot_at: Optional[int], control: Control) 
         except hooks.RemoteCall as c:
             job = remote.submit(ctx.store, c.snapshot, c.queue, role=hooks.CALLEE)
             rec = remote.wait(ctx.store, job, lambda: control.stopped)
-            if rec is None:
+            if rec.finished is None:
                 out.note(f"The @remote call goes on as job {job}; its result is not awaited")
                 raise _Interrupted() from None
             if rec.stdout:

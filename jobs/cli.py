@@ -189,9 +189,7 @@ def _queue_connection(url: StoreURL) -> Iterator[Any]:
     from shapelang.vm.store.postgres import connect
     conn = connect(url)
     try:
-        if not records.has_queue(conn):
-            raise ShapeError("StoreError", f"{url.shown} has no job queue yet (nothing was "
-                             "submitted there; it was left unchanged)")
+        records.require_queue(conn, url)
         yield conn
     finally:
         conn.close()
@@ -209,67 +207,20 @@ def wait_parser() -> argparse.ArgumentParser:
     return p
 
 
-POLL_SECONDS = 0.05
-
-
 @_named("wait")
 def wait_main(argv: Optional[list[str]] = None) -> int:
+    from shapelang.vm import remote
     args = wait_parser().parse_args(argv)
     url = queue_store(args.store, "wait")
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    job = args.job
-    with database_errors(url):
-        conn = _open_for_wait(url, deadline)
-        try:
-            while True:
-                rec = _poll(url, conn, job, deadline)
-                conn = rec[1]
-                r = rec[0]
-                if r.stdout:
-                    sys.stdout.write(r.stdout)
-                    sys.stdout.flush()
-                if r.status in ("handed-off", "preempted") and r.next_job is not None:
-                    job = r.next_job
-                    continue
-                if r.error:
-                    sys.stdout.flush()
-                    sys.stderr.write(r.error.rstrip("\n") + "\n")
-                return r.exit_code if r.exit_code is not None else 1
-        finally:
-            conn.close()
 
-
-def _open_for_wait(url: StoreURL, deadline: Optional[float]) -> Any:
-    from shapelang.vm.store import jobs as records
-    from shapelang.vm.store.postgres import connect
-    conn = connect(url)
-    if not records.has_queue(conn):
-        conn.close()
-        raise ShapeError("StoreError", f"{url.shown} has no job queue yet (nothing was submitted "
-                         "there)")
-    return conn
-
-
-def _poll(url: StoreURL, conn: Any, job: int, deadline: Optional[float]) -> tuple:
-    """Wait until `job` has a result; reconnects when the database restarts meanwhile."""
-    import psycopg
-    from shapelang.vm.store import jobs as records
-    from shapelang.vm.store.postgres import connect
-    while True:
-        try:
-            r = records.get(conn, job)
-            if r is None:
-                raise ShapeError("JobError", f"No job {job} in {url.shown}")
-            if r.finished is not None:
-                return r, conn
-            status = r.status
-        except psycopg.OperationalError:
-            status = "unknown (the database is not answering)"
-            try:
-                conn.close()
-                conn = connect(url)
-            except ShapeError:
-                pass
-        if deadline is not None and time.monotonic() >= deadline:
-            raise ShapeError("JobError", f"Job {job} did not end in time (status: {status})")
-        time.sleep(POLL_SECONDS)
+    def printed(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    r = remote.wait(url.target, args.job,
+                    lambda: deadline is not None and time.monotonic() >= deadline, printed)
+    if r.finished is None:
+        raise ShapeError("JobError", f"Job {r.id} did not end in time (status: {r.status})")
+    if r.error:
+        sys.stderr.write(r.error.rstrip("\n") + "\n")
+    return r.exit_code if r.exit_code is not None else 1

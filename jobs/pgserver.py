@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from typing import Optional
 
@@ -117,9 +118,11 @@ class PostgresServer:
             self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
             self.running = False
 
-    def restart(self) -> None:
-        """Stop (ending every connection) and start again on the same data and socket."""
+    def restart(self, down: float = 0.0) -> None:
+        """Stop (ending every connection), stay down for `down` seconds, and start again on
+        the same data and socket."""
         self.stop("fast")
+        time.sleep(down)
         self._pg_ctl_start()
 
     def destroy(self) -> None:

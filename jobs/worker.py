@@ -13,8 +13,11 @@ Failures, and what this module adds to procrastinate for them:
 - SIGTERM (or Ctrl+C) preempts: every running machine stops at its next safepoint, its state is
   saved as a snapshot, and a continuation job is enqueued in the same transaction that closes the
   job as `preempted`; then the worker exits. No work is lost and none is repeated;
-- a lost database connection (a PostgreSQL restart) is reconnected by the store and by the
-  queue's pool; a job whose store work fails anyway is retried, up to `max_attempts`.
+- a lost database connection (a PostgreSQL restart) is reconnected by the store, the job
+  records (jobs.Link) and the queue's pool; procrastinate's loop, which ends when a fetch fails,
+  is started again once the database answers; the sweeper leaves the jobs this process holds
+  alone, and judges nobody for a stall timeout after an outage (every heartbeat is as old as
+  the outage then); a job whose store work fails anyway is retried, up to `max_attempts`.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from shapelang.vm.store import jobs as records
 from shapelang.runtime.errors import ShapeError, ShapeExit
 from shapelang.runtime.stdlib.remote import CALLEE, CALLER
 from shapelang.vm.store.postgres import connect
-from shapelang.vm.store.url import StoreURL
+from shapelang.vm.store.url import StoreURL, scrub
 
 DEFAULT_QUEUE = "default"
 
@@ -67,6 +70,9 @@ class Worker:
         self.s = settings
         self.stopping = threading.Event()
         self.running: dict[int, Any] = {}       # job id -> the machine running it
+        # Jobs this process has taken and not yet let go of (from the task's start: before its
+        # machine is running). They are alive whatever their heartbeat says (the sweeper).
+        self.held: set[int] = set()
         self.lock = threading.Lock()
         self.preempted = 0
         self.app = App(connector=PsycopgConnector(
@@ -79,7 +85,13 @@ class Worker:
         @self.app.task(name=records.TASK_RESUME, pass_context=True, retry=retry)
         def resume_job(context: Any, snapshot: str, role: str = CALLER,
                        reply: Optional[str] = None, result: Optional[str] = None) -> None:
-            self.run_job(context.job.id, context.job.queue, snapshot, role, reply, result)
+            with self.lock:
+                self.held.add(context.job.id)
+            try:
+                self.run_job(context.job.id, context.job.queue, snapshot, role, reply, result)
+            finally:
+                with self.lock:
+                    self.held.discard(context.job.id)
 
     # ------------------------------------------------------------ one job (on its own thread)
 
@@ -218,40 +230,95 @@ class Worker:
             loop.add_signal_handler(sig, self.preempt)
         async with self.app.open_async():
             sweeper = asyncio.create_task(self.sweep_forever())
+            self.s.log(f"worker {self.s.name}: queues {', '.join(self.s.queues)}, "
+                       f"concurrency {self.s.concurrency}, heartbeat {self.s.heartbeat:g} s")
+            try:
+                await self._take_jobs()
+            finally:
+                sweeper.cancel()
+
+    async def _take_jobs(self) -> None:
+        """Run procrastinate's worker loop until the queues are empty (burst) or a stop. A loop
+        that a lost database connection ended (a PostgreSQL restart: a fetch that fails ends it,
+        once its running jobs are done) starts again when the database answers; only a database
+        that stays away for RECONNECT_SECONDS, or loops that keep failing at once, end the
+        worker with the error."""
+        from shapelang.vm.store.postgres import MAX_RECONNECTS
+        quick_failures = 0
+        while True:
+            started = time.monotonic()
             self._task = asyncio.create_task(self.app.run_worker_async(
                 queues=self.s.queues, concurrency=self.s.concurrency, wait=not self.s.burst,
                 name=self.s.name, install_signal_handlers=False, listen_notify=True,
                 update_heartbeat_interval=self.s.heartbeat,
                 stalled_worker_timeout=self.s.stall_timeout, fetch_job_polling_interval=self.s.poll))
-            self.s.log(f"worker {self.s.name}: queues {', '.join(self.s.queues)}, "
-                       f"concurrency {self.s.concurrency}, heartbeat {self.s.heartbeat:g} s")
             try:
                 await self._task
             except asyncio.CancelledError:
                 if not self.stopping.is_set():
                     raise
-            finally:
-                sweeper.cancel()
+                return
+            except Exception as e:
+                if self.stopping.is_set() or not _connection_lost(e):
+                    raise
+                quick = time.monotonic() - started < self.s.stall_timeout
+                quick_failures = quick_failures + 1 if quick else 0
+                if quick_failures > MAX_RECONNECTS:
+                    raise
+                self.s.log(f"the job loop lost the database ({_first_line(e, self.s.url)}); "
+                           "reconnecting")
+            else:
+                if self.s.burst or self.stopping.is_set():
+                    return
+                # procrastinate stops its loop when one of its side tasks (heartbeat, listener)
+                # failed: that is a lost database too.
+                self.s.log("the job loop stopped (a side task lost the database); starting again")
+            await asyncio.to_thread(self._reachable)
+            if self.stopping.is_set():
+                return
+
+    def _reachable(self) -> None:
+        """Return once the database accepts a connection (or the worker is stopping); a
+        StoreError when it does not for RECONNECT_SECONDS."""
+        from shapelang.vm.store.postgres import RECONNECT_SECONDS
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while not self.stopping.is_set():
+            try:
+                connect(self.s.url).close()
+                return
+            except ShapeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
 
     def _prepare(self) -> None:
         records.open_queue(self.s.url).close()
 
     async def sweep_forever(self) -> None:
         while True:
+            began = time.monotonic()
             try:
                 await self.sweep()
+                outage = time.monotonic() - began > self.s.heartbeat
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the database is away: try again at the next beat
-                self.s.log(f"sweeper: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-            await asyncio.sleep(self.s.heartbeat)
+                self.s.log(f"sweeper: {type(e).__name__}: {_first_line(e, self.s.url)}")
+                outage = True
+            # After the database was away (a sweep that failed, or that waited for a connection
+            # longer than a beat), every live worker's last heartbeat is as old as the outage:
+            # judge nobody until each has had a stall timeout to beat again.
+            await asyncio.sleep(self.s.stall_timeout if outage else self.s.heartbeat)
 
     async def sweep(self) -> None:
         """Put the jobs of workers whose heartbeat stopped back in their queue, or fail them
-        once they have used up their attempts."""
+        once they have used up their attempts. Jobs this process holds are alive, whatever
+        the heartbeat of the procrastinate worker that took them says."""
         from procrastinate import exceptions, jobs
         stalled = await self.app.job_manager.get_stalled_jobs(
             task_name=records.TASK_RESUME, seconds_since_heartbeat=self.s.stall_timeout)
+        with self.lock:
+            stalled = [job for job in stalled if job.id not in self.held]
         for job in stalled:
             rec = await asyncio.to_thread(self._record, job.id)
             try:
@@ -282,6 +349,25 @@ class Worker:
         finally:
             conn.close()
         self.s.log(f"job {job_id}: failed after {attempts} lost attempt(s)")
+
+
+def _connection_lost(e: BaseException) -> bool:
+    """Whether `e` (out of procrastinate, which wraps driver errors) is a lost connection."""
+    import psycopg
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, psycopg.OperationalError):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _first_line(e: BaseException, url: StoreURL) -> str:
+    """The error's first line (the driver's, under procrastinate's wrapper), password masked."""
+    cause = e.__cause__ or e
+    lines = [ln.strip() for ln in str(cause).splitlines() if ln.strip()]
+    return scrub(lines[0] if lines else type(cause).__name__, url)
 
 
 def run_worker(settings: WorkerSettings) -> int:

@@ -487,6 +487,9 @@ class AnnotationDecl(Node):
     targets: list[str]
     before: Optional[FnDecl] = None
     after: Optional[FnDecl] = None
+    # The standard module it was spliced from (`std::core::remote`; ref/modules.py), None when
+    # the program declares it: a module's hooks see the builtins, not the program's names.
+    module: Optional[str] = field(default=None, compare=False, repr=False)
 
 
 @node

@@ -39,6 +39,7 @@ def _spliced(imp: A.Import, parse: Callable[[str, str], Any]) -> list:
         decl = copy.deepcopy(decl)
         for node in A.walk(decl):
             node.line, node.col = imp.line, imp.col
+        decl.module = path
         out.append(decl)
     return out
 
@@ -63,16 +64,5 @@ def expand(prog: A.Program, parse: Callable[[str, str], Any]) -> A.Program:
 def written(stmts: list) -> list:
     """`stmts` without the declarations an import spliced in (what the program's author wrote:
     the printer prints this, so printing and parsing again gives the same tree). A spliced
-    declaration follows its import and carries the import's position."""
-    if not any(isinstance(st, A.Import) for st in stmts):
-        return stmts
-    out: list = []
-    imp = None
-    for st in stmts:
-        if (imp is not None and isinstance(st, A.AnnotationDecl)
-                and (st.line, st.col) == (imp.line, imp.col)):
-            continue
-        imp = st if (isinstance(st, A.Import)
-                     and stdlib.module_path(st.path) in stdlib.SOURCE_MODULES) else None
-        out.append(st)
-    return out
+    declaration names the module it came from."""
+    return [st for st in stmts if not (isinstance(st, A.AnnotationDecl) and st.module is not None)]

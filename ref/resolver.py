@@ -388,8 +388,13 @@ class Resolver:
             self.expr(st)
 
     def annotation(self, decl: A.AnnotationDecl) -> None:
-        outer = self.owner
+        outer, outer_scope = self.owner, self.scope
         self.owner = decl
+        if decl.module is not None:
+            # A standard module's hooks mean by their names what the module means: its own
+            # parameters and locals, then the builtins. A program's `fn snapshot` or `enum
+            # Snapshot` does not reach into std::core::remote's hooks (ref/modules.py).
+            self.scope = self.builtins
         self.push("function", decl, decl)
         for p in decl.params:
             self.param(p)
@@ -397,7 +402,7 @@ class Resolver:
         for handler in (decl.before, decl.after):
             if handler is not None:
                 self.function(handler, handler.params, handler.body)
-        self.pop()
+        self.scope = outer_scope
         self.owner = outer
 
     def check_annotation(self, ann: A.AnnotationUse, target: str) -> None:

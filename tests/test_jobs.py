@@ -205,18 +205,86 @@ def test_sigterm_preempts_at_a_safepoint_and_the_continuation_finishes(pg_url, t
 def test_workers_carry_on_across_a_postgresql_restart(pg_server, pg_url, tmp_path):
     sid = take(pg_url, handoff_program(400_000, 100_000, "let t = snapshot()\nprint(\"again\")"), tmp_path)
     first = submit(pg_url, sid)
-    a = worker(pg_url, "--concurrency", "2")
+    log = open(tmp_path / "worker.log", "w")
+    a = worker(pg_url, "--concurrency", "2", log=log)
     try:
         wait_for(lambda: record(pg_url, first)["first_step"] is not None, what="the job to start")
-        pg_server.restart()
+        # Down for longer than the stall timeout (3 heartbeats): when it is back, the worker's
+        # last heartbeat is stale, yet the job it still runs is not taken for lost.
+        pg_server.restart(down=3 * float(HEARTBEAT) + 1)
         second = submit(pg_url, sid)
         for job in (first, second):
             r = shape("wait", str(job), "--timeout", "90", "--store", pg_url)
-            assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path), r.stderr
-        assert a.poll() is None                               # the worker is still serving
+            assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path), \
+                (r.stderr, (tmp_path / "worker.log").read_text())
+        assert a.poll() is None, (tmp_path / "worker.log").read_text()   # still serving
+        assert record(pg_url, first)["attempts"] == 1, (tmp_path / "worker.log").read_text()
     finally:
         a.send_signal(signal.SIGTERM)
         finish(a)
+
+
+def test_a_worker_never_takes_a_job_it_still_runs_for_lost(pg_url, tmp_path):
+    """A worker's heartbeat can look stale while the worker is alive (the database was away,
+    or slow): its own sweeper must not put the jobs it is running back in the queue."""
+    import psycopg
+    sid = take(pg_url, LONG, tmp_path)
+    job = submit(pg_url, sid)
+    log = open(tmp_path / "worker.log", "w")
+    a = worker(pg_url, log=log)
+    try:
+        wait_for(lambda: record(pg_url, job)["first_step"] is not None, what="the job to start")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            until = time.monotonic() + 12 * float(HEARTBEAT)     # several sweeps see it stale
+            while time.monotonic() < until and record(pg_url, job)["finished"] is None:
+                conn.execute("UPDATE procrastinate_workers "
+                             "SET last_heartbeat = now() - interval '1 hour'")
+                time.sleep(0.05)
+        r = shape("wait", str(job), "--timeout", "90", "--store", pg_url)
+    finally:
+        a.send_signal(signal.SIGTERM)
+        finish(a)
+    assert (r.returncode, r.stdout) == uninterrupted(pg_url, sid, tmp_path)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        events = [t for (t,) in conn.execute("SELECT type::text FROM procrastinate_events "
+                                             "WHERE job_id = %s ORDER BY id", (job,))]
+    assert events == ["deferred", "started", "succeeded"], (tmp_path / "worker.log").read_text()
+    assert record(pg_url, job)["attempts"] == 1
+
+
+def test_a_job_loop_ended_by_a_lost_connection_starts_again(pg_url, monkeypatch):
+    """procrastinate's worker loop ends when a fetch fails (the server went down during the
+    query): the worker runs it again once the database answers, instead of exiting."""
+    import asyncio
+    import psycopg
+    from procrastinate import exceptions
+    from shapelang.jobs.worker import Worker, WorkerSettings
+    from shapelang.vm.store.url import parse_store_url
+    lines: list[str] = []
+    w = Worker(WorkerSettings(parse_store_url(pg_url), burst=True, log=lines.append))
+    calls = []
+
+    async def loop(**options):
+        calls.append(options)
+        if len(calls) == 1:
+            try:
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            except psycopg.OperationalError as e:
+                raise exceptions.ConnectorException() from e
+    monkeypatch.setattr(w.app, "run_worker_async", loop)
+    asyncio.run(w._take_jobs())
+    assert len(calls) == 2 and calls[1]["wait"] is False
+    assert any("lost the database (server closed the connection unexpectedly)" in ln for ln in lines)
+
+    calls.clear()
+
+    async def broken(**options):
+        calls.append(options)
+        raise exceptions.ConnectorException("a programming error, not a lost connection")
+    monkeypatch.setattr(w.app, "run_worker_async", broken)
+    with pytest.raises(exceptions.ConnectorException):
+        asyncio.run(w._take_jobs())
+    assert len(calls) == 1
 
 
 def test_attempts_are_bounded(pg_url, tmp_path):
@@ -290,3 +358,23 @@ def test_an_unreachable_database_is_one_clean_line_without_the_password():
         assert r.returncode == 1 and r.stderr.startswith(f"Error: shape {argv[0]}: StoreError: ")
         assert "pa55word" not in r.stdout + r.stderr and "bob:***@127.0.0.1:1" in r.stderr
         assert "Connection refused" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_queue_is_set_up_once_per_process(pg_url, tmp_path):
+    """Enqueueing sets up the queue's tables (under an advisory lock) the first time only: a
+    later submit of the same process neither takes that lock nor runs the DDL again."""
+    import threading
+    import psycopg
+    from shapelang.vm.store import jobs
+    sid = take(pg_url, handoff_program(10, 5), tmp_path)
+    submit(pg_url, sid)
+    done: list[int] = []
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (jobs._LOCK_KEY,))
+        t = threading.Thread(target=lambda: done.append(submit(pg_url, sid)), daemon=True)
+        t.start()
+        t.join(20)
+        finished_while_locked = not t.is_alive()
+        holder.execute("SELECT pg_advisory_unlock(%s)", (jobs._LOCK_KEY,))
+    t.join(20)
+    assert finished_while_locked and len(done) == 1

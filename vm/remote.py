@@ -88,31 +88,36 @@ def submit(store: str, snapshot: str, queue: str, **how: Any) -> int:
             conn.close()
 
 
-def wait(store: str, job: int, stopped: Callable[[], bool]) -> Any:
-    """Wait for the @remote call of job `job` to end, following its continuations (a worker
-    preempted by SIGTERM hands the call on to a new job of the same role); returns the last
-    job's record with `stdout` joined over the chain, or None when `stopped()` turns true
-    first."""
+def wait(store: str, job: int, stopped: Callable[[], bool],
+         printed: Optional[Callable[[str], None]] = None) -> Any:
+    """Wait for job `job` to end, following the jobs it handed on to (a hand-off, or the
+    continuation of a worker preempted by SIGTERM): returns the last job's record, its `stdout`
+    joined over the chain. Each job's output goes to `printed` as soon as that job ends (`shape
+    wait` shows a long chain as it goes). When `stopped()` turns true first, returns the record
+    last read, unfinished (`finished` is None). `shape wait` and a `shape run` that waits for its
+    @remote call both wait here; a database restart meanwhile is reconnected (jobs.Link)."""
     from shapelang.vm.store import jobs
     url = StoreURL("postgresql", store)
-    printed: list[str] = []
+    joined: list[str] = []
     with jobs.database_errors(url):
         link = jobs.Link(url)
         try:
+            link.call(jobs.require_queue, url)
             while True:
                 rec = link.call(jobs.get, job)
                 if rec is None:
-                    raise ShapeError("StoreError", f"Job {job} of a @remote call is gone from "
-                                     f"{url.shown}")
+                    raise ShapeError("JobError", f"No job {job} in {url.shown}")
                 if rec.finished is not None:
-                    printed.append(rec.stdout or "")
+                    joined.append(rec.stdout or "")
+                    if rec.stdout and printed is not None:
+                        printed(rec.stdout)
                     if rec.status in ("preempted", "handed-off") and rec.next_job is not None:
                         job = rec.next_job
                         continue
-                    rec.stdout = "".join(printed)
+                    rec.stdout = "".join(joined)
                     return rec
                 if stopped():
-                    return None
+                    return rec
                 time.sleep(POLL_SECONDS)
         finally:
             link.close()

@@ -134,9 +134,17 @@ def deferrer() -> Any:
     return App(connector=SyncPsycopgConnector())
 
 
+# The databases (URL targets) whose queue this process has set up or found in place: the set-up
+# (an advisory lock, procrastinate's schema, our table and its version) runs once per process,
+# not on every enqueue.
+_QUEUE_READY: set[str] = set()
+
+
 def open_queue(url: StoreURL) -> Any:
     """A connection to the store's database with the queue's tables in place (created on first
     use, by whichever process gets there first)."""
+    if url.target in _QUEUE_READY:
+        return connect(url)
     from procrastinate.schema import SchemaManager
     from shapelang.vm.store.postgres import PostgresStore
     store = PostgresStore(url)
@@ -145,18 +153,23 @@ def open_queue(url: StoreURL) -> Any:
     finally:
         store.close()
     conn = connect(url)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-        if conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()[0] is None:
-            # procrastinate's own connections use the default search path: its tables go to
-            # `public`, not to the store's schema that heads ours.
-            conn.execute("SET LOCAL search_path TO public")
-            conn.execute(SchemaManager.get_schema())
-            conn.execute(f"SET LOCAL search_path TO {PG_SCHEMA}, public")
-        conn.execute(_DDL)
-        conn.execute(f"INSERT INTO {PG_SCHEMA}.meta (key, value) VALUES ('jobs_schema', %s) "
-                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                     (str(JOBS_SCHEMA_VERSION),))
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if conn.execute("SELECT to_regclass('public.procrastinate_jobs')").fetchone()[0] is None:
+                # procrastinate's own connections use the default search path: its tables go to
+                # `public`, not to the store's schema that heads ours.
+                conn.execute("SET LOCAL search_path TO public")
+                conn.execute(SchemaManager.get_schema())
+                conn.execute(f"SET LOCAL search_path TO {PG_SCHEMA}, public")
+            conn.execute(_DDL)
+            conn.execute(f"INSERT INTO {PG_SCHEMA}.meta (key, value) VALUES ('jobs_schema', %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                         (str(JOBS_SCHEMA_VERSION),))
+    except BaseException:
+        conn.close()
+        raise
+    _QUEUE_READY.add(url.target)
     return conn
 
 
@@ -236,3 +249,11 @@ def recent(conn: Any, limit: Optional[int] = None, status: Optional[str] = None)
 
 def has_queue(conn: Any) -> bool:
     return conn.execute("SELECT to_regclass(%s)", (f"{PG_SCHEMA}.jobs",)).fetchone()[0] is not None
+
+
+def require_queue(conn: Any, url: StoreURL) -> None:
+    """For commands that only read jobs: a database without the queue is an error, and they
+    create nothing in it."""
+    if not has_queue(conn):
+        raise ShapeError("StoreError", f"{url.shown} has no job queue yet (nothing was submitted "
+                         "there; it was left unchanged)")
