@@ -34,8 +34,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[
                       file=_Null(), highlight=False, emoji=False, markup=False)
     with console.capture() as captured:
         console.print(t)
-    lines = [line.rstrip() for line in captured.get().splitlines()]
-    return "\n".join(line[1:] if line.startswith(" ") else line for line in lines if line.strip())
+    lines = [line.rstrip() for line in captured.get().splitlines() if line.strip()]
+    # rich leaves one column of edge padding before every line; only that column goes (a
+    # right-aligned first column keeps the spaces that align it)
+    if all(line.startswith(" ") for line in lines):
+        lines = [line[1:] for line in lines]
+    return "\n".join(lines)
 
 
 UNKNOWN_TIME = "????-??-??T??:??:??Z"

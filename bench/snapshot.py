@@ -20,6 +20,7 @@ import tempfile
 import time
 from typing import Optional
 
+from shapelang.report import table
 from shapelang.vm import snapshot as S
 from shapelang.vm.compiler import compile_source
 from shapelang.vm.machine import Machine
@@ -121,13 +122,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"{'state':>8} {'rows':>8} {'raw':>11} {'encoded':>11} {'ratio':>6} "
-          f"{'snapshot best/median':>22} {'resume best/median':>22} {'2nd snap adds':>14}")
-    for r in results:
-        snap = f"{r['snapshot_ms']:.2f}/{r['snapshot_median_ms']:.2f}ms"
-        res = f"{r['resume_ms']:.2f}/{r['resume_median_ms']:.2f}ms"
-        print(f"{r['label']:>8} {r['rows']:>8} {r['raw_bytes']:>10}B {r['encoded_bytes']:>10}B "
-              f"{r['ratio']:>6.2f} {snap:>22} {res:>22} {r['second_snapshot_growth']:>13}B")
+    print(table(["state", "rows", "raw", "encoded", "ratio", "snapshot best/median",
+                 "resume best/median", "2nd snap adds"],
+                [[r["label"], r["rows"], f"{r['raw_bytes']}B", f"{r['encoded_bytes']}B",
+                  f"{r['ratio']:.2f}", f"{r['snapshot_ms']:.2f}/{r['snapshot_median_ms']:.2f}ms",
+                  f"{r['resume_ms']:.2f}/{r['resume_median_ms']:.2f}ms",
+                  f"{r['second_snapshot_growth']}B"] for r in results],
+                right=range(8)))
     print("best/median over --repeat runs (the best is the machine's speed; the median shows load); "
           "snapshot = encode the state + write it to the store (code already stored); "
           "resume = read + verify + decode + build the machine; "

@@ -27,6 +27,7 @@ import sys
 import time
 from typing import Any, Optional
 
+from shapelang.report import table
 from shapelang.vm.store import jobs as records
 from shapelang.vm.store.url import parse_store_url
 
@@ -210,15 +211,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             server.destroy()
     if args.json:
         print(json.dumps(result, indent=1))
-        return 0
-    print(f"hand-off latency over {args.runs} runs (ms):")
-    for name, v in result["latency_ms"].items():
-        print(f"  {name:<30} p50 {v['p50']:>8.2f}   p95 {v['p95']:>8.2f}")
-    print("throughput (continuations of a 1,000-step loop; workers of concurrency 1):")
-    for t in result["throughput"]:
-        print(f"  {t['jobs']:>5} jobs on {t['workers']} worker(s): {t['seconds']:>7.2f} s  "
-              f"{t['jobs_per_second']:>7.1f} jobs/s")
-    r = result["recovery"]
-    print(f"recovery after SIGKILL (heartbeat {r['heartbeat_s']:g} s, stalled after "
-          f"{r['stalled_after_s']:g} s): median {r['median_s']} s, runs {r['kill_to_restart_s']}")
+    else:
+        print(render(result, args.runs))
     return 0
+
+
+def render(result: dict, runs: int) -> str:
+    """The results of main() as text: a table each for latency and throughput."""
+    r = result["recovery"]
+    return "\n".join([
+        f"hand-off latency over {runs} runs (ms):",
+        table(["step", "p50", "p95"], [[name, f"{v['p50']:.2f}", f"{v['p95']:.2f}"]
+                                        for name, v in result["latency_ms"].items()],
+              right=(1, 2)),
+        "throughput (continuations of a 1,000-step loop; workers of concurrency 1):",
+        table(["jobs", "workers", "seconds", "jobs/s"],
+              [[t["jobs"], t["workers"], f"{t['seconds']:.2f}", f"{t['jobs_per_second']:.1f}"]
+               for t in result["throughput"]], right=range(4)),
+        f"recovery after SIGKILL (heartbeat {r['heartbeat_s']:g} s, stalled after "
+        f"{r['stalled_after_s']:g} s): median {r['median_s']} s, runs {r['kill_to_restart_s']}"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from shapelang import report
 
@@ -52,3 +53,41 @@ def test_progress_disabled_or_quick_prints_nothing(monkeypatch):
     with report.Progress(5, "runs", stream=out) as p:    # done before the first period
         p.advance(5)
     assert out.getvalue() == ""
+
+
+def test_bench_snapshot_prints_its_rows_with_the_table_helper(capsys):
+    from shapelang.bench import snapshot as bench_snapshot
+    assert bench_snapshot.main(["--max", "1 KB", "--repeat", "1", "--json"]) == 0
+    [r] = json.loads(capsys.readouterr().out)
+    assert r["label"] == "1 KB" and r["encoded_bytes"] > 0 and r["snapshot_ms"] > 0
+    assert bench_snapshot.main(["--max", "1 KB", "--repeat", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["state", "rows", "raw", "encoded", "ratio", "snapshot",
+                                "best/median", "resume", "best/median", "2nd", "snap", "adds"]
+    assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])
+    assert lines[2].split()[:2] == ["1", "KB"] and lines[2].endswith("B")
+    assert len(lines[2]) == len(lines[0])          # right-aligned under its header
+
+
+def test_bench_handoff_prints_its_rows_with_the_table_helper():
+    from shapelang.jobs import bench as bench_handoff
+    result = {"latency_ms": {"snapshot": {"p50": 1.5, "p95": 2.25},
+                             "submit_to_claim": {"p50": 10.0, "p95": 120.5}},
+              "throughput": [{"jobs": 100, "workers": 1, "seconds": 12.5, "jobs_per_second": 8.0},
+                             {"jobs": 1000, "workers": 4, "seconds": 90.0,
+                              "jobs_per_second": 11.1}],
+              "recovery": {"heartbeat_s": 1.0, "stalled_after_s": 3.0,
+                           "kill_to_restart_s": [3.5], "median_s": 3.5}}
+    assert bench_handoff.render(result, 200).splitlines() == [
+        "hand-off latency over 200 runs (ms):",
+        "step               p50     p95",
+        "------------------------------",
+        "snapshot          1.50    2.25",
+        "submit_to_claim  10.00  120.50",
+        "throughput (continuations of a 1,000-step loop; workers of concurrency 1):",
+        "jobs  workers  seconds  jobs/s",
+        "------------------------------",
+        " 100        1    12.50     8.0",
+        "1000        4    90.00    11.1",
+        "recovery after SIGKILL (heartbeat 1 s, stalled after 3 s): median 3.5 s, runs [3.5]",
+    ]
