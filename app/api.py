@@ -62,17 +62,24 @@ class Error:
     stack: tuple[Frame, ...] = ()     # the Shape call stack, most recent call last
     note: Optional[str] = None        # more context for a person (where a snapshot was taken)
     stack_omitted: int = 0            # entries left out of the middle of a very deep stack
+    # The text of `file` as the run had it (the program's source; in a resumed run, the source
+    # stored with the snapshot), for a source excerpt; None: not known to the run.
+    source: Optional[str] = field(default=None, repr=False, compare=False)
 
     @staticmethod
-    def of(e: ShapeError, path: Optional[str] = None) -> "Error":
+    def of(e: ShapeError, path: Optional[str] = None,
+           sources: Optional[Mapping[str, str]] = None) -> "Error":
+        """The Error of `e` (in file `path` unless it names its own); `sources` are the texts
+        of the files the run compiled, by name."""
         stack = e.stack or []
         omitted = max(0, len(stack) - 2 * STACK_ENDS)
         if omitted:
             # A stack overflow is 10^4-10^5 calls deep: its two ends tell the story.
             stack = stack[:STACK_ENDS] + stack[-STACK_ENDS:]
-        return Error(e.kind, e.phase, e.message, e.file if e.file is not None else path,
-                     e.line, e.col, tuple(Frame(*f) for f in stack), getattr(e, "note", None),
-                     omitted)
+        file = e.file if e.file is not None else path
+        return Error(e.kind, e.phase, e.message, file, e.line, e.col,
+                     tuple(Frame(*f) for f in stack), getattr(e, "note", None), omitted,
+                     (sources or {}).get(file or ""))
 
     @staticmethod
     def internal(exc: BaseException) -> "Error":
@@ -282,6 +289,7 @@ class _Outcome:
         self.path = path
         self.result = Result()
         self.stderr: Optional[Write] = None
+        self.sources: dict[str, str] = {}    # file name -> the text the run compiled
 
     def note(self, text: str) -> None:
         """A line for a person, on the caller's stderr (when it gave one)."""
@@ -306,7 +314,7 @@ class _Outcome:
         except ShapeExit as e:
             r.exit_code = e.code
         except ShapeError as e:
-            r.error = Error.of(e, self.path)
+            r.error = Error.of(e, self.path, self.sources)
             r.exit_code = 1
         except _Interrupted:
             r.interrupted = True
@@ -387,6 +395,8 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     except ShapeError as e:
         out.result.error, out.result.exit_code = Error.of(e), 1
         return out.result
+    if source is not None and out.path is not None:
+        out.sources[out.path] = source
     with _Timeout(timeout, control):
         if engine == "ref":
             if snapshot_at is not None:
@@ -462,6 +472,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
     elif source is not None:
         text = source
         out.path = path if path is not None else "<input>"
+    if text is not None:
+        out.sources[out.path] = text
 
     def go() -> Any:
         from shapelang.vm import snapshot as S
@@ -483,6 +495,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
                 e.file = out.path
             raise
         out.result.resumed_from = r.resumed_from
+        if r.script is not None and r.source is not None:
+            out.sources.setdefault(r.script, r.source)
         if stderr is not None:
             for note in r.notes:
                 stderr(f"Warning: {note}\n")

@@ -257,8 +257,6 @@ def execute(args: argparse.Namespace, program_args: list[str],
                 _PathArg(path) if path is not None else None)
             result = api.resume(resume, target, path=path, engine=engine,
                                 allow_changed_inputs=args.allow_changed_inputs, **options)
-            if source is None and path is not None and result.error is not None:
-                source = _read_quietly(result.error.file)
         else:
             if source is None:
                 try:
@@ -270,8 +268,13 @@ def execute(args: argparse.Namespace, program_args: list[str],
             # A program file's compiled code is kept for its next run (vm/codecache.py).
             cache = args.file is not None and args.file != "-" and path == args.file
             result = api.run(source, path=path, engine=engine, cache=cache, **options)
-    if result.error is not None and result.error.file != path:
-        source = _read_quietly(result.error.file)
+    if result.error is not None:
+        # The text the run had (a resumed run: the snapshot's stored source, wherever the
+        # resume runs), else the file the error names when it is another one.
+        if result.error.source is not None:
+            source = result.error.source
+        elif result.error.file != path:
+            source = _read_quietly(result.error.file)
     return _report(result, args.json, source)
 
 

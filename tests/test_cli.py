@@ -251,3 +251,27 @@ def test_the_pygments_lexer_is_registered():
     from shapelang.highlight import ShapeLexer
     assert isinstance(get_lexer_by_name("shape"), ShapeLexer)
     assert isinstance(get_lexer_for_filename("job.shape"), ShapeLexer)
+
+
+def test_an_error_after_a_resume_elsewhere_shows_the_stored_source(tmp_path):
+    """The excerpt of an error in a resumed run comes from the source stored with the
+    snapshot, whatever the directory the resume runs in (and whatever file of that name it
+    holds there)."""
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    store = str(tmp_path / "s.db")
+    (first / "job.shape").write_text(
+        'let s = snapshot()\nlet d = match s { Snapshot::Hash(_) => 1, Snapshot::Resumed => 0 }\n'
+        'print("ratio", 10 / d)\n')
+    r = shape("--store", store, "job.shape", cwd=first)
+    assert r.returncode == 0 and r.stdout == "ratio 10\n", r.stderr
+    sid = json.loads(shape("snapshot", "list", "--json", "--store", store).stdout)[0]["id"]
+    (elsewhere / "job.shape").write_text("// another program of the same name\n" * 5)
+    for cwd in (elsewhere, tmp_path):
+        r = shape("--store", store, "--resume", sid, cwd=cwd)
+        assert r.returncode == 1
+        lines = r.stderr.splitlines()
+        assert lines[0] == "Resuming from snapshot: " + sid
+        assert lines[1] == "Error: job.shape:3:16: ArithmeticError: Division by zero"
+        assert lines[2:5] == ["  |", '3 | print("ratio", 10 / d)', "  |                ^"]
