@@ -105,6 +105,31 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "snapshot")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, given the terminal's width by shutil's rule ($COLUMNS, else the
+    terminal of stdout, else 80) without importing shutil: argparse makes a formatter for every
+    option it adds, so every `shape FILE` paid for shutil and its compression modules."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def main_parser() -> argparse.ArgumentParser:
     commands = "\n".join(f"  {name:<13}{text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
@@ -115,7 +140,7 @@ def main_parser() -> argparse.ArgumentParser:
                     "piped in) reads the program from standard "
                     "input. ARGS after the program belong to the program.",
         epilog=f"commands (shape COMMAND --help for each):\n{commands}\n\n{ENVIRONMENT}",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("-V", "--version", action="version", version=f"shape {_version()}",
                    help="print the version and exit")
     p.add_argument("-c", metavar="CODE", dest="code", help="run CODE instead of a file")
@@ -133,7 +158,7 @@ def run_parser() -> argparse.ArgumentParser:
         prog="shape run", usage="shape run [OPTIONS] FILE [ARGS...]",
         description="Run a Shape program. Options come before FILE; everything after FILE "
                     "belongs to the program (its env.args()), as with `shape FILE`.",
-        epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=ENVIRONMENT, formatter_class=_HelpFormatter)
     _add_run_options(p)
     p.add_argument("file", metavar="FILE", help="the program ('-' for standard input)")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)

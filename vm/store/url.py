@@ -13,7 +13,6 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from shapelang.runtime.errors import ShapeError
 
@@ -45,6 +44,7 @@ class StoreURL:
         """The password(s) in the URL, raw and percent-decoded, for `scrub`."""
         if self.kind != "postgresql":
             return []
+        from urllib.parse import parse_qsl, unquote, urlsplit   # only for URLs (start-up)
         parts = urlsplit(self.target)
         found = []
         if parts.password:
@@ -80,6 +80,7 @@ _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
 
 def mask_url(url: str) -> str:
     """`url` with its password (in the authority or a `password=` parameter) replaced by ***."""
+    from urllib.parse import urlsplit   # only for URLs: a path-only run never loads it
     masked = url
     try:
         netloc = urlsplit(url).netloc
