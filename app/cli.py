@@ -74,7 +74,8 @@ COMMANDS: dict[str, str] = {
     "conformance": "run the conformance corpus on the engines or another implementation",
     "fuzz": "differential and resume-equivalence fuzzing of the two engines",
     "dis": "show the VM bytecode of a program",
-    "bench": "benchmark the engines against each other and CPython (`bench handoff`: jobs)",
+    "bench": "benchmark the engines against each other and CPython (also `bench snapshot`, "
+             "`bench io`, `bench startup`, `bench handoff`)",
     "submit": "enqueue a job that continues a snapshot on a worker (PostgreSQL store)",
     "worker": "run jobs from PostgreSQL queues, one resumed VM per job",
     "jobs": "list jobs: snapshot, queue, status, attempts, worker, times, hand-offs",
