@@ -160,8 +160,9 @@ def declarations(program: Program) -> Ty.Declarations:
 
 
 _G: dict[str, Any] = {
-    "__builtins__": {"type": type, "len": len, "float": float, "int": int, "list": list,
-                     "dict": dict, "str": str, "tuple": tuple, "isinstance": isinstance},
+    "__builtins__": {"type": type, "len": len, "float": float, "int": int, "bool": bool,
+                     "list": list, "dict": dict, "str": str, "tuple": tuple,
+                     "isinstance": isinstance},
     "Cell": Cell, "TypedCell": TypedCell, "Closure": Closure, "AnnotatedFunction": AnnotatedFunction, "Task": Task,
     "UNINIT": UNINIT, "UNIT": V.UNIT,
     "StructValue": V.StructValue, "EnumValue": V.EnumValue, "Ok": V.Ok, "Err": V.Err,
