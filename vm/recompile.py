@@ -33,7 +33,8 @@ from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import CELL_TYPES, AnnotatedFunction, Cell, Closure
 from shapelang.vm.store import open_store
 
-_PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_TYPED_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED", "MAKE_ENUM_TYPE",
+_PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_TYPED_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED",
+                                    "MAKE_ENUM_TYPE", "IMPL",
                                     "MAKE_STRUCT_TYPE", "STORE_LOCAL", "STORE_CELL",
                                     "DEFINE_METHOD")}
 
