@@ -225,6 +225,22 @@ MUTANTS: list[Mutant] = [
            'self.line("_L[0] -= 1")', 'self.line("_L[0] -= 2")',
            "compiled code counts two steps per VM dispatch on the way between blocks, so a step "
            "budget (--snapshot-at, a cut) stops it earlier than the VM"),
+    # Issue 12's rules (P7): bitwise shifts, width slots, iterators, trait method lookup.
+    Mutant("shl-overflow-unwrapped", "vm/threader.py",
+           "if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})", "pass",
+           "the VM's inline `x << n` keeps bits past bit 63 (a big int) instead of wrapping",
+           count=0),
+    Mutant("wrap-ignores-sign", "runtime/numbers.py",
+           "    if signed and x >> (bits - 1):", "    if False:",
+           "wrapping to a width never reads the top bit as the sign (`200 as i8` is 200, "
+           "`1 << 63` is 2**63)"),
+    Mutant("iterator-take-one-more", "runtime/prelude.shape",
+           "    if s[2] >= s[1] { return false }", "    if s[2] > s[1] { return false }",
+           "an iterator's `take(n)` lets n + 1 elements through"),
+    Mutant("impl-replaces-builtin-method", "runtime/calls.py",
+           "    if t is StructValue or t is EnumValue or not has_builtin_method(obj, name):",
+           "    if True:",
+           "an impl's method of a built-in type's method name replaces the built-in method"),
 ]
 
 

@@ -52,6 +52,7 @@ class Expressions(BuilderState):
             (2, "optdefault"), (1, "block"), (1, "snapmatch"), (1, "objfield"), (1, "enummatch"),
             (1, "resmatch"), (1, "parseint"), (self.await_weight(), "await"), (2, "arrmatch"),
             (self.mistake_expr_weight(), "mistake"), (3 if self.structs else 0, "structmethod"),
+            (3, "bitwise"), (1, "iter"), (2 if self.traits else 0, "trait"),
         ])
         if kind == "lit":
             return self.int_lit()
@@ -220,6 +221,12 @@ class Expressions(BuilderState):
             return self.mistake_expr(d - 1)
         if kind == "structmethod":
             return self.method_call(d - 1) or self.int_lit()
+        if kind == "bitwise":
+            return self.bitwise_int(d - 1)
+        if kind == "iter":
+            return self.iter_int(d - 1) or self.int_lit()
+        if kind == "trait":
+            return self.trait_call(d - 1) or self.int_lit()
         return self.int_lit()
 
     def array_match_expr(self, d: int) -> X:
@@ -268,7 +275,7 @@ class Expressions(BuilderState):
             return self.e_int(0, MAXB)
         kind = c.weighted([(8, "int"), (8, "float"), (4, "var"), (8, "arith"), (4, "div"),
                            (2, "mod"), (4, "overflow"), (3, "math"), (2, "pow"), (1, "parse"),
-                           (1, "avg"), (1, "mixed")])
+                           (1, "avg"), (1, "mixed"), (1, "shiftwrap")])
         if kind == "int":
             return self.e_int(d - 1, MAXB)
         if kind == "float":
@@ -323,6 +330,8 @@ class Expressions(BuilderState):
         if kind == "avg":
             a = self.e_seq("arr", d - 1)
             return X(binop("??", meth(a.node, "avg"), lit(0)), VB)
+        if kind == "shiftwrap":
+            return self.wrapping_shift(d - 1)
         if kind == "mixed":
             a = self.e_int(d - 1, VB)
             f = c.pick(FLOAT_LITS[:6])
@@ -345,7 +354,7 @@ class Expressions(BuilderState):
                            (2, "not"), (3, "andor"), (2, "includes"), (2, "strpred"),
                            (2, "somevery"), (1, "seqeq"), (1, "isnum"), (1, "resok"),
                            (1, "truthy"), (self.await_weight() // 2, "await"),
-                           (self.mistake_expr_weight(), "mistake")])
+                           (self.mistake_expr_weight(), "mistake"), (2, "fuzzy"), (1, "iter")])
         if kind == "mistake":
             return self.mistake_expr(d - 1)
         if kind == "cmp":
@@ -402,6 +411,10 @@ class Expressions(BuilderState):
             return X(A.Unary("!", A.Unary("!", self.expr(ty, d - 1).node)))
         if kind == "await":
             return self.await_expr("bool", d - 1) or self.e_bool(0)
+        if kind == "fuzzy":
+            return self.fuzzy_bool(d - 1)
+        if kind == "iter":
+            return self.iter_bool(d - 1) or self.e_bool(0)
         return self.e_bool(0)
 
     def pred_lambda(self, d: int, calls: float) -> Any:
@@ -558,6 +571,7 @@ class Expressions(BuilderState):
                            (2, "concat"), (2, "sort"), (2, "reverse"), (2, "takeskip"),
                            (1, "unique"), (2, "spread"), (2, "comp"), (1, "rangeidx"),
                            (1, "split"), (1, "flatmap"), (1, "push"),
+                           (2 if ty == "arr" else 0, "iter"),
                            (self.await_weight() // 2 if growing else 0, "await"),
                            (self.mistake_expr_weight(), "mistake")])
         if kind == "mistake":
@@ -567,6 +581,11 @@ class Expressions(BuilderState):
             return X(name(v.name), v.info.bound, v.info, False)
         if kind == "await":
             x = self.await_expr(ty, d - 1)
+            if x is not None:
+                return x
+            kind = "lit"
+        if kind == "iter":
+            x = self.iter_array(d - 1, growing)
             if x is not None:
                 return x
             kind = "lit"
@@ -733,6 +752,7 @@ class Expressions(BuilderState):
     def e_res(self, d: int) -> X:
         c = self.c
         kind = c.weighted([(4, "ok"), (3, "err"), (3, "var"), (3, "call"), (1, "ternary"),
+                           (2 if d > 0 else 0, "context"),
                            (self.await_weight() // 2 if d > 0 else 0, "await")])
         if kind == "await":
             x = self.await_expr("res", d - 1)
@@ -752,6 +772,8 @@ class Expressions(BuilderState):
         if kind == "ternary" and d > 0:
             cond = self.e_bool(d - 1)
             return X(A.Ternary(cond.node, self.e_res(d - 1).node, self.e_res(d - 1).node))
+        if kind == "context":
+            return self.context_res(d - 1)
         if kind == "err":
             return X(call("Err", lit(c.pick(["boom", "bad input", "neg", ""]))))
         return X(call("Ok", self.e_int(max(d - 1, 0)).node))

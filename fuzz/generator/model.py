@@ -36,6 +36,10 @@ STR_LITS = ["", "a", "hello", "Ab c", " pad ", "x,y,z", "é", "straße", "tab\tx
 SEPS = [",", "-", " ", "", "b"]
 DIVISORS = [2, 3, -2, 7, -5, 10, 1, -1, 4]
 MODULI = [1000, 7, 100, 65536, 3, 997]
+# Width integer types (spec/types.md §4): the values a slot of each type stores.
+WIDTH_RANGES = {"i8": (-128, 127), "u8": (0, 255), "i16": (-2 ** 15, 2 ** 15 - 1),
+                "u16": (0, 2 ** 16 - 1), "i32": (-2 ** 31, 2 ** 31 - 1), "u32": (0, 2 ** 32 - 1)}
+WIDTHS = {w: max(-lo, hi) for w, (lo, hi) in WIDTH_RANGES.items()}   # largest magnitude
 OVERFLOW_BASES = [9223372036854775807, 4611686018427387904, 3037000500, -9223372036854775807,
                   -4611686018427387904, -3037000500]
 
@@ -124,6 +128,7 @@ class Var:
     cost: int = 1          # callables: estimated statement executions of one call
     info: Any = None       # arr/sarr: SeqInfo; obj: dict field -> type
     struct: Optional[str] = None   # obj: the struct type of the instance (error mode)
+    slot: Optional[str] = None     # the type it is declared with (`let x: u8 = …`), if any
 
 
 @dataclass
@@ -218,6 +223,7 @@ class BuilderState:
         self.barriers: list[int] = []       # scope indices where a module function starts
         self.fns: list[FnSig] = []
         self.enums: list[EnumSig] = []
+        self.traits: list = []              # typed.TraitSig: traits implemented for int
         self.counter = 0
         self.snapshot_sites = 0
         self.top_level_sites: list[int] = []

@@ -14,11 +14,14 @@ from shapelang.fuzz.generator.annotations import Annotations
 from shapelang.fuzz.generator.choices import ChoiceSource, RandomChoiceSource
 from shapelang.fuzz.generator.expressions import Expressions
 from shapelang.fuzz.generator.files import FILES_CHANCE, Files
+from shapelang.fuzz.generator.iterators import Iterators
 from shapelang.fuzz.generator.mistakes import ERROR_KINDS, Mistakes
 from shapelang.fuzz.generator.model import (
     ANNOTATION_CHANCE, ASYNC_CHANCE, FN_BUDGET, MAX_STMTS, VB, AnnSig, Ctx, EnumSig, FnSig,
     SeqInfo, Var, binop, block, call, let, lit, name, param, stmt, tail)
+from shapelang.fuzz.generator.operators import Operators
 from shapelang.fuzz.generator.statements import Statements
+from shapelang.fuzz.generator.typed import TRAIT_CHANCE, Typed
 from shapelang.ref import ast as A
 from shapelang.ref.printer import to_source as _to_source
 
@@ -43,7 +46,8 @@ def to_source(node: Any) -> str:
     return _to_source(node)
 
 
-class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
+class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files, Operators, Iterators,
+                     Typed):
     """Builds one program from a choice source: `ProgramBuilder(choices).program()`;
     `ProgramBuilder(choices, errors=True)` builds an error-path program (mistakes.py)."""
 
@@ -97,6 +101,7 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
         if by_ref:
             ptypes.insert(0, "int")
         params = [(f"a{j}", t) for j, t in enumerate(ptypes)]
+        declared = None if (first is not None or is_async or by_ref) else self.fn_types(ptypes, ret)
         default_last = (bool(params) and not (by_ref and len(params) == 1) and c.chance(15)
                         and not (first is not None and first.swap))
         sig = FnSig(fname, params, ret, recursive, c.int(1, 5) if recursive else 0,
@@ -127,6 +132,8 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
             if default_last and j == len(params) - 1:
                 default = self.default_value(pt)
             ast_params.append(param(pn, by_ref=by_ref and j == 0, default=default))
+            if declared is not None:
+                ast_params[-1].type = declared[0][j]
         self.push_scope()   # the body is a block inside the parameters' scope
         body: list = []
         if recursive:
@@ -165,7 +172,8 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
         self.ctx = saved_ctx
         self.current_fn = None
         self.fns.append(sig)
-        return A.FnDecl(fname, ast_params, block(body), is_async=is_async, annotations=uses)
+        return A.FnDecl(fname, ast_params, block(body), declared[1] if declared else None,
+                        is_async=is_async, annotations=uses)
 
     def default_value(self, ty: str) -> Any:
         return {"int": lit(7), "str": lit("dflt"), "num": lit(0.5), "bool": lit(True),
@@ -177,6 +185,8 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files):
         decls: list = []
         for _ in range(c.weighted([(5, 0), (3, 1), (1, 2)])):
             decls.append(self.enum_decl())
+        if c.chance(TRAIT_CHANCE):
+            decls += self.trait_decls()
         self.async_on = c.chance(ASYNC_CHANCE)
         self.files_on = not self.errors and c.chance(FILES_CHANCE)
         ann_decls = []

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Optional
 
 from shapelang.fuzz.generator.model import (
     DIVISORS, LAMBDA_BUDGET, LEN, MAX_MULT, MAX_SNAPSHOT_SITES, MAX_STMTS, MODULI, STR_LITS, VB,
+    WIDTHS,
     BuilderState, Ctx, FnSig, LoopFrame, SeqInfo, Var, X, cap, binop, block, call, if_stmt,
     lam, let, lit, meth, name, stmt, tail)
 from shapelang.ref import ast as A
@@ -174,11 +175,16 @@ class Statements(BuilderState):
         else:
             x = self.expr(ty, d)
             var = Var(n, ty, mutable, bound=x.b)
-        stmt_ = let(n, x.node, mutable)
+        var.slot = self.let_type(ty)
+        if var.slot is not None:
+            x = self.fit(var.slot, x)
+            if ty == "int":
+                var.bound = max(var.bound, WIDTHS.get(var.slot, 0))
+        stmt_ = A.Let(A.PBind(n), x.node, "let", mutable, var.slot)
         if c.chance(10) and not mutable:
-            stmt_ = A.Let(A.PBind(n), x.node, "const", False)
+            stmt_ = A.Let(A.PBind(n), x.node, "const", False, var.slot)
         elif mutable and c.chance(15):
-            stmt_ = A.Let(A.PBind(n), x.node, "var", True)
+            stmt_ = A.Let(A.PBind(n), x.node, "var", True, var.slot)
         self.declare(var)
         return [stmt_]
 
@@ -211,7 +217,7 @@ class Statements(BuilderState):
             v.bound = cap(max(v.bound, x.b))
         else:
             x = self.expr(v.ty, d)
-        return [stmt(A.Assign(name(v.name), "=", x.node))]
+        return [stmt(A.Assign(name(v.name), "=", self.fit(v.slot, x).node))]
 
     def compound_stmt(self, d: int) -> list:
         c = self.c
@@ -219,6 +225,8 @@ class Statements(BuilderState):
         if not cands:
             return []
         v = c.pick(cands)
+        if v.ty == "int" and c.chance(25):
+            return self.bitwise_compound(v)
         if v.ty == "int":
             op = c.pick(["+=", "-=", "*=", "%=", "/="])
             if op in ("%=", "/="):
@@ -717,6 +725,8 @@ class Statements(BuilderState):
         self.ctx.cost = before  # defining a lambda runs nothing; calls pay for it
         f = self.fresh("f")
         self.declare(Var(f, "fn", cost=cost))
+        if self.c.chance(30):
+            return [let(f, self.fn_expr([x], body.node))]
         return [let(f, lam([x], body.node))]
 
     def call_stmt(self, d: int, only_annotated: bool = False) -> list:
