@@ -150,6 +150,16 @@ def test_generator_emits_annotations_and_async():
     assert counts["hook-snapshot"] >= n // 30, counts
 
 
+def test_generator_emits_issue_12_constructs():
+    # P7 of issue 12: the differential, cut-anywhere and recompile checks see these too.
+    n = 150
+    counts = _feature_counts(n)
+    for feature, share in [("bitwise", 5), ("fuzzy", 5), ("context", 10), ("iterator", 4),
+                           ("typed-let", 4), ("width", 20), ("typed-fn", 10),
+                           ("fn-expression", 20), ("trait", 10)]:
+        assert counts[feature] >= n // share, (feature, counts)
+
+
 def test_generator_emits_the_edge_cases_the_mutants_need():
     # The rare bugs of fuzz/mutants.py need these in a useful share of programs: a `[h, ...rest]`
     # arm, int overflow (the accumulator loop crosses ±2**63), closures kept from a loop and

@@ -17,7 +17,7 @@ from shapelang.fuzz.generator.files import FILES_CHANCE, Files
 from shapelang.fuzz.generator.iterators import Iterators
 from shapelang.fuzz.generator.mistakes import ERROR_KINDS, Mistakes
 from shapelang.fuzz.generator.model import (
-    ANNOTATION_CHANCE, ASYNC_CHANCE, FN_BUDGET, MAX_STMTS, VB, AnnSig, Ctx, EnumSig, FnSig,
+    ANNOTATION_CHANCE, ASYNC_CHANCE, FN_BUDGET, MAX_STMTS, VB, WIDTHS, AnnSig, Ctx, EnumSig, FnSig,
     SeqInfo, Var, binop, block, call, let, lit, name, param, stmt, tail)
 from shapelang.fuzz.generator.operators import Operators
 from shapelang.fuzz.generator.statements import Statements
@@ -259,7 +259,10 @@ def features(node: Any) -> set[str]:
     `annotated-fn`, `stacked`, `async-fn`, `await`, `await-annotation`, `hook-snapshot`. Edge
     cases: `match-rest` (a `[h, ...rest]` arm), `int-overflow` (a literal beyond ±2**62),
     `closure-kept-from-loop` (a `for` body pushes closures to an array),
-    `top-level-loop-snapshot` (a top-level `for` whose body calls snapshot())."""
+    `top-level-loop-snapshot` (a top-level `for` whose body calls snapshot()). Issue 12's
+    constructs: `bitwise` (an operator or compound assignment), `fuzzy`, `context` (`!!`),
+    `iterator` (`.iter()`), `typed-let`, `width` (a width-typed slot), `typed-fn` (declared
+    parameter or return types), `fn-expression`, `trait` (a trait and its impl)."""
     out: set[str] = set()
     if isinstance(node, A.Program):
         for top in node.body:
@@ -277,6 +280,7 @@ def features(node: Any) -> set[str]:
                 isinstance(x, A.Call) and isinstance(x.callee, A.Member) and x.callee.name == "push"
                 and any(isinstance(a, A.Lambda) for a in x.args) for x in A.walk(n.body)):
             out.add("closure-kept-from-loop")
+        out.update(_issue12_features(n))
         if isinstance(n, A.AnnotationDecl):
             out.add("annotation")
             in_hook = True
@@ -295,6 +299,30 @@ def features(node: Any) -> set[str]:
             out.add("hook-snapshot")
         stack.extend((child, in_hook) for child in A.iter_child_nodes(n))
     return out
+
+
+_BITWISE = {"&", "|", "^", "<<", ">>", "&=", "|=", "^=", "<<=", ">>="}
+
+
+def _issue12_features(n: Any) -> set[str]:
+    t = type(n)
+    if (t is A.Binary or t is A.Assign) and n.op in _BITWISE or t is A.Unary and n.op == "~":
+        return {"bitwise"}
+    if t is A.Binary and n.op == "!!":
+        return {"context"}
+    if t is A.Fuzzy:
+        return {"fuzzy"}
+    if t is A.Member and n.name == "iter":
+        return {"iterator"}
+    if t is A.Let and n.type is not None:
+        return {"typed-let", "width"} if n.type in WIDTHS else {"typed-let"}
+    if t is A.FnDecl and (n.ret_type or any(p.type for p in n.params)):
+        return {"typed-fn"}
+    if t is A.FnExpr:
+        return {"fn-expression"}
+    if t is A.ImplDecl:
+        return {"trait"}
+    return set()
 
 
 @st.composite
