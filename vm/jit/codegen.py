@@ -421,7 +421,8 @@ class JitGen(T._Gen):
     def binary(self, op: str, x: str, y: str) -> None:
         kx, ky = self.kind(x), self.kind(y)
         L = self.line
-        if kx in _NUM and ky in _NUM and op != "**":
+        # Bitwise operators and shifts take the threader's template (int results, wrapping).
+        if kx in _NUM and ky in _NUM and op != "**" and op not in T._BITWISE:
             t = self.tmp()
             ints = kx == "int" and ky == "int"
             if op in ("+", "-", "*"):
