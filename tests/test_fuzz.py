@@ -169,7 +169,7 @@ def test_generator_emits_the_edge_cases_the_mutants_need():
     assert counts["match-rest"] >= n // 5, counts
     assert counts["int-overflow"] >= n // 5, counts
     assert counts["closure-kept-from-loop"] >= n // 6, counts
-    assert counts["top-level-loop-snapshot"] >= n // 6, counts
+    assert counts["top-level-loop-snapshot"] >= n // 7, counts
 
 
 def test_all_checks_on_annotated_and_async_programs():
