@@ -234,6 +234,11 @@ MUTANTS: list[Mutant] = [
            "    if signed and x >> (bits - 1):", "    if False:",
            "wrapping to a width never reads the top bit as the sign (`200 as i8` is 200, "
            "`1 << 63` is 2**63)"),
+    Mutant("iterator-for-skips-fetch", "vm/machine.py",
+           'return self.push_frame(self.rblob(fn.bid), fn, [loop.walk], pc, "drop")',
+           'return self.push_frame(self.rblob(fn.bid), fn, [loop.walk], pc + 1, "drop")',
+           "after pulling the next element of a `for` over an iterator, the VM returns past the "
+           "loop's FOR_NEXT (the element is never fetched into the loop variable)"),
     Mutant("iterator-take-one-more", "runtime/prelude.shape",
            "    if s[2] >= s[1] { return false }", "    if s[2] > s[1] { return false }",
            "an iterator's `take(n)` lets n + 1 elements through"),

@@ -13,7 +13,7 @@ from shapelang.ref import ast as A
 
 
 class Iterators(BuilderState):
-    def iter_source(self, d: int, growing: bool = True) -> X:
+    def iter_source(self, d: int, growing: bool = True, fresh_only: bool = False) -> X:
         """`arr.iter()` or `(lo..hi).iter()`: an iterator over at most X.b ints."""
         c = self.c
         if c.chance(25):
@@ -21,15 +21,16 @@ class Iterators(BuilderState):
             inclusive = c.chance(30)
             return X(meth(A.RangeExpr(lit(c.pick([0, 1, -2])), lit(hi), inclusive), "iter"),
                      hi + 3)
-        base = self.e_seq("arr", d, growing=growing)
+        base = self.e_seq("arr", d, fresh_only=fresh_only, growing=growing)
         return X(meth(base.node, "iter"), base.b)
 
-    def iter_chain(self, d: int, growing: bool = True) -> Optional[X]:
+    def iter_chain(self, d: int, growing: bool = True, fresh_only: bool = False) -> Optional[X]:
         """An iterator with 0-3 adapters; X.b bounds how many ints it yields. None when the
         budget forbids a callback. Not `growing` (the result is assigned back to a variable):
-        one sequence only, no `chain`."""
+        one sequence only, no `chain`. `fresh_only`: no variable's array as a source (a `for`
+        over the iterator pulls while its body runs)."""
         c = self.c
-        it = self.iter_source(d, growing)
+        it = self.iter_source(d, growing, fresh_only)
         node, n = it.node, it.b
         for _ in range(c.int(0, 3)):
             stage = c.pick(["map", "filter", "take", "skip"] + (["chain"] if growing else []))
@@ -47,7 +48,7 @@ class Iterators(BuilderState):
             elif stage in ("take", "skip"):
                 node = meth(node, stage, lit(c.pick([0, 1, 2, 5])))
             else:
-                other = self.iter_source(max(d - 1, 0))
+                other = self.iter_source(max(d - 1, 0), fresh_only=fresh_only)
                 node = meth(node, "chain", other.node)
                 n += other.b
         return X(node, n)

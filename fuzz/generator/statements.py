@@ -346,13 +346,25 @@ class Statements(BuilderState):
         iterates when that is a variable's, which the body must not grow)."""
         c = self.c
         kind = c.weighted(kinds or [(5, "range"), (4, "array"), (2, "rangefn"), (1, "string"),
-                                    (1, "sarr")])
+                                    (1, "sarr"), (1, "iter")])
         frozen: Optional[SeqInfo] = None
-        if kind == "range":
+        if kind == "iter":
+            # an iterator pulls from its source as the loop runs: only fresh sources, which the
+            # body cannot grow
+            it = self.iter_chain(1, fresh_only=True)
+            if it is None:
+                kind = "range"
+            else:
+                iterable: Any = it.node
+                iters = max(int(it.b), 1)
+                var = Var(x, "int", bound=VB, readonly=True)
+        if kind == "iter":
+            pass
+        elif kind == "range":
             lo = c.pick([0, 1, -2])
             n = c.int(0, 5)
             inclusive = c.chance(30)
-            iterable: Any = A.RangeExpr(lit(lo), lit(lo + n), inclusive)
+            iterable = A.RangeExpr(lit(lo), lit(lo + n), inclusive)
             iters = n + (1 if inclusive else 0)
             var = Var(x, "int", bound=abs(lo) + n + 1, readonly=True)
         elif kind == "rangefn":
