@@ -102,7 +102,10 @@ class Expressions(BuilderState):
         if kind == "index":
             arrs = self.vars_of("arr")
             if not arrs:
-                return self.int_lit()
+                # no array variable: an array expression read from its end
+                a = self.e_seq("arr", d - 1)
+                return X(binop("??", A.Index(a.node, lit(c.pick([-1, -2]))),
+                               self.int_lit().node), VB)
             v = c.pick(arrs)
             i = self.index_expr(d - 1)
             return X(binop("??", A.Index(name(v.name), i), self.int_lit().node), VB)
