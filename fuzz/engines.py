@@ -738,6 +738,7 @@ class ScratchStore:
         self.tmp: Any = None
         self.store: Any = None
         self.uses = 0
+        self.stored: set[str] = set()     # blob ids already put into the current store
 
     def _open(self) -> tuple[str, Any]:
         import tempfile
@@ -747,6 +748,7 @@ class ScratchStore:
             self.tmp = tempfile.TemporaryDirectory(prefix="shape-fuzz-store-")
             self.store = open_store(os.path.join(self.tmp.name, "store.db"))
             self.uses = 0
+            self.stored = set()
         self.uses += 1
         return os.path.join(self.tmp.name, "store.db"), self.store
 
@@ -758,7 +760,13 @@ class ScratchStore:
         path, store = self._open()
         if data:
             store.put_blobs(data)
-        return path, store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=blobs)
+        # the programs of a worker share most blobs (the prelude's, and forged snapshots share
+        # the program's): only new ones are written; the store still checks that every blob the
+        # snapshot lists is there
+        new = {bid: code for bid, code in blobs.items() if bid not in self.stored}
+        sid = store.put_snapshot(state, blobs.keys(), script, "call", None, blobs=new)
+        self.stored.update(new)
+        return path, sid
 
     def close(self) -> None:
         if self.store is not None:

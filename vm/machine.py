@@ -213,6 +213,23 @@ class RBlob:
         self.jitc: Any = None
 
 
+_PRELUDE_BLOBS: dict[str, frozenset] = {}   # prelude id -> the blob ids reachable from it
+
+
+def _prelude_blobs(program: Program) -> frozenset:
+    """The blobs of the program's prelude. Ids are content hashes and a blob names its children
+    by id, so the set depends on the prelude's id alone: computed once per id."""
+    if program.prelude not in program.blobs:
+        return frozenset()
+    found = _PRELUDE_BLOBS.get(program.prelude)
+    if found is None:
+        found = frozenset(reachable(program.blobs, program.prelude))
+        if len(_PRELUDE_BLOBS) >= 64:
+            _PRELUDE_BLOBS.clear()
+        _PRELUDE_BLOBS[program.prelude] = found
+    return found
+
+
 def arity_error(blob: Blob, got: int) -> ShapeError:
     return Calls.arity_error(blob.name, blob.params, got, annotation=blob.kind == "annotation")
 
@@ -231,8 +248,7 @@ class Machine:
         self.frames: list = []
         self.rblobs: dict[str, RBlob] = {bid: RBlob(b) for bid, b in program.blobs.items()}
         # Errors inside prelude code are reported at the user's call, as the reference does.
-        self._internal = set(reachable(program.blobs, program.prelude)) \
-            if program.prelude in program.blobs else set()
+        self._internal = _prelude_blobs(program)
         self.methods: dict[str, dict[str, Closure]] = {}
         self.prelude: dict[str, Closure] = {}
         self.decls = declarations(program)

@@ -14,8 +14,8 @@ is the invariant that makes any unit boundary a safe point for stopping and snap
 The generated source is built only from fixed templates and integers taken from a validated
 blob (slot numbers, jump targets, constant-table indices); constants, names and descriptors are
 never spliced into source text, they are reached through tables (`K[i]`, `MT[i]`, `MC[i]`, …)
-passed to the factory. The source is compiled once per blob id and cached; each machine instantiates it
-with its own frame stack. Nothing here is part of the machine state: it is rebuilt from blobs.
+passed to the factory. The source is generated once per blob id and compiled once per text (blobs
+that differ only in their tables share it); each machine instantiates it with its own frame stack. Nothing here is part of the machine state: it is rebuilt from blobs.
 
 Every instruction's code starts on its own source line(s), and `line_pc` maps generated line
 numbers back to instruction offsets, so an error raised anywhere in a unit is reported at the
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from types import CodeType
 from typing import Any, Iterator, Optional
 
 from shapelang.runtime import patterns as P
@@ -125,6 +126,7 @@ class CompiledBlob:
 CACHE_LIMIT = 4096
 CHUNK = 48          # dispatch units per generated factory function
 _CACHE: dict[str, CompiledBlob] = {}   # by filename_for(bid, generic)
+_BY_TEXT: dict[str, Any] = {}          # generated source -> its code (see _compile)
 
 
 def leaders_of(blob: Blob) -> list[int]:
@@ -1297,10 +1299,34 @@ def compile_blob(blob: Blob, blobs: dict[str, Blob], generic: bool = False) -> C
         return cb
     gen = _Gen(blob, blobs, generic)
     src, line_pc, leaders = gen.generate()
-    code = compile(src, fname, "exec")
-    cb = CompiledBlob(code, line_pc, leaders, gen.env, src, gen.exits)
+    cb = CompiledBlob(_compile(src, fname), line_pc, leaders, gen.env, src, gen.exits)
     _remember(fname, cb)
     return cb
+
+
+def _compile(src: str, fname: str) -> Any:
+    """`compile(src, fname, "exec")`, once per generated text. Blobs that differ only in their
+    tables (constants, names, children: reached through `K[i]`, `MT[i]`, ... at run time, never
+    spliced into the text) thread to the same text; they share its code, re-labelled with their
+    own filename (every nested code object), which is what tracebacks and `pc_from_traceback`
+    read. Line numbers are the text's, so they hold for every blob that shares it."""
+    code = _BY_TEXT.get(src)
+    if code is None:
+        code = compile(src, fname, "exec")
+        if len(_BY_TEXT) >= CACHE_LIMIT:
+            for old in list(_BY_TEXT)[:CACHE_LIMIT // 2]:
+                del _BY_TEXT[old]
+        _BY_TEXT[src] = code
+        return code
+    return _relabelled(code, fname)
+
+
+def _relabelled(code: Any, fname: str) -> Any:
+    if code.co_filename == fname:
+        return code
+    consts = tuple(_relabelled(c, fname) if isinstance(c, CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=fname, co_consts=consts)
 
 
 def _remember(fname: str, cb: CompiledBlob) -> None:
@@ -1320,8 +1346,7 @@ def side_entry(blob: Blob, blobs: dict[str, Blob], pc: int, generic: bool = Fals
     if cb is None:
         gen = _Gen(blob, blobs, generic)
         src, line_pc = gen.side_entry(pc)
-        cb = CompiledBlob(compile(src, fname, "exec"), line_pc, gen.leaders, gen.env, src,
-                          gen.exits)
+        cb = CompiledBlob(_compile(src, fname), line_pc, gen.leaders, gen.env, src, gen.exits)
         _remember(fname, cb)
     return cb
 

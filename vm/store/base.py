@@ -62,6 +62,7 @@ class SnapshotStore(Protocol):
 
 T = TypeVar("T")
 _COLUMNS = "id, created, script, kind, parent, state_size, blob_ids"
+_IDS_PER_QUERY = 500     # ids bound in one `IN (…)` (SQLite's limit is 999 in old builds)
 
 
 class SQLStore:
@@ -213,8 +214,7 @@ class SQLStore:
             with self._write():
                 for blob_id, data in (blobs or {}).items():
                     self._insert_blob(blob_id, data)
-                missing = [b for b in ids
-                           if self._one("SELECT 1 FROM blobs WHERE id=?", (b,)) is None]
+                missing = self._missing_blobs(ids)
                 if missing:
                     raise store_error(f"Snapshot refers to blob {missing[0][:12]} which is not stored")
                 self._insert_blob(snap_id, state)
@@ -223,6 +223,16 @@ class SQLStore:
                               (snap_id, when, script, kind, parent, len(state), json.dumps(ids)))
         self._op("write", work)
         return snap_id
+
+    def _missing_blobs(self, ids: list[str]) -> list[str]:
+        """Which of `ids` (sorted) are not stored: one query per chunk of ids, not one per id."""
+        present: set[str] = set()
+        for i in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[i:i + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            present.update(row[0] for row in self._all(f"SELECT id FROM blobs WHERE id IN ({marks})",
+                                                       tuple(chunk)))
+        return [b for b in ids if b not in present]
 
     def _info(self, row) -> SnapshotInfo:
         """A metadata row as a SnapshotInfo; raises ValueError if the blob list is unusable.
@@ -310,8 +320,7 @@ class SQLStore:
         def work() -> int:
             # Exclusive: two appends to one journal must not pick the same number.
             with self._write(exclusive=True):
-                missing = [b for b in ids
-                           if self._one("SELECT 1 FROM blobs WHERE id=?", (b,)) is None]
+                missing = self._missing_blobs(ids)
                 if missing:
                     raise store_error(f"Journal record refers to blob {missing[0][:12]} which "
                                       "is not stored")
