@@ -87,6 +87,18 @@ def test_snapshot_with_missing_blob_refused(store):
     assert store.list() == []   # the failed transaction left nothing behind
 
 
+def test_missing_blob_found_among_many(store):
+    # the listed blobs are checked in chunks of ids per query (base._IDS_PER_QUERY)
+    code = blobs(*(b"blob-%d" % i for i in range(1200)))
+    store.put_blobs(code)
+    missing = sha256_hex(b"never stored")
+    with pytest.raises(ShapeError) as e:
+        store.put_snapshot(b"s", [*code, missing], None, "call", None)
+    assert missing[:12] in e.value.message
+    sid = store.put_snapshot(b"s", code, None, "call", None)
+    assert sorted(store.get_snapshot(sid)[0].blob_ids) == sorted(code)
+
+
 def test_prefix_resolution(store):
     sid = store.put_snapshot(b"abc", [], None, "call", None)
     assert store.resolve(sid[:6]) == sid
