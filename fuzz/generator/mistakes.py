@@ -1,15 +1,18 @@
 """Error-path mode (`shape fuzz --errors`): programs that make the mistakes users make, where the
 VM runs its fast paths.
 
-In this mode statements and expressions in hot contexts (function and method bodies, loops,
-lambdas passed as callbacks, annotation hooks) now and then make one mistake: a property or
-method the value does not have, an operand of the wrong type, a call with the wrong number of
-arguments, a pipe into something that is not a function, a division by zero, an index of the
-wrong type or out of range, a field a struct does not declare, `?` on a value that is not a
-Result, a callback that is not a function, and so on. The mistakes are built from the variables in
-scope, so they look like the typos and mix-ups of real programs. Whatever the reference engine
-does with such a program (most stop at the first mistake with an error), the VM must do exactly
-the same: output, error kind, phase, message, line and column, exit code.
+In this mode statements and expressions in hot contexts (function and method bodies, loops, lambdas
+passed as callbacks, annotation hooks) now and then make one mistake: a property or method the
+value does not have, an operand of the wrong type, a call with the wrong number of arguments, a
+pipe into something that is not a function, a division by zero, an index of the wrong type or out
+of range, a field a struct does not declare, `?` on a value that is not a Result, a callback or a
+pipe target that is not a function (a variable of another type, None, a field, an element, a
+struct, a call's result; a user function of the wrong arity), a call of a result that is not a
+function, a method on a receiver that does not have it (a struct's method on another value, array,
+string and HashMap methods on other types), and so on. The mistakes are built from the variables in
+scope, so they look like the typos and mix-ups of real programs. Whatever the reference engine does
+with such a program (most stop at the first mistake with an error), the VM must do exactly the
+same: output, error kind, phase, message, line and column, exit code.
 
 Error mode also declares struct types with `extend` methods (mistakes in method bodies are run
 through the VM's method call path). Normal mode never takes any of these branches: every option
@@ -173,7 +176,8 @@ class Mistakes(BuilderState):
                            (4, "pipe"), (3, "div0"), (3, "index"), (2, "field"), (2, "try"),
                            (2, "notfn"), (2, "iter"), (2, "value"), (2, "callback"),
                            (1, "fspec"), (1, "compare"), (1, "hashmap"), (3, "wrongarg"),
-                           (2 if self.structs else 0, "method_arity")])
+                           (2 if self.structs else 0, "method_arity"), (2, "callresult"),
+                           (2, "receiver")])
         return X(getattr(self, "m_" + kind)(d), VB)
 
     def m_prop(self, d: int) -> Any:
@@ -270,7 +274,7 @@ class Mistakes(BuilderState):
 
     def m_pipe(self, d: int) -> Any:
         c = self.c
-        form = c.pick(["int", "str", "arr", "maxmin", "builtin", "fn", "fnvar"])
+        form = c.pick(["int", "str", "arr", "maxmin", "builtin", "fn", "fnvar", "value", "value"])
         x = self.e_int(0).node
         if form == "int":
             return A.Pipe(x, lit(c.pick([3, 0])))
@@ -289,9 +293,12 @@ class Mistakes(BuilderState):
                 f = c.pick(fs)
                 extra = len(f.params) + (1 if f.recursive else 0)
                 return A.Pipe(x, call(f.name, *[lit(1) for _ in range(extra)]))
-        fs = self.vars_of("fn") + self.vars_of("thunk")
-        if fs:
-            return A.Pipe(x, call(c.pick(fs).name, lit(1)))
+        if form == "fnvar":
+            fs = self.vars_of("fn") + self.vars_of("thunk")
+            if fs:
+                return A.Pipe(x, call(c.pick(fs).name, lit(1)))
+        if form == "value":
+            return A.Pipe(x, self.not_a_function())
         return A.Pipe(x, A.Pipe(x, lit(2)))
 
     def m_div0(self, d: int) -> Any:
@@ -403,10 +410,24 @@ class Mistakes(BuilderState):
     def m_callback(self, d: int) -> Any:
         c = self.c
         arr = self.value_of("arr")
-        form = c.pick(["notfn", "sortstr", "reduceempty", "badbody"])
+        form = c.pick(["notfn", "notfn", "wrongfn", "sortstr", "reduceempty", "badbody"])
         if form == "notfn":
-            return meth(arr, c.pick(["map", "filter", "find", "sort", "every", "some"]),
-                        lit(c.pick([5, "s"])))
+            m = c.pick(["map", "filter", "find", "sort", "every", "some", "reduce", "forEach",
+                        "flatMap", "findIndex", "where", "orderBy", "takeWhile", "groupBy"])
+            bad = lit(c.pick([5, "s"])) if c.chance(25) else self.not_a_function()
+            return meth(arr, m, bad, *([lit(0)] if m == "reduce" else []))
+        if form == "wrongfn":
+            # a user function whose arity the callback does not fit: map and filter pass the
+            # item (and the index), reduce the accumulator and the item
+            reduce = c.chance(30)
+            fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref
+                  and not f.is_async and not f.recursive and not f.default_last
+                  and (len(f.params) in (1, 3, 4) if reduce else len(f.params) in (0, 3, 4))]
+            if fs:
+                f = c.pick(fs)
+                if reduce:
+                    return meth(arr, "reduce", name(f.name), lit(0))
+                return meth(arr, c.pick(["map", "filter", "every", "some", "find"]), name(f.name))
         if form == "sortstr":
             p, q = self.fresh("p"), self.fresh("q")
             return meth(arr, "sort", lam([p, q], lit("x")))
@@ -457,6 +478,95 @@ class Mistakes(BuilderState):
             args.append(self.value_of(c.pick(wrong.get(ty, ["int"]))))
         node: Any = call(f.name, *args)
         return A.Await(node, []) if f.is_async else node
+
+    def not_a_function(self) -> Any:
+        """A value that is not a function, the way one ends up where a function is expected: a
+        variable of another type, None, an object's field, an array's element, a struct instance,
+        a call's result."""
+        c = self.c
+        form = c.pick(["var", "var", "none", "field", "element", "struct", "result"])
+        if form == "var":
+            v = self.some_var(["int", "str", "arr", "bool", "obj", "opt", "num", "res"])
+            if v is not None:
+                return name(v.name)
+        if form == "field":
+            objs = [v for v in self.vars_of("obj") if v.info]
+            if objs:
+                o = c.pick(objs)
+                return A.Member(name(o.name), c.pick(list(o.info)))
+        if form == "element":
+            return A.Index(self.value_of("arr"), lit(0))
+        if form == "struct" and self.structs:
+            return self.struct_value(0)
+        if form == "result":
+            called = self.affordable_call()
+            if called is not None:
+                return called
+        return lit(None)
+
+    def affordable_call(self) -> Optional[Any]:
+        """A well-typed call of a user function (none of them returns a function), paid for."""
+        c = self.c
+        fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref
+              and not f.is_async and self.affordable(f.cost)]
+        if not fs:
+            return None
+        f = c.pick(fs)
+        self.spend(self.ctx.mult * f.cost)
+        args: list = [lit(1)] if f.recursive else []
+        args += [self.value_of(ty) for _, ty in f.params]
+        return call(f.name, *args)
+
+    def m_callresult(self, d: int) -> Any:
+        """The result of an expression, called, where it is not a function: a user function's
+        result, an element, a method's result, arithmetic, None."""
+        c = self.c
+        form = c.pick(["fn", "fn", "element", "method", "arith", "none", "value"])
+        args = [self.e_int(0).node for _ in range(c.int(0, 2))]
+        if form == "fn":
+            called = self.affordable_call()
+            if called is not None:
+                return A.Call(called, args)
+        if form == "element":
+            return A.Call(A.Index(self.value_of(c.pick(["arr", "sarr"])), lit(0)), args)
+        if form == "method":
+            return A.Call(meth(self.value_of("str"), c.pick(["toUpperCase", "trim"])), args)
+        if form == "arith":
+            return A.Call(binop("+", self.e_int(0).node, lit(1)), args)
+        if form == "value":
+            return A.Call(self.not_a_function(), args)
+        return A.Call(lit(None), args)
+
+    def m_receiver(self, d: int) -> Any:
+        """A method called on a receiver that does not have it: a struct's method on another
+        value (an object with the same fields, another struct, None), a method of arrays,
+        strings or HashMaps on another type."""
+        c = self.c
+        form = c.pick(["struct", "struct", "none", "array", "string", "hashmap"])
+        if form == "struct" and self.structs:
+            s = c.pick(self.structs)
+            mname, nparams = c.pick(s.methods)
+            others = [o for o in self.structs if o is not s and mname not in dict(o.methods)]
+            recv = c.pick([A.ObjectLit([(f, self.e_int(0).node) for f in s.fields]),
+                           self.value_of(c.pick(["int", "str", "arr", "opt"])),
+                           self.struct_value(0, c.pick(others)) if others else lit(None)])
+            return meth(recv, mname, *[self.e_int(0).node for _ in range(nparams)])
+        x = self.fresh("x")
+        if form == "none":
+            return meth(lit(None), c.pick(["map", "length", "push", "toUpperCase", "get"]),
+                        *[lam([x], name(x))][:c.int(0, 1)])
+        if form == "array":
+            recv = self.value_of(c.pick(["str", "int", "obj", "opt", "bool"]))
+            m = c.pick(["map", "filter", "where", "orderBy", "distinct", "sum", "push", "slice"])
+            args = [lam([x], name(x))] if m in ("map", "filter", "where", "orderBy") else []
+            return meth(recv, m, *args)
+        if form == "string":
+            recv = self.value_of(c.pick(["arr", "int", "obj", "num"]))
+            return meth(recv, c.pick(["padStart", "toUpperCase", "trim", "charAt", "isDigit"]),
+                        *[lit(3)][:c.int(0, 1)])
+        recv = self.value_of(c.pick(["arr", "obj", "str"]))
+        m = c.pick(["getOrDefault", "entries", "merge", "isEmpty", "set", "toArray"])
+        return meth(recv, m, *[lit("k"), lit(1)][:c.int(0, 2)])
 
     def m_method_arity(self, d: int) -> Any:
         c = self.c
