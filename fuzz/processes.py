@@ -28,7 +28,8 @@ from typing import Callable, Optional
 # What a command needs, imported once by the zygote (importing runs no Shape code).
 PRELOAD = ("shapelang.cli", "shapelang.api", "shapelang.vm.snapshot", "shapelang.vm.recompile",
            "shapelang.vm.compiler", "shapelang.vm.machine", "shapelang.ref.evaluator",
-           "shapelang.ref.parser", "shapelang.vm.store", "sqlite_utils")
+           "shapelang.ref.parser", "shapelang.vm.store", "shapelang.vm.codec", "shapelang.vm.remote",
+           "shapelang.runtime.stdlib.resume", "shapelang.repl", "sqlite_utils")
 
 
 @dataclass
@@ -46,11 +47,18 @@ class Zygote:
     def __init__(self) -> None:
         self.proc: Optional[subprocess.Popen] = None
         self.cpu = 0.0          # CPU seconds of every command run so far (campaign accounting)
+        self.cache: Optional[tempfile.TemporaryDirectory] = None
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             env = dict(os.environ)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
+            # the commands keep their compiled code (vm/codecache.py) as `shape` does, but in a
+            # directory of their own: thousands of generated programs do not belong in the
+            # user's cache
+            if self.cache is None:
+                self.cache = tempfile.TemporaryDirectory(prefix="shape-fuzz-cache-")
+            env["SHAPE_CACHE_DIR"] = self.cache.name
             self.proc = subprocess.Popen([sys.executable, "-m", "shapelang.fuzz.processes"],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          text=True, env=env)
@@ -86,6 +94,9 @@ class Zygote:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
+        if self.cache is not None:
+            self.cache.cleanup()
+            self.cache = None
 
 
 _ZYGOTE: Optional[Zygote] = None
@@ -207,13 +218,20 @@ def _serve_one(request: dict) -> dict:
 
 def _warm_up() -> None:
     """Build the tables every command builds first and that depend on nothing but the code: the
-    prelude's compiled blobs and their threaded code (content-addressed caches; no Shape code
-    runs). A command forked from here starts where a fresh process would be after that step."""
-    from shapelang.vm import threader
+    prelude's compiled blobs, their threaded code, and their validation as stored code (what a
+    resume checks of every blob it reads; content-addressed caches: a blob read from a store
+    under a prelude id has exactly these bytes, the store checks the hash); and the store
+    driver's plugin table (sqlite_utils scans the installed packages once per process). No
+    Shape code runs. A command forked from here starts where a fresh process would be after
+    those steps."""
+    import sqlite_utils
+    from shapelang.vm import snapshot, threader
     from shapelang.vm.compiler import prelude_blobs
     blobs, _ = prelude_blobs()
-    for blob in blobs.values():
+    for bid, blob in blobs.items():
         threader.compile_blob(blob, blobs)
+        snapshot.validated_blob(bid, blob.to_bytes())
+    sqlite_utils.Database(memory=True).close()
 
 
 def serve() -> None:

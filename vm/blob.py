@@ -50,6 +50,9 @@ class Blob:
     inlined: list[list[Any]] = field(default_factory=list)
     source: Optional[str] = None  # path of the source file (not part of the id)
     _id: Optional[str] = field(default=None, repr=False, compare=False)
+    # The encoding, kept once the id is taken: from then on the blob is not changed (its id
+    # names its content; a changed copy is made with dataclasses.replace, which drops both).
+    _bytes: Optional[bytes] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def argc(self) -> int:
@@ -66,12 +69,16 @@ class Blob:
         return out
 
     def to_bytes(self) -> bytes:
+        if self._bytes is not None:
+            return self._bytes
         return msgpack.packb(self.encoding(), use_bin_type=True)
 
     @property
     def id(self) -> str:
         if self._id is None:
-            self._id = hashlib.sha256(self.to_bytes()).hexdigest()
+            data = self.to_bytes()
+            self._id = hashlib.sha256(data).hexdigest()
+            self._bytes = data
         return self._id
 
     def inlined_at(self, pc: int) -> list[list[Any]]:
@@ -106,6 +113,8 @@ class Blob:
         validate(blob)
         if blob.to_bytes() != data:
             raise BlobError("blob encoding is not canonical")
+        if expect_id is not None:     # checked above: these bytes hash to it
+            blob._id, blob._bytes = expect_id, data
         return blob
 
 
