@@ -781,14 +781,20 @@ SCRATCH = ScratchStore()
 
 
 def resume_stored(store: str, sid: str, budget: int,
-                  cwd: Optional[str] = None) -> tuple[Optional[Any], str]:
+                  cwd: Optional[str] = None,
+                  jit: Optional[str] = None) -> tuple[Optional[Any], str]:
     """Resume a stored snapshot through the engine API (what `shape --resume ID --snapshot-at
     BUDGET` runs), output discarded: (the api.Result, or None when an exception escaped the API;
-    the traceback text then)."""
+    the traceback text then). `jit`: the JIT's mode for the resumed run (None: the VM alone)."""
     import traceback
     from shapelang import api
+    from shapelang.vm.jit import jit_mode
     try:
-        return api.resume(sid, store=store, snapshot_at=budget, write=lambda s: None,
-                          cwd=cwd), ""
+        if jit is None:
+            return api.resume(sid, store=store, snapshot_at=budget, write=lambda s: None,
+                              cwd=cwd), ""
+        with jit_mode(jit):
+            return api.resume(sid, store=store, snapshot_at=budget, engine="jit",
+                              write=lambda s: None, cwd=cwd), ""
     except Exception:
         return None, traceback.format_exc()

@@ -578,7 +578,9 @@ def check_g(case: Case) -> Verdict:
     blobs = program.blob_bytes()
     # a share of the cases (as for check b) resume through the real CLI in a fresh process; a
     # program of the file family resumes in process, in its room (its forged ledger may name
-    # the room's files; a continuation without a ledger writes into the working directory)
+    # the room's files; a continuation without a ledger writes into the working directory);
+    # every second forgery resumes with the JIT compiling every function and loop it reaches
+    # (the forged code runs compiled; a snapshot or an error deoptimises to the VM)
     through_cli = case.params.cli < CLI_SHARE and not case.files
     cwd = E.ROOMS["vm"].spoil() if case.files else None
     for i in range(FORGERIES):
@@ -586,17 +588,22 @@ def check_g(case: Case) -> Verdict:
         state = states[seed % len(states)]
         f = forge(state, blobs, program.entry, program.prelude, seed)
         path, sid = E.SCRATCH.put(f.state, f.blobs, data=session.io_blobs)
+        jit = i % 2 == 1
         if through_cli:
-            done = E.cli_run(["--resume", sid, "--store", path, "--snapshot-at", str(FORGED_BUDGET)])
+            done = E.cli_run(["--resume", sid, "--store", path, "--snapshot-at", str(FORGED_BUDGET)]
+                             + (["--engine", "jit"] if jit else []),
+                             {"SHAPE_JIT": "force"} if jit else None)
             problem = judge_stored_run(done)
             account = f"exit code {done.code}\n--- stderr ---\n{done.stderr[-3000:]}"
         else:
-            result, escaped = E.resume_stored(path, sid, FORGED_BUDGET, cwd)
+            result, escaped = E.resume_stored(path, sid, FORGED_BUDGET, cwd,
+                                              jit="force" if jit else None)
             problem = judge_resumed(result, escaped)
             account = escaped or (result.error.render() if result.error else "no error")
         if problem is not None:
-            return Verdict("g", "fail", problem, f"forgery {i} (seed {seed}): {f.what}\n{account}",
-                           units=i + 1)
+            on = " on the JIT (SHAPE_JIT=force)" if jit else ""
+            return Verdict("g", "fail", problem,
+                           f"forgery {i} (seed {seed}){on}: {f.what}\n{account}", units=i + 1)
     return Verdict("g", "pass", units=FORGERIES)
 
 

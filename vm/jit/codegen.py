@@ -469,6 +469,14 @@ class JitGen(T._Gen):
             L(f"{t} = {x} + {y}")
             self.push(t, "str")
             return
+        if op == "+" and kx == "str":
+            # The threader's one-line form (a conditional expression) cannot concatenate in
+            # place; these two statements can (concat_in_place).
+            t = self.tmp()
+            L(f"if type({y}) is str: {t} = {x} + {y}")
+            L(f"else: {t} = add({x}, {y})")
+            self.push(t, "str")
+            return
         super().binary(op, x, y)
         if op == "+" and "str" in (kx, ky):
             self.kinds[self.stack[-1]] = "str"     # runtime add: a string with anything
@@ -562,16 +570,27 @@ class JitGen(T._Gen):
         """`s = s + t` on strings: write it as one statement, which CPython runs in place when
         nothing else holds the string (building a string in a loop stays linear)."""
         name = self.reg(slot)
-        last = self.cur[-1] if self.cur else None
-        head = f"{x} = {name} + "
-        if (not isinstance(last, Line) or last.rel != self.ind or not last.text.startswith(head)
-                or self.kinds.get(x) != "str" or not x.startswith("t")
+        if (self.kinds.get(x) != "str" or not x.startswith("t")
                 or any(e == name or e == x for e in self.stack)):
             return False
-        rest = last.text[len(head):]
-        if not _NAME.match(rest) and not re.fullmatch(r"K\[\d+\]", rest):
+        last = self.cur[-1] if self.cur else None
+        if not isinstance(last, Line) or last.rel != self.ind:
             return False
-        last.text = f"{name} = {name} + {rest}"
+        head = f"{x} = {name} + "
+        if last.text.startswith(head):
+            rest = last.text[len(head):]
+            if not _NAME.match(rest) and not re.fullmatch(r"K\[\d+\]", rest):
+                return False
+            last.text = f"{name} = {name} + {rest}"
+            return True
+        # binary's two statements for a string plus a value of unknown kind
+        test = self.cur[-2] if len(self.cur) >= 2 else None
+        m = re.fullmatch(rf"else: {x} = add\({name}, ([rst]\d+)\)", last.text)
+        if (m is None or not isinstance(test, Line) or test.rel != self.ind
+                or test.text != f"if type({m[1]}) is str: {x} = {name} + {m[1]}"):
+            return False
+        test.text = f"if type({m[1]}) is str: {name} = {name} + {m[1]}"
+        last.text = f"else: {name} = add({name}, {m[1]})"
         return True
 
     def bind_through(self, call: str, desc: Any) -> None:
