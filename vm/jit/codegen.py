@@ -171,6 +171,7 @@ class JitGen(T._Gen):
         self.ret_kinds: set = set()           # kinds of what the function returns
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
+        self.unguarded_calls = 0        # recursive calls made to the copy without the guard
         self.fname = ""
         self.frame_items: tuple[str, list] = ("", [])   # frame_args of the call being made
         self.speculate: dict[int, str] = {}
@@ -343,7 +344,10 @@ class JitGen(T._Gen):
             t = self.tmp()
             if kx == "list" and ki == "int":
                 self.popn(2)
-                L(f"{t} = {x}[{i}] if 0 <= {i} < len({x}) else index_get({x}, {i})")
+                # A Python list indexed by an int is Shape's rule in range (negative indices
+                # count from the end); out of range, the rule decides (None).
+                L(f"try: {t} = {x}[{i}]")
+                L(f"except IndexError: {t} = index_get({x}, {i})")
             elif kx == "dict" and ki == "str":
                 self.popn(2)
                 L(f"{t} = {x}.get({i})")
@@ -356,8 +360,8 @@ class JitGen(T._Gen):
             x, i, v = st[-3], st[-2], st[-1]
             kx, ki = self.kind(x), self.kind(i)
             if kx == "list" and ki == "int":
-                L(f"if 0 <= {i} < len({x}): {x}[{i}] = {v}")
-                L(f"else: index_set({x}, {i}, {v})")
+                L(f"try: {x}[{i}] = {v}")
+                L(f"except IndexError: index_set({x}, {i}, {v})")
             elif kx == "dict" and ki == "str":
                 L(f"{x}[{i}] = {v}")
             else:
@@ -630,9 +634,15 @@ class JitGen(T._Gen):
         if self.calls_itself(slot, argc):
             # A recursive call (the callee is the variable named as this function): call this
             # very code, and know what it returns; anything else leaves for the VM.
+            # Arguments of the kinds the entry guard tests skip it: the unguarded copy.
+            guard = {s: k for s, k in self.assume[self.region.entry][0].items() if s < argc}
+            fn = self.fname
+            if all(self.kind(args[s]) == k for s, k in guard.items()):
+                fn += "_u"
+                self.unguarded_calls += 1
             L(f"if ({f} is _me or _is_me({f})) and _d:")
             self.ind += 1
-            self.invoke(self.fname, f"{f}.cells", ", ".join(args), nxt, full)
+            self.invoke(fn, f"{f}.cells", ", ".join(args), nxt, full)
             self.ind -= 1
             L("else:")
             self.ind += 1
@@ -715,7 +725,7 @@ class JitGen(T._Gen):
         after = below if drop else below + [self.res]
         for p, _ in self.dispatches_from(ret, cont, False):
             self.count((p,), after)
-        if g != self.fname:
+        if g not in (self.fname, self.fname + "_u"):
             L("break")
 
     def value_path(self, value: str, pc: int, nxt: int) -> None:
@@ -1214,6 +1224,7 @@ class JitGen(T._Gen):
                 self.arity_caches = []
                 self.ret_kinds = set()
                 self.self_calls = 0
+                self.unguarded_calls = 0
                 body = self.build(region)
                 if not self.changed:
                     break
@@ -1251,12 +1262,14 @@ class JitGen(T._Gen):
             if depth:
                 P(f"{''.join(f's{i}, ' for i in range(depth))}= _R[{n}:]")
             guarded = sorted(settled)
+        guard_line = None
         if guarded:
             # The code below assumes what these registers held when it was compiled.
             test = " and ".join(guard_test(self.reg(s), settled[s]) for s in guarded)
             depth = self.depths[pc]
             P(f"if not ({test}): raise GuardFailed({pc}, "
               f"{self.stack_tuple([f's{i}' for i in range(depth)])}, True)")
+            guard_line = pro[-1]
         calls = any(O.CLASS[op] == "C" for op, _, _ in blob.code)
         if region.kind == "entry" and (self.loops or calls):
             # A function that neither loops nor calls returns soon: its caller's poll suffices.
@@ -1279,6 +1292,14 @@ class JitGen(T._Gen):
                 lines.append((text, pc, None))
         lines.append(("    " + head, pc, None))
         _render(pro + body, 2, lines)
+        if self.unguarded_calls:
+            # Recursive calls whose arguments are known to pass the entry guard call a copy of
+            # the function without it (same lines, so deoptimisation reads either the same way).
+            if guard_line is None:
+                lines.append((f"    {name}_u = {name}", pc, None))
+            else:
+                lines.append(("    " + head.replace(f"def {name}(", f"def {name}_u("), pc, None))
+                _render([x for x in pro if x is not guard_line] + body, 2, lines)
         lines.append((f"    return {name}", pc, None))
         src = "\n".join(t for t, _, _ in lines) + "\n"
         return src, [(p, s) for _, p, s in lines]

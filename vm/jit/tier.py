@@ -57,7 +57,7 @@ class JitRuntime:
         self.m = machine
         self.mode = mode
         self.ns = dict(helpers)
-        self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool)
+        self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool, IndexError=IndexError)
         self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
                         "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
                         "NO_VALUE": _NO_VALUE})
