@@ -172,6 +172,7 @@ class JitGen(T._Gen):
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
         self.unguarded_calls = 0        # recursive calls made to the copy without the guard
+        self.inlined = 0                # calls replaced by the callee's body
         self.fname = ""
         self.frame_items: tuple[str, list] = ("", [])   # frame_args of the call being made
         self.speculate: dict[int, str] = {}
@@ -206,7 +207,7 @@ class JitGen(T._Gen):
 
     def clobber(self, slot: int) -> None:
         """Register `slot` is about to change: stack entries that name it take a copy."""
-        name = f"r{slot}"
+        name = self.reg(slot)
         for i, x in enumerate(self.stack):
             if x == name:
                 t = self.tmp()
@@ -652,6 +653,10 @@ class JitGen(T._Gen):
             if self.ret_kind is not None:
                 self.kinds[res] = self.ret_kind
             return True
+        inlined = self.inline_call(f, slot, args, pc, full)
+        if inlined:
+            L("else:")
+            self.ind += 1
         B = self.tmp()
         ic = f"_ic{pc}"
         self.caches.append(ic)
@@ -676,6 +681,47 @@ class JitGen(T._Gen):
         self.ind -= 1
         self.deopt(pc, full)
         self.ind -= 1
+        if inlined:
+            self.ind -= 1
+        return True
+
+    def inline_call(self, f: str, slot: Optional[int], args: list[str], pc: int,
+                    full: list) -> bool:
+        """The body of the closure this call is expected to call, in place of the call, behind
+        a test of its blob (`else:` the call follows); False if there is none. The region was
+        compiled while a register held that closure (its spec names it), and only a callee
+        that computes and returns without effects (`inlinable`) is inlined: if anything in it
+        goes wrong — an error, a result the VM's rule must handle — the VM makes the call
+        from its start, as if the inlined code had never run. Not in the counting variant
+        (the callee's dispatches would need counting)."""
+        if self.counting or self.region is None:
+            return False
+        cands = {s: k[3:] for s, k in self.region.spec if k.startswith("fn ")}
+        bid = cands.get(slot) if slot is not None else None
+        if bid is None and len(set(cands.values())) == 1:
+            bid = next(iter(cands.values()))
+        blob = self.blobs.get(bid) if bid is not None else None
+        if blob is None or not inlinable(blob) or blob.argc != len(args):
+            return False
+        try:
+            sub = _Inline(self, blob, pc, full)
+            sub.caller_kinds = self.kinds
+            body, x = sub.body(f, args)
+        except Unsupported:
+            return False
+        self.n = sub.n
+        L = self.line
+        L(f"if type({f}) is Closure and {f}.bid == {bid!r}:")
+        self.ind += 1
+        L("try:")
+        for ln in body:
+            self.cur.append(Line(self.ind + 1 + ln.rel, ln.text, pc))
+        L(f"    {self.res} = {x}")
+        L("except Exception:")
+        self.ind += 1
+        self.deopt(pc, full)
+        self.ind -= 2
+        self.inlined += 1
         return True
 
     def calls_itself(self, slot: Optional[int], argc: int) -> bool:
@@ -1435,6 +1481,102 @@ def _binds(desc: Any) -> list[tuple[int, int]]:
 
 def _bound_slots(desc: Any) -> list[int]:
     return [s for s, cell in _binds(desc) if not cell]
+
+
+# ---------------------------------------------------------------- inlining small callees
+
+# What an inlined callee may do: read its arguments, cells and constants, compute, and return;
+# nothing that another frame could see, so leaving it half-run for the VM's call is invisible.
+_INLINE_OPS = frozenset({O.NOP, O.LOAD_CONST, O.LOAD_LOCAL, O.LOAD_CELL, O.LOAD_FREE,
+                         O.STORE_LOCAL, O.POP, O.DUP, O.BINARY, O.UNARY_NEG, O.UNARY_NOT,
+                         O.TO_BOOL, O.GET_INDEX, O.GET_ATTR})
+INLINE_SIZE = 24            # instructions of a callee that may be inlined
+# What inlined code must not mention: the caller's tables (not the callee's), the VM, depth.
+_INLINE_ENV = re.compile(r"(?<![\w.])(K|LN|CH|CN|BI|BF|MT|MC|DS|PN|METHODS|PRE|OUT|TIER|M|S|"
+                         r"_d|_L|h_uninit)(?!\w)")
+
+
+def inlinable(blob: Any) -> bool:
+    """A function the JIT may inline where it is called: a plain function (no defaults,
+    references, self, async or annotations) whose code is one straight run of `_INLINE_OPS`
+    ending in its only return."""
+    code = blob.code
+    start = blob.entries[-1] if blob.entries else 0
+    return (blob.kind != "module" and not blob.has_self and not blob.is_async
+            and not blob.annotated and not blob.ref_params and blob.min_args == blob.params
+            and len(blob.entries) == 1 and 0 < len(code) - start <= INLINE_SIZE
+            and code[-1][0] == O.RETURN
+            and all(op in _INLINE_OPS for op, _, _ in code[start:-1]))
+
+
+class _Inline(JitGen):
+    """The code of an inlinable callee, generated into its caller: registers are the caller's
+    locals `v<pc>_<slot>`, constants are literals, and wherever the callee's code would leave
+    for the VM the caller does, at the call (`Deopt` of the call: the VM calls)."""
+
+    def __init__(self, caller: JitGen, blob: Any, pc: int, full: list) -> None:
+        super().__init__(blob, caller.blobs, T.compile_blob(blob, caller.blobs).exits, False)
+        self.prefix = f"v{pc}_"
+        self.call = (pc, list(full))
+        self.n = caller.n
+
+    def reg(self, slot: int) -> str:
+        return f"{self.prefix}{slot}"
+
+    def deopt(self, pc: int, items: list, counted: bool = True) -> None:
+        cpc, full = self.call
+        self.line(f"raise Deopt({cpc}, {self.stack_tuple(full)}, True)")
+
+    def const_expr(self, i: int) -> str:
+        v = self.blob.consts[i]
+        if type(v) is str:
+            e = repr(v)
+            self.kinds[e] = "str"
+            return e
+        return super().const_expr(i)
+
+    def own(self, op: int, a: int, b: int, pc: int) -> None:
+        if op == O.LOAD_FREE:
+            t = self.tmp()
+            self.line(f"{t} = {self.reg(a)}.v")
+            self.line(f"if {t} is UNINIT:")
+            self.ind += 1
+            self.deopt(pc, [])
+            self.ind -= 1
+            self.push(t)
+            self.origin[t] = a
+            return
+        super().own(op, a, b, pc)
+
+    def body(self, f: str, args: list[str]) -> tuple[list, str]:
+        """The callee's code (Lines) and the expression of its result."""
+        blob = self.blob
+        argc, k, n = blob.argc, blob.argc + blob.nfree, blob.nlocals
+        self.cur, self.ind, self.stack = [], 0, []
+        self.kinds, self.rt = {}, {}
+        L = self.line
+        self.pc = blob.entries[-1]
+        for i, x in enumerate(args):
+            L(f"{self.reg(i)} = {x}")
+            kind = self.caller_kinds.get(x)
+            if kind is not None:
+                self.set_reg(i, kind)
+        if blob.nfree:
+            L(f"{''.join(self.reg(i) + ', ' for i in range(argc, k))}= {f}.cells")
+        if n > k:
+            L(" = ".join(self.reg(i) for i in range(k, n)) + " = None")
+            for i in range(k, n):
+                self.set_reg(i, "none")
+        code = blob.code
+        for pc in range(blob.entries[-1], len(code) - 1):
+            self.pc = pc
+            op, a, b = code[pc]
+            self.instr(op, a, b, pc)
+        x = self.pop()
+        for ln in self.cur:
+            if _INLINE_ENV.search(ln.text) or _VM_STATE.search(ln.text):
+                raise Unsupported("the callee's code needs its own tables")
+        return self.cur, x
 
 
 # ---------------------------------------------------------------- compiling, cached

@@ -35,10 +35,11 @@ from shapelang.runtime.errors import ShapeError, ShapeExit, stack_overflow
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.frame import PC, REGS
-from shapelang.vm.jit.codegen import FACTORY_ARGS, JitCode, Region, compile_region, kind_of
+from shapelang.vm.jit.codegen import (FACTORY_ARGS, JitCode, Region, compile_region, inlinable,
+                                       kind_of)
 from shapelang.vm.jit.deopt import Deopt, GuardFailed, activations, error_pc, rebuild
 from shapelang.vm.jit.flow import Unsupported
-from shapelang.vm.objects import VM_BUILTINS
+from shapelang.vm.objects import VM_BUILTINS, Closure
 
 CALLS_HOT = 2            # calls before a function is compiled ("on")
 LOOPS_HOT = 50           # runs of a loop head before the loop is compiled ("on")
@@ -57,7 +58,8 @@ class JitRuntime:
         self.m = machine
         self.mode = mode
         self.ns = dict(helpers)
-        self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool, IndexError=IndexError)
+        self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool, IndexError=IndexError,
+                                     Exception=Exception)
         self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
                         "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
                         "NO_VALUE": _NO_VALUE})
@@ -141,7 +143,7 @@ class JitRuntime:
         key = (rb.bid, head, counting)
         fn = self.loop_fns.get(key)
         if fn is None:
-            spec = () if (rb.bid, head) in self.generic else _spec(R[:rb.blob.nlocals])
+            spec = () if (rb.bid, head) in self.generic else _spec(R[:rb.blob.nlocals], self.m.rblobs)
             fn = self.loop_fns[key] = self._compile(rb, Region("osr", head, spec), counting) or False
         return fn
 
@@ -185,7 +187,7 @@ class JitRuntime:
             if self.deopts.get(rb.bid, 0) >= DEOPT_LIMIT:
                 fn = False
             else:
-                spec = () if (rb.bid, rb.start) in self.generic else _spec(args)
+                spec = () if (rb.bid, rb.start) in self.generic else _spec(args, self.m.rblobs)
                 fn = self._compile(rb, Region("entry", rb.start, spec), counting) or False
             setattr(rb, attr, fn)
             if fn and self.orig.get((rb.bid, rb.start)) is not None:
@@ -355,13 +357,18 @@ class JitRuntime:
         return err
 
 
-def _spec(values: Any) -> tuple:
-    """The (slot, kind) pairs of the values a region is specialised for."""
+def _spec(values: Any, rblobs: dict) -> tuple:
+    """The (slot, kind) pairs of the values a region is specialised for; a closure that the
+    region may inline where it calls it is (slot, "fn <blob id>")."""
     out = []
     for i, v in enumerate(values):
         k = kind_of(v)
         if k is not None:
             out.append((i, k))
+        elif type(v) is Closure:
+            rb = rblobs.get(v.bid)
+            if rb is not None and inlinable(rb.blob):
+                out.append((i, "fn " + v.bid))
     return tuple(out)
 
 
