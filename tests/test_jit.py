@@ -130,6 +130,22 @@ for i in 0..4 { acc += step(i) }
 let probe = |x| { snapshot(); x > 2 }
 print(acc, [1, 2, 3, 4].filter(probe))
 """,
+    "inlined-callees": """
+fn apply(f, n) { let mut t = 0; let mut i = 0; while i < n { t += f(i); i += 1 }; t }
+let mut k = 3
+let add_k = |x| x + k
+let mut out = [apply(add_k, 100)]
+k = 0.5
+out.push(apply(add_k, 3))
+out.push(apply(|x| x * 4611686018427387904, 5))
+out.push(apply(|x| { let y = x * 2; y - 1 }, 50))
+out.push([1, 2, 3, 4].filter(|x| x > 2))
+out.push([1, 2, 3].map(|x| "n" + to_string(x)).map(|s| s + "!"))
+let late = || later + 1
+let later = 41
+out.push(apply(|x| late() + x, 2))
+print(out)
+""",
 }
 
 # Loops that get hot with one kind of value in a register and then see another: the compiled
@@ -158,6 +174,9 @@ ERRORS = {
     "overflow": "fn down(n) { down(n + 1) }\ndown(0)\n",
     "callback-none": "fn f(x) { x + 1 }\nlet xs = [1, 2]\nprint(xs.map(f))\nprint(xs.map(None))\n",
     "call-none": "fn g(f, x) { f(x) }\nprint(g(|x| x, 1))\nprint(g(None, 2))\n",
+    "inlined-callee": "let k = [1]\nlet xs = [1, 2, 3]\nprint(xs.map(|x| x + 1))\n"
+                      "print(xs.map(|x| x - k))\n",
+    "inlined-uninit": "let f = |x| x + later\nprint([1, 2].map(f))\nlet later = 1\n",
 }
 
 
@@ -291,6 +310,16 @@ def test_step_budget_after_a_stop_continues_exactly(tmp_path):
             state = session.decode_state(data)
         return seen
     assert chain("force") == chain("off")
+
+
+def test_small_pure_callees_are_inlined_where_they_are_called():
+    program = compile_source(PROGRAMS["inlined-callees"], "t.shape")
+    m = Machine(program, out=[], jit="force")
+    m.run()
+    inlined = [jc for jc in m.jit.codes.values() if ".bid == " in jc.source]
+    assert inlined, "no call site was inlined"
+    # the counting variant (runs with a step budget) never inlines
+    assert not any(jc.counting for jc in inlined)
 
 
 def test_deep_recursion_runs_past_pythons_stack():
