@@ -322,6 +322,29 @@ def test_small_pure_callees_are_inlined_where_they_are_called():
     assert not any(jc.counting for jc in inlined)
 
 
+def test_unrolled_recursion_overflows_at_the_vms_depth():
+    # fib-like functions run one level of their body in place at each recursive call: the
+    # depth limit must still count every level, so the same depths fail on both.
+    source = "fn d(n) {{ if n == 0 {{ 0 }} else {{ 1 + d(n - 1) }} }}\nprint(d({n}))\n"
+
+    def outcome(n: int, jit: str) -> str:
+        out: list[str] = []
+        m = Machine(compile_source(source.format(n=n), "t.shape"), out=out, max_depth=200,
+                    jit=jit)
+        try:
+            m.run()
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+        return "".join(out)
+    got = {n: outcome(n, "force") for n in range(192, 202)}
+    assert got == {n: outcome(n, "off") for n in range(192, 202)}
+    assert "StackOverflow" in got[201] or "overflow" in got[201]
+    program = compile_source(source.format(n=50), "t.shape")
+    m = Machine(program, out=[], jit="force")
+    m.run()
+    assert any("_d - 2" in jc.source for jc in m.jit.codes.values())
+
+
 def test_deep_recursion_runs_past_pythons_stack():
     source = "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\nprint(depth(30000))\n"
     assert run(source, "force")["stdout"] == "30000\n"

@@ -173,6 +173,9 @@ class JitGen(T._Gen):
         self.self_calls = 0
         self.unguarded_calls = 0        # recursive calls made to the copy without the guard
         self.inlined = 0                # calls replaced by the callee's body
+        self.unrolled = 0               # recursive calls replaced by the function's body
+        # A compiled call needs `depth_test` true and passes `depth_next` on (Python depth).
+        self.depth_test, self.depth_next = "_d", "_d - 1"
         self.fname = ""
         self.frame_items: tuple[str, list] = ("", [])   # frame_args of the call being made
         self.speculate: dict[int, str] = {}
@@ -636,14 +639,15 @@ class JitGen(T._Gen):
             # A recursive call (the callee is the variable named as this function): call this
             # very code, and know what it returns; anything else leaves for the VM.
             # Arguments of the kinds the entry guard tests skip it: the unguarded copy.
-            guard = {s: k for s, k in self.assume[self.region.entry][0].items() if s < argc}
+            guard = {s: k for s, k in self.entry_guard().items() if s < argc}
             fn = self.fname
             if all(self.kind(args[s]) == k for s, k in guard.items()):
                 fn += "_u"
                 self.unguarded_calls += 1
-            L(f"if ({f} is _me or _is_me({f})) and _d:")
+            L(f"if ({f} is _me or _is_me({f})) and {self.depth_test}:")
             self.ind += 1
-            self.invoke(fn, f"{f}.cells", ", ".join(args), nxt, full)
+            if not self.unroll(f, args, pc, full):
+                self.invoke(fn, f"{f}.cells", ", ".join(args), nxt, full)
             self.ind -= 1
             L("else:")
             self.ind += 1
@@ -683,6 +687,41 @@ class JitGen(T._Gen):
         self.ind -= 1
         if inlined:
             self.ind -= 1
+        return True
+
+    def entry_guard(self) -> dict:
+        """What the region's entry guard tests: {slot: kind}."""
+        return self.assume[self.region.entry][0]
+
+    def unroll(self, f: str, args: list[str], pc: int, full: list) -> bool:
+        """A recursive call of a function that only computes and calls itself (`unrollable`)
+        runs the function's body in place, one level deep: its own recursive calls are compiled
+        calls, each counting two levels of depth. Like an inlined callee, the unrolled level
+        leaves for the VM at the call if anything goes wrong in it or below it (the VM makes the
+        call again; nothing it did is visible). Not in the counting variant."""
+        if self.counting or isinstance(self, _Unrolled) or not unrollable(self.blob):
+            return False
+        try:
+            sub = _Unrolled(self, pc, full)
+            sub.caller_kinds = self.kinds
+            lines, x, kinds = sub.body(f, args)
+        except Unsupported:
+            return False
+        self.n = sub.n
+        self.self_calls += sub.self_calls
+        self.unguarded_calls += sub.unguarded_calls
+        L = self.line
+        L("try:")
+        for ln in lines:
+            self.cur.append(Line(self.ind + 1 + ln.rel, ln.text, pc))
+        L(f"    {self.res} = {x}")
+        L("except Exception:")
+        self.ind += 1
+        self.deopt(pc, full)
+        self.ind -= 1
+        if len(kinds) == 1 and None not in kinds:
+            self.kinds[self.res] = next(iter(kinds))
+        self.unrolled += 1
         return True
 
     def inline_call(self, f: str, slot: Optional[int], args: list[str], pc: int,
@@ -767,7 +806,7 @@ class JitGen(T._Gen):
         ret = nxt + 1 if drop else nxt
         site = Site(ret, "drop" if drop else None, tuple(below))
         sep = ", " if args else ""
-        L(f"{self.res} = {g}(_d - 1, {cells}{sep}{args})", site)
+        L(f"{self.res} = {g}({self.depth_next}, {cells}{sep}{args})", site)
         after = below if drop else below + [self.res]
         for p, _ in self.dispatches_from(ret, cont, False):
             self.count((p,), after)
@@ -1517,14 +1556,14 @@ class _Inline(JitGen):
     def __init__(self, caller: JitGen, blob: Any, pc: int, full: list) -> None:
         super().__init__(blob, caller.blobs, T.compile_blob(blob, caller.blobs).exits, False)
         self.prefix = f"v{pc}_"
-        self.call = (pc, list(full))
+        self.at_call = (pc, list(full))
         self.n = caller.n
 
     def reg(self, slot: int) -> str:
         return f"{self.prefix}{slot}"
 
     def deopt(self, pc: int, items: list, counted: bool = True) -> None:
-        cpc, full = self.call
+        cpc, full = self.at_call
         self.line(f"raise Deopt({cpc}, {self.stack_tuple(full)}, True)")
 
     def const_expr(self, i: int) -> str:
@@ -1577,6 +1616,104 @@ class _Inline(JitGen):
             if _INLINE_ENV.search(ln.text) or _VM_STATE.search(ln.text):
                 raise Unsupported("the callee's code needs its own tables")
         return self.cur, x
+
+
+# What an unrolled body must not mention (the same blob's tables are its own): the VM, callees.
+_UNROLL_ENV = re.compile(r"(?<![\w.])(M|METHODS|PRE|OUT|TIER|BL|_L)(?!\w)|_ic\d|_ar\d")
+UNROLL_SIZE = 48            # instructions of a recursive function that may be unrolled
+_UNROLL_OPS = _INLINE_OPS | {O.CALL, O.JUMP, O.JUMP_IF_FALSE, O.JUMP_IF_TRUE, O.RETURN}
+
+
+def unrollable(blob: Any) -> bool:
+    """A function whose recursive calls may run its body in place: like `inlinable`, with
+    forward branches and calls (the generator refuses any call but a recursive one)."""
+    code = blob.code
+    start = blob.entries[-1] if blob.entries else 0
+    return (blob.kind != "module" and not blob.has_self and not blob.is_async
+            and not blob.annotated and not blob.ref_params and blob.min_args == blob.params
+            and len(blob.entries) == 1 and 0 < len(code) - start <= UNROLL_SIZE
+            and all(op in _UNROLL_OPS and all(t > pc for t in O.jump_targets(op, a, b))
+                    for pc, (op, a, b) in enumerate(code[start:], start)))
+
+
+class _Unrolled(JitGen):
+    """One level of a recursive function's body, generated into its own recursive call (see
+    JitGen.unroll): registers `v<pc>_<slot>`, returns leave a one-shot loop with the result,
+    and wherever the body would leave for the VM the caller does, at the call."""
+
+    def __init__(self, caller: JitGen, pc: int, full: list) -> None:
+        super().__init__(caller.blob, caller.blobs, caller.exits, False)
+        self.env = caller.env              # the same blob: the same tables
+        self.prefix = f"v{pc}_"
+        self.at_call = (pc, list(full))
+        self.n = caller.n
+        self.fname = caller.fname
+        self.ret_kind = caller.ret_kind
+        self.guard = dict(caller.entry_guard())
+        self.depth_test, self.depth_next = "_d > 1", "_d - 2"
+
+    def reg(self, slot: int) -> str:
+        return f"{self.prefix}{slot}"
+
+    def entry_guard(self) -> dict:
+        return self.guard
+
+    def deopt(self, pc: int, items: list, counted: bool = True) -> None:
+        cpc, full = self.at_call
+        self.line(f"raise Deopt({cpc}, {self.stack_tuple(full)}, True)")
+
+    def ret(self, x: str) -> None:
+        self.ret_kinds.add(self.kind(x))
+        self.line(f"{self.result} = {x}")
+        self.line("break")
+
+    def call(self, argc: int, nxt: int) -> bool:
+        slot = self.origin.get(self.stack[-argc - 1]) if len(self.stack) > argc else None
+        if not self.calls_itself(slot, argc):
+            raise Unsupported("an unrolled body calls another function")
+        return super().call(argc, nxt)
+
+    def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
+        raise Unsupported("an unrolled body calls a method")
+
+    def body(self, f: str, args: list[str]) -> tuple[list, str, set]:
+        """The body (Lines relative to the call), its result, and the kinds it may have."""
+        blob = self.blob
+        argc, k, n = blob.argc, blob.argc + blob.nfree, blob.nlocals
+        start = blob.entries[-1]
+        self.result = self.tmp()
+        kinds = {i: self.caller_kinds.get(x) for i, x in enumerate(args)}
+        entry = {i: kd for i, kd in kinds.items() if kd is not None}
+        entry.update({i: "none" for i in range(k, n)})
+        base = self.n
+        for _ in range(64):
+            self.assume = {start: (dict(entry), [None] * self.depths[start])}
+            self.changed = False
+            self.n = base
+            self.ret_kinds = set()
+            self.self_calls = self.unguarded_calls = 0
+            nodes = self.build(Region("entry", start, ()))
+            if not self.changed:
+                break
+        else:
+            raise Unsupported("the kinds of registers do not settle")
+        self.cur, self.ind, self.pc = [], 0, start
+        pro = self.cur
+        for i, x in enumerate(args):
+            self.line(f"{self.reg(i)} = {x}")
+        if blob.nfree:
+            self.line(f"{''.join(self.reg(i) + ', ' for i in range(argc, k))}= {f}.cells")
+        if n > k:
+            self.line(" = ".join(self.reg(i) for i in range(k, n)) + " = None")
+        out: list = []
+        _render(pro + [While(start, nodes)], 0, out)
+        lines = []
+        for text, _, _ in out:
+            body = text.lstrip(" ")
+            if _VM_STATE.search(body) or _UNROLL_ENV.search(body):
+                raise Unsupported("the unrolled body needs what the VM holds")
+            lines.append(Line((len(text) - len(body)) // 4, body, start))
+        return lines, self.result, self.ret_kinds
 
 
 # ---------------------------------------------------------------- compiling, cached
