@@ -1274,8 +1274,9 @@ class JitGen(T._Gen):
 
     def poll(self, pc: int, depth: int) -> None:
         """The machine's stop flag (an interrupt, a timeout), polled at loop heads and function
-        entries: leave for the VM, which stops at once."""
-        self.line(f"if S[0]: raise Deopt({pc}, "
+        entries: leave for the VM, which stops at once. `S` is a cell of the factory that the
+        machine sets (tier.StopFlag): one load and one test."""
+        self.line(f"if S: raise Deopt({pc}, "
                   f"{self.stack_tuple([f's{i}' for i in range(depth)])}, True)")
 
     # ------------------------------------------------------------ the function

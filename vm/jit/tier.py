@@ -53,6 +53,38 @@ _NO_VALUE = object()     # what a cache in compiled code holds before its first 
 TOTALS = {"tier_ups": 0, "compile_seconds": 0.0, "deopts": 0}
 
 
+class StopFlag:
+    """The machine's stop request (`flag[0]`, as Machine.request_stop sets it), seen by compiled
+    code as the closure cell `S` of each factory it instantiated: setting the flag sets every
+    cell, so a poll is `if S:` (one load and one test). Safe from a signal handler and from
+    another thread (api's timeout): a factory registers its cell before it reads the flag, and
+    looks again after."""
+    __slots__ = ("value", "cells")
+
+    def __init__(self) -> None:
+        self.value = False
+        self.cells: list = []
+
+    def __getitem__(self, i: int) -> bool:
+        return self.value
+
+    def __setitem__(self, i: int, value: bool) -> None:
+        self.value = value
+        for c in list(self.cells):
+            c.cell_contents = value
+
+    def register(self, fn: Any) -> None:
+        """Follow the flag in the cell `S` of compiled function fn (if it polls)."""
+        code = fn.__code__
+        if "S" not in code.co_freevars:
+            return
+        cell = fn.__closure__[code.co_freevars.index("S")]
+        self.cells.append(cell)
+        cell.cell_contents = self.value
+        if self.value and not cell.cell_contents:
+            cell.cell_contents = True
+
+
 class JitRuntime:
     def __init__(self, machine: Any, mode: str, helpers: dict) -> None:
         self.m = machine
@@ -63,7 +95,7 @@ class JitRuntime:
         self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
                         "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
                         "NO_VALUE": _NO_VALUE})
-        self.stop = [False]
+        self.stop = StopFlag()
         force = mode == "force"
         self.calls_hot = 1 if force else CALLS_HOT
         self.loops_hot = 1 if force else LOOPS_HOT
@@ -172,8 +204,9 @@ class JitRuntime:
         env = jc.env
         fn = ns["__factory"](m, m.frames, m.rblobs, m.max_depth, self.OUT, m.methods, m.prelude,
                              env["K"], env["LN"], env["CH"], env["CN"], env["BI"], env["BF"],
-                             env["MT"], env["MC"], env["DS"], env["PN"], self.stop,
+                             env["MT"], env["MC"], env["DS"], env["PN"], False,
                              self.tier, rb.bid)
+        self.stop.register(fn)
         self.codes[fn.__code__.co_filename] = jc
         return fn
 
