@@ -43,7 +43,7 @@ from shapelang.vm import threader as T
 from shapelang.vm.jit.flow import CALLS, Block, Edge, Flow, Loop, Unsupported
 from shapelang.vm.verify import stack_depths
 
-JIT_VERSION = 1          # part of the cache key of generated code
+JIT_VERSION = 2          # part of the cache key of generated code
 
 # Instructions whose threader template is used as it is (straight-line, touches only the
 # operand stack, constants and helpers). Anything else is either handled below or refused.
