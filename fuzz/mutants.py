@@ -246,11 +246,6 @@ MUTANTS: list[Mutant] = [
            "    if t is StructValue or t is EnumValue or not has_builtin_method(obj, name):",
            "    if True:",
            "an impl's method of a built-in type's method name replaces the built-in method"),
-    Mutant("jit-inline-any-callee", "vm/jit/codegen.py",
-           'L(f"if type({f}) is Closure and {f}.bid == {bid!r}:")',
-           'L(f"if type({f}) is Closure:")',
-           "a call site inlines the closure its region was compiled with whatever closure it "
-           "calls (the test of the callee's blob is gone)"),
 ]
 
 

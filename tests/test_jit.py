@@ -140,6 +140,9 @@ out.push(apply(add_k, 3))
 out.push(apply(|x| x * 4611686018427387904, 5))
 out.push(apply(|x| { let y = x * 2; y - 1 }, 50))
 out.push([1, 2, 3, 4].filter(|x| x > 2))
+// one call site, two closures with the same number of cells: only the one it was compiled
+// with may run inlined (the fuzzer's first 150 programs of seed 1 never do this)
+out.push([1, 2, 3].map(|x| x + 1), [1, 2, 3].map(|x| x * 2))
 out.push([1, 2, 3].map(|x| "n" + to_string(x)).map(|s| s + "!"))
 let late = || later + 1
 let later = 41
