@@ -711,7 +711,10 @@ def vm_recompile(session: MachineSession, k: int, new_source: str) -> Outcome:
     cwd = session.prepare_room(sid) if session.files else None
     out = Outcome.from_json(api.resume(sid, new_source, path=session.path, store=store,
                                        cwd=cwd).to_json())
-    return session._with_files(out)
+    out = session._with_files(out)
+    if session.files:
+        ROOMS["vm"].spoil()     # the edited program wrote what the run did not
+    return out
 
 
 # ---------------------------------------------------------------- the real CLI (fresh processes)
