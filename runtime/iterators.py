@@ -33,7 +33,7 @@ from typing import Any
 
 from shapelang.runtime.arguments import argc, fn_arg, int_only_arg
 from shapelang.runtime.errors import ShapeError, type_error
-from shapelang.runtime.stdlib.readers import LineReader
+from shapelang.runtime.stdlib.readers import LineReader, reader_next
 from shapelang.runtime.values import FunctionValue, HashMapValue, RangeValue, type_name
 
 # The adapters, with the kind of argument each takes.
@@ -133,8 +133,9 @@ def _reader_adapter(kind: str) -> Any:
 
 # The built-in methods of an iterator (runtime/methods.py); the terminals are the prelude's.
 METHODS = {kind: _adapter(kind) for kind in ADAPTERS}
-# A line reader's iterator methods (besides its own `next()`): `iter()` and the adapters.
-READER_METHODS = {"iter": iter_method, **{kind: _reader_adapter(kind) for kind in ADAPTERS}}
+# A line reader's methods: its own `next()`, `iter()` and the adapters.
+READER_METHODS = {"next": reader_next, "iter": iter_method,
+                  **{kind: _reader_adapter(kind) for kind in ADAPTERS}}
 
 
 # ---------------------------------------------------------------- walks

@@ -655,7 +655,6 @@ _METHOD_TABLES: dict = {
     list: _ARRAY_METHODS, str: _STRING_METHODS, int: _NUMBER_METHODS, float: _NUMBER_METHODS,
     HashMapValue: _HASHMAP_METHODS, Ok: _RESULT_METHODS, Err: _RESULT_METHODS,
     RangeValue: _RANGE_METHODS, IteratorValue: ITERATOR_METHODS,
-    # A line reader's own `next()` is its shape_call_method; its iterator methods are these.
     LineReader: READER_METHODS,
 }
 # Every source of an iterator has `iter()` (spec/iterators.md); its adapters are

@@ -159,10 +159,16 @@ class LineReader:
 
     def shape_call_method(self, name: str, args: list) -> Any:
         if name == "next":
-            if args:
-                argc("next()", args, 0)
-            return self.next_line()
+            return reader_next(self, args)
         raise type_error(f"Unknown method '{name}' on LineReader")
+
+
+def reader_next(reader: LineReader, args: list) -> Optional[str]:
+    """`reader.next()`: the next line, or None once the file is exhausted. Also in the reader's
+    method table (runtime/methods.py), so the VM calls it as directly as an array's methods."""
+    if args:
+        argc("next()", args, 0)
+    return reader.next_line()
 
 
 def _is_utf8(b: bytes) -> bool:
