@@ -13,7 +13,12 @@ are decided here, where the raw text is visible, and the grammar stays context-f
 - a `|` opens a lambda's parameter list (LPIPE) at the start of a line or where no operand ends
   before it; the next `|` at the same bracket depth closes it (RPIPE); any other `|` is bitwise or;
 - `trait`, `impl`, `dyn`, `comptime` and `within` are keywords only where their construct starts
-  (they stay ordinary names elsewhere).
+  (they stay ordinary names elsewhere);
+- a line whose first token is `(` or `[` starts a new statement (a `;` is inserted before it) when
+  the line before it ends in an identifier character, `)`, `]`, `}` or `"` and no comment line
+  comes between them, as upstream's parser does (its preprocessor.rs), so `let x = 5` newline
+  `(x + 1) * 2` is two statements, not a call of 5; except after `and` / `or`, where a `;` could
+  only be a syntax error.
 This module never imports the parser: string and f-string tokens carry their raw holes, which the
 parser turns into expressions.
 """
@@ -562,15 +567,43 @@ def tokenize(source: str) -> list:
     lexer = _LEXER.clone()
     lexer.lineno = 1
     lexer.input(source)
+    lexer_ends: list[int] = []       # where each token of `out` ends in `source`
     out = []
     for tok in lexer:
         tok.line = tok.lineno
         tok.col = tok.lexpos - source.rfind("\n", 0, tok.lexpos)
+        if tok.type in _LINE_START and out and out[-1].line < tok.line \
+                and out[-1].type not in ("AND", "OR") \
+                and _ends_statement(source, lexer_ends[-1], tok.lexpos):
+            out.append(_semicolon_before(tok))
         out.append(tok)
+        lexer_ends.append(lexer.lexpos)
     _classify_pipes(out)
     _contextual_keywords(out)
     _no_struct_literals_in_headers(out)
     return out
+
+
+_LINE_START = {"LPAREN", "LBRACKET", "BRACKETS"}
+
+
+def _ends_statement(source: str, end: int, start: int) -> bool:
+    """Whether a token ending at `end`, on an earlier line than the `(` or `[` at `start`, ends a
+    statement there: it ends in an identifier character, `)`, `]`, `}` or `"`, and only blank
+    lines lie between (upstream looks at the next non-blank line, so a comment line in between
+    keeps the continuation)."""
+    last = source[end - 1]
+    if not (last.isalnum() or last in '_)]}"'):
+        return False
+    between = source[source.index("\n", end) + 1:source.rfind("\n", 0, start) + 1]
+    return not between.strip()
+
+
+def _semicolon_before(tok: Any) -> Any:
+    semi = lex.LexToken()
+    semi.type, semi.value, semi.lineno, semi.lexpos = "SEMI", ";", tok.lineno, tok.lexpos
+    semi.line, semi.col, semi.inserted = tok.line, tok.col, True
+    return semi
 
 
 # Tokens after which an operand has ended, so a following `|` is bitwise or.

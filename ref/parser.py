@@ -1537,6 +1537,11 @@ def _explain(toks: list, e: ShapeError) -> str:
             stack.append(tok)
         elif tok.type in _PAIRS and stack:
             stack.pop()
+    if at is not None and getattr(at, "inserted", False):
+        i = toks.index(at)
+        return (f"Unexpected '{_CHAR.get(toks[i + 1].type, '[')}' starting a line: after a line "
+                f"that ends in a value, a line starting with '(' or '[' starts a new statement; "
+                f"to continue line {toks[i - 1].line}, end it with ',' or an operator")
     if not stack:
         return e.message
     opened = stack[-1]

@@ -246,15 +246,24 @@ class TestLayout:
         assert body("a\nb") == [S(N("a")), S(N("b"))]
         assert body(";;a;;") == [S(N("a"), True)]
 
-    def test_line_starting_with_paren_or_bracket_continues(self):
-        assert body("a\n(b)") == [S(A.Call(N("a"), [N("b")]))]
-        assert body("a\n[0]") == [S(A.Index(N("a"), Lit(0)))]
+    def test_line_starting_with_paren_or_bracket_after_a_value_starts_a_statement(self):
+        # as upstream's parser (a `;` inserted after a line ending in a name, number, `)`, `]`,
+        # `}` or `"`); an operator, `,` or `(` at the line's end, `and`/`or`, or a comment line in
+        # between keep the continuation; a line starting with an operator continues
+        assert body("a\n(b)") == [S(N("a"), True), S(N("b"))]
+        assert body("a\n\n  [0]") == [S(N("a"), True), S(A.ArrayLit([Lit(0)]))]
+        assert body('f("s")\n[0]') == [S(A.Call(N("f"), [Lit("s")]), True), S(A.ArrayLit([Lit(0)]))]
+        assert body("a +\n(b)") == [S(B("+", N("a"), N("b")))]
+        assert body("f(\n(b))") == [S(A.Call(N("f"), [N("b")]))]
+        assert body("a or\n(b)") == [S(B("||", N("a"), N("b")))]
+        assert body("a\n// c\n(b)") == [S(A.Call(N("a"), [N("b")]))]
         assert body("a\n-1") == [S(B("-", N("a"), Lit(1)))]
 
     def test_block_like_statement_ends_before_paren_bracket_minus(self):
-        assert body("if c { 1 }\n[1, 2]") == [S(A.If(N("c"), blk(Lit(1)))),
-                                              S(A.ArrayLit([Lit(1), Lit(2)]))]
-        assert body("{ x }\n(y)") == [S(blk(N("x"))), S(N("y"))]
+        # (on another line the layout rule inserts a `;` too: see the test above)
+        assert body("if c { 1 } [1, 2]") == [S(A.If(N("c"), blk(Lit(1)))),
+                                             S(A.ArrayLit([Lit(1), Lit(2)]))]
+        assert body("{ x } (y)") == [S(blk(N("x"))), S(N("y"))]
         assert body("{ x } - 1") == [S(blk(N("x"))), S(Lit(-1))]
         assert body("loop { break }\n|| 1") == [S(A.Loop(A.Block([A.Break()]))),
                                                 S(A.Lambda([], Lit(1)))]
@@ -689,15 +698,21 @@ class TestErrors:
 
     def test_brackets_in_syntax_errors(self):
         # issue 14: an unclosed bracket says where it opened; a line starting with '[' or '('
-        # continues the previous line, and the error says so; an unterminated string says so
+        # that continues the previous line (after a comment line) says so, and one that starts a
+        # new statement inside brackets says that; an unterminated string says so
         assert syntax_error("fn f() {\n  let x = [1,\n").message.endswith(
             "('[' opened at 2:11 is not closed)")
         assert syntax_error("fn f() { (1 }").message == "Unexpected '}': '(' opened at 1:10 is not closed"
         assert syntax_error("foo(1\nlet y = 2").message.endswith("(inside '(' opened at 1:4)")
-        err = syntax_error("let a = 1\n[1, 2].map(f)")
-        assert (err.line, err.col) == (2, 3)
-        assert err.message.endswith("(the '[' at 2:1 starts a line, so it continues the expression "
+        err = syntax_error("let a = 1\n// note\n[1, 2].map(f)")
+        assert (err.line, err.col) == (3, 3)
+        assert err.message.endswith("(the '[' at 3:1 starts a line, so it continues the expression "
                                     "on line 1; end that line with ';' to start a new statement)")
+        err = syntax_error("let g = [\n  [1, 2]\n  [3, 4]\n]")
+        assert (err.line, err.col) == (3, 3)
+        assert err.message == ("Unexpected '[' starting a line: after a line that ends in a value, "
+                               "a line starting with '(' or '[' starts a new statement; to "
+                               "continue line 2, end it with ',' or an operator")
         err = syntax_error('let s = "abc')
         assert (err.message, err.line, err.col) == (
             "Unterminated string: the closing '\"' is missing", 1, 9)
