@@ -175,6 +175,10 @@ def add(a: Any, b: Any) -> Any:
         return display_concat(a) + b
     if ta is list and tb is list:
         return a + b
+    if ta is dict and tb is dict:
+        # object merge, as upstream's `a + b` on objects: a new object, b's value for a shared
+        # field (the rule of `{ ...a, ...b }`)
+        return {**a, **b}
     return _others("+", a, b)
 
 
