@@ -587,13 +587,17 @@ def tokenize(source: str) -> list:
 _LINE_START = {"LPAREN", "LBRACKET", "BRACKETS"}
 
 
+def line_end_ends_statement(last: str) -> bool:
+    """Whether a line whose last character (outside comments) is `last` ends a statement when
+    the next line starts with `(` or `[`: an identifier character, `)`, `]`, `}` or `"`."""
+    return last.isalnum() or last in '_)]}"'
+
+
 def _ends_statement(source: str, end: int, start: int) -> bool:
     """Whether a token ending at `end`, on an earlier line than the `(` or `[` at `start`, ends a
-    statement there: it ends in an identifier character, `)`, `]`, `}` or `"`, and only blank
-    lines lie between (upstream looks at the next non-blank line, so a comment line in between
-    keeps the continuation)."""
-    last = source[end - 1]
-    if not (last.isalnum() or last in '_)]}"'):
+    statement there: line_end_ends_statement, and only blank lines lie between (upstream looks
+    at the next non-blank line, so a comment line in between keeps the continuation)."""
+    if not line_end_ends_statement(source[end - 1]):
         return False
     between = source[source.index("\n", end) + 1:source.rfind("\n", 0, start) + 1]
     return not between.strip()
@@ -601,7 +605,8 @@ def _ends_statement(source: str, end: int, start: int) -> bool:
 
 def _semicolon_before(tok: Any) -> Any:
     semi = lex.LexToken()
-    semi.type, semi.value, semi.lineno, semi.lexpos = "SEMI", ";", tok.lineno, tok.lexpos
+    # value "": the parser tells it from a written `;` (a statement it ends keeps semi=False)
+    semi.type, semi.value, semi.lineno, semi.lexpos = "SEMI", "", tok.lineno, tok.lexpos
     semi.line, semi.col, semi.inserted = tok.line, tok.col, True
     return semi
 

@@ -99,13 +99,14 @@ def p_stmt_blocklike_semi(p):
             | for_expr SEMI
             | loop_expr SEMI
             | block_expr SEMI"""
-    p[0] = A.ExprStmt(p[1], True, **_pos(p))
+    p[0] = A.ExprStmt(p[1], bool(p[2]), **_pos(p))
 
 
 def p_stmt_expr(p):
     """stmt : expr
             | expr SEMI"""
-    p[0] = A.ExprStmt(p[1], len(p) == 3, **_pos(p))
+    # a `;` the layout rule inserted (ref/lexer.py: its value is "") is no written `;`
+    p[0] = A.ExprStmt(p[1], len(p) == 3 and bool(p[2]), **_pos(p))
 
 
 def p_stmt_semi(p):

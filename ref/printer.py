@@ -211,9 +211,12 @@ def _join_words(before: str, after: str) -> str:
     return before + sep + after
 
 
-def _glue_start(text: str) -> bool:
-    """Could a statement starting with `text` continue the expression before it?"""
-    if text[:1] in ("(", "[", "-"):
+def _glue_start(text: str, before: str) -> bool:
+    """Could a statement starting with `text` continue the expression printed `before` it (on
+    the line before)? A `(` or `[` only when that line does not end a statement (ref/lexer.py)."""
+    if text[:1] in ("(", "["):
+        return not before or not L.line_end_ends_statement(before.rstrip()[-1:] or " ")
+    if text[:1] == "-":
         return True
     return text.startswith("||") and not re.match(r"\|\|\s*[{|]", text)
 
@@ -317,7 +320,7 @@ class _Printer:
         if isinstance(s, A.ExprStmt):
             if s.semi:
                 return ""
-            grammar = not isinstance(s.expr, _BLOCKLIKE) and _glue_start(nxt)
+            grammar = not isinstance(s.expr, _BLOCKLIKE) and _glue_start(nxt, text)
             if grammar:
                 raise _bad("expression statement without ';' followed by a statement starting "
                            f"with {nxt[:2]!r} (they would parse as one expression)")
@@ -327,7 +330,7 @@ class _Printer:
         if isinstance(s, (A.Return, A.Break)) and s.value is None:
             return ";"   # a bare `return` takes the next statement's expression as its value
         open_end = isinstance(s, (A.Let, A.Return, A.Break, A.Import))
-        if (open_end and _glue_start(nxt)) or _struct_hazard(text, nxt):
+        if (open_end and _glue_start(nxt, text)) or _struct_hazard(text, nxt):
             return ";"
         return ""
 

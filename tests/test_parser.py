@@ -250,9 +250,10 @@ class TestLayout:
         # as upstream's parser (a `;` inserted after a line ending in a name, number, `)`, `]`,
         # `}` or `"`); an operator, `,` or `(` at the line's end, `and`/`or`, or a comment line in
         # between keep the continuation; a line starting with an operator continues
-        assert body("a\n(b)") == [S(N("a"), True), S(N("b"))]
-        assert body("a\n\n  [0]") == [S(N("a"), True), S(A.ArrayLit([Lit(0)]))]
-        assert body('f("s")\n[0]') == [S(A.Call(N("f"), [Lit("s")]), True), S(A.ArrayLit([Lit(0)]))]
+        # (an inserted `;` is no written one: the statement before keeps semi=False)
+        assert body("a\n(b)") == [S(N("a")), S(N("b"))]
+        assert body("a\n\n  [0]") == [S(N("a")), S(A.ArrayLit([Lit(0)]))]
+        assert body('f("s")\n[0]') == [S(A.Call(N("f"), [Lit("s")])), S(A.ArrayLit([Lit(0)]))]
         assert body("a +\n(b)") == [S(B("+", N("a"), N("b")))]
         assert body("f(\n(b))") == [S(A.Call(N("f"), [N("b")]))]
         assert body("a or\n(b)") == [S(B("||", N("a"), N("b")))]
@@ -260,10 +261,9 @@ class TestLayout:
         assert body("a\n-1") == [S(B("-", N("a"), Lit(1)))]
 
     def test_block_like_statement_ends_before_paren_bracket_minus(self):
-        # (on another line the layout rule inserts a `;` too: see the test above)
-        assert body("if c { 1 } [1, 2]") == [S(A.If(N("c"), blk(Lit(1)))),
-                                             S(A.ArrayLit([Lit(1), Lit(2)]))]
-        assert body("{ x } (y)") == [S(blk(N("x"))), S(N("y"))]
+        assert body("if c { 1 }\n[1, 2]") == [S(A.If(N("c"), blk(Lit(1)))),
+                                              S(A.ArrayLit([Lit(1), Lit(2)]))]
+        assert body("{ x }\n(y)") == [S(blk(N("x"))), S(N("y"))]
         assert body("{ x } - 1") == [S(blk(N("x"))), S(Lit(-1))]
         assert body("loop { break }\n|| 1") == [S(A.Loop(A.Block([A.Break()]))),
                                                 S(A.Lambda([], Lit(1)))]

@@ -277,9 +277,13 @@ def test_exact_output(tree, text):
     ([A.Return(), A.ExprStmt(N("x"))], "return;\nx"),
     ([A.Break(), A.ExprStmt(A.If(N("c"), A.Block([])))], "break;\nif c {}"),
     # Non-expression statements get a `;` (not recorded in the tree) where the next could glue.
-    ([A.Let(A.PBind("x"), Lit(1)), A.ExprStmt(A.ArrayLit([Lit(1)]))], "let x = 1;\n[1]"),
+    # (a `(` or `[` line after a line ending in a name, number, `)`, `]`, `}` or `"` starts a
+    # statement by itself: spec/grammar.md §2.16)
+    ([A.Let(A.PBind("x"), Lit(1)), A.ExprStmt(A.ArrayLit([Lit(1)]))], "let x = 1\n[1]"),
+    ([A.Let(A.PBind("x"), A.Try(N("a"))), A.ExprStmt(A.ArrayLit([Lit(1)]))],
+     "let x = a?;\n[1]"),
     ([A.Let(A.PBind("x"), None), A.ExprStmt(N("y"))], "let x\ny"),
-    ([A.Let(A.PBind("x"), None), A.ExprStmt(A.UnitLit())], "let x;\n()"),
+    ([A.Let(A.PBind("x"), None), A.ExprStmt(A.UnitLit())], "let x\n()"),
     ([A.Return(N("a")), A.ExprStmt(Lit(-1))], "return a;\n-1"),
     ([A.Let(A.PBind("x"), N("extend")), A.ExprStmt(A.Loop(A.Block([])))],
      "let x = extend;\nloop {}"),
@@ -382,8 +386,10 @@ def _on_big_stack(fn):
     A.AnnotationDecl("a", [], [], A.FnDecl("after", [], A.Block([]))),
     A.Import([], ["X"]),
     A.Program([A.ExprStmt(N("a")), A.ExprStmt(A.Unary("-", N("b")))]),
-    A.Program([A.ExprStmt(N("a")), A.ExprStmt(A.ArrayLit([]))]),
-    A.Program([A.ExprStmt(N("a")), A.ExprStmt(A.Call(A.If(N("c"), A.Block([])), []))]),
+    # a line starting with `[` or `(` continues one that ends in `?` (after a name it would
+    # start a new statement: spec/grammar.md §2.16)
+    A.Program([A.ExprStmt(A.Try(N("a"))), A.ExprStmt(A.ArrayLit([]))]),
+    A.Program([A.ExprStmt(A.Try(N("a"))), A.ExprStmt(A.Call(A.If(N("c"), A.Block([])), []))]),
     "not a node",
 ])
 def test_unprintable_trees_raise_value_error(tree):
