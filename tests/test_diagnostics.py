@@ -7,6 +7,7 @@ once, when the error leaves the machine. They must agree (spec/implementation-co
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -214,7 +215,8 @@ def test_inlined_ranges_are_validated():
                 [[0, 2, "x", 1, 1], [1, 3, "y", 1, 1]],            # overlapping, not nested
                 [[1, 2, "x", 1, 1], [0, 3, "y", 1, 1]],            # not sorted by start
                 [[start, end, 3, 1, 1]]):                          # a name that is no string
-        forged = Blob(**{**{f: getattr(b, f) for f in b.__dataclass_fields__ if f != "_id"},
+        forged = Blob(**{**{f.name: getattr(b, f.name) for f in dataclasses.fields(b)
+                            if f.init and f.name != "_id"},
                          "inlined": bad})
         with pytest.raises(BlobError):
             Blob.from_bytes(forged.to_bytes())

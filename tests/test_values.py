@@ -377,7 +377,7 @@ def test_array_concat_op():
     ("%", None, 1, "Cannot apply '%' to None and int"),
     ("**", 2, False, "Cannot apply '**' to int and bool"),
     ("+", [1], 1, "Cannot apply '+' to array and int"),
-    ("+", {}, {}, "Cannot apply '+' to object and object"),
+    ("+", {}, [1], "Cannot apply '+' to object and array"),
     ("+", None, None, "Cannot apply '+' to None and None"),
 ])
 def test_arithmetic_type_errors(op, a, b2, msg):
