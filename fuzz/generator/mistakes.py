@@ -229,7 +229,7 @@ class Mistakes(BuilderState):
 
     def m_arity_fn(self, d: int) -> Any:
         c = self.c
-        fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref]
+        fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref and not f.typed]
         if not fs:
             return call(lam(["q"], name("q")), lit(1), lit(2))
         f = c.pick(fs)
@@ -288,7 +288,8 @@ class Mistakes(BuilderState):
             return A.Pipe(self.value_of(c.pick(["arr", "str"])),
                           call(c.pick(["abs", "sqrt", "floor"]), *[lit(1)] * c.int(0, 1)))
         if form == "fn":
-            fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref and not f.is_async]
+            fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref and not f.is_async
+                  and not f.typed]
             if fs:
                 f = c.pick(fs)
                 extra = len(f.params) + (1 if f.recursive else 0)
@@ -467,7 +468,7 @@ class Mistakes(BuilderState):
         the callee, on its fast path."""
         c = self.c
         fs = [f for f in self.fns if f is not self.current_fn and not f.by_ref and f.params
-              and (self.ctx.await_ok or not f.is_async)]
+              and not f.typed and (self.ctx.await_ok or not f.is_async)]
         if not fs:
             return self.m_wrongtype(d)
         f = c.pick(fs)

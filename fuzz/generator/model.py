@@ -152,6 +152,8 @@ class FnSig:
     default_last: bool = False        # last parameter has a default value
     is_async: bool = False            # `async fn`: a call gives a task, `await` gives `ret`
     anns: list["AnnSig"] = field(default_factory=list)   # outermost first
+    typed: bool = False               # declared parameter types: a literal of another type there
+                                      # is a compile-time error (error mode avoids it)
 
 
 @dataclass

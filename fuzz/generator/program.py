@@ -105,7 +105,8 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files, Oper
         default_last = (bool(params) and not (by_ref and len(params) == 1) and c.chance(15)
                         and not (first is not None and first.swap))
         sig = FnSig(fname, params, ret, recursive, c.int(1, 5) if recursive else 0,
-                    by_ref=by_ref, default_last=default_last, is_async=is_async)
+                    by_ref=by_ref, default_last=default_last, is_async=is_async,
+                    typed=declared is not None)
         if first is not None:
             sig.anns = [first]
             if c.chance(35):    # stacked: outer or inner, maybe the same annotation twice
