@@ -405,8 +405,8 @@ class Statements(BuilderState):
 
     def overflow_loop_stmt(self) -> list:
         """An int accumulator stepped across the int64 limit, above or below, printed at every
-        step: it becomes a number at the step that leaves the range (brief §3). In a loop, so the
-        VM runs the step on its fast path."""
+        step: it becomes a number at the step that leaves the range (brief §3), or, shifted left,
+        wraps. In a loop, so the VM runs the step on its fast path."""
         c = self.c
         v, x = self.fresh("big"), self.fresh("i")
         n = c.int(2, 4)
@@ -415,13 +415,16 @@ class Statements(BuilderState):
         self.spend(self.ctx.mult * n * 2)
         sign = c.pick([1, -1])
         base = sign * (2**63 - 1 - c.pick([0, 2, 7, 20, 300]))
-        form = c.pick(["step", "stepvar", "mul"])
+        form = c.pick(["step", "stepvar", "mul", "shift"])
         if form == "step":
             k = lit(c.pick([1, 5, 10, 100]))
         elif form == "stepvar":
             k = binop("+", binop("*", name(x), lit(c.pick([3, 7, 64]))), lit(1))
         if form == "mul":
             step = binop("*", name(v), lit(c.pick([2, 3, -2])))
+        elif form == "shift":
+            # a shift keeps an int: the bits past bit 63 are lost, it wraps (spec/bitwise.md)
+            step = binop("<<", name(v), lit(c.pick([1, 2, 3])))
         else:
             step = binop("+" if sign > 0 else "-", name(v), k)
         body = [stmt(A.Assign(name(v), "=", step)), stmt(call("print", lit("big"), name(v)))]
