@@ -710,15 +710,7 @@ class JitGen(T._Gen):
         self.n = sub.n
         self.self_calls += sub.self_calls
         self.unguarded_calls += sub.unguarded_calls
-        L = self.line
-        L("try:")
-        for ln in lines:
-            self.cur.append(Line(self.ind + 1 + ln.rel, ln.text, pc))
-        L(f"    {self.res} = {x}")
-        L("except Exception:")
-        self.ind += 1
-        self.deopt(pc, full)
-        self.ind -= 1
+        self.try_or_deopt(lines, x, pc, full)
         if len(kinds) == 1 and None not in kinds:
             self.kinds[self.res] = next(iter(kinds))
         self.unrolled += 1
@@ -749,9 +741,18 @@ class JitGen(T._Gen):
         except Unsupported:
             return False
         self.n = sub.n
-        L = self.line
-        L(f"if type({f}) is Closure and {f}.bid == {bid!r}:")
+        self.line(f"if type({f}) is Closure and {f}.bid == {bid!r}:")
         self.ind += 1
+        self.try_or_deopt(body, x, pc, full)
+        self.ind -= 1
+        self.inlined += 1
+        return True
+
+    def try_or_deopt(self, body: list, x: str, pc: int, full: list) -> None:
+        """Emit a callee's body compiled in place, its result `x` into the call's result; if
+        anything in it raises, leave for the VM at the call (which makes the call from its
+        start: the body has no effects to undo)."""
+        L = self.line
         L("try:")
         for ln in body:
             self.cur.append(Line(self.ind + 1 + ln.rel, ln.text, pc))
@@ -759,9 +760,7 @@ class JitGen(T._Gen):
         L("except Exception:")
         self.ind += 1
         self.deopt(pc, full)
-        self.ind -= 2
-        self.inlined += 1
-        return True
+        self.ind -= 1
 
     def calls_itself(self, slot: Optional[int], argc: int) -> bool:
         b = self.blob
