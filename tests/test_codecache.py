@@ -1,25 +1,29 @@
 """Compiled code is kept between runs in a local cache, validated like stored code.
 
 vm/codecache.py: the prelude's blobs, and those of program files run by `shape FILE`, one file
-per (kind, source, compiler) key under SHAPE_CACHE_DIR; a file that is corrupt, forged or for
-other code is ignored and replaced; an empty SHAPE_CACHE_DIR turns the cache off. Start-up
+per (kind, source, compiler) key under SHAPE_CACHE_DIR, validated when written and sealed with
+a keyed hash under this user's private key; a file that is corrupt, forged, foreign or for other
+code is ignored (never decoded) and replaced; an empty SHAPE_CACHE_DIR turns the cache off. Start-up
 depends on it (issue 14: `shape hello.shape` within 0.1 s): a cached run loads neither the front
 end nor the compiler.
 """
 from __future__ import annotations
 
+import dataclasses
+import marshal
 import os
 import subprocess
 import sys
 import time
 
-import msgpack
 import pytest
 
 from shapelang import api
 from shapelang.runtime.prelude import PRELUDE_PATH
+from shapelang.vm import blob as B
 from shapelang.vm import codecache
 from shapelang.vm import compiler as C
+from shapelang.vm import verify
 
 PROGRAM = "fn half(n) { n / 2 }\nprint([4, 6].map(half))\nprint(half(1) / 0)\n"
 
@@ -51,7 +55,7 @@ def no_compiling(monkeypatch) -> list:
 def test_the_prelude_is_compiled_once_then_loaded(fresh, monkeypatch):
     compiled = C.prelude_blobs()
     source = codecache.prelude_source()
-    assert cache_files(fresh, "prelude") == [f"prelude-{codecache.key('prelude', source)}.msgpack"]
+    assert cache_files(fresh, "prelude") == [f"prelude-{codecache.key('prelude', source)}.code"]
     monkeypatch.setattr(C, "_PRELUDE", {})
     calls = no_compiling(monkeypatch)
     loaded = C.prelude_blobs()
@@ -107,39 +111,115 @@ def test_a_cached_run_loads_neither_the_front_end_nor_the_compiler(fresh, tmp_pa
     assert outs[1] == "hello\n['shapelang.ref.deepstack']\n"
 
 
+def seal(key: bytes, payload: list) -> bytes:
+    data = marshal.dumps(payload)
+    return codecache._seal(key, data) + data
+
+
 @pytest.mark.parametrize("kind", ["prelude", "program"])
-@pytest.mark.parametrize("damage", ["truncated", "not msgpack", "forged blob", "other entry",
-                                    "bad magic", "other kind"])
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte", "not sealed", "forged blob",
+                                    "foreign key", "renamed", "other entry", "bad magic"])
 def test_a_damaged_cache_file_is_ignored_and_replaced(fresh, monkeypatch, kind, damage):
     expected = api.run(PROGRAM, path="p.shape", cache=True)
     path = fresh / cache_files(fresh, kind)[0]
     data = path.read_bytes()
-    magic, version, stored_kind, entry, encoded = msgpack.unpackb(data, raw=False)
+    key = (fresh / codecache.KEY_FILE).read_bytes()
+    magic, version, name, entry, stored = marshal.loads(data[codecache.MAC_SIZE:])
+    assert name == path.name[:-len(codecache.SUFFIX)]
+    other_key = bytes(31) + b"x"
     if damage == "truncated":
         data = data[:len(data) // 2]
-    elif damage == "not msgpack":
-        data = b"\xc1" * 40
+    elif damage == "flipped byte":
+        data = data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]
+    elif damage == "not sealed":
+        data = data[codecache.MAC_SIZE:]
     elif damage == "forged blob":
-        bid = next(iter(encoded))
-        doc = msgpack.unpackb(encoded[bid], raw=False)
-        doc[13] = [[0, 0, 0]]        # other code under the same id
-        encoded[bid] = msgpack.packb(doc, use_bin_type=True)
-        data = msgpack.packb([magic, version, kind, entry, encoded], use_bin_type=True)
+        # Other code under the same id, sealed by someone without this user's key.
+        bid, fields = stored[0]
+        stored[0] = (bid, fields[:11] + [[[0, 0, 0]]] + fields[12:])
+        data = seal(other_key, [magic, version, name, entry, stored])
+    elif damage == "foreign key":
+        # A good file from another cache directory (another user's, another machine's).
+        data = seal(other_key, [magic, version, name, entry, stored])
+    elif damage == "renamed":
+        # Sealed here, for another source: the file of another key copied under this name.
+        data = seal(key, [magic, version, name[:-1] + "0", entry, stored])
     elif damage == "other entry":
-        data = msgpack.packb([magic, version, kind, "0" * 64, encoded], use_bin_type=True)
-    elif damage == "bad magic":
-        data = msgpack.packb(["x", version, kind, entry, encoded], use_bin_type=True)
+        data = seal(key, [magic, version, name, "0" * 64, stored])
     else:
-        other = "program" if kind == "prelude" else "prelude"
-        data = msgpack.packb([magic, version, other, entry, encoded], use_bin_type=True)
+        data = seal(key, ["x", version, name, entry, stored])
     path.write_bytes(data)
+    decoded = []
+    monkeypatch.setattr(codecache, "marshal", type("M", (), {
+        "loads": staticmethod(lambda b: decoded.append(b) or marshal.loads(b)),
+        "dumps": staticmethod(marshal.dumps), "version": marshal.version}))
     assert codecache.load_program(PROGRAM, "p.shape") is None
+    if damage not in ("renamed", "other entry", "bad magic"):
+        # Bytes not sealed with this user's key are never decoded, let alone run.
+        assert [d for d in decoded if d == data[codecache.MAC_SIZE:]] == []
     monkeypatch.setattr(C, "_PRELUDE", {})
     calls = no_compiling(monkeypatch)
     again = api.run(PROGRAM, path="p.shape", cache=True)
     assert again.stdout == expected.stdout and again.error == expected.error
     assert sorted(calls) == sorted([PRELUDE_PATH, "p.shape"] if kind == "prelude" else ["p.shape"])
     assert codecache.load_program(PROGRAM, "p.shape") is not None      # written again
+
+
+def test_code_is_validated_once_when_written_not_when_loaded(fresh, monkeypatch):
+    checked = []
+    from_bytes = B.Blob.from_bytes
+    monkeypatch.setattr(B.Blob, "from_bytes", staticmethod(
+        lambda data, expect_id=None: checked.append(expect_id) or from_bytes(data, expect_id)))
+    api.run(PROGRAM, path="p.shape", cache=True)
+    program = codecache.load_program(PROGRAM, "p.shape")
+    assert program is not None and set(checked) == set(program.blobs)   # every blob, once
+    checked.clear()
+    monkeypatch.setattr(C, "_PRELUDE", {})
+    assert api.run(PROGRAM, path="p.shape", cache=True).stdout == "[2, 3]\n"
+    assert checked == []
+
+
+def test_code_that_fails_validation_is_not_cached(fresh, monkeypatch):
+    program = C.compile_source(PROGRAM, "p.shape")
+    entry = program.blobs[program.entry]
+    # Code that jumps nowhere, under the id of the good code.
+    bad = dataclasses.replace(entry, code=[[0, 10 ** 6, 0]] + entry.code[1:])
+    with pytest.raises(verify.BlobError):
+        verify.validate(bad)
+    codecache.save_program(PROGRAM, B.Program({**program.blobs, program.entry: bad},
+                                              program.entry, program.prelude, "p.shape"))
+    assert cache_files(fresh, "program") == []
+    codecache.save_program(PROGRAM, program)
+    assert len(cache_files(fresh, "program")) == 1
+
+
+@pytest.mark.parametrize("problem", ["readable by others", "a symbolic link", "short",
+                                     "a directory"])
+def test_a_key_that_is_not_private_is_not_trusted_and_is_replaced(fresh, monkeypatch, problem):
+    api.run(PROGRAM, path="p.shape", cache=True)
+    key = fresh / codecache.KEY_FILE
+    assert key.stat().st_mode & 0o777 == 0o600 and codecache.load_program(PROGRAM, "p.shape")
+    secret = key.read_bytes()
+    if problem == "readable by others":
+        key.chmod(0o644)
+    elif problem == "a symbolic link":
+        elsewhere = fresh.parent / f"{fresh.name}-key"
+        elsewhere.write_bytes(secret)
+        elsewhere.chmod(0o600)
+        key.unlink()
+        key.symlink_to(elsewhere)
+    elif problem == "short":
+        key.write_bytes(secret[:-1])
+    else:
+        key.unlink()
+        key.mkdir()
+    assert codecache.load_program(PROGRAM, "p.shape") is None
+    if problem == "a directory":
+        return          # cannot be replaced by a file: no cache, and still a correct run
+    monkeypatch.setattr(C, "_PRELUDE", {})      # as in a new process
+    assert api.run(PROGRAM, path="p.shape", cache=True).stdout == "[2, 3]\n"
+    assert not key.is_symlink() and key.stat().st_mode & 0o777 == 0o600
+    assert key.read_bytes() != secret and codecache.load_program(PROGRAM, "p.shape")
 
 
 def test_the_key_follows_the_kind_the_source_and_the_compiler(fresh):

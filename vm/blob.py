@@ -11,11 +11,8 @@ re-checks the hash and runs the verifier (vm/verify.py) before anything else may
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
-
-import msgpack
 
 from shapelang.vm.verify import BlobError, validate
 
@@ -71,11 +68,13 @@ class Blob:
     def to_bytes(self) -> bytes:
         if self._bytes is not None:
             return self._bytes
+        import msgpack      # on use: a run whose code comes from the code cache encodes none
         return msgpack.packb(self.encoding(), use_bin_type=True)
 
     @property
     def id(self) -> str:
         if self._id is None:
+            import hashlib  # on use (hashlib loads OpenSSL: start-up, vm/codecache.py)
             data = self.to_bytes()
             self._id = hashlib.sha256(data).hexdigest()
             self._bytes = data
@@ -96,6 +95,8 @@ class Blob:
     @staticmethod
     def from_bytes(data: bytes, expect_id: Optional[str] = None) -> "Blob":
         """Decode and validate; raises BlobError for anything that is not a well-formed blob."""
+        import hashlib
+        import msgpack
         if not isinstance(data, (bytes, bytearray)):
             raise BlobError("blob data must be bytes")
         data = bytes(data)
