@@ -8,16 +8,18 @@ prompt_toolkit) are imported only by the commands that use them, to keep start-u
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import os
-import re
 import signal
 import sys
-from typing import Any, Callable, Optional
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from shapelang import api
 from shapelang.runtime.errors import ShapeError, ShapeExit
+
+if TYPE_CHECKING:
+    import argparse
 
 ENVIRONMENT = """environment variables:
   SHAPE_STORE     snapshot store: a file, sqlite:///PATH or postgresql://… (default:
@@ -47,6 +49,7 @@ def _usage_error(self: argparse.ArgumentParser, message: str) -> None:
 
 def step_count(text: str) -> int:
     """argparse type of --snapshot-at: a step count, 0 or more."""
+    import argparse
     try:
         n = int(text)
     except ValueError:
@@ -57,6 +60,7 @@ def step_count(text: str) -> int:
 
 
 def seconds(text: str) -> float:
+    import argparse
     try:
         s = float(text)
     except ValueError:
@@ -85,6 +89,7 @@ COMMANDS: dict[str, str] = {
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    import argparse
     p.add_argument("--engine", choices=api.ENGINES, default=None,
                    help="vm (the default, resumable), jit (the VM with hot code compiled to "
                         "Python; same results and snapshots) or ref (the reference evaluator)")
@@ -106,16 +111,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "snapshot")
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's formatter, given the terminal's width by shutil's rule ($COLUMNS, else the
-    terminal of stdout, else 80) without importing shutil: argparse makes a formatter for every
-    option it adds, so every `shape FILE` paid for shutil and its compression modules."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: Optional[int] = None) -> None:
-        if width is None:
-            width = _columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter (a `formatter_class` may be any callable), given the terminal's
+    width by shutil's rule ($COLUMNS, else the terminal of stdout, else 80) without importing
+    shutil: argparse makes a formatter for every option it adds, so every parse paid for shutil
+    and its compression modules."""
+    import argparse
+    return argparse.RawDescriptionHelpFormatter(prog, width=_columns() - 2)
 
 
 def _columns() -> int:
@@ -132,6 +134,7 @@ def _columns() -> int:
 
 
 def main_parser() -> argparse.ArgumentParser:
+    import argparse
     commands = "\n".join(f"  {name:<13}{text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
         prog="shape",
@@ -141,7 +144,7 @@ def main_parser() -> argparse.ArgumentParser:
                     "piped in) reads the program from standard "
                     "input. ARGS after the program belong to the program.",
         epilog=f"commands (shape COMMAND --help for each):\n{commands}\n\n{ENVIRONMENT}",
-        formatter_class=_HelpFormatter)
+        formatter_class=_help_formatter)
     p.add_argument("-V", "--version", action="version", version=f"shape {_version()}",
                    help="print the version and exit")
     p.add_argument("-c", metavar="CODE", dest="code", help="run CODE instead of a file")
@@ -155,11 +158,12 @@ def main_parser() -> argparse.ArgumentParser:
 
 
 def run_parser() -> argparse.ArgumentParser:
+    import argparse
     p = argparse.ArgumentParser(
         prog="shape run", usage="shape run [OPTIONS] FILE [ARGS...]",
         description="Run a Shape program. Options come before FILE; everything after FILE "
                     "belongs to the program (its env.args()), as with `shape FILE`.",
-        epilog=ENVIRONMENT, formatter_class=_HelpFormatter)
+        epilog=ENVIRONMENT, formatter_class=_help_formatter)
     _add_run_options(p)
     p.add_argument("file", metavar="FILE", help="the program ('-' for standard input)")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)
@@ -238,7 +242,7 @@ def render_error(error: api.Error, source: Optional[str]) -> str:
     return for_stderr(error, source)
 
 
-def _program(args: argparse.Namespace) -> tuple[Optional[str], str]:
+def _program(args: Any) -> tuple[Optional[str], str]:
     """(source, path) of the program named by -c, FILE or `-` (source None: read FILE)."""
     if getattr(args, "code", None) is not None:
         return args.code, "<string>"
@@ -247,9 +251,10 @@ def _program(args: argparse.Namespace) -> tuple[Optional[str], str]:
     return None, args.file
 
 
-def execute(args: argparse.Namespace, program_args: list[str],
+def execute(args: Any, program_args: list[str],
             usage: Callable[[str], None]) -> int:
-    """Run (or resume) what the parsed options ask for and report it."""
+    """Run (or resume) what the parsed options ask for (an argparse.Namespace, or
+    `plain_run`'s) and report it."""
     engine = args.engine or api.DEFAULT_ENGINE
     resume = getattr(args, "resume", None)
     if resume is not None:
@@ -350,6 +355,23 @@ def cmd_main(argv: list[str]) -> int:
     return execute(args, program_args, lambda m: p.error(m))
 
 
+def plain_run(argv: list[str]) -> Optional[SimpleNamespace]:
+    """What `main_parser` makes of `shape FILE [ARGS...]` (FILE first, so every option keeps
+    its default and the rest is the program's), found without building the parser: argparse and
+    the parser tree are a tenth of a small program's start-up. None for any other command line
+    (tests/test_cli.py holds this to what the parser says)."""
+    if not argv or not argv[0] or argv[0].startswith("-") or argv[0] in COMMANDS \
+            or argv[1:2] == ["--"]:      # argparse drops a `--` right after FILE
+        return None
+    return SimpleNamespace(code=None, resume=None, engine=None, json=False, store=None,
+                           snapshot_at=None, timeout=None, resume_at=None, pin_inputs=False,
+                           allow_changed_inputs=False, file=argv[0], args=argv[1:])
+
+
+def _main_usage(message: str) -> None:
+    raise UsageError(main_parser(), message)
+
+
 def cmd_run(argv: list[str]) -> int:
     p = run_parser()
     args = p.parse_args(argv)
@@ -357,6 +379,7 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_dis(argv: list[str]) -> int:
+    import argparse
     p = argparse.ArgumentParser(prog="shape dis", description="Show the VM bytecode of a program, "
                                 "with each source line above the instructions compiled from it "
                                 "(highlighted on a terminal).")
@@ -374,19 +397,21 @@ def cmd_dis(argv: list[str]) -> int:
     return 0
 
 
-_DIS_POSITION = re.compile(r"^\s+(\d+):\d+ ")
+_DIS_POSITION = r"^\s+(\d+):\d+ "
 
 
 def with_source(listing: str, source: str, color: bool = False) -> str:
     """A disassembly with the source line shown above the first instruction of each line run
     (`objdump -S` style); prelude code, whose lines are not in `source`, is left as it is."""
+    import re
+    position = re.compile(_DIS_POSITION)
     lines = source.splitlines()
     out: list[str] = []
     last = None
     for row in listing.split("\n"):
         if row.startswith("Blob "):
             last = None
-        m = _DIS_POSITION.match(row)
+        m = position.match(row)
         if m and int(m.group(1)) != last and 1 <= int(m.group(1)) <= len(lines):
             last = int(m.group(1))
             text = lines[last - 1].strip()
@@ -399,6 +424,7 @@ def with_source(listing: str, source: str, color: bool = False) -> str:
 
 
 def cmd_repl(argv: list[str]) -> int:
+    import argparse
     p = argparse.ArgumentParser(prog="shape repl", description="Start the interactive prompt: "
                                 "each entry runs on the VM, bindings carry over, snapshot() "
                                 "works (resuming one reopens the prompt).",
@@ -474,12 +500,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()  # type: ignore[assignment]
-    # Every parser of every command reports usage errors the same way (Error: line first, then
-    # the usage line; exit 2), including those of the tools' own modules.
-    saved_error = argparse.ArgumentParser.error
-    argparse.ArgumentParser.error = _usage_error  # type: ignore[method-assign]
+    plain = plain_run(argv)
+    restore = _report_usage_errors() if plain is None else None
     try:
-        code = dispatch(argv)
+        code = execute(plain, plain.args, _main_usage) if plain is not None else dispatch(argv)
     except UsageError as e:
         try:
             sys.stdout.flush()
@@ -526,7 +550,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         _say(f"Error: internal error: {type(e).__name__}: {e}\n")
         code = 1
     finally:
-        argparse.ArgumentParser.error = saved_error  # type: ignore[method-assign]
+        if restore is not None:
+            restore()
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -534,6 +559,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception:
         pass
     return code
+
+
+def _report_usage_errors() -> Callable[[], None]:
+    """Make every parser of every command report usage errors the same way (Error: line first,
+    then the usage line; exit 2), including those of the tools' own modules; returns what
+    undoes it."""
+    import argparse
+    saved_error = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _usage_error  # type: ignore[method-assign]
+
+    def restore() -> None:
+        argparse.ArgumentParser.error = saved_error  # type: ignore[method-assign]
+    return restore
 
 
 def _quiet_stdout() -> None:

@@ -195,6 +195,37 @@ def test_arguments_after_the_script_belong_to_the_program(prog, tmp_path):
     assert (r.returncode, r.stdout) == (0, "[a, --engine, vm, --json]\n")
 
 
+@pytest.mark.parametrize("argv", [
+    ["p.shape"], ["p.shape", "a", "b"], ["p.shape", "--json", "--engine", "ref", "-c", "x"],
+    ["p.shape", "a", "--", "x"], ["p.shape", "x", "--"], ["p.shape", "-"], ["dir/p.shape", "--help"], ["p", "-V"],
+    ["snapshots"], ["x y.shape", ""]])
+def test_a_plain_command_line_is_read_as_the_parser_reads_it(argv):
+    """`shape FILE [ARGS...]` skips building the parser (start-up): what it finds is what the
+    parser finds."""
+    from shapelang import cli
+    plain = cli.plain_run(argv)
+    assert plain is not None and vars(plain) == vars(cli.main_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [[], [""], ["-"], ["--json", "p.shape"], ["-c", "print(1)"],
+                                  ["--resume", "abc"], ["-V"], ["--help"], ["run", "p.shape"],
+                                  ["snapshot", "list"], ["-x"], ["p.shape", "--", "x"]])
+def test_other_command_lines_go_to_the_parser(argv):
+    from shapelang import cli
+    assert cli.plain_run(argv) is None
+
+
+def test_a_plain_run_loads_no_argument_parser(prog):
+    probe = ("import sys\nfrom shapelang import cli\ncode = cli.main(sys.argv[1:])\n"
+             "print(sorted({'argparse', 'gettext'} & set(sys.modules)))\n")
+    r = subprocess.run([sys.executable, "-c", probe, prog('print("hi")'), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout == "hi\n[]\n", r.stderr
+    r = subprocess.run([sys.executable, "-c", probe, "--json", prog('print("hi")')],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.splitlines()[-1] == "['argparse', 'gettext']", r.stderr
+
+
 def test_every_command_and_option_has_a_description(monkeypatch, capsys):
     """issue 14: one parser tree with a description for every command and option."""
     import argparse
