@@ -18,7 +18,6 @@ See spec/remote.md.
 """
 from __future__ import annotations
 
-import base64
 import re
 import time
 from typing import Any, Callable, Optional
@@ -48,10 +47,12 @@ def encode_outcome(outcome: Any) -> str:
         data = Encoder(registry()).encode(outcome)
     except CodecError as e:
         data = Encoder(registry()).encode(Err(f"The @remote function's result cannot be sent: {e}"))
+    import base64      # on use (start-up: every run's driver imports this module)
     return base64.b64encode(data).decode("ascii")
 
 
 def decode_outcome(text: str) -> Any:
+    import base64
     from shapelang.vm.codec import CodecError, Decoder
     from shapelang.vm.snapshot import registry
     try:
