@@ -7,7 +7,6 @@ operators of runtime/operators.py come here only once their int/number cases did
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from typing import Any, Optional
 
 from shapelang.runtime.errors import ShapeError, division_by_zero
@@ -60,6 +59,7 @@ def make(ms: Any) -> Duration:
 def literal_ms(parts: list[tuple[Any, str]]) -> int:
     """The milliseconds a literal names (`1.5s` is 1500; anything finer than 1 ms is dropped).
     Decimal arithmetic, so `1.001s` is 1001 ms and not 1000.999…"""
+    from decimal import Decimal     # on use: literals are compiled, rarely at start-up
     total = sum(Decimal(repr(amount)) * UNIT_MS[unit] for amount, unit in parts)
     return int(total)
 

@@ -77,10 +77,10 @@ def _compiler_digest() -> bytes:
             top = os.path.join(_PACKAGE, sub)
             for d, dirs, files in os.walk(top):
                 dirs[:] = sorted(x for x in dirs if recursive and not x.startswith(("_", ".")))
+                rel = os.path.join(sub, d[len(top) + 1:]) if d != top else sub
                 for name in sorted(f for f in files if f.endswith((".py", ".shape", ".pickle"))):
                     st = os.stat(os.path.join(d, name))
-                    h.update(f"{os.path.relpath(os.path.join(d, name), _PACKAGE)} "
-                             f"{st.st_size} {st.st_mtime_ns}\n".encode())
+                    h.update(f"{os.path.join(rel, name)} {st.st_size} {st.st_mtime_ns}\n".encode())
                 if not recursive:
                     break
         _DIGEST.append(h.digest())
