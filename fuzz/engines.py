@@ -507,7 +507,8 @@ class MachineSession:
         """The I/O context of a run from the start (state None: a fresh room) or of a resumed
         state (its I/O restored from its ledger and journal, the outputs rewound)."""
         from shapelang.runtime.stdlib.context import IOContext
-        from shapelang.runtime.stdlib.resume import load_ledger, resume_context, walk_journal
+        from shapelang.runtime.stdlib.resume import (links_in, load_ledger, resume_context,
+                                                      walk_journal)
         room = ROOMS["vm"]
         if state is None:
             io = IOContext(cwd=room.fresh(), argv=[self.path])
@@ -515,7 +516,8 @@ class MachineSession:
             cwd = self.prepare_room(state.base)
             ledger = None if state.io is None else load_ledger(state.io, state.base)
             io = resume_context(ledger, self._fetch,
-                                walk_journal(state.base, lambda b: self.journals.get(b, [])),
+                                walk_journal(state.base, lambda b: self.journals.get(b, []),
+                                             lambda: links_in(self.journals)),
                                 argv=[self.path], cwd=cwd)
             io.after_snapshot(state.base)
         io.journal = self._journal

@@ -377,7 +377,7 @@ def resume_io(loaded: Loaded, session: SnapshotSession, allow_changed_inputs: bo
     notes: list[str] = []
     session.use_io(io_resume.resume_context(
         loaded.ledger, session.store.get_blob,
-        io_resume.walk_journal(loaded.sid, session.store.journal),
+        io_resume.walk_journal(loaded.sid, session.store.journal, session.store.journal_links),
         argv=argv if argv is not None else ([loaded.script] if loaded.script else []),
         cwd=cwd, environ=environ,
         allow_changed_inputs=allow_changed_inputs, pin_inputs=pin_inputs, notes=notes))

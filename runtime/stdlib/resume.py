@@ -20,7 +20,7 @@ no file.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from shapelang.runtime.errors import ShapeError
 from shapelang.runtime.stdlib.context import (IOContext, LiveOutput, hash_file, new_hash,
@@ -39,14 +39,38 @@ def load_ledger(data: object, sid: str) -> Ledger:
         raise resume_error(f"Snapshot {sid[:12]} is malformed (I/O ledger: {e})") from None
 
 
-def walk_journal(base: str, journal: Callable[[str], list]) -> list[dict]:
-    """The journal records that concern a resume of snapshot `base`: its own, then those of the
-    snapshots taken after it by the runs that continued it (each journal names the next), in
-    that order, so the first record of a file is what it held at `base`."""
+Link = tuple[str, int, str, int]   # (base, seq of its record {"next": to}, to, last seq of base)
+
+
+def links_in(journals: Mapping[str, Sequence]) -> list[Link]:
+    """The links of journals kept in memory (base -> records), as a store's `journal_links`
+    gives them."""
+    return [(base, seq, rec["next"], len(records) - 1)
+            for base, records in journals.items()
+            for seq, rec in enumerate(records)
+            if type(rec) is dict and type(rec.get("next")) is str]
+
+
+def walk_journal(base: str, journal: Callable[[str], list],
+                 links: Callable[[], Iterable[Link]] = lambda: ()) -> list[dict]:
+    """The journal records that concern a resume of snapshot `base`, so that the first record
+    of a file is what it held at `base`:
+
+    1. its own, then those of the snapshots taken after it by the runs that continued it (each
+       journal names the next), in that order;
+    2. then what runs that branched off *before* it did after it was taken: a resume of an
+       earlier snapshot that ran past `base`'s point again. Such a run journals under that
+       earlier snapshot (an ancestor: its journal links to the next one up to `base`), after the
+       link, and under the snapshots it took then. So for each ancestor, nearest first: its
+       records after its link towards `base`, and what they link on to.
+
+    `links()` gives every link of the store's journals (`links_in`, `journal_links`); it is
+    asked once, and only the journals of ancestors with records after their link are read."""
     out: list[dict] = []
-    todo, seen = [base], {base}
-    while todo:
-        for rec in journal(todo.pop(0)):
+    seen = {base}
+
+    def follow(records: Sequence, todo: list) -> None:
+        for rec in records:
             if type(rec) is not dict:
                 raise resume_error(f"The output journal of snapshot {base[:12]} is malformed")
             nxt = rec.get("next")
@@ -56,6 +80,37 @@ def walk_journal(base: str, journal: Callable[[str], list]) -> list[dict]:
                     todo.append(nxt)
             else:
                 out.append(rec)
+
+    def forward(records: Sequence) -> None:
+        todo: list[str] = []
+        follow(records, todo)
+        while todo:
+            follow(journal(todo.pop(0)), todo)
+
+    forward(journal(base))
+    up: dict[str, list[tuple[str, int, int]]] = {}
+    for parent, seq, child, last in links():
+        up.setdefault(child, []).append((parent, seq, last))
+    # Ancestors nearest first; of several links from one ancestor the first counts (what came
+    # after it happened after the child was taken). All are climbed before any tail is read: a
+    # tail that links to an ancestor again (a run that took that snapshot anew) must not bring
+    # in what that ancestor's journal holds from before its own link.
+    level, order, tails = [base], [], {}
+    while level:
+        found: dict[str, tuple[int, int]] = {}
+        for child in level:
+            for parent, seq, last in up.get(child, ()):
+                if parent not in seen and parent not in tails and (
+                        parent not in found or seq < found[parent][0]):
+                    found[parent] = (seq, last)
+        tails.update(found)
+        level = sorted(found)
+        order += level
+    seen.update(order)
+    for parent in order:
+        seq, last = tails[parent]
+        if last > seq:
+            forward(journal(parent)[seq + 1:])
     return out
 
 

@@ -63,6 +63,7 @@ class SnapshotStore(Protocol):
 T = TypeVar("T")
 _COLUMNS = "id, created, script, kind, parent, state_size, blob_ids"
 _IDS_PER_QUERY = 500     # ids bound in one `IN (…)` (SQLite's limit is 999 in old builds)
+_LINK_PREFIX = json.dumps({"next": ""}, sort_keys=True)[:-2]   # '{"next": ' of a link record
 
 
 class SQLStore:
@@ -344,6 +345,30 @@ class SQLStore:
                 out.append(json.loads(text))
             except (TypeError, ValueError, RecursionError):
                 raise store_error(f"Journal record {seq} of snapshot {base[:12]} is corrupt") from None
+        return out
+
+    def journal_links(self) -> list[tuple[str, int, str, int]]:
+        """Every link of the journals, in one query: (base, seq, the snapshot the record
+        `{"next": …}` names, the last seq of base's journal). A resume walks them backwards to
+        the runs that branched off before the resumed snapshot (runtime/stdlib/resume.py)."""
+        self._check_readable()
+        if self._version_read < 3:
+            return []
+        # The text of a link record is fixed (journal_add writes sorted keys), so it is matched
+        # as text; the pattern is a parameter (a literal % would be a placeholder to psycopg).
+        rows = self._op("read", lambda: self._all(
+            "SELECT j.base, j.seq, j.record, m.last FROM journal j JOIN "
+            "(SELECT base, MAX(seq) AS last FROM journal GROUP BY base) m ON m.base = j.base "
+            "WHERE j.record LIKE ?", (_LINK_PREFIX + "%",)))
+        out = []
+        for base, seq, text, last in rows:
+            try:
+                nxt = json.loads(text).get("next")
+            except (TypeError, ValueError, AttributeError, RecursionError):
+                nxt = None
+            if type(nxt) is not str:
+                raise store_error(f"Journal record {seq} of snapshot {base[:12]} is corrupt")
+            out.append((base, int(seq), nxt, int(last)))
         return out
 
     def delete(self, snap_id: str) -> None:
