@@ -284,12 +284,21 @@ def check_b(case: Case) -> Verdict:
     full, steps = case.full
     resumed = 0
     v = Verdict("b", "pass")
-    # Every cut is taken before any is resumed, and the latest is resumed first: each resume
-    # continues in the run's directory, whose outputs hold what the run (or the resume of a
-    # later cut) wrote after that cut, and must rewind them. (Not the other order: a resume of
-    # an earlier cut that runs past a later one writes files that the later cut's journal
-    # does not know — fuzz/README.md, findings.)
-    for n, before, state in reversed(list(case.session.cuts(cut_points(case, steps)))):
+    # Every cut is taken before any is resumed (the run stops at the last one); each resume
+    # continues in the run's directory, whose outputs hold what the run or the resumes before
+    # it wrote after that cut, and must rewind them. A program of the file family resumes its
+    # cuts earliest first: a resume of an earlier cut runs past the later ones, and the resume
+    # of a later one must undo what it did after that point (spec/io.md); then latest first,
+    # as every program does (each resume undoes what the later cut's resume did after its own).
+    taken = [(n, before, state, case.session.last_bytes if state is not None else None)
+             for n, before, state in case.session.cuts(cut_points(case, steps))]
+    order = [(n, before, state, "latest first") for n, before, state, _ in reversed(taken)]
+    if case.files:
+        order = [(n, before, state, "earliest first") for n, before, state, _ in taken] + [
+            (n, before, None if data is None else case.session.decode(data),
+             "latest first, after the earliest-first resumes")
+            for n, before, _, data in reversed(taken)]
+    for n, before, state, how in order:
         if state is None:
             total = before
         else:
@@ -297,7 +306,7 @@ def check_b(case: Case) -> Verdict:
             total = E.concat(before, after)
             resumed += 1
         v = _compare("b", full, total, ("uninterrupted", "cut+resume"),
-                     f"cut after {n} of {steps} steps")
+                     f"cut after {n} of {steps} steps (resumed {how})")
         if v.failed:
             break
     v.units = resumed
@@ -370,11 +379,14 @@ def check_c(case: Case) -> Verdict:
         return Verdict("c", "pass", "no snapshot() events")
     resumed = _events_to_resume(case, events)
     if case.files:
-        # latest first, as check b: a resume continues in the directory the run (or the resume
-        # of a later event) left; a resume of an earlier event may write what the run did not
-        # (a program that branches on Snapshot::Resumed), which a later event's resume would
-        # rightly refuse as someone else's change (spec/io.md, what cannot be rewound)
-        resumed.sort(reverse=True)
+        # Earliest first: a resume continues in the directory the run, or the resume of an
+        # earlier event that ran on past this one, left, and must undo what that resume did
+        # after this event (spec/io.md). Only while the resumes write what the run wrote: a
+        # program that branches on Snapshot::Resumed may append other bytes to an output a
+        # later event recorded by length, which that event's resume rightly refuses (spec/io.md,
+        # what cannot be rewound); the next state then gets the files at its export.
+        resumed.sort()
+        uninterrupted = case.session.snapshots()[0].files
     try:
         for k in resumed:
             expected = E.ref_resume(case.source, k, case.path, case.ast, case.files)
@@ -384,6 +396,8 @@ def check_c(case: Case) -> Verdict:
             if v.failed:
                 v.resume = (k, None)
                 return v
+            if case.files and actual.files != uninterrupted:
+                E.ROOMS["vm"].spoil()
     finally:
         if case.files:
             # the last resume may have written what the run did not: a later state resumed
