@@ -129,3 +129,32 @@ def test_the_store_lists_the_journal_links(tmp_path, request):
             assert sorted(st.journal_links()) == [(a, 1, b, 3), (a, 3, c, 3), (b, 0, c, 0)]
         finally:
             st.close()
+
+
+def test_an_appended_output_overwritten_by_a_later_branch_comes_back(tmp_path):
+    """S2 (the interrupt) records log.txt by length: the run overwrote it, then appended. The
+    resume of S1 does the same, runs past S2's point and overwrites it again: what it held then
+    (S2's bytes) is journalled at that overwrite too, and the resume of S2 takes it from there."""
+    source = """\
+use std::core::file
+let mut t = 0
+for i in 1..=3 {
+  t += i
+  snapshot()
+  file.write_text("log.txt", f"reset {i}\\n")?
+  file.append("log.txt", f"step {i}\\n")?
+}
+for j in 1..=3000 { t += j }
+file.write_text("log.txt", f"total {t}\\n")?
+file.append("log.txt", "end\\n")?
+print(t)
+"""
+    stdout, files = _uninterrupted(tmp_path, source)
+    store = str(tmp_path / "s.db")
+    d = _dir(tmp_path, "run")
+    first = api.run(source, path="p.shape", store=store, cwd=str(d), snapshot_at=CUT)
+    assert first.interrupt and (d / "log.txt").read_bytes() == b"reset 3\nstep 3\n"
+    assert api.resume(first.snapshots[0], store=store, cwd=str(d)).ok
+    assert (d / "log.txt").read_bytes() == files["log.txt"]
+    r2 = api.resume(first.interrupt, store=store, cwd=str(d))
+    assert r2.ok and r2.stdout == stdout and _files(d) == files, r2

@@ -233,12 +233,21 @@ class IOContext:
         """Journal what `key` holds before the run first changes it after its last snapshot,
         unless that snapshot can restore it itself: an output it recorded whole (`write`), or
         one it recorded by length (`append`) that is only appended to. (Each overwrite after a
-        snapshot is journalled too, by fingerprint: `write_output`.)"""
-        if self.base is None or self.journal is None or key in self._noted:
+        snapshot is journalled too, by fingerprint: `write_output`.)
+
+        An overwrite of a file the run appended to since it last overwrote it is journalled
+        each time, content included: what it held then may be the state that a snapshot
+        recorded by length only, and that snapshot may belong to another branch of the run's
+        history (a resume of an earlier snapshot runs past it; resume.restore looks for it)."""
+        if self.base is None or self.journal is None:
             return
-        rec = self.ledger.outputs.get(key)
-        if rec is not None and (rec.kind == "write" or not overwrite):
-            return
+        live = self.outputs.get(key)
+        if not (overwrite and live is not None and live.kind == "append"):
+            if key in self._noted:
+                return
+            rec = self.ledger.outputs.get(key)
+            if rec is not None and (rec.kind == "write" or not overwrite):
+                return
         try:
             with open(key, "rb") as f:
                 data: Optional[bytes] = f.read()

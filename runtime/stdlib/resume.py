@@ -117,12 +117,14 @@ def walk_journal(base: str, journal: Callable[[str], list],
 Content = tuple[str, int]     # (SHA-256, size) of a file's content
 
 
-def _journalled(records: list[dict]) -> tuple[dict[str, Optional[Content]], dict[str, list]]:
+def _journalled(records: list[dict]) -> tuple[dict[str, Optional[Content]], dict[str, list],
+                                              dict[str, list]]:
     """From the journal: per file, what it held before the run first changed it ((fingerprint,
-    size), or None for no file; the first record of a file wins), and every content the run
-    overwrote it with."""
+    size), or None for no file; the first record of a file wins), every content the run
+    overwrote it with, and every content it held before an overwrite (in the journal's order)."""
     before: dict[str, Optional[Content]] = {}
     wrote: dict[str, list] = {}
+    held: dict[str, list] = {}
     for rec in records:
         path, size = rec.get("path"), rec.get("size")
         if "wrote" in rec:
@@ -137,7 +139,9 @@ def _journalled(records: list[dict]) -> tuple[dict[str, Optional[Content]], dict
             raise resume_error("The output journal is malformed")
         if path not in before:
             before[path] = None if pre is None else (pre, size)
-    return before, wrote
+        if pre is not None:
+            held.setdefault(path, []).append((pre, size))
+    return before, wrote, held
 
 
 def _explained(path: str, size: int, contents: list) -> bool:
@@ -152,6 +156,18 @@ def _explained(path: str, size: int, contents: list) -> bool:
             if got == n and h.hexdigest() == fp:
                 return True
     return False
+
+
+def _head(fetch_blob: Callable[[str], bytes], path: str, contents: list, n: int,
+          fingerprint: str) -> Optional[bytes]:
+    """The first `n` bytes of the first of `contents` (journalled) that start with the bytes
+    whose fingerprint is `fingerprint`, else None."""
+    for fp, size in contents:
+        if size >= n:
+            head = _blob(fetch_blob, fp, f"the journalled content of output {path}")[:n]
+            if sha256_hex(head) == fingerprint:
+                return head
+    return None
 
 
 def _prefix(path: str, size: int, n: int, fingerprint: str) -> Any:
@@ -175,7 +191,7 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
     receives one line per input that changed (only with `allow_changed_inputs`)."""
     outputs: dict[str, LiveOutput] = {}
     rewinds: list[tuple[str, str, object]] = []
-    before, wrote = _journalled(list(journal))
+    before, wrote, held = _journalled(list(journal))
     for path, rec in ledger.outputs.items():
         try:
             size = os.stat(path).st_size
@@ -184,7 +200,7 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
                                "snapshot (restore the file to resume)") from None
         except OSError as e:
             raise resume_error(f"Output {path} cannot be checked: {e.strerror or e}") from None
-        pre = before.pop(path, None)
+        before.pop(path, None)
         if rec.kind == "append":
             h = _prefix(path, size, rec.size, rec.fingerprint)
             if h is not None:
@@ -194,13 +210,15 @@ def restore(ledger: Ledger, fetch_blob: Callable[[str], bytes], *,
                 outputs[path] = LiveOutput("append", rec.size, h)
                 continue
             # Else only an overwrite after the snapshot explains it: the journal has what the
-            # file held before that, which starts with the snapshot's bytes.
-            if pre is None or not _explained(path, size, [pre] + wrote.get(path, [])):
+            # file held before such an overwrite, which starts with the snapshot's bytes (the
+            # first overwrite after the snapshot, or, when a run of another branch went past
+            # the snapshot's point, the one that followed its appends there).
+            ours = held.get(path, [])
+            if not ours or not _explained(path, size, ours + wrote.get(path, [])):
                 raise _changed_output(path, rec.size, size)
-            content = _blob(fetch_blob, pre[0], f"the journalled content of output {path}")
-            head = content[:rec.size]
-            if len(head) != rec.size or sha256_hex(head) != rec.fingerprint:
-                raise _changed_output(path, rec.size, len(content))
+            head = _head(fetch_blob, path, ours, rec.size, rec.fingerprint)
+            if head is None:
+                raise _changed_output(path, rec.size, size)
             rewinds.append(("write", path, head))
             outputs[path] = LiveOutput("append", rec.size, new_hash(head))
         else:
