@@ -158,3 +158,20 @@ print(t)
     assert (d / "log.txt").read_bytes() == files["log.txt"]
     r2 = api.resume(first.interrupt, store=store, cwd=str(d))
     assert r2.ok and r2.stdout == stdout and _files(d) == files, r2
+
+
+def test_a_branch_that_appended_other_bytes_is_refused_not_guessed(tmp_path):
+    """The exception (spec/io.md, what cannot be rewound): the resume of S1 appends to log.txt
+    what the first run did not (it branches on Snapshot::Resumed); S2 kept log.txt's length and
+    fingerprint only, so its resume is a ResumeError naming the file, and changes no file."""
+    source = PROGRAM.format(after=AFTER["create"],
+                            resumed='file.append("log.txt", "resumed\\n")?')
+    store = str(tmp_path / "s.db")
+    d = _dir(tmp_path, "run")
+    first = api.run(source, path="p.shape", store=store, cwd=str(d), snapshot_at=CUT)
+    assert api.resume(first.snapshots[0], store=store, cwd=str(d)).ok
+    left = _files(d)
+    r2 = api.resume(first.interrupt, store=store, cwd=str(d))
+    assert r2.error is not None and r2.error.kind == "ResumeError", r2
+    assert str(d / "log.txt") in r2.error.message and "changed since the snapshot" in r2.error.message
+    assert _files(d) == left
