@@ -11,6 +11,13 @@ issue 16's target is within 3x. Python's plain `for line in f` is shown for scal
 the whole run less that of the same program over a header-only file (start-up and compile),
 the best of --repeat runs.
 
+A ratio is measured in pairs: each of the --repeat rounds times Python's reading right before
+the Shape program, and the ratio shown is the median of the rounds' ratios. The CPU time of the
+same work on these shared cores swings by up to 2x for seconds at a time (Python's own csv walk
+too, with the same code running: 0.063-0.118 s in one process at load 14), so a ratio of
+best-of times taken minutes apart, in different spells, showed a slow spell as a slow row
+(`for line in reader` at 0.117 s, then 0.20 s, with the same calls made in every run).
+
 Fingerprinting (spec/io.md):
 - at open: a reader fingerprints its whole file (SHA-256) before its first line, and a resumed
   run's reader once more; shown as time and as a share of the lazy read;
@@ -27,6 +34,7 @@ import csv
 import json
 import os
 import random
+import statistics
 import tempfile
 import time
 from typing import Any, Callable, Optional
@@ -126,6 +134,26 @@ def _net(source: str, data: str, empty: str, repeat: int, store: bool = False) -
     return max(full - base, 1e-9), out.strip()
 
 
+def _paired(source: str, data: str, empty: str, repeat: int,
+            baselines: dict[str, Callable[[], Any]]) -> tuple[float, str, dict[str, float]]:
+    """`source`'s net CPU seconds (as `_net`: best of `repeat`), its output, and for each of
+    `baselines` the median over `repeat` rounds of the net time over the baseline's time, each
+    round timing the baselines right before the program."""
+    _shape(source, empty)                      # warm: the prelude and the modules are loaded
+    nets: list[float] = []
+    ratios: dict[str, list[float]] = {k: [] for k in baselines}
+    out = ""
+    for _ in range(repeat):
+        before = {k: _best(1, fn)[0] for k, fn in baselines.items()}
+        full, out = _best(1, lambda: _shape(source, data))
+        base, _ = _best(1, lambda: _shape(source, empty))
+        net = max(full - base, 1e-9)
+        nets.append(net)
+        for k, t in before.items():
+            ratios[k].append(net / max(t, 1e-9))
+    return min(nets), out.strip(), {k: statistics.median(v) for k, v in ratios.items()}
+
+
 def python_csv(path: str) -> int:
     n = 0
     with open(path, newline="", encoding="utf-8") as f:
@@ -179,9 +207,12 @@ def measure(rows: int, every: int, repeat: int) -> dict:
         py_csv, n_csv = _best(repeat, lambda: python_csv(path))
         py_list, _ = _best(repeat, lambda: python_csv_list(path))
         py_lines, _ = _best(repeat, lambda: python_lines(path))
-        for_lines, out_for = _net(FOR_LINES, data, empty, repeat)
-        lines, out_lines = _net(LINES, data, empty, repeat)
-        read_file, out_read = _net(READ_FILE, data, empty, repeat)
+        walk = {"csv": lambda: python_csv(path)}
+        for_lines, out_for, for_ratio = _paired(FOR_LINES, data, empty, repeat, walk)
+        lines, out_lines, lines_ratio = _paired(LINES, data, empty, repeat, walk)
+        read_file, out_read, read_ratio = _paired(
+            READ_FILE, data, empty, repeat, {"csv": walk["csv"],
+                                             "list": lambda: python_csv_list(path)})
         if not (int(out_for) == int(out_lines) == int(out_read) == n_csv == rows + 1):
             raise RuntimeError(f"counts differ: python {n_csv}, for line in reader {out_for}, "
                                f"file.lines {out_lines}, csv.read_file {out_read} "
@@ -198,8 +229,9 @@ def measure(rows: int, every: int, repeat: int) -> dict:
         "rows": rows, "bytes": size, "repeat": repeat,
         "python_csv_s": py_csv, "python_csv_list_s": py_list, "python_lines_s": py_lines,
         "for_lines_s": for_lines, "lines_s": lines, "read_file_s": read_file,
-        "for_lines_over_python_csv": for_lines / py_csv, "lines_over_python_csv": lines / py_csv, "read_file_over_python_csv_list": read_file / py_list,
-        "read_file_over_python_csv": read_file / py_csv,
+        "for_lines_over_python_csv": for_ratio["csv"], "lines_over_python_csv": lines_ratio["csv"],
+        "read_file_over_python_csv_list": read_ratio["list"],
+        "read_file_over_python_csv": read_ratio["csv"],
         "target": TARGET,
         "fingerprint_s": sha, "fingerprint_mb_per_s": size / sha / 1e6,
         "fingerprint_share_of_lazy_read": sha / lines,
@@ -219,7 +251,8 @@ def _report(r: dict) -> str:
     def ok(ratio: float) -> str:
         return f"within {TARGET:g}x" if ratio <= TARGET else f"OVER {TARGET:g}x"
     out = [f"{r['rows']:,} rows ({r['bytes'] / 1e6:.1f} MB), CPU seconds, best of {r['repeat']}; "
-           "Shape times less the same program over a header-only file"]
+           "Shape times less the same program over a header-only file; ratios: median of "
+           "the rounds' paired ratios"]
     out.append(table(["reading", "s", "M rows/s", "vs python", ""], [
         row("python csv.reader (walk the rows)", r["python_csv_s"], "1.0x"),
         row("python list(csv.reader(f))", r["python_csv_list_s"], "1.0x"),
