@@ -28,12 +28,14 @@ import io
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 ID_RE = re.compile(r"[0-9a-f]{64}")
 MASK = "<id>"
 HANG_STEPS = 20_000_000     # an in-process VM run longer than this is reported as a `Hang`
+HANG_SECONDS = 30.0         # the same for a run without a step budget (wall-clock)
 
 
 def mask_ids(text: str) -> str:
@@ -550,9 +552,11 @@ class MachineSession:
         return dataclasses.replace(out, files=ROOMS["vm"].files()) if self.files else out
 
     def _run(self, state: Any, stop_after: Optional[int], on_snapshot: Any = None,
-             generic: bool = False, jit: Optional[str] = None) -> tuple[Outcome, Any, Any]:
+             generic: bool = False, jit: Optional[str] = None,
+             budget: bool = True) -> tuple[Outcome, Any, Any]:
         """Run from the start (state None) or from a state. With stop_after, stop after that many
-        steps; without it, run to the end, where a run longer than HANG_STEPS is a `Hang`."""
+        steps; without it, run to the end, where a run longer than HANG_STEPS is a `Hang` (with
+        `budget=False`, one longer than HANG_SECONDS: no step budget at all)."""
         from shapelang.vm.machine import STOPPED
         box: dict = {}
 
@@ -561,21 +565,30 @@ class MachineSession:
             m = self._machine(chunks, state=state, on_snapshot=on_snapshot, generic=generic,
                               jit=jit)
             box["m"] = m
-            return self._go(m, HANG_STEPS if stop_after is None else stop_after, io)
+            if budget or stop_after is not None:
+                return self._go(m, HANG_STEPS if stop_after is None else stop_after, io)
+            timer = threading.Timer(HANG_SECONDS, m.request_stop)
+            timer.start()
+            try:
+                return self._go(m, None, io)
+            finally:
+                timer.cancel()
         out, ret = _outcome_of(go)
         m = box.get("m")
         if ret is STOPPED and stop_after is None:
-            out = Outcome(out.stdout, None, ("Hang", "runtime"),
-                          f"no end after {HANG_STEPS} steps", 1)
+            limit = f"{HANG_STEPS} steps" if budget else f"{HANG_SECONDS:g} s"
+            out = Outcome(out.stdout, None, ("Hang", "runtime"), f"no end after {limit}", 1)
             return self._with_files(out), None, m
         if ret is STOPPED:
             return out, self._keep(m, box.get("io")), m
         return self._with_files(out), None, m
 
     def full(self, on_snapshot: Any = None, generic: bool = False,
-             jit: Optional[str] = None) -> tuple[Outcome, int]:
-        """Uninterrupted run; also returns the number of steps it took."""
-        out, _, m = self._run(None, None, on_snapshot, generic, jit)
+             jit: Optional[str] = None, budget: bool = True) -> tuple[Outcome, int]:
+        """Uninterrupted run; also returns the number of steps it took. `budget=False` runs with
+        no step budget, as `shape run` does: the JIT then runs the code it runs in production
+        (inlined callees, unrolled calls), not the variant that counts steps for a budget."""
+        out, _, m = self._run(None, None, on_snapshot, generic, jit, budget)
         return out, (m.steps if m is not None else 0)
 
     def snapshots(self, limit: int = 64) -> tuple[Outcome, int]:

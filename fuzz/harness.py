@@ -656,14 +656,16 @@ def check_h(case: Case) -> Verdict:
 
 def check_j(case: Case) -> Verdict:
     """The JIT tier with every function and loop compiled at first use (vm/jit/, issue 15) must
-    do exactly what the VM does: the whole run (output, error, position, call stack); and a cut
-    after n steps, which stops inside compiled code, must leave the VM's state byte for byte
-    (the snapshot a store would hold), whose continuation, run with the JIT again, gives the
-    rest of the uninterrupted run."""
+    do exactly what the VM does: the whole run (output, error, position, call stack), run with
+    no step budget as `shape run` runs it (a budget switches the JIT to its step-counting
+    variant, which never inlines a callee); and a cut after n steps, which stops inside
+    compiled code (the counting variant), must leave the VM's state byte for byte (the snapshot
+    a store would hold), whose continuation, run with the JIT again, gives the rest of the
+    uninterrupted run."""
     if not E.has_machine():
         return Verdict("j", "skip", "VM machine API missing")
     full, steps = case.full
-    jit, _ = case.session.full(jit="force")
+    jit, _ = case.session.full(jit="force", budget=False)
     v = _compare("j", full, jit, ("vm", "jit"))
     if v.failed:
         return v

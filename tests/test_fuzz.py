@@ -172,6 +172,49 @@ def test_generator_emits_the_edge_cases_the_mutants_need():
     assert counts["top-level-loop-snapshot"] >= n // 7, counts
 
 
+def test_generator_calls_one_site_with_several_closures():
+    # issue 11's hole in the net: one call site (the prelude's callback loop, a function taking
+    # a callback) called with different closures, where a site that remembers what it called
+    # (the JIT inlines the closure it was compiled with) must call the one it is given
+    n = 150
+    counts = _feature_counts(n)
+    assert counts["shared-call-site"] >= n // 6, counts
+
+
+SHARED_SITE = """let xs = [1, 2, 3]
+let ap = |g, v| g(v) + 1
+for i in 0..3 { print(xs.map(|x| x + i), xs.map(|x| x * i), ap(|x| x - i, i), ap(|x| x * 2, i)) }
+"""
+
+
+@pytest.mark.skipif(AVAILABLE["j"] is not None, reason="no VM machine API")
+def test_check_j_runs_the_code_the_jit_runs_in_production(monkeypatch):
+    # Check j's uninterrupted run has no step budget, as `shape run` has none: under a budget
+    # the JIT runs its step-counting variant, which never inlines a callee, so a bug in
+    # inlining (mutant jit-inline-any-callee) could not show.
+    from shapelang.vm.jit import codegen
+    inlined: list = []
+    real = codegen.JitGen.inline_call
+
+    def spy(self, *args):
+        done = real(self, *args)
+        inlined.append(done)
+        return done
+    monkeypatch.setattr(codegen.JitGen, "inline_call", spy)
+    prog = GeneratedProgram(parse(SHARED_SITE, "fuzz.shape"))
+    case = H.Case(prog, H.CheckParams(cut=500, events=[0] * 3, chain=[300] * 4, edits=[0] * 6))
+    assert H.check_j(case).status == "pass"
+    assert any(inlined)
+
+
+@pytest.mark.skipif(AVAILABLE["j"] is not None, reason="no VM machine API")
+def test_a_run_without_a_step_budget_is_stopped_by_the_clock(monkeypatch):
+    monkeypatch.setattr(E, "HANG_SECONDS", 0.3)
+    session = E.MachineSession("let mut i = 0\nwhile true { i += 1 }\n")
+    out, _ = session.full(jit="force", budget=False)
+    assert out.error == ("Hang", "runtime") and out.message == "no end after 0.3 s"
+
+
 def test_all_checks_on_annotated_and_async_programs():
     cases = _annotation_async_cases(12)
     assert len(cases) == 12

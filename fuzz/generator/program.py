@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 from hypothesis import strategies as st
 
 from shapelang.fuzz.generator.annotations import Annotations
+from shapelang.fuzz.generator.callsites import CallSites
 from shapelang.fuzz.generator.choices import ChoiceSource, RandomChoiceSource
 from shapelang.fuzz.generator.expressions import Expressions
 from shapelang.fuzz.generator.files import FILES_CHANCE, Files
@@ -47,7 +48,7 @@ def to_source(node: Any) -> str:
 
 
 class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files, Operators, Iterators,
-                     Typed):
+                     Typed, CallSites):
     """Builds one program from a choice source: `ProgramBuilder(choices).program()`;
     `ProgramBuilder(choices, errors=True)` builds an error-path program (mistakes.py)."""
 
@@ -263,7 +264,9 @@ def features(node: Any) -> set[str]:
     `top-level-loop-snapshot` (a top-level `for` whose body calls snapshot()). Issue 12's
     constructs: `bitwise` (an operator or compound assignment), `fuzzy`, `context` (`!!`),
     `iterator` (`.iter()`), `typed-let`, `width` (a width-typed slot), `typed-fn` (declared
-    parameter or return types), `fn-expression`, `trait` (a trait and its impl)."""
+    parameter or return types), `fn-expression`, `trait` (a trait and its impl). Call sites:
+    `shared-call-site` (one site called with different lambdas: sibling calls of one callee, a
+    callback chosen by an `if` between lambdas, or a factory `|k| |x| …`)."""
     out: set[str] = set()
     if isinstance(node, A.Program):
         for top in node.body:
@@ -282,6 +285,8 @@ def features(node: Any) -> set[str]:
                 and any(isinstance(a, A.Lambda) for a in x.args) for x in A.walk(n.body)):
             out.add("closure-kept-from-loop")
         out.update(_issue12_features(n))
+        if _shares_a_call_site(n):
+            out.add("shared-call-site")
         if isinstance(n, A.AnnotationDecl):
             out.add("annotation")
             in_hook = True
@@ -300,6 +305,33 @@ def features(node: Any) -> set[str]:
             out.add("hook-snapshot")
         stack.extend((child, in_hook) for child in A.iter_child_nodes(n))
     return out
+
+
+def _site_of(a: Any) -> Optional[tuple[str, Any]]:
+    """(the callee's text, the lambda) of a call given a lambda, looking through the calls it is
+    chained to (`s.iter().map(|x| …).collect()`)."""
+    while type(a) is A.Call:
+        lam_ = next((x for x in a.args if type(x) is A.Lambda), None)
+        if lam_ is not None:
+            return to_source(a.callee), lam_
+        if type(a.callee) is not A.Member:
+            return None
+        a = a.callee.obj
+    return None
+
+
+def _shares_a_call_site(n: Any) -> bool:
+    t = type(n)
+    if t is A.Lambda:
+        return type(n.body) is A.Lambda
+    if t is not A.Call:
+        return False
+    if any(type(a) is A.If and len(a.then.stmts) == 1
+           and type(getattr(a.then.stmts[0], "expr", None)) is A.Lambda for a in n.args):
+        return True   # `ap(if i % 2 == 0 { |x| … } else { |x| … }, i)`
+    sites = [s for s in map(_site_of, n.args) if s is not None]
+    return any(k == k2 and to_source(f) != to_source(f2)
+               for i, (k, f) in enumerate(sites) for k2, f2 in sites[i + 1:])
 
 
 _BITWISE = {"&", "|", "^", "<<", ">>", "&=", "|=", "^=", "<<=", ">>="}

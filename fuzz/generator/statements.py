@@ -11,6 +11,7 @@ import math
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
+from shapelang.fuzz.generator.callsites import SHARED_SITE_WEIGHT
 from shapelang.fuzz.generator.model import (
     DIVISORS, LAMBDA_BUDGET, LEN, MAX_MULT, MAX_SNAPSHOT_SITES, MAX_STMTS, MODULI, STR_LITS, VB,
     WIDTHS,
@@ -78,6 +79,7 @@ class Statements(BuilderState):
             (3 if self.async_on else 0, "task"), (6 if self.anns else 0, "annotated"),
             (0 if deep else 2, "overflowloop"), (0 if deep else 2, "closureloop"),
             (3 if self.checkpoint_loop_ok(deep) else 0, "checkpointloop"),
+            (0 if deep else SHARED_SITE_WEIGHT, "sharedsite"),
             (self.mistake_stmt_weight(), "mistake"), (self.file_weight(), "fileio"),
         ])
         ed = min(d, 2) if d > 0 else 0
@@ -134,6 +136,8 @@ class Statements(BuilderState):
             return self.closure_loop_stmt(d)
         if kind == "checkpointloop":
             return self.checkpoint_loop_stmt(d)
+        if kind == "sharedsite":
+            return self.shared_site_stmt(d)
         if kind == "mistake":
             return self.mistake_stmt(ed)
         if kind == "fileio":
