@@ -451,6 +451,14 @@ class TypeDecl(Node):
 
 
 @node
+class TypeAlias(Node):
+    """`type Name = T` (spec/types.md, type aliases): another name for the type T (canonical
+    text), at the top level; the resolver reads every annotation through it."""
+    name: str
+    target: str
+
+
+@node
 class ExtendDecl(Node):
     type_name: str
     methods: list[FnDecl]

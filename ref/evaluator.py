@@ -354,8 +354,8 @@ class Interpreter:
             raise BreakSignal(self.eval(st.value, env) if st.value is not None else V.UNIT)
         if t is A.Continue:
             raise ContinueSignal()
-        if t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl,
-                 A.TraitDecl, A.ImplDecl):
+        if t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.TypeAlias, A.ExtendDecl, A.Import,
+                 A.AnnotationDecl, A.TraitDecl, A.ImplDecl):
             return None   # hoisted by enter_block, or nothing to do at run time
         return self.eval(st, env)
 

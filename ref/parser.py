@@ -71,7 +71,18 @@ def p_stmts(p):
     else:
         p[0] = p[1]
         if p[2] is not None:
+            _no_overrides(p[0], p[2])
             p[0].append(p[2])
+
+
+def _no_overrides(before: list, st: Any) -> None:
+    """Upstream's `type EUR = Currency { symbol: "€" }` overrides comptime fields; this dialect
+    has no overrides (spec/types.md), and reading the braces as an object literal after the
+    alias would drop them silently."""
+    if (before and type(before[-1]) is A.TypeAlias and type(st) is A.ExprStmt
+            and type(st.expr) is A.ObjectLit and st.line == before[-1].line):
+        raise ShapeError("SyntaxError", "A type alias cannot override comptime fields: "
+                         f"type {before[-1].name} = {before[-1].target} {{ … }}", st.line, st.col)
 
 
 def p_empty(p):
@@ -538,6 +549,11 @@ def p_type_decl(p):
             raise ShapeError("SyntaxError", f"Type {p[2]} declares the field {f.name} twice",
                              f.line, f.col)
     p[0] = A.TypeDecl(p[2], fields, type_params=p[3], **_pos(p))
+
+
+def p_type_alias(p):
+    """type_decl : TYPE any_name ASSIGN type_expr"""
+    p[0] = A.TypeAlias(p[2], p[4], **_pos(p))
 
 
 def p_field_decls(p):

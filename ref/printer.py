@@ -111,8 +111,8 @@ def _bad(what: str, node: Any = None) -> ValueError:
 
 def _is_stmt(node: Any) -> bool:
     return isinstance(node, (A.ExprStmt, A.Let, A.Return, A.Break, A.Continue, A.FnDecl,
-                             A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.AnnotationDecl, A.Import,
-                             A.TraitDecl, A.ImplDecl))
+                             A.EnumDecl, A.TypeDecl, A.TypeAlias, A.ExtendDecl, A.AnnotationDecl,
+                             A.Import, A.TraitDecl, A.ImplDecl))
 
 
 def _ident(name: Any, what: str = "name") -> str:
@@ -351,6 +351,8 @@ class _Printer:
             return self._enum(s)
         if isinstance(s, A.TypeDecl):
             return self._type_decl(s)
+        if isinstance(s, A.TypeAlias):
+            return f"type {_ident(s.name, 'type name')} = {_type(s.target)}"
         if isinstance(s, A.ExtendDecl):
             return self._extend(s)
         if isinstance(s, A.AnnotationDecl):

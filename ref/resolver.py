@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Optional
 
 from shapelang.ref import ast as A
@@ -199,6 +199,7 @@ class Resolver:
         self.struct_generics: dict = {}
         self.struct_decls: list = []
         self.elements: dict = {}
+        self.aliases: dict[str, A.TypeAlias] = {}   # `type Name = T` of the program
 
     # ------------------------------------------------------------ helpers
 
@@ -282,6 +283,51 @@ class Resolver:
                 self.declare("@" + st.name, "annotation", False, st, -1)
             elif isinstance(st, A.TraitDecl):
                 self.declare(st.name, "trait", False, st, -1)
+            elif isinstance(st, A.TypeAlias):
+                self.type_alias(st)
+        self.alias_declared_types()
+
+    def type_alias(self, st: A.TypeAlias) -> None:
+        if self.scope.kind != "module":
+            raise self.error("CompileError", "A type alias can only be declared at the top level",
+                             st)
+        if st.name in self.aliases or st.name in T.BUILTIN_TYPES:
+            raise self.error("CompileError", f"Type '{st.name}' is already declared", st)
+        self.aliases[st.name] = st
+
+    def alias_declared_types(self) -> None:
+        """An alias of a declared struct or enum type also stands for that type where a name is
+        not an annotation (`P { x: 1 }`, `P::Variant`, `P.field`)."""
+        for st in self.aliases.values():
+            if self.scope._by_name.get(st.name):
+                raise self.error("CompileError", f"Type '{st.name}' is already declared", st)
+        for st in self.aliases.values():
+            target = self._expand(T.TypeRef("name", st.name), st, ())
+            if target.kind == "name" and not target.args:
+                b = self._declared_type(target.name)
+                if isinstance(b, Binding) and b.kind in ("type", "enum"):
+                    self.scope.alias(st.name, b, -1)
+
+    def expand(self, text: str, node) -> str:
+        """Annotation `text` with every alias replaced by the type it names (spec/types.md)."""
+        if not self.aliases:
+            return text
+        t = T.parse_type(text)
+        out = self._expand(t, node, ())
+        return text if out == t else T.type_text(out)
+
+    def _expand(self, t: T.TypeRef, node, seen: tuple) -> T.TypeRef:
+        if t.kind == "name" and t.name in self.aliases \
+                and not any(t.name in params for params in self.generic_params):
+            self.check_type_args(t, None, node)     # an alias takes no type arguments
+            if t.name in seen:
+                chain = " = ".join(seen[seen.index(t.name):] + (t.name,))
+                raise self.error("CompileError", f"Type alias '{t.name}' refers to itself "
+                                 f"({chain})", self.aliases[t.name])
+            return self._expand(T.parse_type(self.aliases[t.name].target), node, seen + (t.name,))
+        if not t.args:
+            return t
+        return replace(t, args=tuple(self._expand(a, node, seen) for a in t.args))
 
     def stmts(self, stmts: list) -> None:
         self.hoist(stmts)
@@ -375,6 +421,8 @@ class Resolver:
                 [tp.name, tp.default, next((f.name for f in fields if f.type == tp.name), None)]
                 for tp in st.type_params]
             self.loop_depth = outer_loops
+        elif isinstance(st, A.TypeAlias):
+            self.annotation_type(st, st.target)   # unknown names, cycles, type arguments
         elif isinstance(st, A.TraitDecl):
             self.trait(st)
         elif isinstance(st, A.ImplDecl):
@@ -478,7 +526,7 @@ class Resolver:
     def annotation_types(self, node, texts: list) -> None:
         """Resolve every name in the annotations `texts` of `node`."""
         for text in texts:
-            t = T.parse_type(text)
+            t = T.parse_type(self.expand(text, node))
             for group in T.groups(t):
                 if len(group.args) != 1:
                     raise self.error("CompileError", f"{T.type_text(group)} is not a type "
@@ -494,6 +542,7 @@ class Resolver:
         """The slot descriptor (runtime/types.py) of annotation `text` of `node`, whose names
         annotation_types has resolved."""
         uses = self.type_uses.get(id(node), {})
+        text = self.expand(text, node)
 
         def meaning(name: str) -> Optional[str]:
             target = uses.get(name)
@@ -907,7 +956,7 @@ class Resolver:
                 finally:
                     self.owner, self.loop_depth = outer, outer_loops
         elif t in (A.FnDecl, A.Let, A.Return, A.Break, A.Continue, A.EnumDecl, A.TypeDecl,
-                   A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import, A.TraitDecl, A.ImplDecl):
+                   A.TypeAlias, A.ExtendDecl, A.AnnotationDecl, A.ExprStmt, A.Import, A.TraitDecl, A.ImplDecl):
             self.stmt(e)
         else:  # pragma: no cover
             raise self.error("SyntaxError", f"Unknown expression {t.__name__}", e)

@@ -561,6 +561,16 @@ class TestDeclarations:
             A.FieldDecl("x", "number"), A.FieldDecl("y", "number", Lit(0)),
             A.FieldDecl("tag")])]
 
+    def test_type_alias(self):
+        assert body("type Ids = [int]\ntype P = Point") == [A.TypeAlias("Ids", "[int]"),
+                                                             A.TypeAlias("P", "Point")]
+        # upstream's comptime field overrides are refused, not read as an object literal after
+        # the alias (a block or a literal on the next line is a statement of its own)
+        err = syntax_error('type EUR = Currency { symbol: "e" }')
+        assert err.message.startswith("A type alias cannot override comptime fields")
+        assert (err.line, err.col) == (1, 21)
+        assert len(body("type P = int\n{ a: 1 }")) == 2
+
     def test_extend_with_method_and_fn(self):
         x = body("extend Point {\n method norm() { self.x }\n fn twice(k) { k * 2 }\n}")[0]
         assert x == A.ExtendDecl("Point", [

@@ -392,8 +392,8 @@ class Compiler(ControlLowering, CallLowering, RecordLowering, PatternLowering, A
                 fc.emit(O.POP_N, extra)
             fc.emit_jump(O.JUMP, loop.cont)
             fc.depth += extra
-        elif t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import, A.AnnotationDecl,
-                   A.TraitDecl, A.ImplDecl):
+        elif t in (A.FnDecl, A.EnumDecl, A.TypeDecl, A.TypeAlias, A.ExtendDecl, A.Import,
+                   A.AnnotationDecl, A.TraitDecl, A.ImplDecl):
             pass
         else:
             self.expr(st, want=False)
@@ -737,11 +737,11 @@ _EXPR: dict[type, Callable] = {
     A.Await: Compiler.ex_await,
     A.As: Compiler.ex_as,
 }
-for _t in (A.Let, A.Return, A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl,
-           A.Import, A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl):
+for _t in (A.Let, A.Return, A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.TypeAlias,
+           A.ExtendDecl, A.Import, A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl):
     _EXPR[_t] = Compiler.ex_stmt_expr
 
 # Handlers that take (want, tail) themselves.
 _CONTROL = {A.Ternary, A.Assign, A.Block, A.If, A.Match, A.While, A.Loop, A.For, A.Let, A.Return,
-            A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.ExtendDecl, A.Import,
-            A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl}
+            A.Break, A.Continue, A.FnDecl, A.EnumDecl, A.TypeDecl, A.TypeAlias, A.ExtendDecl,
+            A.Import, A.AnnotationDecl, A.ExprStmt, A.TraitDecl, A.ImplDecl}
