@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from shapelang.runtime import patterns as P
+from shapelang.runtime.values import StructValue
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.jit.flow import CALLS, Block, Edge, Flow, Loop, Unsupported
@@ -57,8 +58,8 @@ _NAME = re.compile(r"[rst]\d+$")
 
 # The kinds of value the generated code tracks, and how a guard tests each (what type(v) is).
 KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-         "dict": "dict", "none": None, "range": "RangeValue"}
-GUARDED = ("int", "float", "str", "bool", "list", "dict", "none")
+         "dict": "dict", "none": None, "range": "RangeValue", "struct": "StructValue"}
+GUARDED = ("int", "float", "str", "bool", "list", "dict", "none", "struct")
 INT_LO, INT_HI = "-9223372036854775808", "9223372036854775807"
 _NUM = ("int", "float")
 _ORDER = ("<", "<=", ">", ">=")
@@ -69,6 +70,8 @@ def kind_of(v: Any) -> Optional[str]:
     t = type(v)
     if v is None:
         return "none"
+    if t is StructValue:
+        return "struct"
     for k in GUARDED:
         if KINDS[k] == t.__name__ and t.__module__ == "builtins":
             return k
@@ -168,6 +171,7 @@ class JitGen(T._Gen):
         self.origin: dict[str, int] = {}      # stack entry -> the register it was loaded from
         self.caches: list[str] = []           # inline caches of call sites (locals)
         self.arity_caches: list[str] = []     # the last callback whose arity was asked
+        self.inline_seen: list[str] = []      # the last closure an inlined call site ran
         self.ret_kinds: set = set()           # kinds of what the function returns
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
@@ -310,6 +314,8 @@ class JitGen(T._Gen):
             self.kinds[self.stack[-1]] = "list"
         elif op == O.BUILD_OBJECT:
             self.kinds[self.stack[-1]] = "dict"
+        elif op == O.BUILD_RECORD and self.blob.consts[a][0] == "struct":
+            self.kinds[self.stack[-1]] = "struct"
         elif op == O.MAKE_RANGE:
             self.kinds[self.stack[-1]] = "range"
         elif op == O.CALL_BUILTIN and self.blob.consts[a] == "range" and b <= 2:
@@ -386,6 +392,12 @@ class JitGen(T._Gen):
             elif kx == "dict":
                 self.pop()
                 L(f"{t} = {x}.get(K[{a}])")
+                self.push(t)
+            elif kx == "struct":
+                # the threader's template for a struct: its field, else the shared rule
+                self.pop()
+                L(f"try: {t} = {x}.fields[K[{a}]]")
+                L(f"except KeyError: {t} = get_property({x}, K[{a}])")
                 self.push(t)
             else:
                 self.n -= 1
@@ -741,7 +753,13 @@ class JitGen(T._Gen):
         except Unsupported:
             return False
         self.n = sub.n
-        self.line(f"if type({f}) is Closure and {f}.bid == {bid!r}:")
+        # The closure last found to have that blob is remembered (`_in<pc>`, this activation's):
+        # the test per call is then one identity test.
+        seen = f"_in{pc}"
+        self.inline_seen.append(seen)
+        self.line(f"if {f} is not {seen} and type({f}) is Closure and {f}.bid == {bid!r}: "
+                  f"{seen} = {f}")
+        self.line(f"if {f} is {seen}:")
         self.ind += 1
         self.try_or_deopt(body, x, pc, full)
         self.ind -= 1
@@ -1306,6 +1324,7 @@ class JitGen(T._Gen):
                 self.n = 0
                 self.carry = None
                 self.caches = []
+                self.inline_seen = []
                 self.arity_caches = []
                 self.ret_kinds = set()
                 self.self_calls = 0
@@ -1366,6 +1385,8 @@ class JitGen(T._Gen):
             P(f"{ic}f = {ic}g = {ic}c = NO_VALUE")
         for ic in self.arity_caches:
             P(f"{ic}f = {ic}g = NO_VALUE")
+        for seen in self.inline_seen:
+            P(f"{seen} = NO_VALUE")
         lines: list[tuple[str, int, Optional[Site]]] = [
             (f"def __factory({FACTORY_ARGS}):", pc, None)]
         if self.self_calls:
@@ -1494,9 +1515,9 @@ def _known_tests(v: str, kind: Optional[str]) -> set[str]:
     out = {f"{v} is None"} if kind == "none" else {f"{v} is not None"}
     if kind in _NUM:
         out.add(f"(type({v}) is int or type({v}) is float)")
-    elif kind == "dict":
+    elif kind in ("dict", "struct"):
         out.add(f"(type({v}) is dict or type({v}) is StructValue)")
-    elif kind in KINDS and KINDS[kind]:
+    if kind not in _NUM and KINDS.get(kind):
         out.add(f"type({v}) is {KINDS[kind]}")
     return out
 
