@@ -113,6 +113,18 @@ class While:
 
 
 @dataclass
+class For:
+    """A loop counting through ints, as Python's `for var in range(start, end)` (see
+    _counted_loops); `orelse` runs when the range is exhausted (the loop's exit at its head)."""
+    pc: int
+    var: str
+    start: str
+    end: str
+    body: list = field(default_factory=list)
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
 class Ctx:
     """A loop being emitted: its body, or (path) one of its exit paths."""
     loop: Loop
@@ -172,6 +184,7 @@ class JitGen(T._Gen):
         self.caches: list[str] = []           # inline caches of call sites (locals)
         self.arity_caches: list[str] = []     # the last callback whose arity was asked
         self.inline_seen: list[str] = []      # the last closure an inlined call site ran
+        self.int_lt: dict[str, tuple] = {}    # t -> (x, y): `t = x < y` of two ints
         self.ret_kinds: set = set()           # kinds of what the function returns
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
@@ -476,6 +489,8 @@ class JitGen(T._Gen):
                     self.push(t, "float")
             else:
                 L(f"{t} = {x} {op} {y}")
+                if op == "<" and ints:
+                    self.int_lt[t] = (x, y)
                 self.push(t, "bool")
             return
         if kx is not None and kx == ky and kx in ("str", "bool", "none") and (
@@ -1325,6 +1340,7 @@ class JitGen(T._Gen):
                 self.carry = None
                 self.caches = []
                 self.inline_seen = []
+                self.int_lt = {}
                 self.arity_caches = []
                 self.ret_kinds = set()
                 self.self_calls = 0
@@ -1397,6 +1413,8 @@ class JitGen(T._Gen):
                          "            _me = f", "            return True", "        return False"):
                 lines.append((text, pc, None))
         lines.append(("    " + head, pc, None))
+        if not self.counting:
+            body = _counted_loops(body, self.int_lt)
         _render(pro + body, 2, lines)
         if self.unguarded_calls:
             # Recursive calls whose arguments are known to pass the entry guard call a copy of
@@ -1436,8 +1454,155 @@ def _render(stmts: list, indent: int, out: list) -> None:
         elif isinstance(st, While):
             out.append((pad + "while True:", st.pc, None))
             _render(st.body or [Line(0, "pass", st.pc)], indent + 1, out)
+        elif isinstance(st, For):
+            out.append((f"{pad}for {st.var} in range({st.start}, {st.end}):", st.pc, None))
+            _render(st.body or [Line(0, "pass", st.pc)], indent + 1, out)
+            out.append((pad + "else:", st.pc, None))
+            _render(st.orelse or [Line(0, "pass", st.pc)], indent + 1, out)
         else:
             _render_if(st, indent, out)
+
+
+_INC = re.compile(r"(t\d+) = (r\d+) \+ \(1\)$")
+_INT_LIT = re.compile(r"\(\d+\)$")
+
+
+def _counted_loops(stmts: list, int_lt: dict) -> list:
+    """Loops of the form `while i < n { …; i += 1 }` (i and n ints, i assigned only by that
+    increment, n not at all) become `for i in range(i, n)`: Python's range steps and tests
+    the counter, which the VM's registers see exactly as before — i holds the same value
+    everywhere in the body, and when the range is exhausted the `else:` sets i to n (as the
+    `while` leaves it) before the loop's exit at its head runs. The increment cannot leave
+    the 64-bit range (i < n), so its test goes. Inner loops first."""
+    out = []
+    for st in stmts:
+        if isinstance(st, If):
+            st = If(st.cond, st.pc, _counted_loops(st.body, int_lt),
+                    _counted_loops(st.orelse, int_lt))
+        elif isinstance(st, While):
+            st = While(st.pc, _counted_loops(st.body, int_lt))
+            st = _as_for(st, int_lt) or st
+        out.append(st)
+    return out
+
+
+def _loop_exit(exit_: list) -> Optional[list]:
+    """The exit at a loop's head, as the `else:` of a `for` runs it: nothing for a break
+    (falling out of the `for … else` is the break; a break there would leave an outer loop),
+    straight code ending in a return as it is; None for anything else."""
+    if len(exit_) == 1 and isinstance(exit_[0], Line) and exit_[0].text == "break":
+        return []
+    if (exit_ and all(isinstance(x, Line) and x.rel == 0 for x in exit_)
+            and exit_[-1].text.startswith("return ")
+            and not any(x.text in ("break", "continue") for x in exit_)):
+        return exit_
+    return None
+
+
+def _writes(name: str) -> Any:
+    return re.compile(rf"(?<![\w.]){name}\s*(,[^=]*)?=(?!=)|for {name} in ")
+
+
+def _as_for(w: While, int_lt: dict) -> Optional[For]:
+    body = w.body
+    if (len(body) == 2 and isinstance(body[0], Line) and isinstance(body[1], If)
+            and body[0].text.startswith("if S: raise Deopt(")):
+        return _range_for(w, body[0], body[1])
+    if len(body) != 3 or not all(isinstance(x, Line) and x.rel == 0 for x in body[:2]):
+        return None
+    poll, test, br = body
+    if not poll.text.startswith("if S: raise Deopt(") or not isinstance(br, If):
+        return None
+    t = test.text.split(" = ", 1)[0]
+    if t not in int_lt or br.cond != f"not {t}" or br.orelse == []:
+        return None
+    i, n = int_lt[t]
+    if test.text != f"{t} = {i} < {n}" or not re.fullmatch(r"r\d+", i) or not (
+            re.fullmatch(r"r\d+", n) or _INT_LIT.fullmatch(n)):
+        return None
+    exit_ = _loop_exit(br.body)
+    if exit_ is None:
+        return None
+    # The increment ends the body, or the fall-through arm of its last branch whose other
+    # arm leaves (`if not c: break` of a loop condition `i < n && c`).
+    tail = br.orelse
+    while tail and isinstance(tail[-1], If) and _ends(tail[-1].body) and tail[-1].orelse:
+        tail = tail[-1].orelse
+    if len(tail) < 5 or not all(isinstance(x, Line) for x in tail[-5:]):
+        return None
+    inc, chk, raise_, store, cont = tail[-5:]
+    m = _INC.match(inc.text)
+    if (m is None or m[2] != i or inc.rel != 0 or chk.text != f"if {m[1]} > {INT_HI}:"
+            or chk.rel != 0 or raise_.rel != 1 or not raise_.text.startswith("raise Deopt(")
+            or store.text != f"{i} = {m[1]}" or store.rel != 0 or cont.text != "continue"
+            or cont.rel != 0):
+        return None
+    inner = _without_tail(br.orelse, tail)
+    if _continues(inner) or _mentions(inner + exit_, m[1]) or _mentions(inner + exit_, t):
+        return None
+    if _assigned(inner, _writes(i)) or (n.startswith("r") and _assigned(inner, _writes(n))):
+        return None
+    fix = Line(0, f"if {i} < {n}: {i} = {n}", test.pc)
+    return For(w.pc, i, i, n, [poll] + inner, [fix] + exit_)
+
+
+def _range_for(w: While, poll: Line, br: If) -> Optional[For]:
+    """`for x in a..b` of ints (FOR_NEXT: `if i >= end: exit`, then `t = i; i = t + 1`) as
+    `for t in range(i, end)`, which keeps `i = t + 1` (the VM's iterator state) in the body;
+    when the range is exhausted i is already end, as the VM leaves it."""
+    m = re.fullmatch(r"(r\d+) >= (r\d+)", br.cond)
+    rest = br.orelse
+    if m is None or len(rest) < 2 or not all(isinstance(x, Line) and x.rel == 0
+                                             for x in rest[:2]):
+        return None
+    i, end = m[1], m[2]
+    take, step = rest[0].text.split(" = ", 1), rest[1].text
+    if len(take) != 2 or take[1] != i or step != f"{i} = {take[0]} + 1":
+        return None
+    t = take[0]
+    exit_ = _loop_exit(br.body)
+    inner = rest[2:]
+    if (exit_ is None or _assigned(inner, _writes(i)) or _assigned(inner, _writes(end))
+            or _assigned(inner, _writes(t)) or _mentions(exit_, t)):
+        return None
+    # The body's own `continue`s go on to the next item, as they did.
+    return For(w.pc, t, i, end, [poll, rest[1]] + inner, exit_)
+
+
+def _without_tail(stmts: list, tail: list) -> list:
+    """stmts with the last five lines of `tail` (its last statement list, or that of the
+    fall-through arm of its last branch, …) removed."""
+    if stmts is tail:
+        return stmts[:-5]
+    last = stmts[-1]
+    return stmts[:-1] + [If(last.cond, last.pc, last.body, _without_tail(last.orelse, tail))]
+
+
+def _walk(stmts: list, loops: bool = True):
+    for st in stmts:
+        if isinstance(st, Line):
+            yield st
+        elif isinstance(st, If):
+            yield from _walk(st.body, loops)
+            yield from _walk(st.orelse, loops)
+        elif loops:
+            yield from _walk(st.body, loops)
+            if isinstance(st, For):
+                yield from _walk(st.orelse, loops)
+
+
+def _continues(stmts: list) -> bool:
+    """Whether code (outside its inner loops) goes back to its loop's head."""
+    return any(re.search(r"(^|: )continue$", x.text) for x in _walk(stmts, False))
+
+
+def _mentions(stmts: list, name: str) -> bool:
+    pat = re.compile(rf"(?<![\w.]){name}(?!\w)")
+    return any(pat.search(x.text) for x in _walk(stmts))
+
+
+def _assigned(stmts: list, pat: Any) -> bool:
+    return any(pat.search(x.text) for x in _walk(stmts))
 
 
 def _negate(cond: str) -> str:

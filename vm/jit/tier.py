@@ -91,7 +91,7 @@ class JitRuntime:
         self.mode = mode
         self.ns = dict(helpers)
         self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool, IndexError=IndexError,
-                                     Exception=Exception)
+                                     KeyError=KeyError, Exception=Exception, range=range)
         self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
                         "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
                         "NO_VALUE": _NO_VALUE})
