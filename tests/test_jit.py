@@ -149,6 +149,38 @@ let later = 41
 out.push(apply(|x| late() + x, 2))
 print(out)
 """,
+    "counted-loops": """
+fn count_to(i, n) { let mut k = i; while k < n { k += 1 }; k }
+fn sum_until(xs, limit) {
+  let n = xs.length
+  let mut i = 0
+  let mut t = 0
+  while i < n && t < limit { t += xs[i]; i += 1 }
+  [i, t]
+}
+fn snaps(n) {
+  let mut got = 0
+  let mut i = 0
+  while i < n { got += match snapshot() { Snapshot::Hash(_) => 1, Snapshot::Resumed => 10 }; i += 1 }
+  for q in 0..n { if q == 1 { continue }; got += match snapshot() { Snapshot::Hash(_) => 2, _ => 20 } }
+  [got, i]
+}
+let mut hits = []
+let mut j = 0
+while j < 6 { if j == 2 { j += 1; continue }; hits.push(j); j += 1 }
+let mut i = 10
+while i < 5 { i += 1 }
+let mut m = 0
+while m < 8 { if m == 5 { break }; m += 1 }
+let mut s = 0
+for a in 3..3 { s += 100 }
+for a in 0..5 { if a == 1 { continue }; for b in a..4 { s += a * b } }
+let mut w = 0
+let mut lim = 10
+while w < lim { lim -= 1; w += 1 }
+print(count_to(0, 7), count_to(9, 3), sum_until([5, 6, 7, 8], 12), sum_until([1, 2], 100))
+print(hits, i, m, s, w, lim, snaps(3))
+""",
 }
 
 # Loops that get hot with one kind of value in a register and then see another: the compiled
@@ -177,6 +209,7 @@ ERRORS = {
     "overflow": "fn down(n) { down(n + 1) }\ndown(0)\n",
     "callback-none": "fn f(x) { x + 1 }\nlet xs = [1, 2]\nprint(xs.map(f))\nprint(xs.map(None))\n",
     "call-none": "fn g(f, x) { f(x) }\nprint(g(|x| x, 1))\nprint(g(None, 2))\n",
+    "struct-field": "type P { x: number }\nfn f(p) { p.x + p.y }\nfor i in 0..3 { f(P { x: i }) }\n",
     "inlined-callee": "let k = [1]\nlet xs = [1, 2, 3]\nprint(xs.map(|x| x + 1))\n"
                       "print(xs.map(|x| x - k))\n",
     "inlined-uninit": "let f = |x| x + later\nprint([1, 2].map(f))\nlet later = 1\n",
@@ -261,6 +294,29 @@ def test_snapshots_taken_in_compiled_code_are_the_vms():
     assert len(vm) == 8
     assert taken("force") == vm
     assert taken("on") == vm
+
+
+def test_counted_loops_are_python_for_loops_and_snapshot_as_the_vm():
+    # `while i < n { …; i += 1 }` and `for x in a..b` become `for … in range(…)` in the plain
+    # variant; snapshots taken inside them are the VM's (the counting variant keeps `while`).
+    session = api.Session(PROGRAMS["counted-loops"], path="t.shape")
+
+    def taken(jit: str) -> tuple:
+        got: list[bytes] = []
+
+        def on_snapshot(m: Machine) -> str:
+            got.append(session.encode_state(m.export_state()))
+            return f"{len(got):064x}"
+        m = Machine(session.program, out=[], on_snapshot=on_snapshot, jit=jit)
+        m.run()
+        return got, m
+    vm, _ = taken("off")
+    assert len(vm) == 5
+    got, m = taken("force")
+    assert got == vm
+    plain = [jc.source for jc in m.jit.codes.values() if not jc.counting]
+    assert any(" in range(" in src for src in plain)
+    assert taken("on")[0] == vm
 
 
 def test_snapshot_in_jit_mode_resumes_on_the_vm(tmp_path):
