@@ -163,8 +163,17 @@ fn snaps(n) {
   let mut i = 0
   while i < n { got += match snapshot() { Snapshot::Hash(_) => 1, Snapshot::Resumed => 10 }; i += 1 }
   for q in 0..n { if q == 1 { continue }; got += match snapshot() { Snapshot::Hash(_) => 2, _ => 20 } }
+  for x in [5, 6] { got += match snapshot() { Snapshot::Hash(_) => x, _ => 0 } }
   [got, i]
 }
+let grow = [1, 2, 3]
+let mut seen = 0
+for x in grow { if grow.length < 6 { grow.push(x * 10) }; seen += x }
+let shrink = [1, 2, 3, 4, 5]
+let mut got = []
+for x in shrink { got.push(x); if x == 2 { shrink.pop(); shrink.pop() } }
+let mut chars = ""
+for c in "héllo" { chars = c + chars }
 let mut hits = []
 let mut j = 0
 while j < 6 { if j == 2 { j += 1; continue }; hits.push(j); j += 1 }
@@ -179,7 +188,7 @@ let mut w = 0
 let mut lim = 10
 while w < lim { lim -= 1; w += 1 }
 print(count_to(0, 7), count_to(9, 3), sum_until([5, 6, 7, 8], 12), sum_until([1, 2], 100))
-print(hits, i, m, s, w, lim, snaps(3))
+print(hits, i, m, s, w, lim, snaps(3), seen, got, chars)
 """,
 }
 
@@ -298,7 +307,8 @@ def test_snapshots_taken_in_compiled_code_are_the_vms():
 
 def test_counted_loops_are_python_for_loops_and_snapshot_as_the_vm():
     # `while i < n { …; i += 1 }` and `for x in a..b` become `for … in range(…)` in the plain
-    # variant; snapshots taken inside them are the VM's (the counting variant keeps `while`).
+    # variant, `for x in xs` a walk of Python's iterator; snapshots taken inside them are the
+    # VM's (the counting variant keeps `while`).
     session = api.Session(PROGRAMS["counted-loops"], path="t.shape")
 
     def taken(jit: str) -> tuple:
@@ -311,11 +321,12 @@ def test_counted_loops_are_python_for_loops_and_snapshot_as_the_vm():
         m.run()
         return got, m
     vm, _ = taken("off")
-    assert len(vm) == 5
+    assert len(vm) == 7
     got, m = taken("force")
     assert got == vm
     plain = [jc.source for jc in m.jit.codes.values() if not jc.counting]
     assert any(" in range(" in src for src in plain)
+    assert any(" in walk(" in src for src in plain)
     assert taken("on")[0] == vm
 
 

@@ -114,12 +114,12 @@ class While:
 
 @dataclass
 class For:
-    """A loop counting through ints, as Python's `for var in range(start, end)` (see
-    _counted_loops); `orelse` runs when the range is exhausted (the loop's exit at its head)."""
+    """A loop counting through ints or walking an array or string, as Python's `for var in
+    over` (see _counted_loops); `orelse` runs when `over` is exhausted (the loop's exit at its
+    head)."""
     pc: int
     var: str
-    start: str
-    end: str
+    over: str                   # range(start, end), or the iterator of an array or string
     body: list = field(default_factory=list)
     orelse: list = field(default_factory=list)
 
@@ -1455,7 +1455,7 @@ def _render(stmts: list, indent: int, out: list) -> None:
             out.append((pad + "while True:", st.pc, None))
             _render(st.body or [Line(0, "pass", st.pc)], indent + 1, out)
         elif isinstance(st, For):
-            out.append((f"{pad}for {st.var} in range({st.start}, {st.end}):", st.pc, None))
+            out.append((f"{pad}for {st.var} in {st.over}:", st.pc, None))
             _render(st.body or [Line(0, "pass", st.pc)], indent + 1, out)
             out.append((pad + "else:", st.pc, None))
             _render(st.orelse or [Line(0, "pass", st.pc)], indent + 1, out)
@@ -1543,30 +1543,37 @@ def _as_for(w: While, int_lt: dict) -> Optional[For]:
     if _assigned(inner, _writes(i)) or (n.startswith("r") and _assigned(inner, _writes(n))):
         return None
     fix = Line(0, f"if {i} < {n}: {i} = {n}", test.pc)
-    return For(w.pc, i, i, n, [poll] + inner, [fix] + exit_)
+    return For(w.pc, i, f"range({i}, {n})", [poll] + inner, [fix] + exit_)
 
 
 def _range_for(w: While, poll: Line, br: If) -> Optional[For]:
     """`for x in a..b` of ints (FOR_NEXT: `if i >= end: exit`, then `t = i; i = t + 1`) as
     `for t in range(i, end)`, which keeps `i = t + 1` (the VM's iterator state) in the body;
-    when the range is exhausted i is already end, as the VM leaves it."""
-    m = re.fullmatch(r"(r\d+) >= (r\d+)", br.cond)
+    when the range is exhausted i is already end, as the VM leaves it. `for x in xs` of an
+    array or string (`if i >= len(q): exit`, then `t = q[i]; i += 1`) likewise walks Python's
+    iterator of q from i (`walk`), which, like the VM, sees the array's length at each step."""
+    m = re.fullmatch(r"(r\d+) >= (r\d+|len\((r\d+)\))", br.cond)
     rest = br.orelse
     if m is None or len(rest) < 2 or not all(isinstance(x, Line) and x.rel == 0
                                              for x in rest[:2]):
         return None
-    i, end = m[1], m[2]
+    i, end, q = m[1], m[2], m[3]
     take, step = rest[0].text.split(" = ", 1), rest[1].text
-    if len(take) != 2 or take[1] != i or step != f"{i} = {take[0]} + 1":
+    if len(take) != 2 or (take[1], step) != ((i, f"{i} = {take[0]} + 1") if q is None
+                                             else (f"{q}[{i}]", f"{i} += 1")):
         return None
     t = take[0]
+    if q is not None:
+        end, over = q, f"walk({q}, {i})"
+    else:
+        over = f"range({i}, {end})"
     exit_ = _loop_exit(br.body)
     inner = rest[2:]
     if (exit_ is None or _assigned(inner, _writes(i)) or _assigned(inner, _writes(end))
             or _assigned(inner, _writes(t)) or _mentions(exit_, t)):
         return None
     # The body's own `continue`s go on to the next item, as they did.
-    return For(w.pc, t, i, end, [poll, rest[1]] + inner, exit_)
+    return For(w.pc, t, over, [poll, rest[1]] + inner, exit_)
 
 
 def _without_tail(stmts: list, tail: list) -> list:

@@ -92,7 +92,7 @@ class JitRuntime:
         self.ns = dict(helpers)
         self.ns["__builtins__"] = dict(helpers["__builtins__"], bool=bool, IndexError=IndexError,
                                      KeyError=KeyError, Exception=Exception, range=range)
-        self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed,
+        self.ns.update({"Deopt": Deopt, "GuardFailed": GuardFailed, "walk": _walk,
                         "BuiltinFunction": V.BuiltinFunction, "VM_BUILTINS": VM_BUILTINS,
                         "NO_VALUE": _NO_VALUE})
         self.stop = StopFlag()
@@ -388,6 +388,13 @@ class JitRuntime:
             start = max((x for x in jc.leaders if x <= pc), default=pc)
             err.jit_pc = start
         return err
+
+
+def _walk(seq: Any, i: int) -> Any:
+    """Python's iterator of an array or string from index i (a compiled `for x in xs`)."""
+    it = iter(seq)
+    it.__setstate__(i)
+    return it
 
 
 def _spec(values: Any, rblobs: dict) -> tuple:
