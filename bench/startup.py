@@ -5,7 +5,10 @@ Rows, run interleaved `--repeat` times each (one process at a time):
 - `python -c pass`: the floor, Python starting and exiting;
 - `shape FILE`, warm: the same unchanged file run again (its compiled code, and the prelude's,
   come from the code cache, vm/codecache.py; a fresh cache directory warmed by one run first);
-- `shape FILE`, cache off (`SHAPE_CACHE_DIR=`): parsed and compiled on every run.
+- `shape FILE`, cache off (`SHAPE_CACHE_DIR=`): parsed and compiled on every run;
+- with `--baseline COMMAND` (another installation's `shape`, e.g. main's before a change), the
+  same two rows for it, in the same interleaved rounds: a comparison that the machine's load
+  of the moment shifts for both sides alike.
 Per row: wall time (median and best) and the CPU time of the child (user + system). The best
 is the machine's speed; the median shows the load of the moment (other processes share the
 cores): judge the target by the median on a machine otherwise idle.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -26,6 +30,9 @@ from shapelang.report import table
 
 TARGET_SECONDS = 0.1
 PROGRAM = 'print("hello")\n'
+WARM = "shape FILE (warm code cache)"
+COLD = "shape FILE (code cache off)"
+BASELINE = "baseline: "       # the prefix of the baseline's rows
 
 
 def _shape() -> list[str]:
@@ -48,19 +55,18 @@ def _child(argv: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def measure(repeat: int) -> dict:
+def measure(repeat: int, baseline: Optional[list[str]] = None) -> dict:
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         program = os.path.join(tmp, "hello.shape")
         with open(program, "w", encoding="utf-8") as f:
             f.write(PROGRAM)
-        warm = dict(base, SHAPE_CACHE_DIR=os.path.join(tmp, "cache"))
-        rows = {
-            "python -c pass": ([sys.executable, "-c", "pass"], base),
-            "shape FILE (warm code cache)": (_shape() + [program], warm),
-            "shape FILE (code cache off)": (_shape() + [program], dict(base, SHAPE_CACHE_DIR="")),
-        }
-        _child(*rows["shape FILE (warm code cache)"])        # fills the cache
+        rows = {"python -c pass": ([sys.executable, "-c", "pass"], base)}
+        for prefix, shape in [("", _shape())] + ([(BASELINE, baseline)] if baseline else []):
+            warm = dict(base, SHAPE_CACHE_DIR=os.path.join(tmp, f"cache-{len(rows)}"))
+            rows[prefix + WARM] = (shape + [program], warm)
+            rows[prefix + COLD] = (shape + [program], dict(base, SHAPE_CACHE_DIR=""))
+            _child(*rows[prefix + WARM])        # fills the cache
         walls: dict[str, list[float]] = {name: [] for name in rows}
         cpus: dict[str, list[float]] = {name: [] for name in rows}
         loads = []
@@ -71,6 +77,7 @@ def measure(repeat: int) -> dict:
                 cpus[name].append(cpu)
             loads.append(os.getloadavg()[0])
     return {"repeat": repeat, "target_s": TARGET_SECONDS, "command": " ".join(_shape()),
+            "baseline": " ".join(baseline) if baseline else None,
             "load": [round(min(loads), 2), round(max(loads), 2)],
             "rows": {name: {"wall_median_s": round(statistics.median(walls[name]), 4),
                             "wall_min_s": round(min(walls[name]), 4),
@@ -82,10 +89,12 @@ def render(result: dict) -> str:
     rows = [[name, f"{r['wall_median_s']:.3f}", f"{r['wall_min_s']:.3f}",
              f"{r['cpu_median_s']:.3f}", f"{r['cpu_min_s']:.3f}"]
             for name, r in result["rows"].items()]
-    warm = result["rows"]["shape FILE (warm code cache)"]["wall_median_s"]
+    warm = result["rows"][WARM]["wall_median_s"]
+    against = f"; baseline `{result['baseline']}`" if result.get("baseline") else ""
     return "\n".join([
-        f"start-up of `{result['command']} FILE` ({PROGRAM.strip()}), {result['repeat']} runs "
-        f"each, interleaved; 1-min load {result['load'][0]}-{result['load'][1]}",
+        f"start-up of `{result['command']} FILE` ({PROGRAM.strip()}){against}, "
+        f"{result['repeat']} runs each, interleaved; 1-min load "
+        f"{result['load'][0]}-{result['load'][1]}",
         table(["run", "wall median s", "wall best s", "CPU median s", "CPU best s"], rows,
               right=range(1, 5)),
         f"target: warm median wall <= {result['target_s']} s on an otherwise idle machine: "
@@ -96,9 +105,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench startup", description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=20, help="runs of each row (default 20)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--baseline", metavar="COMMAND",
+                   help="another installation's `shape` command (e.g. /path/to/venv/bin/shape) "
+                        "measured in the same rounds, for a side-by-side comparison")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
-    result = measure(args.repeat)
+    baseline = shlex.split(args.baseline) if args.baseline else None
+    if args.baseline is not None and not baseline:
+        p.error("--baseline needs a command")
+    result = measure(args.repeat, baseline)
     print(json.dumps(result, indent=1) if args.json else render(result))
     return 0

@@ -25,6 +25,17 @@ def test_bench_startup_measures_every_row(capsys):
     assert text[3].startswith("python -c pass") and text[-1].startswith("target: warm median")
 
 
+def test_a_baseline_installation_is_measured_in_the_same_rounds(capsys):
+    command = " ".join(startup._shape())       # this installation stands in for another one
+    assert cli.main(["bench", "startup", "--repeat", "1", "--json", "--baseline", command]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["baseline"] == command
+    assert list(r["rows"])[3:] == ["baseline: shape FILE (warm code cache)",
+                                   "baseline: shape FILE (code cache off)"]
+    text = startup.render(r).splitlines()
+    assert f"baseline `{command}`" in text[0] and text[6].startswith("baseline: shape FILE (warm")
+
+
 def test_a_failing_row_is_an_error_not_a_number(monkeypatch):
     monkeypatch.setattr(startup, "PROGRAM", "print(\n")
     with pytest.raises(RuntimeError, match="SyntaxError"):
