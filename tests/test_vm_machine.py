@@ -269,3 +269,28 @@ def test_hashmap_callback_methods_run_the_prelude_on_every_path():
     out = []
     run_source(src, out=out.append)
     assert "".join(out) == "[[1, 2], [2, 3], [3, 4]] HashMap { b: 2 } 3\n"
+
+
+def test_prelude_table_is_built_once_per_prelude_and_shared():
+    """The prelude's closures hold no state, so a machine of a program with the same prelude
+    takes the table the first one built instead of running the prelude's module code again;
+    programs still run, and resume, as before."""
+    a = compile_source("print([1, 2].map(|x| x + 1))\n")
+    b = compile_source("let s = snapshot()\nprint([3, 4].filter(|x| x > 3), [5].reduce(|p, q| p + q, 1))\n")
+    assert a.prelude == b.prelude
+    first = Machine(a, out=[])
+    out: list = []
+    second = Machine(b, out=out)
+    assert second.prelude.keys() == first.prelude.keys() and len(first.prelude) > 10
+    assert all(second.prelude[k] is first.prelude[k] for k in first.prelude)
+    assert second.rblobs[b.prelude].code is None      # its module code did not run
+    second.on_snapshot = lambda m: "id"
+    assert second.run(3) is STOPPED
+    state = second.export_state()
+    assert state["prelude"] is None
+    resumed_out: list = []
+    resumed = Machine.from_state(b, state, out=resumed_out)
+    resumed.run()
+    assert "".join(out + resumed_out) == "[4] 6\n"
+    first.run()
+    assert first.out == ["[2, 3]\n"]

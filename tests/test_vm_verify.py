@@ -297,3 +297,19 @@ def test_program_links_closures_to_code_with_as_many_cells():
     del blobs[entry.children[0]]
     with pytest.raises(BlobError, match="missing"):
         check_program(blobs)
+
+
+def test_frame_kinds_are_kept_by_blob_id_but_never_trusted_by_validate():
+    from shapelang.vm.verify import frame_kinds, validate
+    blob, pc = _program_with(O.FOR_NEXT, "let mut n = 0\nfor i in 0..3 { n += i }\n")
+    assert blob._id is not None
+    assert frame_kinds(blob) is frame_kinds(blob)
+    anonymous = forged(blob)            # no id yet: computed each time
+    assert frame_kinds(anonymous) == frame_kinds(blob)
+    assert frame_kinds(anonymous) is not frame_kinds(anonymous)
+    # a blob changed in place under its old id (which no code path does) is still refused
+    bad = copy.deepcopy(blob)
+    bad.code[pc] = [O.POP, 0, 0]        # the stack is empty there
+    assert bad._id == blob._id
+    with pytest.raises(BlobError, match="stack underflow"):
+        validate(bad)

@@ -214,6 +214,7 @@ class RBlob:
 
 
 _PRELUDE_BLOBS: dict[str, frozenset] = {}   # prelude id -> the blob ids reachable from it
+_PRELUDE_TABLES: dict[str, dict] = {}       # prelude id -> its table (Machine._init_prelude)
 
 
 def _prelude_blobs(program: Program) -> frozenset:
@@ -345,6 +346,22 @@ class Machine:
             self._patch(rb)
 
     def _init_prelude(self) -> None:
+        """Fill the prelude table: run the prelude's module code, which binds its functions.
+        Its closures hold no state (nothing assigns to them once bound; snapshots leave them
+        out), so the table is built once per prelude id and then shared by every machine of
+        the process that runs that prelude with all of its code."""
+        prog = self.program
+        table = _PRELUDE_TABLES.get(prog.prelude)
+        if (table is not None and prog.prelude in prog.blobs
+                and all(c.bid in prog.blobs for c in table.values())):
+            self.prelude.update(table)
+            return
+        self._run_prelude()
+        if len(_PRELUDE_TABLES) >= 64:
+            _PRELUDE_TABLES.clear()
+        _PRELUDE_TABLES[prog.prelude] = dict(self.prelude)
+
+    def _run_prelude(self) -> None:
         prog = self.program
         rb = self.rblob(prog.prelude)
         R = [None] * rb.blob.nlocals

@@ -110,7 +110,7 @@ def _check_frames(machine: dict, entry: str, blobs: dict, values: "_Values",
                            and above[F.STORED_KIND] == "drop") else 1
         else:
             coming = 1 if pending else 0
-        at = _frame_kinds(bid, blob)[pc]
+        at = frame_kinds(blob)[pc]
         if at is None or len(regs) - blob.nlocals != len(at[1]) - coming:
             raise bad("a frame's operand stack does not fit its position")
         slots, stack = at
@@ -119,22 +119,6 @@ def _check_frames(machine: dict, entry: str, blobs: dict, values: "_Values",
             if not values.fits(v, kind):
                 raise bad(f"register {s} of {blob.name or blob.kind} at {pc} must hold a "
                           f"{_SHOWN.get(kind, kind)}")
-
-
-# ---------------------------------------------------------------- register kinds
-
-_KINDS: dict[str, list] = {}
-
-
-def _frame_kinds(bid: str, blob: Any) -> list:
-    """The verifier's kinds of every register and stack entry before each instruction (cached by
-    blob id: a program's blobs are checked once per process)."""
-    kinds = _KINDS.get(bid)
-    if kinds is None:
-        if len(_KINDS) > 2048:
-            _KINDS.clear()
-        kinds = _KINDS[bid] = frame_kinds(blob)
-    return kinds
 
 
 # ---------------------------------------------------------------- values

@@ -129,7 +129,7 @@ def validate(b: "Blob") -> None:
         raise BlobError("invalid blob: constant nested too deeply") from None
     need(all(b.code[s[0]][0] == O.SNAPSHOT for s in b.snapshots), "snapshot site")
     need(O.CLASS[b.code[-1][0]] == "U", "code must end in a transfer")
-    frame_kinds(b)
+    _frame_kinds(b)         # never from the cache: this is where stored code gets verified
 
 
 def check_program(blobs: dict[str, "Blob"]) -> None:
@@ -231,6 +231,12 @@ _PLAIN = [not _SLOTS[n] and not _USES[n] and i.pop_needs is None and i.push in K
           for n, i in enumerate(O.INFO)]
 
 
+# frame_kinds of blobs whose id is taken, by id (the state check, the JIT and the verifier ask
+# for the same blobs again and again; an id names its content, so the kinds follow from it).
+_KINDS: dict[str, list] = {}
+KINDS_CACHE_LIMIT = 4096
+
+
 def frame_kinds(b: "Blob") -> list[Optional[Kinds]]:
     """The kinds of every register and operand-stack entry before each instruction (None where
     unreachable), found by following every path from the entries, as a JVM-style verifier
@@ -238,7 +244,26 @@ def frame_kinds(b: "Blob") -> list[Optional[Kinds]]:
     different stack depths, or an instruction uses a register or a value of the wrong kind (a
     cell operation on a register that holds no cell, a for loop's registers that FOR_SETUP did
     not set, …): the threaded code trusts all of these, so stored code that breaks them is
-    refused at load time. A stored frame at pc must match entry pc of the result."""
+    refused at load time. A stored frame at pc must match entry pc of the result.
+
+    Computed once per blob id: a blob whose id is taken does not change any more (vm/blob.py).
+    `validate` does not use these: stored code is always verified itself. The list is shared:
+    callers only read it."""
+    bid = b._id
+    if bid is not None:
+        kinds = _KINDS.get(bid)
+        if kinds is not None and len(kinds) == len(b.code):
+            return kinds
+    kinds = _frame_kinds(b)
+    if bid is not None:
+        if len(_KINDS) >= KINDS_CACHE_LIMIT:
+            for old in list(_KINDS)[:KINDS_CACHE_LIMIT // 2]:
+                del _KINDS[old]
+        _KINDS[bid] = kinds
+    return kinds
+
+
+def _frame_kinds(b: "Blob") -> list[Optional[Kinds]]:
     n = len(b.code)
     state: list[Optional[Kinds]] = [None] * n
     entry = (_entry_kinds(b), ())
