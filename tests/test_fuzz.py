@@ -69,15 +69,43 @@ def test_cuts_of_one_run_are_the_cuts_of_fresh_runs():
         points = H.cut_points(case, steps)
         assert len(points) == len(set(points)) and points == sorted(points)
         session = case.session
+        # another session: this one keeps its cuts (the next test), and must not answer
+        fresh = E.MachineSession(case.source, case.path, case.ast, case.files)
         for n, out, state in session.cuts(points):
             one_run = session.last_bytes if state is not None else None
-            fresh_out, fresh_state = session.cut(n)
+            fresh_out, fresh_state = fresh.cut(n)
             assert out == fresh_out, (k, n)
             assert (state is None) == (fresh_state is None), (k, n)
             if state is not None:
-                assert one_run == session.last_bytes, (k, n)
+                assert one_run == fresh.last_bytes, (k, n)
                 compared += 1
     assert compared >= 40
+
+
+def test_a_cut_made_before_is_decoded_not_run_again(monkeypatch):
+    """Checks f, g, h and j cut where check b did: the session gives the state b's run left
+    there (a fresh copy of it), the same output and bytes, without running a machine."""
+    case, _ = H.make_case(SEED, 3, cuts=6)
+    _, steps = case.full
+    session = case.session
+    made = list(session.cuts(H.cut_points(case, steps)))
+    assert sum(st is not None for _, _, st in made) >= 3
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a cut made before ran again")
+    monkeypatch.setattr(session, "_run", no_run)
+    for n, out, state in made:
+        again, copy = session.cut(n)
+        assert again == out
+        if state is None:
+            assert copy is None
+            continue
+        assert copy is not state and session.encode(copy) == session.last_bytes
+    monkeypatch.undo()
+    # a cut at another point, or on the JIT, runs
+    n = made[0][0] + 1
+    out, _ = session.cut(n)
+    assert out == E.MachineSession(case.source, case.path, case.ast).cut(n)[0]
 
 
 def test_more_cuts_resume_more_continuations(capsys):
