@@ -31,6 +31,11 @@ SHAPES = [
     "L & x", "x | L", "L ^ x", "L << x", "x >> L", "~L", "L << 62", "L & 255",
     "{ let mut t = x; t <<= L; t }", "{ let mut t = L; t ^= x; t }",
     "L ~= x", "x ~< L within 2", "L ~> x within 5%",
+    # the in-place string append (threader append_in_place): locals, an alias, a typed
+    # variable, a captured one (a cell)
+    "{ let mut t = L; t = t + x; t }", "{ let mut t = L; let u = t; t += \"z\"; [t, u] }",
+    "{ let mut t = \"s\"; t = t + L; t }", "{ let mut t: string = \"s\"; t += L; t }",
+    "{ let mut t: int = 1; t += L; t }", "{ let mut t = L; let g = || t; t = t + \"z\"; [t, g()] }",
 ]
 
 

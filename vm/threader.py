@@ -513,7 +513,11 @@ class _Gen:
         elif op == O.BINARY:
             y = self.pop()
             x = self.pop()
-            self.binary(O.BINOPS[a], x, y)
+            store = self.append_store(pc) if O.BINOPS[a] == "+" else None
+            if store is not None and self.appendable(x, y):
+                self.append_in_place(x, y, store)
+            else:
+                self.binary(O.BINOPS[a], x, y)
         elif op == O.UNARY_NEG:
             x = self.pop()
             t = self.tmp()
@@ -970,6 +974,51 @@ class _Gen:
         else:  # pragma: no cover - every opcode is handled above
             raise AssertionError(f"threader: no template for {name}")
         return False
+
+    # `s = s + x` (and `s += x`) building a string in a loop: CPython appends to a string in
+    # place when nothing else holds it (a statement `t = t + y` on a local, one reference), so
+    # the loop stays linear instead of copying the string each time. The register holds the
+    # second reference; it is about to be overwritten by the store anyway, so the template
+    # clears it first. Every other case, and every error, is runtime/operators.py add.
+
+    def append_store(self, pc: int) -> Optional[str]:
+        """Where the `+` at pc is stored by the next instruction of the unit (`R[a]` for
+        STORE_LOCAL a, `R[a].v` for STORE_CELL a, also past the CHECK_SLOT of a string
+        variable), else None. Hot code only: the generic templates call `add`."""
+        if self.cold:
+            return None
+        code = self.blob.code
+        k = pc + 1
+        if (k < len(code) and k not in self.lead_set and code[k][0] == O.CHECK_SLOT
+                and self.blob.consts[code[k][1]][2][0] == "string"):
+            k += 1
+        if k >= len(code) or k in self.lead_set:
+            return None
+        op, a, _ = code[k]
+        if op == O.STORE_LOCAL:
+            return f"R[{a}]"
+        if op == O.STORE_CELL:
+            return f"R[{a}].v"
+        return None
+
+    def appendable(self, x: str, y: str) -> bool:
+        """Whether `x + y` may be an append in place: x is a temporary that nothing else on the
+        symbolic stack names (the template rebinds it), and neither operand is a number."""
+        return (x.startswith("t") and x[1:].isdigit() and x != y and x not in self.stack
+                and self.kind(x) in (None, "str") and self.kind(y) in (None, "str"))
+
+    def append_in_place(self, x: str, y: str, store: str) -> None:
+        L = self.line
+        tests = " and ".join(f"type({v}) is str" for v in (x, y) if self.kind(v) != "str")
+        if not tests:
+            L(f"{store} = None")
+            L(f"{x} = {x} + {y}")
+        else:
+            L(f"if {tests}:")
+            L(f"    {store} = None")
+            L(f"    {x} = {x} + {y}")
+            L(f"else: {x} = add({x}, {y})")
+        self.push(x, "str" if "str" in (self.kind(x), self.kind(y)) else None)
 
     def binary(self, op: str, x: str, y: str) -> None:
         L = self.line

@@ -601,6 +601,11 @@ class JitGen(T._Gen):
         else:  # pragma: no cover - _OWN lists exactly the cases above
             raise AssertionError(O.NAMES[op])
 
+    def append_store(self, pc: int) -> Optional[str]:
+        """None: the threader's in-place append clears a VM register; here registers are
+        Python locals, and concat_in_place rewrites the store itself."""
+        return None
+
     def concat_in_place(self, x: str, slot: int) -> bool:
         """`s = s + t` on strings: write it as one statement, which CPython runs in place when
         nothing else holds the string (building a string in a loop stays linear)."""
