@@ -11,7 +11,7 @@ x = 2463534242
 bits = 0
 h = 0
 i = 0
-while i < 60000:
+while i < 300000:
     x ^= (x << 13) & 0xFFFFFFFF
     x ^= x >> 17
     x ^= (x << 5) & 0xFFFFFFFF

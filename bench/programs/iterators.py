@@ -1,17 +1,22 @@
+# The Python spelling of each chain: lazy map/filter/islice/chain with a function called per
+# element, as the Shape program calls a closure per element.
 import itertools
+from functools import reduce
 
-nums = list(range(8000))
-squares = list(itertools.islice((x for x in (x * x for x in nums) if x % 3 == 1), 2000))
-total = 0
-for x in (x % 1000 for x in range(12000) if x % 7 != 0):
-    total = total + x
-steps = [p[1] - p[0] for p in enumerate(nums[100:]) if p[0] % 50 == 0]
+nums = [i for i in range(480000)]
+squares = list(itertools.islice(filter(lambda x: x % 3 == 1, map(lambda x: x * x, nums)), 120000))
+total = reduce(lambda acc, x: acc + x,
+               map(lambda x: x % 1000, filter(lambda x: x % 7 != 0, range(720000))), 0)
+steps = list(map(lambda p: p[1] - p[0],
+                 filter(lambda p: p[0] % 50 == 0, enumerate(itertools.islice(nums, 100, None)))))
 words = ["alpha", "beta", "gamma", "delta", "epsilon"]
-vowels = sum(1 for c in (c for i in range(160) for c in list(words[i % 5])) if c in "aeiou")
-both = 0
-for x in itertools.chain(itertools.islice(nums, 1200), (-x for x in range(1200))):
-    both = both + x
-found = next((x for x in (x * 7 for x in nums) if x > 40000), None)
-checks = [any(x > 7990 for x in nums), all(x >= 0 for x in nums), sum(1 for x in nums if x % 2 == 0)]
-print(len(squares), squares[1999], total, len(steps), steps[10], vowels, both, found,
+vowels = sum(1 for _ in filter(lambda c: c in "aeiou",
+                               itertools.chain.from_iterable(map(lambda i: list(words[i % 5]),
+                                                                 range(9600)))))
+both = reduce(lambda acc, x: acc + x,
+              itertools.chain(itertools.islice(nums, 72000), map(lambda x: -x, range(72000))), 0)
+found = next(filter(lambda x: x > 2400000, map(lambda x: x * 7, nums)), None)
+checks = [any(map(lambda x: x > 479990, nums)), all(map(lambda x: x >= 0, nums)),
+          sum(1 for _ in filter(lambda x: x % 2 == 0, nums))]
+print(len(squares), squares[119999], total, len(steps), steps[10], vowels, both, found,
       "[" + ", ".join(str(c).lower() for c in checks) + "]")
