@@ -12,6 +12,15 @@ something different is reported, not timed. The reference evaluator needs minute
 set at this scale, so it runs only when asked for (`--engines ref,vm,jit,py`).
 
     shape bench [NAMES…] [--repeat N] [--engines vm,jit,py] [--json]
+
+Side by side with another tree (`--baseline PYTHON`: the interpreter of a virtualenv holding
+that tree, e.g. the project before a change): the same program files run on the baseline's
+engines and on this tree's, one baseline run and one run of this tree in turn (which goes first
+alternates), so both see the same machine; the best of --repeat runs of each is kept. Rows:
+program, engine, baseline s, this tree s, ratio; a program the baseline cannot run (a feature it
+lacks) shows "-" there.
+
+    shape bench [NAMES…] --baseline PYTHON [--repeat N] [--engines vm,jit] [--json]
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ from typing import Optional
 BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
 ENGINES = ("ref", "vm", "jit", "py")
 DEFAULT_ENGINES = "vm,jit,py"
+BASELINE_ENGINES = "vm,jit"
 
 
 def programs() -> list[str]:
@@ -77,7 +87,10 @@ def child(engine: str, name: str) -> dict:
     row = {"seconds": t, "output": hashlib.sha256(out.encode()).hexdigest()[:16],
            "peak_mb": _peak_rss_mb()}
     if engine == "jit":
-        from shapelang.vm.jit.tier import TOTALS
+        try:
+            from shapelang.vm.jit.tier import TOTALS
+        except ImportError:      # a --baseline tree from before the JIT counted its work
+            TOTALS = {"tier_ups": 0, "compile_seconds": 0.0}
         row.update(TOTALS)
     return row
 
@@ -88,8 +101,22 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def measure(engine: str, name: str) -> dict:
-    cmd = [sys.executable, "-m", "shapelang.bench.engines", "--child", engine, name]
+# How a --baseline interpreter runs this file's child (`child`) on its own shapelang: by path,
+# with nothing of this tree on sys.path (-P: not even the current directory).
+_BASELINE_CHILD = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
+
+
+def child_command(engine: str, name: str, python: Optional[str] = None) -> list[str]:
+    """The command of one measured run: this tree's child, or the same child run by the
+    interpreter `python` of a baseline tree (its engines, this tree's program files)."""
+    if python is None:
+        return [sys.executable, "-m", "shapelang.bench.engines", "--child", engine, name]
+    return [python, "-P", "-c", _BASELINE_CHILD, os.path.abspath(__file__), "--child", engine,
+            name]
+
+
+def measure(engine: str, name: str, python: Optional[str] = None) -> dict:
+    cmd = child_command(engine, name, python)
     before = _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     spent = _children_cpu() - before
@@ -127,6 +154,74 @@ def run_bench(names: list[str], engines: list[str], repeat: int, show: bool = Tr
             row["agree"] = len(outs) == 1
             results[name] = row
     return results
+
+
+def baseline_root(python: str) -> str:
+    """Where the baseline interpreter's shapelang lives; ValueError with the reason when it
+    cannot run the benchmarks."""
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise ValueError(f"--baseline {python}: not an executable file")
+    proc = subprocess.run([python, "-P", "-c", "import os, shapelang.api as a; "
+                           "print(os.path.dirname(os.path.dirname(a.__file__)))"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ValueError(f"--baseline {python} cannot import shapelang ({last})")
+    return proc.stdout.strip()
+
+
+def run_side_by_side(names: list[str], engines: list[str], repeat: int, python: str,
+                     show: bool = True) -> dict:
+    """Each program on each engine, the baseline (`python`) and this tree in turn, best of
+    `repeat` each: {name: {engine: {"base": row or None, "new": row, "agree": bool}}}."""
+    from shapelang.report import Progress
+    results: dict = {}
+    with Progress(len(names) * len(engines) * repeat * 2, "bench runs", enabled=show) as progress:
+        for name in names:
+            results[name] = {}
+            for engine in engines:
+                best: dict = {"base": None, "new": None}
+                base_fails = False
+                for i in range(repeat):
+                    order = ("base", "new") if i % 2 == 0 else ("new", "base")
+                    for side in order:
+                        progress.advance(program=name)
+                        if side == "base" and base_fails:
+                            continue
+                        try:
+                            r = measure(engine, name, python if side == "base" else None)
+                        except RuntimeError:
+                            if side == "new":
+                                raise
+                            base_fails = True    # e.g. the program uses what the baseline lacks
+                            continue
+                        if best[side] is None or r["seconds"] < best[side]["seconds"]:
+                            best[side] = r
+                if base_fails:
+                    best["base"] = None
+                best["agree"] = best["base"] is None or \
+                    best["base"]["output"] == best["new"]["output"]
+                results[name][engine] = best
+    return results
+
+
+SIDE_HEADER = ["program", "engine", "baseline s", "this tree s", "this/baseline", ""]
+
+
+def side_rows(results: dict) -> tuple[list[list[str]], dict[str, float]]:
+    """The table rows and, per engine, the geometric mean of this/baseline."""
+    rows = []
+    ratios: dict[str, list[float]] = {}
+    for name, by_engine in results.items():
+        for engine, r in by_engine.items():
+            base, new = r["base"], r["new"]
+            ratio = new["seconds"] / base["seconds"] if base and base["seconds"] > 0 else math.nan
+            if math.isfinite(ratio):
+                ratios.setdefault(engine, []).append(ratio)
+            rows.append([name, engine, f"{base['seconds']:.3f}" if base else "-",
+                         f"{new['seconds']:.3f}", f"{ratio:.3f}" if math.isfinite(ratio) else "-",
+                         "" if r["agree"] else "OUTPUTS DIFFER"])
+    return rows, {e: geomean(xs) for e, xs in ratios.items()}
 
 
 def _ratio(row: dict, a: str, b: str, key: str = "seconds") -> float:
@@ -178,17 +273,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", help=f"programs (default: all of {', '.join(programs())})")
     p.add_argument("--repeat", type=int, default=3, help="runs per engine; the best is kept")
-    p.add_argument("--engines", default=DEFAULT_ENGINES,
-                   help=f"comma-separated: ref, vm, jit, py (default {DEFAULT_ENGINES})")
+    p.add_argument("--engines", default=None,
+                   help=f"comma-separated: ref, vm, jit, py (default {DEFAULT_ENGINES}; "
+                        f"{BASELINE_ENGINES} with --baseline)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--baseline", metavar="PYTHON",
+                   help="also run every program on the engines of the tree that the interpreter "
+                        "PYTHON imports shapelang from, in turn with this tree's (side by side)")
     args = p.parse_args(argv)
     names = args.names or programs()
     unknown = [n for n in names if n not in programs()]
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(programs())})")
-    engines = [e for e in args.engines.split(",") if e]
+    chosen = args.engines or (BASELINE_ENGINES if args.baseline is not None else DEFAULT_ENGINES)
+    engines = [e for e in chosen.split(",") if e]
     if any(e not in ENGINES for e in engines):
         p.error("engines are ref, vm, jit and py")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if args.baseline is not None:
+        return side_by_side(names, engines, args.repeat, args.baseline, args.json)
     results = run_bench(names, engines, args.repeat, show=not args.json)
     means = {f"{a}/{b}": geomean([_ratio(r, a, b) for r in results.values()]) for a, b in RATIOS}
     process_means = {f"{a}/{b}": geomean([_ratio(r, a, b, "process_seconds")
@@ -210,6 +314,32 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(json.dumps({"results": results, "geomean": means,
                           "geomean_whole_process": process_means}, indent=2))
     return 0 if all(r["agree"] for r in results.values()) else 1
+
+
+def side_by_side(names: list[str], engines: list[str], repeat: int, python: str,
+                 as_json: bool) -> int:
+    """`shape bench --baseline PYTHON`: print the side-by-side table (or JSON); 1 when the
+    baseline cannot run at all or an output differs."""
+    try:
+        root = baseline_root(python)
+    except ValueError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    results = run_side_by_side(names, engines, repeat, python, show=not as_json)
+    rows, means = side_rows(results)
+    if as_json:
+        print(json.dumps({"baseline": {"python": python, "tree": root}, "results": results,
+                          "geomean": means}, indent=2))
+    else:
+        from shapelang.report import table
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        print(f"Side by side, best of {repeat}, runs of the two trees in turn; CPU seconds of the "
+              f"run including parse and compile; baseline: {root} ({python}), this tree: {here}")
+        print(table(SIDE_HEADER, rows, right=range(2, 5)))
+        if means:
+            print("geomean this/baseline: "
+                  + ", ".join(f"{e} {m:.3f}" for e, m in means.items()))
+    return 0 if all(r["agree"] for by in results.values() for r in by.values()) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
