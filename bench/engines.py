@@ -7,8 +7,11 @@ not affect another's); the child times the whole run (parse, compile and execute
 engines) and reports its CPU time (robust on a busy machine) and peak resident set size, and for
 the JIT how many regions it compiled ("tier-ups") and the time that took; the parent also takes
 the CPU time of the whole child process (interpreter start-up and imports included: what a user
-waits for), shown in a second table. The best time over --repeat runs is kept. Outputs of the engines are compared, so a benchmark that computes
-something different is reported, not timed. The reference evaluator needs minutes for the whole
+waits for), shown in a second table. The children run with Python's bytecode cache, as an
+installed copy does (compiling the implementation's own modules is not what is measured: with
+PYTHONDONTWRITEBYTECODE set, the cache goes to a directory of its own, so no tree is written to),
+warmed before the first run. The best time over --repeat runs is kept. Outputs of the engines
+are compared, so a benchmark that computes something different is reported, not timed. The reference evaluator needs minutes for the whole
 set at this scale, so it runs only when asked for (`--engines ref,vm,jit,py`).
 
     shape bench [NAMES…] [--repeat N] [--engines vm,jit,py] [--json]
@@ -33,10 +36,12 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Optional
 
 BENCH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the tree (bench/..)
 ENGINES = ("ref", "vm", "jit", "py")
 DEFAULT_ENGINES = "vm,jit,py"
 BASELINE_ENGINES = "vm,jit"
@@ -115,10 +120,26 @@ def child_command(engine: str, name: str, python: Optional[str] = None) -> list[
             name]
 
 
+def child_env() -> dict[str, str]:
+    """The environment of the measured children: Python's bytecode cache on (see the module
+    docstring)."""
+    env = dict(os.environ)
+    if env.pop("PYTHONDONTWRITEBYTECODE", None) and not env.get("PYTHONPYCACHEPREFIX"):
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "shape-bench-pycache")
+    return env
+
+
+def warm_bytecode(python: str, root: str) -> None:
+    """Compile the modules of the tree at `root` into the children's bytecode cache, so that no
+    measured run pays for it (up to date files are skipped: fast after the first time)."""
+    subprocess.run([python, "-P", "-m", "compileall", "-q", root], env=child_env(),
+                   capture_output=True)
+
+
 def measure(engine: str, name: str, python: Optional[str] = None) -> dict:
     cmd = child_command(engine, name, python)
     before = _children_cpu()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
     spent = _children_cpu() - before
     if proc.returncode != 0:
         raise RuntimeError(f"{engine} {name} failed:\n{proc.stderr[-2000:]}")
@@ -293,6 +314,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         p.error("--repeat must be at least 1")
     if args.baseline is not None:
         return side_by_side(names, engines, args.repeat, args.baseline, args.json)
+    warm_bytecode(sys.executable, ROOT)
     results = run_bench(names, engines, args.repeat, show=not args.json)
     means = {f"{a}/{b}": geomean([_ratio(r, a, b) for r in results.values()]) for a, b in RATIOS}
     process_means = {f"{a}/{b}": geomean([_ratio(r, a, b, "process_seconds")
@@ -325,6 +347,8 @@ def side_by_side(names: list[str], engines: list[str], repeat: int, python: str,
     except ValueError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
+    warm_bytecode(python, root)
+    warm_bytecode(sys.executable, ROOT)
     results = run_side_by_side(names, engines, repeat, python, show=not as_json)
     rows, means = side_rows(results)
     if as_json:
@@ -332,9 +356,8 @@ def side_by_side(names: list[str], engines: list[str], repeat: int, python: str,
                           "geomean": means}, indent=2))
     else:
         from shapelang.report import table
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         print(f"Side by side, best of {repeat}, runs of the two trees in turn; CPU seconds of the "
-              f"run including parse and compile; baseline: {root} ({python}), this tree: {here}")
+              f"run including parse and compile; baseline: {root} ({python}), this tree: {ROOT}")
         print(table(SIDE_HEADER, rows, right=range(2, 5)))
         if means:
             print("geomean this/baseline: "

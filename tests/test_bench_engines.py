@@ -70,6 +70,7 @@ def test_different_outputs_are_reported_and_fail_the_run(monkeypatch, capsys):
     measure, _ = fake_measure(base_output="other")
     monkeypatch.setattr(engines, "measure", measure)
     monkeypatch.setattr(engines, "baseline_root", lambda python: "/base")
+    monkeypatch.setattr(engines, "warm_bytecode", lambda python, root: None)
     assert cli.main(["bench", "fib", "--baseline", "/base/python", "--repeat", "1",
                      "--engines", "vm"]) == 1
     out = capsys.readouterr().out
@@ -87,3 +88,13 @@ def test_a_baseline_that_cannot_run_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (f"Error: --baseline {fake} cannot import shapelang "
                    f"(ModuleNotFoundError: No module named 'shapelang')\n")
+
+
+def test_children_run_with_a_bytecode_cache_outside_the_tree(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    env = engines.child_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"].endswith("shape-bench-pycache")
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    assert "PYTHONPYCACHEPREFIX" not in engines.child_env()    # the usual place, as installed
