@@ -515,7 +515,7 @@ class _Gen:
             x = self.pop()
             store = self.append_store(pc) if O.BINOPS[a] == "+" else None
             if store is not None and self.appendable(x, y):
-                self.append_in_place(x, y, store)
+                self.binary("+", x, y, store)
             else:
                 self.binary(O.BINOPS[a], x, y)
         elif op == O.UNARY_NEG:
@@ -1003,26 +1003,16 @@ class _Gen:
 
     def appendable(self, x: str, y: str) -> bool:
         """Whether `x + y` may be an append in place: x is a temporary that nothing else on the
-        symbolic stack names (the template rebinds it), and neither operand is a number."""
+        symbolic stack names (the template rebinds it), and neither operand is known to be a
+        number (binary's templates for those stay as they are)."""
         return (x.startswith("t") and x[1:].isdigit() and x != y and x not in self.stack
                 and self.kind(x) in (None, "str") and self.kind(y) in (None, "str"))
 
-    def append_in_place(self, x: str, y: str, store: str) -> None:
+    def binary(self, op: str, x: str, y: str, store: Optional[str] = None) -> None:
+        """`x op y` onto the stack. With `store` (a `+` that `appendable` allows, whose result
+        goes to that variable next): str + str clears the variable and rebinds x in place."""
         L = self.line
-        tests = " and ".join(f"type({v}) is str" for v in (x, y) if self.kind(v) != "str")
-        if not tests:
-            L(f"{store} = None")
-            L(f"{x} = {x} + {y}")
-        else:
-            L(f"if {tests}:")
-            L(f"    {store} = None")
-            L(f"    {x} = {x} + {y}")
-            L(f"else: {x} = add({x}, {y})")
-        self.push(x, "str" if "str" in (self.kind(x), self.kind(y)) else None)
-
-    def binary(self, op: str, x: str, y: str) -> None:
-        L = self.line
-        t = self.tmp()
+        t = x if store else self.tmp()
         kx, ky = self.kind(x), self.kind(y)
         fn = _BINOP_FN[op]
         if op in _BITWISE:
@@ -1053,12 +1043,25 @@ class _Gen:
                 L(f"if type({var}) is float or type({var}) is int: {t} = {x} {op} {y}")
                 L(f"else: {t} = {fn}({x}, {y})")
             elif kx == "str" and op == "+":
-                L(f"{t} = {x} + {y} if type({y}) is str else add({x}, {y})")
+                if store and ky == "str":
+                    L(f"{store} = None")
+                    L(f"{t} = {x} + {y}")
+                elif store:
+                    L(f"if type({y}) is str:")
+                    L(f"    {store} = None")
+                    L(f"    {t} = {x} + {y}")
+                    L(f"else: {t} = add({x}, {y})")
+                else:
+                    L(f"{t} = {x} + {y} if type({y}) is str else add({x}, {y})")
             else:
                 L(f"if type({x}) is int and type({y}) is int:")
                 L(f"    {t} = {x} {op} {y}")
                 L(f"    if {t} > IMAX or {t} < IMIN: {t} = float({t})")
                 L(f"elif type({x}) is float and type({y}) is float: {t} = {x} {op} {y}")
+                if store:
+                    L(f"elif type({x}) is str and type({y}) is str:")
+                    L(f"    {store} = None")
+                    L(f"    {t} = {x} + {y}")
                 L(f"else: {t} = {fn}({x}, {y})")
             self.push(t)
             return
