@@ -3,7 +3,7 @@
     shape bench [NAMES…] [--repeat N] [--engines ref,vm,py] [--json]   the engines (engines.py)
     shape bench snapshot [--json] …                                     snapshot/resume (snapshot.py)
     shape bench io [--rows N] [--json] …                                std-module reading (io.py)
-    shape bench startup [--repeat N] [--json] [--baseline CMD]          `shape FILE` start-up (startup.py)
+    shape bench startup [--repeat N] [--json] [--baseline PYTHON]       `shape FILE` start-up (startup.py)
 
 The benchmark driver runs both engines, so it lives above them, beside the other tools.
 """

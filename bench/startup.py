@@ -6,9 +6,10 @@ Rows, run interleaved `--repeat` times each (one process at a time):
 - `shape FILE`, warm: the same unchanged file run again (its compiled code, and the prelude's,
   come from the code cache, vm/codecache.py; a fresh cache directory warmed by one run first);
 - `shape FILE`, cache off (`SHAPE_CACHE_DIR=`): parsed and compiled on every run;
-- with `--baseline COMMAND` (another installation's `shape`, e.g. main's before a change), the
-  same two rows for it, in the same interleaved rounds: a comparison that the machine's load
-  of the moment shifts for both sides alike.
+- with `--baseline PYTHON` (the interpreter of a virtualenv holding another tree, e.g. the
+  project before a change, as for `shape bench --baseline`), the same two rows for it, in the
+  same interleaved rounds: a comparison that the machine's load of the moment shifts for both
+  sides alike.
 Per row: wall time (median and best) and the CPU time of the child (user + system). The best
 is the machine's speed; the median shows the load of the moment (other processes share the
 cores): judge the target by the median on a machine otherwise idle.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -35,10 +35,10 @@ COLD = "shape FILE (code cache off)"
 BASELINE = "baseline: "       # the prefix of the baseline's rows
 
 
-def _shape() -> list[str]:
-    """The installed `shape` command beside this interpreter, else `python -m shapelang`."""
-    script = os.path.join(os.path.dirname(sys.executable), "shape")
-    return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "shapelang"]
+def _shape(python: str = sys.executable) -> list[str]:
+    """The installed `shape` command beside `python`, else `python -m shapelang`."""
+    script = os.path.join(os.path.dirname(python), "shape")
+    return [script] if os.access(script, os.X_OK) else [python, "-m", "shapelang"]
 
 
 def _child(argv: list[str], env: dict) -> tuple[float, float]:
@@ -55,14 +55,17 @@ def _child(argv: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def measure(repeat: int, baseline: Optional[list[str]] = None) -> dict:
+def measure(repeat: int, baseline: Optional[str] = None) -> dict:
+    """The rows, run `repeat` times each in interleaved rounds; `baseline` is the interpreter of
+    another tree's virtualenv."""
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as tmp:
         program = os.path.join(tmp, "hello.shape")
         with open(program, "w", encoding="utf-8") as f:
             f.write(PROGRAM)
         rows = {"python -c pass": ([sys.executable, "-c", "pass"], base)}
-        for prefix, shape in [("", _shape())] + ([(BASELINE, baseline)] if baseline else []):
+        sides = [("", _shape())] + ([(BASELINE, _shape(baseline))] if baseline else [])
+        for prefix, shape in sides:
             warm = dict(base, SHAPE_CACHE_DIR=os.path.join(tmp, f"cache-{len(rows)}"))
             rows[prefix + WARM] = (shape + [program], warm)
             rows[prefix + COLD] = (shape + [program], dict(base, SHAPE_CACHE_DIR=""))
@@ -77,7 +80,7 @@ def measure(repeat: int, baseline: Optional[list[str]] = None) -> dict:
                 cpus[name].append(cpu)
             loads.append(os.getloadavg()[0])
     return {"repeat": repeat, "target_s": TARGET_SECONDS, "command": " ".join(_shape()),
-            "baseline": " ".join(baseline) if baseline else None,
+            "baseline": " ".join(_shape(baseline)) if baseline else None,
             "load": [round(min(loads), 2), round(max(loads), 2)],
             "rows": {name: {"wall_median_s": round(statistics.median(walls[name]), 4),
                             "wall_min_s": round(min(walls[name]), 4),
@@ -105,15 +108,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench startup", description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=20, help="runs of each row (default 20)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    p.add_argument("--baseline", metavar="COMMAND",
-                   help="another installation's `shape` command (e.g. /path/to/venv/bin/shape) "
-                        "measured in the same rounds, for a side-by-side comparison")
+    p.add_argument("--baseline", metavar="PYTHON",
+                   help="the interpreter of a virtualenv holding another tree (e.g. the project "
+                        "before a change): its `shape` measured in the same rounds, side by side")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
-    baseline = shlex.split(args.baseline) if args.baseline else None
-    if args.baseline is not None and not baseline:
-        p.error("--baseline needs a command")
-    result = measure(args.repeat, baseline)
+    if args.baseline is not None and not (os.path.isfile(args.baseline)
+                                          and os.access(args.baseline, os.X_OK)):
+        p.error(f"--baseline {args.baseline}: not an executable file")
+    result = measure(args.repeat, args.baseline)
     print(json.dumps(result, indent=1) if args.json else render(result))
     return 0
