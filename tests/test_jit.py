@@ -205,7 +205,15 @@ let mut t = 0
 for r in rows { let v = r; t += match v { [n] => n, _ => v.a } }
 let mut best = rows[0]
 for r in rows { best = match r { [n] => n, _ => r } }
-print(out, t, best)
+enum E { A(int), B }
+type P { x: int }
+let es = []
+for i in 0..300 { es.push(if i < 150 { E::A(i) } else { E::B }) }
+let mut en = 0
+for e in es { let v = match e { E::B => 7, _ => e }; en += match v { E::A(n) => n, _ => 1 } }
+let mut px = 0
+for i in 0..300 { let p = if i < 150 { P { x: i } } else { {x: i * 2} }; px += p.x }
+print(out, t, best, en, px)
 """
 
 ERRORS = {

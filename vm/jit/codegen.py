@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from shapelang.runtime import patterns as P
-from shapelang.runtime.values import StructValue
+from shapelang.runtime.values import EnumValue, StructValue
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
 from shapelang.vm.jit.flow import CALLS, Block, Edge, Flow, Loop, Unsupported
@@ -58,8 +58,9 @@ _NAME = re.compile(r"[rst]\d+$")
 
 # The kinds of value the generated code tracks, and how a guard tests each (what type(v) is).
 KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-         "dict": "dict", "none": None, "range": "RangeValue", "struct": "StructValue"}
-GUARDED = ("int", "float", "str", "bool", "list", "dict", "none", "struct")
+         "dict": "dict", "none": None, "range": "RangeValue", "struct": "StructValue",
+         "enum": "EnumValue"}
+GUARDED = ("int", "float", "str", "bool", "list", "dict", "none", "struct", "enum")
 INT_LO, INT_HI = "-9223372036854775808", "9223372036854775807"
 _NUM = ("int", "float")
 _ORDER = ("<", "<=", ">", ">=")
@@ -72,6 +73,8 @@ def kind_of(v: Any) -> Optional[str]:
         return "none"
     if t is StructValue:
         return "struct"
+    if t is EnumValue:
+        return "enum"
     for k in GUARDED:
         if KINDS[k] == t.__name__ and t.__module__ == "builtins":
             return k
@@ -327,8 +330,10 @@ class JitGen(T._Gen):
             self.kinds[self.stack[-1]] = "list"
         elif op == O.BUILD_OBJECT:
             self.kinds[self.stack[-1]] = "dict"
-        elif op == O.BUILD_RECORD and self.blob.consts[a][0] == "struct":
-            self.kinds[self.stack[-1]] = "struct"
+        elif op == O.BUILD_RECORD:
+            self.kinds[self.stack[-1]] = "struct" if self.blob.consts[a][0] == "struct" else "enum"
+        elif op == O.MAKE_VARIANT:
+            self.kinds[self.stack[-1]] = "enum"
         elif op == O.MAKE_RANGE:
             self.kinds[self.stack[-1]] = "range"
         elif op == O.CALL_BUILTIN and self.blob.consts[a] == "range" and b <= 2:
