@@ -144,6 +144,8 @@ out.push([1, 2, 3, 4].filter(|x| x > 2))
 // with may run inlined (the fuzzer's first 150 programs of seed 1 never do this)
 out.push([1, 2, 3].map(|x| x + 1), [1, 2, 3].map(|x| x * 2))
 out.push([1, 2, 3].map(|x| "n" + to_string(x)).map(|s| s + "!"))
+// arguments of unknown kinds: the copy of the body for ints, its overflow, and the other copy
+out.push([1, 2, 3].map(|x| x * 4611686018427387904), [1.5, 2].map(|x| x * 2 - 1))
 let late = || later + 1
 let later = 41
 out.push(apply(|x| late() + x, 2))

@@ -778,6 +778,28 @@ class JitGen(T._Gen):
         except Unsupported:
             return False
         self.n = sub.n
+        unknown = list(dict.fromkeys(a for a in args if self.kind(a) is None))
+        if unknown and all(_NAME.match(a) for a in unknown) and any(
+                op in (O.BINARY, O.UNARY_NEG) for op, _, _ in blob.code):
+            # Arguments of unknown kinds: a second copy of the body assumes they are ints
+            # (the callee's arithmetic without type tests), behind a test of that.
+            try:
+                sub = _Inline(self, blob, pc, full)
+                sub.n = self.n
+                sub.caller_kinds = dict(self.kinds, **{a: "int" for a in unknown})
+                ibody, ix = sub.body(f, args)
+            except Unsupported:
+                ibody = None
+            if ibody is not None:
+                self.n = sub.n
+                r = self.tmp()
+                test = " and ".join(f"type({a}) is int" for a in unknown)
+                body = ([Line(0, f"if {test}:", pc)]
+                        + [Line(ln.rel + 1, ln.text, ln.pc) for ln in ibody]
+                        + [Line(1, f"{r} = {ix}", pc), Line(0, "else:", pc)]
+                        + [Line(ln.rel + 1, ln.text, ln.pc) for ln in body]
+                        + [Line(1, f"{r} = {x}", pc)])
+                x = r
         # The closure last found to have that blob is remembered (`_in<pc>`, this activation's):
         # the test per call is then one identity test.
         seen = f"_in{pc}"
