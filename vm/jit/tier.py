@@ -123,17 +123,12 @@ class JitRuntime:
     def threaded(self, rb: Any) -> None:
         """A blob was threaded: count the runs of its entry and of its loop heads."""
         blob = rb.blob
-        leaders = set(T.compile_blob(blob, self.m.program.blobs).leaders)
-        heads = set()
-        for pc, (op, a, b) in enumerate(blob.code):
-            for t in O.jump_targets(op, a, b):
-                if t <= pc and t in leaders:
-                    heads.add(t)
+        heads = _loop_heads(blob, self.m.program.blobs)
         if blob.kind != "module":
             self._wrap(rb, rb.start, self.calls_hot, self._fire_entry)
-            heads.discard(rb.start)
-        for h in sorted(heads):
-            self._wrap(rb, h, self.loops_hot, self._fire_loop)
+        for h in heads:
+            if h != rb.start or blob.kind == "module":
+                self._wrap(rb, h, self.loops_hot, self._fire_loop)
 
     def _install(self, rb: Any, pc: int, unit: Any) -> None:
         rb.code[pc] = unit
@@ -239,8 +234,7 @@ class JitRuntime:
         orig = self.orig[(rb.bid, start)]
         # Frames may reach the entry with more than their arguments set (after evaluating
         # default arguments, or on a jump back to it): those run on the VM.
-        check = len(b.entries) > 1 or any(start in O.jump_targets(op, a, c)
-                                          for op, a, c in b.code)
+        check = len(b.entries) > 1 or start in _jump_targets(b)
         tier = self.tier
 
         def trampoline(R: list) -> int:
@@ -395,6 +389,44 @@ def _walk(seq: Any, i: int) -> Any:
     it = iter(seq)
     it.__setstate__(i)
     return it
+
+
+# What a machine's JIT reads of each blob it threads, by blob id (an id names its content):
+# computed once per process instead of once per machine.
+_HEADS: dict[str, tuple] = {}
+_TARGETS: dict[str, frozenset] = {}
+_BLOB_CACHE_LIMIT = 4096
+
+
+def _remember(cache: dict, bid: str, value: Any) -> Any:
+    if len(cache) >= _BLOB_CACHE_LIMIT:
+        for old in list(cache)[:_BLOB_CACHE_LIMIT // 2]:
+            del cache[old]
+    cache[bid] = value
+    return value
+
+
+def _jump_targets(blob: Any) -> frozenset:
+    """Every pc some instruction of the blob jumps to."""
+    found = _TARGETS.get(blob.id)
+    if found is None:
+        found = _remember(_TARGETS, blob.id, frozenset(
+            t for op, a, b in blob.code for t in O.jump_targets(op, a, b)))
+    return found
+
+
+def _loop_heads(blob: Any, blobs: dict) -> tuple:
+    """The unit leaders a later instruction jumps back to (loop heads), ascending."""
+    found = _HEADS.get(blob.id)
+    if found is None:
+        leaders = set(T.compile_blob(blob, blobs).leaders)
+        heads = set()
+        for pc, (op, a, b) in enumerate(blob.code):
+            for t in O.jump_targets(op, a, b):
+                if t <= pc and t in leaders:
+                    heads.add(t)
+        found = _remember(_HEADS, blob.id, tuple(sorted(heads)))
+    return found
 
 
 def _spec(values: Any, rblobs: dict) -> tuple:
