@@ -198,6 +198,7 @@ class StructSig:
 class LoopFrame:
     kind: str                         # while for loop
     break_ty: Optional[str] = None    # `let r = loop { … break v … }`: type of v
+    no_continue: bool = False         # its counter is incremented last: a `continue` would skip it
 
 
 @dataclass

@@ -516,7 +516,7 @@ class Statements(BuilderState):
     def counter_loop_prefix(self, w: str, n: int, kind: str) -> tuple[list, list]:
         """Declaration before the loop, and the first statements of its body."""
         decl = let(w, lit(0), True)
-        incr = stmt(A.Assign(name(w), "+=", lit(1)))
+        incr = self.counter_step(w)
         if kind == "while":
             return [decl], [incr]
         check = A.ExprStmt(A.If(binop(">", name(w), lit(n)), block([A.Break()])), True)
@@ -534,13 +534,25 @@ class Statements(BuilderState):
             cond = binop("&&", cond, self.e_bool(0).node)
         counter = Var(w, "int", bound=n + 1, readonly=True)
         self.declare(counter)
-        self.ctx.loops.append(LoopFrame("while"))
+        # An even count puts the increment last, `while w < n { …; w += 1 }`, the counted loop
+        # the JIT turns into a Python for loop (no `continue` may skip the increment then). Read
+        # off n rather than drawn, so no other choice of the program changes.
+        last = n % 2 == 0
+        self.ctx.loops.append(LoopFrame("while", no_continue=last))
         saved = self.ctx.mult
         self.ctx.mult *= max(n, 1)
-        body = self.nested_block(d, prefix=body_prefix)
+        body = self.nested_block(d, prefix=[] if last else body_prefix)
+        if last:
+            body.stmts.append(self.counter_step(w))
         self.ctx.mult = saved
         self.ctx.loops.pop()
-        return pre + [A.ExprStmt(A.While(cond, body), False)]
+        loop = A.ExprStmt(A.While(cond, body), False)
+        # where the counter stops (n, or where a `break` left it): the VM's value of the
+        # register after the loop, whichever way compiled code ran it
+        return pre + [loop] + ([stmt(call("print", lit("while"), name(w)))] if last else [])
+
+    def counter_step(self, w: str) -> A.ExprStmt:
+        return stmt(A.Assign(name(w), "+=", lit(1)))
 
     def loop_stmt(self, d: int) -> list:
         w = self.fresh("w")
@@ -588,7 +600,8 @@ class Statements(BuilderState):
         if frame.break_ty is not None:
             inner: Any = A.Break(self.e_int(0).node) if c.chance(50) else A.Continue()
         else:
-            inner = A.Break() if c.chance(50) else A.Continue()
+            # the draw is made either way, so the rest of the program does not change
+            inner = A.Break() if c.chance(50) or frame.no_continue else A.Continue()
         return A.ExprStmt(A.If(cond.node, block([inner])), True)
 
     def return_stmt(self, d: int) -> A.ExprStmt:
