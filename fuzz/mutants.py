@@ -230,6 +230,10 @@ MUTANTS: list[Mutant] = [
            'self.line(f"if {f} is not {seen} and type({f}) is Closure: "',
            "a call site inlines the closure its region was compiled with whatever closure it "
            "calls (the test of the callee's blob is gone)"),
+    Mutant("jit-counted-loop-exit-unfixed", "vm/jit/codegen.py",
+           'fix = Line(0, f"if {i} < {n}: {i} = {n}", test.pc)', 'fix = Line(0, "pass", test.pc)',
+           "a counted loop `while i < n { …; i += 1 }` compiled as a Python for loop leaves i at "
+           "n - 1 when it runs out, not n as the VM does"),
     # Issue 12's rules (P7): bitwise shifts, width slots, iterators, trait method lookup.
     Mutant("shl-overflow-unwrapped", "vm/threader.py",
            "if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})", "pass",
