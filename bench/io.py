@@ -16,7 +16,9 @@ the Shape program, and the ratio shown is the median of the rounds' ratios. The 
 same work on these shared cores swings by up to 2x for seconds at a time (Python's own csv walk
 too, with the same code running: 0.063-0.118 s in one process at load 14), so a ratio of
 best-of times taken minutes apart, in different spells, showed a slow spell as a slow row
-(`for line in reader` at 0.117 s, then 0.20 s, with the same calls made in every run).
+(`for line in reader` at 0.117 s, then 0.20 s, with the same calls made in every run). The
+snapshot cost is paired the same way: the median of the rounds' differences between the
+ingestion loop with and without its snapshots, run one right after the other.
 
 Fingerprinting (spec/io.md):
 - at open: a reader fingerprints its whole file (SHA-256) before its first line, and a resumed
@@ -111,27 +113,40 @@ def _shape(source: str, cwd: str, store: Optional[str] = None) -> str:
     return r.stdout
 
 
+def _runner(source: str, d: str, store: bool = False) -> Callable[[], str]:
+    """A run of `source` in directory `d` (with `store`, storing its snapshots in a store made
+    there and removed after)."""
+    def run() -> str:
+        if not store:
+            return _shape(source, d)
+        path = os.path.join(d, "s.db")
+        try:
+            return _shape(source, d, path)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.remove(path + suffix)
+                except FileNotFoundError:
+                    pass
+    return run
+
+
 def _net(source: str, data: str, empty: str, repeat: int, store: bool = False) -> tuple[float, str]:
     """CPU seconds of `source` over the file in `data` less those over the header-only file in
     `empty` (both directories hold rows.csv)."""
-    def go(d: str) -> Callable[[], str]:
-        def run() -> str:
-            if not store:
-                return _shape(source, d)
-            path = os.path.join(d, "s.db")
-            try:
-                return _shape(source, d, path)
-            finally:
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.remove(path + suffix)
-                    except FileNotFoundError:
-                        pass
-        return run
     _shape(source, empty)                      # warm: the prelude and the modules are loaded
-    full, out = _best(repeat, go(data))
-    base, _ = _best(repeat, go(empty))
+    full, out = _best(repeat, _runner(source, data, store))
+    base, _ = _best(repeat, _runner(source, empty, store))
     return max(full - base, 1e-9), out.strip()
+
+
+def _difference(a: str, b: str, data: str, repeat: int) -> float:
+    """The median over `repeat` rounds of (CPU seconds of `a`) - (those of `b`), each round
+    running one right after the other (both storing their snapshots)."""
+    _runner(a, data, True)()
+    _runner(b, data, True)()
+    return statistics.median(_best(1, _runner(a, data, True))[0]
+                             - _best(1, _runner(b, data, True))[0] for _ in range(repeat))
 
 
 def _paired(source: str, data: str, empty: str, repeat: int,
@@ -220,11 +235,13 @@ def measure(rows: int, every: int, repeat: int) -> dict:
         sha, _ = _best(repeat, lambda: hash_file(path))
         per_cp, ledger_bytes = checkpoint_cost(data, repeat)
         n_snaps = rows // every
-        with_snaps, _ = _net(INGEST.format(every=every, snapshot="snapshot()"), data, empty,
-                             repeat, store=True)
-        without, _ = _net(INGEST.format(every=every, snapshot=""), data, empty, repeat,
-                          store=True)
-    per_snapshot = (with_snaps - without) / n_snaps if n_snaps else float("nan")
+        ingest = INGEST.format(every=every, snapshot="snapshot()")
+        plain = INGEST.format(every=every, snapshot="")
+        with_snaps, _ = _net(ingest, data, empty, repeat, store=True)
+        without, _ = _net(plain, data, empty, repeat, store=True)
+        # paired too: the snapshots' share is small against the swings of the whole run
+        added = _difference(ingest, plain, data, repeat)
+    per_snapshot = added / n_snaps if n_snaps else float("nan")
     return {
         "rows": rows, "bytes": size, "repeat": repeat,
         "python_csv_s": py_csv, "python_csv_list_s": py_list, "python_lines_s": py_lines,
@@ -283,7 +300,7 @@ def _report(r: dict) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="shape bench io", description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=200_000, help="rows of the CSV file")
-    p.add_argument("--every", type=int, default=10_000,
+    p.add_argument("--every", type=int, default=2_000,
                    help="rows between the ingestion loop's snapshots")
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best is kept")
     p.add_argument("--json", action="store_true")
