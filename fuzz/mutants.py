@@ -221,6 +221,9 @@ MUTANTS: list[Mutant] = [
            "ret = nxt + 1 if drop else nxt", "ret = cont",
            "a caller frame rebuilt from compiled code returns past the jumps after the call (the "
            "VM's return address is the instruction right after it): cut states differ"),
+    Mutant("jit-walk-skips-one", "vm/jit/tier.py",
+           "it.__setstate__(i)", "it.__setstate__(i + 1)",
+           "a compiled `for x in xs` walks the array from one past the VM's index"),
     Mutant("jit-budget-miscounted", "vm/jit/codegen.py",
            'self.line("_L[0] -= 1")', 'self.line("_L[0] -= 2")',
            "compiled code counts two steps per VM dispatch on the way between blocks, so a step "
