@@ -119,6 +119,13 @@ def _check_frames(machine: dict, entry: str, blobs: dict, values: "_Values",
             if not values.fits(v, kind):
                 raise bad(f"register {s} of {blob.name or blob.kind} at {pc} must hold a "
                           f"{_SHOWN.get(kind, kind)}")
+            # A walk over a sequence counts its index up from 0 (runtime/iteration.for_start);
+            # a negative one would read Python's negative indexes. A range's index is its
+            # current int, which may be negative.
+            if kind == K.ITER and type(v) is not int and s + 1 < len(regs) \
+                    and type(regs[s + 1]) is int and regs[s + 1] < 0:
+                raise bad(f"register {s + 1} of {blob.name or blob.kind} at {pc} must hold a "
+                          f"loop index of at least 0")
 
 
 # ---------------------------------------------------------------- values
