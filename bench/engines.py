@@ -3,8 +3,8 @@
 Each program in bench/programs/ exists as NAME.shape and as an equivalent plain-Python NAME.py,
 scaled so that CPython needs at least 0.3 s for it (start-up and compile time count, but do not
 decide). Every measurement runs in a fresh child process (so one engine's caches and memory do
-not affect another's); the child times the whole run (parse, compile and execute for the Shape
-engines) and reports its CPU time (robust on a busy machine) and peak resident set size, and for
+not affect another's); the child times the whole run of the program (parse, compile and execute for the Shape
+engines, after an untimed one-line program has imported the engine and loaded its prelude) and reports its CPU time (robust on a busy machine) and peak resident set size, and for
 the JIT how many regions it compiled ("tier-ups") and the time that took; the parent also takes
 the CPU time of the whole child process (interpreter start-up and imports included: what a user
 waits for), shown in a second table. The children run with Python's bytecode cache, as an
@@ -83,6 +83,13 @@ def child(engine: str, name: str) -> dict:
             source = f.read()
         chunks: list[str] = []
         from shapelang import api
+        # Untimed: a one-line program on the same engine first, so the engine's modules are
+        # imported and its prelude is loaded before the clock starts, as CPython's own start-up
+        # is outside the py row's time. Which modules `import api` loads differs between trees
+        # (lazy imports), so without it a --baseline comparison would time imports on one side
+        # only. Start-up is what the second table and `shape bench startup` measure.
+        api.run("print(0)", path=os.path.join(BENCH_DIR, "warm.shape"), engine=engine,
+                write=lambda text: None)
         t0 = time.process_time()
         result = api.run(source, path=path, engine=engine, write=chunks.append)
         t = time.process_time() - t0
