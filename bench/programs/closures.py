@@ -6,11 +6,11 @@ def make_adder(k):
 
 
 add3 = make_adder(3)
-nums = [i for i in range(600000)]
+nums = [i for i in range(1100000)]
 mapped = [x * 2 for x in map(add3, nums)]
 evens = [x for x in mapped if x % 4 == 0]
 total = functools.reduce(lambda acc, x: acc + x, evens, 0)
-top = sorted(nums[0:40000], key=functools.cmp_to_key(lambda a, b: (b % 13) - (a % 13)))
+top = sorted(nums[0:70000], key=functools.cmp_to_key(lambda a, b: (b % 13) - (a % 13)))
 counter = 0
 
 
