@@ -34,12 +34,11 @@ print(f(10))
 """
 
 
-@pytest.fixture
-def stored(tmp_path):
-    """(store path, state bytes, blob bytes by id, program) of PROGRAM's snapshot."""
-    path = str(tmp_path / "store.db")
-    program = compile_source(PROGRAM, "p.shape")
-    session = S.SnapshotSession(path, "p.shape", PROGRAM)
+def first_snapshot(source: str, path: str) -> tuple[bytes, object]:
+    """(state bytes, program) of the first snapshot() of `source`, run on the VM into the
+    store at `path`."""
+    program = compile_source(source, "p.shape")
+    session = S.SnapshotSession(path, "p.shape", source)
     ids = []
 
     def on(m):
@@ -51,6 +50,14 @@ def stored(tmp_path):
     st = open_store(path)
     _, data = st.get_snapshot(ids[0])
     st.close()
+    return data, program
+
+
+@pytest.fixture
+def stored(tmp_path):
+    """(store path, state bytes, blob bytes by id, program) of PROGRAM's snapshot."""
+    path = str(tmp_path / "store.db")
+    data, program = first_snapshot(PROGRAM, path)
     return path, data, program.blob_bytes(), program
 
 
@@ -124,19 +131,7 @@ def test_a_range_loop_stopped_at_a_negative_number_resumes(tmp_path):
     # a range's loop index is its current int: negative ones are real states
     source = "let mut t = 0\nfor i in -5..0 {\n  t = t + i\n  if i == -3 { snapshot() }\n}\nprint(t)\n"
     path = str(tmp_path / "store.db")
-    program = compile_source(source, "p.shape")
-    session = S.SnapshotSession(path, "p.shape", source)
-    ids = []
-
-    def on(m):
-        ids.append(session.on_snapshot(m))
-        return ids[-1]
-    from shapelang.vm.machine import Machine
-    Machine(program, out=lambda s: None, on_snapshot=on).run()
-    session.close()
-    st = open_store(path)
-    _, data = st.get_snapshot(ids[0])
-    st.close()
+    data, program = first_snapshot(source, path)
     assert -3 in frame_registers(StateDoc(data), 0)      # the range loop's index register
     done = resume(path, data, program.blob_bytes())
     assert done.code == 0 and done.stdout == "-15\n", done.stderr
