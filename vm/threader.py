@@ -1008,6 +1008,12 @@ class _Gen:
         return (x.startswith("t") and x[1:].isdigit() and x != y and x not in self.stack
                 and self.kind(x) in (None, "str") and self.kind(y) in (None, "str"))
 
+    def append_in_place(self, store: str, t: str, x: str, y: str, indent: str) -> None:
+        """str + str with the variable it is stored to cleared first (x's string then has one
+        reference, so CPython appends in place)."""
+        self.line(f"{indent}{store} = None")
+        self.line(f"{indent}{t} = {x} + {y}")
+
     def binary(self, op: str, x: str, y: str, store: Optional[str] = None) -> None:
         """`x op y` onto the stack. With `store` (a `+` that `appendable` allows, whose result
         goes to that variable next): str + str clears the variable and rebinds x in place."""
@@ -1044,12 +1050,10 @@ class _Gen:
                 L(f"else: {t} = {fn}({x}, {y})")
             elif kx == "str" and op == "+":
                 if store and ky == "str":
-                    L(f"{store} = None")
-                    L(f"{t} = {x} + {y}")
+                    self.append_in_place(store, t, x, y, "")
                 elif store:
                     L(f"if type({y}) is str:")
-                    L(f"    {store} = None")
-                    L(f"    {t} = {x} + {y}")
+                    self.append_in_place(store, t, x, y, "    ")
                     L(f"else: {t} = add({x}, {y})")
                 else:
                     L(f"{t} = {x} + {y} if type({y}) is str else add({x}, {y})")
@@ -1060,8 +1064,7 @@ class _Gen:
                 L(f"elif type({x}) is float and type({y}) is float: {t} = {x} {op} {y}")
                 if store:
                     L(f"elif type({x}) is str and type({y}) is str:")
-                    L(f"    {store} = None")
-                    L(f"    {t} = {x} + {y}")
+                    self.append_in_place(store, t, x, y, "    ")
                 L(f"else: {t} = {fn}({x}, {y})")
             self.push(t)
             return
