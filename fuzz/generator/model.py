@@ -227,6 +227,8 @@ class BuilderState:
         self.fns: list[FnSig] = []
         self.enums: list[EnumSig] = []
         self.traits: list = []              # typed.TraitSig: traits implemented for int
+        self.aliases: dict[str, str] = {}   # type aliases the annotations used: name -> type
+        self.alias_turn = 0                 # typed.declared: every second annotation uses one
         self.counter = 0
         self.snapshot_sites = 0
         self.top_level_sites: list[int] = []

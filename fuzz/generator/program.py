@@ -234,7 +234,7 @@ class ProgramBuilder(Expressions, Statements, Annotations, Mistakes, Files, Oper
             ty = c.pick(["int", "str", "arr", "num", "bool"])
             body.append(tail(self.expr(ty, 1).node))
         self.pop_scope()
-        prog = A.Program(decls + body + hoisted)
+        prog = A.Program(self.alias_decls() + decls + body + hoisted)
         planted = set(self.planted) | (ERROR_KINDS if self.errors else set())
         return GeneratedProgram(prog, planted, self.planted_exit, self.snapshot_sites,
                                 list(self.top_level_sites), self.stmt_count, self.errors)
@@ -264,7 +264,8 @@ def features(node: Any) -> set[str]:
     `top-level-loop-snapshot` (a top-level `for` whose body calls snapshot()). Issue 12's
     constructs: `bitwise` (an operator or compound assignment), `fuzzy`, `context` (`!!`),
     `iterator` (`.iter()`), `typed-let`, `width` (a width-typed slot), `typed-fn` (declared
-    parameter or return types), `fn-expression`, `trait` (a trait and its impl). Call sites:
+    parameter or return types), `fn-expression`, `trait` (a trait and its impl), `type-alias`
+    (an annotation through `type TInt = int` and the like). Call sites:
     `shared-call-site` (one site called with different lambdas: sibling calls of one callee, a
     callback chosen by an `if` between lambdas, or a factory `|k| |x| …`)."""
     out: set[str] = set()
@@ -355,6 +356,8 @@ def _issue12_features(n: Any) -> set[str]:
         return {"fn-expression"}
     if t is A.ImplDecl:
         return {"trait"}
+    if t is A.TypeAlias:
+        return {"type-alias"}
     return set()
 
 

@@ -23,6 +23,10 @@ from shapelang.ref import ast as A
 # The declared type of each generator type (None: never declared).
 DECLARED = {"int": "int", "num": "number", "str": "string", "bool": "bool", "arr": "[int]",
             "sarr": "[string]", "obj": "object"}
+# A type alias for each declared type (spec/types.md §9), declared at the top of a program whose
+# annotations use it.
+ALIASES = {"int": "TInt", "num": "TNum", "str": "TStr", "bool": "TBool", "arr": "TArr",
+           "sarr": "TWords", "obj": "TObj"}
 TYPED_LET_CHANCE = 20
 TYPED_FN_CHANCE = 25
 TRAIT_CHANCE = 20
@@ -57,7 +61,17 @@ class Typed(BuilderState):
             return None
         if ty == "int" and c.chance(50):
             return c.pick(list(WIDTHS))
-        return DECLARED[ty]
+        return self.declared(ty)
+
+    def declared(self, ty: str) -> str:
+        """The annotation of generator type `ty`: its declared type, or (every second time, no
+        draw, so programs without annotations are unchanged) an alias of it."""
+        self.alias_turn += 1
+        if self.alias_turn % 2:
+            return DECLARED[ty]
+        alias = ALIASES[ty]
+        self.aliases[alias] = DECLARED[ty]
+        return alias
 
     def fit(self, slot: Optional[str], x: X) -> X:
         """`x` as stored into `slot`: a constant outside a width is wrapped with `%` (a constant
@@ -76,7 +90,12 @@ class Typed(BuilderState):
             return None
         if any(t not in DECLARED for t in ptypes):
             return None
-        return [DECLARED[t] for t in ptypes], DECLARED.get(ret)
+        return [self.declared(t) for t in ptypes], (self.declared(ret) if ret in DECLARED
+                                                    else None)
+
+    def alias_decls(self) -> list:
+        """`type TInt = int`, … for the aliases the program's annotations used."""
+        return [A.TypeAlias(name, target) for name, target in sorted(self.aliases.items())]
 
     def fn_expr(self, params: list[str], body: Any) -> A.FnExpr:
         """`fn(x) { … }` (or `fn(x: int) -> int { … }`) in place of a lambda over ints."""
