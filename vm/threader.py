@@ -147,6 +147,95 @@ def leaders_of(blob: Blob) -> list[int]:
     return sorted(x for x in lead if x < n)
 
 
+class Units:
+    """A blob's unit structure, the same for every code generated from the blob (its threaded
+    code, fast or generic, its side entries, every JIT region of it): computed once per blob id
+    (`units_of`) and never changed after."""
+    __slots__ = ("leaders", "lead_set", "tails", "hot")
+
+    def __init__(self, leaders: list[int], lead_set: frozenset, tails: dict[int, frozenset],
+                 hot: list[bool]) -> None:
+        self.leaders = leaders
+        self.lead_set = lead_set
+        self.tails = tails      # leader -> the later units it may run directly (see goto)
+        self.hot = hot          # per instruction: generated with the inline fast paths
+
+
+_UNITS: dict[str, Units] = {}
+
+
+def units_of(blob: Blob) -> Units:
+    u = _UNITS.get(blob.id)
+    if u is None:
+        u = _analyse_units(blob)
+        if len(_UNITS) >= CACHE_LIMIT:
+            for old in list(_UNITS)[:CACHE_LIMIT // 2]:
+                del _UNITS[old]
+        _UNITS[blob.id] = u
+    return u
+
+
+def _analyse_units(blob: Blob) -> Units:
+    code = blob.code
+    n = len(code)
+    leaders = leaders_of(blob)
+    lead_set = frozenset(leaders)
+
+    def forward(pc: int) -> int:
+        return forward_of(code, lead_set, pc)
+    # Where each unit may go next. A unit may run a *later* unit directly instead of
+    # returning its pc to the dispatch loop (`goto`); a unit that does so is never itself
+    # run that way, so these chains are at most two units deep (no Python recursion).
+    tails: dict[int, frozenset] = {}
+    exits: dict[int, set[int]] = {}
+    for start in leaders:
+        out: set[int] = set()
+        pc = start
+        while True:
+            op, a, b = code[pc]
+            out.update(forward(t) for t in O.jump_targets(op, a, b))
+            if op in _DROPPABLE and drops_at(code, pc):
+                out.add(forward(pc + 2))
+            if O.CLASS[op] in "UC" or pc + 1 >= n:
+                break
+            if pc + 1 in lead_set:
+                out.add(forward(pc + 1))
+                break
+            pc += 1
+        exits[start] = {t for t in out if t > start}
+    callers: set[int] = set()
+    for start in reversed(leaders):
+        targets = frozenset(t for t in exits[start] if t not in callers)
+        tails[start] = targets
+        if targets:
+            callers.add(start)
+    # Module code outside loops runs once: compact templates (helper calls instead of inline
+    # fast paths) make it much cheaper to generate and compile. Functions are always hot.
+    hot = [blob.kind != "module"] * n
+    if blob.kind == "module":
+        for pc, (op, a, b) in enumerate(code):
+            for t in O.jump_targets(op, a, b):
+                if t <= pc:
+                    for i in range(t, pc + 1):
+                        hot[i] = True
+    return Units(leaders, lead_set, tails, hot)
+
+
+def drops_at(code: list, pc: int) -> bool:
+    """The call at pc is a statement (its result is popped right away)."""
+    return pc + 2 < len(code) and code[pc + 1][0] == O.POP
+
+
+def forward_of(code: list, lead_set: Any, pc: int) -> int:
+    """pc, or where it leads when the unit there is a lone unconditional jump."""
+    for _ in range(16):
+        if pc in lead_set and code[pc][0] == O.JUMP:
+            pc = code[pc][1]
+        else:
+            break
+    return pc
+
+
 class _Gen:
     def __init__(self, blob: Blob, blobs: dict[str, Blob], generic: bool = False) -> None:
         self.blob = blob
@@ -302,54 +391,16 @@ class _Gen:
     # ------------------------------------------------------------ units
 
     def analyse(self) -> list[int]:
-        """The unit structure: leaders, which unit may run which directly (`tails`), and which
-        code is hot. Returns the leaders."""
-        blob = self.blob
-        code = blob.code
-        n = len(code)
-        leaders = leaders_of(blob)
-        lead_set = set(leaders)
-        self.leaders = leaders
-        self.lead_set = lead_set
-        # Where each unit may go next. A unit may run a *later* unit directly instead of
-        # returning its pc to the dispatch loop (`goto`); a unit that does so is never itself
-        # run that way, so these chains are at most two units deep (no Python recursion).
-        self.tails: dict[int, set[int]] = {}
-        exits: dict[int, set[int]] = {}
-        for start in leaders:
-            out: set[int] = set()
-            pc = start
-            while True:
-                op, a, b = code[pc]
-                out.update(self.forward(t) for t in O.jump_targets(op, a, b))
-                if op in _DROPPABLE and self.drops(pc):
-                    out.add(self.forward(pc + 2))
-                if O.CLASS[op] in "UC" or pc + 1 >= n:
-                    break
-                if pc + 1 in lead_set:
-                    out.add(self.forward(pc + 1))
-                    break
-                pc += 1
-            exits[start] = {t for t in out if t > start}
-        callers: set[int] = set()
-        for start in reversed(leaders):
-            targets = {t for t in exits[start] if t not in callers}
-            self.tails[start] = targets
-            if targets:
-                callers.add(start)
-        # Module code outside loops runs once: compact templates (helper calls instead of inline
-        # fast paths) make it much cheaper to generate and compile. Functions are always hot.
-        hot = [blob.kind != "module"] * n
-        if blob.kind == "module":
-            for pc, (op, a, b) in enumerate(code):
-                for t in O.jump_targets(op, a, b):
-                    if t <= pc:
-                        for i in range(t, pc + 1):
-                            hot[i] = True
-        self.hot = hot
+        """The unit structure (see `units_of`): leaders, which unit may run which directly
+        (`tails`), and which code is hot. Returns the leaders."""
+        u = units_of(self.blob)
+        self.leaders = u.leaders
+        self.lead_set = u.lead_set
+        self.tails = u.tails
+        self.hot = u.hot
         self.cold = False
         self.unit_start = 0
-        return leaders
+        return u.leaders
 
     def generate(self) -> tuple[str, list[int], list[int]]:
         leaders = self.analyse()
@@ -1171,19 +1222,10 @@ class _Gen:
         self.line(f"return {call}")
 
     def drops(self, pc: int) -> bool:
-        """The call at pc is a statement (its result is popped right away)."""
-        code = self.blob.code
-        return pc + 2 < len(code) and code[pc + 1][0] == O.POP
+        return drops_at(self.blob.code, pc)
 
     def forward(self, pc: int) -> int:
-        """pc, or where it leads when the unit there is a lone unconditional jump."""
-        code = self.blob.code
-        for _ in range(16):
-            if pc in self.lead_set and code[pc][0] == O.JUMP:
-                pc = code[pc][1]
-            else:
-                break
-        return pc
+        return forward_of(self.blob.code, self.lead_set, pc)
 
     def frame_args(self, A: str, items: list[str]) -> None:
         """The argument list of a frame that push_frame then pushes (the JIT passes them as

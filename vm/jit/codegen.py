@@ -41,8 +41,7 @@ from shapelang.runtime import patterns as P
 from shapelang.runtime.values import EnumValue, StructValue
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
-from shapelang.vm.jit.flow import CALLS, Block, Edge, Flow, Loop, Unsupported
-from shapelang.vm.verify import stack_depths
+from shapelang.vm.jit.flow import CALLS, Block, Edge, Loop, Unsupported, flow_of
 
 JIT_VERSION = 2          # part of the cache key of generated code
 
@@ -160,13 +159,15 @@ class JitCode:
 
 
 class JitGen(T._Gen):
-    def __init__(self, blob: Any, blobs: dict, exits: dict, counting: bool) -> None:
+    def __init__(self, blob: Any, blobs: dict, counting: bool) -> None:
         super().__init__(blob, blobs, False)
+        # What does not depend on the region or its specialisation is the blob's, read from
+        # the analyses kept by blob id (threader.units_of, flow.flow_of).
         self.analyse()
         self.counting = counting
-        self.exits = dict(exits)
-        self.depths = stack_depths(blob)
-        self.flow = Flow(blob, self, exits, self.depths)
+        self.flow = flow_of(blob, blobs)
+        self.exits = dict(self.flow.exits)
+        self.depths = self.flow.depths
         self.cur: list = []
         self.budget = 0
         self.region: Optional[Region] = None
@@ -1102,6 +1103,23 @@ class JitGen(T._Gen):
         self.region = region
         fl = self.flow
         blob = self.blob
+        laid = fl.regions.get((region.kind, region.entry))
+        if laid is None:
+            self.lay_out(region)
+            laid = fl.regions[(region.kind, region.entry)] = (
+                self.region_nodes, self.rpo, self.preds, self.loops)
+        self.region_nodes, self.rpo, self.preds, self.loops = laid
+        self.budget = 4 * len(blob.code) + 64
+        out: list = []
+        self.seq(region.entry, None, [], out)
+        return out
+
+    def lay_out(self, region: Region) -> None:
+        """The blocks of a region (reverse postorder), its loops with their exits, and how
+        many ways lead into each block: the same for every specialisation and variant of the
+        region, so `build` keeps them in the blob's Flow (read only from then on)."""
+        fl = self.flow
+        blob = self.blob
         if region.entry not in fl.blocks:
             raise Unsupported("region entry is not reachable")
         if region.kind == "entry":
@@ -1136,10 +1154,6 @@ class JitGen(T._Gen):
         # Outer loops first: an inner loop's exits are seen from its parent's body.
         for lp in sorted(self.loops.values(), key=lambda x: -len(x.body)):
             self.exits_of(lp)
-        self.budget = 4 * len(blob.code) + 64
-        out: list = []
-        self.seq(region.entry, None, [], out)
-        return out
 
     def context(self, lp: Optional[Loop]) -> list:
         chain = []
@@ -1779,7 +1793,7 @@ class _Inline(JitGen):
     for the VM the caller does, at the call (`Deopt` of the call: the VM calls)."""
 
     def __init__(self, caller: JitGen, blob: Any, pc: int, full: list) -> None:
-        super().__init__(blob, caller.blobs, T.compile_blob(blob, caller.blobs).exits, False)
+        super().__init__(blob, caller.blobs, False)
         self.prefix = f"v{pc}_"
         self.at_call = (pc, list(full))
         self.n = caller.n
@@ -1867,7 +1881,7 @@ class _Unrolled(JitGen):
     and wherever the body would leave for the VM the caller does, at the call."""
 
     def __init__(self, caller: JitGen, pc: int, full: list) -> None:
-        super().__init__(caller.blob, caller.blobs, caller.exits, False)
+        super().__init__(caller.blob, caller.blobs, False)
         self.env = caller.env              # the same blob: the same tables
         self.prefix = f"v{pc}_"
         self.at_call = (pc, list(full))
@@ -1969,15 +1983,16 @@ def compile_region(blob: Any, blobs: dict, region: Region, counting: bool) -> Ji
 
 
 def _generate(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode:
-    exits = T.compile_blob(blob, blobs).exits
-    gen = JitGen(blob, blobs, exits, counting)
+    gen = JitGen(blob, blobs, counting)
     name = f"{region.kind}{region.entry}"
     src, lines = gen.function(region, name)
     spec = hashlib.sha256(repr(region.spec).encode()).hexdigest()[:12] if region.spec else "any"
     fname = (f"<shape-jit {blob.id} {region.kind}@{region.entry} {spec}"
              f"{' counting' if counting else ''}>")
     try:
-        code = compile(src, fname, "exec")
+        # Once per generated text, as threaded code is (regions of blobs that differ only in
+        # their tables generate the same text).
+        code = T._compile(src, fname)
     except (SyntaxError, RecursionError, MemoryError, ValueError) as e:
         # Nesting beyond what Python compiles (blocks, indentation): stays on the VM.
         raise Unsupported(f"generated code does not compile ({type(e).__name__})") from None

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from shapelang.vm import opcodes as O
+from shapelang.vm import threader as T
+from shapelang.vm.verify import stack_depths
 
 # Instructions the JIT treats as calls: they end a block, and compiled code continues after
 # them at `forward(pc + 1)` (or after the POP of a call statement).
@@ -58,15 +60,20 @@ class Loop:
 
 
 class Flow:
-    """Blocks, dominators and loops of one blob (`gen` is the threader's analysis of it:
-    leaders, `forward`, `drops`; `exits` the threader's record of its unit exits)."""
+    """Blocks, dominators and loops of one blob (`units` is the threader's analysis of its
+    dispatch units, `exits` the threader's record of their exits, `depths` the operand-stack
+    depth before each instruction). Nothing in it depends on a region or its specialisation:
+    `flow_of` builds it once per blob id, and every region of the blob (and every code generated
+    for it: plain, counting, specialised, inlined, unrolled) reads the same one. `regions` keeps
+    the structure of each region the JIT has laid out (JitGen.build), by (kind, entry)."""
 
-    def __init__(self, blob, gen, exits: dict, depths: list) -> None:
+    def __init__(self, blob, units: T.Units, exits: dict, depths: list) -> None:
         self.blob = blob
-        self.gen = gen
+        self.units = units
         self.exits = exits
         self.depths = depths
         self.blocks: dict[int, Block] = {}
+        self.regions: dict[tuple[str, int], tuple] = {}
         self._build()
 
     # ------------------------------------------------------------ blocks
@@ -83,14 +90,14 @@ class Flow:
     def continuation(self, pc: int) -> int:
         """Where compiled code goes on after the call at pc (the VM's fast path: past the POP
         of a call statement, past lone jumps)."""
-        g = self.gen
-        return g.forward(pc + 2) if g.drops(pc) else g.forward(pc + 1)
+        code = self.blob.code
+        lead = self.units.lead_set
+        return T.forward_of(code, lead, pc + 2 if T.drops_at(code, pc) else pc + 1)
 
     def _build(self) -> None:
         code = self.blob.code
         n = len(code)
-        g = self.gen
-        lead = g.lead_set
+        lead = self.units.lead_set
         starts = set(lead)
         for pc, (op, a, b) in enumerate(code):
             cls = O.CLASS[op]
@@ -226,3 +233,20 @@ class Flow:
                     best = lp2
             lp.parent = best
         return loops
+
+
+_FLOWS: dict[str, Flow] = {}
+FLOW_CACHE_LIMIT = 4096
+
+
+def flow_of(blob, blobs: dict) -> Flow:
+    """The Flow of a (validated) blob, built once per blob id (an id names the blob's content;
+    what a Flow holds is read only after it is built)."""
+    fl = _FLOWS.get(blob.id)
+    if fl is None:
+        fl = Flow(blob, T.units_of(blob), T.compile_blob(blob, blobs).exits, stack_depths(blob))
+        if len(_FLOWS) >= FLOW_CACHE_LIMIT:
+            for old in list(_FLOWS)[:FLOW_CACHE_LIMIT // 2]:
+                del _FLOWS[old]
+        _FLOWS[blob.id] = fl
+    return fl
