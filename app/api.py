@@ -230,8 +230,11 @@ class _Timeout:
         if seconds is not None:
             if not (isinstance(seconds, (int, float)) and seconds >= 0):
                 raise ValueError(f"timeout must be a number of seconds >= 0, got {seconds!r}")
-            self.timer = threading.Timer(seconds, control.stop)
-            self.timer.daemon = True
+            # Beyond TIMEOUT_MAX (about 292 years; `inf` too) the timer thread would fail on its
+            # wait: such a timeout never comes, so there is no timer.
+            if seconds <= threading.TIMEOUT_MAX:
+                self.timer = threading.Timer(seconds, control.stop)
+                self.timer.daemon = True
 
     def __enter__(self) -> "_Timeout":
         if self.timer is not None:

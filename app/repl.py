@@ -62,12 +62,23 @@ def with_echo(text: str) -> tuple[str, Optional[tuple[int, int]]]:
     last = program.body[-1]
     if type(last) is not A.ExprStmt or type(last.expr) is A.Assign:
         return text, None
-    lines = text.split("\n")
-    start = sum(len(line) + 1 for line in lines[:last.line - 1]) + last.col - 1
+    start = _statement_start(text, last.line, last.col)
     expr = text[start:].rstrip().rstrip(";")
     echoed = (f"{text[:start]}{ECHO}{expr}\n)\n"
               f"if {VALUE} != None && {VALUE} != () {{ print({VALUE}) }}")
     return echoed, (last.line, last.col)
+
+
+def _statement_start(text: str, line: int, col: int) -> int:
+    """Where the last statement of `text`, whose expression is at (line, col), begins: the
+    parser places a parenthesized expression inside its parentheses (`(2 + 3) * 2` at column 2),
+    so the echo starts at the first of the `(` tokens right before it."""
+    from shapelang.ref.lexer import tokenize
+    toks = tokenize(text)
+    k = next(i for i, t in enumerate(toks) if (t.line, t.col) >= (line, col))
+    while k > 0 and toks[k - 1].type == "LPAREN":
+        k -= 1
+    return toks[k].lexpos
 
 
 def assemble(entries: list[str]) -> tuple[str, set[int]]:
@@ -111,6 +122,7 @@ class Session:
     def run(self, text: str, control: Optional[api.Control] = None) -> None:
         """Run one entry. Raises ShapeError (the session is unchanged), ShapeExit (`exit()`), or
         KeyboardInterrupt when `control` stopped it (the session is unchanged)."""
+        self.check(text)
         echoed, echo = with_echo(text)
         entries = self.entries + [echoed]
         source, boundaries = assemble(entries)
@@ -125,6 +137,18 @@ class Session:
         self.entries = entries
         self.texts.append(text)
         self.echoes.append(echo)
+
+    def check(self, text: str) -> None:
+        """Raise the syntax error of an entry that does not parse on its own, in the entry's
+        lines: in the session's program an unfinished entry would run on into the boundary
+        after it, and its error would name lines of the whole session."""
+        from shapelang.ref.parser import parse
+        try:
+            parse(text, SCRIPT)
+        except ShapeError as e:
+            if e.file in (None, SCRIPT):
+                e.file = f"<entry {len(self.texts) + 1}>"
+            raise
 
     def locate(self, e: ShapeError, text: str, echo: Optional[tuple[int, int]]) -> ShapeError:
         """Point an error at the entry it is in (`<entry N>`, lines counted in the entry, as

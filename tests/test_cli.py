@@ -306,3 +306,33 @@ def test_an_error_after_a_resume_elsewhere_shows_the_stored_source(tmp_path):
         assert lines[0] == "Resuming from snapshot: " + sid
         assert lines[1] == "Error: job.shape:3:16: ArithmeticError: Division by zero"
         assert lines[2:5] == ["  |", '3 | print("ratio", 10 / d)', "  |                ^"]
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e400", "1e12"])
+def test_a_timeout_too_long_to_come_is_no_timeout(prog, seconds):
+    # Beyond threading.TIMEOUT_MAX the timer thread's wait overflowed, with a traceback.
+    r = shape("--timeout", seconds, prog("print(1)"))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "1\n", "")
+
+
+def test_ctrl_c_while_the_implementation_is_still_loading(monkeypatch, capsys):
+    # The `shape` entry point imports shapelang.cli inside main(): a Ctrl+C during that import
+    # is reported as a Ctrl+C during the run is, not as the import's traceback.
+    from shapelang.__main__ import main
+
+    class Interrupted:
+        def find_spec(self, name, path=None, target=None):
+            if name == "shapelang.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "shapelang.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupted(), *sys.meta_path])
+    assert main() == 130
+    assert capsys.readouterr().err == "Error: interrupted\n"
+
+
+def test_the_shape_command_is_the_entry_point_that_reports_an_early_ctrl_c():
+    import tomllib
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as f:
+        assert tomllib.load(f)["project"]["scripts"]["shape"] == "shapelang.__main__:main"

@@ -65,6 +65,27 @@ def test_errors_in_the_echoed_expression_point_into_the_entry(session):
     assert (e.value.kind, e.value.file, e.value.line, e.value.col) == ("NameError", "<entry 1>", 1, 5)
 
 
+@pytest.mark.parametrize("entry, shown", [("(2 + 3) * 2", "10"), ("( (a))", "1"),
+                                          ("(|x| x * 3)(a)", "3"), ("(\n  a + 1\n) * 2", "4")])
+def test_an_expression_that_starts_with_a_parenthesis_is_shown(session, entry, shown):
+    # The parser places a parenthesized expression inside its parentheses; the echo must
+    # still take the whole statement.
+    session.run("let a = 1")
+    session.run(entry)
+    assert said(session) == shown + "\n"
+
+
+def test_an_entry_that_does_not_parse_is_reported_in_its_own_lines(session):
+    session.run("let a = 1\nlet b = 2")
+    with pytest.raises(ShapeError) as e:
+        session.run("fn f(")           # unfinished: at the end of a piped session
+    assert (e.value.kind, e.value.file, e.value.line, e.value.col) == \
+        ("SyntaxError", "<entry 2>", 1, 6)
+    assert "opened at 1:5" in e.value.message      # the entry's lines, not the session's
+    session.run("a + b")
+    assert said(session) == "3\n"
+
+
 def test_exit_leaves_with_its_code(session):
     with pytest.raises(ShapeExit) as e:
         session.run("exit(3)")
@@ -116,6 +137,12 @@ def test_the_repl_command_reads_entries_from_a_pipe(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.replace(">>> ", "").replace("... ", "") == "42\n2\n"
     assert r.stderr.startswith("Error: <entry 4>:1:7: ArithmeticError: Division by zero")
+
+
+def test_an_unfinished_last_entry_is_an_error_in_that_entry(tmp_path):
+    r = run_repl("let a = 2\na\nprint(a,\n", tmp_path)
+    assert r.returncode == 0
+    assert r.stderr.startswith("Error: <entry 3>:1:9: SyntaxError: Unexpected end of input")
 
 
 def test_exit_in_the_repl_command_sets_the_exit_code(tmp_path):
