@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from shapelang.api import Error, Frame
+from shapelang.runtime.errors import ShapeError
 
 RED, BOLD, DIM, RESET = "\x1b[31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 FOLD_AFTER = 3      # a frame repeated more often than this is folded into one line
@@ -121,3 +122,19 @@ def _times(n: int, what: str) -> str:
 def _frame_line(f: Frame, where: str) -> str:
     pos = where if f.line is None else f"{where}:{f.line}" + ("" if f.col is None else f":{f.col}")
     return f"  {pos} in {f.name}"
+
+
+def command_errors(command: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Errors of `shape COMMAND` (a store that is not there, an unknown snapshot id) name the
+    command where a source file would be named: `Error: shape snapshot info: ResumeError: …`."""
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        def run(*args: Any, **kwargs: Any) -> int:
+            try:
+                return main(*args, **kwargs)
+            except ShapeError as e:
+                if e.file is None:
+                    e.file = f"shape {command}"
+                raise
+        run.__doc__ = main.__doc__
+        return run
+    return wrap

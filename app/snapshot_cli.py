@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Optional
 
+from shapelang.diagnostics import command_errors
 from shapelang.report import UNKNOWN_TIME, iso_utc, table
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import snapshot as S
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command_errors("snapshot")
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     location = args.sub_store if args.sub_store is not None else args.store

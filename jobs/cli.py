@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
+from shapelang.diagnostics import command_errors
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm.store.jobs import database_errors
 from shapelang.vm.store.url import StoreURL, parse_store_url
@@ -63,22 +64,7 @@ def submit_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _named(command: str):
-    """Errors of `shape COMMAND` name the command where a source file would be named."""
-    def wrap(main):
-        def run(argv: Optional[list[str]] = None) -> int:
-            try:
-                return main(argv)
-            except ShapeError as e:
-                if e.file is None:
-                    e.file = f"shape {command}"
-                raise
-        run.__doc__ = main.__doc__
-        return run
-    return wrap
-
-
-@_named("submit")
+@command_errors("submit")
 def submit_main(argv: Optional[list[str]] = None) -> int:
     args = submit_parser().parse_args(argv)
     url = queue_store(args.store, "submit")
@@ -123,7 +109,7 @@ def worker_parser() -> argparse.ArgumentParser:
     return p
 
 
-@_named("worker")
+@command_errors("worker")
 def worker_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.jobs.worker import WorkerSettings, run_worker
     args = worker_parser().parse_args(argv)
@@ -151,7 +137,7 @@ def jobs_parser() -> argparse.ArgumentParser:
     return p
 
 
-@_named("jobs")
+@command_errors("jobs")
 def jobs_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.report import table
     from shapelang.vm.store import jobs as records
@@ -207,7 +193,7 @@ def wait_parser() -> argparse.ArgumentParser:
     return p
 
 
-@_named("wait")
+@command_errors("wait")
 def wait_main(argv: Optional[list[str]] = None) -> int:
     from shapelang.vm import remote
     args = wait_parser().parse_args(argv)

@@ -248,6 +248,8 @@ def test_read_only_commands_on_a_missing_sqlite_store_create_nothing(tmp_path):
     for cmd in (["list"], ["info", "ab"], ["verify"], ["gc"], ["delete", "ab"]):
         r = _shape("snapshot", "--store", str(path), *cmd)
         assert r.returncode == 1 and "No snapshot store at" in r.stderr, r.stderr
+        # the command is named where a source file would be (it said `<input>`)
+        assert r.stderr.startswith("Error: shape snapshot: StoreError: "), r.stderr
     assert not path.exists() and not path.parent.exists()
 
 
