@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import io
 import json
+import math
 import multiprocessing
 import os
 import queue
@@ -1007,7 +1008,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    # A timeout must be a time a case can take (inf and nan failed inside the worker pool, 0 or
+    # less failed every case); --jobs 0 is the documented in-process run.
+    if not 0 < args.timeout < math.inf:
+        parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    if args.jobs < 0:
+        parser.error(f"--jobs must be 0 or more, got {args.jobs}")
     try:
         engines: list[Engine] = []
         template = tuple(shlex.split(args.resume_cmd)) if args.resume_cmd else ()
@@ -1018,18 +1026,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                 if e not in engines:
                     engines.append(e)
     except ValueError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return 2
+        parser.error(str(e))
     try:
         cases, format_errors = load_cases(args.paths or None, args.filter,
                                           features=args.features,
                                           exclude_features=args.exclude_features)
     except FileNotFoundError as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return 2
+        parser.error(str(e))
     if not cases and not format_errors:
-        print("Error: no cases selected", file=sys.stderr)
-        return 2
+        parser.error("no cases selected")
     contexts = list(CONTEXTS) if args.contexts else ["main"]
 
     unavailable = {e.name: r for e in engines if (r := engine_unavailable(e))}

@@ -492,6 +492,27 @@ def test_shape_conformance_command(fake: Path, tmp_path: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "cells: passed/failed/skipped"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--timeout", "inf"], "--timeout must be a positive number of seconds, got inf"),
+    (["--timeout", "nan"], "--timeout must be a positive number of seconds, got nan"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds, got 0"),
+    (["--jobs", "-1"], "--jobs must be 0 or more, got -1"),
+    (["--engine", "nosuch"], "unknown engine 'nosuch'"),
+    (["--filter", "no case has this"], "no cases selected"),
+    (["no/such/dir"], "no such case file or directory"),
+])
+def test_usage_errors_are_reported_as_every_command_reports_them(tmp_path: Path, argv, message
+                                                                  ) -> None:
+    # inf and nan ended in a traceback inside the worker pool; 0 failed every case.
+    root = write_cases(tmp_path / "cases", {"a/one.shape": "// stdout:\n"})
+    proc = subprocess.run([sys.executable, "-m", "shapelang", "conformance", str(root), *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    first, usage = proc.stderr.splitlines()[:2]
+    assert first.startswith(f"Error: shape conformance: {message}"), proc.stderr
+    assert first.endswith("(see shape conformance --help)") and usage.startswith("usage: ")
+
+
 def test_selftest_cases_through_the_pool() -> None:
     """The _selftest cases (masking, blank and trailing-space lines, values, errors, exit codes,
     resume and recompile expectations) on the real engines, through the worker pool."""
