@@ -166,7 +166,8 @@ def run_parser() -> argparse.ArgumentParser:
         epilog=ENVIRONMENT, formatter_class=_help_formatter)
     _add_run_options(p)
     p.add_argument("file", metavar="FILE", help="the program ('-' for standard input)")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)
+    rest = p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help=argparse.SUPPRESS)
+    rest.required = False   # else a missing FILE reads "required: FILE, ARGS"
     return p
 
 

@@ -123,6 +123,14 @@ def test_usage_and_unknown_option():
     assert r.stderr.splitlines()[1].startswith("usage: shape ")
 
 
+def test_shape_run_without_a_file_names_only_the_file():
+    # the program's arguments are optional; argparse listed them as missing too
+    r = shape("run")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == \
+        "Error: shape run: the following arguments are required: FILE (see shape run --help)"
+
+
 def test_reference_engine_says_its_snapshot_ids_cannot_be_resumed(prog):
     p = prog('let a = snapshot()\nlet b = snapshot()\nprint(a == b)\n')
     r = shape("run", "--engine", "ref", p)
