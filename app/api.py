@@ -454,6 +454,8 @@ def resume(snapshot: str, source: Optional[Union[str, "os.PathLike[str]"]] = Non
     the command line, directory and environment variables of the run that took the snapshot
     as far as that run had used them (its I/O ledger); what it had not used comes from `argv`,
     `cwd` and `environ` (defaults as for `run`, the script being the snapshot's)."""
+    if not isinstance(snapshot, str):
+        raise TypeError(f"snapshot must be a snapshot id (str), not {type(snapshot).__name__}")
     if snapshot_at is not None and (type(snapshot_at) is not int or snapshot_at < 0):
         raise ValueError(f"snapshot_at must be a whole number of steps >= 0, got {snapshot_at!r}")
     if engine not in ("vm", "jit"):

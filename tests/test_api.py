@@ -76,6 +76,13 @@ def test_a_program_must_be_text_a_path_or_a_parsed_program():
         api.run(b"print(1)")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("snapshot", [None, b"ab12", 12])
+def test_a_snapshot_to_resume_must_be_an_id(snapshot, tmp_path):
+    # None ended as an InternalError result (AttributeError: no attribute 'strip')
+    with pytest.raises(TypeError, match="snapshot must be a snapshot id"):
+        api.resume(snapshot, store=str(tmp_path / "s.db"))  # type: ignore[arg-type]
+
+
 def test_a_parsed_program_runs_on_both_engines():
     from shapelang.ref.parser import parse
     prog = parse("let xs = [1, 2, 3]\nxs.map(|x| x * 2)", "p.shape")
