@@ -294,6 +294,10 @@ def execute(args: Any, program_args: list[str],
                 try:
                     source = api.read_source(path)  # type: ignore[arg-type]
                 except ShapeError as e:
+                    if path in COMMANDS and e.message.startswith("No such file"):
+                        # `shape --store X snapshot list`: options before a command make it FILE
+                        e.message += (f" (`{path}` is a command: give its options after it, "
+                                      f"shape {path} [OPTIONS])")
                     return _report(api.Result(error=api.Error.of(e), exit_code=1), args.json, None)
             if args.resume_at is not None:
                 options["resume_at"] = args.resume_at

@@ -123,6 +123,14 @@ def test_usage_and_unknown_option():
     assert r.stderr.splitlines()[1].startswith("usage: shape ")
 
 
+def test_a_command_after_run_options_is_a_missing_file_with_a_hint(tmp_path):
+    r = shape("--store", str(tmp_path / "s.db"), "snapshot", "list", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == (
+        "Error: snapshot: IOError: No such file: snapshot "
+        "(`snapshot` is a command: give its options after it, shape snapshot [OPTIONS])")
+
+
 def test_shape_run_without_a_file_names_only_the_file():
     # the program's arguments are optional; argparse listed them as missing too
     r = shape("run")
