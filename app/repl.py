@@ -233,7 +233,12 @@ class Session:
         that took it (raises ShapeError when the snapshot cannot be resumed)."""
         from shapelang.vm import snapshot as S
         self = cls(store, write)
-        run = S.restore(snapshot, self.write, store)
+        try:
+            run = S.restore(snapshot, self.write, store)
+        except ShapeError as e:     # named as `shape --resume` names what it cannot load
+            if e.file is None:
+                e.file = "--resume"
+            raise
         if stderr is not None:
             stderr(f"Resuming from snapshot: {run.resumed_from}\n")
         try:

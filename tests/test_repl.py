@@ -118,6 +118,30 @@ def test_a_snapshot_at_the_prompt_reopens_it(session, tmp_path):
         assert store.info(sid).script == repl.SCRIPT
 
 
+def test_a_snapshot_after_a_finished_loop_reopens_the_prompt(session, tmp_path):
+    # Each entry is a recompile-and-resume: the finished loop's registers were left None and
+    # the snapshot was refused as malformed ("must hold a loop's sequence").
+    session.run("let mut n = 0\nfor i in 0..3 { n += i }")
+    session.run("let ys = [x for x in [1, 2]]")
+    session.run("let s = snapshot()\nprint(s)")
+    sid = said(session)[5:69]
+    out: list[str] = []
+    again = repl.Session.resume(sid, str(tmp_path / "store.db"), out.append)
+    again.run("print(n, ys)")
+    assert "".join(out) == "Resumed\n3 [1, 2]\n"
+
+
+def test_a_repl_snapshot_that_cannot_be_loaded_is_named_as_resume_names_it(session, tmp_path):
+    import sqlite3
+    session.run("let s = snapshot()\nprint(s)")
+    sid = said(session)[5:69]
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        db.execute("DELETE FROM blobs")
+    with pytest.raises(ShapeError) as e:
+        repl.Session.resume(sid, str(tmp_path / "store.db"), print)
+    assert (e.value.kind, e.value.file) == ("StoreError", "--resume")   # it said <input>
+
+
 def test_incomplete_entries_continue_on_the_next_line():
     assert repl.incomplete("fn f(x) {")
     assert repl.incomplete("let a = [1,")

@@ -314,6 +314,28 @@ def test_recompile_error_messages_are_the_briefs(store):
     assert err[1] == "Recompiled source has 0 snapshot() call(s) but resuming from snapshot #0 (0-indexed)"
 
 
+@pytest.mark.parametrize("before", [
+    "for i in 0..3 { total += i }",
+    "for x in [4, 5] { total += x }",
+    "for c in \"ab\" { total += c.length }",
+    "total = [x * 2 for x in [1, 2]].sum()",
+    "let mut w = 0\nwhile w < 2 { for j in range(w) { total += j }\n w += 1 }",
+], ids=["range", "array", "string", "comprehension", "for-in-while"])
+def test_a_snapshot_taken_after_a_recompile_can_be_resumed(before, store):
+    # The loops and comprehensions that ended before the site keep registers the verifier
+    # still types as a sequence, an index or a list; the recompile left them None, so the
+    # recompiled run's next snapshot was refused as malformed.
+    old = f"let mut total = 0\n{before}\nlet s = snapshot()\nprint(total)"
+    new = f"let mut total = 0\n{before}\nlet s = snapshot()\nlet t = snapshot()\nprint(\"new\", total)"
+    first = api.run(old, store=store)
+    assert first.error is None and len(first.snapshots) == 1
+    edited = api.resume(first.snapshots[0], new, store=store)
+    assert edited.error is None and len(edited.snapshots) == 1
+    again = api.resume(edited.snapshots[0], store=store)
+    assert again.error is None, again.error
+    assert again.stdout == oracle(new, 1) == f"new {first.stdout}"
+
+
 # ---------------------------------------------------------------- through the real CLI
 
 def shape(*args, env_store=None, **kw):

@@ -26,12 +26,14 @@ from shapelang.ref.resume import NON_EMPTY_STACK, plan
 from shapelang.runtime.errors import ShapeError
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
+from shapelang.vm import operands as K
 from shapelang.vm import snapshot as S
 from shapelang.vm.blob import Blob, Program
 from shapelang.vm.compiler import check, compile_program
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import CELL_TYPES, AnnotatedFunction, Cell, Closure
 from shapelang.vm.store import open_store
+from shapelang.vm.verify import frame_kinds
 
 _PROLOGUE_OPS = {O.OPS[n] for n in ("MAKE_CELL", "MAKE_TYPED_CELL", "MAKE_CLOSURE", "MAKE_ANNOTATED",
                                     "MAKE_ENUM_TYPE", "IMPL",
@@ -52,6 +54,22 @@ def _enclosing_for_slots(blob: Blob, pc: int) -> list[int]:
         if op == O.FOR_NEXT and p < pc < b:
             out.append((p, a))
     return [a for _, a in sorted(out)]
+
+
+# What a loop or comprehension that ended leaves in its registers, as far as the verifier's
+# kinds (vm/verify.frame_kinds) tell: a sequence, an index, a list, a string.
+_ENDED = {K.ITER: list, K.INDEX: int, K.LIST: list, K.STRING: str}
+
+
+def _finish_loops(R: list, blob: Blob, pc: int) -> None:
+    """Fill the registers of the loops and comprehensions that ended before `pc` (they are not
+    carried over: only enclosing loops are). They are dead there, as FOR_SETUP sets them again
+    before any use, but every stored state must fit the verifier's kinds (vm/state_check.py),
+    which still say a sequence: left None, the next snapshot of the run could not be resumed."""
+    slots = frame_kinds(blob)[pc][0]
+    for s, kind in enumerate(slots):
+        if R[s] is None and kind in _ENDED:
+            R[s] = _ENDED[kind]()
 
 
 def _prologue_blob(blob: Blob, decl_slots: set[int]) -> Blob:
@@ -239,6 +257,7 @@ def prepare(loaded: "S.Loaded", source: str, path: str, write: Callable[[str], A
     while len(R) < new_blob.nlocals:
         R.append(None)
     del R[new_blob.nlocals:]
+    _finish_loops(R, new_blob, new_pc + 1)
     rb = m.rblob(program.entry)
     m.frames.clear()
     m.frames.append(F.new_frame(rb.code, new_pc + 1, R, program.entry, None))
