@@ -1,4 +1,5 @@
-"""Tokens of Shape (PLY lexer).
+"""Tokens of Shape: the rules are written as PLY lexer rules (`t_` functions and strings, which
+PLY can still build a lexer from: tests/test_parser.py does, as a check); `_scan` runs them.
 
 Newlines are plain whitespace, so the few places where upstream Shape looks ahead across layout
 are decided here, where the raw text is visible, and the grammar stays context-free
@@ -27,8 +28,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Union
-
-import ply.lex as lex
 
 from shapelang.runtime.errors import ShapeError
 
@@ -217,18 +216,23 @@ def t_IDENT(t):
     t.type = RESERVED.get(t.value, "IDENT")
     if t.type != "IDENT":
         return t
-    rest = t.lexer.lexdata[t.lexpos + len(t.value):]
-    if t.value == "extend" and re.match(r"\s+[A-Za-z_]\w*\s*\{", rest):
-        t.type = "EXTEND"
-    elif t.value == "method" and re.match(r"\s+[A-Za-z_]\w*\s*[(<]", rest):
-        t.type = "METHOD"
-    elif t.value == "trait" and re.match(r"\s+[A-Za-z_]\w*\s*[{<]", rest):
-        t.type = "TRAIT"
-    elif t.value == "impl" and re.match(r"\s+[A-Za-z_]\w*\s*(?:<|for(?![A-Za-z0-9_]))", rest):
-        t.type = "IMPL"
-    elif t.value[0].isupper() and _STRUCT_BRACE.match(rest):
+    data, after = t.lexer.lexdata, t.lexpos + len(t.value)
+    construct = _CONSTRUCT_AFTER.get(t.value)
+    if construct is not None:
+        if construct[1].match(data, after):
+            t.type = construct[0]
+    elif t.value[0].isupper() and _STRUCT_BRACE.match(data, after):
         t.type = "STRUCTNAME"
     return t
+
+
+# Names that are keywords only where their construct starts: what must follow them then.
+_CONSTRUCT_AFTER = {
+    "extend": ("EXTEND", re.compile(r"\s+[A-Za-z_]\w*\s*\{")),
+    "method": ("METHOD", re.compile(r"\s+[A-Za-z_]\w*\s*[(<]")),
+    "trait": ("TRAIT", re.compile(r"\s+[A-Za-z_]\w*\s*[{<]")),
+    "impl": ("IMPL", re.compile(r"\s+[A-Za-z_]\w*\s*(?:<|for(?![A-Za-z0-9_]))")),
+}
 
 
 def t_LBRACE(t):
@@ -556,28 +560,185 @@ def plain_holes(raw: str, line: int, col: int) -> list[Union[str, Hole]]:
     return parts
 
 
-# optimize=True skips PLY's check of every rule at each start (it compiles each rule's regular
-# expression once more: ~8 ms of every run that parses) and of every token's type;
-# tests/test_parser.py runs both checks. lextab=False: no table module is read or written.
-_LEXER = lex.lex(optimize=True, lextab=False, errorlog=lex.NullLogger())
+# ---------------------------------------------------------------- the scanner
+
+class Token:
+    """A token, as the parser (PLY's yacc) reads it: `type`, `value`, `lineno` and `lexpos` (where
+    it starts in the source), `line` and `col`; `inserted` on a `;` the layout rule added;
+    `lexer` (what a rule function saw) on tokens a function made."""
+
+    __slots__ = ("type", "value", "lineno", "lexpos", "line", "col", "inserted", "lexer")
+
+    def __repr__(self) -> str:
+        return f"Token({self.type},{self.value!r},{self.lineno},{self.lexpos})"
+
+
+class _Scanner:
+    """What a rule function sees as `t.lexer` (the attributes of a PLY lexer the rules use): the
+    text, the position after the token (a rule may move it) and the line count (a rule adds the
+    newlines it consumed)."""
+
+    __slots__ = ("lexdata", "lexpos", "lineno", "lexmatch")
+
+    def __init__(self, data: str) -> None:
+        self.lexdata, self.lexpos, self.lineno, self.lexmatch = data, 0, 1, None
+
+
+def _rules() -> list[tuple[str, Any, str]]:
+    """Every `t_` rule above as (name, function or None, regular expression), in the order
+    PLY's `lex.lex` tries them: the functions in source order, then the string rules, longest
+    expression first."""
+    rules = {k: v for k, v in globals().items() if k.startswith("t_") and k not in ("t_ignore", "t_error")}
+    funcs = sorted((k for k, v in rules.items() if callable(v)),
+                   key=lambda k: rules[k].__code__.co_firstlineno)
+    strings = sorted((k for k, v in rules.items() if isinstance(v, str)),
+                     key=lambda k: len(rules[k]), reverse=True)
+    return [(k, rules[k], rules[k].__doc__) for k in funcs] + [(k, None, rules[k]) for k in strings]
+
+
+def _first_chars(pattern: str) -> Optional[frozenset]:
+    """The ASCII characters a match of `pattern` (verbose) can start with, or None when that is
+    not worked out here (any character may start it). Only ever too many, never too few: a rule
+    left out of a character's expression could change which rule matches first."""
+    import re._constants as C
+    import re._parser
+
+    category = {C.CATEGORY_DIGIT: "0123456789",
+                C.CATEGORY_WORD: "0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+    def seq(items: Any) -> tuple[Optional[set], bool]:
+        """(first characters, whether the sequence can match the empty string)"""
+        found: set = set()
+        for op, av in items:
+            if op in (C.AT, C.ASSERT_NOT, C.ASSERT):
+                continue                     # zero width: the next item starts the match
+            if op is C.LITERAL:
+                first, empty = {chr(av)}, False
+            elif op is C.IN:
+                first, empty = set(), False
+                for iop, iav in av:
+                    if iop is C.LITERAL:
+                        first.add(chr(iav))
+                    elif iop is C.RANGE:
+                        first.update(map(chr, range(iav[0], min(iav[1], 127) + 1)))
+                    elif iop is C.CATEGORY and iav in category:
+                        first.update(category[iav])
+                    else:
+                        return None, True
+            elif op is C.SUBPATTERN:
+                first, empty = seq(av[3])
+            elif op is C.BRANCH:
+                first, empty = set(), False
+                for alt in av[1]:
+                    f, e = seq(alt)
+                    if f is None:
+                        return None, True
+                    first |= f
+                    empty = empty or e
+            elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+                first, empty = seq(av[2])
+                empty = empty or av[0] == 0
+            else:
+                return None, True
+            if first is None:
+                return None, True
+            found |= first
+            if not empty:
+                return found, False
+        return found, True
+
+    try:
+        first, _ = seq(re._parser.parse(pattern, re.VERBOSE))
+    except Exception:       # a Python whose private parser differs: no dispatch by character
+        return None
+    return frozenset(first) if first is not None else None
+
+
+class _Expressions(dict):
+    """The rules as regular expressions of named alternatives, in PLY's order (`_rules`), by the
+    character a token starts with: for an ASCII character, only the rules a match can start with
+    there, in the same order, so the first rule that matches is the same; for any other
+    character, every rule (PLY's `lex.lex` builds that one expression, in verbose mode;
+    tests/test_parser.py checks that both lexers give the same tokens, positions and errors over
+    the corpus and generated programs). None where no rule can match. Each is compiled when a
+    source first needs it (a run compiles the few its characters need)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rules = _rules()
+        self.firsts = [_first_chars(rx) for _, _, rx in self.rules]
+        self.actions = {k: (func, k[2:]) for k, func, _ in self.rules}
+
+    def __missing__(self, c: str) -> Any:
+        if c < "\x80":
+            subset = [r for r, f in zip(self.rules, self.firsts) if f is None or c in f]
+        else:
+            subset = self.rules
+        rx = re.compile("|".join(f"(?P<{k}>{rx})" for k, _, rx in subset), re.VERBOSE) \
+            if subset else None
+        self[c] = rx
+        return rx
+
+
+_EXPRESSIONS = _Expressions()
+_ACTIONS = _EXPRESSIONS.actions
+_SKIP = re.compile("[" + re.escape(t_ignore) + "]*")
+
+
+def _scan(source: str) -> list:
+    """The tokens of `source` as the rules above make them (PLY tokens: type, value, lineno,
+    lexpos), each with the position where the scan went on after it; raises ShapeError."""
+    expressions, actions, make = _EXPRESSIONS, _ACTIONS, Token
+    skip, ignore = _SKIP.match, t_ignore
+    scanner = _Scanner(source)
+    end, lineno = len(source), 1
+    pos = 0
+    out: list = []
+    while pos < end:
+        c = source[pos]
+        if c in ignore:
+            pos = skip(source, pos).end()
+            if pos == end:
+                break
+            c = source[pos]
+        rx = expressions[c]
+        m = rx.match(source, pos) if rx is not None else None
+        if m is None:
+            tok = make()
+            tok.type, tok.value, tok.lineno, tok.lexpos = "error", source[pos:], lineno, pos
+            scanner.lexpos, scanner.lineno = pos, lineno
+            tok.lexer = scanner
+            t_error(tok)        # raises
+        name = m.lastgroup
+        func, ttype = actions[name]
+        tok = make()
+        tok.type, tok.value, tok.lineno, tok.lexpos = ttype, m.group(), lineno, pos
+        pos = m.end()
+        if func is not None:
+            tok.lexer = scanner
+            scanner.lexmatch, scanner.lexpos, scanner.lineno = m, pos, lineno
+            tok = func(tok)
+            pos, lineno = scanner.lexpos, scanner.lineno
+            if not tok:
+                continue
+        out.append((tok, pos))
+    return out
 
 
 def tokenize(source: str) -> list:
     """All tokens of `source`, with the layout-dependent decisions of the module docstring."""
-    lexer = _LEXER.clone()
-    lexer.lineno = 1
-    lexer.input(source)
-    lexer_ends: list[int] = []       # where each token of `out` ends in `source`
-    out = []
-    for tok in lexer:
+    out: list = []
+    last_end = 0                     # where the last token of `out` ends in `source`
+    for tok, end in _scan(source):
+        lexpos = tok.lexpos
         tok.line = tok.lineno
-        tok.col = tok.lexpos - source.rfind("\n", 0, tok.lexpos)
+        tok.col = lexpos - source.rfind("\n", 0, lexpos)
         if tok.type in _LINE_START and out and out[-1].line < tok.line \
                 and out[-1].type not in ("AND", "OR") \
-                and _ends_statement(source, lexer_ends[-1], tok.lexpos):
+                and _ends_statement(source, last_end, lexpos):
             out.append(_semicolon_before(tok))
         out.append(tok)
-        lexer_ends.append(lexer.lexpos)
+        last_end = end
     _classify_pipes(out)
     _contextual_keywords(out)
     _no_struct_literals_in_headers(out)
@@ -604,7 +765,7 @@ def _ends_statement(source: str, end: int, start: int) -> bool:
 
 
 def _semicolon_before(tok: Any) -> Any:
-    semi = lex.LexToken()
+    semi = Token()
     # value "": the parser tells it from a written `;` (a statement it ends keeps semi=False)
     semi.type, semi.value, semi.lineno, semi.lexpos = "SEMI", "", tok.lineno, tok.lexpos
     semi.line, semi.col, semi.inserted = tok.line, tok.col, True

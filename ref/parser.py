@@ -1519,7 +1519,7 @@ def _parse(source: str, path: Optional[str]) -> A.Program:
     try:
         toks = _located_tokens(source)
         prog = _parse_tokens(toks)
-        if any(t.type == "USE" for t in toks):
+        if "use" in source and any(t.type == "USE" for t in toks):
             from shapelang.ref import modules
             modules.expand(prog, parse)   # std modules written in Shape (std::core::remote)
         return prog

@@ -1104,23 +1104,66 @@ class TestLexerRules:
         lex.lex(module=L, lextab=False, errorlog=log)
         assert log.errors == []
 
-    def test_every_token_of_the_corpus_has_a_declared_type(self, monkeypatch):
-        """PLY checks each token's type only outside optimize mode: lex the whole corpus so."""
+    def test_the_scanner_gives_what_ply_gives(self):
+        """ref/lexer.py scans with its own loop over the rules (`_scan`); PLY's lexer built from
+        the same rules, outside optimize mode (so it also checks that every token's type is
+        declared), must give the very same tokens (type, value, line, position, where the scan
+        went on) or the same error (message, line, column), on every program of the corpus and
+        the examples, on generated programs (both generators) and on cut-off copies of all of
+        them (unterminated strings, comments and holes)."""
         import pathlib
+        import random
 
         import ply.lex as lex
         import shapelang.ref.lexer as L
+        from shapelang.fuzz.harness import make_case
         checking = lex.lex(module=L, lextab=False, errorlog=lex.NullLogger())
         assert not checking.lexoptimize
-        monkeypatch.setattr(L, "_LEXER", checking)
+
+        def by_ply(source):
+            lexer = checking.clone()
+            lexer.lineno = 1
+            lexer.input(source)
+            return [(tok, lexer.lexpos) for tok in lexer]
+
+        def outcome(scan, source):
+            try:
+                return [(t.type, t.value, t.lineno, t.lexpos, end) for t, end in scan(source)]
+            except ShapeError as e:
+                return (e.kind, e.message, e.line, e.col)
+
         root = pathlib.Path(__file__).resolve().parent.parent
         files = sorted(root.glob("conformance/**/*.shape")) + sorted(root.glob("examples/**/*.shape"))
         assert len(files) > 1000
-        for f in files:
-            try:
-                L.tokenize(f.read_text(encoding="utf-8"))
-            except ShapeError:
-                pass         # lexical errors are cases too; an undeclared type is a LexError
+        sources = [f.read_text(encoding="utf-8") for f in files]
+        sources += [make_case(11, k)[0].source for k in range(150)]
+        sources += [make_case(402, k, errors=True)[0].source for k in range(100)]
+        rnd = random.Random(5)
+        sources += [s[:rnd.randrange(len(s) + 1)] for s in list(sources)]
+        errors = 0
+        for source in sources:
+            ours = outcome(L._scan, source)
+            assert ours == outcome(by_ply, source), source
+            errors += isinstance(ours, tuple)
+        assert errors > 100     # the error paths were compared too
+
+    def test_the_first_character_dispatch_keeps_every_rule_that_can_match(self):
+        """`_scan` tries, at a character, only the rules whose match can start with it; each rule
+        of the lexer must be in the expression of every character that starts one of its
+        matches (a few samples per rule)."""
+        import shapelang.ref.lexer as L
+        samples = {"t_SHEBANG": ["#!x"], "t_COMMENT_BLOCK": ["/* */"], "t_COMMENT_LINE": ["// x"],
+                   "t_newline": ["\n"], "t_RAWSTRING": ['"""a"""'], "t_FSTRING": ['f"', 'f$"', 'f#"'],
+                   "t_STRING": ['"a"'], "t_DURATION": ["1s", "2h30m"], "t_FLOAT": ["1.5", "2e3"],
+                   "t_INT": ["0x1F", "0b1", "0o7", "42"], "t_IDENT": ["a", "Z", "_x", "f"],
+                   "t_LBRACE": ["{"], "t_OROR": ["||"], "t_QDOT": ["?."], "t_QQ": ["??"],
+                   "t_QUESTION": ["?"]}
+        for name, func, rx in L._rules():
+            for text in samples.get(name, [rx.replace("\\", "")] if func is None else []):
+                expr = L._EXPRESSIONS[text[0]]
+                assert expr is not None and name in expr.groupindex, (name, text)
+            assert name in L._EXPRESSIONS["é"].groupindex      # any other character: every rule
+        assert set(samples) == {name for name, func, _ in L._rules() if func is not None}
 
 
 # ================================================================ the one tree walk
