@@ -183,6 +183,7 @@ class JitGen(T._Gen):
         self.rt: dict[int, str] = {}
         self.assume: dict[int, tuple[dict, list]] = {}
         self.changed = False
+        self.emitted: set[int] = set()       # blocks this generation has emitted so far
         self.oneshot = False
         self.origin: dict[str, int] = {}      # stack entry -> the register it was loaded from
         self.caches: list[str] = []           # inline caches of call sites (locals)
@@ -263,7 +264,10 @@ class JitGen(T._Gen):
         new_kinds = [a if a == b else None for a, b in zip(old[1], kinds)]
         if new_regs != old[0] or new_kinds != old[1]:
             self.assume[t] = (new_regs, new_kinds)
-            self.changed = True
+            # A block not emitted yet will be emitted with what every way into it agrees on;
+            # only one emitted with more than that needs the generation repeated.
+            if t in self.emitted:
+                self.changed = True
 
     def stack_tuple(self, items: list) -> str:
         return "(" + "".join(f"{x}, " for x in items) + ")"
@@ -954,6 +958,7 @@ class JitGen(T._Gen):
         ("term",), ("edge", edge, stack), or ("cond", template result)."""
         code = self.blob.code
         carry, self.carry = self.carry, None
+        self.emitted.add(blk.start)
         regs, kinds = self.assume.get(blk.start) or ({}, [None] * blk.depth)
         if carry is not None and carry[0] == blk.start:
             self.stack, self.kinds = carry[1], carry[2]
@@ -1110,6 +1115,7 @@ class JitGen(T._Gen):
                 self.region_nodes, self.rpo, self.preds, self.loops)
         self.region_nodes, self.rpo, self.preds, self.loops = laid
         self.budget = 4 * len(blob.code) + 64
+        self.emitted = set()
         out: list = []
         self.seq(region.entry, None, [], out)
         return out
