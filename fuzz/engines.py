@@ -257,12 +257,13 @@ def ref_resume(source: str, k: Optional[int], path: str = "fuzz.shape",
 
 
 def ref_recompile(old: Any, k: int, new: Any, path: str = "fuzz.shape",
-                  files: bool = False) -> Outcome:
+                  files: bool = False, then: Optional[int] = None) -> Outcome:
     """The reference oracle for `shape --resume <event k of old> path` with the program `new`
-    (each is source text or the parsed program)."""
+    (each is source text or the parsed program); with `then=j`, for resuming the j-th snapshot
+    that recompiled run takes."""
     from shapelang import api
     return _in_room(files, lambda cwd: api.run(new, path=path, engine="ref",
-                                                recompile_from=(old, k), cwd=cwd))
+                                                recompile_from=(old, k), resume_at=then, cwd=cwd))
 
 
 def _in_room(files: bool, run: Callable[[Optional[str]], Any]) -> Outcome:
@@ -739,19 +740,31 @@ def vm_recompile(session: MachineSession, k: int, new_source: str) -> Outcome:
     """Recompile-and-resume of the program's k-th snapshot() event (stored as a run with a store
     stores it) in new_source, through the engine API (`api.resume(id, source)`). The output is
     that of the resumed run only (what the oracle predicts)."""
+    return vm_recompile_run(session, k, new_source)[0]
+
+
+def vm_recompile_run(session: MachineSession, k: int, new_source: str) -> tuple[Outcome, list, str]:
+    """`vm_recompile`'s outcome, with the ids of the snapshots the recompiled run stored (in
+    order) and the store that holds them."""
     from shapelang import api
     session.snapshots()
     if k >= len(session.event_bytes):
         return Outcome("", None, ("ResumeError", "resume"),
-                       f"The program takes fewer than {k + 1} snapshot(s)", 1)
+                       f"The program takes fewer than {k + 1} snapshot(s)", 1), [], ""
     store, sid = session.store_event(k)
     cwd = session.prepare_room(sid) if session.files else None
-    out = Outcome.from_json(api.resume(sid, new_source, path=session.path, store=store,
-                                       cwd=cwd).to_json())
-    out = session._with_files(out)
+    result = api.resume(sid, new_source, path=session.path, store=store, cwd=cwd)
+    out = session._with_files(Outcome.from_json(result.to_json()))
     if session.files:
         ROOMS["vm"].spoil()     # the edited program wrote what the run did not
-    return out
+    return out, list(result.snapshots), store
+
+
+def vm_resume_stored(sid: str, store: str, path: str) -> Outcome:
+    """`shape --resume sid` (a full resume, on the code stored with it) through the engine
+    API."""
+    from shapelang import api
+    return Outcome.from_json(api.resume(sid, path=path, store=store).to_json())
 
 
 # ---------------------------------------------------------------- the real CLI (fresh processes)

@@ -14,7 +14,8 @@ The reference evaluator keeps no serialisable state, so it answers by replaying.
   variables visible at the site, the state of the enclosing top-level `for` loops); after the
   shared rules of ref/resume.py accept the edit, the new program is replayed silently until the
   same site's same occurrence, where the captured cells and loop states are put in place and the
-  call returns `Resumed`.
+  call returns `Resumed`. Adding `resume_at=j` resumes, in turn, the j-th snapshot that this
+  recompiled run takes (counted from 0 after the point it continues from): output starts there.
 
 Files (spec/io.md): the replay writes its files as the first run did, in a directory as the
 first run started. Whether the files allow a resume at all is `resume_io_check`'s answer, which
@@ -60,13 +61,17 @@ class OracleEvents(SnapshotEvents):
 
     def __init__(self, write: Callable[[str], None], resume_at: tuple[int, ...] = (),
                  capture_at: Optional[int] = None, replay: Optional[Captured] = None,
-                 at_resume: Optional[Callable[[], None]] = None) -> None:
+                 at_resume: Optional[Callable[[], None]] = None,
+                 then_resume: Optional[int] = None) -> None:
         super().__init__()
         self.at_resume = at_resume
         self.resume_events = frozenset(resume_at)
         self.resume_last = resume_at[-1] if resume_at else None
         self.capture_at = capture_at
         self.replay = replay
+        # after the replay: the snapshot event of the recompiled run to resume, counted from 0
+        # at the point the replay continues from (the events before it are the old run's)
+        self.then_resume = then_resume
         self.suppress = bool(resume_at) or replay is not None
         self.ordinal_counts: dict[int, int] = {}
         self.for_states: list[list] = []   # [walked, index] of the active top-level for loops
@@ -101,7 +106,11 @@ class OracleEvents(SnapshotEvents):
                     st[0], st[1] = saved[0], saved[1]
             restore_frame_cells(interp, call, env, replay.values)
             self.replay = None
-            self.resumed()
+            if self.then_resume is None:
+                self.resumed()
+            else:
+                self.resume_events = frozenset((k + 1 + self.then_resume,))
+                self.resume_last = k + 1 + self.then_resume
             return SNAPSHOT_RESUMED
         if k in self.resume_events:
             if k == self.resume_last:
@@ -193,6 +202,8 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
                 # Asked to resume a snapshot this program never takes.
                 raise fewer_snapshots(chain[-1] + 1)
     old_source, k = recompile_from
+    if resume_at is not None and not isinstance(resume_at, int):
+        raise ValueError("with recompile_from, resume_at is one event of the recompiled run")
     old = old_source if isinstance(old_source, A.Program) else parse(old_source, path)
     old_res = check(old, path)
     try:
@@ -205,12 +216,14 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
         raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
     res = check(program, path)
     plan(old, old_res, program, res, captured.ordinal)
-    events = OracleEvents(write, replay=captured, at_resume=at_resume)
+    events = OracleEvents(write, replay=captured, at_resume=at_resume, then_resume=resume_at)
     value = _run(program, res, path, max_depth, events)
     if events.replay is not None:
         raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot "
                          f"#{captured.ordinal} the way the saved run did; cannot continue safely",
                          phase="resume")
+    if resume_at is not None and events.events <= events.resume_last:
+        raise fewer_snapshots(resume_at + 1)
     return value
 
 

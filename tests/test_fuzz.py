@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from shapelang import api
 from shapelang.fuzz import engines as E
 from shapelang.fuzz import harness as H
 from shapelang.fuzz.generator import GeneratedProgram, features, generate, programs, to_source
@@ -641,3 +642,34 @@ def test_campaign_shard(shard):
     s = H.campaign(cfg, processes=False)
     print(s.render())
     assert not s.failures, "\n\n".join(f.render() for f in s.failures)
+
+
+RECOMPILED_THEN_RESUMED = """let xs = [1, 2]
+for x in xs { print("x", x) }
+let mut n = 0
+while n < 2 {
+  n += 1
+  snapshot()
+  print("n", n)
+}
+print("end")
+"""
+
+
+def test_oracle_resumes_a_snapshot_of_a_recompiled_run():
+    # recompile from event 0 (n = 1), then resume the first snapshot that run takes (n = 2)
+    out = api.run(RECOMPILED_THEN_RESUMED, path="fuzz.shape", engine="ref",
+                  recompile_from=(RECOMPILED_THEN_RESUMED, 0), resume_at=0)
+    assert (out.stdout, out.error) == ("n 2\nend\n", None)
+    beyond = api.run(RECOMPILED_THEN_RESUMED, path="fuzz.shape", engine="ref",
+                     recompile_from=(RECOMPILED_THEN_RESUMED, 0), resume_at=1)
+    assert beyond.error.kind == "ResumeError" and "fewer than 2" in beyond.error.message
+
+
+@pytest.mark.skipif(not E.has_recompile(), reason="no recompile API")
+def test_check_e_resumes_a_snapshot_the_recompiled_run_took():
+    # the for loop ended before the site: its registers must still resume (they once held None)
+    prog = GeneratedProgram(parse(RECOMPILED_THEN_RESUMED, "fuzz.shape"), snapshot_sites=1)
+    case = H.Case(prog, H.CheckParams(cut=500, events=[0] * 3, chain=[300] * 4, edits=[0] * 6))
+    v = H.check_e(case)
+    assert (v.status, v.units) == ("pass", 2), v.detail
