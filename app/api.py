@@ -381,10 +381,11 @@ def run(program: Program, *, path: Optional[str] = None, engine: str = DEFAULT_E
     `pin_inputs` copies the input files the program reads into the store with its snapshots.
     `resume_at` and `recompile_from` ask the reference engine for what resuming a snapshot must
     print (the conformance oracle); `recompile_from=(old program, k)` takes the old program as
-    source text or parsed, and with `resume_at=j` beside it, the j-th snapshot the recompiled run
-    takes is resumed in turn (ref/oracle.py); with `resume_files`, a directory holding the files as that resume
-    finds them (checked and rewound: `resume_io_check`), the run's directory takes its contents
-    when the replay reaches the resumed snapshot (spec/io.md). `cache` keeps the VM's compiled
+    source text or parsed, and with `resume_at=j` (or a chain `(j, j2, …)`) beside it, the j-th
+    snapshot the recompiled run takes is resumed in turn (ref/oracle.py); with `resume_files`, a
+    directory holding the files as that resume finds them (checked and rewound:
+    `resume_io_check`), the run's directory takes its contents when the replay reaches the
+    resumed snapshot (spec/io.md). `cache` keeps the VM's compiled
     code of source text in the local code cache and takes it from there the next time
     (vm/codecache.py; the `shape` command does so for program files)."""
     if engine not in ENGINES:

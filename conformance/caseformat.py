@@ -66,7 +66,8 @@ class ResumeExpectation:
     """What resuming the case from snapshot event `event` must do.
 
     `source_file` set means recompile-and-resume with that edited source (path relative to the
-    case file); `stdout` None means the resume must fail with `error`."""
+    case file), the first step of the chain when there is one; `stdout` None means the resume
+    must fail with `error`."""
     event: int
     stdout: Optional[str] = None
     error: Optional[ExpectedError] = None
@@ -86,7 +87,7 @@ class ResumeExpectation:
     @property
     def label(self) -> str:
         if self.source_file is not None:
-            return f"recompile {self.event} {self.source_file}"
+            return f"recompile {self.chain} {self.source_file}"
         return f"resume {self.chain}"
 
 
@@ -332,8 +333,9 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         elif key == "recompile-error":
             if len(args) != 2:
                 raise CaseFormatError(path, i, 'expected \'recompile-error K FILE: KIND PHASE "msg"\'')
-            k = _parse_int(args[0], path, i, "recompile-error K")
-            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), args[1]))
+            k, *then = _parse_chain(args[0], path, i, "recompile-error K")
+            case.resumes.append(ResumeExpectation(k, None, _parse_error(value, path, i), args[1],
+                                                  tuple(then)))
         elif key in ("fixture", "file", "resume-file", "resume-change"):
             want = 2 if key.startswith("resume-") else 1
             if len(args) != want:
@@ -357,8 +359,8 @@ def parse_case(source: str, path: str, case_id: Optional[str] = None, area: str 
         elif key == "recompile":
             if len(args) != 2 or value.strip():
                 raise CaseFormatError(path, i, "expected 'recompile K FILE:' followed by '// |' lines")
-            k = _parse_int(args[0], path, i, "recompile K")
-            case.resumes.append(ResumeExpectation(k, "", None, args[1]))
+            k, *then = _parse_chain(args[0], path, i, "recompile K")
+            case.resumes.append(ResumeExpectation(k, "", None, args[1], tuple(then)))
             block, block_lines = ("resume", len(case.resumes) - 1), []
         else:
             raise CaseFormatError(path, i, f"unknown header key '{key}'")

@@ -293,8 +293,10 @@ def run_resume(engine: Engine, case: Case, exp: ResumeExpectation, tmpdir: Optio
             return api.run(case.source, path=case.path, engine="ref", resume_at=at, cwd=d,
                            resume_files=first, **invocation).to_json()
         d = _workdir(case, tmpdir, workdir)
+        # A chain after a recompile counts events in the recompiled run, from the resume on.
         return api.run(new_source, path=new_path, engine="ref",
-                       recompile_from=(case.source, exp.event), cwd=d, **invocation).to_json()
+                       recompile_from=(case.source, exp.event), resume_at=exp.then or None,
+                       cwd=d, **invocation).to_json()
     if engine.kind == "vm":
         return _vm_resume(case, exp.event, new_source, new_path, tmpdir, exp.then,
                           _workdir(case, tmpdir, workdir), exp.changes)
@@ -336,16 +338,14 @@ def _cmd_resume(engine: Engine, case: Case, exp: ResumeExpectation, new_path: Op
                      "its run")
         if exp.event >= len(ids):
             return _fewer_snapshots(exp.event + 1)
-        if new_path is not None:
-            return resume(ids[exp.event], new_path)
-        sid, event = ids[exp.event], exp.event
+        sid, event, file = ids[exp.event], exp.event, new_path   # a recompile goes first
         for j in exp.then:
-            saved = ids_of(resume(sid, None), "a resumed run")
-            event += 1 + j
+            saved = ids_of(resume(sid, file), "a resumed run")
+            event, file = event + 1 + j, None
             if j >= len(saved):
                 return _fewer_snapshots(event + 1)
             sid = saved[j]
-        return resume(sid, None)
+        return resume(sid, file)
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
@@ -370,7 +370,8 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
                cwd: Optional[str] = None, changes: tuple = ()) -> dict:
     """Run the case on the VM with a private store, note the id of each snapshot event, then
     resume event k (full resume, or recompile-and-resume with new_source); for a chain, resume
-    the then[0]-th snapshot of that resumed run, and so on (through the store each time)."""
+    the then[0]-th snapshot of that resumed (or recompiled) run, and so on (through the store
+    each time)."""
     from shapelang import api
     fd, store = tempfile.mkstemp(suffix=".db", prefix="resume-", dir=tmpdir)
     os.close(fd)
@@ -387,16 +388,16 @@ def _vm_resume(case: Case, k: int, new_source: Optional[str], new_path: Optional
         if cwd is not None:
             from shapelang.ref.oracle import apply_changes
             apply_changes(cwd, changes)
-        if new_source is not None:
-            return api.resume(ids[k], new_source, path=new_path, store=store, cwd=cwd).to_json()
-        sid, event = ids[k], k
+        sid, event, source = ids[k], k, new_source      # a recompile goes first
         for j in then:
-            saved = api.resume(sid, store=store, cwd=cwd).snapshots
-            event += 1 + j   # counted over the whole run, as the oracle counts
+            saved = api.resume(sid, source, path=None if source is None else new_path, store=store,
+                               cwd=cwd).snapshots
+            event, source = event + 1 + j, None   # counted over the whole run, as the oracle counts
             if j >= len(saved):
                 return _fewer_snapshots(event + 1)
             sid = saved[j]
-        return api.resume(sid, store=store, cwd=cwd).to_json()
+        return api.resume(sid, source, path=None if source is None else new_path, store=store,
+                          cwd=cwd).to_json()
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:

@@ -15,7 +15,8 @@ The reference evaluator keeps no serialisable state, so it answers by replaying.
   shared rules of ref/resume.py accept the edit, the new program is replayed silently until the
   same site's same occurrence, where the captured cells and loop states are put in place and the
   call returns `Resumed`. Adding `resume_at=j` resumes, in turn, the j-th snapshot that this
-  recompiled run takes (counted from 0 after the point it continues from): output starts there.
+  recompiled run takes (counted from 0 after the point it continues from): output starts there;
+  `resume_at=(j, j2, …)` goes on as a chain of resumes does (conformance: `recompile K/J/…`).
 
 Files (spec/io.md): the replay writes its files as the first run did, in a directory as the
 first run started. Whether the files allow a resume at all is `resume_io_check`'s answer, which
@@ -62,7 +63,7 @@ class OracleEvents(SnapshotEvents):
     def __init__(self, write: Callable[[str], None], resume_at: tuple[int, ...] = (),
                  capture_at: Optional[int] = None, replay: Optional[Captured] = None,
                  at_resume: Optional[Callable[[], None]] = None,
-                 then_resume: Optional[int] = None) -> None:
+                 then_resume: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.at_resume = at_resume
         self.resume_events = frozenset(resume_at)
@@ -70,7 +71,8 @@ class OracleEvents(SnapshotEvents):
         self.capture_at = capture_at
         self.replay = replay
         # after the replay: the snapshot event of the recompiled run to resume, counted from 0
-        # at the point the replay continues from (the events before it are the old run's)
+        # at the point the replay continues from (the events before it are the old run's), then
+        # the one of that resumed run, and so on (a chain of workers)
         self.then_resume = then_resume
         self.suppress = bool(resume_at) or replay is not None
         self.ordinal_counts: dict[int, int] = {}
@@ -106,11 +108,13 @@ class OracleEvents(SnapshotEvents):
                     st[0], st[1] = saved[0], saved[1]
             restore_frame_cells(interp, call, env, replay.values)
             self.replay = None
-            if self.then_resume is None:
+            if not self.then_resume:
                 self.resumed()
-            else:
-                self.resume_events = frozenset((k + 1 + self.then_resume,))
-                self.resume_last = k + 1 + self.then_resume
+                return SNAPSHOT_RESUMED
+            chain = [k + 1 + self.then_resume[0]]
+            for j in self.then_resume[1:]:
+                chain.append(chain[-1] + 1 + j)
+            self.resume_events, self.resume_last = frozenset(chain), chain[-1]
             return SNAPSHOT_RESUMED
         if k in self.resume_events:
             if k == self.resume_last:
@@ -180,8 +184,10 @@ def run_source(source: str, write: Callable[[str], None], path: Optional[str] = 
     """The output of a resume: `resume_at=k` (or a chain `(k, k2, …)`) gives what resuming the
     program's k-th snapshot event prints; `recompile_from=(old_source, k)` what `shape --resume
     <k-th snapshot of old_source> path` prints with this source (recompile-and-resume);
-    `old_source` may be given parsed. `at_resume` is called when the replay reaches the point
-    the resumed run continues from."""
+    `old_source` may be given parsed. With both, `resume_at=j` (or `(j, j2, …)`) goes on from
+    the recompiled run: what resuming its j-th snapshot event (counted from the resume, as a
+    `shape --resume` chain counts) prints. `at_resume` is called when the replay reaches the
+    point the resumed run continues from."""
     return run_program(parse(source, path), write, path, max_depth, resume_at, recompile_from,
                        at_resume)
 
@@ -202,8 +208,6 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
                 # Asked to resume a snapshot this program never takes.
                 raise fewer_snapshots(chain[-1] + 1)
     old_source, k = recompile_from
-    if resume_at is not None and not isinstance(resume_at, int):
-        raise ValueError("with recompile_from, resume_at is one event of the recompiled run")
     old = old_source if isinstance(old_source, A.Program) else parse(old_source, path)
     old_res = check(old, path)
     try:
@@ -216,14 +220,15 @@ def run_program(program: A.Program, write: Callable[[str], None], path: Optional
         raise ShapeError("ResumeError", NON_EMPTY_STACK, phase="resume")
     res = check(program, path)
     plan(old, old_res, program, res, captured.ordinal)
-    events = OracleEvents(write, replay=captured, at_resume=at_resume, then_resume=resume_at)
+    then = (resume_at,) if isinstance(resume_at, int) else tuple(resume_at or ())
+    events = OracleEvents(write, replay=captured, at_resume=at_resume, then_resume=then)
     value = _run(program, res, path, max_depth, events)
     if events.replay is not None:
         raise ShapeError("ResumeError", f"Recompiled source never reaches snapshot "
                          f"#{captured.ordinal} the way the saved run did; cannot continue safely",
                          phase="resume")
-    if resume_at is not None and events.events <= events.resume_last:
-        raise fewer_snapshots(resume_at + 1)
+    if then and events.events <= events.resume_last:
+        raise fewer_snapshots(then[-1] + 1)
     return value
 
 

@@ -236,6 +236,21 @@ def test_resume_chain_expectations() -> None:
     assert c.resumes[0].label == "resume 0/2/1"
 
 
+def test_recompile_chain_expectations() -> None:
+    c = make_case('''
+        // recompile 0/1 _edited.shape:
+        // | on the recompiled run's second snapshot
+        // recompile-error 2/0/3 _edited.shape: ResumeError resume "fewer than"
+        ''')
+    assert c.resumes == [
+        C.ResumeExpectation(0, "on the recompiled run's second snapshot\n", None, "_edited.shape",
+                            (1,)),
+        C.ResumeExpectation(2, None, C.ExpectedError("ResumeError", "resume", "fewer than"),
+                            "_edited.shape", (0, 3)),
+    ]
+    assert c.resumes[0].label == "recompile 0/1 _edited.shape"
+
+
 @pytest.mark.parametrize("header, message", [
     ("// stdot:\n", "unknown header key"),
     ("// flags: ref-only, wrapless\n", "unknown flag"),
@@ -647,3 +662,14 @@ def test_external_engines_check_resumes_with_a_template(tmp_path: Path) -> None:
                                                                      "// | Resumed\n// | 2\n"))
     r = R.check_case(C.load_case(path, tmp_path), templated, timeout=60, tmpdir=str(tmp_path))
     assert r.status == "fail" and "resume 0: stdout differs" in r.details[0]
+
+
+def test_external_engines_follow_a_chain_after_a_recompile(tmp_path: Path) -> None:
+    case = C.load_case(C.CASES_DIR / "regressions" /
+                       "recompile-then-resume-after-finished-loops.shape")
+    assert [r.then for r in case.resumes if r.source_file] == [(), (0,), (1,)]
+    shape = f"{sys.executable} -m shapelang"
+    engine = R.Engine(f'cmd:"{shape} run --json"', "cmd", tuple(f"{shape} run --json".split()),
+                      tuple(f"{shape} --resume {{id}} --json".split()))
+    r = R.check_case(case, engine, timeout=60, tmpdir=str(tmp_path))
+    assert (r.status, r.details, r.notes) == ("pass", [], [])
