@@ -493,6 +493,19 @@ class _ClosedStdout:
         pass
 
 
+class _ClosedStdin:
+    """Stands in for a closed stdin (`shape - <&-`, `shape repl <&-`): not a terminal, and
+    reading it fails with a clear IOError instead of an AttributeError on None."""
+
+    def isatty(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> str:
+        raise OSError(errno.EBADF, "Standard input is closed", "<stdin>")
+
+    readline = read
+
+
 def _say(text: str) -> None:
     try:
         sys.stderr.write(text)
@@ -505,6 +518,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+    if sys.stdin is None:
+        sys.stdin = _ClosedStdin()  # type: ignore[assignment]
     plain = plain_run(argv)
     restore = _report_usage_errors() if plain is None else None
     try:

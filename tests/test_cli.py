@@ -352,3 +352,13 @@ def test_the_shape_command_is_the_entry_point_that_reports_an_early_ctrl_c():
     import tomllib
     with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as f:
         assert tomllib.load(f)["project"]["scripts"]["shape"] == "shapelang.__main__:main"
+
+
+@pytest.mark.parametrize("args", [[], ["-"], ["repl"]])
+def test_a_closed_stdin_is_an_io_error(args, tmp_path):
+    # `shape <&-`: sys.stdin is None; it was "internal error: AttributeError … 'isatty'/'read'"
+    r = subprocess.run(SHAPE + args, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env=dict(os.environ, SHAPE_STORE=str(tmp_path / "s.db")),
+                       preexec_fn=lambda: os.close(0))
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == ["Error: <stdin>: IOError: Standard input is closed"]
