@@ -120,7 +120,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                              ("--shrink-seconds", args.shrink_seconds, 0),
                              ("--timeout", args.timeout, 0), ("--start", args.start, 0),
                              ("--programs", args.programs, 0), ("--cuts", args.cuts, 1)):
-        if value is not None and value < low:
+        if value is not None and not value >= low:     # nan too: a campaign of 0 programs
             parser.error(f"{name} must be at least {low}, got {value}")
     if args.show is not None:
         return cmd_show(args)

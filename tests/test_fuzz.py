@@ -673,3 +673,13 @@ def test_check_e_resumes_a_snapshot_the_recompiled_run_took():
     case = H.Case(prog, H.CheckParams(cut=500, events=[0] * 3, chain=[300] * 4, edits=[0] * 6))
     v = H.check_e(case)
     assert (v.status, v.units) == ("pass", 2), v.detail
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--seconds", "--shrink-seconds"])
+def test_a_time_that_is_not_a_number_is_a_usage_error(option, capsys):
+    # nan passed the `< 0` check: a campaign of 0 programs that exited 1 with no reason given
+    from shapelang.fuzz import cli
+    with pytest.raises(SystemExit) as e:
+        cli.main([option, "nan", "--programs", "1"])
+    assert e.value.code == 2
+    assert f"{option} must be at least 0, got nan" in capsys.readouterr().err
