@@ -31,6 +31,8 @@ ENVIRONMENT = """environment variables:
 """
 
 
+STORE_HELP = ("snapshot store: a path, sqlite:///PATH or postgresql://… (default: $SHAPE_STORE "
+              "or the user data directory)")
 NO_ID = object()     # `--resume` without an id (so that `shape --resume --help` still works)
 
 
@@ -96,8 +98,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (stdout, value, error, exit_code, snapshots, "
                         "interrupt) instead of the program's output")
-    p.add_argument("--store", metavar="PATH",
-                   help="snapshot store file (default: $SHAPE_STORE or the user data directory)")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--snapshot-at", type=step_count, metavar="N",
                    help="interrupt after N steps, as Ctrl+C does, and store a snapshot (VM)")
     p.add_argument("--timeout", type=seconds, metavar="S",
@@ -435,8 +436,7 @@ def cmd_repl(argv: list[str]) -> int:
                                 "works (resuming one reopens the prompt).",
                                 epilog=ENVIRONMENT,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", metavar="PATH", help="snapshot store (default: $SHAPE_STORE or the "
-                                                   "user data directory)")
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     args = p.parse_args(argv)
     from shapelang import repl
     return repl.main(store=args.store)
