@@ -148,7 +148,9 @@ def main_parser() -> argparse.ArgumentParser:
         formatter_class=_help_formatter)
     p.add_argument("-V", "--version", action="version", version=f"shape {_version()}",
                    help="print the version and exit")
-    p.add_argument("-c", metavar="CODE", dest="code", help="run CODE instead of a file")
+    # REMAINDER: as with `python -c`, what follows CODE is the program's, options included
+    p.add_argument("-c", nargs=argparse.REMAINDER, dest="code",
+                   help="run CODE instead of a file: -c CODE [ARGS...]")
     p.add_argument("--resume", metavar="ID", nargs="?", const=NO_ID,
                    help="continue snapshot ID (an id or a unique prefix); with FILE, continue it "
                         "in the recompiled FILE (recompile-and-resume)")
@@ -349,9 +351,12 @@ def cmd_main(argv: list[str]) -> int:
     p = main_parser()
     args = p.parse_args(argv)
     program_args = list(args.args)
-    if args.code is not None and args.file is not None:
-        # `shape -c CODE a b`: everything after CODE is the program's (as `python -c`).
-        program_args = [args.file] + program_args
+    if args.code is not None:
+        # `shape -c CODE a --json`: everything after CODE is the program's (as `python -c`).
+        if not args.code:
+            p.error("argument -c: expected one argument")
+        args.code, *rest = args.code
+        program_args = ([] if args.file is None else [args.file]) + rest + program_args
         args.file = None
     if args.code is None and args.file is None and args.resume is None:
         if sys.stdin.isatty():

@@ -211,6 +211,16 @@ def test_arguments_after_the_script_belong_to_the_program(prog, tmp_path):
     assert (r.returncode, r.stdout) == (0, "[a, --engine, vm, --json]\n")
 
 
+def test_what_follows_the_code_of_c_is_the_programs_as_with_python(tmp_path):
+    show = "use std::core::env\nprint(env.args())"
+    r = shape("--engine", "ref", "-c", show, "a", "--json", "--engine", "vm", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "[-c, a, --json, --engine, vm]\n")   # was exit 2
+    r = shape("-c", show, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "[-c]\n")
+    r = shape("-c", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("Error: shape: argument -c: expected one")
+
+
 @pytest.mark.parametrize("argv", [
     ["p.shape"], ["p.shape", "a", "b"], ["p.shape", "--json", "--engine", "ref", "-c", "x"],
     ["p.shape", "a", "--", "x"], ["p.shape", "x", "--"], ["p.shape", "-"], ["dir/p.shape", "--help"], ["p", "-V"],
