@@ -1001,7 +1001,8 @@ def _parser() -> argparse.ArgumentParser:
                         "absent; {store}: the run's store, also in $SHAPE_STORE). Without it, "
                         "resume expectations on cmd: engines are reported as skipped")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds per case (default {DEFAULT_TIMEOUT:g}; x{SLOW_FACTOR} for slow cases)")
+                   help=f"seconds per case and per resume check in it (default {DEFAULT_TIMEOUT:g}; "
+                        f"x{SLOW_FACTOR} for slow cases)")
     p.add_argument("--max-failures", type=int, default=100, metavar="N",
                    help="print the details of at most N failures (reports always hold all)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
