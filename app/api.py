@@ -38,10 +38,12 @@ Write = Callable[[str], Any]
 
 @dataclass(frozen=True)
 class Frame:
-    """One entry of a Shape call stack."""
+    """One entry of a Shape call stack; `file` where it is not the error's own (at the prompt,
+    a function entered earlier: shapelang.repl)."""
     name: str
     line: Optional[int] = None
     col: Optional[int] = None
+    file: Optional[str] = None
 
     def to_json(self) -> dict:
         return {"name": self.name, "line": self.line, "col": self.col}

@@ -120,6 +120,7 @@ def _times(n: int, what: str) -> str:
 
 
 def _frame_line(f: Frame, where: str) -> str:
+    where = f.file or where
     pos = where if f.line is None else f"{where}:{f.line}" + ("" if f.col is None else f":{f.col}")
     return f"  {pos} in {f.name}"
 

@@ -16,6 +16,7 @@ its code; so do Ctrl+D and `exit`. History is kept in `$XDG_DATA_HOME/shape/repl
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any, Callable, Optional
@@ -155,21 +156,48 @@ class Session:
         typed) rather than at the session's program."""
         if e.line is None or (e.file not in (None, SCRIPT)):
             return e
-        texts, echoes = self.texts + [text], self.echoes + [echo]
-        first = 1
-        for n, (typed, run, where) in enumerate(zip(texts, self.entries + [with_echo(text)[0]],
-                                                    echoes), start=1):
-            size = run.count("\n") + 1
-            if first <= e.line < first + size:
-                line, col = e.line - first + 1, e.col
-                if where is not None and line == where[0] and col is not None and col > where[1]:
-                    col = max(where[1], col - len(ECHO))
-                if line > typed.count("\n") + 1:   # inside the echo: the expression's place
-                    line, col = where if where is not None else (line, col)
-                e.file, e.line, e.col = f"<entry {n}>", line, col
-                return e
-            first += size + 1                      # and the boundary line
+        placed = self._place(text, echo)(e.line, e.col)
+        if placed is not None:
+            e.file, e.line, e.col = placed
         return e
+
+    def error_of(self, e: ShapeError, text: str) -> api.Error:
+        """The Error of `e` (raised by `run(text)`), each frame of its call stack placed in the
+        entry it is in, as `locate` placed the error (a function of an earlier entry runs
+        there)."""
+        error = api.Error.of(e)
+        if not error.stack or error.file is None or not error.file.startswith("<entry "):
+            return error
+        place = self._place(text, with_echo(text)[1])
+        frames = []
+        for f in error.stack:
+            placed = place(f.line, f.col) if f.line is not None else None
+            frames.append(f if placed is None else api.Frame(f.name, placed[1], placed[2],
+                                                             placed[0]))
+        return dataclasses.replace(error, stack=tuple(frames))
+
+    def _place(self, text: str, echo: Optional[tuple[int, int]]
+               ) -> Callable[[int, Optional[int]], Optional[tuple[str, int, Optional[int]]]]:
+        """(line, col) of the session's program, with `text` run as its last entry -> the
+        entry it is in and the place there, as typed; None on a boundary line."""
+        texts, echoes = self.texts + [text], self.echoes + [echo]
+        runs = self.entries + [with_echo(text)[0]]
+
+        def place(at: int, col: Optional[int]) -> Optional[tuple[str, int, Optional[int]]]:
+            first = 1
+            for n, (typed, run, where) in enumerate(zip(texts, runs, echoes), start=1):
+                size = run.count("\n") + 1
+                if first <= at < first + size:
+                    line = at - first + 1
+                    if where is not None and line == where[0] and col is not None \
+                            and col > where[1]:
+                        col = max(where[1], col - len(ECHO))
+                    if line > typed.count("\n") + 1:   # inside the echo: the expression's place
+                        line, col = where if where is not None else (line, col)
+                    return f"<entry {n}>", line, col
+                first += size + 1                      # and the boundary line
+            return None
+        return place
 
     def _machine(self, source: str) -> tuple[Any, Any]:
         from shapelang.vm import snapshot as S
@@ -350,7 +378,7 @@ def main(store: Optional[str] = None, resume: Optional[str] = None,
             return e.code
         except ShapeError as e:
             sys.stdout.flush()
-            error = api.Error.of(e)
+            error = session.error_of(e, text)
             sys.stderr.write(for_stderr(error, session.typed(error.file, text)) + "\n")
         except KeyboardInterrupt:
             sys.stdout.flush()

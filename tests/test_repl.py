@@ -169,6 +169,15 @@ def test_an_unfinished_last_entry_is_an_error_in_that_entry(tmp_path):
     assert r.stderr.startswith("Error: <entry 3>:1:9: SyntaxError: Unexpected end of input")
 
 
+def test_a_call_stack_names_the_entry_of_each_frame(tmp_path):
+    # every frame was shown in the error's entry, at the session program's line numbers
+    r = run_repl("fn f(x) {\n  1 / x\n}\nlet a = 1\nfn g(y) { f(y) }\ng(0)\n", tmp_path)
+    assert r.stderr.splitlines()[4:] == ["Call stack (most recent call last):",
+                                         "  <entry 4>:1:1 in <main>",
+                                         "  <entry 3>:1:11 in g",
+                                         "  <entry 1>:2:3 in f"]
+
+
 def test_exit_in_the_repl_command_sets_the_exit_code(tmp_path):
     assert run_repl("print(1)\nexit(4)\nprint(2)\n", tmp_path).returncode == 4
 
