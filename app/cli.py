@@ -284,6 +284,12 @@ def execute(args: Any, program_args: list[str],
     if args.allow_changed_inputs and resume is None:
         usage("--allow-changed-inputs applies to --resume")
     if resume is not None and args.file is None and _is_repl_snapshot(resume, args.store):
+        given = [o for o, v in (("--json", args.json), ("--snapshot-at", args.snapshot_at),
+                                ("--timeout", args.timeout), ("--pin-inputs", args.pin_inputs))
+                 if v not in (None, False)]
+        if given:   # the prompt reads entries; none of these has a meaning there
+            usage(f"{', '.join(given)}: snapshot {resume} was taken at the prompt, and resuming "
+                  "it reopens the prompt")
         from shapelang import repl
         return repl.main(store=args.store, resume=resume)
     with Signals(control):

@@ -191,3 +191,8 @@ def test_shape_resume_of_a_repl_snapshot_reopens_the_prompt(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "hi world Resumed\n" in r.stdout
+    # options of a run have no meaning at the prompt: a usage error, not silently dropped
+    r = subprocess.run(SHAPE + ["--resume", info.id, "--json"], input="print(1)\n",
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.startswith(f"Error: shape: --json: snapshot {info.id} was taken at the prompt")
