@@ -299,6 +299,28 @@ def test_program_links_closures_to_code_with_as_many_cells():
         check_program(blobs)
 
 
+def test_program_links_checked_before_are_not_scanned_again_but_still_need_their_children():
+    """`linked` (vm/snapshot.load keeps it per process): a blob id that passed is skipped in the
+    next program that holds it, a changed blob (a new id) is checked, and the children a linked
+    blob names must still all be there."""
+    from shapelang.vm.verify import check_program
+    program = compile_source("let mut n = 0\nlet f = || n\nprint(f())\n")
+    linked: set = set()
+    check_program(program.blobs, linked)
+    assert linked == set(program.blobs)
+    entry = program.blobs[program.entry]
+    pc = next(p for p, ins in enumerate(entry.code) if ins[0] == O.MAKE_CLOSURE)
+    bad = _set_const(2, lambda d, bl, ins: d + d)(entry, pc)
+    blobs = {**program.blobs, bad.id: bad}
+    with pytest.raises(BlobError, match="captures 2 cell"):
+        check_program(blobs, linked)
+    assert bad.id not in linked
+    del blobs[entry.children[0]]
+    with pytest.raises(BlobError, match="missing"):
+        check_program(blobs, linked)
+    check_program(program.blobs, linked)     # the same program again: nothing to scan
+
+
 def test_frame_kinds_are_kept_by_blob_id_but_never_trusted_by_validate():
     from shapelang.vm.verify import frame_kinds, validate
     blob, pc = _program_with(O.FOR_NEXT, "let mut n = 0\nfor i in 0..3 { n += i }\n")

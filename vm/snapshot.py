@@ -173,6 +173,10 @@ class Loaded:
 # after loading.
 _VALIDATED: dict[str, Blob] = {}
 _VALIDATED_LIMIT = 4096
+# Blob ids whose closures `check_program` checked in a program that was loaded (a store's ids
+# name content, children included): resuming many snapshots of one program, or of programs
+# sharing the prelude, does not scan their code again.
+_LINKED: set[str] = set()
 
 
 def validated_blob(bid: str, data: bytes) -> Blob:
@@ -223,7 +227,9 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     try:
-        check_program(blobs)        # what spans blobs: children present, closures' cell counts
+        if len(_LINKED) >= _VALIDATED_LIMIT:
+            _LINKED.clear()
+        check_program(blobs, _LINKED)   # what spans blobs: children present, closures' cell counts
     except BlobError as e:
         raise resume_error(f"Snapshot {sid[:12]}: stored code is invalid: {e}") from None
     source = None
