@@ -565,9 +565,10 @@ def plain_holes(raw: str, line: int, col: int) -> list[Union[str, Hole]]:
 class Token:
     """A token, as the parser (PLY's yacc) reads it: `type`, `value`, `lineno` and `lexpos` (where
     it starts in the source), `line` and `col`; `inserted` on a `;` the layout rule added;
-    `lexer` (what a rule function saw) on tokens a function made."""
+    `lexer` (what a rule function saw) on tokens a function made; `end`, on the last token of a
+    source only, the line and column just after it (where the input ends for the parser)."""
 
-    __slots__ = ("type", "value", "lineno", "lexpos", "line", "col", "inserted", "lexer")
+    __slots__ = ("type", "value", "lineno", "lexpos", "line", "col", "inserted", "lexer", "end")
 
     def __repr__(self) -> str:
         return f"Token({self.type},{self.value!r},{self.lineno},{self.lexpos})"
@@ -739,6 +740,10 @@ def tokenize(source: str) -> list:
             out.append(_semicolon_before(tok))
         out.append(tok)
         last_end = end
+    if out:
+        last = out[-1]
+        last.end = (last.lineno + source.count("\n", last.lexpos, last_end),
+                    last_end - source.rfind("\n", 0, last_end))
     _classify_pipes(out)
     _contextual_keywords(out)
     _no_struct_literals_in_headers(out)

@@ -1433,8 +1433,7 @@ def _parse_tokens(toks: list) -> A.Program:
     global _LAST_POS
     _string_holes(toks)
     if toks:
-        last = toks[-1]
-        _LAST_POS = (last.line, last.col + 1)
+        _LAST_POS = toks[-1].end
     else:
         _LAST_POS = (1, 1)
     return _PARSER.parse(lexer=_TokenStream(toks))
@@ -1488,6 +1487,9 @@ def _located_tokens(source: str, line: int = 1, col: int = 1) -> list:
             if t.line == 1:
                 t.col += col - 1
             t.line += line - 1
+        if toks:
+            end_line, end_col = toks[-1].end
+            toks[-1].end = (end_line + line - 1, end_col + col - 1 if end_line == 1 else end_col)
     return toks
 
 

@@ -733,6 +733,18 @@ class TestErrors:
                                "('(' opened at 1:9 is not closed)")
         assert (err.line, err.col) == (1, 13)
 
+    def test_end_of_input_is_just_after_the_last_token(self):
+        """Not the last token's second character: after the whole of its text (a string, a
+        name, one that spans lines), also for an expression parsed from an f-string hole."""
+        for source, where in [('print("abc"', (1, 12)), ("f(longname", (1, 11)),
+                              ('print(1,\n  "x\ny"', (3, 3)), ('let a = 1\nprint(a, 2.5', (2, 13)),
+                              ('print(1, """\n  ab\n  """', (3, 6))]:
+            err = syntax_error(source)
+            assert err.message.startswith("Unexpected end of input"), source
+            assert (err.line, err.col) == where, source
+        err = syntax_error('let x = 1\nprint(f"{x + }")')
+        assert err.message.startswith("Unexpected end of input") and (err.line, err.col) == (2, 13)
+
     def test_unexpected_closing_brace(self):
         err = syntax_error("fn f() {\n  1\n}}")
         assert err.message.startswith("Unexpected '}'")
