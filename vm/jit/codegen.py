@@ -62,6 +62,9 @@ KINDS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "
 GUARDED = ("int", "float", "str", "bool", "list", "dict", "none", "struct", "enum")
 INT_LO, INT_HI = "-9223372036854775808", "9223372036854775807"
 _NUM = ("int", "float")
+_BOOLS = ("True", "False")
+# The threader's templates of these builtins test the kinds named here (vm/threader.py).
+_TYPE_TESTS = {"__is_number": _NUM, "__is_array": ("list",), "__is_object": ("dict",)}
 _ORDER = ("<", "<=", ">", ">=")
 
 
@@ -447,6 +450,15 @@ class JitGen(T._Gen):
               f"M.arity({x}); {ic}f = {x}")
             self.push(t, "int")
             return True
+        if op == O.CALL_BUILTIN and b == 1 and st and self.blob.consts[a] in _TYPE_TESTS:
+            # the prelude's type tests (`__is_number(c)` per comparison in sort), answered by a
+            # known kind
+            k = self.kind(st[-1])
+            if k not in KINDS:
+                return False
+            self.pop()
+            self.push(repr(k in _TYPE_TESTS[self.blob.consts[a]]), "bool")
+            return True
         if op == O.CALL_BUILTIN and b == 2 and len(st) >= 2 and self.blob.consts[a] in ("min", "max"):
             # runtime/operators.py min_max: the later argument wins only when strictly
             # smaller (larger); for two ints no error is possible
@@ -479,7 +491,7 @@ class JitGen(T._Gen):
                 self.push(t, "int" if ints else "float")
             elif op == "/":
                 if ints:
-                    L(f"if {x} >= 0 and {y} > 0: {t} = {x} // {y}")
+                    L(f"if {_all_positive(x, y)}: {t} = {x} // {y}")
                     L("else:")
                     L(f"    {t} = div({x}, {y})")
                     L(f"    if type({t}) is not int:")
@@ -492,7 +504,7 @@ class JitGen(T._Gen):
                     self.push(t, "float")
             elif op == "%":
                 if ints:
-                    L(f"{t} = {x} % {y} if {x} >= 0 and {y} > 0 else mod({x}, {y})")
+                    L(f"{t} = {x} % {y} if {_all_positive(x, y)} else mod({x}, {y})")
                     self.push(t, "int")
                 else:
                     L(f"{t} = mod({x}, {y})")
@@ -502,6 +514,11 @@ class JitGen(T._Gen):
                 if op == "<" and ints:
                     self.int_lt[t] = (x, y)
                 self.push(t, "bool")
+            return
+        if kx == ky == "bool" and op in ("==", "!=") and x in _BOOLS and y in _BOOLS:
+            # both known (a type test its argument's kind answers): the branch on it folds
+            t = repr((x == y) == (op == "=="))
+            self.push(t, "bool")
             return
         if kx is not None and kx == ky and kx in ("str", "bool", "none") and (
                 op in ("==", "!=") or (kx == "str" and op in _ORDER)):
@@ -701,7 +718,7 @@ class JitGen(T._Gen):
             return True
         inlined = self.inline_call(f, slot, args, pc, full)
         if inlined:
-            L("else:")
+            L(f"if {res} is NO_VALUE:" if inlined == "partly" else "else:")
             self.ind += 1
         B = self.tmp()
         ic = f"_ic{pc}"
@@ -759,9 +776,11 @@ class JitGen(T._Gen):
         return True
 
     def inline_call(self, f: str, slot: Optional[int], args: list[str], pc: int,
-                    full: list) -> bool:
+                    full: list) -> Any:
         """The body of the closure this call is expected to call, in place of the call, behind
-        a test of its blob (`else:` the call follows); False if there is none. The region was
+        a test of its blob; returns True (`else:` the call follows), "partly" (a `branching`
+        callee: `if <result> is NO_VALUE:` the call follows, for the paths that reach a call)
+        or False if there is none. The region was
         compiled while a register held that closure (its spec names it), and only a callee
         that computes and returns without effects (`inlinable`) is inlined: if anything in it
         goes wrong — an error, a result the VM's rule must handle — the VM makes the call
@@ -776,15 +795,16 @@ class JitGen(T._Gen):
         blob = self.blobs.get(bid) if bid is not None else None
         if blob is None or not inlinable(blob) or blob.argc != len(args):
             return False
+        whole = straight(blob)
         try:
-            sub = _Inline(self, blob, pc, full)
+            sub = (_Inline if whole else _Branching)(self, blob, pc, full)
             sub.caller_kinds = self.kinds
             body, x = sub.body(f, args)
         except Unsupported:
             return False
         self.n = sub.n
         unknown = list(dict.fromkeys(a for a in args if self.kind(a) is None))
-        if unknown and all(_NAME.match(a) for a in unknown) and any(
+        if whole and unknown and all(_NAME.match(a) for a in unknown) and any(
                 op in (O.BINARY, O.UNARY_NEG) for op, _, _ in blob.code):
             # Arguments of unknown kinds: a second copy of the body assumes they are ints
             # (the callee's arithmetic without type tests), behind a test of that.
@@ -811,12 +831,16 @@ class JitGen(T._Gen):
         self.inline_seen.append(seen)
         self.line(f"if {f} is not {seen} and type({f}) is Closure and {f}.bid == {bid!r}: "
                   f"{seen} = {f}")
+        if not whole:
+            # a path of the callee that reaches a call leaves the result NO_VALUE: the call
+            # of the callee is made (`call`)
+            self.line(f"{self.res} = NO_VALUE")
         self.line(f"if {f} is {seen}:")
         self.ind += 1
         self.try_or_deopt(body, x, pc, full)
         self.ind -= 1
         self.inlined += 1
-        return True
+        return True if whole else "partly"
 
     def try_or_deopt(self, body: list, x: str, pc: int, full: list) -> None:
         """Emit a callee's body compiled in place, its result `x` into the call's result; if
@@ -1731,6 +1755,13 @@ def _out_of_range(op: str, x: str, y: str, t: str) -> str:
     return f"not {INT_LO} <= {t} <= {INT_HI}"
 
 
+def _all_positive(x: str, y: str) -> str:
+    """The test that ints x and y are both non-negative and y not 0 (where `//` and `%` are
+    Shape's truncating rules), without the part a positive literal answers."""
+    m = _CONST_INT.match(y)
+    return f"{x} >= 0" if m and int(m.group(1)) > 0 else f"{x} >= 0 and {y} > 0"
+
+
 def _known_tests(v: str, kind: Optional[str]) -> set[str]:
     """Tests of runtime/patterns.py's matcher code on the subject `v` that its known kind
     already answers with yes."""
@@ -1780,17 +1811,57 @@ _INLINE_ENV = re.compile(r"(?<![\w.])(K|LN|CH|CN|BI|BF|MT|MC|DS|PN|METHODS|PRE|O
                          r"_d|_L|h_uninit)(?!\w)")
 
 
-def inlinable(blob: Any) -> bool:
-    """A function the JIT may inline where it is called: a plain function (no defaults,
-    references, self, async or annotations) whose code is one straight run of `_INLINE_OPS`
-    ending in its only return."""
-    code = blob.code
+def _plain(blob: Any, size: int) -> bool:
+    """A plain function (no defaults, references, self, async or annotations) of at most
+    `size` instructions after its one entry."""
     start = blob.entries[-1] if blob.entries else 0
     return (blob.kind != "module" and not blob.has_self and not blob.is_async
             and not blob.annotated and not blob.ref_params and blob.min_args == blob.params
-            and len(blob.entries) == 1 and 0 < len(code) - start <= INLINE_SIZE
-            and code[-1][0] == O.RETURN
-            and all(op in _INLINE_OPS for op, _, _ in code[start:-1]))
+            and len(blob.entries) == 1 and 0 < len(blob.code) - start <= size)
+
+
+def straight(blob: Any) -> bool:
+    """A plain function whose code is one straight run of `_INLINE_OPS` ending in its only
+    return: inlined as it is."""
+    code = blob.code
+    return (_plain(blob, INLINE_SIZE) and code[-1][0] == O.RETURN
+            and all(op in _INLINE_OPS for op, _, _ in code[blob.entries[-1]:-1]))
+
+
+# What a branching callee may do besides: jump forward, return, and call (where a path reaches
+# a call, the inlined code gives up before making it, and the call of the callee is made).
+_BRANCH_OPS = _INLINE_OPS | {O.LOAD_UNIT, O.JUMP, O.JUMP_IF_FALSE, O.JUMP_IF_TRUE, O.RETURN,
+                             O.CALL, O.CALL_METHOD}
+
+
+def branching(blob: Any) -> bool:
+    """A plain function of `_BRANCH_OPS` with forward jumps only, some path of which returns
+    without reaching a call: inlined up to its first call (`_Branching`)."""
+    code = blob.code
+    start = blob.entries[-1] if blob.entries else 0
+    if not _plain(blob, INLINE_SIZE) or not all(
+            op in _BRANCH_OPS and all(t > pc for t in O.jump_targets(op, a, b))
+            for pc, (op, a, b) in enumerate(code[start:], start)):
+        return False
+    work, seen = [start], set()
+    while work:
+        pc = work.pop()
+        if pc in seen or pc >= len(code):
+            continue
+        seen.add(pc)
+        op, a, b = code[pc]
+        if op == O.RETURN:
+            return True
+        if op not in (O.CALL, O.CALL_METHOD):
+            work.extend(O.jump_targets(op, a, b))
+            if op != O.JUMP:
+                work.append(pc + 1)
+    return False
+
+
+def inlinable(blob: Any) -> bool:
+    """A function the JIT may inline where it is called: `straight` or `branching`."""
+    return straight(blob) or branching(blob)
 
 
 class _Inline(JitGen):
@@ -1874,14 +1945,23 @@ def unrollable(blob: Any) -> bool:
     forward branches and calls (the generator refuses any call but a recursive one)."""
     code = blob.code
     start = blob.entries[-1] if blob.entries else 0
-    return (blob.kind != "module" and not blob.has_self and not blob.is_async
-            and not blob.annotated and not blob.ref_params and blob.min_args == blob.params
-            and len(blob.entries) == 1 and 0 < len(code) - start <= UNROLL_SIZE
-            and all(op in _UNROLL_OPS and all(t > pc for t in O.jump_targets(op, a, b))
-                    for pc, (op, a, b) in enumerate(code[start:], start)))
+    return _plain(blob, UNROLL_SIZE) and all(
+        op in _UNROLL_OPS and all(t > pc for t in O.jump_targets(op, a, b))
+        for pc, (op, a, b) in enumerate(code[start:], start))
 
 
-class _Unrolled(JitGen):
+class _OneShot:
+    """Returns of a body generated in place of a call (`_one_shot`): set the result, leave."""
+
+    result = ""
+
+    def ret(self, x: str) -> None:
+        self.ret_kinds.add(self.kind(x))
+        self.line(f"{self.result} = {x}")
+        self.line("break")
+
+
+class _Unrolled(_OneShot, JitGen):
     """One level of a recursive function's body, generated into its own recursive call (see
     JitGen.unroll): registers `v<pc>_<slot>`, returns leave a one-shot loop with the result,
     and wherever the body would leave for the VM the caller does, at the call."""
@@ -1907,11 +1987,6 @@ class _Unrolled(JitGen):
         cpc, full = self.at_call
         self.line(f"raise Deopt({cpc}, {self.stack_tuple(full)}, True)")
 
-    def ret(self, x: str) -> None:
-        self.ret_kinds.add(self.kind(x))
-        self.line(f"{self.result} = {x}")
-        self.line("break")
-
     def call(self, argc: int, nxt: int) -> bool:
         slot = self.origin.get(self.stack[-argc - 1]) if len(self.stack) > argc else None
         if not self.calls_itself(slot, argc):
@@ -1923,42 +1998,75 @@ class _Unrolled(JitGen):
 
     def body(self, f: str, args: list[str]) -> tuple[list, str, set]:
         """The body (Lines relative to the call), its result, and the kinds it may have."""
-        blob = self.blob
-        argc, k, n = blob.argc, blob.argc + blob.nfree, blob.nlocals
-        start = blob.entries[-1]
-        self.result = self.tmp()
-        kinds = {i: self.caller_kinds.get(x) for i, x in enumerate(args)}
-        entry = {i: kd for i, kd in kinds.items() if kd is not None}
-        entry.update({i: "none" for i in range(k, n)})
-        base = self.n
-        for _ in range(64):
-            self.assume = {start: (dict(entry), [None] * self.depths[start])}
-            self.changed = False
-            self.n = base
-            self.ret_kinds = set()
-            self.self_calls = self.unguarded_calls = 0
-            nodes = self.build(Region("entry", start, ()))
-            if not self.changed:
-                break
-        else:
-            raise Unsupported("the kinds of registers do not settle")
-        self.cur, self.ind, self.pc = [], 0, start
-        pro = self.cur
-        for i, x in enumerate(args):
-            self.line(f"{self.reg(i)} = {x}")
-        if blob.nfree:
-            self.line(f"{''.join(self.reg(i) + ', ' for i in range(argc, k))}= {f}.cells")
-        if n > k:
-            self.line(" = ".join(self.reg(i) for i in range(k, n)) + " = None")
-        out: list = []
-        _render(pro + [While(start, nodes)], 0, out)
-        lines = []
-        for text, _, _ in out:
-            body = text.lstrip(" ")
-            if _VM_STATE.search(body) or _UNROLL_ENV.search(body):
-                raise Unsupported("the unrolled body needs what the VM holds")
-            lines.append(Line((len(text) - len(body)) // 4, body, start))
-        return lines, self.result, self.ret_kinds
+        return _one_shot(self, f, args, _UNROLL_ENV, "")
+
+
+def _one_shot(gen: JitGen, f: str, args: list[str], forbidden: Any,
+              preset: str) -> tuple[list, str, set]:
+    """The code of a callee with forward branches, generated in place of its call by `gen`
+    (`_Unrolled`, `_Branching`: registers `v<pc>_<slot>`, each return sets `gen.result` and
+    leaves a one-shot `while True:`; `preset`, if any, is the result's value before it): the
+    Lines relative to the call, the result, and the kinds it may have. Unsupported if a line
+    mentions `forbidden` or the VM's state."""
+    blob = gen.blob
+    argc, k, n = blob.argc, blob.argc + blob.nfree, blob.nlocals
+    start = blob.entries[-1]
+    gen.result = gen.tmp()
+    kinds = {i: gen.caller_kinds.get(x) for i, x in enumerate(args)}
+    entry = {i: kd for i, kd in kinds.items() if kd is not None}
+    entry.update({i: "none" for i in range(k, n)})
+    base = gen.n
+    for _ in range(64):
+        gen.assume = {start: (dict(entry), [None] * gen.depths[start])}
+        gen.changed = False
+        gen.n = base
+        gen.ret_kinds = set()
+        gen.self_calls = gen.unguarded_calls = 0
+        nodes = gen.build(Region("entry", start, ()))
+        if not gen.changed:
+            break
+    else:
+        raise Unsupported("the kinds of registers do not settle")
+    gen.cur, gen.ind, gen.pc = [], 0, start
+    pro = gen.cur
+    if preset:
+        gen.line(f"{gen.result} = {preset}")
+    for i, x in enumerate(args):
+        gen.line(f"{gen.reg(i)} = {x}")
+    if blob.nfree:
+        gen.line(f"{''.join(gen.reg(i) + ', ' for i in range(argc, k))}= {f}.cells")
+    if n > k:
+        gen.line(" = ".join(gen.reg(i) for i in range(k, n)) + " = None")
+    out: list = []
+    _render(pro + [While(start, nodes)], 0, out)
+    lines = []
+    for text, _, _ in out:
+        body = text.lstrip(" ")
+        if _VM_STATE.search(body) or forbidden.search(body):
+            raise Unsupported("the inlined body needs what the VM holds")
+        lines.append(Line((len(text) - len(body)) // 4, body, start))
+    return lines, gen.result, gen.ret_kinds
+
+
+class _Branching(_OneShot, _Inline):
+    """The code of a `branching` callee, generated into its caller up to its first call: a path
+    that reaches a call leaves the one-shot loop with the result still NO_VALUE, and the caller
+    then makes the call of the callee from its start (nothing the inlined code did is visible:
+    it has no effects). Like `_Inline`, anything else that goes wrong leaves for the VM at the
+    call."""
+
+    def call(self, argc: int, nxt: int) -> bool:
+        self.popn(argc + 1)
+        self.res = self.tmp()
+        self.line("break")
+        return True
+
+    def call_method(self, name: str, a: int, argc: int, nxt: int) -> bool:
+        return self.call(argc, nxt)
+
+    def body(self, f: str, args: list[str]) -> tuple[list, str]:
+        lines, x, _ = _one_shot(self, f, args, _INLINE_ENV, "NO_VALUE")
+        return lines, x
 
 
 # ---------------------------------------------------------------- compiling, cached
