@@ -796,20 +796,21 @@ class JitGen(T._Gen):
         if blob is None or not inlinable(blob) or blob.argc != len(args):
             return False
         whole = straight(blob)
+        gen = _Inline if whole else _Branching
         try:
-            sub = (_Inline if whole else _Branching)(self, blob, pc, full)
+            sub = gen(self, blob, pc, full)
             sub.caller_kinds = self.kinds
             body, x = sub.body(f, args)
         except Unsupported:
             return False
         self.n = sub.n
         unknown = list(dict.fromkeys(a for a in args if self.kind(a) is None))
-        if whole and unknown and all(_NAME.match(a) for a in unknown) and any(
+        if unknown and all(_NAME.match(a) for a in unknown) and any(
                 op in (O.BINARY, O.UNARY_NEG) for op, _, _ in blob.code):
             # Arguments of unknown kinds: a second copy of the body assumes they are ints
             # (the callee's arithmetic without type tests), behind a test of that.
             try:
-                sub = _Inline(self, blob, pc, full)
+                sub = gen(self, blob, pc, full)
                 sub.n = self.n
                 sub.caller_kinds = dict(self.kinds, **{a: "int" for a in unknown})
                 ibody, ix = sub.body(f, args)
