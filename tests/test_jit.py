@@ -130,7 +130,9 @@ fn step(base) {
 let mut acc = 0
 for i in 0..4 { acc += step(i) }
 let probe = |x| { snapshot(); x > 2 }
-print(acc, [1, 2, 3, 4].filter(probe))
+// a callee inlined up to its call: the snapshots are taken in the call it makes
+let mark = |x| if x % 2 == 0 { step(x) } else { x }
+print(acc, [1, 2, 3, 4].filter(probe), [1, 2, 3, 4].map(mark))
 """,
     "inlined-callees": """
 fn apply(f, n) { let mut t = 0; let mut i = 0; while i < n { t += f(i); i += 1 }; t }
@@ -152,6 +154,23 @@ let late = || later + 1
 let later = 41
 out.push(apply(|x| late() + x, 2))
 print(out)
+""",
+    "branching-callees": """
+// callees with branches, inlined up to their first call (where a path reaches one, the call
+// of the callee is made), in map/filter/forEach and at a call of a register
+let mut count = 0
+let bump = || { count += 1; count }
+let xs = [i for i in 0..120]
+xs.forEach(|x| { if x % 6 == 0 { bump() } })
+let hs = xs.map(|x, i| if i % 2 == 0 { x } else { bump() })
+let fs = xs.filter(|x| if x > 100 { true } else if x % 5 == 0 { bump() > 0 } else { false })
+let big = xs.map(|x| if x > 60 { x * 4611686018427387904 } else { x - 1.5 })
+let words = xs.slice(0, 6).map(|x| if x % 2 == 0 { "e" + to_string(x) } else { to_string(x).padStart(3, "0") })
+// paths that meet with a value on the callee's stack, called where the caller has one on its own
+let g = |x| (if x > 2 { 1 } else { 2 }) + x
+let mut t = 0
+for x in xs { t += (if x > 1 { 10 } else { 20 }) + g(x) }
+print(count, hs.slice(0, 6), fs.length, big[61], big[3], words, t)
 """,
     "counted-loops": """
 fn count_to(i, n) { let mut k = i; while k < n { k += 1 }; k }
@@ -234,6 +253,10 @@ ERRORS = {
     "inlined-callee": "let k = [1]\nlet xs = [1, 2, 3]\nprint(xs.map(|x| x + 1))\n"
                       "print(xs.map(|x| x - k))\n",
     "inlined-uninit": "let f = |x| x + later\nprint([1, 2].map(f))\nlet later = 1\n",
+    "branching-uninit": "let f = |x| if x > 1 { later } else { x }\nprint([1, 2].map(f))\n"
+                        "let later = 1\n",
+    "branching-error": "let f = |x| if x > 1 { 10 / (x - 2) } else { to_string(x) }\n"
+                       "print([1, 3, 2].map(f))\n",
 }
 
 
@@ -312,7 +335,7 @@ def test_snapshots_taken_in_compiled_code_are_the_vms():
         Machine(session.program, out=[], on_snapshot=on_snapshot, jit=jit).run()
         return got
     vm = taken("off")
-    assert len(vm) == 8
+    assert len(vm) == 10
     assert taken("force") == vm
     assert taken("on") == vm
 
@@ -405,6 +428,15 @@ def test_small_pure_callees_are_inlined_where_they_are_called():
     assert inlined, "no call site was inlined"
     # the counting variant (runs with a step budget) never inlines
     assert not any(jc.counting for jc in inlined)
+
+
+def test_branching_callees_are_inlined_up_to_their_first_call():
+    program = compile_source(PROGRAMS["branching-callees"], "t.shape")
+    m = Machine(program, out=[], jit="force")
+    m.run()
+    partly = [jc for jc in m.jit.codes.values() if " is NO_VALUE:" in jc.source]
+    assert partly, "no branching callee was inlined"
+    assert not any(jc.counting for jc in partly)
 
 
 def test_unrolled_recursion_overflows_at_the_vms_depth():

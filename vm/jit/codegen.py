@@ -2002,6 +2002,9 @@ class _Unrolled(_OneShot, JitGen):
         return _one_shot(self, f, args, _UNROLL_ENV, "")
 
 
+_STACK_NAME = re.compile(r"(?<![\w.])s\d+(?!\w)")
+
+
 def _one_shot(gen: JitGen, f: str, args: list[str], forbidden: Any,
               preset: str) -> tuple[list, str, set]:
     """The code of a callee with forward branches, generated in place of its call by `gen`
@@ -2045,6 +2048,10 @@ def _one_shot(gen: JitGen, f: str, args: list[str], forbidden: Any,
         body = text.lstrip(" ")
         if _VM_STATE.search(body) or forbidden.search(body):
             raise Unsupported("the inlined body needs what the VM holds")
+        if _STACK_NAME.search(body):
+            # where the callee's paths meet with values on its stack (`s0, …`): those are
+            # the caller's names
+            raise Unsupported("the inlined body's operand stack would be the caller's")
         lines.append(Line((len(text) - len(body)) // 4, body, start))
     return lines, gen.result, gen.ret_kinds
 
