@@ -193,6 +193,7 @@ class JitGen(T._Gen):
         self.arity_caches: list[str] = []     # the last callback whose arity was asked
         self.inline_seen: list[str] = []      # the last closure an inlined call site ran
         self.int_lt: dict[str, tuple] = {}    # t -> (x, y): `t = x < y` of two ints
+        self.tests: set[str] = set()          # t of `t = x < y` (…) that cannot fail
         self.ret_kinds: set = set()           # kinds of what the function returns
         self.ret_kind: Optional[str] = None   # what recursive calls are assumed to return
         self.self_calls = 0
@@ -513,6 +514,7 @@ class JitGen(T._Gen):
                 L(f"{t} = {x} {op} {y}")
                 if op == "<" and ints:
                     self.int_lt[t] = (x, y)
+                self.tests.add(t)
                 self.push(t, "bool")
             return
         if kx == ky == "bool" and op in ("==", "!=") and x in _BOOLS and y in _BOOLS:
@@ -524,6 +526,7 @@ class JitGen(T._Gen):
                 op in ("==", "!=") or (kx == "str" and op in _ORDER)):
             t = self.tmp()
             L(f"{t} = {x} {op} {y}")
+            self.tests.add(t)
             self.push(t, "bool")
             return
         if op == "+" and kx == "str" and ky == "str":
@@ -1418,6 +1421,7 @@ class JitGen(T._Gen):
                 self.caches = []
                 self.inline_seen = []
                 self.int_lt = {}
+                self.tests = set()
                 self.arity_caches = []
                 self.ret_kinds = set()
                 self.self_calls = 0
@@ -1492,6 +1496,7 @@ class JitGen(T._Gen):
         lines.append(("    " + head, pc, None))
         if not self.counting:
             body = _counted_loops(body, self.int_lt)
+        body = _fused_tests(body, self.tests)
         _render(pro + body, 2, lines)
         if self.unguarded_calls:
             # Recursive calls whose arguments are known to pass the entry guard call a copy of
@@ -1561,6 +1566,52 @@ def _counted_loops(stmts: list, int_lt: dict) -> list:
             st = _as_for(st, int_lt) or st
         out.append(st)
     return out
+
+
+_TEMP = re.compile(r"(?<![\w.])t\d+(?!\w)")
+
+
+def _fused_tests(stmts: list, tests: set) -> list:
+    """`t = x < y` (a test that cannot fail, `tests`) right before `if t:` or `if not t:`, t used
+    nowhere else: one `if x < y:` (CPython compares and jumps in one instruction)."""
+    uses: dict[str, int] = {}
+
+    def texts(sts: list) -> Any:
+        for st in sts:
+            if isinstance(st, Line):
+                yield st.text
+            elif isinstance(st, If):
+                yield st.cond
+                yield from texts(st.body)
+                yield from texts(st.orelse)
+            else:
+                if isinstance(st, For):
+                    yield st.over
+                    yield from texts(st.orelse)
+                yield from texts(st.body)
+    for text in texts(stmts):
+        for t in _TEMP.findall(text):
+            if t in tests:
+                uses[t] = uses.get(t, 0) + 1
+
+    def fuse(sts: list) -> list:
+        out: list = []
+        for st in sts:
+            if isinstance(st, If):
+                st = If(st.cond, st.pc, fuse(st.body), fuse(st.orelse))
+                prev = out[-1] if out else None
+                m = (re.fullmatch(r"(t\d+) = (.+)", prev.text)
+                     if isinstance(prev, Line) and prev.rel == 0 else None)
+                if m and uses.get(m[1]) == 2 and st.cond in (m[1], f"not {m[1]}"):
+                    out.pop()
+                    st.cond = m[2] if st.cond == m[1] else f"not ({m[2]})"
+            elif isinstance(st, For):
+                st = For(st.pc, st.var, st.over, fuse(st.body), fuse(st.orelse))
+            elif isinstance(st, While):
+                st = While(st.pc, fuse(st.body))
+            out.append(st)
+        return out
+    return fuse(stmts) if uses else stmts
 
 
 def _loop_exit(exit_: list) -> Optional[list]:
@@ -2024,6 +2075,7 @@ def _one_shot(gen: JitGen, f: str, args: list[str], forbidden: Any,
         gen.assume = {start: (dict(entry), [None] * gen.depths[start])}
         gen.changed = False
         gen.n = base
+        gen.tests = set()
         gen.ret_kinds = set()
         gen.self_calls = gen.unguarded_calls = 0
         nodes = gen.build(Region("entry", start, ()))
@@ -2031,6 +2083,7 @@ def _one_shot(gen: JitGen, f: str, args: list[str], forbidden: Any,
             break
     else:
         raise Unsupported("the kinds of registers do not settle")
+    nodes = _fused_tests(nodes, gen.tests)
     gen.cur, gen.ind, gen.pc = [], 0, start
     pro = gen.cur
     if preset:
