@@ -243,10 +243,6 @@ MUTANTS: list[Mutant] = [
            '        self.line("break")',
            "a callee with branches inlined up to its first call returns unit where a path "
            "reaches a call, instead of leaving for the call of the callee"),
-    Mutant("jit-inline-stack-names-shared", "vm/jit/codegen.py",
-           "        if _STACK_NAME.search(body):", "        if False:",
-           "a callee whose paths meet with values on its operand stack is inlined with the "
-           "caller's names for them (s0, …), overwriting the caller's stack"),
     # Issue 12's rules (P7): bitwise shifts, width slots, iterators, trait method lookup.
     Mutant("shl-overflow-unwrapped", "vm/threader.py",
            "if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})", "pass",
