@@ -229,8 +229,8 @@ MUTANTS: list[Mutant] = [
            "compiled code counts two steps per VM dispatch on the way between blocks, so a step "
            "budget (--snapshot-at, a cut) stops it earlier than the VM"),
     Mutant("jit-inline-any-callee", "vm/jit/codegen.py",
-           'self.line(f"if {f} is not {seen} and type({f}) is Closure and {f}.bid == {bid!r}: "',
-           'self.line(f"if {f} is not {seen} and type({f}) is Closure: "',
+           'self.line(f"if {f} is {seen} or (type({f}) is Closure and {f}.bid == {bid!r}"',
+           'self.line(f"if {f} is {seen} or (type({f}) is Closure"',
            "a call site inlines the closure its region was compiled with whatever closure it "
            "calls (the test of the callee's blob is gone)"),
     Mutant("jit-counted-loop-exit-unfixed", "vm/jit/codegen.py",

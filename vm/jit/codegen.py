@@ -833,13 +833,12 @@ class JitGen(T._Gen):
         # the test per call is then one identity test.
         seen = f"_in{pc}"
         self.inline_seen.append(seen)
-        self.line(f"if {f} is not {seen} and type({f}) is Closure and {f}.bid == {bid!r}: "
-                  f"{seen} = {f}")
         if not whole:
             # a path of the callee that reaches a call leaves the result NO_VALUE: the call
             # of the callee is made (`call`)
             self.line(f"{self.res} = NO_VALUE")
-        self.line(f"if {f} is {seen}:")
+        self.line(f"if {f} is {seen} or (type({f}) is Closure and {f}.bid == {bid!r}"
+                  f" and ({seen} := {f}) is {f}):")
         self.ind += 1
         self.try_or_deopt(body, x, pc, full)
         self.ind -= 1
