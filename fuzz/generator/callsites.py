@@ -61,12 +61,7 @@ class CallSites(BuilderState):
             m = c.pick([2, 3, -1, 7, 100])
             forms = [lambda: binop("+", X_(), K()), lambda: binop("-", X_(), K()),
                      lambda: binop("-", K(), X_()), lambda: binop("*", X_(), K()),
-                     lambda: binop("+", binop("*", X_(), lit(m)), K()) if m != 7 else
-                     # a callee with a branch whose one path calls (a method): the JIT inlines
-                     # it up to that call (no new draw: other programs are unchanged)
-                     A.If(binop(">", X_(), K()),
-                          block([tail(meth(binop("*", X_(), lit(m)), "abs"))]),
-                          block([tail(binop("+", X_(), K()))])),
+                     lambda: binop("+", binop("*", X_(), lit(m)), K()),
                      lambda: binop("+", binop("%", X_(), lit(m)), K())]
         return lam([x], c.pick(forms)())
 
