@@ -237,6 +237,12 @@ MUTANTS: list[Mutant] = [
            'fix = Line(0, f"if {i} < {n}: {i} = {n}", test.pc)', 'fix = Line(0, "pass", test.pc)',
            "a counted loop `while i < n { …; i += 1 }` compiled as a Python for loop leaves i at "
            "n - 1 when it runs out, not n as the VM does"),
+    Mutant("jit-branching-call-skipped", "vm/jit/codegen.py",
+           '        self.res = self.tmp()\n        self.line("break")',
+           '        self.res = self.tmp()\n        self.line(f"{self.result} = UNIT")\n'
+           '        self.line("break")',
+           "a callee with branches inlined up to its first call returns unit where a path "
+           "reaches a call, instead of leaving for the call of the callee"),
     # Issue 12's rules (P7): bitwise shifts, width slots, iterators, trait method lookup.
     Mutant("shl-overflow-unwrapped", "vm/threader.py",
            "if {t} > IMAX or {t} < IMIN: {t} = shl({x}, {y})", "pass",

@@ -61,9 +61,18 @@ class CallSites(BuilderState):
             m = c.pick([2, 3, -1, 7, 100])
             forms = [lambda: binop("+", X_(), K()), lambda: binop("-", X_(), K()),
                      lambda: binop("-", K(), X_()), lambda: binop("*", X_(), K()),
-                     lambda: binop("+", binop("*", X_(), lit(m)), K()),
-                     lambda: binop("+", binop("%", X_(), lit(m)), K())]
+                     lambda: self.branching(binop("+", binop("*", X_(), lit(m)), K()), m, X_, K),
+                     lambda: self.branching(binop("+", binop("%", X_(), lit(m)), K()), m, X_, K)]
         return lam([x], c.pick(forms)())
+
+    def branching(self, body: Any, m: int, X_: Any, K: Any) -> Any:
+        """body, or (unless m is 2; no new draw, so other programs are unchanged) a body with a
+        branch whose one path calls a method, `if x >= k { (x * m).abs() } else { body }`: a
+        callee the JIT inlines up to its call."""
+        if m == 2:
+            return body
+        return A.If(binop(">=", X_(), K()), block([tail(meth(binop("*", X_(), lit(m)), "abs"))]),
+                    block([tail(body)]))
 
     def closure_pair(self, pred: bool, d: int, calls: int, loop_var: Optional[str]) -> list:
         """Two or three different lambdas for one site. Usually each captures the same kind of
