@@ -600,12 +600,23 @@ def _rules() -> list[tuple[str, Any, str]]:
 def _first_chars(pattern: str) -> Optional[frozenset]:
     """The ASCII characters a match of `pattern` (verbose) can start with, or None when that is
     not worked out here (any character may start it). Only ever too many, never too few: a rule
-    left out of a character's expression could change which rule matches first."""
-    import re._constants as C
-    import re._parser
+    left out of a character's expression could change which rule matches first. It reads the
+    expression with Python's private `re._parser`: where that is missing or different, None (every
+    rule is then tried at every character, as PLY does: slower, the same tokens)."""
+    try:
+        import re._constants as C
+        import re._parser
+        category = {C.CATEGORY_DIGIT: "0123456789",
+                    C.CATEGORY_WORD: "0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+        first, _ = _first_of(re._parser.parse(pattern, re.VERBOSE), C, category)
+    except Exception:
+        return None
+    return frozenset(first) if first is not None else None
 
-    category = {C.CATEGORY_DIGIT: "0123456789",
-                C.CATEGORY_WORD: "0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+def _first_of(items: Any, C: Any, category: dict) -> tuple[Optional[set], bool]:
+    """(the first characters of a parsed expression, or None for any; whether it can match the
+    empty string), read from `re._parser`'s parsed form (constants `C`)."""
 
     def seq(items: Any) -> tuple[Optional[set], bool]:
         """(first characters, whether the sequence can match the empty string)"""
@@ -648,11 +659,7 @@ def _first_chars(pattern: str) -> Optional[frozenset]:
                 return found, False
         return found, True
 
-    try:
-        first, _ = seq(re._parser.parse(pattern, re.VERBOSE))
-    except Exception:       # a Python whose private parser differs: no dispatch by character
-        return None
-    return frozenset(first) if first is not None else None
+    return seq(items)
 
 
 class _Expressions(dict):

@@ -1159,6 +1159,34 @@ class TestLexerRules:
             errors += isinstance(ours, tuple)
         assert errors > 100     # the error paths were compared too
 
+    def test_without_pythons_private_regex_parser_every_rule_is_tried_and_tokens_stay_the_same(
+            self, monkeypatch):
+        """The first-character dispatch reads expressions with `re._parser` (private): where a
+        Python lacks it, every rule is tried at every character, with the same tokens and errors."""
+        import pathlib
+        import sys
+
+        import shapelang.ref.lexer as L
+        from shapelang.fuzz.harness import make_case
+        monkeypatch.setitem(sys.modules, "re._parser", None)
+        plain = L._Expressions()
+        assert plain.firsts and all(f is None for f in plain.firsts)
+
+        def outcome(source):
+            try:
+                return [(t.type, t.value, t.lineno, t.lexpos, end) for t, end in L._scan(source)]
+            except ShapeError as e:
+                return (e.kind, e.message, e.line, e.col)
+
+        root = pathlib.Path(__file__).resolve().parent.parent
+        sources = [f.read_text(encoding="utf-8")
+                   for f in sorted(root.glob("conformance/**/*.shape"))[::7]]
+        sources += [make_case(11, k)[0].source for k in range(30)]
+        sources += [s[:len(s) // 2] for s in sources]
+        dispatched = [outcome(s) for s in sources]
+        monkeypatch.setattr(L, "_EXPRESSIONS", plain)
+        assert [outcome(s) for s in sources] == dispatched
+
     def test_the_first_character_dispatch_keeps_every_rule_that_can_match(self):
         """`_scan` tries, at a character, only the rules whose match can start with it; each rule
         of the lexer must be in the expression of every character that starts one of its
