@@ -420,21 +420,23 @@ def test_step_budget_after_a_stop_continues_exactly(tmp_path):
     assert chain("force") == chain("off")
 
 
-def test_small_pure_callees_are_inlined_where_they_are_called():
-    program = compile_source(PROGRAMS["inlined-callees"], "t.shape")
-    m = Machine(program, out=[], jit="force")
+def compiled_codes_with(name: str, marker: str) -> list:
+    """The JIT codes of test program `name` (PROGRAMS), run with every function compiled, whose generated
+    source holds `marker`."""
+    m = Machine(compile_source(PROGRAMS[name], "t.shape"), out=[], jit="force")
     m.run()
-    inlined = [jc for jc in m.jit.codes.values() if ".bid == " in jc.source]
+    return [jc for jc in m.jit.codes.values() if marker in jc.source]
+
+
+def test_small_pure_callees_are_inlined_where_they_are_called():
+    inlined = compiled_codes_with("inlined-callees", ".bid == ")
     assert inlined, "no call site was inlined"
     # the counting variant (runs with a step budget) never inlines
     assert not any(jc.counting for jc in inlined)
 
 
 def test_branching_callees_are_inlined_up_to_their_first_call():
-    program = compile_source(PROGRAMS["branching-callees"], "t.shape")
-    m = Machine(program, out=[], jit="force")
-    m.run()
-    partly = [jc for jc in m.jit.codes.values() if " is NO_VALUE:" in jc.source]
+    partly = compiled_codes_with("branching-callees", " is NO_VALUE:")
     assert partly, "no branching callee was inlined"
     assert not any(jc.counting for jc in partly)
 
