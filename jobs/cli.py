@@ -20,7 +20,7 @@ from typing import Any, Iterator, Optional
 
 from shapelang.diagnostics import command_errors
 from shapelang.runtime.errors import ShapeError
-from shapelang.vm.store.jobs import database_errors
+from shapelang.vm.store.jobs import FINAL, database_errors
 from shapelang.vm.store.url import StoreURL, parse_store_url
 
 
@@ -44,6 +44,13 @@ def _positive(kind: type):
     return parse
 
 
+def _queue_name(text: str) -> str:
+    # A job on the queue "" is one no worker takes (`--queue ""` is no queue to it).
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a queue name is a non-empty string")
+    return text
+
+
 def _store_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="the shared store: postgresql://… (default: $SHAPE_STORE)")
 
@@ -59,7 +66,8 @@ def submit_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shape submit", description="Enqueue a job that continues a "
                                 "stored snapshot on a worker; prints the job id.")
     p.add_argument("id", help="snapshot id or unique prefix")
-    p.add_argument("--queue", default="default", help="queue name (default: default)")
+    p.add_argument("--queue", type=_queue_name, default="default",
+                   help="queue name (default: default)")
     _store_option(p)
     return p
 
@@ -95,7 +103,7 @@ def worker_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shape worker", description="Run jobs from PostgreSQL queues, "
                                 "one resumed VM per job, until SIGTERM or Ctrl+C (which snapshot "
                                 "the running jobs and re-enqueue them).")
-    p.add_argument("--queue", action="append", dest="queues", metavar="Q",
+    p.add_argument("--queue", action="append", dest="queues", metavar="Q", type=_queue_name,
                    help="a queue to take jobs from (repeatable; default: default)")
     p.add_argument("--concurrency", type=_positive(int), default=1,
                    help="jobs run at once (default 1)")
@@ -130,8 +138,9 @@ def worker_main(argv: Optional[list[str]] = None) -> int:
 def jobs_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shape jobs", description="List jobs, oldest first.")
     p.add_argument("--limit", type=_positive(int), help="only the newest N jobs")
-    p.add_argument("--status", help="only jobs with this status (queued, running, succeeded, "
-                                    "failed, handed-off, preempted)")
+    statuses = ("queued", "running") + FINAL
+    p.add_argument("--status", choices=statuses, metavar="STATUS",
+                   help=f"only jobs with this status: {', '.join(statuses)}")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     _store_option(p)
     return p

@@ -147,6 +147,18 @@ def test_a_sqlite_store_is_refused_at_once(tmp_path):
     assert not os.path.exists(lite)
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["submit", "ab12", "--queue", ""], "argument --queue: a queue name is a non-empty string"),
+    (["worker", "--queue", " "], "argument --queue: a queue name is a non-empty string"),
+    (["jobs", "--status", "done"], "argument --status: invalid choice: 'done'"),
+])
+def test_queue_names_and_statuses_are_checked_before_the_store(argv, message):
+    # a job submitted to the queue "" was one no worker would ever take; an unknown status
+    # listed nothing, as if there were no such jobs
+    r = shape(*argv, "--store", "postgresql://nobody@127.0.0.1:1/x")
+    assert r.returncode == 2 and r.stderr.startswith(f"Error: shape {argv[0]}: {message}")
+
+
 def test_unknown_job_and_a_database_without_a_queue(pg_url, tmp_path):
     r = shape("jobs", "--store", pg_url)
     assert r.returncode == 1 and "has no job queue yet" in r.stderr
