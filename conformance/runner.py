@@ -1018,6 +1018,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.jobs < 0:
         parser.error(f"--jobs must be 0 or more, got {args.jobs}")
+    if args.junit is not None and (os.path.isdir(args.junit) or not os.path.isdir(
+            os.path.dirname(os.path.abspath(args.junit)))):
+        # found out before the run, not after it (the results were lost)
+        parser.error(f"--junit {args.junit}: not a file in an existing directory")
     try:
         engines: list[Engine] = []
         template = tuple(shlex.split(args.resume_cmd)) if args.resume_cmd else ()
