@@ -5,10 +5,12 @@ times in UTC).
 Progress is live on a terminal (a rich progress bar on stderr, gone when done) and a plain line
 every `every` seconds otherwise, so a CI log shows a run is alive without filling up. Tables are
 plain text (no colour, no box drawing): they end up in logs, READMEs and test assertions.
-Rich is imported only when a table or a live bar is drawn.
+Rich is imported only when a table or a live bar is drawn. A report file named on the command
+line is checked before the work starts (`report_path_problem`), not when it is written at the end.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Optional, Sequence, TextIO
@@ -145,3 +147,13 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def report_path_problem(path: str) -> Optional[str]:
+    """Why a tool could not write its report to `path` at the end of a long run (a directory,
+    or in a directory that does not exist), or None."""
+    if os.path.isdir(path):
+        return "is a directory"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return "is in a directory that does not exist"
+    return None

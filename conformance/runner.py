@@ -1010,6 +1010,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from shapelang.report import report_path_problem
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     # A timeout must be a time a case can take (inf and nan failed inside the worker pool, 0 or
@@ -1018,10 +1019,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.jobs < 0:
         parser.error(f"--jobs must be 0 or more, got {args.jobs}")
-    if args.junit is not None and (os.path.isdir(args.junit) or not os.path.isdir(
-            os.path.dirname(os.path.abspath(args.junit)))):
-        # found out before the run, not after it (the results were lost)
-        parser.error(f"--junit {args.junit}: not a file in an existing directory")
+    if args.junit is not None and (problem := report_path_problem(args.junit)):
+        parser.error(f"--junit {args.junit}: {problem}")
     try:
         engines: list[Engine] = []
         template = tuple(shlex.split(args.resume_cmd)) if args.resume_cmd else ()

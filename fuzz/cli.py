@@ -16,7 +16,7 @@ import sys
 from typing import Any, Optional
 
 from shapelang.fuzz import harness as H
-from shapelang.report import Progress
+from shapelang.report import Progress, report_path_problem
 
 
 def parse_checks(text: str) -> str:
@@ -122,6 +122,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                              ("--programs", args.programs, 0), ("--cuts", args.cuts, 1)):
         if value is not None and not value >= low:     # nan too: a campaign of 0 programs
             parser.error(f"{name} must be at least {low}, got {value}")
+    if args.json is not None and (problem := report_path_problem(args.json)):
+        parser.error(f"--json {args.json}: {problem}")     # before the campaign, not after it
     if args.show is not None:
         return cmd_show(args)
     if args.replay is not None:

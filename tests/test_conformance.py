@@ -515,7 +515,7 @@ def test_shape_conformance_command(fake: Path, tmp_path: Path) -> None:
     (["--engine", "nosuch"], "unknown engine 'nosuch'"),
     (["--filter", "no case has this"], "no cases selected"),
     (["no/such/dir"], "no such case file or directory"),
-    (["--junit", "/no/such/dir/report.xml"], "--junit /no/such/dir/report.xml: not a file in"),
+    (["--junit", "/no/such/dir/report.xml"], "--junit /no/such/dir/report.xml: is in a directory that does not exist"),
 ])
 def test_usage_errors_are_reported_as_every_command_reports_them(tmp_path: Path, argv, message
                                                                   ) -> None:

@@ -683,3 +683,12 @@ def test_a_time_that_is_not_a_number_is_a_usage_error(option, capsys):
         cli.main([option, "nan", "--programs", "1"])
     assert e.value.code == 2
     assert f"{option} must be at least 0, got nan" in capsys.readouterr().err
+
+
+def test_a_report_file_that_cannot_be_written_is_a_usage_error_before_the_campaign(capsys):
+    from shapelang.fuzz import cli
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--json", "/no/such/dir/summary.json", "--programs", "1"])
+    assert e.value.code == 2
+    assert "--json /no/such/dir/summary.json: is in a directory that does not exist" in \
+        capsys.readouterr().err
