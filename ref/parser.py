@@ -1589,7 +1589,25 @@ def parse_expression(source: str, line: int = 1, col: int = 1) -> Any:
     """Parse `source` as one expression (an f-string hole), positions relative to line/col."""
     prog = _parse_tokens(_located_tokens(source, line, col))
     if len(prog.body) != 1 or not isinstance(prog.body[0], A.ExprStmt) or prog.body[0].semi:
-        raise ShapeError("SyntaxError", "Expected a single expression in interpolation", line, col)
+        # A hole is an expression, never statements: `if c {a} else {b} !! x` read as a program
+        # is an if statement and then `!!x`. In parentheses (the opening one just before the
+        # hole, so the hole's own tokens keep their positions) it is one expression.
+        whole = _parse_whole(source, line, col)
+        if whole is None:
+            raise ShapeError("SyntaxError", "Expected a single expression in interpolation",
+                             line, col)
+        return whole
+    return prog.body[0].expr
+
+
+def _parse_whole(source: str, line: int, col: int) -> Any:
+    """`(source)` parsed as one expression, or None when it is not one."""
+    try:
+        prog = _parse_tokens(_located_tokens("(" + source + "\n)", line, col - 1))
+    except ShapeError:
+        return None
+    if len(prog.body) != 1 or not isinstance(prog.body[0], A.ExprStmt) or prog.body[0].semi:
+        return None
     return prog.body[0].expr
 
 
