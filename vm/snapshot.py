@@ -21,6 +21,7 @@ from shapelang.runtime.stdlib.context import IOContext
 from shapelang.vm import frame as F
 from shapelang.vm import objects as O
 from shapelang.vm.blob import Blob, BlobError, Program
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.machine import DEFAULT_MAX_DEPTH, Machine
 from shapelang.vm.objects import BUILTIN_NAMES, builtin_value
 from shapelang.vm.state_check import check_state
@@ -171,8 +172,7 @@ class Loaded:
 # the same id is the same valid blob (a process that resumes many snapshots of one program, or
 # the fuzzer, validates the prelude's and the program's blobs once). Blobs are never changed
 # after loading.
-_VALIDATED: dict[str, Blob] = {}
-_VALIDATED_LIMIT = 4096
+_VALIDATED = Bounded()
 # Blob ids whose closures `check_program` checked in a program that was loaded (a store's ids
 # name content, children included): resuming many snapshots of one program, or of programs
 # sharing the prelude, does not scan their code again.
@@ -184,11 +184,7 @@ def validated_blob(bid: str, data: bytes) -> Blob:
     this process sees the id. Raises BlobError."""
     blob = _VALIDATED.get(bid)
     if blob is None:
-        blob = Blob.from_bytes(data, bid)
-        if len(_VALIDATED) >= _VALIDATED_LIMIT:
-            for old in list(_VALIDATED)[:_VALIDATED_LIMIT // 2]:
-                del _VALIDATED[old]
-        _VALIDATED[bid] = blob
+        blob = _VALIDATED.put(bid, Blob.from_bytes(data, bid))
     return blob
 
 
@@ -227,7 +223,7 @@ def load(store: SnapshotStore, sid: str) -> Loaded:
     if entry not in blobs or prelude not in blobs:
         raise resume_error(f"Snapshot {sid[:12]} does not include its program's code")
     try:
-        if len(_LINKED) >= _VALIDATED_LIMIT:
+        if len(_LINKED) >= _VALIDATED.limit:
             _LINKED.clear()
         check_program(blobs, _LINKED)   # what spans blobs: children present, closures' cell counts
     except BlobError as e:

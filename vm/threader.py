@@ -46,6 +46,7 @@ from shapelang.runtime.values import Err, HashMapValue, Ok, RangeValue
 from shapelang.vm import frame as F
 from shapelang.vm import opcodes as O
 from shapelang.vm.blob import Blob
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.objects import builtin_value
 
 GENERIC_ENV = "SHAPE_VM_GENERIC"
@@ -123,10 +124,9 @@ class CompiledBlob:
         self.exits = exits if exits is not None else {}
 
 
-CACHE_LIMIT = 4096
 CHUNK = 48          # dispatch units per generated factory function
-_CACHE: dict[str, CompiledBlob] = {}   # by filename_for(bid, generic)
-_BY_TEXT: dict[str, Any] = {}          # generated source -> its code (see _compile)
+_CACHE = Bounded()      # filename_for(bid, generic) -> CompiledBlob
+_BY_TEXT = Bounded()    # generated source -> its code (see _compile)
 
 
 def leaders_of(blob: Blob) -> list[int]:
@@ -161,17 +161,13 @@ class Units:
         self.hot = hot          # per instruction: generated with the inline fast paths
 
 
-_UNITS: dict[str, Units] = {}
+_UNITS = Bounded()     # blob id -> Units
 
 
 def units_of(blob: Blob) -> Units:
     u = _UNITS.get(blob.id)
     if u is None:
-        u = _analyse_units(blob)
-        if len(_UNITS) >= CACHE_LIMIT:
-            for old in list(_UNITS)[:CACHE_LIMIT // 2]:
-                del _UNITS[old]
-        _UNITS[blob.id] = u
+        u = _UNITS.put(blob.id, _analyse_units(blob))
     return u
 
 
@@ -1409,12 +1405,7 @@ def _compile(src: str, fname: str) -> Any:
     read. Line numbers are the text's, so they hold for every blob that shares it."""
     code = _BY_TEXT.get(src)
     if code is None:
-        code = compile(src, fname, "exec")
-        if len(_BY_TEXT) >= CACHE_LIMIT:
-            for old in list(_BY_TEXT)[:CACHE_LIMIT // 2]:
-                del _BY_TEXT[old]
-        _BY_TEXT[src] = code
-        return code
+        return _BY_TEXT.put(src, compile(src, fname, "exec"))
     return _relabelled(code, fname)
 
 
@@ -1427,12 +1418,8 @@ def _relabelled(code: Any, fname: str) -> Any:
 
 
 def _remember(fname: str, cb: CompiledBlob) -> None:
-    if len(_CACHE) >= CACHE_LIMIT:
-        # Long-lived processes (the conformance runner, the fuzzer) compile many programs:
-        # forget the oldest half. Machines keep the code they already instantiated.
-        for old in list(_CACHE)[:CACHE_LIMIT // 2]:
-            del _CACHE[old]
-    _CACHE[fname] = cb
+    # Machines keep the code they already instantiated when the cache forgets it.
+    _CACHE.put(fname, cb)
 
 
 def side_entry(blob: Blob, blobs: dict[str, Blob], pc: int, generic: bool = False) -> CompiledBlob:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from shapelang.ref.deepstack import on_front_end_stack
 from shapelang.vm import opcodes as O
 from shapelang.vm import operands as K
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.operands import MAX_OPERAND, NONE
 
 if TYPE_CHECKING:
@@ -240,8 +241,7 @@ _PLAIN = [not _SLOTS[n] and not _USES[n] and i.pop_needs is None and i.push in K
 
 # frame_kinds of blobs whose id is taken, by id (the state check, the JIT and the verifier ask
 # for the same blobs again and again; an id names its content, so the kinds follow from it).
-_KINDS: dict[str, list] = {}
-KINDS_CACHE_LIMIT = 4096
+_KINDS = Bounded()
 
 
 def frame_kinds(b: "Blob") -> list[Optional[Kinds]]:
@@ -263,10 +263,7 @@ def frame_kinds(b: "Blob") -> list[Optional[Kinds]]:
             return kinds
     kinds = _frame_kinds(b)
     if bid is not None:
-        if len(_KINDS) >= KINDS_CACHE_LIMIT:
-            for old in list(_KINDS)[:KINDS_CACHE_LIMIT // 2]:
-                del _KINDS[old]
-        _KINDS[bid] = kinds
+        _KINDS.put(bid, kinds)
     return kinds
 
 

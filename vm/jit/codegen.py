@@ -41,6 +41,7 @@ from shapelang.runtime import patterns as P
 from shapelang.runtime.values import EnumValue, StructValue
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.jit.flow import CALLS, Block, Edge, Loop, Unsupported, flow_of
 
 JIT_VERSION = 2          # part of the cache key of generated code
@@ -2131,8 +2132,7 @@ class _Branching(_OneShot, _Inline):
 
 # ---------------------------------------------------------------- compiling, cached
 
-CACHE_LIMIT = 2048
-_CACHE: dict[tuple, Any] = {}    # (JIT_VERSION, blob id, region, counting) -> JitCode | Unsupported
+_CACHE = Bounded(2048)   # (JIT_VERSION, blob id, region, counting) -> JitCode | Unsupported
 
 
 def compile_region(blob: Any, blobs: dict, region: Region, counting: bool) -> JitCode:
@@ -2147,10 +2147,7 @@ def compile_region(blob: Any, blobs: dict, region: Region, counting: bool) -> Ji
             jc = e
         except RecursionError:
             jc = Unsupported("code nested too deeply to compile")
-        if len(_CACHE) >= CACHE_LIMIT:
-            for old in list(_CACHE)[:CACHE_LIMIT // 2]:
-                del _CACHE[old]
-        _CACHE[key] = jc
+        _CACHE.put(key, jc)
     if isinstance(jc, Unsupported):
         raise jc
     return jc

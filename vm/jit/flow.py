@@ -24,6 +24,7 @@ from typing import Optional
 
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.verify import stack_depths
 
 # Instructions the JIT treats as calls: they end a block, and compiled code continues after
@@ -235,8 +236,7 @@ class Flow:
         return loops
 
 
-_FLOWS: dict[str, Flow] = {}
-FLOW_CACHE_LIMIT = 4096
+_FLOWS = Bounded()      # blob id -> Flow
 
 
 def flow_of(blob, blobs: dict) -> Flow:
@@ -244,9 +244,6 @@ def flow_of(blob, blobs: dict) -> Flow:
     what a Flow holds is read only after it is built)."""
     fl = _FLOWS.get(blob.id)
     if fl is None:
-        fl = Flow(blob, T.units_of(blob), T.compile_blob(blob, blobs).exits, stack_depths(blob))
-        if len(_FLOWS) >= FLOW_CACHE_LIMIT:
-            for old in list(_FLOWS)[:FLOW_CACHE_LIMIT // 2]:
-                del _FLOWS[old]
-        _FLOWS[blob.id] = fl
+        fl = _FLOWS.put(blob.id, Flow(blob, T.units_of(blob), T.compile_blob(blob, blobs).exits,
+                                      stack_depths(blob)))
     return fl

@@ -34,6 +34,7 @@ from shapelang.runtime import values as V
 from shapelang.runtime.errors import ShapeError, ShapeExit, stack_overflow
 from shapelang.vm import opcodes as O
 from shapelang.vm import threader as T
+from shapelang.vm.bounded import Bounded
 from shapelang.vm.frame import PC, REGS
 from shapelang.vm.jit.codegen import (FACTORY_ARGS, JitCode, Region, compile_region, inlinable,
                                        kind_of)
@@ -393,24 +394,15 @@ def _walk(seq: Any, i: int) -> Any:
 
 # What a machine's JIT reads of each blob it threads, by blob id (an id names its content):
 # computed once per process instead of once per machine.
-_HEADS: dict[str, tuple] = {}
-_TARGETS: dict[str, frozenset] = {}
-_BLOB_CACHE_LIMIT = 4096
-
-
-def _remember(cache: dict, bid: str, value: Any) -> Any:
-    if len(cache) >= _BLOB_CACHE_LIMIT:
-        for old in list(cache)[:_BLOB_CACHE_LIMIT // 2]:
-            del cache[old]
-    cache[bid] = value
-    return value
+_HEADS = Bounded()      # blob id -> loop heads
+_TARGETS = Bounded()    # blob id -> jump targets
 
 
 def _jump_targets(blob: Any) -> frozenset:
     """Every pc some instruction of the blob jumps to."""
     found = _TARGETS.get(blob.id)
     if found is None:
-        found = _remember(_TARGETS, blob.id, frozenset(
+        found = _TARGETS.put(blob.id, frozenset(
             t for op, a, b in blob.code for t in O.jump_targets(op, a, b)))
     return found
 
@@ -425,7 +417,7 @@ def _loop_heads(blob: Any, blobs: dict) -> tuple:
             for t in O.jump_targets(op, a, b):
                 if t <= pc and t in leaders:
                     heads.add(t)
-        found = _remember(_HEADS, blob.id, tuple(sorted(heads)))
+        found = _HEADS.put(blob.id, tuple(sorted(heads)))
     return found
 
 
