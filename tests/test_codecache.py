@@ -143,7 +143,9 @@ def test_a_damaged_cache_file_is_ignored_and_replaced(fresh, monkeypatch, kind, 
         data = seal(other_key, [magic, version, name, entry, stored])
     elif damage == "renamed":
         # Sealed here, for another source: the file of another key copied under this name.
-        data = seal(key, [magic, version, name[:-1] + "0", entry, stored])
+        # (the name is a hash: change its last digit to one it does not have)
+        data = seal(key, [magic, version, name[:-1] + ("1" if name.endswith("0") else "0"), entry,
+                          stored])
     elif damage == "other entry":
         data = seal(key, [magic, version, name, "0" * 64, stored])
     else:
